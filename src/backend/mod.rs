@@ -1,0 +1,2 @@
+//! Code generation backends.
+pub mod verilog;

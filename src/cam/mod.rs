@@ -1,0 +1,1 @@
+//! Tree ensembles on analog CAM (MonoSparse-CAM): packing, quantization, tiling, simulation, energy.

@@ -1,0 +1,1 @@
+//! Diagnostics with stable error codes, rendered with codespan-reporting.

@@ -1,0 +1,154 @@
+//! The elaborated accelerator description: what the `.tess` checker hands to the rest of the
+//! compiler once names are resolved, units checked, defaults filled in and `require`s evaluated.
+//!
+//! Everything downstream (frontends, passes, simulator, cost models, Verilog backend) reads only
+//! this type, never the AST, so the language can evolve without touching them.
+
+use crate::units::{Dim, Quantity};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// A constant value after evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum Value {
+    /// A number with a dimension, in SI units (`0.9 fJ` is stored as 9e-16 with `Dim::ENERGY`).
+    Number(Quantity),
+    /// A quoted string.
+    Str(String),
+    /// A bare identifier used as an enumeration value (`order = monosparse`).
+    Symbol(String),
+    /// A geometry such as `24x48` (rows x columns).
+    Dims(Vec<u64>),
+    Bool(bool),
+}
+
+impl Value {
+    /// The SI value when this is a number of dimension `dim`.
+    pub fn as_si(&self, dim: Dim) -> Option<f64> {
+        match self {
+            Value::Number(q) if q.dim == dim => Some(q.si),
+            _ => None,
+        }
+    }
+    /// The value as a non-negative integer count, when it is a dimensionless whole number.
+    pub fn as_count(&self) -> Option<u64> {
+        match self {
+            Value::Number(q) if q.dim.is_dimensionless() && q.si >= 0.0 && q.si.fract() == 0.0 => {
+                Some(q.si as u64)
+            }
+            _ => None,
+        }
+    }
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) | Value::Symbol(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Model file formats a description can bind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum ModelFormat {
+    Xgboost,
+    Lightgbm,
+    Treelite,
+    Onnx,
+    Nir,
+}
+
+impl ModelFormat {
+    /// The `.tess` function name that binds a model of this format (`xgboost("m.json")`).
+    pub const ALL: &'static [(&'static str, ModelFormat)] = &[
+        ("xgboost", ModelFormat::Xgboost),
+        ("lightgbm", ModelFormat::Lightgbm),
+        ("treelite", ModelFormat::Treelite),
+        ("onnx", ModelFormat::Onnx),
+        ("nir", ModelFormat::Nir),
+    ];
+    pub fn by_name(name: &str) -> Option<ModelFormat> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, f)| *f == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// `model m = xgboost("model.json");`
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelBinding {
+    pub name: String,
+    pub format: ModelFormat,
+    /// The path as written in the description.
+    pub written: String,
+    /// The path resolved against the directory of the `.tess` file that wrote it.
+    pub path: PathBuf,
+}
+
+/// An instantiated component (`inst array = acam_6t2m(rows = 24);`) with every parameter
+/// resolved: explicit arguments, then the component's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Instance {
+    pub name: String,
+    /// Qualified component name, e.g. `cam::acam_6t2m`.
+    pub component: String,
+    pub params: BTreeMap<String, Value>,
+}
+
+impl Instance {
+    /// Reads a parameter in SI units, failing with a message naming the instance and parameter,
+    /// so a cost model that needs a figure the description lacks says exactly which one.
+    pub fn si(&self, param: &str, dim: Dim) -> Result<f64, String> {
+        match self.params.get(param) {
+            Some(v) => v.as_si(dim).ok_or_else(|| {
+                format!(
+                    "parameter `{param}` of instance `{}` ({}) must be a {dim}",
+                    self.name, self.component
+                )
+            }),
+            None => Err(format!(
+                "instance `{}` ({}) has no parameter `{param}`, which this model needs",
+                self.name, self.component
+            )),
+        }
+    }
+    /// Reads a dimensionless whole-number parameter.
+    pub fn count(&self, param: &str) -> Result<u64, String> {
+        match self.params.get(param) {
+            Some(v) => v.as_count().ok_or_else(|| {
+                format!(
+                    "parameter `{param}` of instance `{}` ({}) must be a whole number",
+                    self.name, self.component
+                )
+            }),
+            None => Err(format!(
+                "instance `{}` ({}) has no parameter `{param}`, which this model needs",
+                self.name, self.component
+            )),
+        }
+    }
+}
+
+/// `map m -> array using cam_pack(tile = 24x48, order = monosparse);`
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Mapping {
+    pub model: String,
+    pub target: String,
+    /// Pass (or pass pipeline) name as written, e.g. `cam_pack`.
+    pub pass: String,
+    pub options: BTreeMap<String, Value>,
+}
+
+/// One elaborated `accelerator` block.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Accelerator {
+    pub name: String,
+    /// The `.tess` file that defined it.
+    pub source_path: PathBuf,
+    /// Top-level settings such as `clock = 1 GHz;`.
+    pub settings: BTreeMap<String, Value>,
+    pub instances: BTreeMap<String, Instance>,
+    pub models: BTreeMap<String, ModelBinding>,
+    pub mappings: Vec<Mapping>,
+}

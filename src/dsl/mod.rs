@@ -1,0 +1,2 @@
+//! The `.tess` accelerator description language: lexer, parser, checker.
+pub mod accel;

@@ -1,0 +1,2 @@
+//! Model-file frontends, one module per format.
+pub mod trees;

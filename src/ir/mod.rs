@@ -1,0 +1,1 @@
+//! The IR: a typed dataflow graph of ops with tensor shapes and number formats.

@@ -1,0 +1,1 @@
+//! Named passes, the Pass trait, the registry and the pass manager.

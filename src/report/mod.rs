@@ -1,0 +1,1 @@
+//! report.json, terminal tables and HTML/SVG views.

@@ -1,0 +1,1 @@
+//! Behavioral simulation core: event counting and the cost model.

@@ -1,1 +1,5 @@
 //! Command implementations behind the CLI; `main.rs` only parses arguments and dispatches here.
+//! Each `run` returns the process exit code.
+
+pub mod lint;
+pub mod passes;

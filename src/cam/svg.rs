@@ -1,0 +1,1 @@
+//! SVG tile maps (placeholder until written).

@@ -7,7 +7,10 @@
 //!
 //! Per enabled (precharged and sensed) row:
 //! - match line: `0.5 · (C_ml · C + C_pre + C_mlso) / T_clk · (V_ml - V_ns)^2`;
-//! - sense amplifier `P_sa`, precharge `P_pc`, dynamic register `P_reg_dynamic`;
+//! - sense amplifier `P_sa`, precharge `P_pc`, and the write of the row's match register,
+//!   `P_reg_dynamic` (X-TIME). With liveness that register *is* the row's status bit (the sense
+//!   result is ANDed into it), so in monosparse each enabled row pays `P_live_reg` for that
+//!   write instead of `P_reg_dynamic` (both are X-TIME's 1 uW by default);
 //! - source lines, per cell of the row (wildcards included): `n_sub · V_sl · (I_lo + I_hi)` with
 //!   `I = min(V_sl · g, I_max)`, `I_max = 0.5 · K1 · (V_ml - V_th)^2`, where `g` is `g_HRS` for a
 //!   wildcard low bound, `g_LRS` for a wildcard high bound (X-TIME's rule) and otherwise the mean
@@ -15,8 +18,7 @@
 //!   the mean is our representative).
 //!
 //! Periphery: encoder comparisons `e_compare` each; per matching row a leaf read `P_leaf_read`
-//! and an addition `P_leaf_add`; per liveness-register update `P_live_reg` (MonoSparse's
-//! row-status register).
+//! and an addition `P_leaf_add`.
 
 use super::error::CamError;
 use super::sim::SearchEvents;
@@ -171,12 +173,7 @@ impl CamPhysics {
             sense_amp: self.p_sa * t,
             precharge: self.p_pc * t,
             register_dynamic: self.p_reg_dynamic * t,
-            source_line: [
-                sl(i_rep, i_rep),
-                sl(i_hrs, i_rep),
-                sl(i_rep, i_lrs),
-                sl(i_hrs, i_lrs),
-            ],
+            source_line: [sl(i_rep, i_rep), sl(i_hrs, i_rep), sl(i_rep, i_lrs), sl(i_hrs, i_lrs)],
             encoder_comparison: self.e_compare,
             leaf_add: (self.p_leaf_read + self.p_leaf_add) * t,
             liveness_update: self.p_live_reg * t,
@@ -195,10 +192,10 @@ impl CamPhysics {
             match_lines: k.match_line * n(ev.rows_enabled) * pj,
             sense_amps: k.sense_amp * n(ev.rows_enabled) * pj,
             precharge: k.precharge * n(ev.rows_enabled) * pj,
-            registers_dynamic: k.register_dynamic * n(ev.rows_enabled) * pj,
-            source_lines: (0..4)
-                .map(|i| k.source_line[i] * n(ev.cells_by_bounds[i]))
-                .sum::<f64>()
+            registers_dynamic: k.register_dynamic
+                * n(ev.rows_enabled.saturating_sub(ev.liveness_updates))
+                * pj,
+            source_lines: (0..4).map(|i| k.source_line[i] * n(ev.cells_by_bounds[i])).sum::<f64>()
                 * pj,
             encoder: k.encoder_comparison * n(ev.encoder_comparisons) * pj,
             leaf_accumulation: k.leaf_add * n(ev.leaf_adds) * pj,
@@ -219,28 +216,15 @@ impl CamPhysics {
         let arrays = t.scheduled_tiles() as f64;
         let (r, c) = (t.geometry.rows as f64, t.geometry.cols as f64);
         let table_bits: usize = q.encoders.iter().map(|e| e.thresholds.len() * 32).sum();
-        let used_features = q
-            .encoders
-            .iter()
-            .filter(|e| !e.thresholds.is_empty())
-            .count();
+        let used_features = q.encoders.iter().filter(|e| !e.thresholds.is_empty()).count();
         let mut a = BTreeMap::new();
         a.insert("cells".to_string(), arrays * r * c * self.area_cell * um2);
-        a.insert(
-            "sense_amps".to_string(),
-            arrays * r * self.area_sense_amp * um2,
-        );
-        a.insert(
-            "match_registers".to_string(),
-            arrays * r * self.area_reg_bit * um2,
-        );
+        a.insert("sense_amps".to_string(), arrays * r * self.area_sense_amp * um2);
+        a.insert("match_registers".to_string(), arrays * r * self.area_reg_bit * um2);
         a.insert("dacs".to_string(), arrays * c * self.area_dac * um2);
         if t.liveness {
             let rows: f64 = t.row_tiles.iter().map(|rt| rt.rows.len() as f64).sum();
-            a.insert(
-                "liveness_register".to_string(),
-                rows * self.area_reg_bit * um2,
-            );
+            a.insert("liveness_register".to_string(), rows * self.area_reg_bit * um2);
         }
         a.insert(
             "encoder".to_string(),

@@ -1,0 +1,249 @@
+//! Shared helpers for the `cam_*` tests.
+//!
+//! `cell_instance` reads the parameter defaults of `stdlib/cam.tess` with a deliberately tiny
+//! reader (literal quantities joined by `*` and `/`), because the real `.tess` front end is built
+//! in parallel on another branch. Once it is merged, the lead can swap this for `dsl::load`.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use tessera::dsl::accel::{Instance, Value};
+use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
+use tessera::units::{parse_unit, Dim, Quantity};
+
+const CAM_TESS: &str = include_str!("../../stdlib/cam.tess");
+
+/// Evaluates `1 uA / 1 V / 1 V`, `3.3 uS`, `24`, ... left to right.
+fn eval_literal_product(expr: &str) -> Quantity {
+    let mut acc: Option<Quantity> = None;
+    let mut op = '*';
+    let mut tokens = expr.split_whitespace().peekable();
+    while let Some(tok) = tokens.next() {
+        if tok == "*" || tok == "/" {
+            op = tok.chars().next().unwrap();
+            continue;
+        }
+        let num: f64 =
+            tok.parse().unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
+        let mut q = Quantity::scalar(num);
+        if let Some(next) = tokens.peek() {
+            if let Some((scale, dim)) = parse_unit(next) {
+                q = Quantity::new(num * scale, dim);
+                tokens.next();
+            }
+        }
+        acc = Some(match acc {
+            None => q,
+            Some(a) if op == '*' => Quantity::new(a.si * q.si, a.dim.mul(q.dim)),
+            Some(a) => Quantity::new(a.si / q.si, a.dim.div(q.dim)),
+        });
+    }
+    acc.expect("empty expression")
+}
+
+/// The `cam::acam_6t2m` component with its defaults, plus overrides.
+pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
+    let mut params = BTreeMap::new();
+    for line in CAM_TESS.lines() {
+        let line = line.trim();
+        let Some(rest) = line.strip_prefix("param ") else {
+            continue;
+        };
+        let code = rest.split("//").next().unwrap();
+        let name = code.split(':').next().unwrap().trim().to_string();
+        let expr = code.rsplit(" = ").next().unwrap().trim().trim_end_matches(';');
+        params.insert(name, Value::Number(eval_literal_product(expr)));
+    }
+    for (k, v) in overrides {
+        params.insert(k.to_string(), v.clone());
+    }
+    Instance { name: "cam".into(), component: "cam::acam_6t2m".into(), params }
+}
+
+pub fn cell_instance() -> Instance {
+    cell_instance_with(&[])
+}
+
+pub fn count(v: u64) -> Value {
+    Value::Number(Quantity::scalar(v as f64))
+}
+
+pub fn quantity(si: f64, dim: Dim) -> Value {
+    Value::Number(Quantity::new(si, dim))
+}
+
+/// SplitMix64: a tiny deterministic generator so tests need no extra crate.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = self.unit().max(1e-300);
+        let u2 = self.unit();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// How random ensembles are shaped.
+#[derive(Clone, Debug)]
+pub struct EnsembleShape {
+    pub features: usize,
+    pub outputs: usize,
+    pub trees: usize,
+    pub max_depth: usize,
+    /// Probability that a node above `max_depth` becomes a leaf early.
+    pub early_leaf: f64,
+    pub aggregation: Aggregation,
+    /// Thresholds are drawn from this pool (small pools make exact ties between splits common).
+    pub pool: Vec<f32>,
+}
+
+fn build(rng: &mut Rng, s: &EnsembleShape, depth: usize, nodes: &mut Vec<Node>) -> u32 {
+    let id = nodes.len() as u32;
+    if depth >= s.max_depth || (depth > 0 && rng.chance(s.early_leaf)) {
+        let value = (rng.normal() * 2.0 * 1024.0).round() / 1024.0 + rng.unit() * 1e-3;
+        nodes.push(Node::Leaf { value });
+        return id;
+    }
+    nodes.push(Node::Leaf { value: 0.0 });
+    let feature = rng.below(s.features) as u32;
+    let threshold = s.pool[rng.below(s.pool.len())];
+    let op = if rng.chance(0.5) { SplitOp::Lt } else { SplitOp::Le };
+    let missing_left = rng.chance(0.5);
+    let left = build(rng, s, depth + 1, nodes);
+    let right = build(rng, s, depth + 1, nodes);
+    nodes[id as usize] = Node::Split { feature, threshold, op, left, right, missing_left };
+    id
+}
+
+pub fn random_ensemble(seed: u64, s: &EnsembleShape) -> TreeEnsemble {
+    let mut rng = Rng(seed);
+    let trees = (0..s.trees)
+        .map(|t| {
+            let mut nodes = Vec::new();
+            build(&mut rng, s, 0, &mut nodes);
+            Tree { output: t % s.outputs, nodes }
+        })
+        .collect();
+    TreeEnsemble {
+        num_features: s.features,
+        num_outputs: s.outputs,
+        base_margin: (0..s.outputs).map(|k| 0.25 * k as f64 - 0.125).collect(),
+        trees,
+        aggregation: s.aggregation,
+        objective: "test".into(),
+        source: "random".into(),
+    }
+}
+
+/// A threshold pool with awkward values: signed zeros, neighbours, extremes, infinities.
+pub fn nasty_pool() -> Vec<f32> {
+    vec![
+        -1.5,
+        -0.0,
+        0.0,
+        0.5,
+        1.0,
+        tessera::cam::pack::next_up_f32(1.0),
+        3.25,
+        1e30,
+        f32::MAX,
+        -f32::MAX,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::MIN_POSITIVE,
+    ]
+}
+
+/// Values that probe every threshold exactly and from both sides, plus NaN and infinities.
+pub fn probes(pool: &[f32]) -> Vec<f32> {
+    let mut v = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 7.0, -7.0];
+    for t in pool {
+        v.push(*t);
+        v.push(tessera::cam::pack::next_up_f32(*t));
+        v.push(tessera::cam::pack::next_down_f32(*t));
+    }
+    v
+}
+
+pub fn random_input(rng: &mut Rng, features: usize, probes: &[f32]) -> Vec<f32> {
+    (0..features)
+        .map(|_| {
+            if rng.chance(0.8) {
+                probes[rng.below(probes.len())]
+            } else {
+                (rng.normal() * 3.0) as f32
+            }
+        })
+        .collect()
+}
+
+/// A model shaped like `examples/wide_xgb` (make_classification: 320 features of which 40
+/// informative; XGBoost 40 trees of depth 6, binary): trees split on informative features 90% of
+/// the time, at thresholds drawn from the standard-normal data; inputs are standard normal.
+pub fn wide_like(seed: u64) -> (TreeEnsemble, Vec<Vec<f32>>) {
+    let mut rng = Rng(seed);
+    let features = 320;
+    let informative: Vec<u32> = (0..40).map(|i| (i * 8 + 3) as u32).collect();
+    let mut trees = Vec::new();
+    for _ in 0..40 {
+        let mut nodes = Vec::new();
+        wide_node(&mut rng, &informative, features, 0, &mut nodes);
+        trees.push(Tree { output: 0, nodes });
+    }
+    let model = TreeEnsemble {
+        num_features: features,
+        num_outputs: 1,
+        base_margin: vec![0.0],
+        trees,
+        aggregation: Aggregation::Sum,
+        objective: "binary:logistic".into(),
+        source: "synthetic".into(),
+    };
+    let data = (0..600).map(|_| (0..features).map(|_| rng.normal() as f32).collect()).collect();
+    (model, data)
+}
+
+fn wide_node(
+    rng: &mut Rng,
+    inf: &[u32],
+    features: usize,
+    depth: usize,
+    nodes: &mut Vec<Node>,
+) -> u32 {
+    let id = nodes.len() as u32;
+    if depth == 6 || (depth >= 3 && rng.chance(0.15)) {
+        nodes.push(Node::Leaf { value: rng.normal() * 0.1 });
+        return id;
+    }
+    nodes.push(Node::Leaf { value: 0.0 });
+    let feature =
+        if rng.chance(0.9) { inf[rng.below(inf.len())] } else { rng.below(features) as u32 };
+    let threshold = (rng.normal() * 0.8) as f32;
+    let left = wide_node(rng, inf, features, depth + 1, nodes);
+    let right = wide_node(rng, inf, features, depth + 1, nodes);
+    nodes[id as usize] = Node::Split {
+        feature,
+        threshold,
+        op: SplitOp::Lt,
+        left,
+        right,
+        missing_left: rng.chance(0.5),
+    };
+    id
+}

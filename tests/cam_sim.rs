@@ -119,7 +119,9 @@ proptest! {
             prop_assert!(res[2].events.rows_enabled <= res[1].events.rows_enabled);
             prop_assert!(res[1].events.rows_enabled <= res[0].events.rows_enabled);
         }
-        prop_assert!(sum[2] <= sum[1] && sum[1] <= sum[0]);
+        // Equal per-sample energies may sum with different rounding: allow float noise only.
+        let tol = 1e-9 * sum[0];
+        prop_assert!(sum[2] <= sum[1] + tol && sum[1] <= sum[0] + tol, "sums {:?}", sum);
     }
 
     /// Clustering changes the layout, never the function.

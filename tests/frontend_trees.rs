@@ -170,3 +170,52 @@ fn wide_xgb_matches_xgboost() {
     assert_eq!((l.model.num_features, l.model.trees.len()), (320, 40));
     check_xgboost_example("wide_xgb");
 }
+
+#[test]
+fn iris_xgb_multiclass_matches_xgboost() {
+    let l = load("iris_xgb", ModelFormat::Xgboost, "model.json");
+    assert_eq!(l.model.num_outputs, 3);
+    // tree_info: round-robin classes 0, 1, 2 (20 rounds).
+    let classes: Vec<usize> = l.model.trees.iter().map(|t| t.output).collect();
+    assert_eq!(classes, (0..60).map(|i| i % 3).collect::<Vec<_>>());
+    check_xgboost_example("iris_xgb");
+}
+
+/// Number of split nodes of each tree: the LightGBM frontend puts the splits first, so a leaf
+/// node index minus this is LightGBM's own leaf index.
+fn split_counts(m: &TreeEnsemble) -> Vec<usize> {
+    m.trees
+        .iter()
+        .map(|t| {
+            t.nodes
+                .iter()
+                .filter(|n| matches!(n, tessera::frontend::trees::Node::Split { .. }))
+                .count()
+        })
+        .collect()
+}
+
+#[test]
+fn diabetes_lgbm_matches_lightgbm() {
+    let dir = "diabetes_lgbm";
+    let l = load(dir, ModelFormat::Lightgbm, "model.txt");
+    assert_eq!(
+        (
+            l.model.num_features,
+            l.model.trees.len(),
+            l.model.aggregation
+        ),
+        (10, 100, Aggregation::Sum)
+    );
+    let leaf = read_i32(&example(dir).join("expected_leaf.npy"));
+    let splits = split_counts(&l.model);
+    assert_leaves_match(&l, &leaf, |t| splits[t]);
+    // LightGBM sums the float64 leaf values from 0.0 in tree order, exactly as predict_margin
+    // does (the base margin is 0; the init score lives in the first tree), so the margins must
+    // be bit-identical: tolerance 0.
+    let max_err = assert_margins(&l, |_, _| 0.0);
+    eprintln!(
+        "{dir}: {} samples, max |margin error| = {max_err:e}",
+        l.x.nrows()
+    );
+}

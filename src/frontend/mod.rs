@@ -7,7 +7,9 @@
 mod check;
 pub mod error;
 mod json;
+pub mod lightgbm;
 pub mod npy;
+pub mod threshold;
 pub mod trees;
 pub mod xgboost;
 
@@ -25,6 +27,7 @@ use trees::TreeEnsemble;
 pub fn load_tree_model(format: ModelFormat, path: &Path) -> Result<TreeEnsemble, FrontendError> {
     match format {
         ModelFormat::Xgboost => xgboost::load(path),
+        ModelFormat::Lightgbm => lightgbm::load(path),
         other => Err(FrontendError::Unsupported {
             file: path.display().to_string(),
             field: "(model format)".into(),

@@ -219,3 +219,34 @@ fn diabetes_lgbm_matches_lightgbm() {
         l.x.nrows()
     );
 }
+
+#[test]
+fn rf_treelite_matches_scikit_learn() {
+    let dir = "rf_treelite";
+    let l = load(dir, ModelFormat::Treelite, "model.json");
+    assert_eq!(l.model.aggregation, Aggregation::Mean);
+    assert_eq!(l.model.num_outputs, 3);
+    // 20 trees with class-vector leaves become 60 scalar trees, classes 0, 1, 2 per source tree.
+    assert_eq!(l.model.trees.len(), 60);
+    // Node ids are kept, so each class copy of source tree t must reach sklearn's apply() node.
+    let leaf = read_i32(&example(dir).join("expected_leaf.npy"));
+    let per_class: Array2<i32> = {
+        let mut a = Array2::zeros((leaf.nrows(), 60));
+        for r in 0..leaf.nrows() {
+            for t in 0..60 {
+                a[[r, t]] = leaf[[r, t / 3]];
+            }
+        }
+        a
+    };
+    assert_leaves_match(&l, &per_class, |_| 0);
+    // scikit-learn's predict_proba adds the trees' float64 class distributions in tree order
+    // and divides by the tree count, as predict_margin does; Treelite's JSON carries the same
+    // float64 leaf values, and the same additions and division happen in the same order: the
+    // probabilities must agree to the last bit, tolerance 0.
+    let max_err = assert_margins(&l, |_, _| 0.0);
+    eprintln!(
+        "{dir}: {} samples, max |margin error| = {max_err:e}",
+        l.x.nrows()
+    );
+}

@@ -10,6 +10,7 @@ mod json;
 pub mod lightgbm;
 pub mod npy;
 pub mod threshold;
+pub mod treelite;
 pub mod trees;
 pub mod xgboost;
 
@@ -28,13 +29,11 @@ pub fn load_tree_model(format: ModelFormat, path: &Path) -> Result<TreeEnsemble,
     match format {
         ModelFormat::Xgboost => xgboost::load(path),
         ModelFormat::Lightgbm => lightgbm::load(path),
+        ModelFormat::Treelite => treelite::load(path),
         other => Err(FrontendError::Unsupported {
             file: path.display().to_string(),
             field: "(model format)".into(),
-            message: format!(
-                "`{}` is not a tree-ensemble format tessera reads yet",
-                other.name()
-            ),
+            message: format!("`{}` is not a tree-ensemble format", other.name()),
         }),
     }
 }

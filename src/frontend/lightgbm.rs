@@ -10,15 +10,20 @@
 //!   - NaN: NaN goes to the default side, every number is compared;
 //!   - Zero: NaN and every value in [-1e-35f, 1e-35f] (LightGBM's `kZeroThreshold`, which
 //!     includes ±0 and all subnormals) go to the default side. When the resulting left set is
-//!     one interval `(-inf, a]` over float32 it is encoded exactly as `x <= a`; otherwise (the
-//!     zero band sits on the default side, cut off from the rest of that side by the threshold)
-//!     one `x <= t` node cannot express it and the model is rejected naming the node;
+//!     one interval `(-inf, a]` over float32 it is encoded exactly as `x <= a`. Otherwise the
+//!     zero band sits on the default side, cut off from the rest of that side by the threshold,
+//!     and the float32 line splits into four intervals going left, right, left, right; the node
+//!     becomes three `<=` splits on the same feature with one extra copy of each child subtree
+//!     (exact; the copies are appended after the original nodes, so original ids are kept);
 //! - leaf values are float64 with shrinkage already applied; the init score is folded into the
 //!   first tree, so the base margin is 0;
 //! - tree `i` feeds output `i % num_tree_per_iteration`; `average_output` (random-forest mode)
-//!   averages per output;
+//!   averages per output. Note LightGBM's own `predict(raw_score=True)` returns the *sum* for
+//!   such models (its averaging happens only on the transformed path); tessera's margin is the
+//!   average, the value LightGBM feeds to its sigmoid/softmax;
 //! - node layout: split `i` of LightGBM is node `i`, leaf `j` is node `num_leaves - 1 + j`, so a
-//!   leaf index minus `num_leaves - 1` is LightGBM's own leaf id (`pred_leaf=True`).
+//!   leaf index minus `num_leaves - 1` is LightGBM's own leaf id (`pred_leaf=True`); nodes
+//!   added by the Zero expansion come after these.
 //!
 //! Linear trees and categorical splits are rejected naming the tree and field.
 
@@ -314,6 +319,8 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
     };
 
     let mut nodes = Vec::with_capacity(total);
+    // Missing-type-Zero splits that need three `<=` splits: (node, thresholds).
+    let mut chains: Vec<(usize, [f32; 3])> = Vec::new();
     for i in 0..n_int {
         let feature = u32::try_from(split_feature[i])
             .ok()
@@ -348,17 +355,17 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
             0 => (t32, 0.0 <= t32),
             // NaN: only NaN is missing.
             2 => (t32, default_left),
-            1 => zero_as_missing(t32, default_left).ok_or_else(|| {
-                ctx.unsupported(
-                    b.at(&dte, Some(i)),
-                    format!(
-                        "missing type Zero with threshold {t} sends the zero band [-1e-35, 1e-35] {} \
-                         but values just beyond it the other way; one `x <= t` split cannot express \
-                         this (retrain with zero_as_missing=false)",
-                        if default_left { "left" } else { "right" }
-                    ),
-                )
-            })?,
+            1 => match zero_as_missing(t32, default_left) {
+                ZeroSplit::One {
+                    threshold,
+                    missing_left,
+                } => (threshold, missing_left),
+                ZeroSplit::Chain { a, missing_left } => {
+                    chains.push((i, a));
+                    // Placeholder with the original children, expanded after the checks.
+                    (a[1], missing_left)
+                }
+            },
             _ => {
                 return Err(ctx.invalid(
                     b.at(&dte, Some(i)),
@@ -376,34 +383,170 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
         });
     }
     nodes.extend(leaf_value.iter().map(|v| Node::Leaf { value: *v }));
-    check_tree(ctx, &b.label(), nodes, |i, side| match side {
+    let total = nodes.len();
+    let nodes = check_tree(ctx, &b.label(), nodes, |i, side| match side {
         Side::Left => b.at(&lce, Some(i)),
         Side::Right => b.at(&rce, Some(i)),
+    })?;
+    if nodes.len() != total {
+        return Err(ctx.invalid(
+            format!("{} (line {})", b.label(), b.line),
+            format!(
+                "{} of its {total} nodes are not reachable from the root",
+                total - nodes.len()
+            ),
+        ));
+    }
+    if chains.is_empty() {
+        return Ok(nodes);
+    }
+    expand_chains(nodes, chains).ok_or_else(|| {
+        ctx.unsupported(
+            format!("{} (line {})", b.label(), b.line),
+            format!(
+                "expanding its missing-type-Zero splits exactly would exceed {MAX_EXPANDED_NODES} \
+                 nodes (retrain with zero_as_missing=false)"
+            ),
+        )
     })
 }
 
+/// Upper bound on a tree's size after the Zero expansion; nested Zero splits copy each other's
+/// subtrees, so pathological models could otherwise grow exponentially.
+const MAX_EXPANDED_NODES: usize = 1 << 20;
+
+/// Replaces each marked split (placeholder `x <= a[1]` with the original children `L`, `R`) by
+/// `x <= a[1] ? (x <= a[0] ? L : R) : (x <= a[2] ? L' : R')`, where `L'`, `R'` are copies.
+/// Copies of subtrees that hold marked splits are expanded too. NaN keeps the placeholder's
+/// side at both levels, reaching `L` (missing left) or `R'` (missing right).
+fn expand_chains(mut nodes: Vec<Node>, chains: Vec<(usize, [f32; 3])>) -> Option<Vec<Node>> {
+    let mut marks: Vec<Option<[f32; 3]>> = vec![None; nodes.len()];
+    for (i, a) in chains {
+        marks[i] = Some(a);
+    }
+    let mut i = 0;
+    while i < nodes.len() {
+        if let Some(a) = marks[i].take() {
+            let Node::Split {
+                feature,
+                left,
+                right,
+                missing_left,
+                ..
+            } = nodes[i].clone()
+            else {
+                unreachable!("only splits are marked")
+            };
+            let left_copy = copy_subtree(&mut nodes, &mut marks, left as usize);
+            let right_copy = copy_subtree(&mut nodes, &mut marks, right as usize);
+            let split = |threshold, left, right| Node::Split {
+                feature,
+                threshold,
+                op: SplitOp::Le,
+                left,
+                right,
+                missing_left,
+            };
+            let p = nodes.len() as u32;
+            nodes.push(split(a[0], left, right));
+            nodes.push(split(a[2], left_copy, right_copy));
+            marks.extend([None, None]);
+            nodes[i] = split(a[1], p, p + 1);
+            if nodes.len() > MAX_EXPANDED_NODES {
+                return None;
+            }
+        }
+        i += 1;
+    }
+    Some(nodes)
+}
+
+/// Appends a copy of the subtree at `root` (with its marks) and returns the copy's root id.
+fn copy_subtree(nodes: &mut Vec<Node>, marks: &mut Vec<Option<[f32; 3]>>, root: usize) -> u32 {
+    // Preorder list of the subtree; the copy of the k-th node gets id base + k.
+    let mut order = Vec::new();
+    let mut stack = vec![root];
+    while let Some(n) = stack.pop() {
+        order.push(n);
+        if let Node::Split { left, right, .. } = &nodes[n] {
+            stack.push(*right as usize);
+            stack.push(*left as usize);
+        }
+    }
+    let base = nodes.len();
+    let new_id: std::collections::HashMap<usize, u32> = order
+        .iter()
+        .enumerate()
+        .map(|(k, n)| (*n, (base + k) as u32))
+        .collect();
+    for n in &order {
+        let copy = match nodes[*n].clone() {
+            Node::Split {
+                feature,
+                threshold,
+                op,
+                left,
+                right,
+                missing_left,
+            } => Node::Split {
+                feature,
+                threshold,
+                op,
+                left: new_id[&(left as usize)],
+                right: new_id[&(right as usize)],
+                missing_left,
+            },
+            leaf => leaf,
+        };
+        nodes.push(copy);
+        marks.push(marks[*n]);
+    }
+    base as u32
+}
+
+/// How a missing-type-Zero split is expressed with `x <= a` splits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ZeroSplit {
+    /// One split `x <= threshold`; NaN goes left iff `missing_left`.
+    One { threshold: f32, missing_left: bool },
+    /// Left, right, left, right over `(-inf, a0]`, `(a0, a1]`, `(a1, a2]`, `(a2, inf)`;
+    /// NaN goes left iff `missing_left`.
+    Chain { a: [f32; 3], missing_left: bool },
+}
+
 /// Missing type Zero: NaN and |x| <= z (z = `kZeroThreshold`) go to the default side, every
-/// other float32 goes left iff `x <= t32`. Returns the single `x <= a` split (and NaN's side)
-/// with exactly that left set over float32, or `None` when the left set is not one interval
-/// `(-inf, a]`.
-fn zero_as_missing(t32: f32, default_left: bool) -> Option<(f32, bool)> {
+/// other float32 goes left iff `x <= t32`. Returns splits with exactly that left set over
+/// float32 (and NaN on the default side).
+fn zero_as_missing(t32: f32, default_left: bool) -> ZeroSplit {
     let z = ZERO_THRESHOLD;
+    let below = next_down(-z); // the largest float32 under the zero band
+    let one = |threshold| ZeroSplit::One {
+        threshold,
+        missing_left: default_left,
+    };
     if default_left {
-        // Left = (-inf, t32] ∪ [-z, z]: one interval iff they touch, i.e. t32 >= prev(-z).
-        if t32 >= next_down(-z) {
-            Some((t32.max(z), true))
+        if t32 >= below {
+            // Left = (-inf, t32] ∪ [-z, z], one interval since they touch or overlap.
+            one(t32.max(z))
         } else {
-            None
+            // Left = (-inf, t32] ∪ [-z, z], with (t32, -z) going right between them.
+            ZeroSplit::Chain {
+                a: [t32, below, z],
+                missing_left: true,
+            }
         }
     } else if t32 < -z {
         // Left = (-inf, t32], disjoint from the zero band.
-        Some((t32, false))
+        one(t32)
     } else if t32 <= z {
-        // Left = (-inf, t32] minus [-z, z] = (-inf, prev(-z)].
-        Some((next_down(-z), false))
+        // Left = (-inf, t32] minus [-z, z] = (-inf, below].
+        one(below)
     } else {
-        // Left = (-inf, -z) ∪ (z, t32]: two pieces.
-        None
+        // Left = (-inf, -z) ∪ (z, t32], with the zero band going right between them.
+        ZeroSplit::Chain {
+            a: [below, z, t32],
+            missing_left: false,
+        }
     }
 }
 
@@ -447,8 +590,31 @@ mod tests {
         v
     }
 
+    /// Where `zero_as_missing`'s splits send `x`.
+    fn ours_goes_left(split: ZeroSplit, x: f32) -> bool {
+        match split {
+            ZeroSplit::One {
+                threshold,
+                missing_left,
+            } => {
+                if x.is_nan() {
+                    missing_left
+                } else {
+                    x <= threshold
+                }
+            }
+            ZeroSplit::Chain { a, missing_left } => {
+                if x.is_nan() {
+                    missing_left
+                } else {
+                    x <= a[0] || (x > a[1] && x <= a[2])
+                }
+            }
+        }
+    }
+
     #[test]
-    fn zero_missing_type_is_exact_or_refused() {
+    fn zero_missing_type_is_exact() {
         let z = ZERO_THRESHOLD;
         let thresholds = [
             -1.0,
@@ -462,41 +628,67 @@ mod tests {
             next_up(z),
             0.5,
         ];
-        let mut refused = 0;
+        let mut chains = 0;
         for &t in &thresholds {
             for default_left in [false, true] {
-                match zero_as_missing(t, default_left) {
-                    Some((a, nan_left)) => {
-                        for x in probes(t) {
-                            let ours = if x.is_nan() { nan_left } else { x <= a };
-                            assert_eq!(
-                                ours,
-                                lightgbm_goes_left(x, t, default_left),
-                                "t={t:e} default_left={default_left} x={x:e}"
-                            );
-                        }
-                    }
-                    None => {
-                        refused += 1;
-                        // Refused only when LightGBM's left set really is two pieces: some
-                        // probe left, a larger one right, a still larger one left (or the
-                        // mirror), which no `x <= a` can give.
-                        let mut xs: Vec<f32> =
-                            probes(t).into_iter().filter(|x| !x.is_nan()).collect();
-                        xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                        let sides: Vec<bool> = xs
-                            .iter()
-                            .map(|x| lightgbm_goes_left(*x, t, default_left))
-                            .collect();
-                        let flips = sides.windows(2).filter(|w| w[0] != w[1]).count();
-                        assert!(
-                            flips >= 2,
-                            "t={t:e} default_left={default_left} refused but monotone"
-                        );
-                    }
+                let split = zero_as_missing(t, default_left);
+                if let ZeroSplit::Chain { a, .. } = split {
+                    chains += 1;
+                    assert!(a[0] < a[1] && a[1] < a[2], "{a:?}");
+                }
+                for x in probes(t) {
+                    assert_eq!(
+                        ours_goes_left(split, x),
+                        lightgbm_goes_left(x, t, default_left),
+                        "t={t:e} default_left={default_left} x={x:e}"
+                    );
                 }
             }
         }
-        assert_eq!(refused, 4);
+        // Chains only where one split cannot do: default left with t32 < prev(-z) (2 of the
+        // thresholds), default right with t32 > z (2).
+        assert_eq!(chains, 4);
+    }
+
+    #[test]
+    fn chain_expansion_copies_subtrees_and_keeps_original_ids() {
+        // 0: x0 <= [chain] ? 1 : 2, 1: leaf 1, 2: x1 <= 0.5 ? 3 : 4, 3: leaf 2, 4: leaf 3.
+        let split = |feature, threshold, left, right| Node::Split {
+            feature,
+            threshold,
+            op: SplitOp::Le,
+            left,
+            right,
+            missing_left: true,
+        };
+        let leaf = |v| Node::Leaf { value: v };
+        let a = [-1.0f32, 0.0, 1.0];
+        let nodes = vec![
+            split(0, a[1], 1, 2),
+            leaf(1.0),
+            split(1, 0.5, 3, 4),
+            leaf(2.0),
+            leaf(3.0),
+        ];
+        let out = expand_chains(nodes.clone(), vec![(0, a)]).unwrap();
+        assert_eq!(out[1..5], nodes[1..5]);
+        let tree = crate::frontend::trees::Tree {
+            output: 0,
+            nodes: out,
+        };
+        // Reference: left (subtree 1) on x0 <= -1 or 0 < x0 <= 1, else right (subtree 2).
+        for x0 in [-2.0f32, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, f32::NAN] {
+            for x1 in [0.0f32, 1.0] {
+                let go_left = x0.is_nan() || x0 <= -1.0 || (x0 > 0.0 && x0 <= 1.0);
+                let want = if go_left {
+                    1.0
+                } else if x1 <= 0.5 {
+                    2.0
+                } else {
+                    3.0
+                };
+                assert_eq!(tree.leaf_value(&[x0, x1]), want, "x0={x0} x1={x1}");
+            }
+        }
     }
 }

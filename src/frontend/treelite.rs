@@ -229,6 +229,8 @@ fn parse_tree(
     let mut slots: Vec<Option<Parsed>> = (0..num_nodes).map(|_| None).collect();
     // Where each node id was defined, for naming child fields in structural errors.
     let mut defined_at: Vec<String> = vec![String::new(); num_nodes];
+    // Whether the node's children were swapped (`>`/`>=`), to name the field as written.
+    let mut swapped = vec![false; num_nodes];
     for item in &items {
         let o = item.object()?;
         let id_f = o.req("node_id")?;
@@ -242,6 +244,10 @@ fn parse_tree(
             return Err(id_f.invalid(format!("node id {id} is defined twice")));
         }
         defined_at[id] = item.path().to_string();
+        swapped[id] = o
+            .opt("comparison_op")
+            .and_then(|f| f.as_string().ok())
+            .is_some_and(|op| op == ">" || op == ">=");
         slots[id] = Some(parse_node(
             &o,
             num_nodes,
@@ -264,8 +270,7 @@ fn parse_tree(
         })
         .collect();
     let checked = check_tree(ctx, tv.path(), skeleton.clone(), |i, side| {
-        let swapped = swapped_children(&items, &defined_at[i]);
-        let field = match (side, swapped) {
+        let field = match (side, swapped[i]) {
             (Side::Left, false) | (Side::Right, true) => "left_child",
             _ => "right_child",
         };
@@ -281,18 +286,6 @@ fn parse_tree(
         ));
     }
     Ok(parsed)
-}
-
-/// Whether the node at `path` used `>`/`>=` (its children were swapped when converted), so a
-/// structural error names the child field as written in the file.
-fn swapped_children(items: &[Json], path: &str) -> bool {
-    items
-        .iter()
-        .find(|i| i.path() == path)
-        .and_then(|i| i.object().ok())
-        .and_then(|o| o.opt("comparison_op"))
-        .and_then(|f| f.as_string().ok())
-        .is_some_and(|op| op == ">" || op == ">=")
 }
 
 fn parse_node(

@@ -13,6 +13,10 @@
 //! - DART models scale each tree by `weight_drop[i]` at prediction time; the scaled leaf is
 //!   computed in float32, as XGBoost does.
 //!
+//! - every tree in the file is used, as `Booster.predict` does; the scikit-learn wrapper's
+//!   `best_iteration` truncation after early stopping is not applied (save the model with the
+//!   trees you want).
+//!
 //! Categorical splits, vector-leaf trees, multi-target models and `gblinear` are rejected with
 //! the field that shows them. The UBJSON format is not read.
 

@@ -69,7 +69,10 @@ fn wide_model_energy_study() {
     for (name, tile, cluster, column_order) in configs {
         let opts = CamOptions {
             tile,
-            tile_options: TileOptions { cluster, column_order },
+            tile_options: TileOptions {
+                cluster,
+                column_order,
+            },
             ..CamOptions::default()
         };
         let d = compile(&model, &cell_instance(), &opts, Some(train.view())).unwrap();

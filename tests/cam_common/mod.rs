@@ -22,8 +22,9 @@ fn eval_literal_product(expr: &str) -> Quantity {
             op = tok.chars().next().unwrap();
             continue;
         }
-        let num: f64 =
-            tok.parse().unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
+        let num: f64 = tok
+            .parse()
+            .unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
         let mut q = Quantity::scalar(num);
         if let Some(next) = tokens.peek() {
             if let Some((scale, dim)) = parse_unit(next) {
@@ -50,13 +51,22 @@ pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
         };
         let code = rest.split("//").next().unwrap();
         let name = code.split(':').next().unwrap().trim().to_string();
-        let expr = code.rsplit(" = ").next().unwrap().trim().trim_end_matches(';');
+        let expr = code
+            .rsplit(" = ")
+            .next()
+            .unwrap()
+            .trim()
+            .trim_end_matches(';');
         params.insert(name, Value::Number(eval_literal_product(expr)));
     }
     for (k, v) in overrides {
         params.insert(k.to_string(), v.clone());
     }
-    Instance { name: "cam".into(), component: "cam::acam_6t2m".into(), params }
+    Instance {
+        name: "cam".into(),
+        component: "cam::acam_6t2m".into(),
+        params,
+    }
 }
 
 pub fn cell_instance() -> Instance {
@@ -123,11 +133,22 @@ fn build(rng: &mut Rng, s: &EnsembleShape, depth: usize, nodes: &mut Vec<Node>) 
     nodes.push(Node::Leaf { value: 0.0 });
     let feature = rng.below(s.features) as u32;
     let threshold = s.pool[rng.below(s.pool.len())];
-    let op = if rng.chance(0.5) { SplitOp::Lt } else { SplitOp::Le };
+    let op = if rng.chance(0.5) {
+        SplitOp::Lt
+    } else {
+        SplitOp::Le
+    };
     let missing_left = rng.chance(0.5);
     let left = build(rng, s, depth + 1, nodes);
     let right = build(rng, s, depth + 1, nodes);
-    nodes[id as usize] = Node::Split { feature, threshold, op, left, right, missing_left };
+    nodes[id as usize] = Node::Split {
+        feature,
+        threshold,
+        op,
+        left,
+        right,
+        missing_left,
+    };
     id
 }
 
@@ -137,7 +158,10 @@ pub fn random_ensemble(seed: u64, s: &EnsembleShape) -> TreeEnsemble {
         .map(|t| {
             let mut nodes = Vec::new();
             build(&mut rng, s, 0, &mut nodes);
-            Tree { output: t % s.outputs, nodes }
+            Tree {
+                output: t % s.outputs,
+                nodes,
+            }
         })
         .collect();
     TreeEnsemble {
@@ -172,7 +196,15 @@ pub fn nasty_pool() -> Vec<f32> {
 
 /// Values that probe every threshold exactly and from both sides, plus NaN and infinities.
 pub fn probes(pool: &[f32]) -> Vec<f32> {
-    let mut v = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 7.0, -7.0];
+    let mut v = vec![
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        7.0,
+        -7.0,
+    ];
     for t in pool {
         v.push(*t);
         v.push(tessera::cam::pack::next_up_f32(*t));
@@ -215,7 +247,9 @@ pub fn wide_like(seed: u64) -> (TreeEnsemble, Vec<Vec<f32>>) {
         objective: "binary:logistic".into(),
         source: "synthetic".into(),
     };
-    let data = (0..600).map(|_| (0..features).map(|_| rng.normal() as f32).collect()).collect();
+    let data = (0..600)
+        .map(|_| (0..features).map(|_| rng.normal() as f32).collect())
+        .collect();
     (model, data)
 }
 
@@ -228,12 +262,17 @@ fn wide_node(
 ) -> u32 {
     let id = nodes.len() as u32;
     if depth == 6 || (depth >= 3 && rng.chance(0.15)) {
-        nodes.push(Node::Leaf { value: rng.normal() * 0.1 });
+        nodes.push(Node::Leaf {
+            value: rng.normal() * 0.1,
+        });
         return id;
     }
     nodes.push(Node::Leaf { value: 0.0 });
-    let feature =
-        if rng.chance(0.9) { inf[rng.below(inf.len())] } else { rng.below(features) as u32 };
+    let feature = if rng.chance(0.9) {
+        inf[rng.below(inf.len())]
+    } else {
+        rng.below(features) as u32
+    };
     let threshold = (rng.normal() * 0.8) as f32;
     let left = wide_node(rng, inf, features, depth + 1, nodes);
     let right = wide_node(rng, inf, features, depth + 1, nodes);

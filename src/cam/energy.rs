@@ -302,7 +302,8 @@ pub struct EnergyBreakdown {
 }
 
 impl EnergyBreakdown {
-    /// The analog arrays alone (X-TIME's and the paper's scope).
+    /// The arrays with their per-row registers (the scope of X-TIME's aCAM model and of the
+    /// paper): everything but the input encoder and the leaf accumulation.
     pub fn array(&self) -> f64 {
         self.data_lines
             + self.dacs
@@ -312,10 +313,11 @@ impl EnergyBreakdown {
             + self.precharge
             + self.registers_dynamic
             + self.source_lines
+            + self.liveness_register
     }
     /// Arrays plus digital periphery.
     pub fn total(&self) -> f64 {
-        self.array() + self.encoder + self.leaf_accumulation + self.liveness_register
+        self.array() + self.encoder + self.leaf_accumulation
     }
     pub fn scaled(&self, s: f64) -> EnergyBreakdown {
         EnergyBreakdown {

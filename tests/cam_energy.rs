@@ -223,7 +223,7 @@ fn energies_of_x1_match_the_hand_derivation() {
     let r = &ev.report;
     // pJ
     assert!(
-        close(r.energy_pj_array.monosparse, 59.706029000012e-3),
+        close(r.energy_pj_array.monosparse, 65.706029000012e-3),
         "{}",
         r.energy_pj_array.monosparse
     );
@@ -287,4 +287,14 @@ fn svg_tile_map_of_the_two_tree_model() {
     let d = design();
     let svg = tessera::cam::svg::render(&[&d.tiled.raw, &d.tiled.reorder, &d.tiled.monosparse]);
     insta::assert_snapshot!("cam_two_trees_tiles_svg", svg);
+}
+
+#[test]
+fn report_of_the_two_tree_model_on_x1_and_x2() {
+    // Reviewed line by line against the derivation above: x1 and x2 averaged, e.g. monosparse
+    // arrays searched (3 + 4) / 2 = 3.5, rows enabled (6 + 8) / 2 = 7.
+    let d = design();
+    let data = arr2(&[[-2.0f32, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]);
+    let ev = evaluate(&d, data.view()).unwrap();
+    insta::assert_json_snapshot!("cam_two_trees_report", ev.report);
 }

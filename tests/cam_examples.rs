@@ -200,3 +200,53 @@ fn wide_xgb_energy_study() {
     }
     eprintln!("{}", lines.join("\n"));
 }
+
+#[test]
+fn lossy_levels_report_the_loss_they_cause() {
+    // breast_cancer_xgb with 4-level cells: features with more than 3 thresholds are merged.
+    // The reported fraction of training samples whose leaf assignment changed is recounted here
+    // with the framework-faithful traversal as the oracle.
+    let dir = "breast_cancer_xgb";
+    let model = load_tree_model(ModelFormat::Xgboost, &example(dir).join("model.json")).unwrap();
+    let train = features(dir, "X_train.npy");
+    let opts = CamOptions {
+        levels: Some(4),
+        ..CamOptions::default()
+    };
+    let d = compile(&model, &cell_instance(), &opts, Some(train.view())).unwrap();
+    let q = &d.quantized.report;
+    assert!(!q.lossless && !q.merged_features.is_empty());
+    assert!(q
+        .merged_features
+        .iter()
+        .all(|m| m.unique_after == 3 && m.unique_before > 3));
+    let mut changed = 0usize;
+    for x in train.rows() {
+        let x = x.to_vec();
+        let e = d.quantized.encode(&x).unwrap();
+        let rows = d.quantized.matching_rows(&e);
+        assert_eq!(
+            rows.len(),
+            model.trees.len(),
+            "still exactly one row per tree"
+        );
+        if rows.iter().any(|r| {
+            let pr = &d.packed.rows[*r];
+            pr.leaf_node != model.trees[pr.tree].leaf_index(&x)
+        }) {
+            changed += 1;
+        }
+    }
+    let frac = changed as f64 / train.nrows() as f64;
+    assert_eq!(q.fraction_leaf_changed, Some(frac));
+    eprintln!(
+        "{dir} at 4 levels: {} features merged, leaf changed on {:.1}% of training samples, margin changed on {:.1}%, max margin change {:.3}",
+        q.merged_features.len(),
+        100.0 * frac,
+        100.0 * q.fraction_margin_changed.unwrap(),
+        q.max_margin_change.unwrap()
+    );
+    // The three policies still agree bit for bit on the lossy CAM.
+    let test = features(dir, "X_test.npy");
+    evaluate(&d, test.view()).unwrap();
+}

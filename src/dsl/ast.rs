@@ -134,6 +134,8 @@ pub struct InstStmt {
     pub name: Ident,
     pub component: Path,
     pub args: Vec<Arg>,
+    /// From the component name to the closing parenthesis.
+    pub call_span: Span,
     pub span: Span,
 }
 

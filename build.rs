@@ -26,7 +26,10 @@ fn main() {
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            assert!(ident, "stdlib module file name `{stem}` is not a .tess identifier");
+            assert!(
+                ident,
+                "stdlib module file name `{stem}` is not a .tess identifier"
+            );
             Some((stem, p))
         })
         .collect();
@@ -34,8 +37,12 @@ fn main() {
     let mut code = String::from("/// Every `stdlib/*.tess`, sorted by module name.\n");
     code.push_str("pub const MODULES: &[(&str, &str)] = &[\n");
     for (name, path) in &modules {
-        writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string())
-            .expect("writing to a String");
+        writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        )
+        .expect("writing to a String");
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("stdlib_modules.rs"), code).expect("write stdlib table");

@@ -37,7 +37,11 @@ impl Span {
         if self.file != other.file {
             return self;
         }
-        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
+        Span::new(
+            self.file,
+            self.start.min(other.start),
+            self.end.max(other.end),
+        )
     }
     pub fn range(self) -> Range<usize> {
         self.start..self.end
@@ -150,6 +154,8 @@ pub struct Diagnostic {
     pub labels: Vec<Label>,
     pub notes: Vec<String>,
     pub help: Vec<String>,
+    /// The file a diagnostic without labels is about (an unreadable input).
+    pub file: Option<FileId>,
 }
 
 impl Diagnostic {
@@ -161,6 +167,7 @@ impl Diagnostic {
             labels: Vec::new(),
             notes: Vec::new(),
             help: Vec::new(),
+            file: None,
         }
     }
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
@@ -176,6 +183,11 @@ impl Diagnostic {
             message: label.into(),
             primary: true,
         });
+        self
+    }
+    /// Names the file of a diagnostic that has no span to point at.
+    pub fn in_file(mut self, file: FileId) -> Self {
+        self.file = Some(file);
         self
     }
     /// A related place that explains the problem.
@@ -359,7 +371,8 @@ fn json_label(files: &SourceFiles, l: &Label) -> Option<JsonLabel> {
 
 /// Renders diagnostics as one JSON array:
 /// `[{code, severity, file, line, column, end_line, end_column, message, labels, notes, help}]`,
-/// where the location fields are those of the primary label (null when there is none).
+/// where the location fields are those of the primary label (null when there is none; `file`
+/// then names the file the diagnostic is about, if any).
 pub fn render_json(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
     let out: Vec<JsonDiagnostic> = diagnostics
         .iter()
@@ -370,10 +383,14 @@ pub fn render_json(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
                 .filter_map(|l| json_label(files, l))
                 .collect();
             let primary = labels.iter().find(|l| l.primary);
+            let file = match primary {
+                Some(l) => Some(l.file.clone()),
+                None => d.file.and_then(|f| files.name(f.0).ok()),
+            };
             JsonDiagnostic {
                 code: d.code.as_str(),
                 severity: d.severity,
-                file: primary.map(|l| l.file.clone()),
+                file,
                 line: primary.map(|l| l.line),
                 column: primary.map(|l| l.column),
                 end_line: primary.map(|l| l.end_line),

@@ -24,13 +24,15 @@ pub fn display_path(name: &str) -> String {
 mod tests {
     #[test]
     fn every_stdlib_file_is_embedded() {
-        let on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"))
-            .unwrap()
-            .filter_map(|e| {
-                let p = e.unwrap().path();
-                (p.extension()? == "tess").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
-            })
-            .collect();
+        let on_disk: Vec<String> =
+            std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/stdlib"))
+                .unwrap()
+                .filter_map(|e| {
+                    let p = e.unwrap().path();
+                    (p.extension()? == "tess")
+                        .then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
+                })
+                .collect();
         let mut on_disk = on_disk;
         on_disk.sort();
         let embedded: Vec<String> = super::names().map(String::from).collect();

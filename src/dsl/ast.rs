@@ -64,7 +64,7 @@ pub struct Component {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Member {
-    Param(Param),
+    Param(Box<Param>),
     Let(Let),
     Require(Require),
     Error,

@@ -7,13 +7,13 @@
 
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Span};
 use crate::dsl::accel::Accelerator;
+use crate::dsl::accel::Value;
 use crate::dsl::ast::{self, Item};
 use crate::dsl::component::ComponentSig;
 use crate::dsl::program::{ModuleId, Origin, Program};
 use crate::dsl::scope::{build_scopes, item_kind, item_name, ItemRef, Scope};
 use crate::dsl::types::resolve_type;
 use crate::dsl::value::Val;
-use crate::dsl::accel::Value;
 use crate::stdlib;
 use std::collections::{BTreeMap, HashMap};
 
@@ -79,6 +79,9 @@ pub struct Checker<'p> {
     /// raised inside component bodies.
     pub(crate) trace: Vec<(Span, String)>,
     const_depth: usize,
+    pub(crate) eval_depth: u32,
+    /// E0016 for evaluation depth is reported once per run.
+    pub(crate) depth_reported: bool,
 }
 
 /// Checks every module of `prog`; returns the diagnostics and the accelerators of the root
@@ -95,6 +98,8 @@ pub fn check_program(prog: &Program, opts: CheckOptions) -> (Vec<Diagnostic>, Ve
         sigs: HashMap::new(),
         trace: Vec::new(),
         const_depth: 0,
+        eval_depth: 0,
+        depth_reported: false,
     };
     let mut accelerators = Vec::new();
     for (m, module) in prog.modules.iter().enumerate() {
@@ -175,9 +180,12 @@ impl<'p> Checker<'p> {
             [m, name] => {
                 let Some(target) = scope.modules.get(&m.name).copied() else {
                     let d = if stdlib::module(&m.name).is_some() {
-                        Diagnostic::error(Code::E0011, format!("module `{}` is not in scope", m.name))
-                            .primary(m.span, "not imported")
-                            .help(format!("add `use {};` at the top of the file", m.name))
+                        Diagnostic::error(
+                            Code::E0011,
+                            format!("module `{}` is not in scope", m.name),
+                        )
+                        .primary(m.span, "not imported")
+                        .help(format!("add `use {};` at the top of the file", m.name))
                     } else {
                         let names: Vec<&str> = scope.modules.keys().map(String::as_str).collect();
                         Diagnostic::error(Code::E0011, format!("unknown module `{}`", m.name))
@@ -204,8 +212,11 @@ impl<'p> Checker<'p> {
             }
             _ => {
                 self.emit(
-                    Diagnostic::error(Code::E0011, format!("unknown module path `{}`", path.text()))
-                        .primary(path.span, "paths have at most two parts: `module::item`"),
+                    Diagnostic::error(
+                        Code::E0011,
+                        format!("unknown module path `{}`", path.text()),
+                    )
+                    .primary(path.span, "paths have at most two parts: `module::item`"),
                 );
                 Err(Poisoned)
             }

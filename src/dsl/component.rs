@@ -52,7 +52,11 @@ pub enum RequireCtx<'a> {
     /// In a component definition check, with default parameter values.
     Definition { component: &'a str },
     /// In an instantiation: reported at the instance, pointing at the component's `require`.
-    Instance { span: Span, inst: &'a str, component: &'a str },
+    Instance {
+        span: Span,
+        inst: &'a str,
+        component: &'a str,
+    },
 }
 
 /// A declared `in` range after evaluation.
@@ -113,7 +117,10 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(
                         Code::E0005,
-                        format!("`{}` is defined twice in component `{}`", name.name, c.name.name),
+                        format!(
+                            "`{}` is defined twice in component `{}`",
+                            name.name, c.name.name
+                        ),
                     )
                     .primary(name.span, "defined again here")
                     .secondary(*prev, "first defined here"),
@@ -152,7 +159,11 @@ impl Checker<'_> {
                 Member::Param(p) => {
                     later.remove(&p.name.name);
                     let val = {
-                        let env = Env { module: r.module, locals: &locals, later: &later };
+                        let env = Env {
+                            module: r.module,
+                            locals: &locals,
+                            later: &later,
+                        };
                         self.param_value(&env, c, p, site)
                     };
                     if let Some((params, _)) = sig_out.as_mut() {
@@ -160,35 +171,64 @@ impl Checker<'_> {
                             Some(t) => resolve_type(t, &mut Vec::new()),
                             None => val.as_ref().ok().map(Val::ty),
                         };
-                        params.push(ParamSig { name: p.name.clone(), ty });
+                        params.push(ParamSig {
+                            name: p.name.clone(),
+                            ty,
+                        });
                     }
                     if !locals.contains_key(&p.name.name) {
-                        locals.insert(p.name.name.clone(), Local::Value { val: val.ok(), span: p.name.span });
+                        locals.insert(
+                            p.name.name.clone(),
+                            Local::Value {
+                                val: val.ok(),
+                                span: p.name.span,
+                            },
+                        );
                     }
                 }
                 Member::Let(l) => {
                     later.remove(&l.name.name);
                     let val = {
-                        let env = Env { module: r.module, locals: &locals, later: &later };
+                        let env = Env {
+                            module: r.module,
+                            locals: &locals,
+                            later: &later,
+                        };
                         self.eval(&env, &l.value)
                     };
                     if let Some((_, lets)) = sig_out.as_mut() {
                         lets.push(l.name.name.clone());
                     }
                     if !locals.contains_key(&l.name.name) {
-                        locals.insert(l.name.name.clone(), Local::Value { val: val.ok(), span: l.name.span });
+                        locals.insert(
+                            l.name.name.clone(),
+                            Local::Value {
+                                val: val.ok(),
+                                span: l.name.span,
+                            },
+                        );
                     }
                 }
                 Member::Require(q) => requires.push(q),
                 Member::Error => {}
             }
         }
-        let env = Env { module: r.module, locals: &locals, later: &later };
+        let env = Env {
+            module: r.module,
+            locals: &locals,
+            later: &later,
+        };
         let mut failed = false;
         for q in requires {
             let ctx = match site {
-                Some(s) => RequireCtx::Instance { span: s.span, inst: s.inst, component: &c.name.name },
-                None => RequireCtx::Definition { component: &c.name.name },
+                Some(s) => RequireCtx::Instance {
+                    span: s.span,
+                    inst: s.inst,
+                    component: &c.name.name,
+                },
+                None => RequireCtx::Definition {
+                    component: &c.name.name,
+                },
             };
             if self.check_require(&env, q, ctx).is_err() {
                 failed = true;
@@ -197,7 +237,10 @@ impl Checker<'_> {
         let mut out = BTreeMap::new();
         for (name, local) in &locals {
             match local {
-                Local::Value { val: Some(Val::Known(v)), .. } => {
+                Local::Value {
+                    val: Some(Val::Known(v)),
+                    ..
+                } => {
                     out.insert(name.clone(), v.clone());
                 }
                 _ => failed = true,
@@ -212,7 +255,13 @@ impl Checker<'_> {
 
     /// The value of one parameter: the argument, else the default, else abstract (definition)
     /// or E0007 (instantiation); then its range check.
-    fn param_value(&mut self, env: &Env, c: &Component, p: &ast::Param, site: Option<&Site>) -> Result<Val, Poisoned> {
+    fn param_value(
+        &mut self,
+        env: &Env,
+        c: &Component,
+        p: &ast::Param,
+        site: Option<&Site>,
+    ) -> Result<Val, Poisoned> {
         let what = format!("parameter `{}`", p.name.name);
         let ty = match &p.ty {
             Some(t) => {
@@ -248,7 +297,10 @@ impl Checker<'_> {
                     self.emit(
                         Diagnostic::error(
                             Code::E0013,
-                            format!("parameter `{}` has neither a type nor a default", p.name.name),
+                            format!(
+                                "parameter `{}` has neither a type nor a default",
+                                p.name.name
+                            ),
                         )
                         .primary(p.name.span, "cannot tell what this holds")
                         .help(format!("declare a type: `param {}: energy;`", p.name.name)),
@@ -267,7 +319,10 @@ impl Checker<'_> {
                         )
                         .primary(s.span, format!("`{}` is not set here", p.name.name))
                         .secondary(p.name.span, "declared without a default")
-                        .help(format!("add `{}{ty_text} = ...` to the arguments", p.name.name)),
+                        .help(format!(
+                            "add `{}{ty_text} = ...` to the arguments",
+                            p.name.name
+                        )),
                     );
                     return Err(Poisoned);
                 }
@@ -291,16 +346,30 @@ impl Checker<'_> {
         Ok(val)
     }
 
-    fn eval_range(&mut self, env: &Env, rg: &ast::RangeExpr, ty: Option<Ty>, what: &str) -> Result<RangeVal, Poisoned> {
+    fn eval_range(
+        &mut self,
+        env: &Env,
+        rg: &ast::RangeExpr,
+        ty: Option<Ty>,
+        what: &str,
+    ) -> Result<RangeVal, Poisoned> {
         let bound = |c: &mut Self, e: &Option<ast::Expr>| -> Result<Option<f64>, Poisoned> {
             let Some(e) = e else { return Ok(None) };
             let v = match ty {
-                Some(Ty::Int) => c.eval_as(env, e, Ty::Num(crate::units::Dim::DIMENSIONLESS), &format!("the range of {what}"))?,
+                Some(Ty::Int) => c.eval_as(
+                    env,
+                    e,
+                    Ty::Num(crate::units::Dim::DIMENSIONLESS),
+                    &format!("the range of {what}"),
+                )?,
                 Some(t @ Ty::Num(_)) => c.eval_as(env, e, t, &format!("the range of {what}"))?,
                 Some(t) => {
                     c.emit(
-                        Diagnostic::error(Code::E0013, format!("{what} is {t}; ranges apply to numbers only"))
-                            .primary(rg.span, "remove this range"),
+                        Diagnostic::error(
+                            Code::E0013,
+                            format!("{what} is {t}; ranges apply to numbers only"),
+                        )
+                        .primary(rg.span, "remove this range"),
                     );
                     return Err(Poisoned);
                 }
@@ -311,8 +380,11 @@ impl Checker<'_> {
                 Val::Abstract(Ty::Num(_)) => Ok(None),
                 other => {
                     c.emit(
-                        Diagnostic::error(Code::E0013, format!("range bound is {}, not a number", found_kind(other.ty())))
-                            .primary(e.span, "expected a number"),
+                        Diagnostic::error(
+                            Code::E0013,
+                            format!("range bound is {}, not a number", found_kind(other.ty())),
+                        )
+                        .primary(e.span, "expected a number"),
                     );
                     Err(Poisoned)
                 }
@@ -320,28 +392,46 @@ impl Checker<'_> {
         };
         let lo = bound(self, &rg.lo)?;
         let hi = bound(self, &rg.hi)?;
-        Ok(RangeVal { lo, hi, inclusive: rg.inclusive, span: rg.span })
+        Ok(RangeVal {
+            lo,
+            hi,
+            inclusive: rg.inclusive,
+            span: rg.span,
+        })
     }
 
     /// Evaluates a `require`; a false one is reported according to `ctx`.
-    pub fn check_require(&mut self, env: &Env, q: &ast::Require, ctx: RequireCtx) -> Result<(), Poisoned> {
+    pub fn check_require(
+        &mut self,
+        env: &Env,
+        q: &ast::Require,
+        ctx: RequireCtx,
+    ) -> Result<(), Poisoned> {
         let v = self.eval(env, &q.cond)?;
         match v {
             Val::Known(Value::Bool(true)) | Val::Abstract(Ty::Bool) => Ok(()),
             Val::Known(Value::Bool(false)) => {
-                let msg = q.message.clone().unwrap_or_else(|| "condition is false".to_string());
+                let msg = q
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "condition is false".to_string());
                 let (at, why) = self
                     .explain_false(env, &q.cond)
                     .unwrap_or((q.cond.span, "this is false".to_string()));
                 let d = match ctx {
-                    RequireCtx::Instance { span, inst, component } => Diagnostic::error(
+                    RequireCtx::Instance {
+                        span,
+                        inst,
+                        component,
+                    } => Diagnostic::error(
                         Code::E0009,
                         format!("requirement of `{component}` failed for instance `{inst}`: {msg}"),
                     )
                     .primary(span, "this instance violates the requirement")
                     .secondary(at, why),
                     RequireCtx::Accelerator => {
-                        Diagnostic::error(Code::E0009, format!("requirement failed: {msg}")).primary(at, why)
+                        Diagnostic::error(Code::E0009, format!("requirement failed: {msg}"))
+                            .primary(at, why)
                     }
                     RequireCtx::Definition { component } => Diagnostic::error(
                         Code::E0009,
@@ -360,7 +450,10 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(
                         Code::E0013,
-                        format!("a requirement must be a bool, found {}", found_kind(other.ty())),
+                        format!(
+                            "a requirement must be a bool, found {}",
+                            found_kind(other.ty())
+                        ),
                     )
                     .primary(q.cond.span, "expected a comparison or other bool"),
                 );
@@ -373,16 +466,29 @@ impl Checker<'_> {
     /// and spells it out with values: `1152 <= 1000 is false`.
     fn explain_false(&mut self, env: &Env, e: &ast::Expr) -> Option<(Span, String)> {
         match &e.kind {
-            ast::ExprKind::Binary { op: ast::BinOp::And, lhs, rhs } => match self.eval(env, lhs) {
+            ast::ExprKind::Binary {
+                op: ast::BinOp::And,
+                lhs,
+                rhs,
+            } => match self.eval(env, lhs) {
                 Ok(Val::Known(Value::Bool(false))) => self.explain_false(env, lhs),
                 _ => self.explain_false(env, rhs),
             },
             ast::ExprKind::Binary { op, lhs, rhs } if op.is_comparison() => {
-                let Ok(Val::Known(a)) = self.eval(env, lhs) else { return None };
-                let Ok(Val::Known(b)) = self.eval(env, rhs) else { return None };
+                let Ok(Val::Known(a)) = self.eval(env, lhs) else {
+                    return None;
+                };
+                let Ok(Val::Known(b)) = self.eval(env, rhs) else {
+                    return None;
+                };
                 Some((
                     e.span,
-                    format!("{} {} {} is false", format_value(&a), op.symbol(), format_value(&b)),
+                    format!(
+                        "{} {} {} is false",
+                        format_value(&a),
+                        op.symbol(),
+                        format_value(&b)
+                    ),
                 ))
             }
             _ => None,
@@ -396,8 +502,11 @@ impl Checker<'_> {
         let Item::Component(c) = r.get(prog) else {
             let kind = crate::dsl::scope::item_kind(r.get(prog));
             self.emit(
-                Diagnostic::error(Code::E0013, format!("`{}` is a {kind}, not a component", stmt.component.text()))
-                    .primary(stmt.component.span, "only components can be instantiated"),
+                Diagnostic::error(
+                    Code::E0013,
+                    format!("`{}` is a {kind}, not a component", stmt.component.text()),
+                )
+                .primary(stmt.component.span, "only components can be instantiated"),
             );
             return None;
         };
@@ -414,7 +523,11 @@ impl Checker<'_> {
                         .primary(a.span, "positional argument")
                         .help(format!(
                             "write `NAME = value`; `{qualified}` takes {}",
-                            sig.params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")
+                            sig.params
+                                .iter()
+                                .map(|p| p.name.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         )),
                 );
                 arg_failed = true;
@@ -428,9 +541,15 @@ impl Checker<'_> {
                 )
                 .primary(name.span, "unknown parameter");
                 if sig.lets.contains(&name.name) {
-                    d = d.note(format!("`{}` is derived (`let`) from the parameters and cannot be set", name.name));
+                    d = d.note(format!(
+                        "`{}` is derived (`let`) from the parameters and cannot be set",
+                        name.name
+                    ));
                 } else {
-                    d = d.help_opt(did_you_mean(&name.name, sig.params.iter().map(|p| p.name.name.as_str())));
+                    d = d.help_opt(did_you_mean(
+                        &name.name,
+                        sig.params.iter().map(|p| p.name.name.as_str()),
+                    ));
                 }
                 if sig.ok {
                     d = d.secondary(c.name.span, "component defined here");
@@ -442,9 +561,12 @@ impl Checker<'_> {
             if let Some((_, prev)) = args.get(&name.name) {
                 let prev = *prev;
                 self.emit(
-                    Diagnostic::error(Code::E0005, format!("parameter `{}` is set twice", name.name))
-                        .primary(name.span, "set again here")
-                        .secondary(prev, "first set here"),
+                    Diagnostic::error(
+                        Code::E0005,
+                        format!("parameter `{}` is set twice", name.name),
+                    )
+                    .primary(name.span, "set again here")
+                    .secondary(prev, "first set here"),
                 );
                 arg_failed = true;
                 continue;
@@ -459,8 +581,15 @@ impl Checker<'_> {
         if !sig.ok || arg_failed {
             return None;
         }
-        let site = Site { span: site_span, inst: &stmt.name.name, args: &args };
-        self.trace.push((site_span, format!("in instance `{}` of `{qualified}`", stmt.name.name)));
+        let site = Site {
+            span: site_span,
+            inst: &stmt.name.name,
+            args: &args,
+        };
+        self.trace.push((
+            site_span,
+            format!("in instance `{}` of `{qualified}`", stmt.name.name),
+        ));
         let params = self.walk(r, c, Some(&site), None);
         self.trace.pop();
         Some(Instance {
@@ -473,6 +602,14 @@ impl Checker<'_> {
 
 /// `1..=4096`, `0 V..`, ... with the bounds in the value's unit.
 fn range_text(rg: &RangeVal, dim: crate::units::Dim) -> String {
-    let f = |x: Option<f64>| x.map(|v| format_value(&Value::Number(Quantity::new(v, dim)))).unwrap_or_default();
-    format!("{}{}{}", f(rg.lo), if rg.inclusive { "..=" } else { ".." }, f(rg.hi))
+    let f = |x: Option<f64>| {
+        x.map(|v| format_value(&Value::Number(Quantity::new(v, dim))))
+            .unwrap_or_default()
+    };
+    format!(
+        "{}{}{}",
+        f(rg.lo),
+        if rg.inclusive { "..=" } else { ".." },
+        f(rg.hi)
+    )
 }

@@ -49,22 +49,35 @@ impl Checker<'_> {
                 }
                 if let Some(prev) = local_span(locals.get(&id.name)) {
                     self.emit(
-                        Diagnostic::error(Code::E0005, format!("`{}` is defined twice in accelerator `{}`", id.name, acc.name.name))
-                            .primary(id.span, "defined again here")
-                            .secondary(prev, "first defined here"),
+                        Diagnostic::error(
+                            Code::E0005,
+                            format!(
+                                "`{}` is defined twice in accelerator `{}`",
+                                id.name, acc.name.name
+                            ),
+                        )
+                        .primary(id.span, "defined again here")
+                        .secondary(prev, "first defined here"),
                     );
                     continue;
                 }
             }
-            let env = Env { module, locals: &locals, later: &later };
+            let env = Env {
+                module,
+                locals: &locals,
+                later: &later,
+            };
             match stmt {
                 Stmt::Setting { name, value, .. } => {
                     if let Some(prev) = setting_spans.get(&name.name) {
                         let prev = *prev;
                         self.emit(
-                            Diagnostic::error(Code::E0005, format!("setting `{}` is set twice", name.name))
-                                .primary(name.span, "set again here")
-                                .secondary(prev, "first set here"),
+                            Diagnostic::error(
+                                Code::E0005,
+                                format!("setting `{}` is set twice", name.name),
+                            )
+                            .primary(name.span, "set again here")
+                            .secondary(prev, "first set here"),
                         );
                         continue;
                     }
@@ -75,10 +88,17 @@ impl Checker<'_> {
                 }
                 Stmt::Inst(i) => {
                     let inst = self.instantiate(&env, i);
-                    let component = inst.as_ref().map(|x| x.component.clone()).unwrap_or_else(|| i.component.text());
+                    let component = inst
+                        .as_ref()
+                        .map(|x| x.component.clone())
+                        .unwrap_or_else(|| i.component.text());
                     locals.insert(
                         i.name.name.clone(),
-                        Local::Instance { component, params: inst.as_ref().map(|x| x.params.clone()), span: i.name.span },
+                        Local::Instance {
+                            component,
+                            params: inst.as_ref().map(|x| x.params.clone()),
+                            span: i.name.span,
+                        },
                     );
                     if let Some(inst) = inst {
                         instances.insert(inst.name.clone(), inst);
@@ -87,8 +107,8 @@ impl Checker<'_> {
                 Stmt::Model(m) => {
                     if let Some(b) = self.model_binding(module, m) {
                         models.insert(b.name.clone(), b);
+                        model_spans.insert(m.name.name.clone(), m.name.span);
                     }
-                    model_spans.insert(m.name.name.clone(), m.name.span);
                     locals.insert(m.name.name.clone(), Local::Model { span: m.name.span });
                 }
                 Stmt::Map(m) => {
@@ -99,7 +119,13 @@ impl Checker<'_> {
                 }
                 Stmt::Let(l) => {
                     let v = self.eval(&env, &l.value).ok();
-                    locals.insert(l.name.name.clone(), Local::Value { val: v, span: l.name.span });
+                    locals.insert(
+                        l.name.name.clone(),
+                        Local::Value {
+                            val: v,
+                            span: l.name.span,
+                        },
+                    );
                 }
                 Stmt::Require(q) => {
                     let _ = self.check_require(&env, q, RequireCtx::Accelerator);
@@ -119,11 +145,17 @@ impl Checker<'_> {
         if self.error_count() != before {
             return None;
         }
-        let mut settings: BTreeMap<String, Value> = settings.into_iter().map(|(k, (v, _))| (k, v)).collect();
+        let mut settings: BTreeMap<String, Value> =
+            settings.into_iter().map(|(k, (v, _))| (k, v)).collect();
         settings
             .entry("clock".to_string())
-            .or_insert(Value::Number(Quantity::new(DEFAULT_CLOCK_HZ, Dim::FREQUENCY)));
-        settings.entry("top".to_string()).or_insert_with(|| Value::Str(acc.name.name.clone()));
+            .or_insert(Value::Number(Quantity::new(
+                DEFAULT_CLOCK_HZ,
+                Dim::FREQUENCY,
+            )));
+        settings
+            .entry("top".to_string())
+            .or_insert_with(|| Value::Str(acc.name.name.clone()));
         let source_path = match &self.prog.modules[module.0].origin {
             Origin::User { given, .. } => given.clone(),
             Origin::Stdlib(n) => PathBuf::from(crate::stdlib::display_path(n)),
@@ -138,7 +170,12 @@ impl Checker<'_> {
         })
     }
 
-    fn setting(&mut self, env: &Env, name: &ast::Ident, value: &ast::Expr) -> Result<Value, Poisoned> {
+    fn setting(
+        &mut self,
+        env: &Env,
+        name: &ast::Ident,
+        value: &ast::Expr,
+    ) -> Result<Value, Poisoned> {
         let Some((_, ty)) = SETTINGS.iter().find(|(n, _)| *n == name.name) else {
             let _ = self.eval(env, value);
             let names: Vec<&str> = SETTINGS.iter().map(|(n, _)| *n).collect();
@@ -147,26 +184,37 @@ impl Checker<'_> {
                 .help_opt(did_you_mean(&name.name, names.iter().copied()))
                 .note(format!("settings are: {}", names.join(", ")));
             if self.scopes[env.module.0].get(&name.name).is_some() {
-                d = d.help(format!("to instantiate a component write `inst {} = ...;`", name.name));
+                d = d.help(format!(
+                    "to instantiate a component write `inst {} = ...;`",
+                    name.name
+                ));
             }
             self.emit(d);
             return Err(Poisoned);
         };
         let v = self.eval_as(env, value, *ty, &format!("setting `{}`", name.name))?;
-        let Val::Known(v) = v else { return Err(Poisoned) };
+        let Val::Known(v) = v else {
+            return Err(Poisoned);
+        };
         match (name.name.as_str(), &v) {
             ("clock", Value::Number(q)) if q.si <= 0.0 => {
                 self.emit(
-                    Diagnostic::error(Code::E0008, format!("clock must be positive, found {}", format_value(&v)))
-                        .primary(value.span, "not a positive frequency"),
+                    Diagnostic::error(
+                        Code::E0008,
+                        format!("clock must be positive, found {}", format_value(&v)),
+                    )
+                    .primary(value.span, "not a positive frequency"),
                 );
                 Err(Poisoned)
             }
             ("top", Value::Str(s)) if !is_verilog_ident(s) => {
                 self.emit(
-                    Diagnostic::error(Code::E0008, format!("`{s}` is not a valid Verilog module name"))
-                        .primary(value.span, "used as the top module name")
-                        .help("use letters, digits and `_`, starting with a letter or `_`"),
+                    Diagnostic::error(
+                        Code::E0008,
+                        format!("`{s}` is not a valid Verilog module name"),
+                    )
+                    .primary(value.span, "used as the top module name")
+                    .help("use letters, digits and `_`, starting with a letter or `_`"),
                 );
                 Err(Poisoned)
             }
@@ -178,15 +226,20 @@ impl Checker<'_> {
         let Some(format) = ModelFormat::by_name(&m.format.name) else {
             let names: Vec<&str> = ModelFormat::ALL.iter().map(|(n, _)| *n).collect();
             self.emit(
-                Diagnostic::error(Code::E0004, format!("unknown model format `{}`", m.format.name))
-                    .primary(m.format.span, "not a model format")
-                    .help_opt(did_you_mean(&m.format.name, names.iter().copied()))
-                    .note(format!("formats are: {}", names.join(", "))),
+                Diagnostic::error(
+                    Code::E0004,
+                    format!("unknown model format `{}`", m.format.name),
+                )
+                .primary(m.format.span, "not a model format")
+                .help_opt(did_you_mean(&m.format.name, names.iter().copied()))
+                .note(format!("formats are: {}", names.join(", "))),
             );
             return None;
         };
         let (written, span) = match m.args.as_slice() {
-            [ast::Arg { name: None, value, .. }] => match &value.kind {
+            [ast::Arg {
+                name: None, value, ..
+            }] => match &value.kind {
                 ExprKind::Str(s) => (s.clone(), value.span),
                 _ => {
                     self.emit(
@@ -198,8 +251,20 @@ impl Checker<'_> {
             },
             _ => {
                 self.emit(
-                    Diagnostic::error(Code::E0013, format!("`{}` takes one argument, the model file path", m.format.name))
-                        .primary(m.span, format!("write `model {} = {}(\"file\");`", m.name.name, m.format.name)),
+                    Diagnostic::error(
+                        Code::E0013,
+                        format!(
+                            "`{}` takes one argument, the model file path",
+                            m.format.name
+                        ),
+                    )
+                    .primary(
+                        m.span,
+                        format!(
+                            "write `model {} = {}(\"file\");`",
+                            m.name.name, m.format.name
+                        ),
+                    ),
                 );
                 return None;
             }
@@ -221,10 +286,20 @@ impl Checker<'_> {
                 return None;
             }
         }
-        Some(ModelBinding { name: m.name.name.clone(), format, written, path })
+        Some(ModelBinding {
+            name: m.name.name.clone(),
+            format,
+            written,
+            path,
+        })
     }
 
-    fn mapping(&mut self, env: &Env, m: &ast::MapStmt, instances: &BTreeMap<String, Instance>) -> Option<Mapping> {
+    fn mapping(
+        &mut self,
+        env: &Env,
+        m: &ast::MapStmt,
+        instances: &BTreeMap<String, Instance>,
+    ) -> Option<Mapping> {
         let mut ok = true;
         match env.locals.get(&m.model.name) {
             Some(Local::Model { .. }) => {}
@@ -244,23 +319,34 @@ impl Checker<'_> {
             Some(Local::Instance { .. }) => {}
             Some(_) => {
                 self.emit(
-                    Diagnostic::error(Code::E0013, format!("`{}` is not an instance", m.target.name))
-                        .primary(m.target.span, "expected an instance declared with `inst`"),
+                    Diagnostic::error(
+                        Code::E0013,
+                        format!("`{}` is not an instance", m.target.name),
+                    )
+                    .primary(m.target.span, "expected an instance declared with `inst`"),
                 );
                 ok = false;
             }
             None => {
-                self.unknown_local(env, &m.target, |l| matches!(l, Local::Instance { .. }), "instance");
+                self.unknown_local(
+                    env,
+                    &m.target,
+                    |l| matches!(l, Local::Instance { .. }),
+                    "instance",
+                );
                 ok = false;
             }
         }
         let Some(schema) = mapping_schema(&m.pass.name) else {
             let names: Vec<&str> = pass_names().collect();
             self.emit(
-                Diagnostic::error(Code::E0015, format!("unknown mapping pass `{}`", m.pass.name))
-                    .primary(m.pass.span, "no pass of this name")
-                    .help_opt(did_you_mean(&m.pass.name, names.iter().copied()))
-                    .note(format!("passes are: {}", names.join(", "))),
+                Diagnostic::error(
+                    Code::E0015,
+                    format!("unknown mapping pass `{}`", m.pass.name),
+                )
+                .primary(m.pass.span, "no pass of this name")
+                .help_opt(did_you_mean(&m.pass.name, names.iter().copied()))
+                .note(format!("passes are: {}", names.join(", "))),
             );
             return None;
         };
@@ -277,11 +363,25 @@ impl Checker<'_> {
         })
     }
 
-    fn unknown_local(&mut self, env: &Env, id: &ast::Ident, want: impl Fn(&Local) -> bool, kind: &str) {
-        let cands: Vec<&str> = env.locals.iter().filter(|(_, l)| want(l)).map(|(n, _)| n.as_str()).collect();
-        let mut d = Diagnostic::error(Code::E0004, format!("unknown {kind} `{}`", id.name)).primary(id.span, format!("no {kind} of this name"));
+    fn unknown_local(
+        &mut self,
+        env: &Env,
+        id: &ast::Ident,
+        want: impl Fn(&Local) -> bool,
+        kind: &str,
+    ) {
+        let cands: Vec<&str> = env
+            .locals
+            .iter()
+            .filter(|(_, l)| want(l))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut d = Diagnostic::error(Code::E0004, format!("unknown {kind} `{}`", id.name))
+            .primary(id.span, format!("no {kind} of this name"));
         if let Some(later) = env.later.get(&id.name) {
-            d = d.secondary(*later, "defined here, after its use").note("statements are evaluated in order; move the definition up");
+            d = d
+                .secondary(*later, "defined here, after its use")
+                .note("statements are evaluated in order; move the definition up");
         } else {
             d = d.help_opt(did_you_mean(&id.name, cands.iter().copied()));
         }
@@ -289,7 +389,12 @@ impl Checker<'_> {
     }
 
     /// Checks `PASS(options)` against the pass's schema.
-    fn map_options(&mut self, env: &Env, schema: &Schema, args: &[ast::Arg]) -> Result<BTreeMap<String, Value>, Poisoned> {
+    fn map_options(
+        &mut self,
+        env: &Env,
+        schema: &Schema,
+        args: &[ast::Arg],
+    ) -> Result<BTreeMap<String, Value>, Poisoned> {
         let mut out = BTreeMap::new();
         let mut spans: BTreeMap<String, Span> = BTreeMap::new();
         let mut failed = false;
@@ -298,17 +403,31 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(Code::E0013, "pass options must be named")
                         .primary(a.span, "positional option")
-                        .help(format!("write `NAME = value`; `{}` takes {}", schema.pass, option_list(schema))),
+                        .help(format!(
+                            "write `NAME = value`; `{}` takes {}",
+                            schema.pass,
+                            option_list(schema)
+                        )),
                 );
                 failed = true;
                 continue;
             };
             let Some(spec) = schema.option(&name.name) else {
                 self.emit(
-                    Diagnostic::error(Code::E0015, format!("pass `{}` has no option `{}`", schema.pass, name.name))
-                        .primary(name.span, "unknown option")
-                        .help_opt(did_you_mean(&name.name, schema.options.iter().map(|o| o.name)))
-                        .note(format!("`{}` takes {}", schema.pass, option_list(schema))),
+                    Diagnostic::error(
+                        Code::E0015,
+                        format!("pass `{}` has no option `{}`", schema.pass, name.name),
+                    )
+                    .primary(name.span, "unknown option")
+                    .help_opt(did_you_mean(
+                        &name.name,
+                        schema.options.iter().map(|o| o.name),
+                    ))
+                    .note(format!(
+                        "`{}` takes {}",
+                        schema.pass,
+                        option_list(schema)
+                    )),
                 );
                 failed = true;
                 continue;
@@ -337,7 +456,14 @@ impl Checker<'_> {
         }
     }
 
-    fn option_value(&mut self, env: &Env, schema: &Schema, name: &str, kind: OptionKind, e: &ast::Expr) -> Result<Value, Poisoned> {
+    fn option_value(
+        &mut self,
+        env: &Env,
+        schema: &Schema,
+        name: &str,
+        kind: OptionKind,
+        e: &ast::Expr,
+    ) -> Result<Value, Poisoned> {
         let what = format!("option `{name}` of `{}`", schema.pass);
         let v = match kind {
             OptionKind::Int { .. } => self.eval_as(env, e, Ty::Int, &what)?,
@@ -348,14 +474,26 @@ impl Checker<'_> {
                 _ => self.eval_as(env, e, Ty::Dims, &what)?,
             },
         };
-        let Val::Known(v) = v else { return Err(Poisoned) };
+        let Val::Known(v) = v else {
+            return Err(Poisoned);
+        };
         let bad = |c: &mut Self, msg: String, label: &str| {
-            c.emit(Diagnostic::error(Code::E0008, msg).primary(e.span, label.to_string()).note(format!("{what} takes {}", kind.describe())));
+            c.emit(
+                Diagnostic::error(Code::E0008, msg)
+                    .primary(e.span, label.to_string())
+                    .note(format!("{what} takes {}", kind.describe())),
+            );
             Err(Poisoned)
         };
         match (kind, &v) {
-            (OptionKind::Int { min, max }, Value::Number(q)) if q.si < min as f64 || q.si > max as f64 => {
-                bad(self, format!("{what} is {}, outside {min}..={max}", format_value(&v)), "out of range")
+            (OptionKind::Int { min, max }, Value::Number(q))
+                if q.si < min as f64 || q.si > max as f64 =>
+            {
+                bad(
+                    self,
+                    format!("{what} is {}, outside {min}..={max}", format_value(&v)),
+                    "out of range",
+                )
             }
             (OptionKind::Enum(vs), Value::Symbol(s)) if !vs.contains(&s.as_str()) => {
                 let help = did_you_mean(s, vs.iter().copied());
@@ -367,12 +505,16 @@ impl Checker<'_> {
                 );
                 Err(Poisoned)
             }
-            (OptionKind::DimsOrAuto, Value::Symbol(s)) if s != "auto" => {
-                bad(self, format!("{what} must be ROWSxCOLS or `auto`, found `{s}`"), "expected a geometry like 24x48")
-            }
-            (OptionKind::DimsOrAuto, Value::Dims(d)) if d.len() != 2 => {
-                bad(self, format!("{what} needs two sizes (ROWSxCOLS), found {}", d.len()), "expected ROWSxCOLS")
-            }
+            (OptionKind::DimsOrAuto, Value::Symbol(s)) if s != "auto" => bad(
+                self,
+                format!("{what} must be ROWSxCOLS or `auto`, found `{s}`"),
+                "expected a geometry like 24x48",
+            ),
+            (OptionKind::DimsOrAuto, Value::Dims(d)) if d.len() != 2 => bad(
+                self,
+                format!("{what} needs two sizes (ROWSxCOLS), found {}", d.len()),
+                "expected ROWSxCOLS",
+            ),
             _ => Ok(v),
         }
     }
@@ -390,18 +532,27 @@ fn bound_name(s: &Stmt) -> Option<&ast::Ident> {
 
 fn local_span(l: Option<&Local>) -> Option<Span> {
     match l? {
-        Local::Value { span, .. } | Local::Instance { span, .. } | Local::Model { span } => Some(*span),
+        Local::Value { span, .. } | Local::Instance { span, .. } | Local::Model { span } => {
+            Some(*span)
+        }
     }
 }
 
 fn option_list(schema: &Schema) -> String {
-    schema.options.iter().map(|o| format!("{} ({})", o.name, o.kind.describe())).collect::<Vec<_>>().join(", ")
+    schema
+        .options
+        .iter()
+        .map(|o| format!("{} ({})", o.name, o.kind.describe()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Verilog-2005 simple identifiers (keywords are not checked).
 fn is_verilog_ident(s: &str) -> bool {
     let mut cs = s.chars();
-    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 fn reason(e: &std::io::Error) -> String {

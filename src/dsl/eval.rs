@@ -7,6 +7,7 @@
 
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Span};
 use crate::dsl::accel::{ModelFormat, Value};
+use crate::dsl::ast::Item;
 use crate::dsl::ast::{self, BinOp, Expr, ExprKind, UnOp};
 use crate::dsl::builtins::{self, BUILTINS};
 use crate::dsl::check::{Checker, Env, Local, Poisoned};
@@ -14,13 +15,39 @@ use crate::dsl::scope::item_name;
 use crate::dsl::types::{dim_div, dim_mul, Ty};
 use crate::dsl::value::{format_value, Val};
 use crate::units::{known_unit_symbols, parse_unit, Dim, Quantity};
-use crate::dsl::ast::Item;
 
 type Res = Result<Val, Poisoned>;
 
+/// Deepest nesting of expression evaluation, counting through constant references.
+pub const MAX_EVAL_DEPTH: u32 = 1000;
+
 impl Checker<'_> {
     /// Evaluates an expression; errors are reported and give `Err(Poisoned)`.
+    ///
+    /// Recursion is bounded by [`MAX_EVAL_DEPTH`] across constant references (each expression
+    /// is already at most `MAX_EXPR_DEPTH` deep), so no input can overflow the stack.
     pub fn eval(&mut self, env: &Env, e: &Expr) -> Res {
+        if self.eval_depth >= MAX_EVAL_DEPTH {
+            if !self.depth_reported {
+                self.depth_reported = true;
+                self.emit(
+                    Diagnostic::error(
+                        Code::E0016,
+                        format!("evaluation nested more than {MAX_EVAL_DEPTH} levels deep"),
+                    )
+                    .primary(e.span, "too deep here")
+                    .note("expressions and the constants they refer to nest too deeply"),
+                );
+            }
+            return Err(Poisoned);
+        }
+        self.eval_depth += 1;
+        let r = self.eval_inner(env, e);
+        self.eval_depth -= 1;
+        r
+    }
+
+    fn eval_inner(&mut self, env: &Env, e: &Expr) -> Res {
         match &e.kind {
             ExprKind::Error => Err(Poisoned),
             ExprKind::Num { text, unit } => self.eval_num(text, unit.as_ref(), e.span),
@@ -63,9 +90,16 @@ impl Checker<'_> {
         let found = v.ty();
         let ok_kind = match (ty, found) {
             (Ty::Int, Ty::Num(_)) | (Ty::Num(_), Ty::Num(_)) => {
-                let (want, got) = (ty.dim().unwrap_or(Dim::DIMENSIONLESS), found.dim().unwrap_or(Dim::DIMENSIONLESS));
+                let (want, got) = (
+                    ty.dim().unwrap_or(Dim::DIMENSIONLESS),
+                    found.dim().unwrap_or(Dim::DIMENSIONLESS),
+                );
                 if want != got {
-                    let exp = if ty == Ty::Int { "int (dimensionless)".to_string() } else { ty.to_string() };
+                    let exp = if ty == Ty::Int {
+                        "int (dimensionless)".to_string()
+                    } else {
+                        ty.to_string()
+                    };
                     self.emit(
                         Diagnostic::error(
                             Code::E0006,
@@ -121,7 +155,10 @@ impl Checker<'_> {
 
     fn eval_num(&mut self, text: &str, unit: Option<&ast::Ident>, span: Span) -> Res {
         let Ok(n) = text.parse::<f64>() else {
-            self.emit(Diagnostic::error(Code::E0001, format!("invalid number `{text}`")).primary(span, "here"));
+            self.emit(
+                Diagnostic::error(Code::E0001, format!("invalid number `{text}`"))
+                    .primary(span, "here"),
+            );
             return Err(Poisoned);
         };
         let (scale, dim) = match unit {
@@ -193,8 +230,11 @@ impl Checker<'_> {
                 }
                 Some(Local::Model { .. }) => {
                     self.emit(
-                        Diagnostic::error(Code::E0013, format!("`{}` is a model, not a value", id.name))
-                            .primary(id.span, "a model binding"),
+                        Diagnostic::error(
+                            Code::E0013,
+                            format!("`{}` is a model, not a value", id.name),
+                        )
+                        .primary(id.span, "a model binding"),
                     );
                     return Err(Poisoned);
                 }
@@ -277,9 +317,12 @@ impl Checker<'_> {
             _ => {
                 let _ = self.eval(env, base)?;
                 self.emit(
-                    Diagnostic::error(Code::E0013, format!("cannot read `.{}` of `{}`", field.name, p.text()))
-                        .primary(base.span, "not an instance")
-                        .note("`.name` reads a parameter of an instance declared with `inst`"),
+                    Diagnostic::error(
+                        Code::E0013,
+                        format!("cannot read `.{}` of `{}`", field.name, p.text()),
+                    )
+                    .primary(base.span, "not an instance")
+                    .note("`.name` reads a parameter of an instance declared with `inst`"),
                 );
                 Err(Poisoned)
             }
@@ -290,12 +333,16 @@ impl Checker<'_> {
         let name = match callee.segments.as_slice() {
             [id] if BUILTINS.contains(&id.name.as_str()) => id.name.as_str(),
             [id] if self.scopes[env.module.0].get(&id.name).is_none() => {
-                let mut d = Diagnostic::error(Code::E0004, format!("unknown function `{}`", id.name))
-                    .primary(id.span, "not a builtin function")
-                    .help_opt(did_you_mean(&id.name, BUILTINS.iter().copied()))
-                    .note(format!("builtins: {}", BUILTINS.join(", ")));
+                let mut d =
+                    Diagnostic::error(Code::E0004, format!("unknown function `{}`", id.name))
+                        .primary(id.span, "not a builtin function")
+                        .help_opt(did_you_mean(&id.name, BUILTINS.iter().copied()))
+                        .note(format!("builtins: {}", BUILTINS.join(", ")));
                 if ModelFormat::by_name(&id.name).is_some() {
-                    d = d.help(format!("bind a model in an accelerator: `model m = {}(\"file\");`", id.name));
+                    d = d.help(format!(
+                        "bind a model in an accelerator: `model m = {}(\"file\");`",
+                        id.name
+                    ));
                 }
                 self.emit(d);
                 return Err(Poisoned);
@@ -346,16 +393,25 @@ impl Checker<'_> {
                     UnOp::Not => ("!", "a bool"),
                 };
                 self.emit(
-                    Diagnostic::error(Code::E0013, format!("cannot apply `{sym}` to {}", found_kind(t)))
-                        .primary(operand, format!("expected {need}"))
-                        .secondary(span, "in this expression"),
+                    Diagnostic::error(
+                        Code::E0013,
+                        format!("cannot apply `{sym}` to {}", found_kind(t)),
+                    )
+                    .primary(operand, format!("expected {need}"))
+                    .secondary(span, "in this expression"),
                 );
                 Err(Poisoned)
             }
         }
     }
 
-    fn eval_binary(&mut self, op: BinOp, (a, sa): (Val, Span), (b, sb): (Val, Span), span: Span) -> Res {
+    fn eval_binary(
+        &mut self,
+        op: BinOp,
+        (a, sa): (Val, Span),
+        (b, sb): (Val, Span),
+        span: Span,
+    ) -> Res {
         let (ta, tb) = (a.ty(), b.ty());
         let known = match (&a, &b) {
             (Val::Known(x), Val::Known(y)) => Some((x.clone(), y.clone())),
@@ -413,7 +469,11 @@ impl Checker<'_> {
         span: Span,
     ) -> Res {
         let (Ty::Num(da), Ty::Num(db)) = (ta, tb) else {
-            let (t, s) = if matches!(ta, Ty::Num(_)) { (tb, sb) } else { (ta, sa) };
+            let (t, s) = if matches!(ta, Ty::Num(_)) {
+                (tb, sb)
+            } else {
+                (ta, sa)
+            };
             self.emit(
                 Diagnostic::error(
                     Code::E0013,
@@ -433,7 +493,11 @@ impl Checker<'_> {
                         BinOp::Sub => "subtract",
                         _ => "compare",
                     };
-                    let conj = if matches!(op, BinOp::Add | BinOp::Sub) { "and" } else { "with" };
+                    let conj = if matches!(op, BinOp::Add | BinOp::Sub) {
+                        "and"
+                    } else {
+                        "with"
+                    };
                     self.emit(
                         Diagnostic::error(
                             Code::E0006,
@@ -441,7 +505,10 @@ impl Checker<'_> {
                         )
                         .primary(sb, format!("this is {}", dim_name(db)))
                         .secondary(sa, format!("this is {}", dim_name(da)))
-                        .note(format!("`{}` needs both sides in the same dimension", op.symbol())),
+                        .note(format!(
+                            "`{}` needs both sides in the same dimension",
+                            op.symbol()
+                        )),
                     );
                     return Err(Poisoned);
                 }
@@ -497,9 +564,9 @@ impl Checker<'_> {
 
     /// Whether an item path names a component (for messages about `inst`).
     pub fn is_component(&self, module: crate::dsl::program::ModuleId, name: &str) -> bool {
-        self.scopes[module.0]
-            .get(name)
-            .is_some_and(|r| matches!(r.get(self.prog), Item::Component(_)) && item_name(r.get(self.prog)).is_some())
+        self.scopes[module.0].get(name).is_some_and(|r| {
+            matches!(r.get(self.prog), Item::Component(_)) && item_name(r.get(self.prog)).is_some()
+        })
     }
 }
 

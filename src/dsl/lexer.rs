@@ -329,7 +329,11 @@ fn flush_unexpected(
     if let Some((start, end)) = pending.take() {
         *errors += 1;
         let text = src.get(start..end).unwrap_or("");
-        let shown: String = text.chars().take(12).flat_map(char::escape_default).collect();
+        let shown: String = text
+            .chars()
+            .take(12)
+            .flat_map(char::escape_default)
+            .collect();
         let msg = if text.contains('\u{FFFD}') {
             "invalid UTF-8 (or U+FFFD) in source".to_string()
         } else if text.chars().count() == 1 {
@@ -350,11 +354,9 @@ fn lex_error(e: &LexError, span: Span) -> Diagnostic {
             .primary(span, "not part of any token"),
         LexError::UnterminatedString => Diagnostic::error(Code::E0001, "unterminated string")
             .primary(span, "this string has no closing `\"`"),
-        LexError::NewlineInString => {
-            Diagnostic::error(Code::E0001, "line break inside a string")
-                .primary(span, "the string is not closed on this line")
-                .help("close the string with `\"`; write `\\n` for a line break inside it")
-        }
+        LexError::NewlineInString => Diagnostic::error(Code::E0001, "line break inside a string")
+            .primary(span, "the string is not closed on this line")
+            .help("close the string with `\"`; write `\\n` for a line break inside it"),
         LexError::BadEscape(c) => Diagnostic::error(
             Code::E0001,
             format!("unknown escape `\\{}` in string", c.escape_default()),
@@ -398,7 +400,11 @@ mod tests {
     use super::*;
 
     fn toks(src: &str) -> Vec<Tok<'_>> {
-        lex(src, FileId(0)).tokens.into_iter().map(|t| t.1).collect()
+        lex(src, FileId(0))
+            .tokens
+            .into_iter()
+            .map(|t| t.1)
+            .collect()
     }
 
     #[test]

@@ -82,9 +82,10 @@ fn finish(prog: program::Program, opts: &LoadOptions) -> Loaded {
     let mut diagnostics = prog.diagnostics;
     diagnostics.extend(check_diags);
     // Stable order: by file in load order, then position; unlocated ones last.
-    diagnostics.sort_by_key(|d| {
-        d.primary_span()
-            .map_or((usize::MAX, usize::MAX), |s| (s.file.0, s.start))
+    diagnostics.sort_by_key(|d| match (d.primary_span(), d.file) {
+        (Some(s), _) => (s.file.0, s.start),
+        (None, Some(f)) => (f.0, 0),
+        (None, None) => (usize::MAX, usize::MAX),
     });
     Loaded {
         files: prog.files,

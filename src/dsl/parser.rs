@@ -122,13 +122,19 @@ impl<'s> ParseSink<'s> {
     pub fn ty_mul(&mut self, a: TypeExpr, b: TypeExpr, div: bool, l: usize, r: usize) -> TypeExpr {
         let span = self.span(l, r);
         let depth = a.depth.max(b.depth) + 1;
-        self.ty_bounded(span, depth, |a, b| {
-            if div {
-                TypeKind::Div(a, b)
-            } else {
-                TypeKind::Mul(a, b)
-            }
-        }, a, b)
+        self.ty_bounded(
+            span,
+            depth,
+            |a, b| {
+                if div {
+                    TypeKind::Div(a, b)
+                } else {
+                    TypeKind::Mul(a, b)
+                }
+            },
+            a,
+            b,
+        )
     }
 
     fn ty_bounded(
@@ -286,8 +292,8 @@ fn from_lalrpop(e: ParseError<usize, Tok<'_>, Infallible>, file: FileId, eof: us
 const EXPR_START: &[&str] = &["NUM", "IDENT", "STR", "DIMS", "\"(\"", "\"-\"", "\"!\""];
 /// Binary operators; when all are expected, we say "an operator".
 const OPERATORS: &[&str] = &[
-    "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"", "\"==\"",
-    "\"!=\"", "\"&&\"", "\"||\"",
+    "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"", "\"==\"", "\"!=\"",
+    "\"&&\"", "\"||\"",
 ];
 const ITEM_START: &[&str] = &[
     "\"use\"",
@@ -310,7 +316,10 @@ fn expected_label(expected: &[String]) -> String {
     for (group, name) in [
         (EXPR_START, "an expression"),
         (OPERATORS, "an operator"),
-        (ITEM_START, "an item (`use`, `import`, `const`, `component`, `accelerator`)"),
+        (
+            ITEM_START,
+            "an item (`use`, `import`, `const`, `component`, `accelerator`)",
+        ),
     ] {
         if group.iter().all(|t| has(t)) {
             parts.push(name.to_string());
@@ -386,7 +395,9 @@ mod tests {
         let ExprKind::Binary { rhs, .. } = &lhs.kind else {
             panic!()
         };
-        assert!(matches!(&rhs.kind, ExprKind::Num { text, unit: Some(u) } if text == "3" && u.name == "uA"));
+        assert!(
+            matches!(&rhs.kind, ExprKind::Num { text, unit: Some(u) } if text == "3" && u.name == "uA")
+        );
     }
 
     #[test]

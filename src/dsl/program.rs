@@ -122,7 +122,14 @@ pub fn load_program(paths: &[PathBuf], memory: &[MemorySource]) -> Program {
         let given = PathBuf::from(&m.name);
         // In-memory sources are identified by their name, which need not exist on disk.
         let canonical = PathBuf::from(format!("<memory>/{}", m.name));
-        let id = l.add_parsed(m.name.clone(), m.text.clone(), Origin::User { given, canonical: canonical.clone() });
+        let id = l.add_parsed(
+            m.name.clone(),
+            m.text.clone(),
+            Origin::User {
+                given,
+                canonical: canonical.clone(),
+            },
+        );
         l.by_canonical.insert(canonical.clone(), id);
         l.stack.push((canonical, None));
         l.follow_edges(id);
@@ -154,13 +161,52 @@ impl Loader {
     /// Adds a file that could not be read, so a diagnostic can point at it.
     fn unreadable_file(&mut self, given: &Path, why: String, code: Code, site: Option<Span>) {
         let d = match site {
-            Some(span) => Diagnostic::error(code, format!("cannot read `{}`: {why}", given.display()))
-                .primary(span, "imported here"),
-            None => {
-                let file = FileId(self.prog.files.add(given.display().to_string(), String::new()));
+            Some(span) => {
                 Diagnostic::error(code, format!("cannot read `{}`: {why}", given.display()))
-                    .primary(Span::new(file, 0, 0), "this file")
+                    .primary(span, "imported here")
             }
+            None => {
+                let file = FileId(
+                    self.prog
+                        .files
+                        .add(given.display().to_string(), String::new()),
+                );
+                Diagnostic::error(code, format!("cannot read `{}`: {why}", given.display()))
+                    .in_file(file)
+            }
+        };
+        self.prog.diagnostics.push(d);
+    }
+
+    /// E0001 for a file that is not UTF-8 text: one diagnostic locating the first bad byte;
+    /// the file is not parsed (binary input would only produce noise).
+    fn not_utf8(&mut self, given: &Path, e: &std::string::FromUtf8Error, site: Option<Span>) {
+        let at = e.utf8_error().valid_up_to();
+        let prefix = &e.as_bytes()[..at];
+        let line = prefix.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = prefix
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |p| p + 1);
+        let column = String::from_utf8_lossy(&prefix[line_start..])
+            .chars()
+            .count()
+            + 1;
+        let mut d = Diagnostic::error(
+            Code::E0001,
+            format!("`{}` is not UTF-8 text", given.display()),
+        )
+        .note(format!(
+            "first invalid byte at line {line}, column {column} (byte offset {at})"
+        ))
+        .note("the file was not parsed");
+        d = match site {
+            Some(span) => d.primary(span, "imported here"),
+            None => d.in_file(FileId(
+                self.prog
+                    .files
+                    .add(given.display().to_string(), String::new()),
+            )),
         };
         self.prog.diagnostics.push(d);
     }
@@ -198,10 +244,12 @@ impl Loader {
             self.unreadable_file(given, why, Code::E0016, site);
             return None;
         }
-        // Invalid UTF-8 becomes U+FFFD, which the lexer reports where it occurs.
         let text = match String::from_utf8(bytes) {
             Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+            Err(e) => {
+                self.not_utf8(given, &e, site);
+                return None;
+            }
         };
         let origin = Origin::User {
             given: given.to_path_buf(),
@@ -252,7 +300,9 @@ impl Loader {
         if let Some(first) = names.first() {
             chain.push_str(&format!(" -> {first}"));
         }
-        self.prog.diagnostics.push(d.note(format!("cycle: {chain}")));
+        self.prog
+            .diagnostics
+            .push(d.note(format!("cycle: {chain}")));
     }
 
     /// Resolves the `use` and `import` items of a freshly parsed module.
@@ -284,9 +334,12 @@ impl Loader {
                     if let Some(m) = self.load_user(&target, Some(imp.path_span)) {
                         if let Some(first) = imported.get(&m) {
                             self.prog.diagnostics.push(
-                                Diagnostic::warning(Code::W0002, format!("`{}` is imported twice", imp.path))
-                                    .primary(imp.span, "imported again here")
-                                    .secondary(*first, "first imported here"),
+                                Diagnostic::warning(
+                                    Code::W0002,
+                                    format!("`{}` is imported twice", imp.path),
+                                )
+                                .primary(imp.span, "imported again here")
+                                .secondary(*first, "first imported here"),
                             );
                         } else {
                             imported.insert(m, imp.span);
@@ -311,9 +364,12 @@ impl Loader {
         let first = u.path.first()?;
         if u.path.len() > 2 {
             self.prog.diagnostics.push(
-                Diagnostic::error(Code::E0011, format!("unknown module `{}`", join(&u.path[..u.path.len() - 1])))
-                    .primary(u.span, "stdlib modules are one level deep")
-                    .help("write `use module;` or `use module::item;`"),
+                Diagnostic::error(
+                    Code::E0011,
+                    format!("unknown module `{}`", join(&u.path[..u.path.len() - 1])),
+                )
+                .primary(u.span, "stdlib modules are one level deep")
+                .help("write `use module;` or `use module::item;`"),
             );
             return None;
         }
@@ -353,7 +409,10 @@ impl Loader {
 }
 
 fn join(ids: &[ast::Ident]) -> String {
-    ids.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("::")
+    ids.iter()
+        .map(|i| i.name.as_str())
+        .collect::<Vec<_>>()
+        .join("::")
 }
 
 /// An I/O error as a short reason, without the OS error number (stable across platforms).

@@ -62,7 +62,10 @@ impl Scope {
     }
     /// Every bare name, for suggestions.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.local.keys().chain(self.imported.keys()).map(String::as_str)
+        self.local
+            .keys()
+            .chain(self.imported.keys())
+            .map(String::as_str)
     }
 }
 
@@ -90,7 +93,15 @@ pub fn build_scopes(prog: &Program, diags: &mut Vec<Diagnostic>) -> Vec<Scope> {
             let target = &scopes[edge.module.0];
             match target.local.get(&item.name) {
                 Some(r) => {
-                    bind(prog, &scopes[m], &mut imported, &item.name, *r, edge.span, diags);
+                    bind(
+                        prog,
+                        &scopes[m],
+                        &mut imported,
+                        &item.name,
+                        *r,
+                        edge.span,
+                        diags,
+                    );
                 }
                 None => {
                     let cands = target.local.keys().map(String::as_str);
@@ -115,7 +126,9 @@ fn local_scope(m: ModuleId, file: &ast::File, diags: &mut Vec<Diagnostic>) -> Sc
     let mut scope = Scope::default();
     let mut first: BTreeMap<String, Span> = BTreeMap::new();
     for (index, item) in file.items.iter().enumerate() {
-        let Some(name) = item_name(item) else { continue };
+        let Some(name) = item_name(item) else {
+            continue;
+        };
         if let Some(prev) = first.get(&name.name) {
             diags.push(
                 Diagnostic::error(Code::E0005, format!("`{}` is defined twice", name.name))
@@ -125,7 +138,9 @@ fn local_scope(m: ModuleId, file: &ast::File, diags: &mut Vec<Diagnostic>) -> Sc
             continue;
         }
         first.insert(name.name.clone(), name.span);
-        scope.local.insert(name.name.clone(), ItemRef { module: m, index });
+        scope
+            .local
+            .insert(name.name.clone(), ItemRef { module: m, index });
     }
     scope
 }
@@ -143,10 +158,16 @@ fn bind(
     if let Some(local) = scope.local.get(name) {
         if let Some(id) = item_name(local.get(prog)) {
             diags.push(
-                Diagnostic::error(Code::E0005, format!("`{name}` is defined here and also imported"))
-                    .primary(id.span, "defined here")
-                    .secondary(site, "this also brings a `{name}` into scope".replace("{name}", name))
-                    .help("rename one of them"),
+                Diagnostic::error(
+                    Code::E0005,
+                    format!("`{name}` is defined here and also imported"),
+                )
+                .primary(id.span, "defined here")
+                .secondary(
+                    site,
+                    "this also brings a `{name}` into scope".replace("{name}", name),
+                )
+                .help("rename one of them"),
             );
         }
         return;
@@ -154,9 +175,12 @@ fn bind(
     match imported.get(name) {
         Some((prev, _)) if *prev == r => {}
         Some((_, prev_site)) => diags.push(
-            Diagnostic::error(Code::E0005, format!("`{name}` is imported twice from different places"))
-                .primary(site, format!("brings another `{name}` into scope"))
-                .secondary(*prev_site, "first brought into scope here"),
+            Diagnostic::error(
+                Code::E0005,
+                format!("`{name}` is imported twice from different places"),
+            )
+            .primary(site, format!("brings another `{name}` into scope"))
+            .secondary(*prev_site, "first brought into scope here"),
         ),
         None => {
             imported.insert(name.to_string(), (r, site));

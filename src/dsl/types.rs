@@ -126,7 +126,11 @@ pub fn resolve_type(t: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Option<Ty> {
             let tb = resolve_type(b, diags);
             let da = numeric(ta, a, diags)?;
             let db = numeric(tb, b, diags)?;
-            let d = if div { dim_div(da, db) } else { dim_mul(da, db) };
+            let d = if div {
+                dim_div(da, db)
+            } else {
+                dim_mul(da, db)
+            };
             match d {
                 Some(d) => Some(Ty::Num(d)),
                 None => {
@@ -193,7 +197,10 @@ mod tests {
     fn type_arithmetic_follows_dimensions() {
         // K1 of the aCAM cell: A / V^2.
         let (t, _) = ty_of("current / voltage / voltage");
-        assert_eq!(t, Some(Ty::Num(Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE))));
+        assert_eq!(
+            t,
+            Some(Ty::Num(Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE)))
+        );
         assert_eq!(ty_of("power * time").0, Some(Ty::Num(Dim::ENERGY)));
         assert_eq!(ty_of("length ^ 2").0, Some(Ty::Num(Dim::AREA)));
         assert_eq!(ty_of("real / time").0, Some(Ty::Num(Dim::FREQUENCY)));

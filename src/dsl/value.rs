@@ -116,7 +116,10 @@ pub fn format_quantity(q: &Quantity) -> String {
     }
     if q.dim == Dim::AREA {
         // Areas read best in um2 or mm2: pick the largest prefix leaving at least 0.01.
-        for (p, s) in PREFIXES.iter().filter(|(p, _)| ["", "m", "u", "n"].contains(p)) {
+        for (p, s) in PREFIXES
+            .iter()
+            .filter(|(p, _)| ["", "m", "u", "n"].contains(p))
+        {
             let m = q.si / (s * s);
             if m.abs() >= 0.01 || *p == "n" {
                 return format!("{} {p}m2", format_number(m));
@@ -124,17 +127,38 @@ pub fn format_quantity(q: &Quantity) -> String {
         }
     }
     if let Some((_, unit)) = DISPLAY_UNITS.iter().find(|(d, _)| *d == q.dim) {
-        if q.si == 0.0 {
-            return format!("0 {unit}");
+        return engineering(q.si, unit);
+    }
+    // A ratio or product of two named units (`200 pF/m`, `2 V*s`).
+    for (a, ua) in DISPLAY_UNITS {
+        for (b, ub) in DISPLAY_UNITS {
+            if crate::dsl::types::dim_div(*a, *b) == Some(q.dim) {
+                return format!("{}/{ub}", engineering(q.si, ua));
+            }
         }
-        for (p, s) in PREFIXES {
-            let m = q.si / s;
-            if m.abs() >= 1.0 || *p == "a" {
-                return format!("{} {p}{unit}", format_number(m));
+    }
+    for (i, (a, ua)) in DISPLAY_UNITS.iter().enumerate() {
+        for (b, ub) in &DISPLAY_UNITS[i..] {
+            if crate::dsl::types::dim_mul(*a, *b) == Some(q.dim) {
+                return format!("{}*{ub}", engineering(q.si, ua));
             }
         }
     }
     format!("{} ({})", format_number(q.si), q.dim)
+}
+
+/// `si` with the SI prefix that leaves a mantissa in [1, 1000).
+fn engineering(si: f64, unit: &str) -> String {
+    if si == 0.0 {
+        return format!("0 {unit}");
+    }
+    for (p, s) in PREFIXES {
+        let m = si / s;
+        if m.abs() >= 1.0 || *p == "a" {
+            return format!("{} {p}{unit}", format_number(m));
+        }
+    }
+    format!("{} {unit}", format_number(si))
 }
 
 /// A value as it would be written in `.tess`.
@@ -158,19 +182,37 @@ mod tests {
 
     #[test]
     fn engineering_notation() {
-        assert_eq!(format_quantity(&Quantity::new(9e-16, Dim::ENERGY)), "900 aJ");
-        assert_eq!(format_quantity(&Quantity::new(1e9, Dim::FREQUENCY)), "1 GHz");
-        assert_eq!(format_quantity(&Quantity::new(5.2e-13, Dim::AREA)), "0.52 um2");
-        assert_eq!(format_quantity(&Quantity::new(2.58e-7, Dim::AREA)), "0.258 mm2");
-        assert_eq!(format_quantity(&Quantity::new(1e5, Dim::RESISTANCE)), "100 kOhm");
-        assert_eq!(format_quantity(&Quantity::new(-0.5, Dim::VOLTAGE)), "-500 mV");
+        assert_eq!(
+            format_quantity(&Quantity::new(9e-16, Dim::ENERGY)),
+            "900 aJ"
+        );
+        assert_eq!(
+            format_quantity(&Quantity::new(1e9, Dim::FREQUENCY)),
+            "1 GHz"
+        );
+        assert_eq!(
+            format_quantity(&Quantity::new(5.2e-13, Dim::AREA)),
+            "0.52 um2"
+        );
+        assert_eq!(
+            format_quantity(&Quantity::new(2.58e-7, Dim::AREA)),
+            "0.258 mm2"
+        );
+        assert_eq!(
+            format_quantity(&Quantity::new(1e5, Dim::RESISTANCE)),
+            "100 kOhm"
+        );
+        assert_eq!(
+            format_quantity(&Quantity::new(-0.5, Dim::VOLTAGE)),
+            "-500 mV"
+        );
         assert_eq!(format_quantity(&Quantity::scalar(4096.0)), "4096");
         assert_eq!(format_quantity(&Quantity::scalar(1.0 / 3.0)), "0.333333");
         assert_eq!(format_number(2.5e-7), "2.5e-7");
+        // 0.2 fF/um = 2e-10 F/m.
+        let c_wire = Quantity::new(2e-10, Dim::CAPACITANCE.div(Dim::LENGTH));
+        assert_eq!(format_quantity(&c_wire), "200 pF/m");
         let k1 = Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE);
-        assert_eq!(
-            format_quantity(&Quantity::new(1e-6, k1)),
-            "1e-6 (kg^-2 m^-4 s^6 A^3)"
-        );
+        assert_eq!(format_quantity(&Quantity::new(1e-6, k1)), "1 uS/V");
     }
 }

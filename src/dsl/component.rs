@@ -308,7 +308,7 @@ impl Checker<'_> {
                     return Err(Poisoned);
                 }
                 (Some(s), _) => {
-                    let ty_text = ty.map_or(String::new(), |t| format!(": {t}"));
+                    let ty_text = ty.map_or(String::new(), |t| format!(" ({t})"));
                     self.emit(
                         Diagnostic::error(
                             Code::E0007,
@@ -320,7 +320,7 @@ impl Checker<'_> {
                         .primary(s.span, format!("`{}` is not set here", p.name.name))
                         .secondary(p.name.span, "declared without a default")
                         .help(format!(
-                            "add `{}{ty_text} = ...` to the arguments",
+                            "add `{} = ...`{ty_text} to the arguments",
                             p.name.name
                         )),
                     );
@@ -332,6 +332,12 @@ impl Checker<'_> {
             if !rg.contains(q.si) {
                 let shown = format_value(&Value::Number(*q));
                 let bounds = range_text(rg, q.dim);
+                // An argument's own span already locates the problem in the instantiation.
+                let saved = if arg.is_some() {
+                    std::mem::take(&mut self.trace)
+                } else {
+                    Vec::new()
+                };
                 self.emit(
                     Diagnostic::error(
                         Code::E0008,
@@ -340,6 +346,9 @@ impl Checker<'_> {
                     .primary(span, format!("{shown} is out of range"))
                     .secondary(rg.span, "range declared here"),
                 );
+                if arg.is_some() {
+                    self.trace = saved;
+                }
                 return Err(Poisoned);
             }
         }

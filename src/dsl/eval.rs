@@ -79,6 +79,28 @@ impl Checker<'_> {
                 }
             }
         }
+        if ty == Ty::Str {
+            if let ExprKind::Path(p) = &e.kind {
+                if let [id] = p.segments.as_slice() {
+                    let bound = env.locals.contains_key(&id.name)
+                        || self.scopes[env.module.0].get(&id.name).is_some();
+                    if !bound {
+                        self.emit(
+                            Diagnostic::error(
+                                Code::E0013,
+                                format!(
+                                    "type mismatch: {what} is string, found the bare name `{}`",
+                                    id.name
+                                ),
+                            )
+                            .primary(e.span, "expected a string")
+                            .help(format!("put the text in double quotes: \"{}\"", id.name)),
+                        );
+                        return Err(Poisoned);
+                    }
+                }
+            }
+        }
         let v = self.eval(env, e)?;
         self.check_type(&v, ty, e.span, what)?;
         Ok(v)

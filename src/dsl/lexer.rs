@@ -141,12 +141,18 @@ pub enum Tok<'s> {
 fn lex_string<'s>(lex: &mut logos::Lexer<'s, Tok<'s>>) -> Result<String, LexError> {
     let rest = lex.remainder();
     let mut out = String::new();
+    // The first bad escape is reported once the whole string is consumed, so the rest of the
+    // string is not lexed as code.
+    let mut bad: Option<char> = None;
     let mut chars = rest.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
             '"' => {
                 lex.bump(i + 1);
-                return Ok(out);
+                return match bad {
+                    Some(e) => Err(LexError::BadEscape(e)),
+                    None => Ok(out),
+                };
             }
             '\n' => {
                 lex.bump(i);
@@ -157,9 +163,12 @@ fn lex_string<'s>(lex: &mut logos::Lexer<'s, Tok<'s>>) -> Result<String, LexErro
                 Some((_, '\\')) => out.push('\\'),
                 Some((_, 'n')) => out.push('\n'),
                 Some((_, 't')) => out.push('\t'),
-                Some((j, other)) => {
-                    lex.bump(j + other.len_utf8());
-                    return Err(LexError::BadEscape(other));
+                Some((_, '\n')) => {
+                    lex.bump(i + 1);
+                    return Err(LexError::NewlineInString);
+                }
+                Some((_, other)) => {
+                    bad.get_or_insert(other);
                 }
                 None => break,
             },
@@ -288,6 +297,16 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
                 flush_unexpected(&mut pending, src, file, &mut diagnostics, &mut errors);
                 errors += 1;
                 diagnostics.push(lex_error(&e, Span::new(file, range.start, range.end)));
+                // A broken string still stands where a string was meant, so the parser does
+                // not report the missing string as a second error.
+                if matches!(
+                    e,
+                    LexError::BadEscape(_)
+                        | LexError::NewlineInString
+                        | LexError::UnterminatedString
+                ) {
+                    tokens.push((range.start, Tok::Str(String::new()), range.end));
+                }
             }
         }
         if errors > MAX_LEX_ERRORS {
@@ -439,6 +458,13 @@ mod tests {
         let l = lex("\"abc", FileId(0));
         assert_eq!(l.diagnostics.len(), 1);
         assert_eq!(l.diagnostics[0].code, Code::E0001);
+        // A bad escape consumes the whole string: `;` after it is still a token.
+        let l = lex("\"a\\qb\";", FileId(0));
+        assert_eq!(l.diagnostics.len(), 1);
+        assert_eq!(
+            l.tokens.iter().map(|t| t.1.clone()).collect::<Vec<_>>(),
+            vec![Tok::Str(String::new()), Tok::Semi]
+        );
         let l = lex("a @@@ b # c /* open", FileId(0));
         let msgs: Vec<_> = l.diagnostics.iter().map(|d| d.message.clone()).collect();
         assert_eq!(

@@ -214,12 +214,21 @@ pub fn parse(src: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
         recovered: Vec::new(),
         diagnostics: Vec::new(),
     };
-    // Where statements end, to drop the follow-on errors of one mistake (see below).
+    // Where statements start or end, to drop the follow-on errors of one mistake (below).
     let boundaries: Vec<usize> = lexed
         .tokens
         .iter()
-        .filter(|(_, t, _)| matches!(t, Tok::Semi | Tok::LBrace | Tok::RBrace))
+        .filter(|(_, t, _)| is_boundary(t))
         .map(|(l, _, _)| *l)
+        .collect();
+    let ctx = ErrCtx {
+        file,
+        src,
+        ends: lexed.tokens.iter().map(|(_, _, r)| *r).collect(),
+    };
+    let lexical: Vec<usize> = diagnostics
+        .iter()
+        .filter_map(|d| d.primary_span().map(|s| s.start))
         .collect();
     let tokens = lexed.tokens.into_iter().map(Ok::<_, Infallible>);
     let result = generated::FileParser::new().parse(&mut sink, tokens);
@@ -235,19 +244,21 @@ pub fn parse(src: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
     };
     let mut syntax: Vec<Diagnostic> = Vec::new();
     // After recovering from an error inside a statement the parser resumes mid-statement and
-    // usually trips again before the next `;`: report only the first error of each statement.
-    let mut last: Option<usize> = None;
+    // usually trips again before the statement ends; a lexical error (a dropped token) has the
+    // same effect. Report only the first error of each statement.
+    let mut earlier: Vec<usize> = lexical;
     for e in errors {
-        let d = from_lalrpop(e, file, eof);
+        let d = from_lalrpop(e, &ctx);
         let at = d.primary_span().map_or(eof, |s| s.start);
-        let same_statement = last.is_some_and(|prev| {
+        let prev = earlier.iter().copied().filter(|&p| p <= at).max();
+        let same_statement = prev.is_some_and(|prev| {
             let lo = boundaries.partition_point(|&b| b < prev);
             boundaries.get(lo).is_none_or(|&b| b >= at)
         });
-        if !same_statement || d.code != Code::E0002 {
+        if !same_statement {
             syntax.push(d);
         }
-        last = Some(at);
+        earlier.push(at);
     }
     syntax.append(&mut sink.diagnostics);
     syntax.sort_by_key(|d| d.primary_span().map(|s| s.start));
@@ -265,19 +276,55 @@ pub fn parse(src: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
     (ast, diagnostics)
 }
 
+/// Tokens that end a statement or start a new one.
+fn is_boundary(t: &Tok<'_>) -> bool {
+    matches!(
+        t,
+        Tok::Semi
+            | Tok::LBrace
+            | Tok::RBrace
+            | Tok::Use
+            | Tok::Import
+            | Tok::Const
+            | Tok::Component
+            | Tok::Accelerator
+            | Tok::Param
+            | Tok::Let
+            | Tok::Require
+            | Tok::Inst
+            | Tok::Model
+            | Tok::Map
+    )
+}
+
 /// Maps a lalrpop error to E0002 (unexpected token) or E0003 (unexpected end of file).
-fn from_lalrpop(e: ParseError<usize, Tok<'_>, Infallible>, file: FileId, eof: usize) -> Diagnostic {
+fn from_lalrpop(e: ParseError<usize, Tok<'_>, Infallible>, ctx: &ErrCtx<'_>) -> Diagnostic {
+    let (file, eof) = (ctx.file, ctx.src.len());
     match e {
         ParseError::UnrecognizedEof { location, expected } => {
+            // Point just after the last token: that is where something is missing.
             let at = location.min(eof);
             Diagnostic::error(Code::E0003, "unexpected end of file")
-                .primary(Span::new(file, at, eof), expected_label(&expected))
+                .primary(Span::new(file, at, at), expected_label(&expected))
         }
         ParseError::UnrecognizedToken {
             token: (l, tok, r),
             expected,
-        } => Diagnostic::error(Code::E0002, format!("unexpected {tok}"))
-            .primary(Span::new(file, l, r), expected_label(&expected)),
+        } => {
+            // A statement missing its `;` is reported at the end of that statement, not at
+            // the start of the next line.
+            let prev_end = ctx.ends.iter().copied().filter(|&e| e <= l).max();
+            let semi = expected.iter().any(|e| e == "\";\"");
+            match prev_end {
+                Some(p) if semi && ctx.src.get(p..l).is_some_and(|gap| gap.contains('\n')) => {
+                    Diagnostic::error(Code::E0002, "missing `;`")
+                        .primary(Span::new(file, p, p), expected_label(&expected))
+                        .secondary(Span::new(file, l, r), format!("unexpected {tok}"))
+                }
+                _ => Diagnostic::error(Code::E0002, format!("unexpected {tok}"))
+                    .primary(Span::new(file, l, r), expected_label(&expected)),
+            }
+        }
         ParseError::ExtraToken { token: (l, tok, r) } => {
             Diagnostic::error(Code::E0002, format!("unexpected {tok}"))
                 .primary(Span::new(file, l, r), "expected nothing more here")
@@ -286,6 +333,14 @@ fn from_lalrpop(e: ParseError<usize, Tok<'_>, Infallible>, file: FileId, eof: us
             .primary(Span::new(file, location, location), "here"),
         ParseError::User { error } => match error {},
     }
+}
+
+/// What error conversion needs to know about the file.
+struct ErrCtx<'s> {
+    file: FileId,
+    src: &'s str,
+    /// End offsets of all tokens, in order.
+    ends: Vec<usize>,
 }
 
 /// Tokens that can start an expression; when all are expected, we say "an expression".
@@ -442,16 +497,5 @@ mod tests {
         let (_, d) = parse(&src, FileId(0));
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].code, Code::E0016);
-    }
-}
-#[cfg(test)]
-mod dbg_tests {
-    #[test]
-    fn dbg_show() {
-        let src = std::env::var("TESS_SRC").unwrap_or_default();
-        let mut files = crate::diagnostics::SourceFiles::new();
-        let f = crate::diagnostics::FileId(files.add("t.tess".into(), src.clone()));
-        let (_, d) = super::parse(&src, f);
-        eprintln!("{}", crate::diagnostics::render_human(&files, &d));
     }
 }

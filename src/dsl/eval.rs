@@ -199,7 +199,7 @@ impl Checker<'_> {
                 }
             },
         };
-        let si = n * scale;
+        let si = scaled_literal(text, scale).unwrap_or(n * scale);
         if !si.is_finite() {
             self.emit(
                 Diagnostic::error(Code::E0017, format!("number `{text}` is too large"))
@@ -590,6 +590,20 @@ impl Checker<'_> {
             matches!(r.get(self.prog), Item::Component(_)) && item_name(r.get(self.prog)).is_some()
         })
     }
+}
+
+/// A literal times a power-of-ten unit scale, rounded once: `0.9 fJ` is parsed as the decimal
+/// `0.9e-15`, so it is the double nearest 9e-16 (multiplying `0.9 * 1e-15` can be 1 ULP off).
+fn scaled_literal(text: &str, scale: f64) -> Option<f64> {
+    let exp = scale.log10().round();
+    if 10f64.powf(exp) != scale && scale != 1.0 {
+        return None;
+    }
+    let (mantissa, e0) = match text.find(['e', 'E']) {
+        Some(i) => (&text[..i], text[i + 1..].parse::<i64>().ok()?),
+        None => (text, 0),
+    };
+    format!("{mantissa}e{}", e0 + exp as i64).parse().ok()
 }
 
 /// "energy", "dimensionless", or the SI exponents.

@@ -396,3 +396,17 @@ fn imports_are_not_transitive_and_only_root_accelerators_are_returned() {
     let names: Vec<&str> = l.accelerators.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, vec!["main1", "main2"]);
 }
+
+#[test]
+fn accelerators_depending_on_failed_items_are_not_returned() {
+    // `bad` fails (reported once); the component default that reads it fails silently, so the
+    // instance is missing: the accelerator must not be handed on half-built.
+    let l = load(
+        "const bad = 1 V + 1 s;\ncomponent c { param v: voltage = bad; }\naccelerator a { inst i = c(); }\n",
+    );
+    assert_eq!(
+        l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+        vec![Code::E0006]
+    );
+    assert!(l.accelerators.is_empty());
+}

@@ -7,7 +7,7 @@
 
 use crate::diagnostics::{Code, Diagnostic, Span};
 use crate::dsl::accel::Value;
-use crate::dsl::eval::found_kind;
+use crate::dsl::typecheck::found_kind;
 use crate::dsl::types::{dim_pow, dim_sqrt, Ty};
 use crate::dsl::value::{format_value, Val};
 use crate::units::{Dim, Quantity};

@@ -5,12 +5,11 @@
 //! both. Model paths are resolved against the directory of the file that wrote them.
 
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Span};
-use crate::dsl::accel::{Accelerator, Instance, Mapping, ModelBinding, ModelFormat, Value};
+use crate::dsl::accel::{Accelerator, ModelBinding, ModelFormat, Value};
 use crate::dsl::ast::{self, AcceleratorDef, ExprKind, Stmt};
 use crate::dsl::check::{Checker, Env, Local, Poisoned};
-use crate::dsl::component::RequireCtx;
-use crate::dsl::mappings::{mapping_schema, pass_names, OptionKind, Schema};
 use crate::dsl::program::{ModuleId, Origin};
+use crate::dsl::require::RequireCtx;
 use crate::dsl::types::Ty;
 use crate::dsl::value::{format_value, Val};
 use crate::units::{Dim, Quantity};
@@ -41,6 +40,7 @@ impl Checker<'_> {
         let mut model_spans: BTreeMap<String, Span> = BTreeMap::new();
         let mut mapped: Vec<String> = Vec::new();
         let mut mappings = Vec::new();
+        let mut incomplete = false;
 
         for stmt in &acc.stmts {
             if let Some(id) = bound_name(stmt) {
@@ -82,8 +82,11 @@ impl Checker<'_> {
                         continue;
                     }
                     setting_spans.insert(name.name.clone(), name.span);
-                    if let Ok(v) = self.setting(&env, name, value) {
-                        settings.insert(name.name.clone(), (v, value.span));
+                    match self.setting(&env, name, value) {
+                        Ok(v) => {
+                            settings.insert(name.name.clone(), (v, value.span));
+                        }
+                        Err(_) => incomplete = true,
                     }
                 }
                 Stmt::Inst(i) => {
@@ -100,25 +103,33 @@ impl Checker<'_> {
                             span: i.name.span,
                         },
                     );
-                    if let Some(inst) = inst {
-                        instances.insert(inst.name.clone(), inst);
+                    match inst {
+                        Some(inst) => {
+                            instances.insert(inst.name.clone(), inst);
+                        }
+                        None => incomplete = true,
                     }
                 }
                 Stmt::Model(m) => {
-                    if let Some(b) = self.model_binding(module, m) {
-                        models.insert(b.name.clone(), b);
-                        model_spans.insert(m.name.name.clone(), m.name.span);
+                    match self.model_binding(module, m) {
+                        Some(b) => {
+                            models.insert(b.name.clone(), b);
+                            model_spans.insert(m.name.name.clone(), m.name.span);
+                        }
+                        None => incomplete = true,
                     }
                     locals.insert(m.name.name.clone(), Local::Model { span: m.name.span });
                 }
                 Stmt::Map(m) => {
                     mapped.push(m.model.name.clone());
-                    if let Some(mp) = self.mapping(&env, m, &instances) {
-                        mappings.push(mp);
+                    match self.mapping(&env, m, &instances) {
+                        Some(mp) => mappings.push(mp),
+                        None => incomplete = true,
                     }
                 }
                 Stmt::Let(l) => {
                     let v = self.eval(&env, &l.value).ok();
+                    incomplete |= v.is_none();
                     locals.insert(
                         l.name.name.clone(),
                         Local::Value {
@@ -128,9 +139,11 @@ impl Checker<'_> {
                     );
                 }
                 Stmt::Require(q) => {
-                    let _ = self.check_require(&env, q, RequireCtx::Accelerator);
+                    incomplete |= self
+                        .check_require(&env, q, RequireCtx::Accelerator)
+                        .is_err();
                 }
-                Stmt::Error => {}
+                Stmt::Error => incomplete = true,
             }
         }
         for (name, span) in &model_spans {
@@ -142,7 +155,9 @@ impl Checker<'_> {
                 );
             }
         }
-        if self.error_count() != before {
+        // A statement can fail silently when it depends on something already reported
+        // (a broken component, a failed constant): such an accelerator is never returned.
+        if self.error_count() != before || incomplete {
             return None;
         }
         let mut settings: BTreeMap<String, Value> =
@@ -293,231 +308,6 @@ impl Checker<'_> {
             path,
         })
     }
-
-    fn mapping(
-        &mut self,
-        env: &Env,
-        m: &ast::MapStmt,
-        instances: &BTreeMap<String, Instance>,
-    ) -> Option<Mapping> {
-        let mut ok = true;
-        match env.locals.get(&m.model.name) {
-            Some(Local::Model { .. }) => {}
-            Some(_) => {
-                self.emit(
-                    Diagnostic::error(Code::E0013, format!("`{}` is not a model", m.model.name))
-                        .primary(m.model.span, "expected a model bound with `model`"),
-                );
-                ok = false;
-            }
-            None => {
-                self.unknown_local(env, &m.model, |l| matches!(l, Local::Model { .. }), "model");
-                ok = false;
-            }
-        }
-        match env.locals.get(&m.target.name) {
-            Some(Local::Instance { .. }) => {}
-            Some(_) => {
-                self.emit(
-                    Diagnostic::error(
-                        Code::E0013,
-                        format!("`{}` is not an instance", m.target.name),
-                    )
-                    .primary(m.target.span, "expected an instance declared with `inst`"),
-                );
-                ok = false;
-            }
-            None => {
-                self.unknown_local(
-                    env,
-                    &m.target,
-                    |l| matches!(l, Local::Instance { .. }),
-                    "instance",
-                );
-                ok = false;
-            }
-        }
-        let Some(schema) = mapping_schema(&m.pass.name) else {
-            let names: Vec<&str> = pass_names().collect();
-            self.emit(
-                Diagnostic::error(
-                    Code::E0015,
-                    format!("unknown mapping pass `{}`", m.pass.name),
-                )
-                .primary(m.pass.span, "no pass of this name")
-                .help_opt(did_you_mean(&m.pass.name, names.iter().copied()))
-                .note(format!("passes are: {}", names.join(", "))),
-            );
-            return None;
-        };
-        let options = self.map_options(env, schema, &m.args);
-        let options = options.ok()?;
-        if !ok || !instances.contains_key(&m.target.name) {
-            return None;
-        }
-        Some(Mapping {
-            model: m.model.name.clone(),
-            target: m.target.name.clone(),
-            pass: m.pass.name.clone(),
-            options,
-        })
-    }
-
-    fn unknown_local(
-        &mut self,
-        env: &Env,
-        id: &ast::Ident,
-        want: impl Fn(&Local) -> bool,
-        kind: &str,
-    ) {
-        let cands: Vec<&str> = env
-            .locals
-            .iter()
-            .filter(|(_, l)| want(l))
-            .map(|(n, _)| n.as_str())
-            .collect();
-        let mut d = Diagnostic::error(Code::E0004, format!("unknown {kind} `{}`", id.name))
-            .primary(id.span, format!("no {kind} of this name"));
-        if let Some(later) = env.later.get(&id.name) {
-            d = d
-                .secondary(*later, "defined here, after its use")
-                .note("statements are evaluated in order; move the definition up");
-        } else {
-            d = d.help_opt(did_you_mean(&id.name, cands.iter().copied()));
-        }
-        self.emit(d);
-    }
-
-    /// Checks `PASS(options)` against the pass's schema.
-    fn map_options(
-        &mut self,
-        env: &Env,
-        schema: &Schema,
-        args: &[ast::Arg],
-    ) -> Result<BTreeMap<String, Value>, Poisoned> {
-        let mut out = BTreeMap::new();
-        let mut spans: BTreeMap<String, Span> = BTreeMap::new();
-        let mut failed = false;
-        for a in args {
-            let Some(name) = &a.name else {
-                self.emit(
-                    Diagnostic::error(Code::E0013, "pass options must be named")
-                        .primary(a.span, "positional option")
-                        .help(format!(
-                            "write `NAME = value`; `{}` takes {}",
-                            schema.pass,
-                            option_list(schema)
-                        )),
-                );
-                failed = true;
-                continue;
-            };
-            let Some(spec) = schema.option(&name.name) else {
-                self.emit(
-                    Diagnostic::error(
-                        Code::E0015,
-                        format!("pass `{}` has no option `{}`", schema.pass, name.name),
-                    )
-                    .primary(name.span, "unknown option")
-                    .help_opt(did_you_mean(
-                        &name.name,
-                        schema.options.iter().map(|o| o.name),
-                    ))
-                    .note(format!(
-                        "`{}` takes {}",
-                        schema.pass,
-                        option_list(schema)
-                    )),
-                );
-                failed = true;
-                continue;
-            };
-            if let Some(prev) = spans.get(&name.name) {
-                self.emit(
-                    Diagnostic::error(Code::E0005, format!("option `{}` is set twice", name.name))
-                        .primary(name.span, "set again here")
-                        .secondary(*prev, "first set here"),
-                );
-                failed = true;
-                continue;
-            }
-            spans.insert(name.name.clone(), name.span);
-            match self.option_value(env, schema, spec.name, spec.kind, &a.value) {
-                Ok(v) => {
-                    out.insert(name.name.clone(), v);
-                }
-                Err(_) => failed = true,
-            }
-        }
-        if failed {
-            Err(Poisoned)
-        } else {
-            Ok(out)
-        }
-    }
-
-    fn option_value(
-        &mut self,
-        env: &Env,
-        schema: &Schema,
-        name: &str,
-        kind: OptionKind,
-        e: &ast::Expr,
-    ) -> Result<Value, Poisoned> {
-        let what = format!("option `{name}` of `{}`", schema.pass);
-        let v = match kind {
-            OptionKind::Int { .. } => self.eval_as(env, e, Ty::Int, &what)?,
-            OptionKind::Bool => self.eval_as(env, e, Ty::Bool, &what)?,
-            OptionKind::Symbol | OptionKind::Enum(_) => self.eval_as(env, e, Ty::Symbol, &what)?,
-            OptionKind::DimsOrAuto => match &e.kind {
-                ExprKind::Path(_) => self.eval_as(env, e, Ty::Symbol, &what)?,
-                _ => self.eval_as(env, e, Ty::Dims, &what)?,
-            },
-        };
-        let Val::Known(v) = v else {
-            return Err(Poisoned);
-        };
-        let bad = |c: &mut Self, msg: String, label: &str| {
-            c.emit(
-                Diagnostic::error(Code::E0008, msg)
-                    .primary(e.span, label.to_string())
-                    .note(format!("{what} takes {}", kind.describe())),
-            );
-            Err(Poisoned)
-        };
-        match (kind, &v) {
-            (OptionKind::Int { min, max }, Value::Number(q))
-                if q.si < min as f64 || q.si > max as f64 =>
-            {
-                bad(
-                    self,
-                    format!("{what} is {}, outside {min}..={max}", format_value(&v)),
-                    "out of range",
-                )
-            }
-            (OptionKind::Enum(vs), Value::Symbol(s)) if !vs.contains(&s.as_str()) => {
-                let help = did_you_mean(s, vs.iter().copied());
-                self.emit(
-                    Diagnostic::error(Code::E0008, format!("`{s}` is not a value of {what}"))
-                        .primary(e.span, "unknown value")
-                        .help_opt(help)
-                        .note(format!("{what} takes {}", kind.describe())),
-                );
-                Err(Poisoned)
-            }
-            (OptionKind::DimsOrAuto, Value::Symbol(s)) if s != "auto" => bad(
-                self,
-                format!("{what} must be ROWSxCOLS or `auto`, found `{s}`"),
-                "expected a geometry like 24x48",
-            ),
-            (OptionKind::DimsOrAuto, Value::Dims(d)) if d.len() != 2 => bad(
-                self,
-                format!("{what} needs two sizes (ROWSxCOLS), found {}", d.len()),
-                "expected ROWSxCOLS",
-            ),
-            _ => Ok(v),
-        }
-    }
 }
 
 /// The name a statement binds in the accelerator's local namespace.
@@ -536,15 +326,6 @@ fn local_span(l: Option<&Local>) -> Option<Span> {
             Some(*span)
         }
     }
-}
-
-fn option_list(schema: &Schema) -> String {
-    schema
-        .options
-        .iter()
-        .map(|o| format!("{} ({})", o.name, o.kind.describe()))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Verilog-2005 simple identifiers (keywords are not checked).

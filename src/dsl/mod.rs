@@ -6,8 +6,9 @@
 //! tree in spirit (it is public for tests and tools).
 //!
 //! Stages, one module each: [`lexer`] → [`parser`] (grammar in `grammar/tessera.lalrpop`) →
-//! [`program`] (files, imports, stdlib) → [`scope`] (module names) → [`check`] with [`eval`],
-//! [`builtins`], [`component`], [`elaborate`], and the [`mappings`] table.
+//! [`program`] (files, imports, stdlib) → [`scope`] (module names) → [`check`], which drives
+//! [`eval`] (with [`builtins`] and [`typecheck`]), [`component`], [`require`], [`elaborate`]
+//! and [`map_check`] (against the [`mappings`] table).
 
 pub mod accel;
 pub mod ast;
@@ -17,10 +18,13 @@ pub mod component;
 pub mod elaborate;
 pub mod eval;
 pub mod lexer;
+pub mod map_check;
 pub mod mappings;
 pub mod parser;
 pub mod program;
+pub mod require;
 pub mod scope;
+pub mod typecheck;
 pub mod types;
 pub mod value;
 

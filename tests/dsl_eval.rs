@@ -347,7 +347,7 @@ fn stdlib_values() {
         accelerator a {
             inst n45 = tech::n45();
             inst n22 = tech::n22();
-            inst x = crossbar::rram_crossbar();
+            inst x = crossbar::rram_1t1r();
             inst l = neuron::lif();
             inst cam = attention::ba_cam();
         }
@@ -363,10 +363,19 @@ fn stdlib_values() {
     // NeuroSim V1.4: 0.5 V across 100 kOhm for 10 ns = 0.25 V^2 x 10 uS x 10 ns = 25 fJ.
     assert!(close(si(&acc, "x", "e_read_on", Dim::ENERGY), 25e-15));
     // 1T1R cell 4F x 12F at F = 40 nm: 48 x 1600 nm2 = 0.0768 um2.
-    assert!(close(si(&acc, "x", "area_cell", Dim::AREA), 0.0768e-12));
+    assert!(close(si(&acc, "x", "cell_area", Dim::AREA), 0.0768e-12));
     // 128 columns / 8 per ADC = 16 ADCs; 4-bit ADC energy = 1.9 pJ x 2^(4-6) = 0.475 pJ.
     assert_eq!(acc.instances["x"].count("adcs"), Ok(16));
-    assert!(close(si(&acc, "x", "e_adc_conv", Dim::ENERGY), 0.475e-12));
+    assert!(close(si(&acc, "x", "adc_energy", Dim::ENERGY), 0.475e-12));
+    // Word line: 128 cells x 12 F x 40 nm = 61.44 um at 0.2 fF/um = 12.288 fF, x 1.1^2 V^2
+    // = 14.868 fJ; cells: 128 x 0.25 V^2 x (10 uS + 10/17 uS)/2 x 10 ns = 1694.12 fJ.
+    let row = 12.288e-15 * 1.21 + 128.0 * 0.25 * (1e-5 + 1e-5 / 17.0) / 2.0 * 1e-8;
+    assert!(close(si(&acc, "x", "row_energy", Dim::ENERGY), row));
+    assert!((row - 1.70899e-12).abs() < 1e-17);
+    // Bit line: 128 cells x 4 F x 40 nm = 20.48 um = 4.096 fF, x 0.25 V^2 = 1.024 fJ.
+    assert!(close(si(&acc, "x", "col_energy", Dim::ENERGY), 1.024e-15));
+    // Buffer: 256 words x 64 bits x 0.092 um2 = 1507.328 um2.
+    assert!(close(si(&acc, "x", "buffer_area", Dim::AREA), 1507.328e-12));
     // LIF PSP normalisation for eta = 4: 4^(4/3) / 3 = 6.349604 / 3 = 2.116535.
     let v0 = si(&acc, "l", "v0", Dim::DIMENSIONLESS);
     assert!((v0 - 2.116535).abs() < 1e-6);

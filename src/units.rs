@@ -61,9 +61,14 @@ impl Dim {
             .map(|(_, d)| *d)
     }
 
+    /// Dimension of a product. An inherent method rather than `std::ops::Mul`, so call sites read
+    /// as dimension algebra and need no trait import.
+    #[allow(clippy::should_implement_trait)]
     pub fn mul(self, o: Dim) -> Dim {
         Dim::new(self.kg + o.kg, self.m + o.m, self.s + o.s, self.a + o.a)
     }
+    /// Dimension of a quotient.
+    #[allow(clippy::should_implement_trait)]
     pub fn div(self, o: Dim) -> Dim {
         Dim::new(self.kg - o.kg, self.m - o.m, self.s - o.s, self.a - o.a)
     }

@@ -156,71 +156,93 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Compiles and runs the bundle already written in `dir` for module `top`.
-pub fn run(sim: Simulator, dir: &Path, top: &str) -> Result<SimOutcome, HarnessError> {
+/// A compiled simulation: run it with [`Compiled::execute`], as often as needed. The hex
+/// files are read when the simulation starts, so rewriting `expected.hex` between runs (to
+/// check that a wrong expectation is caught) needs no recompilation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Compiled {
+    pub simulator: Simulator,
+    dir: PathBuf,
+    program: PathBuf,
+    args: Vec<String>,
+}
+
+/// Compiles the bundle already written in `dir` for module `top`.
+pub fn compile(sim: Simulator, dir: &Path, top: &str) -> Result<Compiled, HarnessError> {
     let tb = tb_name(top);
     let design = format!("{top}.v");
     let tb_file = format!("{tb}.sv");
-    let out = match sim {
-        Simulator::Iverilog => {
-            let c = exec(
-                "iverilog",
-                Command::new("iverilog")
-                    .current_dir(dir)
-                    .args(["-g2012", "-o", "sim.vvp", "-s", &tb, &design, &tb_file]),
-            )?;
-            if !c.status.success() {
-                return Err(HarnessError::CompileFailed {
-                    tool: "iverilog".into(),
-                    status: c.status.to_string(),
-                    output: text(&c),
-                });
-            }
-            exec(
-                "vvp",
-                Command::new("vvp").current_dir(dir).args(["-n", "sim.vvp"]),
-            )?
-        }
-        Simulator::Verilator => {
-            let c = exec(
-                "verilator",
-                Command::new("verilator").current_dir(dir).args([
-                    "--binary",
-                    "-j",
-                    "2",
-                    "--top-module",
-                    &tb,
-                    "-Mdir",
-                    "obj_dir",
-                    &design,
-                    &tb_file,
-                ]),
-            )?;
-            if !c.status.success() {
-                return Err(HarnessError::CompileFailed {
-                    tool: "verilator".into(),
-                    status: c.status.to_string(),
-                    output: text(&c),
-                });
-            }
-            exec(
-                "verilator",
-                Command::new(dir.join("obj_dir").join(format!("V{tb}"))).current_dir(dir),
-            )?
-        }
+    let (tool, args): (&str, Vec<&str>) = match sim {
+        Simulator::Iverilog => (
+            "iverilog",
+            vec!["-g2012", "-o", "sim.vvp", "-s", &tb, &design, &tb_file],
+        ),
+        Simulator::Verilator => (
+            "verilator",
+            vec![
+                "--binary",
+                "-j",
+                "2",
+                "--top-module",
+                &tb,
+                "-Mdir",
+                "obj_dir",
+                &design,
+                &tb_file,
+            ],
+        ),
     };
-    let log = text(&out);
-    match parse_result(&log) {
-        Some((vectors, mismatches)) => Ok(SimOutcome {
-            simulator: sim,
-            vectors,
-            mismatches,
-            log,
-        }),
-        None => Err(HarnessError::NoResult {
-            simulator: sim.name().into(),
-            status: out.status.to_string(),
-            log,
-        }),
+    let c = exec(tool, Command::new(tool).current_dir(dir).args(&args))?;
+    if !c.status.success() {
+        return Err(HarnessError::CompileFailed {
+            tool: tool.into(),
+            status: c.status.to_string(),
+            output: text(&c),
+        });
     }
+    let (program, args) = match sim {
+        Simulator::Iverilog => (
+            PathBuf::from("vvp"),
+            vec!["-n".to_string(), "sim.vvp".to_string()],
+        ),
+        Simulator::Verilator => (dir.join("obj_dir").join(format!("V{tb}")), vec![]),
+    };
+    Ok(Compiled {
+        simulator: sim,
+        dir: dir.to_path_buf(),
+        program,
+        args,
+    })
+}
+
+impl Compiled {
+    /// Runs the simulation and parses its verdict.
+    pub fn execute(&self) -> Result<SimOutcome, HarnessError> {
+        let name = self.program.to_string_lossy().into_owned();
+        let out = exec(
+            &name,
+            Command::new(&self.program)
+                .args(&self.args)
+                .current_dir(&self.dir),
+        )?;
+        let log = text(&out);
+        match parse_result(&log) {
+            Some((vectors, mismatches)) => Ok(SimOutcome {
+                simulator: self.simulator,
+                vectors,
+                mismatches,
+                log,
+            }),
+            None => Err(HarnessError::NoResult {
+                simulator: self.simulator.name().into(),
+                status: out.status.to_string(),
+                log,
+            }),
+        }
+    }
+}
+
+/// Compiles and runs the bundle already written in `dir` for module `top`.
+pub fn run(sim: Simulator, dir: &Path, top: &str) -> Result<SimOutcome, HarnessError> {
+    compile(sim, dir, top)?.execute()
 }

@@ -521,15 +521,20 @@ impl Lowering<'_> {
             self.items.push(Item::assign(ident(&r), rem));
             self.items.push(Item::Decl(Decl::wire(&u, 1, false)));
             let halfc = Expr::constant(half, s, false)?;
-            let round_up = Expr::bin(
-                BinOp::Or,
-                Expr::bin(BinOp::Gt, ident(&r), halfc.clone()),
+            // With one fractional bit the remainder cannot exceed one half: it is a tie or zero.
+            let round_up = if s == 1 {
+                Expr::bin(BinOp::And, ident(&r), ident(&f).index(Expr::Int(0)))
+            } else {
                 Expr::bin(
-                    BinOp::And,
-                    Expr::bin(BinOp::Eq, ident(&r), halfc),
-                    ident(&f).index(Expr::Int(0)),
-                ),
-            );
+                    BinOp::Or,
+                    Expr::bin(BinOp::Gt, ident(&r), halfc.clone()),
+                    Expr::bin(
+                        BinOp::And,
+                        Expr::bin(BinOp::Eq, ident(&r), halfc),
+                        ident(&f).index(Expr::Int(0)),
+                    ),
+                )
+            };
             self.items.push(Item::assign(ident(&u), round_up));
             if all_bits_read {
                 self.items.push(Item::Decl(Decl::wire(&q, pw, true)));

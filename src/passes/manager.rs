@@ -158,6 +158,22 @@ impl PassManager {
         })
     }
 
+    /// A pipeline of passes given directly rather than by registry name: for family code that
+    /// drives its own passes, and for tests. Options are validated here as in [`PassManager::new`].
+    pub fn from_passes(
+        steps: Vec<(&'static dyn Pass, BTreeMap<String, Value>)>,
+    ) -> Result<PassManager, PassError> {
+        let mut out = Vec::with_capacity(steps.len());
+        for (pass, options) in steps {
+            super::options::resolve_options(pass, &options)?;
+            out.push(Step { pass, options });
+        }
+        Ok(PassManager {
+            steps: out,
+            dumps: Vec::new(),
+        })
+    }
+
     /// Parses a comma-separated list of pass names (`dce,fold-identity`).
     pub fn parse_pipeline(text: &str) -> Result<PassManager, PassError> {
         let invs = text

@@ -39,34 +39,15 @@ fn mlp_graph(seed: u64, out: NumFormat, shift: u32, with_argmax: bool) -> Graph 
     let w: Vec<i64> = (0..32).map(|_| rng.range(-128, 127)).collect();
     let b: Vec<i64> = (0..4).map(|_| rng.range(-2048, 2047)).collect();
     let mut g = Graph::new();
-    let x = g
-        .add_input("x", TensorType::new(vec![8], NumFormat::int(8)))
-        .unwrap();
+    let x = g.add_input("x", TensorType::new(vec![8], NumFormat::int(8))).unwrap();
     let weights = Tensor::int(vec![4, 8], NumFormat::int(8), w).unwrap();
     let mv = g.add(Op::IntMatVec { weights }, &[x]).unwrap();
-    let bias = g
-        .add(
-            Op::Constant(Tensor::int(vec![4], NumFormat::int(12), b).unwrap()),
-            &[],
-        )
-        .unwrap();
+    let bias =
+        g.add(Op::Constant(Tensor::int(vec![4], NumFormat::int(12), b).unwrap()), &[]).unwrap();
     let sum = g.add(Op::IntAdd, &[mv, bias]).unwrap();
     let relu = g.add(Op::IntRelu, &[sum]).unwrap();
-    let rq = g
-        .add(
-            Op::Requantize {
-                multiplier: 77,
-                shift,
-                out,
-            },
-            &[relu],
-        )
-        .unwrap();
-    let y = if with_argmax {
-        g.add(Op::Argmax, &[rq]).unwrap()
-    } else {
-        rq
-    };
+    let rq = g.add(Op::Requantize { multiplier: 77, shift, out }, &[relu]).unwrap();
+    let y = if with_argmax { g.add(Op::Argmax, &[rq]).unwrap() } else { rq };
     g.add_output("y", y).unwrap();
     g
 }
@@ -78,10 +59,7 @@ fn vectors(g: &Graph, inputs: &[Tensor]) -> (Vec<Bits>, Vec<Bits>) {
         let y = interp::run(g, std::slice::from_ref(t)).unwrap();
         outs.push(pack_tensor(&y[0]).unwrap());
     }
-    (
-        inputs.iter().map(|t| pack_tensor(t).unwrap()).collect(),
-        outs,
-    )
+    (inputs.iter().map(|t| pack_tensor(t).unwrap()).collect(), outs)
 }
 
 /// 200 random i8 vectors, the first three forced to all -128, all 127 and all 0.
@@ -120,14 +98,8 @@ fn exhaustive(ty: &TensorType) -> Vec<Tensor> {
 }
 
 fn write_design(dir: &Path, d: &LoweredDesign, ins: &[Bits], outs: &[Bits]) {
-    let cfg = TestbenchConfig::new(
-        &d.module.name,
-        d.in_width,
-        d.out_width,
-        ins.len(),
-        d.latency,
-        1,
-    );
+    let cfg =
+        TestbenchConfig::new(&d.module.name, d.in_width, d.out_width, ins.len(), d.latency, 1);
     let tb = testbench::generate(&cfg).unwrap();
     let design = print_module(&d.module);
     let bundle = SimBundle {
@@ -170,22 +142,13 @@ fn check_design(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor]) {
     write_hex(&dir.path().join(EXPECTED_HEX), &outs).unwrap();
     let bad = compiled.execute().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bad.mismatches, 1, "{}", bad.log);
-    assert!(
-        bad.log.contains(&format!("MISMATCH vector={k} ")),
-        "{}",
-        bad.log
-    );
+    assert!(bad.log.contains(&format!("MISMATCH vector={k} ")), "{}", bad.log);
 }
 
 #[test]
 fn mlp_argmax_iverilog() {
     let g = mlp_graph(7, NumFormat::int(8), 14, true);
-    check_design(
-        Simulator::Iverilog,
-        &g,
-        "mlp_argmax",
-        &random_inputs(200, 42),
-    );
+    check_design(Simulator::Iverilog, &g, "mlp_argmax", &random_inputs(200, 42));
 }
 
 #[test]
@@ -224,14 +187,7 @@ fn requantize_exhaustive_iverilog() {
     ];
     let ty = TensorType::new(vec![1], NumFormat::int(8));
     for (i, (m, s, out)) in cases.into_iter().enumerate() {
-        let g = single_op(
-            ty.clone(),
-            Op::Requantize {
-                multiplier: m,
-                shift: s,
-                out,
-            },
-        );
+        let g = single_op(ty.clone(), Op::Requantize { multiplier: m, shift: s, out });
         check_design(Simulator::Iverilog, &g, &format!("rq{i}"), &exhaustive(&ty));
     }
 }
@@ -239,10 +195,7 @@ fn requantize_exhaustive_iverilog() {
 /// Argmax over every 3 x i2 and 3 x u2 vector: ties everywhere, lowest index must win.
 #[test]
 fn argmax_exhaustive_iverilog() {
-    for (i, f) in [NumFormat::int(2), NumFormat::uint(2)]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, f) in [NumFormat::int(2), NumFormat::uint(2)].into_iter().enumerate() {
         let ty = TensorType::new(vec![3], f);
         check_design(
             Simulator::Iverilog,
@@ -257,12 +210,7 @@ fn argmax_exhaustive_iverilog() {
 /// all-zero row) on unsigned inputs, then relu: every 2 x u3 input.
 #[test]
 fn matvec_relu_exhaustive_iverilog() {
-    let w = Tensor::int(
-        vec![4, 2],
-        NumFormat::int(8),
-        vec![1, -1, -128, 0, 0, 0, -1, 5],
-    )
-    .unwrap();
+    let w = Tensor::int(vec![4, 2], NumFormat::int(8), vec![1, -1, -128, 0, 0, 0, -1, 5]).unwrap();
     let mut g = Graph::new();
     let ty = TensorType::new(vec![2], NumFormat::uint(3));
     let x = g.add_input("x", ty.clone()).unwrap();
@@ -282,16 +230,10 @@ fn matvec_relu_exhaustive_iverilog() {
 /// `verilator --lint-only -Wall` must print nothing (when verilator is installed).
 fn lint(path: &Path) {
     if harness::available(Simulator::Verilator) {
-        let o = Command::new("verilator")
-            .args(["--lint-only", "-Wall"])
-            .arg(path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o =
+            Command::new("verilator").args(["--lint-only", "-Wall"]).arg(path).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(
             o.status.success() && text.trim().is_empty(),
             "verilator lint of {}:\n{text}",
@@ -304,35 +246,17 @@ fn lint(path: &Path) {
 #[test]
 fn lint_and_synthesis() {
     let g = mlp_graph(7, NumFormat::int(8), 14, true);
-    let d = lower_int_graph(
-        &g,
-        &LowerConfig {
-            top: "mlp_argmax".into(),
-        },
-    )
-    .unwrap();
+    let d = lower_int_graph(&g, &LowerConfig { top: "mlp_argmax".into() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp_argmax.v");
     std::fs::write(&path, print_module(&d.module)).unwrap();
     lint(&path);
     if harness::yosys_available() {
-        let script = format!(
-            "read_verilog {}; synth -top mlp_argmax; stat",
-            path.display()
-        );
-        let o = Command::new("yosys")
-            .args(["-q", "-p", &script])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let script = format!("read_verilog {}; synth -top mlp_argmax; stat", path.display());
+        let o = Command::new("yosys").args(["-q", "-p", &script]).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "yosys:\n{text}");
-        assert!(
-            !text.to_lowercase().contains("warning"),
-            "yosys warnings:\n{text}"
-        );
+        assert!(!text.to_lowercase().contains("warning"), "yosys warnings:\n{text}");
     }
 }

@@ -67,9 +67,7 @@ endmodule
 ";
 
 fn bytes(vals: &[u8]) -> Vec<Bits> {
-    vals.iter()
-        .map(|&v| pack(&[i128::from(v)], 8, false).unwrap())
-        .collect()
+    vals.iter().map(|&v| pack(&[i128::from(v)], 8, false).unwrap()).collect()
 }
 
 fn run(sim: Simulator, design: &str, inputs: &[u8]) -> harness::SimOutcome {
@@ -78,13 +76,7 @@ fn run(sim: Simulator, design: &str, inputs: &[u8]) -> harness::SimOutcome {
     let tb = testbench::generate(&cfg).unwrap();
     let (ins, outs) = (bytes(inputs), bytes(&expected));
     let dir = tempfile::tempdir().unwrap();
-    let b = SimBundle {
-        top: "dut",
-        design,
-        testbench: &tb,
-        inputs: &ins,
-        expected: &outs,
-    };
+    let b = SimBundle { top: "dut", design, testbench: &tb, inputs: &ins, expected: &outs };
     harness::simulate(sim, dir.path(), &b).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -106,20 +98,12 @@ fn check_all(sim: Simulator) {
     let drop = run(sim, DROP, &inputs);
     assert_eq!((drop.vectors, drop.mismatches), (63, 48), "{}", drop.log);
     assert!(drop.log.contains("MISSING 3 of 63 outputs"), "{}", drop.log);
-    assert!(
-        drop.log.contains("MISMATCH vector=15 got=12 expected=11"),
-        "{}",
-        drop.log
-    );
+    assert!(drop.log.contains("MISMATCH vector=15 got=12 expected=11"), "{}", drop.log);
 
     // DUP on 0..=255: 256 correct outputs, then one extra (0x00 again).
     let dup = run(sim, DUP, &all);
     assert_eq!((dup.vectors, dup.mismatches), (256, 1), "{}", dup.log);
-    assert!(
-        dup.log.contains("MISMATCH extra output 256 got=00"),
-        "{}",
-        dup.log
-    );
+    assert!(dup.log.contains("MISMATCH extra output 256 got=00"), "{}", dup.log);
 }
 
 #[test]
@@ -134,10 +118,7 @@ fn testbench_verilator() {
 
 #[test]
 fn result_line_parsing() {
-    assert_eq!(
-        parse_result("x\nTESSERA-RESULT vectors=12 mismatches=3\n"),
-        Some((12, 3))
-    );
+    assert_eq!(parse_result("x\nTESSERA-RESULT vectors=12 mismatches=3\n"), Some((12, 3)));
     assert_eq!(parse_result("TESSERA-RESULT vectors=12\n"), None);
     assert_eq!(parse_result("nothing here"), None);
 }
@@ -145,9 +126,7 @@ fn result_line_parsing() {
 #[test]
 fn testbench_rejects_empty_runs() {
     let cfg = TestbenchConfig::new("dut", 8, 8, 0, 1, 1);
-    assert!(testbench::generate(&cfg)
-        .unwrap_err()
-        .contains("at least one vector"));
+    assert!(testbench::generate(&cfg).unwrap_err().contains("at least one vector"));
 }
 
 #[test]

@@ -225,10 +225,7 @@ pub fn ident(name: impl Into<String>) -> Expr {
 impl Expr {
     /// A sized literal holding `value` in `width` bits; fails when it does not fit.
     pub fn constant(value: i128, width: u32, signed: bool) -> Result<Expr, String> {
-        Ok(Expr::Const {
-            signed,
-            bits: Bits::from_int(value, width, signed)?,
-        })
+        Ok(Expr::Const { signed, bits: Bits::from_int(value, width, signed)? })
     }
     /// `1'b0` / `1'b1`.
     pub fn bit(v: bool) -> Expr {
@@ -247,11 +244,7 @@ impl Expr {
         Expr::Index(Box::new(self), Box::new(i))
     }
     pub fn slice(self, msb: u32, lsb: u32) -> Expr {
-        Expr::Slice {
-            base: Box::new(self),
-            msb,
-            lsb,
-        }
+        Expr::Slice { base: Box::new(self), msb, lsb }
     }
     pub fn ternary(cond: Expr, a: Expr, b: Expr) -> Expr {
         Expr::Ternary(Box::new(cond), Box::new(a), Box::new(b))

@@ -173,9 +173,33 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
         name: cfg.top.clone(),
         params: vec![],
         ports: stream_ports(in_width, out_width),
-        items,
+        items: waive_unread(items),
     };
     Ok(LoweredDesign { module, input: in_ty, output: out_ty, in_width, out_width, latency: 1 })
+}
+
+/// Wraps declarations of wires nothing reads (an input element whose weights are all zero, a
+/// value multiplied away) in a lint waiver: they stay, so the RTL mirrors the IR node by node,
+/// and `verilator -Wall` stays quiet.
+fn waive_unread(items: Vec<Item>) -> Vec<Item> {
+    let mut read = std::collections::HashSet::new();
+    for item in &items {
+        item.visit_reads(&mut |n: &str| {
+            read.insert(n.to_string());
+        });
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match &item {
+            Item::Decl(d) if !read.contains(&d.name) => {
+                out.push(Item::comment("verilator lint_off UNUSEDSIGNAL"));
+                out.push(item);
+                out.push(Item::comment("verilator lint_on UNUSEDSIGNAL"));
+            }
+            _ => out.push(item),
+        }
+    }
+    out
 }
 
 fn ident(s: &str) -> Expr {

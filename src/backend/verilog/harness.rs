@@ -8,8 +8,13 @@
 use super::bits::Bits;
 use super::hex::{hex_text, HexError};
 use super::testbench::{parse_result, tb_name, EXPECTED_HEX, INPUTS_HEX};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Wall-clock limit of one simulation run under [`Compiled::execute`].
+pub const DEFAULT_RUN_LIMIT: Duration = Duration::from_secs(600);
 use thiserror::Error;
 
 /// A supported simulator.
@@ -68,6 +73,8 @@ pub enum HarnessError {
     Hex(#[from] HexError),
     #[error("{tool} failed to compile the design ({status}):\n{output}")]
     CompileFailed { tool: String, status: String, output: String },
+    #[error("the {simulator} simulation did not finish within {limit:?} and was stopped")]
+    Timeout { simulator: String, limit: Duration },
     #[error("the {simulator} simulation printed no TESSERA-RESULT line ({status}):\n{log}")]
     NoResult { simulator: String, status: String, log: String },
 }
@@ -177,8 +184,59 @@ pub fn compile(sim: Simulator, dir: &Path, top: &str) -> Result<Compiled, Harnes
 impl Compiled {
     /// Runs the simulation and parses its verdict.
     pub fn execute(&self) -> Result<SimOutcome, HarnessError> {
+        self.execute_within(DEFAULT_RUN_LIMIT)
+    }
+
+    /// Runs the simulation, killing it after `limit` of wall-clock time. The testbench's own
+    /// cycle timeout normally ends every run; this guards against designs that stop simulated
+    /// time from advancing (a combinational loop), which would otherwise hang the caller.
+    pub fn execute_within(&self, limit: Duration) -> Result<SimOutcome, HarnessError> {
         let name = self.program.to_string_lossy().into_owned();
-        let out = exec(&name, Command::new(&self.program).args(&self.args).current_dir(&self.dir))?;
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| HarnessError::ToolMissing {
+                tool: name.clone(),
+                message: e.to_string(),
+            })?;
+        // Drain both pipes on threads so a chatty simulation cannot block on a full pipe.
+        let drain = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out_t = drain(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let err_t = drain(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let start = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HarnessError::Timeout {
+                        simulator: self.simulator.name().into(),
+                        limit,
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    return Err(HarnessError::ToolMissing { tool: name, message: e.to_string() })
+                }
+            }
+        };
+        let out = Output {
+            status,
+            stdout: out_t.join().unwrap_or_default(),
+            stderr: err_t.join().unwrap_or_default(),
+        };
         let log = text(&out);
         match parse_result(&log) {
             Some((vectors, mismatches)) => {

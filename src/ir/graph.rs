@@ -161,7 +161,7 @@ impl Graph {
     }
 
     /// Operands of `id` ordered by operand position. Edges with duplicate or missing positions
-    /// are not reported here; [`crate::ir::verify`] does that.
+    /// are not reported here; [`crate::ir::verify()`] does that.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
         let mut es: Vec<(u32, NodeId)> = self
             .g

@@ -1,4 +1,4 @@
-//! Named passes, the [`Pass`] trait, the [`registry`] and the [`manager`].
+//! Named passes, the [`Pass`] trait, the [`registry()`] and the [`manager`].
 //!
 //! A pass is a pure function from a graph to a new graph, with a kebab-case name, a one-line
 //! description, typed options with defaults, and preconditions that are checked before it runs

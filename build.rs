@@ -21,15 +21,9 @@ fn main() {
         .filter(|p| p.extension().is_some_and(|x| x == "tess"))
         .filter_map(|p| {
             let stem = p.file_stem()?.to_str()?.to_string();
-            let ident = stem
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let ident = stem.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            assert!(
-                ident,
-                "stdlib module file name `{stem}` is not a .tess identifier"
-            );
+            assert!(ident, "stdlib module file name `{stem}` is not a .tess identifier");
             Some((stem, p))
         })
         .collect();
@@ -37,12 +31,8 @@ fn main() {
     let mut code = String::from("/// Every `stdlib/*.tess`, sorted by module name.\n");
     code.push_str("pub const MODULES: &[(&str, &str)] = &[\n");
     for (name, path) in &modules {
-        writeln!(
-            code,
-            "    ({name:?}, include_str!({:?})),",
-            path.display().to_string()
-        )
-        .expect("writing to a String");
+        writeln!(code, "    ({name:?}, include_str!({:?})),", path.display().to_string())
+            .expect("writing to a String");
     }
     code.push_str("];\n");
     std::fs::write(out_dir.join("stdlib_modules.rs"), code).expect("write stdlib table");

@@ -37,11 +37,7 @@ impl Span {
         if self.file != other.file {
             return self;
         }
-        Span::new(
-            self.file,
-            self.start.min(other.start),
-            self.end.max(other.end),
-        )
+        Span::new(self.file, self.start.min(other.start), self.end.max(other.end))
     }
     pub fn range(self) -> Range<usize> {
         self.start..self.end
@@ -171,18 +167,11 @@ impl Diagnostic {
         }
     }
     pub fn warning(code: Code, message: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Warning,
-            ..Diagnostic::error(code, message)
-        }
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, message) }
     }
     /// Where the problem is. The first primary label decides the reported line and column.
     pub fn primary(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.labels.push(Label {
-            span,
-            message: label.into(),
-            primary: true,
-        });
+        self.labels.push(Label { span, message: label.into(), primary: true });
         self
     }
     /// Names the file of a diagnostic that has no span to point at.
@@ -192,11 +181,7 @@ impl Diagnostic {
     }
     /// A related place that explains the problem.
     pub fn secondary(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.labels.push(Label {
-            span,
-            message: label.into(),
-            primary: false,
-        });
+        self.labels.push(Label { span, message: label.into(), primary: false });
         self
     }
     pub fn note(mut self, note: impl Into<String>) -> Self {
@@ -231,11 +216,8 @@ impl Diagnostic {
             .labels
             .iter()
             .map(|l| {
-                let style = if l.primary {
-                    cs::LabelStyle::Primary
-                } else {
-                    cs::LabelStyle::Secondary
-                };
+                let style =
+                    if l.primary { cs::LabelStyle::Primary } else { cs::LabelStyle::Secondary };
                 cs::Label::new(style, l.span.file.0, l.span.range()).with_message(l.message.clone())
             })
             .collect();
@@ -262,11 +244,7 @@ where
         if c == name {
             continue;
         }
-        let d = if c.eq_ignore_ascii_case(name) {
-            0
-        } else {
-            strsim::levenshtein(name, c)
-        };
+        let d = if c.eq_ignore_ascii_case(name) { 0 } else { strsim::levenshtein(name, c) };
         if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, c));
         }
@@ -298,11 +276,7 @@ pub fn render_human(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
 /// Writes diagnostics to standard error, with colours when it is a terminal.
 pub fn emit_human_stderr(files: &SourceFiles, diagnostics: &[Diagnostic], style: HumanStyle) {
     use codespan_reporting::term::termcolor::{ColorChoice, StandardStream};
-    let choice = if style.colour {
-        ColorChoice::Auto
-    } else {
-        ColorChoice::Never
-    };
+    let choice = if style.colour { ColorChoice::Auto } else { ColorChoice::Never };
     let stream = StandardStream::stderr(choice);
     let mut lock = stream.lock();
     let config = term::Config::default();
@@ -377,11 +351,8 @@ pub fn render_json(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
     let out: Vec<JsonDiagnostic> = diagnostics
         .iter()
         .map(|d| {
-            let labels: Vec<JsonLabel> = d
-                .labels
-                .iter()
-                .filter_map(|l| json_label(files, l))
-                .collect();
+            let labels: Vec<JsonLabel> =
+                d.labels.iter().filter_map(|l| json_label(files, l)).collect();
             let primary = labels.iter().find(|l| l.primary);
             let file = match primary {
                 Some(l) => Some(l.file.clone()),
@@ -412,14 +383,8 @@ mod tests {
 
     #[test]
     fn did_you_mean_prefers_case_and_small_edits() {
-        assert_eq!(
-            did_you_mean("fj", ["fJ", "pJ", "J"]),
-            Some("did you mean `fJ`?".into())
-        );
-        assert_eq!(
-            did_you_mean("clok", ["clock", "top"]),
-            Some("did you mean `clock`?".into())
-        );
+        assert_eq!(did_you_mean("fj", ["fJ", "pJ", "J"]), Some("did you mean `fJ`?".into()));
+        assert_eq!(did_you_mean("clok", ["clock", "top"]), Some("did you mean `clock`?".into()));
         assert_eq!(did_you_mean("zzzzzz", ["clock", "top"]), None);
     }
 

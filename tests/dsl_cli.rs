@@ -15,9 +15,7 @@ fn clean_files_exit_0() {
         .args(["tests/lint/ok_breast_cancer.tess", "tests/lint/ok_snn.tess"])
         .assert()
         .code(0)
-        .stderr(predicate::str::contains(
-            "lint: 0 errors, 0 warnings in 2 files",
-        ));
+        .stderr(predicate::str::contains("lint: 0 errors, 0 warnings in 2 files"));
 }
 
 #[test]
@@ -36,13 +34,9 @@ fn errors_exit_1_and_are_all_reported() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("error[E0006]"))
-        .stderr(predicate::str::contains(
-            "lint: 6 errors, 0 warnings in 2 files",
-        ))
+        .stderr(predicate::str::contains("lint: 6 errors, 0 warnings in 2 files"))
         // Paths are printed as given, never absolute, and without colour codes.
-        .stderr(predicate::str::contains(
-            "tests/lint/e0006_dimensions.tess:2:18",
-        ))
+        .stderr(predicate::str::contains("tests/lint/e0006_dimensions.tess:2:18"))
         .stderr(predicate::str::contains(env!("CARGO_MANIFEST_DIR")).not())
         .stderr(predicate::str::contains("\u{1b}[").not());
 }
@@ -68,12 +62,7 @@ fn unreadable_input_exits_2_with_a_diagnostic() {
 #[test]
 fn json_output_parses_and_uses_relative_paths() {
     let out = lint()
-        .args([
-            "--format",
-            "json",
-            "tests/lint/multi_errors.tess",
-            "tests/lint/missing.tess",
-        ])
+        .args(["--format", "json", "tests/lint/multi_errors.tess", "tests/lint/missing.tess"])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
@@ -105,18 +94,13 @@ fn json_output_parses_and_uses_relative_paths() {
     assert!(missing["line"].is_null());
     let first = &items[0];
     assert_eq!(first["code"], "E0006");
-    assert_eq!(
-        (first["line"].as_u64(), first["column"].as_u64()),
-        (Some(3), Some(23))
-    );
+    assert_eq!((first["line"].as_u64(), first["column"].as_u64()), (Some(3), Some(23)));
 }
 
 #[test]
 fn json_is_an_empty_array_when_clean() {
-    let out = lint()
-        .args(["--format", "json", "tests/lint/ok_imports.tess"])
-        .output()
-        .expect("runs");
+    let out =
+        lint().args(["--format", "json", "tests/lint/ok_imports.tess"]).output().expect("runs");
     assert_eq!(out.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v, serde_json::json!([]));

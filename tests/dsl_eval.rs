@@ -7,20 +7,14 @@ use tessera::dsl::{self, LoadOptions, Loaded};
 use tessera::units::Dim;
 
 fn load(src: &str) -> Loaded {
-    let opts = LoadOptions {
-        check_model_paths: false,
-    };
+    let opts = LoadOptions { check_model_paths: false };
     dsl::load_sources(&[("test.tess", src)], &opts)
 }
 
 /// Loads a source that must be clean and returns its only accelerator.
 fn accel(src: &str) -> Accelerator {
     let l = load(src);
-    assert!(
-        l.diagnostics.is_empty(),
-        "{}",
-        render_human(&l.files, &l.diagnostics)
-    );
+    assert!(l.diagnostics.is_empty(), "{}", render_human(&l.files, &l.diagnostics));
     assert_eq!(l.accelerators.len(), 1);
     l.accelerators.into_iter().next().unwrap()
 }
@@ -69,10 +63,7 @@ fn unit_arithmetic() {
     let k1_dim = Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE);
     assert!(close(si(&acc, "i", "k1", k1_dim), 1e-6));
     // sqrt(0.52 um2) = 0.7211 um (0.7211^2 = 0.52).
-    assert!(close(
-        si(&acc, "i", "side", Dim::LENGTH),
-        0.52e-12_f64.sqrt()
-    ));
+    assert!(close(si(&acc, "i", "side", Dim::LENGTH), 0.52e-12_f64.sqrt()));
     // 0.5 V / 10 uA = 50 kOhm.
     assert!(close(si(&acc, "i", "r", Dim::RESISTANCE), 5e4));
 }
@@ -127,15 +118,9 @@ fn ranges_are_checked_at_their_edges() {
     // All bad arguments are reported, not just the first.
     assert_eq!(with("rows = 0, vdd = 2 V"), vec![Code::E0008, Code::E0008]);
     // A default outside its own range is reported at the definition.
-    assert_eq!(
-        codes("component c { param n: int in 1..=4 = 5; }"),
-        vec![Code::E0008]
-    );
+    assert_eq!(codes("component c { param n: int in 1..=4 = 5; }"), vec![Code::E0008]);
     // Range bounds must have the parameter's dimension.
-    assert_eq!(
-        codes("component c { param v: voltage in 0..=1 = 0.5 V; }"),
-        vec![Code::E0006]
-    );
+    assert_eq!(codes("component c { param v: voltage in 0..=1 = 0.5 V; }"), vec![Code::E0006]);
     // Dims must be positive.
     assert_eq!(codes("const t = 24x0;"), vec![Code::E0008]);
 }
@@ -152,23 +137,15 @@ fn requires_report_the_failing_comparison() {
     // 64 x 64 = 4096 <= 4096 holds.
     assert!(codes(&format!("{comp} accelerator x {{ inst i = m(); }}")).is_empty());
     // 65 x 64 = 4160 > 4096.
-    let l = load(&format!(
-        "{comp} accelerator x {{ inst i = m(rows = 65); }}"
-    ));
+    let l = load(&format!("{comp} accelerator x {{ inst i = m(rows = 65); }}"));
     assert_eq!(l.diagnostics.len(), 1);
     let d = &l.diagnostics[0];
     assert_eq!(d.code, Code::E0009);
     assert!(d.message.contains("macro too large"), "{}", d.message);
-    assert!(d
-        .labels
-        .iter()
-        .any(|lab| lab.message == "4160 <= 4096 is false"));
+    assert!(d.labels.iter().any(|lab| lab.message == "4160 <= 4096 is false"));
     // The second conjunct: 4 >= 8 fails while 4 x 64 = 256 <= 4096 holds.
     let l = load(&format!("{comp} accelerator x {{ inst i = m(rows = 4); }}"));
-    assert!(l.diagnostics[0]
-        .labels
-        .iter()
-        .any(|lab| lab.message == "4 >= 8 is false"));
+    assert!(l.diagnostics[0].labels.iter().any(|lab| lab.message == "4 >= 8 is false"));
     // Accelerator requires read instance parameters.
     let src = format!(
         "{comp} accelerator x {{ inst i = m(rows = 32); require i.rows * i.cols < 2048, \"small\"; }}"
@@ -176,15 +153,9 @@ fn requires_report_the_failing_comparison() {
     let l = load(&src);
     assert_eq!(l.diagnostics.len(), 1);
     // 32 x 64 = 2048, not < 2048.
-    assert!(l.diagnostics[0]
-        .labels
-        .iter()
-        .any(|lab| lab.message == "2048 < 2048 is false"));
+    assert!(l.diagnostics[0].labels.iter().any(|lab| lab.message == "2048 < 2048 is false"));
     // A requirement must be a bool.
-    assert_eq!(
-        codes("accelerator x { require 3, \"n\"; }"),
-        vec![Code::E0013]
-    );
+    assert_eq!(codes("accelerator x { require 3, \"n\"; }"), vec![Code::E0013]);
 }
 
 #[test]
@@ -216,27 +187,15 @@ fn defaults_lets_and_order() {
     );
     let n = |i: &str, p: &str| acc.instances[i].count(p).unwrap();
     // Defaults: 24 rows, 48 cols, 1152 cells.
-    assert_eq!(
-        (n("a", "rows"), n("a", "cols"), n("a", "cells")),
-        (24, 48, 1152)
-    );
+    assert_eq!((n("a", "rows"), n("a", "cols"), n("a", "cells")), (24, 48, 1152));
     // rows = 10 gives cols = 20, cells = 200.
-    assert_eq!(
-        (n("b", "rows"), n("b", "cols"), n("b", "cells")),
-        (10, 20, 200)
-    );
+    assert_eq!((n("b", "rows"), n("b", "cols"), n("b", "cells")), (10, 20, 200));
     // Arguments read earlier instances: rows = 200 / 10 = 20, cols = 24, cells = 480.
-    assert_eq!(
-        (n("d", "rows"), n("d", "cols"), n("d", "cells")),
-        (20, 24, 480)
-    );
+    assert_eq!((n("d", "rows"), n("d", "cols"), n("d", "cells")), (20, 24, 480));
     // Using an instance before its definition is an error that points at the definition.
     let l = load("component c { param r: int = 1; } accelerator x { let y = z.r; inst z = c(); }");
     assert_eq!(l.diagnostics[0].code, Code::E0004);
-    assert!(l.diagnostics[0]
-        .labels
-        .iter()
-        .any(|lab| lab.message.contains("after its use")));
+    assert!(l.diagnostics[0].labels.iter().any(|lab| lab.message.contains("after its use")));
 }
 
 #[test]
@@ -272,31 +231,16 @@ fn mappings_symbols_and_settings() {
     assert_eq!(opts["order"], Value::Symbol("monosparse".into()));
     assert_eq!(opts["leaf_bits"].as_count(), Some(16));
     assert_eq!(opts["cluster"], Value::Bool(true));
-    assert_eq!(
-        acc.mappings[1].options["tile"],
-        Value::Symbol("auto".into())
-    );
+    assert_eq!(acc.mappings[1].options["tile"], Value::Symbol("auto".into()));
     assert_eq!(acc.mappings[0].pass, "cam_pack");
-    assert_eq!(
-        (
-            acc.mappings[0].model.as_str(),
-            acc.mappings[0].target.as_str()
-        ),
-        ("m", "cam")
-    );
+    assert_eq!((acc.mappings[0].model.as_str(), acc.mappings[0].target.as_str()), ("m", "cam"));
 
     let acc = accel("accelerator a { clock = 1 / 2 ns; top = \"chip\"; }");
     // 1 / 2 ns = 500 MHz (to rounding).
-    assert!(close(
-        acc.settings["clock"].as_si(Dim::FREQUENCY).unwrap(),
-        5e8
-    ));
+    assert!(close(acc.settings["clock"].as_si(Dim::FREQUENCY).unwrap(), 5e8));
     assert_eq!(acc.settings["top"], Value::Str("chip".into()));
     assert_eq!(codes("accelerator a { clock = 0 Hz; }"), vec![Code::E0008]);
-    assert_eq!(
-        codes("accelerator a { top = \"1chip\"; }"),
-        vec![Code::E0008]
-    );
+    assert_eq!(codes("accelerator a { top = \"1chip\"; }"), vec![Code::E0008]);
     assert_eq!(codes("accelerator a { freq = 1 GHz; }"), vec![Code::E0004]);
 }
 
@@ -313,11 +257,7 @@ fn model_paths_resolve_against_the_defining_file() {
     )
     .unwrap();
     let l = dsl::load(std::slice::from_ref(&file));
-    assert!(
-        l.diagnostics.is_empty(),
-        "{}",
-        render_human(&l.files, &l.diagnostics)
-    );
+    assert!(l.diagnostics.is_empty(), "{}", render_human(&l.files, &l.diagnostics));
     let b = &l.accelerators[0].models["m"];
     assert_eq!(b.written, "m.json");
     assert_eq!(b.path, sub.join("m.json"));
@@ -325,16 +265,8 @@ fn model_paths_resolve_against_the_defining_file() {
     // A missing model is E0012 unless the caller substitutes its own.
     std::fs::remove_file(sub.join("m.json")).unwrap();
     let l = dsl::load(std::slice::from_ref(&file));
-    assert_eq!(
-        l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
-        vec![Code::E0012]
-    );
-    let l = dsl::load_with(
-        std::slice::from_ref(&file),
-        &LoadOptions {
-            check_model_paths: false,
-        },
-    );
+    assert_eq!(l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec![Code::E0012]);
+    let l = dsl::load_with(std::slice::from_ref(&file), &LoadOptions { check_model_paths: false });
     assert!(l.diagnostics.is_empty());
     assert_eq!(l.accelerators[0].models["m"].path, sub.join("m.json"));
 }
@@ -413,9 +345,6 @@ fn accelerators_depending_on_failed_items_are_not_returned() {
     let l = load(
         "const bad = 1 V + 1 s;\ncomponent c { param v: voltage = bad; }\naccelerator a { inst i = c(); }\n",
     );
-    assert_eq!(
-        l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
-        vec![Code::E0006]
-    );
+    assert_eq!(l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec![Code::E0006]);
     assert!(l.accelerators.is_empty());
 }

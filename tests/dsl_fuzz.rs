@@ -87,9 +87,7 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn load(src: &str) -> Loaded {
-    let opts = LoadOptions {
-        check_model_paths: false,
-    };
+    let opts = LoadOptions { check_model_paths: false };
     dsl::load_sources(&[("fuzz.tess", src)], &opts)
 }
 

@@ -57,11 +57,7 @@ fn constants_referring_deeply() {
     }
     src.push_str("const d60 = 0;\n");
     let l = load(&src);
-    assert!(
-        codes(&l).iter().all(|c| *c == Code::E0016),
-        "{:?}",
-        codes(&l)
-    );
+    assert!(codes(&l).iter().all(|c| *c == Code::E0016), "{:?}", codes(&l));
     assert!(!l.diagnostics.is_empty());
 }
 
@@ -86,9 +82,7 @@ fn huge_files_are_refused_not_parsed() {
 #[test]
 fn a_large_valid_file_still_checks() {
     // About 1 MB of distinct, valid constants: under the size limit, no diagnostics.
-    let src: String = (0..60_000)
-        .map(|i| format!("const k{i} = {i} fJ;\n"))
-        .collect();
+    let src: String = (0..60_000).map(|i| format!("const k{i} = {i} fJ;\n")).collect();
     assert!(src.len() > 1_000_000);
     assert!(load(&src).diagnostics.is_empty());
 }
@@ -112,9 +106,8 @@ fn deep_import_chains_stop() {
 fn binary_and_non_utf8_input() {
     let dir = tempfile::tempdir().unwrap();
     let bin = dir.path().join("bin.tess");
-    let bytes: Vec<u8> = (0..100_000u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
+    let bytes: Vec<u8> =
+        (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(&bin, &bytes).unwrap();
     let l = dsl::load(std::slice::from_ref(&bin));
     assert_eq!(codes(&l), vec![Code::E0001]);
@@ -129,15 +122,10 @@ fn binary_and_non_utf8_input() {
         l.diagnostics[0].notes
     );
     // Control characters and stray Unicode in valid UTF-8 are lexical errors, capped.
-    let junk: String = (0..5_000)
-        .map(|i| if i % 2 == 0 { '\u{7}' } else { 'é' })
-        .collect();
+    let junk: String = (0..5_000).map(|i| if i % 2 == 0 { '\u{7}' } else { 'é' }).collect();
     let l = load(&junk);
     assert!(!l.diagnostics.is_empty() && l.diagnostics.len() <= 60);
-    assert!(l
-        .diagnostics
-        .iter()
-        .all(|d| matches!(d.code, Code::E0001 | Code::E0016)));
+    assert!(l.diagnostics.iter().all(|d| matches!(d.code, Code::E0001 | Code::E0016)));
 }
 
 #[test]

@@ -24,48 +24,23 @@ fn codes(loaded: &dsl::Loaded) -> BTreeSet<&'static str> {
 fn lint_files() {
     insta::glob!("lint/*.tess", |path| {
         let rel = relative(path);
-        let name = rel
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let name = rel.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
         let loaded = dsl::load(std::slice::from_ref(&rel));
         let human = render_human(&loaded.files, &loaded.diagnostics);
-        assert!(
-            !human.contains(env!("CARGO_MANIFEST_DIR")),
-            "absolute path in output of {name}"
-        );
+        assert!(!human.contains(env!("CARGO_MANIFEST_DIR")), "absolute path in output of {name}");
         let found = codes(&loaded);
         let prefix = name.split('_').next().unwrap_or_default().to_uppercase();
         if name.starts_with("ok_") {
-            assert!(
-                loaded.diagnostics.is_empty(),
-                "{name} should lint clean:\n{human}"
-            );
-            assert!(
-                !loaded.accelerators.is_empty(),
-                "{name} defines an accelerator"
-            );
+            assert!(loaded.diagnostics.is_empty(), "{name} should lint clean:\n{human}");
+            assert!(!loaded.accelerators.is_empty(), "{name} defines an accelerator");
         } else if prefix.starts_with('E') {
-            assert!(
-                found.contains(prefix.as_str()),
-                "{name} should report {prefix}:\n{human}"
-            );
+            assert!(found.contains(prefix.as_str()), "{name} should report {prefix}:\n{human}");
             assert!(loaded.has_errors());
         } else if prefix.starts_with('W') {
-            assert!(
-                found.contains(prefix.as_str()),
-                "{name} should report {prefix}:\n{human}"
-            );
-            assert!(
-                !loaded.has_errors(),
-                "{name} should have warnings only:\n{human}"
-            );
+            assert!(found.contains(prefix.as_str()), "{name} should report {prefix}:\n{human}");
+            assert!(!loaded.has_errors(), "{name} should have warnings only:\n{human}");
         } else if name.starts_with("multi_") {
-            assert!(
-                found.len() >= 2,
-                "{name} should report several codes:\n{human}"
-            );
+            assert!(found.len() >= 2, "{name} should report several codes:\n{human}");
         } else {
             panic!("test file {name} does not follow the naming scheme");
         }
@@ -91,10 +66,7 @@ fn lint_json() {
         let loaded = dsl::load(std::slice::from_ref(&rel));
         let json = render_json(&loaded.files, &loaded.diagnostics);
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-        assert_eq!(
-            parsed.as_array().map(Vec::len),
-            Some(loaded.diagnostics.len())
-        );
+        assert_eq!(parsed.as_array().map(Vec::len), Some(loaded.diagnostics.len()));
         insta::assert_snapshot!(format!("json_{name}"), json);
     }
 }
@@ -107,9 +79,6 @@ fn stdlib_modules_lint_clean() {
         let loaded =
             dsl::load_sources(&[("stdlib_check.tess", &src)], &dsl::LoadOptions::default());
         let human = render_human(&loaded.files, &loaded.diagnostics);
-        assert!(
-            loaded.diagnostics.is_empty(),
-            "stdlib module {name}:\n{human}"
-        );
+        assert!(loaded.diagnostics.is_empty(), "stdlib module {name}:\n{human}");
     }
 }

@@ -20,9 +20,7 @@ pub fn run(files: &[PathBuf], format: Format) -> u8 {
     let loaded = dsl::load(files);
     match format {
         Format::Human => {
-            let style = HumanStyle {
-                colour: std::io::stderr().is_terminal(),
-            };
+            let style = HumanStyle { colour: std::io::stderr().is_terminal() };
             emit_human_stderr(&loaded.files, &loaded.diagnostics, style);
             eprintln!("{}", summary(&loaded, files.len()));
         }

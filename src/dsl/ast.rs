@@ -175,11 +175,7 @@ pub struct Path {
 
 impl Path {
     pub fn text(&self) -> String {
-        self.segments
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>()
-            .join("::")
+        self.segments.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join("::")
     }
 }
 
@@ -223,10 +219,7 @@ impl BinOp {
         }
     }
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne
-        )
+        matches!(self, BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge | BinOp::Eq | BinOp::Ne)
     }
 }
 
@@ -274,11 +267,7 @@ pub enum ExprKind {
 
 impl Expr {
     pub fn leaf(kind: ExprKind, span: Span) -> Expr {
-        Expr {
-            kind,
-            span,
-            depth: 1,
-        }
+        Expr { kind, span, depth: 1 }
     }
     pub fn is_error(&self) -> bool {
         matches!(self.kind, ExprKind::Error)

@@ -79,10 +79,7 @@ pub fn call(name: &str, args: &[(Val, Span)], span: Span) -> Result<Val, Diagnos
                 (_, Some(v)) if v <= 0.0 => {
                     return Err(Diagnostic::error(
                         Code::E0017,
-                        format!(
-                            "`log2` of {}",
-                            format_value(&Value::Number(Quantity::scalar(v)))
-                        ),
+                        format!("`log2` of {}", format_value(&Value::Number(Quantity::scalar(v)))),
                     )
                     .primary(sx, "log2 needs a positive argument"))
                 }
@@ -130,10 +127,8 @@ pub fn call(name: &str, args: &[(Val, Span)], span: Span) -> Result<Val, Diagnos
                     .secondary(sx, format!("this is {dx}")));
                 };
                 let Some(d) = dim_pow(dx, k as i32) else {
-                    return Err(
-                        Diagnostic::error(Code::E0006, "dimension exponent out of range")
-                            .primary(span, "the result's unit exponent exceeds ±127"),
-                    );
+                    return Err(Diagnostic::error(Code::E0006, "dimension exponent out of range")
+                        .primary(span, "the result's unit exponent exceeds ±127"));
                 };
                 (x.map(|a| a.powi(k as i32)), d)
             }
@@ -141,11 +136,10 @@ pub fn call(name: &str, args: &[(Val, Span)], span: Span) -> Result<Val, Diagnos
     };
     match result {
         (Some(v), d) if v.is_finite() => Ok(Val::num(v, d)),
-        (Some(_), _) => Err(Diagnostic::error(
-            Code::E0017,
-            format!("`{name}` gives a non-finite result"),
-        )
-        .primary(span, "overflow or undefined")),
+        (Some(_), _) => {
+            Err(Diagnostic::error(Code::E0017, format!("`{name}` gives a non-finite result"))
+                .primary(span, "overflow or undefined"))
+        }
         (None, d) => Ok(Val::Abstract(Ty::Num(d))),
     }
 }
@@ -158,12 +152,9 @@ fn known_si(v: &Val) -> Option<f64> {
 }
 
 fn dimensionless_needed(what: &str, d: Dim, s: Span) -> Diagnostic {
-    Diagnostic::error(
-        Code::E0006,
-        format!("`{what}` needs a dimensionless number, found {d}"),
-    )
-    .primary(s, format!("this is {d}"))
-    .help("divide by a unit first, e.g. `x / 1 ns`")
+    Diagnostic::error(Code::E0006, format!("`{what}` needs a dimensionless number, found {d}"))
+        .primary(s, format!("this is {d}"))
+        .help("divide by a unit first, e.g. `x / 1 ns`")
 }
 
 #[cfg(test)]
@@ -187,75 +178,43 @@ mod tests {
     #[test]
     fn values_and_dimensions() {
         assert_eq!(
-            si(call(
-                "max",
-                &[n(1e-15, Dim::ENERGY), n(3e-15, Dim::ENERGY)],
-                s()
-            )),
+            si(call("max", &[n(1e-15, Dim::ENERGY), n(3e-15, Dim::ENERGY)], s())),
             (3e-15, Dim::ENERGY)
         );
         assert_eq!(
             si(call("log2", &[n(256.0, Dim::DIMENSIONLESS)], s())),
             (8.0, Dim::DIMENSIONLESS)
         );
-        assert_eq!(
-            si(call("ceil", &[n(2.1, Dim::DIMENSIONLESS)], s())),
-            (3.0, Dim::DIMENSIONLESS)
-        );
+        assert_eq!(si(call("ceil", &[n(2.1, Dim::DIMENSIONLESS)], s())), (3.0, Dim::DIMENSIONLESS));
         // sqrt(4 um2) = 2 um.
         let (v, d) = si(call("sqrt", &[n(4e-12, Dim::AREA)], s()));
         assert!((v - 2e-6).abs() < 1e-20);
         assert_eq!(d, Dim::LENGTH);
         // pow(2 V, 2) = 4 V^2.
-        let (v, d) = si(call(
-            "pow",
-            &[n(2.0, Dim::VOLTAGE), n(2.0, Dim::DIMENSIONLESS)],
-            s(),
-        ));
+        let (v, d) = si(call("pow", &[n(2.0, Dim::VOLTAGE), n(2.0, Dim::DIMENSIONLESS)], s()));
         assert_eq!((v, d), (4.0, Dim::VOLTAGE.mul(Dim::VOLTAGE)));
     }
 
     #[test]
     fn errors_have_codes() {
         let code = |r: Result<Val, Diagnostic>| r.err().map(|d| d.code);
-        assert_eq!(
-            code(call("log2", &[n(0.0, Dim::DIMENSIONLESS)], s())),
-            Some(Code::E0017)
-        );
-        assert_eq!(
-            code(call("log2", &[n(1.0, Dim::TIME)], s())),
-            Some(Code::E0006)
-        );
+        assert_eq!(code(call("log2", &[n(0.0, Dim::DIMENSIONLESS)], s())), Some(Code::E0017));
+        assert_eq!(code(call("log2", &[n(1.0, Dim::TIME)], s())), Some(Code::E0006));
         assert_eq!(
             code(call("min", &[n(1.0, Dim::TIME), n(1.0, Dim::ENERGY)], s())),
             Some(Code::E0006)
         );
+        assert_eq!(code(call("sqrt", &[n(1.0, Dim::LENGTH)], s())), Some(Code::E0006));
         assert_eq!(
-            code(call("sqrt", &[n(1.0, Dim::LENGTH)], s())),
-            Some(Code::E0006)
-        );
-        assert_eq!(
-            code(call(
-                "pow",
-                &[n(2.0, Dim::TIME), n(0.5, Dim::DIMENSIONLESS)],
-                s()
-            )),
+            code(call("pow", &[n(2.0, Dim::TIME), n(0.5, Dim::DIMENSIONLESS)], s())),
             Some(Code::E0013)
         );
         assert_eq!(
-            code(call(
-                "pow",
-                &[n(2.0, Dim::ENERGY), n(100.0, Dim::DIMENSIONLESS)],
-                s()
-            )),
+            code(call("pow", &[n(2.0, Dim::ENERGY), n(100.0, Dim::DIMENSIONLESS)], s())),
             Some(Code::E0006)
         );
         assert_eq!(
-            code(call(
-                "pow",
-                &[n(10.0, Dim::DIMENSIONLESS), n(400.0, Dim::DIMENSIONLESS)],
-                s()
-            )),
+            code(call("pow", &[n(10.0, Dim::DIMENSIONLESS), n(400.0, Dim::DIMENSIONLESS)], s())),
             Some(Code::E0017)
         );
         assert_eq!(code(call("abs", &[], s())), Some(Code::E0013));

@@ -34,9 +34,7 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions {
-            check_model_paths: true,
-        }
+        CheckOptions { check_model_paths: true }
     }
 }
 
@@ -46,11 +44,7 @@ pub enum Local {
     /// A parameter, `let` or setting value; `None` when poisoned.
     Value { val: Option<Val>, span: Span },
     /// An instance in an accelerator; `params` is `None` when its elaboration failed.
-    Instance {
-        component: String,
-        params: Option<BTreeMap<String, Value>>,
-        span: Span,
-    },
+    Instance { component: String, params: Option<BTreeMap<String, Value>>, span: Span },
     /// A model binding in an accelerator.
     Model { span: Span },
 }
@@ -105,10 +99,7 @@ pub fn check_program(prog: &Program, opts: CheckOptions) -> (Vec<Diagnostic>, Ve
     for (m, module) in prog.modules.iter().enumerate() {
         let module_id = ModuleId(m);
         for (index, item) in module.ast.items.iter().enumerate() {
-            let r = ItemRef {
-                module: module_id,
-                index,
-            };
+            let r = ItemRef { module: module_id, index };
             match item {
                 Item::Const(k) => {
                     let _ = c.eval_const(r, k.name.span);
@@ -268,11 +259,7 @@ impl<'p> Checker<'p> {
     fn eval_const_body(&mut self, module: ModuleId, k: &ast::ConstItem) -> Result<Val, Poisoned> {
         let locals = BTreeMap::new();
         let later = BTreeMap::new();
-        let env = Env {
-            module,
-            locals: &locals,
-            later: &later,
-        };
+        let env = Env { module, locals: &locals, later: &later };
         match &k.ty {
             Some(t) => {
                 let mut tdiags = Vec::new();

@@ -56,9 +56,7 @@ struct RangeVal {
 impl RangeVal {
     fn contains(&self, x: f64) -> bool {
         self.lo.is_none_or(|lo| x >= lo)
-            && self
-                .hi
-                .is_none_or(|hi| if self.inclusive { x <= hi } else { x < hi })
+            && self.hi.is_none_or(|hi| if self.inclusive { x <= hi } else { x < hi })
     }
 }
 
@@ -70,22 +68,14 @@ impl Checker<'_> {
         }
         let prog = self.prog;
         let Item::Component(c) = r.get(prog) else {
-            return ComponentSig {
-                params: Vec::new(),
-                lets: Vec::new(),
-                ok: false,
-            };
+            return ComponentSig { params: Vec::new(), lets: Vec::new(), ok: false };
         };
         let before = self.error_count();
         // Definitions are checked outside any instantiation.
         let saved = std::mem::take(&mut self.trace);
         let (params, lets) = self.check_definition(r, c);
         self.trace = saved;
-        let sig = ComponentSig {
-            params,
-            lets,
-            ok: self.error_count() == before,
-        };
+        let sig = ComponentSig { params, lets, ok: self.error_count() == before };
         self.sigs.insert(r, sig.clone());
         sig
     }
@@ -103,10 +93,7 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(
                         Code::E0005,
-                        format!(
-                            "`{}` is defined twice in component `{}`",
-                            name.name, c.name.name
-                        ),
+                        format!("`{}` is defined twice in component `{}`", name.name, c.name.name),
                     )
                     .primary(name.span, "defined again here")
                     .secondary(*prev, "first defined here"),
@@ -145,11 +132,7 @@ impl Checker<'_> {
                 Member::Param(p) => {
                     later.remove(&p.name.name);
                     let val = {
-                        let env = Env {
-                            module: r.module,
-                            locals: &locals,
-                            later: &later,
-                        };
+                        let env = Env { module: r.module, locals: &locals, later: &later };
                         self.param_value(&env, c, p, site)
                     };
                     if let Some((params, _)) = sig_out.as_mut() {
@@ -157,29 +140,19 @@ impl Checker<'_> {
                             Some(t) => resolve_type(t, &mut Vec::new()),
                             None => val.as_ref().ok().map(Val::ty),
                         };
-                        params.push(ParamSig {
-                            name: p.name.clone(),
-                            ty,
-                        });
+                        params.push(ParamSig { name: p.name.clone(), ty });
                     }
                     if !locals.contains_key(&p.name.name) {
                         locals.insert(
                             p.name.name.clone(),
-                            Local::Value {
-                                val: val.ok(),
-                                span: p.name.span,
-                            },
+                            Local::Value { val: val.ok(), span: p.name.span },
                         );
                     }
                 }
                 Member::Let(l) => {
                     later.remove(&l.name.name);
                     let val = {
-                        let env = Env {
-                            module: r.module,
-                            locals: &locals,
-                            later: &later,
-                        };
+                        let env = Env { module: r.module, locals: &locals, later: &later };
                         self.eval(&env, &l.value)
                     };
                     if let Some((_, lets)) = sig_out.as_mut() {
@@ -188,10 +161,7 @@ impl Checker<'_> {
                     if !locals.contains_key(&l.name.name) {
                         locals.insert(
                             l.name.name.clone(),
-                            Local::Value {
-                                val: val.ok(),
-                                span: l.name.span,
-                            },
+                            Local::Value { val: val.ok(), span: l.name.span },
                         );
                     }
                 }
@@ -199,22 +169,14 @@ impl Checker<'_> {
                 Member::Error => {}
             }
         }
-        let env = Env {
-            module: r.module,
-            locals: &locals,
-            later: &later,
-        };
+        let env = Env { module: r.module, locals: &locals, later: &later };
         let mut failed = false;
         for q in requires {
             let ctx = match site {
-                Some(s) => RequireCtx::Instance {
-                    span: s.span,
-                    inst: s.inst,
-                    component: &c.name.name,
-                },
-                None => RequireCtx::Definition {
-                    component: &c.name.name,
-                },
+                Some(s) => {
+                    RequireCtx::Instance { span: s.span, inst: s.inst, component: &c.name.name }
+                }
+                None => RequireCtx::Definition { component: &c.name.name },
             };
             if self.check_require(&env, q, ctx).is_err() {
                 failed = true;
@@ -223,10 +185,7 @@ impl Checker<'_> {
         let mut out = BTreeMap::new();
         for (name, local) in &locals {
             match local {
-                Local::Value {
-                    val: Some(Val::Known(v)),
-                    ..
-                } => {
+                Local::Value { val: Some(Val::Known(v)), .. } => {
                     out.insert(name.clone(), v.clone());
                 }
                 _ => failed = true,
@@ -283,10 +242,7 @@ impl Checker<'_> {
                     self.emit(
                         Diagnostic::error(
                             Code::E0013,
-                            format!(
-                                "parameter `{}` has neither a type nor a default",
-                                p.name.name
-                            ),
+                            format!("parameter `{}` has neither a type nor a default", p.name.name),
                         )
                         .primary(p.name.span, "cannot tell what this holds")
                         .help(format!("declare a type: `param {}: energy;`", p.name.name)),
@@ -305,10 +261,7 @@ impl Checker<'_> {
                         )
                         .primary(s.span, format!("`{}` is not set here", p.name.name))
                         .secondary(p.name.span, "declared without a default")
-                        .help(format!(
-                            "add `{} = ...`{ty_text} to the arguments",
-                            p.name.name
-                        )),
+                        .help(format!("add `{} = ...`{ty_text} to the arguments", p.name.name)),
                     );
                     return Err(Poisoned);
                 }
@@ -319,11 +272,8 @@ impl Checker<'_> {
                 let shown = format_value(&Value::Number(*q));
                 let bounds = range_text(rg, q.dim);
                 // An argument's own span already locates the problem in the instantiation.
-                let saved = if arg.is_some() {
-                    std::mem::take(&mut self.trace)
-                } else {
-                    Vec::new()
-                };
+                let saved =
+                    if arg.is_some() { std::mem::take(&mut self.trace) } else { Vec::new() };
                 self.emit(
                     Diagnostic::error(
                         Code::E0008,
@@ -387,12 +337,7 @@ impl Checker<'_> {
         };
         let lo = bound(self, &rg.lo)?;
         let hi = bound(self, &rg.hi)?;
-        Ok(RangeVal {
-            lo,
-            hi,
-            inclusive: rg.inclusive,
-            span: rg.span,
-        })
+        Ok(RangeVal { lo, hi, inclusive: rg.inclusive, span: rg.span })
     }
 
     /// Elaborates `inst NAME = COMPONENT(args);` in an accelerator.
@@ -481,35 +426,18 @@ impl Checker<'_> {
         if !sig.ok || arg_failed {
             return None;
         }
-        let site = Site {
-            span: site_span,
-            inst: &stmt.name.name,
-            args: &args,
-        };
-        self.trace.push((
-            site_span,
-            format!("in instance `{}` of `{qualified}`", stmt.name.name),
-        ));
+        let site = Site { span: site_span, inst: &stmt.name.name, args: &args };
+        self.trace.push((site_span, format!("in instance `{}` of `{qualified}`", stmt.name.name)));
         let params = self.walk(r, c, Some(&site), None);
         self.trace.pop();
-        Some(Instance {
-            name: stmt.name.name.clone(),
-            component: qualified,
-            params: params.ok()?,
-        })
+        Some(Instance { name: stmt.name.name.clone(), component: qualified, params: params.ok()? })
     }
 }
 
 /// `1..=4096`, `0 V..`, ... with the bounds in the value's unit.
 fn range_text(rg: &RangeVal, dim: crate::units::Dim) -> String {
     let f = |x: Option<f64>| {
-        x.map(|v| format_value(&Value::Number(Quantity::new(v, dim))))
-            .unwrap_or_default()
+        x.map(|v| format_value(&Value::Number(Quantity::new(v, dim)))).unwrap_or_default()
     };
-    format!(
-        "{}{}{}",
-        f(rg.lo),
-        if rg.inclusive { "..=" } else { ".." },
-        f(rg.hi)
-    )
+    format!("{}{}{}", f(rg.lo), if rg.inclusive { "..=" } else { ".." }, f(rg.hi))
 }

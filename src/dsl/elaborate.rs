@@ -62,11 +62,7 @@ impl Checker<'_> {
                     continue;
                 }
             }
-            let env = Env {
-                module,
-                locals: &locals,
-                later: &later,
-            };
+            let env = Env { module, locals: &locals, later: &later };
             match stmt {
                 Stmt::Setting { name, value, .. } => {
                     if let Some(prev) = setting_spans.get(&name.name) {
@@ -130,18 +126,10 @@ impl Checker<'_> {
                 Stmt::Let(l) => {
                     let v = self.eval(&env, &l.value).ok();
                     incomplete |= v.is_none();
-                    locals.insert(
-                        l.name.name.clone(),
-                        Local::Value {
-                            val: v,
-                            span: l.name.span,
-                        },
-                    );
+                    locals.insert(l.name.name.clone(), Local::Value { val: v, span: l.name.span });
                 }
                 Stmt::Require(q) => {
-                    incomplete |= self
-                        .check_require(&env, q, RequireCtx::Accelerator)
-                        .is_err();
+                    incomplete |= self.check_require(&env, q, RequireCtx::Accelerator).is_err();
                 }
                 Stmt::Error => incomplete = true,
             }
@@ -164,13 +152,8 @@ impl Checker<'_> {
             settings.into_iter().map(|(k, (v, _))| (k, v)).collect();
         settings
             .entry("clock".to_string())
-            .or_insert(Value::Number(Quantity::new(
-                DEFAULT_CLOCK_HZ,
-                Dim::FREQUENCY,
-            )));
-        settings
-            .entry("top".to_string())
-            .or_insert_with(|| Value::Str(acc.name.name.clone()));
+            .or_insert(Value::Number(Quantity::new(DEFAULT_CLOCK_HZ, Dim::FREQUENCY)));
+        settings.entry("top".to_string()).or_insert_with(|| Value::Str(acc.name.name.clone()));
         let source_path = match &self.prog.modules[module.0].origin {
             Origin::User { given, .. } => given.clone(),
             Origin::Stdlib(n) => PathBuf::from(crate::stdlib::display_path(n)),
@@ -199,10 +182,7 @@ impl Checker<'_> {
                 .help_opt(did_you_mean(&name.name, names.iter().copied()))
                 .note(format!("settings are: {}", names.join(", ")));
             if self.scopes[env.module.0].get(&name.name).is_some() {
-                d = d.help(format!(
-                    "to instantiate a component write `inst {} = ...;`",
-                    name.name
-                ));
+                d = d.help(format!("to instantiate a component write `inst {} = ...;`", name.name));
             }
             self.emit(d);
             return Err(Poisoned);
@@ -241,20 +221,15 @@ impl Checker<'_> {
         let Some(format) = ModelFormat::by_name(&m.format.name) else {
             let names: Vec<&str> = ModelFormat::ALL.iter().map(|(n, _)| *n).collect();
             self.emit(
-                Diagnostic::error(
-                    Code::E0004,
-                    format!("unknown model format `{}`", m.format.name),
-                )
-                .primary(m.format.span, "not a model format")
-                .help_opt(did_you_mean(&m.format.name, names.iter().copied()))
-                .note(format!("formats are: {}", names.join(", "))),
+                Diagnostic::error(Code::E0004, format!("unknown model format `{}`", m.format.name))
+                    .primary(m.format.span, "not a model format")
+                    .help_opt(did_you_mean(&m.format.name, names.iter().copied()))
+                    .note(format!("formats are: {}", names.join(", "))),
             );
             return None;
         };
         let (written, span) = match m.args.as_slice() {
-            [ast::Arg {
-                name: None, value, ..
-            }] => match &value.kind {
+            [ast::Arg { name: None, value, .. }] => match &value.kind {
                 ExprKind::Str(s) => (s.clone(), value.span),
                 _ => {
                     self.emit(
@@ -268,17 +243,11 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(
                         Code::E0013,
-                        format!(
-                            "`{}` takes one argument, the model file path",
-                            m.format.name
-                        ),
+                        format!("`{}` takes one argument, the model file path", m.format.name),
                     )
                     .primary(
                         m.span,
-                        format!(
-                            "write `model {} = {}(\"file\");`",
-                            m.name.name, m.format.name
-                        ),
+                        format!("write `model {} = {}(\"file\");`", m.name.name, m.format.name),
                     ),
                 );
                 return None;
@@ -301,12 +270,7 @@ impl Checker<'_> {
                 return None;
             }
         }
-        Some(ModelBinding {
-            name: m.name.name.clone(),
-            format,
-            written,
-            path,
-        })
+        Some(ModelBinding { name: m.name.name.clone(), format, written, path })
     }
 }
 
@@ -331,8 +295,7 @@ fn local_span(l: Option<&Local>) -> Option<Span> {
 /// Verilog-2005 simple identifiers (keywords are not checked).
 fn is_verilog_ident(s: &str) -> bool {
     let mut cs = s.chars();
-    cs.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    cs.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && cs.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 

@@ -174,12 +174,7 @@ impl Checker<'_> {
     /// definition when there is one.
     fn unknown_value(&mut self, env: &Env, id: &ast::Ident) -> Poisoned {
         let scope = &self.scopes[env.module.0];
-        let cands: Vec<&str> = env
-            .locals
-            .keys()
-            .map(String::as_str)
-            .chain(scope.names())
-            .collect();
+        let cands: Vec<&str> = env.locals.keys().map(String::as_str).chain(scope.names()).collect();
         let mut d = Diagnostic::error(Code::E0004, format!("unknown name `{}`", id.name))
             .primary(id.span, "not found in this scope");
         if let Some(later) = env.later.get(&id.name) {
@@ -207,9 +202,7 @@ impl Checker<'_> {
             _ => None,
         };
         match local {
-            Some(Local::Instance {
-                component, params, ..
-            }) => {
+            Some(Local::Instance { component, params, .. }) => {
                 let Some(params) = params else {
                     return Err(Poisoned);
                 };
@@ -385,11 +378,7 @@ impl Checker<'_> {
         span: Span,
     ) -> Res {
         let (Ty::Num(da), Ty::Num(db)) = (ta, tb) else {
-            let (t, s) = if matches!(ta, Ty::Num(_)) {
-                (tb, sb)
-            } else {
-                (ta, sa)
-            };
+            let (t, s) = if matches!(ta, Ty::Num(_)) { (tb, sb) } else { (ta, sa) };
             self.emit(
                 Diagnostic::error(
                     Code::E0013,
@@ -409,11 +398,7 @@ impl Checker<'_> {
                         BinOp::Sub => "subtract",
                         _ => "compare",
                     };
-                    let conj = if matches!(op, BinOp::Add | BinOp::Sub) {
-                        "and"
-                    } else {
-                        "with"
-                    };
+                    let conj = if matches!(op, BinOp::Add | BinOp::Sub) { "and" } else { "with" };
                     self.emit(
                         Diagnostic::error(
                             Code::E0006,
@@ -421,10 +406,7 @@ impl Checker<'_> {
                         )
                         .primary(sb, format!("this is {}", db))
                         .secondary(sa, format!("this is {}", da))
-                        .note(format!(
-                            "`{}` needs both sides in the same dimension",
-                            op.symbol()
-                        )),
+                        .note(format!("`{}` needs both sides in the same dimension", op.symbol())),
                     );
                     return Err(Poisoned);
                 }

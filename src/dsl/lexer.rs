@@ -331,11 +331,7 @@ pub fn lex(src: &str, file: FileId) -> Lexed<'_> {
         diagnostics.push(d);
         parseable = false;
     }
-    Lexed {
-        tokens,
-        diagnostics,
-        parseable,
-    }
+    Lexed { tokens, diagnostics, parseable }
 }
 
 fn flush_unexpected(
@@ -348,11 +344,7 @@ fn flush_unexpected(
     if let Some((start, end)) = pending.take() {
         *errors += 1;
         let text = src.get(start..end).unwrap_or("");
-        let shown: String = text
-            .chars()
-            .take(12)
-            .flat_map(char::escape_default)
-            .collect();
+        let shown: String = text.chars().take(12).flat_map(char::escape_default).collect();
         let msg = if text.contains('\u{FFFD}') {
             "invalid UTF-8 (or U+FFFD) in source".to_string()
         } else if text.chars().count() == 1 {
@@ -419,11 +411,7 @@ mod tests {
     use super::*;
 
     fn toks(src: &str) -> Vec<Tok<'_>> {
-        lex(src, FileId(0))
-            .tokens
-            .into_iter()
-            .map(|t| t.1)
-            .collect()
+        lex(src, FileId(0)).tokens.into_iter().map(|t| t.1).collect()
     }
 
     #[test]

@@ -58,13 +58,10 @@ impl Checker<'_> {
         let Some(schema) = mapping_schema(&m.pass.name) else {
             let names: Vec<&str> = pass_names().collect();
             self.emit(
-                Diagnostic::error(
-                    Code::E0015,
-                    format!("unknown mapping pass `{}`", m.pass.name),
-                )
-                .primary(m.pass.span, "no pass of this name")
-                .help_opt(did_you_mean(&m.pass.name, names.iter().copied()))
-                .note(format!("passes are: {}", names.join(", "))),
+                Diagnostic::error(Code::E0015, format!("unknown mapping pass `{}`", m.pass.name))
+                    .primary(m.pass.span, "no pass of this name")
+                    .help_opt(did_you_mean(&m.pass.name, names.iter().copied()))
+                    .note(format!("passes are: {}", names.join(", "))),
             );
             return None;
         };
@@ -88,12 +85,8 @@ impl Checker<'_> {
         want: impl Fn(&Local) -> bool,
         kind: &str,
     ) {
-        let cands: Vec<&str> = env
-            .locals
-            .iter()
-            .filter(|(_, l)| want(l))
-            .map(|(n, _)| n.as_str())
-            .collect();
+        let cands: Vec<&str> =
+            env.locals.iter().filter(|(_, l)| want(l)).map(|(n, _)| n.as_str()).collect();
         let mut d = Diagnostic::error(Code::E0004, format!("unknown {kind} `{}`", id.name))
             .primary(id.span, format!("no {kind} of this name"));
         if let Some(later) = env.later.get(&id.name) {
@@ -137,10 +130,7 @@ impl Checker<'_> {
                         format!("pass `{}` has no option `{}`", schema.pass, name.name),
                     )
                     .primary(name.span, "unknown option")
-                    .help_opt(did_you_mean(
-                        &name.name,
-                        schema.options.iter().map(|o| o.name),
-                    ))
+                    .help_opt(did_you_mean(&name.name, schema.options.iter().map(|o| o.name)))
                     .note(format!(
                         "`{}` takes {}",
                         schema.pass,

@@ -97,36 +97,16 @@ const SCHEMAS: &[Schema] = &[
         pass: "crossbar_tile",
         description: "matrix layers -> bit-sliced crossbar tiles with shared ADCs",
         options: &[
-            OptionSpec {
-                name: "rows",
-                kind: int(1, 65536),
-                help: "array rows",
-            },
-            OptionSpec {
-                name: "cols",
-                kind: int(1, 65536),
-                help: "array columns",
-            },
-            OptionSpec {
-                name: "cell_bits",
-                kind: int(1, 8),
-                help: "bits stored per cell",
-            },
-            OptionSpec {
-                name: "w_bits",
-                kind: int(1, 32),
-                help: "weight width",
-            },
+            OptionSpec { name: "rows", kind: int(1, 65536), help: "array rows" },
+            OptionSpec { name: "cols", kind: int(1, 65536), help: "array columns" },
+            OptionSpec { name: "cell_bits", kind: int(1, 8), help: "bits stored per cell" },
+            OptionSpec { name: "w_bits", kind: int(1, 32), help: "weight width" },
             OptionSpec {
                 name: "a_bits",
                 kind: int(1, 32),
                 help: "activation width (input cycles)",
             },
-            OptionSpec {
-                name: "adc_bits",
-                kind: int(1, 16),
-                help: "ADC resolution",
-            },
+            OptionSpec { name: "adc_bits", kind: int(1, 16), help: "ADC resolution" },
             OptionSpec {
                 name: "cols_per_adc",
                 kind: int(1, 65536),
@@ -152,11 +132,7 @@ const SCHEMAS: &[Schema] = &[
         pass: "sparsify",
         description: "attention scores -> top-N per query before softmax",
         options: &[
-            OptionSpec {
-                name: "top_n",
-                kind: int(1, 1 << 20),
-                help: "scores kept per query",
-            },
+            OptionSpec { name: "top_n", kind: int(1, 1 << 20), help: "scores kept per query" },
             OptionSpec {
                 name: "hierarchical",
                 kind: OptionKind::Bool,
@@ -168,11 +144,7 @@ const SCHEMAS: &[Schema] = &[
         pass: "lif_fixpoint",
         description: "LIF neurons -> fixed point with shift-based decay",
         options: &[
-            OptionSpec {
-                name: "bits",
-                kind: int(2, 32),
-                help: "state width",
-            },
+            OptionSpec { name: "bits", kind: int(2, 32), help: "state width" },
             OptionSpec {
                 name: "shift",
                 kind: int(0, 31),

@@ -73,10 +73,7 @@ pub fn load_with(paths: &[PathBuf], opts: &LoadOptions) -> Loaded {
 pub fn load_sources(sources: &[(&str, &str)], opts: &LoadOptions) -> Loaded {
     let memory: Vec<program::MemorySource> = sources
         .iter()
-        .map(|(n, t)| program::MemorySource {
-            name: n.to_string(),
-            text: t.to_string(),
-        })
+        .map(|(n, t)| program::MemorySource { name: n.to_string(), text: t.to_string() })
         .collect();
     finish(program::load_program(&[], &memory), opts)
 }
@@ -91,10 +88,5 @@ fn finish(prog: program::Program, opts: &LoadOptions) -> Loaded {
         (None, Some(f)) => (f.0, 0),
         (None, None) => (usize::MAX, usize::MAX),
     });
-    Loaded {
-        files: prog.files,
-        diagnostics,
-        accelerators,
-        unreadable: prog.unreadable,
-    }
+    Loaded { files: prog.files, diagnostics, accelerators, unreadable: prog.unreadable }
 }

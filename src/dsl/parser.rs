@@ -37,11 +37,7 @@ impl<'s> ParseSink<'s> {
     /// error (silently) or the node would exceed [`MAX_EXPR_DEPTH`] (reported once, where the
     /// limit is first crossed, so a 100,000-term chain gives one diagnostic).
     fn depth_of(&mut self, span: Span, children: &[&Expr]) -> Result<u32, Expr> {
-        let error = Expr {
-            kind: ExprKind::Error,
-            span,
-            depth: 1,
-        };
+        let error = Expr { kind: ExprKind::Error, span, depth: 1 };
         if children.iter().any(|c| c.is_error()) {
             return Err(error);
         }
@@ -64,11 +60,7 @@ impl<'s> ParseSink<'s> {
         let span = self.span(l, r);
         match self.depth_of(span, &[&lhs, &rhs]) {
             Ok(depth) => Expr {
-                kind: ExprKind::Binary {
-                    op,
-                    lhs: Box::new(lhs),
-                    rhs: Box::new(rhs),
-                },
+                kind: ExprKind::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) },
                 span,
                 depth,
             },
@@ -79,14 +71,9 @@ impl<'s> ParseSink<'s> {
     pub fn unary(&mut self, op: UnOp, operand: Expr, l: usize, r: usize) -> Expr {
         let span = self.span(l, r);
         match self.depth_of(span, &[&operand]) {
-            Ok(depth) => Expr {
-                kind: ExprKind::Unary {
-                    op,
-                    operand: Box::new(operand),
-                },
-                span,
-                depth,
-            },
+            Ok(depth) => {
+                Expr { kind: ExprKind::Unary { op, operand: Box::new(operand) }, span, depth }
+            }
             Err(e) => e,
         }
     }
@@ -94,14 +81,9 @@ impl<'s> ParseSink<'s> {
     pub fn member(&mut self, base: Expr, field: ast::Ident, l: usize, r: usize) -> Expr {
         let span = self.span(l, r);
         match self.depth_of(span, &[&base]) {
-            Ok(depth) => Expr {
-                kind: ExprKind::Member {
-                    base: Box::new(base),
-                    field,
-                },
-                span,
-                depth,
-            },
+            Ok(depth) => {
+                Expr { kind: ExprKind::Member { base: Box::new(base), field }, span, depth }
+            }
             Err(e) => e,
         }
     }
@@ -110,11 +92,7 @@ impl<'s> ParseSink<'s> {
         let span = self.span(l, r);
         let values: Vec<&Expr> = args.iter().map(|a| &a.value).collect();
         match self.depth_of(span, &values) {
-            Ok(depth) => Expr {
-                kind: ExprKind::Call { callee, args },
-                span,
-                depth,
-            },
+            Ok(depth) => Expr { kind: ExprKind::Call { callee, args }, span, depth },
             Err(e) => e,
         }
     }
@@ -156,17 +134,9 @@ impl<'s> ParseSink<'s> {
                     .primary(span, "too deep"),
                 );
             }
-            return TypeExpr {
-                kind: TypeKind::Error,
-                span,
-                depth: 1,
-            };
+            return TypeExpr { kind: TypeKind::Error, span, depth: 1 };
         }
-        TypeExpr {
-            kind: make(Box::new(a), Box::new(b)),
-            span,
-            depth,
-        }
+        TypeExpr { kind: make(Box::new(a), Box::new(b)), span, depth }
     }
 
     /// `energy ^ 2`: the exponent must be a small whole number.
@@ -175,27 +145,17 @@ impl<'s> ParseSink<'s> {
         match n.parse::<i32>() {
             Ok(v) if v <= 8 && !matches!(a.kind, TypeKind::Error) => {
                 let depth = a.depth + 1;
-                TypeExpr {
-                    kind: TypeKind::Pow(Box::new(a), if neg { -v } else { v }),
-                    span,
-                    depth,
-                }
+                TypeExpr { kind: TypeKind::Pow(Box::new(a), if neg { -v } else { v }), span, depth }
             }
-            Ok(_) if matches!(a.kind, TypeKind::Error) => TypeExpr {
-                kind: TypeKind::Error,
-                span,
-                depth: 1,
-            },
+            Ok(_) if matches!(a.kind, TypeKind::Error) => {
+                TypeExpr { kind: TypeKind::Error, span, depth: 1 }
+            }
             _ => {
                 self.diagnostics.push(
                     Diagnostic::error(Code::E0013, format!("invalid exponent `{n}` in a type"))
                         .primary(span, "exponents must be whole numbers from -8 to 8"),
                 );
-                TypeExpr {
-                    kind: TypeKind::Error,
-                    span,
-                    depth: 1,
-                }
+                TypeExpr { kind: TypeKind::Error, span, depth: 1 }
             }
         }
     }
@@ -209,27 +169,13 @@ pub fn parse(src: &str, file: FileId) -> (ast::File, Vec<Diagnostic>) {
     if !lexed.parseable {
         return (ast::File { items: Vec::new() }, diagnostics);
     }
-    let mut sink = ParseSink {
-        file,
-        recovered: Vec::new(),
-        diagnostics: Vec::new(),
-    };
+    let mut sink = ParseSink { file, recovered: Vec::new(), diagnostics: Vec::new() };
     // Where statements start or end, to drop the follow-on errors of one mistake (below).
-    let boundaries: Vec<usize> = lexed
-        .tokens
-        .iter()
-        .filter(|(_, t, _)| is_boundary(t))
-        .map(|(l, _, _)| *l)
-        .collect();
-    let ctx = ErrCtx {
-        file,
-        src,
-        ends: lexed.tokens.iter().map(|(_, _, r)| *r).collect(),
-    };
-    let lexical: Vec<usize> = diagnostics
-        .iter()
-        .filter_map(|d| d.primary_span().map(|s| s.start))
-        .collect();
+    let boundaries: Vec<usize> =
+        lexed.tokens.iter().filter(|(_, t, _)| is_boundary(t)).map(|(l, _, _)| *l).collect();
+    let ctx = ErrCtx { file, src, ends: lexed.tokens.iter().map(|(_, _, r)| *r).collect() };
+    let lexical: Vec<usize> =
+        diagnostics.iter().filter_map(|d| d.primary_span().map(|s| s.start)).collect();
     let tokens = lexed.tokens.into_iter().map(Ok::<_, Infallible>);
     let result = generated::FileParser::new().parse(&mut sink, tokens);
     let eof = src.len();
@@ -307,10 +253,7 @@ fn from_lalrpop(e: ParseError<usize, Tok<'_>, Infallible>, ctx: &ErrCtx<'_>) -> 
             Diagnostic::error(Code::E0003, "unexpected end of file")
                 .primary(Span::new(file, at, at), expected_label(&expected))
         }
-        ParseError::UnrecognizedToken {
-            token: (l, tok, r),
-            expected,
-        } => {
+        ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
             // A statement missing its `;` is reported at the end of that statement, not at
             // the start of the next line.
             let prev_end = ctx.ends.iter().copied().filter(|&e| e <= l).max();
@@ -350,13 +293,8 @@ const OPERATORS: &[&str] = &[
     "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"", "\"==\"", "\"!=\"",
     "\"&&\"", "\"||\"",
 ];
-const ITEM_START: &[&str] = &[
-    "\"use\"",
-    "\"import\"",
-    "\"const\"",
-    "\"component\"",
-    "\"accelerator\"",
-];
+const ITEM_START: &[&str] =
+    &["\"use\"", "\"import\"", "\"const\"", "\"component\"", "\"accelerator\""];
 
 /// A readable "expected ..." label from lalrpop's list of terminal names.
 fn expected_label(expected: &[String]) -> String {
@@ -371,10 +309,7 @@ fn expected_label(expected: &[String]) -> String {
     for (group, name) in [
         (EXPR_START, "an expression"),
         (OPERATORS, "an operator"),
-        (
-            ITEM_START,
-            "an item (`use`, `import`, `const`, `component`, `accelerator`)",
-        ),
+        (ITEM_START, "an item (`use`, `import`, `const`, `component`, `accelerator`)"),
     ] {
         if group.iter().all(|t| has(t)) {
             parts.push(name.to_string());
@@ -427,29 +362,17 @@ mod tests {
     #[test]
     fn precedence_and_units() {
         let f = parse_ok("const x = -1 + 2 * 3 uA / 1 V < 4 && !true;");
-        let ast::Item::Const(c) = &f.items[0] else {
-            panic!("not a const")
-        };
+        let ast::Item::Const(c) = &f.items[0] else { panic!("not a const") };
         // (((-1) + ((2 * 3 uA) / 1 V)) < 4) && (!true)
-        let ExprKind::Binary { op, lhs, .. } = &c.value.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { op, lhs, .. } = &c.value.kind else { panic!() };
         assert_eq!(*op, BinOp::And);
-        let ExprKind::Binary { op, lhs, .. } = &lhs.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { op, lhs, .. } = &lhs.kind else { panic!() };
         assert_eq!(*op, BinOp::Lt);
-        let ExprKind::Binary { op, rhs, .. } = &lhs.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { op, rhs, .. } = &lhs.kind else { panic!() };
         assert_eq!(*op, BinOp::Add);
-        let ExprKind::Binary { op, lhs, .. } = &rhs.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { op, lhs, .. } = &rhs.kind else { panic!() };
         assert_eq!(*op, BinOp::Div);
-        let ExprKind::Binary { rhs, .. } = &lhs.kind else {
-            panic!()
-        };
+        let ExprKind::Binary { rhs, .. } = &lhs.kind else { panic!() };
         assert!(
             matches!(&rhs.kind, ExprKind::Num { text, unit: Some(u) } if text == "3" && u.name == "uA")
         );

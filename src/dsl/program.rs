@@ -125,10 +125,7 @@ pub fn load_program(paths: &[PathBuf], memory: &[MemorySource]) -> Program {
         let id = l.add_parsed(
             m.name.clone(),
             m.text.clone(),
-            Origin::User {
-                given,
-                canonical: canonical.clone(),
-            },
+            Origin::User { given, canonical: canonical.clone() },
         );
         l.by_canonical.insert(canonical.clone(), id);
         l.stack.push((canonical, None));
@@ -148,13 +145,7 @@ impl Loader {
         };
         self.prog.diagnostics.extend(diags);
         let id = ModuleId(self.prog.modules.len());
-        self.prog.modules.push(Module {
-            file,
-            origin,
-            ast,
-            uses: Vec::new(),
-            imports: Vec::new(),
-        });
+        self.prog.modules.push(Module { file, origin, ast, uses: Vec::new(), imports: Vec::new() });
         id
     }
 
@@ -166,11 +157,7 @@ impl Loader {
                     .primary(span, "imported here")
             }
             None => {
-                let file = FileId(
-                    self.prog
-                        .files
-                        .add(given.display().to_string(), String::new()),
-                );
+                let file = FileId(self.prog.files.add(given.display().to_string(), String::new()));
                 Diagnostic::error(code, format!("cannot read `{}`: {why}", given.display()))
                     .in_file(file)
             }
@@ -184,29 +171,19 @@ impl Loader {
         let at = e.utf8_error().valid_up_to();
         let prefix = &e.as_bytes()[..at];
         let line = prefix.iter().filter(|b| **b == b'\n').count() + 1;
-        let line_start = prefix
-            .iter()
-            .rposition(|b| *b == b'\n')
-            .map_or(0, |p| p + 1);
-        let column = String::from_utf8_lossy(&prefix[line_start..])
-            .chars()
-            .count()
-            + 1;
-        let mut d = Diagnostic::error(
-            Code::E0001,
-            format!("`{}` is not UTF-8 text", given.display()),
-        )
-        .note(format!(
-            "first invalid byte at line {line}, column {column} (byte offset {at})"
-        ))
-        .note("the file was not parsed");
+        let line_start = prefix.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+        let column = String::from_utf8_lossy(&prefix[line_start..]).chars().count() + 1;
+        let mut d =
+            Diagnostic::error(Code::E0001, format!("`{}` is not UTF-8 text", given.display()))
+                .note(format!(
+                    "first invalid byte at line {line}, column {column} (byte offset {at})"
+                ))
+                .note("the file was not parsed");
         d = match site {
             Some(span) => d.primary(span, "imported here"),
-            None => d.in_file(FileId(
-                self.prog
-                    .files
-                    .add(given.display().to_string(), String::new()),
-            )),
+            None => {
+                d.in_file(FileId(self.prog.files.add(given.display().to_string(), String::new())))
+            }
         };
         self.prog.diagnostics.push(d);
     }
@@ -216,11 +193,8 @@ impl Loader {
         let bytes = match std::fs::read(given) {
             Ok(b) => b,
             Err(e) => {
-                let why = if given.is_dir() {
-                    "it is a directory".to_string()
-                } else {
-                    io_reason(&e)
-                };
+                let why =
+                    if given.is_dir() { "it is a directory".to_string() } else { io_reason(&e) };
                 self.unreadable_file(given, why, Code::E0019, site);
                 if site.is_none() {
                     self.prog.unreadable.push(given.to_path_buf());
@@ -251,10 +225,7 @@ impl Loader {
                 return None;
             }
         };
-        let origin = Origin::User {
-            given: given.to_path_buf(),
-            canonical: canonical.clone(),
-        };
+        let origin = Origin::User { given: given.to_path_buf(), canonical: canonical.clone() };
         let id = self.add_parsed(given.display().to_string(), text, origin);
         self.by_canonical.insert(canonical.clone(), id);
         if self.stack.len() >= MAX_IMPORT_DEPTH {
@@ -300,9 +271,7 @@ impl Loader {
         if let Some(first) = names.first() {
             chain.push_str(&format!(" -> {first}"));
         }
-        self.prog
-            .diagnostics
-            .push(d.note(format!("cycle: {chain}")));
+        self.prog.diagnostics.push(d.note(format!("cycle: {chain}")));
     }
 
     /// Resolves the `use` and `import` items of a freshly parsed module.
@@ -343,10 +312,9 @@ impl Loader {
                             );
                         } else {
                             imported.insert(m, imp.span);
-                            self.prog.modules[id.0].imports.push(ImportEdge {
-                                module: m,
-                                span: imp.span,
-                            });
+                            self.prog.modules[id.0]
+                                .imports
+                                .push(ImportEdge { module: m, span: imp.span });
                         }
                     }
                 }
@@ -374,12 +342,7 @@ impl Loader {
             return None;
         }
         let module = self.load_stdlib(first)?;
-        Some(UseEdge {
-            module,
-            item: u.path.get(1).cloned(),
-            alias: first.clone(),
-            span: u.span,
-        })
+        Some(UseEdge { module, item: u.path.get(1).cloned(), alias: first.clone(), span: u.span })
     }
 
     fn load_stdlib(&mut self, name: &ast::Ident) -> Option<ModuleId> {
@@ -409,10 +372,7 @@ impl Loader {
 }
 
 fn join(ids: &[ast::Ident]) -> String {
-    ids.iter()
-        .map(|i| i.name.as_str())
-        .collect::<Vec<_>>()
-        .join("::")
+    ids.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join("::")
 }
 
 /// An I/O error as a short reason, without the OS error number (stable across platforms).

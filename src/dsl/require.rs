@@ -17,11 +17,7 @@ pub enum RequireCtx<'a> {
     /// In a component definition check, with default parameter values.
     Definition { component: &'a str },
     /// In an instantiation: reported at the instance, pointing at the component's `require`.
-    Instance {
-        span: Span,
-        inst: &'a str,
-        component: &'a str,
-    },
+    Instance { span: Span, inst: &'a str, component: &'a str },
 }
 
 impl Checker<'_> {
@@ -36,19 +32,12 @@ impl Checker<'_> {
         match v {
             Val::Known(Value::Bool(true)) | Val::Abstract(Ty::Bool) => Ok(()),
             Val::Known(Value::Bool(false)) => {
-                let msg = q
-                    .message
-                    .clone()
-                    .unwrap_or_else(|| "condition is false".to_string());
+                let msg = q.message.clone().unwrap_or_else(|| "condition is false".to_string());
                 let (at, why) = self
                     .explain_false(env, &q.cond)
                     .unwrap_or((q.cond.span, "this is false".to_string()));
                 let d = match ctx {
-                    RequireCtx::Instance {
-                        span,
-                        inst,
-                        component,
-                    } => Diagnostic::error(
+                    RequireCtx::Instance { span, inst, component } => Diagnostic::error(
                         Code::E0009,
                         format!("requirement of `{component}` failed for instance `{inst}`: {msg}"),
                     )
@@ -75,10 +64,7 @@ impl Checker<'_> {
                 self.emit(
                     Diagnostic::error(
                         Code::E0013,
-                        format!(
-                            "a requirement must be a bool, found {}",
-                            found_kind(other.ty())
-                        ),
+                        format!("a requirement must be a bool, found {}", found_kind(other.ty())),
                     )
                     .primary(q.cond.span, "expected a comparison or other bool"),
                 );
@@ -91,11 +77,7 @@ impl Checker<'_> {
     /// and spells it out with values: `1152 <= 1000 is false`.
     fn explain_false(&mut self, env: &Env, e: &ast::Expr) -> Option<(Span, String)> {
         match &e.kind {
-            ast::ExprKind::Binary {
-                op: ast::BinOp::And,
-                lhs,
-                rhs,
-            } => match self.eval(env, lhs) {
+            ast::ExprKind::Binary { op: ast::BinOp::And, lhs, rhs } => match self.eval(env, lhs) {
                 Ok(Val::Known(Value::Bool(false))) => self.explain_false(env, lhs),
                 _ => self.explain_false(env, rhs),
             },
@@ -108,12 +90,7 @@ impl Checker<'_> {
                 };
                 Some((
                     e.span,
-                    format!(
-                        "{} {} {} is false",
-                        format_value(&a),
-                        op.symbol(),
-                        format_value(&b)
-                    ),
+                    format!("{} {} {} is false", format_value(&a), op.symbol(), format_value(&b)),
                 ))
             }
             _ => None,

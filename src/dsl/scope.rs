@@ -55,17 +55,11 @@ pub struct Scope {
 impl Scope {
     /// A bare name.
     pub fn get(&self, name: &str) -> Option<ItemRef> {
-        self.local
-            .get(name)
-            .copied()
-            .or_else(|| self.imported.get(name).map(|(r, _)| *r))
+        self.local.get(name).copied().or_else(|| self.imported.get(name).map(|(r, _)| *r))
     }
     /// Every bare name, for suggestions.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.local
-            .keys()
-            .chain(self.imported.keys())
-            .map(String::as_str)
+        self.local.keys().chain(self.imported.keys()).map(String::as_str)
     }
 }
 
@@ -93,15 +87,7 @@ pub fn build_scopes(prog: &Program, diags: &mut Vec<Diagnostic>) -> Vec<Scope> {
             let target = &scopes[edge.module.0];
             match target.local.get(&item.name) {
                 Some(r) => {
-                    bind(
-                        prog,
-                        &scopes[m],
-                        &mut imported,
-                        &item.name,
-                        *r,
-                        edge.span,
-                        diags,
-                    );
+                    bind(prog, &scopes[m], &mut imported, &item.name, *r, edge.span, diags);
                 }
                 None => {
                     let cands = target.local.keys().map(String::as_str);
@@ -138,9 +124,7 @@ fn local_scope(m: ModuleId, file: &ast::File, diags: &mut Vec<Diagnostic>) -> Sc
             continue;
         }
         first.insert(name.name.clone(), name.span);
-        scope
-            .local
-            .insert(name.name.clone(), ItemRef { module: m, index });
+        scope.local.insert(name.name.clone(), ItemRef { module: m, index });
     }
     scope
 }
@@ -163,10 +147,7 @@ fn bind(
                     format!("`{name}` is defined here and also imported"),
                 )
                 .primary(id.span, "defined here")
-                .secondary(
-                    site,
-                    "this also brings a `{name}` into scope".replace("{name}", name),
-                )
+                .secondary(site, "this also brings a `{name}` into scope".replace("{name}", name))
                 .help("rename one of them"),
             );
         }

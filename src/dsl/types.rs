@@ -60,11 +60,7 @@ const BASIC: &[(&str, Ty)] = &[
 
 /// Every type name, for "did you mean" suggestions.
 pub fn type_names() -> Vec<&'static str> {
-    BASIC
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(Dim::NAMED.iter().map(|(n, _)| *n))
-        .collect()
+    BASIC.iter().map(|(n, _)| *n).chain(Dim::NAMED.iter().map(|(n, _)| *n)).collect()
 }
 
 /// `a * b` on dimensions, or `None` when an exponent leaves the `i8` range.
@@ -126,11 +122,7 @@ pub fn resolve_type(t: &TypeExpr, diags: &mut Vec<Diagnostic>) -> Option<Ty> {
             let tb = resolve_type(b, diags);
             let da = numeric(ta, a, diags)?;
             let db = numeric(tb, b, diags)?;
-            let d = if div {
-                dim_div(da, db)
-            } else {
-                dim_mul(da, db)
-            };
+            let d = if div { dim_div(da, db) } else { dim_mul(da, db) };
             match d {
                 Some(d) => Some(Ty::Num(d)),
                 None => {
@@ -185,9 +177,7 @@ mod tests {
     fn ty_of(src: &str) -> (Option<Ty>, Vec<Diagnostic>) {
         let (f, d) = parse(&format!("const x: {src} = 1;"), FileId(0));
         assert!(d.is_empty(), "{d:?}");
-        let crate::dsl::ast::Item::Const(c) = &f.items[0] else {
-            panic!()
-        };
+        let crate::dsl::ast::Item::Const(c) = &f.items[0] else { panic!() };
         let mut diags = Vec::new();
         let t = resolve_type(c.ty.as_ref().unwrap(), &mut diags);
         (t, diags)
@@ -197,10 +187,7 @@ mod tests {
     fn type_arithmetic_follows_dimensions() {
         // K1 of the aCAM cell: A / V^2.
         let (t, _) = ty_of("current / voltage / voltage");
-        assert_eq!(
-            t,
-            Some(Ty::Num(Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE)))
-        );
+        assert_eq!(t, Some(Ty::Num(Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE))));
         assert_eq!(ty_of("power * time").0, Some(Ty::Num(Dim::ENERGY)));
         assert_eq!(ty_of("length ^ 2").0, Some(Ty::Num(Dim::AREA)));
         assert_eq!(ty_of("real / time").0, Some(Ty::Num(Dim::FREQUENCY)));

@@ -116,10 +116,7 @@ pub fn format_quantity(q: &Quantity) -> String {
     }
     if q.dim == Dim::AREA {
         // Areas read best in um2 or mm2: pick the largest prefix leaving at least 0.01.
-        for (p, s) in PREFIXES
-            .iter()
-            .filter(|(p, _)| ["", "m", "u", "n"].contains(p))
-        {
+        for (p, s) in PREFIXES.iter().filter(|(p, _)| ["", "m", "u", "n"].contains(p)) {
             let m = q.si / (s * s);
             if m.abs() >= 0.01 || *p == "n" {
                 return format!("{} {p}m2", format_number(m));
@@ -167,11 +164,7 @@ pub fn format_value(v: &Value) -> String {
         Value::Number(q) => format_quantity(q),
         Value::Str(s) => format!("{s:?}"),
         Value::Symbol(s) => s.clone(),
-        Value::Dims(d) => d
-            .iter()
-            .map(|x| x.to_string())
-            .collect::<Vec<_>>()
-            .join("x"),
+        Value::Dims(d) => d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x"),
         Value::Bool(b) => b.to_string(),
     }
 }
@@ -182,30 +175,12 @@ mod tests {
 
     #[test]
     fn engineering_notation() {
-        assert_eq!(
-            format_quantity(&Quantity::new(9e-16, Dim::ENERGY)),
-            "900 aJ"
-        );
-        assert_eq!(
-            format_quantity(&Quantity::new(1e9, Dim::FREQUENCY)),
-            "1 GHz"
-        );
-        assert_eq!(
-            format_quantity(&Quantity::new(5.2e-13, Dim::AREA)),
-            "0.52 um2"
-        );
-        assert_eq!(
-            format_quantity(&Quantity::new(2.58e-7, Dim::AREA)),
-            "0.258 mm2"
-        );
-        assert_eq!(
-            format_quantity(&Quantity::new(1e5, Dim::RESISTANCE)),
-            "100 kOhm"
-        );
-        assert_eq!(
-            format_quantity(&Quantity::new(-0.5, Dim::VOLTAGE)),
-            "-500 mV"
-        );
+        assert_eq!(format_quantity(&Quantity::new(9e-16, Dim::ENERGY)), "900 aJ");
+        assert_eq!(format_quantity(&Quantity::new(1e9, Dim::FREQUENCY)), "1 GHz");
+        assert_eq!(format_quantity(&Quantity::new(5.2e-13, Dim::AREA)), "0.52 um2");
+        assert_eq!(format_quantity(&Quantity::new(2.58e-7, Dim::AREA)), "0.258 mm2");
+        assert_eq!(format_quantity(&Quantity::new(1e5, Dim::RESISTANCE)), "100 kOhm");
+        assert_eq!(format_quantity(&Quantity::new(-0.5, Dim::VOLTAGE)), "-500 mV");
         assert_eq!(format_quantity(&Quantity::scalar(4096.0)), "4096");
         assert_eq!(format_quantity(&Quantity::scalar(1.0 / 3.0)), "0.333333");
         assert_eq!(format_number(2.5e-7), "2.5e-7");

@@ -11,6 +11,7 @@ pub mod cam;
 pub mod commands;
 pub mod diagnostics;
 pub mod dsl;
+pub mod flow;
 pub mod frontend;
 pub mod ir;
 pub mod passes;

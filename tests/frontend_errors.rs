@@ -42,29 +42,20 @@ end of trees
 const TL: &str = r#"{"threshold_type":"float64","leaf_output_type":"float64","num_feature":2,"task_type":"kRegressor","average_tree_output":false,"num_target":1,"num_class":[1],"leaf_vector_shape":[1,1],"target_id":[0],"class_id":[0],"postprocessor":"identity","sigmoid_alpha":1.0,"ratio_c":1.0,"base_scores":[0.0],"attributes":"{}","trees":[{"num_nodes":3,"has_categorical_split":false,"nodes":[{"node_id":0,"split_feature_id":1,"default_left":true,"node_type":"numerical_test_node","comparison_op":"<=","threshold":0.5,"left_child":1,"right_child":2},{"node_id":1,"leaf_value":1.0},{"node_id":2,"leaf_value":-1.0}]}]}"#;
 
 fn replaced(base: &str, from: &str, to: &str) -> String {
-    assert!(
-        base.contains(from),
-        "mutation target `{from}` not in the base model"
-    );
+    assert!(base.contains(from), "mutation target `{from}` not in the base model");
     base.replacen(from, to, 1)
 }
 
 fn xgb_err(from: &str, to: &str) -> String {
-    xgboost::parse_str(&replaced(XGB, from, to), "m.json")
-        .unwrap_err()
-        .to_string()
+    xgboost::parse_str(&replaced(XGB, from, to), "m.json").unwrap_err().to_string()
 }
 
 fn lgbm_err(from: &str, to: &str) -> String {
-    lightgbm::parse_str(&replaced(LGBM, from, to), "m.txt")
-        .unwrap_err()
-        .to_string()
+    lightgbm::parse_str(&replaced(LGBM, from, to), "m.txt").unwrap_err().to_string()
 }
 
 fn tl_err(from: &str, to: &str) -> String {
-    treelite::parse_str(&replaced(TL, from, to), "m.json")
-        .unwrap_err()
-        .to_string()
+    treelite::parse_str(&replaced(TL, from, to), "m.json").unwrap_err().to_string()
 }
 
 /// The three base models are valid and mean `x1 < / <= 0.5 ? 1 : -1` with NaN left.
@@ -95,10 +86,7 @@ fn xgboost_categorical_split() {
 #[test]
 fn xgboost_child_out_of_range() {
     assert_eq!(
-        xgb_err(
-            r#""left_children":[1,-1,-1]"#,
-            r#""left_children":[7,-1,-1]"#
-        ),
+        xgb_err(r#""left_children":[1,-1,-1]"#, r#""left_children":[7,-1,-1]"#),
         format!(
             "m.json: {TREE0}.left_children[0]: child index 7 is out of range: the tree has 3 nodes"
         )
@@ -109,19 +97,12 @@ fn xgboost_child_out_of_range() {
 fn xgboost_cycle_in_child_pointers() {
     // Node 1 becomes a split whose left child is the root.
     let text = replaced(
-        &replaced(
-            XGB,
-            r#""left_children":[1,-1,-1]"#,
-            r#""left_children":[1,0,-1]"#,
-        ),
+        &replaced(XGB, r#""left_children":[1,-1,-1]"#, r#""left_children":[1,0,-1]"#),
         r#""right_children":[2,-1,-1]"#,
         r#""right_children":[2,2,-1]"#,
     );
     let e = xgboost::parse_str(&text, "m.json").unwrap_err().to_string();
-    assert_eq!(
-        e,
-        format!("m.json: {TREE0}.left_children[1]: points back at the root (cycle)")
-    );
+    assert_eq!(e, format!("m.json: {TREE0}.left_children[1]: points back at the root (cycle)"));
 }
 
 #[test]
@@ -138,10 +119,7 @@ fn xgboost_feature_out_of_range() {
 #[test]
 fn xgboost_threshold_out_of_float32_range() {
     assert_eq!(
-        xgb_err(
-            r#""split_conditions":[5E-1,"#,
-            r#""split_conditions":[1E39,"#
-        ),
+        xgb_err(r#""split_conditions":[5E-1,"#, r#""split_conditions":[1E39,"#),
         format!("m.json: {TREE0}.split_conditions[0]: `1E39` is outside the float32 range")
     );
 }
@@ -153,10 +131,7 @@ fn xgboost_wrong_types() {
         "m.json: learner.learner_model_param.num_feature: expected a non-negative integer, found \"two\""
     );
     assert_eq!(
-        xgb_err(
-            r#""left_children":[1,-1,-1]"#,
-            r#""left_children":"1,-1,-1""#
-        ),
+        xgb_err(r#""left_children":[1,-1,-1]"#, r#""left_children":"1,-1,-1""#),
         format!("m.json: {TREE0}.left_children: expected an array, found a string (\"1,-1,-1\")")
     );
     assert_eq!(
@@ -176,10 +151,7 @@ fn xgboost_missing_field_and_length_mismatch() {
         "m.json: learner.gradient_booster.model.tree_info: required field is missing"
     );
     assert_eq!(
-        xgb_err(
-            r#""split_conditions":[5E-1,1E0,-1E0]"#,
-            r#""split_conditions":[5E-1,1E0]"#
-        ),
+        xgb_err(r#""split_conditions":[5E-1,1E0,-1E0]"#, r#""split_conditions":[5E-1,1E0]"#),
         format!("m.json: {TREE0}.split_conditions: has 2 entries but tree_param.num_nodes is 3")
     );
     assert_eq!(
@@ -195,10 +167,7 @@ fn xgboost_missing_field_and_length_mismatch() {
 
 #[test]
 fn xgboost_unsupported_models() {
-    let e = xgb_err(
-        r#""name":"binary:logistic""#,
-        r#""name":"reg:absoluteerror""#,
-    );
+    let e = xgb_err(r#""name":"binary:logistic""#, r#""name":"reg:absoluteerror""#);
     assert!(
         e.starts_with(
             "m.json: learner.objective.name: objective `reg:absoluteerror` is not supported (supported: binary:logistic,"
@@ -276,34 +245,22 @@ fn xgboost_truncated_and_binary_files() {
         "tests/fixtures/trees/corrupt/xgb_ubjson.ubj: byte 5: not UTF-8 text (is this a binary \
          model, e.g. UBJSON? save it as .json)"
     );
-    let e = xgboost::parse_str("{\"learner\": [1, 2,, 3]}", "m.json")
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "m.json: line 1, column 19: not valid JSON: expected value"
-    );
+    let e = xgboost::parse_str("{\"learner\": [1, 2,, 3]}", "m.json").unwrap_err().to_string();
+    assert_eq!(e, "m.json: line 1, column 19: not valid JSON: expected value");
 }
 
 #[test]
 fn missing_file_names_the_file() {
     let e = load_tree_model(ModelFormat::Xgboost, Path::new("no/such/model.json")).unwrap_err();
     assert!(matches!(e, FrontendError::Io { .. }));
-    assert!(
-        e.to_string()
-            .starts_with("no/such/model.json: cannot read: "),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("no/such/model.json: cannot read: "), "{e}");
     assert_eq!(e.file(), "no/such/model.json");
 }
 
 #[test]
 fn non_tree_formats_are_refused() {
     let e = load_tree_model(ModelFormat::Onnx, Path::new("m.onnx")).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "m.onnx: (model format): `onnx` is not a tree-ensemble format"
-    );
+    assert_eq!(e.to_string(), "m.onnx: (model format): `onnx` is not a tree-ensemble format");
 }
 
 #[test]
@@ -370,10 +327,7 @@ fn lightgbm_cycle_in_child_pointers() {
         .replace("right_child=-2", "right_child=-2 -3")
         .replace("leaf_value=1 -1", "leaf_value=1 -1 2");
     let e = lightgbm::parse_str(&text, "m.txt").unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "m.txt: Tree=0 left_child[1] (line 16): points back at the root (cycle)"
-    );
+    assert_eq!(e, "m.txt: Tree=0 left_child[1] (line 16): points back at the root (cycle)");
 }
 
 #[test]
@@ -391,9 +345,7 @@ fn lightgbm_truncated_files() {
         "m.txt: header tree_sizes (line 8): lists 2 trees but the file holds 1 `Tree=` blocks (truncated?)"
     );
     assert_eq!(
-        lightgbm::parse_str("{\"name\": \"tree\"}", "m.txt")
-            .unwrap_err()
-            .to_string(),
+        lightgbm::parse_str("{\"name\": \"tree\"}", "m.txt").unwrap_err().to_string(),
         "m.txt: line 1: not a LightGBM text model (the first line should be `tree`; JSON from \
          `dump_model()` is not read, use `save_model`)"
     );
@@ -441,10 +393,7 @@ fn treelite_structural_errors() {
     )
     .unwrap_err()
     .to_string();
-    assert_eq!(
-        e,
-        format!("m.json: {TL_NODE0}.left_child: points back at the root (cycle)")
-    );
+    assert_eq!(e, format!("m.json: {TL_NODE0}.left_child: points back at the root (cycle)"));
     assert_eq!(
         tl_err(r#"{"node_id":2,"#, r#"{"node_id":1,"#),
         "m.json: trees[0].nodes[2].node_id: node id 1 is defined twice"
@@ -484,12 +433,9 @@ fn treelite_greater_than_is_the_swapped_less_equal() {
     assert_eq!(m.predict_margin(&[0.0, 0.25]), vec![-1.0]);
     assert_eq!(m.predict_margin(&[0.0, f32::NAN]), vec![1.0]);
     match &m.trees[0].nodes[0] {
-        Node::Split {
-            left,
-            right,
-            missing_left,
-            ..
-        } => assert_eq!((*left, *right, *missing_left), (2, 1, false)),
+        Node::Split { left, right, missing_left, .. } => {
+            assert_eq!((*left, *right, *missing_left), (2, 1, false))
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -522,13 +468,8 @@ fn npy_errors_name_the_file() {
     );
     let e = npy::read_features(Path::new("tests/fixtures/trees/model.json")).unwrap_err();
     assert!(matches!(e, FrontendError::Io { .. }), "{e}");
-    let e = npy::read_features(Path::new("tests/fixtures/trees/gen.py"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("tests/fixtures/trees/gen.py: header: not a valid .npy file"),
-        "{e}"
-    );
+    let e = npy::read_features(Path::new("tests/fixtures/trees/gen.py")).unwrap_err().to_string();
+    assert!(e.starts_with("tests/fixtures/trees/gen.py: header: not a valid .npy file"), "{e}");
 }
 
 #[test]
@@ -553,36 +494,19 @@ fn npy_round_trip_shapes_and_conversion() {
     let p = write("f64.npy", &|b| array![[0.1f64, 2.0]].write_npy(b).unwrap());
     let f = npy::read_features(&p).unwrap();
     assert_eq!(f.data[[0, 0]], 0.1f32);
-    assert!(f
-        .note
-        .unwrap()
-        .contains("converted from float64 to float32"));
+    assert!(f.note.unwrap().contains("converted from float64 to float32"));
     // 1-D features are refused; 1-D references become [n, 1]; labels accept int64.
-    let p = write("v.npy", &|b| {
-        Array1::from(vec![1.0f32, 2.0]).write_npy(b).unwrap()
-    });
+    let p = write("v.npy", &|b| Array1::from(vec![1.0f32, 2.0]).write_npy(b).unwrap());
     let e = npy::read_features(&p).unwrap_err().to_string();
-    assert!(
-        e.ends_with("shape: expected a 2-D array [samples, features], found shape [2]"),
-        "{e}"
-    );
+    assert!(e.ends_with("shape: expected a 2-D array [samples, features], found shape [2]"), "{e}");
     assert_eq!(npy::read_matrix_f64(&p).unwrap().dim(), (2, 1));
-    let p = write("y.npy", &|b| {
-        Array1::from(vec![0i64, 2, 1]).write_npy(b).unwrap()
-    });
+    let p = write("y.npy", &|b| Array1::from(vec![0i64, 2, 1]).write_npy(b).unwrap());
     assert_eq!(npy::read_labels(&p).unwrap().to_vec(), vec![0.0, 2.0, 1.0]);
     let e = npy::read_features(&p).unwrap_err().to_string();
-    assert!(
-        e.ends_with("shape: expected a 2-D array [samples, features], found shape [3]"),
-        "{e}"
-    );
+    assert!(e.ends_with("shape: expected a 2-D array [samples, features], found shape [3]"), "{e}");
     // Writing into a missing directory names the file.
     let e = npy::write_outputs(Path::new("no/such/dir/out.npy"), &out).unwrap_err();
-    assert!(
-        e.to_string()
-            .starts_with("no/such/dir/out.npy: cannot create: "),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("no/such/dir/out.npy: cannot create: "), "{e}");
 }
 
 /// Parsing never panics, and a model that parses is safe to evaluate.

@@ -12,9 +12,7 @@ use tessera::dsl::accel::ModelFormat;
 use tessera::frontend::trees::{Aggregation, Node};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/trees")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/trees").join(name)
 }
 
 fn load_fixture(name: &str, format: ModelFormat, file: &str) -> Loaded {
@@ -135,12 +133,7 @@ fn lightgbm_missing_type_none_sends_nan_where_zero_goes() {
 fn lightgbm_multiclass_round_robin() {
     let l = check_lightgbm("lgbm_multiclass");
     assert_eq!(l.model.num_outputs, 3);
-    assert!(l
-        .model
-        .trees
-        .iter()
-        .enumerate()
-        .all(|(i, t)| t.output == i % 3));
+    assert!(l.model.trees.iter().enumerate().all(|(i, t)| t.output == i % 3));
 }
 
 #[test]
@@ -159,16 +152,11 @@ fn lightgbm_zero_as_missing_is_exact() {
         .iter()
         .filter(|t| {
             let first = first_leaf(&t.nodes);
-            t.nodes[first..]
-                .iter()
-                .any(|n| matches!(n, Node::Split { .. }))
+            t.nodes[first..].iter().any(|n| matches!(n, Node::Split { .. }))
         })
         .count();
     assert!(expanded > 0);
-    eprintln!(
-        "lgbm_zero: {expanded} of {} trees expanded",
-        l.model.trees.len()
-    );
+    eprintln!("lgbm_zero: {expanded} of {} trees expanded", l.model.trees.len());
 }
 
 #[test]
@@ -221,21 +209,12 @@ fn treelite_greater_than_ops_and_mean_with_base_score() {
     // averaged, plus base score 0.25.
     let m = &l.model;
     // 0.1f32 = 0.10000000149... > 0.1, so x0 = 0.1f32 goes left (1.0); x1 < 0 gives 3.0.
-    assert_eq!(
-        m.predict_margin(&[0.1, -0.5, 0.0]),
-        vec![0.25 + (1.0 + 3.0) / 2.0]
-    );
+    assert_eq!(m.predict_margin(&[0.1, -0.5, 0.0]), vec![0.25 + (1.0 + 3.0) / 2.0]);
     // The float32 just below 0.1 is < 0.1: right; x2 = -0.3f32 = -0.30000001192... < -0.3, so
     // `x2 >= -0.3` is false: 0.5.
     let below = f32::from_bits(0.1f32.to_bits() - 1);
-    assert_eq!(
-        m.predict_margin(&[below, -0.5, -0.3]),
-        vec![0.25 + (0.5 + 3.0) / 2.0]
-    );
+    assert_eq!(m.predict_margin(&[below, -0.5, -0.3]), vec![0.25 + (0.5 + 3.0) / 2.0]);
     // NaN: tree 1 default_left=true on `>` sends NaN to its left child (1.0); tree 2
     // default_left=false sends NaN right (-1.0).
-    assert_eq!(
-        m.predict_margin(&[f32::NAN, f32::NAN, 0.0]),
-        vec![0.25 + (1.0 - 1.0) / 2.0]
-    );
+    assert_eq!(m.predict_margin(&[f32::NAN, f32::NAN, 0.0]), vec![0.25 + (1.0 - 1.0) / 2.0]);
 }

@@ -20,19 +20,11 @@ use tessera::dsl::accel::ModelFormat;
 use tessera::frontend::trees::Aggregation;
 
 fn example(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(dir)
 }
 
 fn load_example(dir: &str, format: ModelFormat, model_file: &str) -> Loaded {
-    load(
-        &example(dir),
-        format,
-        model_file,
-        "X_test.npy",
-        "expected_margin.npy",
-    )
+    load(&example(dir), format, model_file, "X_test.npy", "expected_margin.npy")
 }
 
 fn check_xgboost_example(dir: &str) {
@@ -42,10 +34,7 @@ fn check_xgboost_example(dir: &str) {
     assert_leaves_match(&l, &leaf, |_| 0);
     assert_xgboost_float32_replay(&l);
     let max_err = assert_margins(&l, |x, k| float32_sum_bound(&l.model, x, k));
-    eprintln!(
-        "{dir}: {} samples, max |margin error| = {max_err:e}",
-        l.x.nrows()
-    );
+    eprintln!("{dir}: {} samples, max |margin error| = {max_err:e}", l.x.nrows());
 }
 
 #[test]
@@ -75,11 +64,7 @@ fn diabetes_lgbm_matches_lightgbm() {
     let dir = "diabetes_lgbm";
     let l = load_example(dir, ModelFormat::Lightgbm, "model.txt");
     assert_eq!(
-        (
-            l.model.num_features,
-            l.model.trees.len(),
-            l.model.aggregation
-        ),
+        (l.model.num_features, l.model.trees.len(), l.model.aggregation),
         (10, 100, Aggregation::Sum)
     );
     let leaf = read_i32(&example(dir).join("expected_leaf.npy"));
@@ -89,10 +74,7 @@ fn diabetes_lgbm_matches_lightgbm() {
     // does (the base margin is 0; the init score lives in the first tree), so the margins must
     // be bit-identical: tolerance 0.
     let max_err = assert_margins(&l, |_, _| 0.0);
-    eprintln!(
-        "{dir}: {} samples, max |margin error| = {max_err:e}",
-        l.x.nrows()
-    );
+    eprintln!("{dir}: {} samples, max |margin error| = {max_err:e}", l.x.nrows());
 }
 
 #[test]
@@ -120,8 +102,5 @@ fn rf_treelite_matches_scikit_learn() {
     // float64 leaf values, and the same additions and division happen in the same order: the
     // probabilities must agree to the last bit, tolerance 0.
     let max_err = assert_margins(&l, |_, _| 0.0);
-    eprintln!(
-        "{dir}: {} samples, max |margin error| = {max_err:e}",
-        l.x.nrows()
-    );
+    eprintln!("{dir}: {} samples, max |margin error| = {max_err:e}", l.x.nrows());
 }

@@ -78,14 +78,7 @@ fn compact(nodes: Vec<Node>, keep: &[bool]) -> Vec<Node> {
         .zip(keep)
         .filter(|(_, k)| **k)
         .map(|(node, _)| match node {
-            Node::Split {
-                feature,
-                threshold,
-                op,
-                left,
-                right,
-                missing_left,
-            } => Node::Split {
+            Node::Split { feature, threshold, op, left, right, missing_left } => Node::Split {
                 feature,
                 threshold,
                 op,
@@ -108,11 +101,7 @@ pub(crate) fn check_ensemble(ctx: &FileCtx, m: &TreeEnsemble) -> Result<(), Fron
     if m.base_margin.len() != m.num_outputs {
         return Err(ctx.invalid(
             "(model)",
-            format!(
-                "{} base margins for {} outputs",
-                m.base_margin.len(),
-                m.num_outputs
-            ),
+            format!("{} base margins for {} outputs", m.base_margin.len(), m.num_outputs),
         ));
     }
     if m.base_margin.iter().any(|b| !b.is_finite()) {
@@ -130,13 +119,7 @@ pub(crate) fn check_ensemble(ctx: &FileCtx, m: &TreeEnsemble) -> Result<(), Fron
         }
         for (i, node) in tree.nodes.iter().enumerate() {
             let bad = match node {
-                Node::Split {
-                    feature,
-                    threshold,
-                    left,
-                    right,
-                    ..
-                } => {
+                Node::Split { feature, threshold, left, right, .. } => {
                     if *feature as usize >= m.num_features {
                         Some(format!("feature {feature} is out of range"))
                     } else if threshold.is_nan() {
@@ -167,14 +150,7 @@ mod tests {
     use crate::frontend::trees::SplitOp;
 
     fn split(left: u32, right: u32) -> Node {
-        Node::Split {
-            feature: 0,
-            threshold: 0.5,
-            op: SplitOp::Lt,
-            left,
-            right,
-            missing_left: true,
-        }
+        Node::Split { feature: 0, threshold: 0.5, op: SplitOp::Lt, left, right, missing_left: true }
     }
 
     fn leaf(v: f64) -> Node {
@@ -199,34 +175,22 @@ mod tests {
     #[test]
     fn cycle_to_root_is_rejected() {
         let nodes = vec![split(1, 2), split(0, 3), leaf(1.0), leaf(2.0)];
-        let e = check_tree(&ctx(), "tree", nodes, locate)
-            .unwrap_err()
-            .to_string();
+        let e = check_tree(&ctx(), "tree", nodes, locate).unwrap_err().to_string();
         assert_eq!(e, "t: n[1].l: points back at the root (cycle)");
     }
 
     #[test]
     fn shared_child_is_rejected() {
         let nodes = vec![split(1, 2), split(3, 3), leaf(1.0), leaf(2.0)];
-        let e = check_tree(&ctx(), "tree", nodes, locate)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "t: n[1].r: node 3 is reached twice (a cycle or a shared subtree)"
-        );
+        let e = check_tree(&ctx(), "tree", nodes, locate).unwrap_err().to_string();
+        assert_eq!(e, "t: n[1].r: node 3 is reached twice (a cycle or a shared subtree)");
     }
 
     #[test]
     fn out_of_range_child_is_rejected() {
         let nodes = vec![split(1, 7), leaf(1.0)];
-        let e = check_tree(&ctx(), "tree", nodes, locate)
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "t: n[0].r: child index 7 is out of range: the tree has 2 nodes"
-        );
+        let e = check_tree(&ctx(), "tree", nodes, locate).unwrap_err().to_string();
+        assert_eq!(e, "t: n[0].r: child index 7 is out of range: the tree has 2 nodes");
     }
 
     #[test]
@@ -239,9 +203,7 @@ mod tests {
 
     #[test]
     fn empty_tree_is_rejected() {
-        let e = check_tree(&ctx(), "trees[2]", vec![], locate)
-            .unwrap_err()
-            .to_string();
+        let e = check_tree(&ctx(), "trees[2]", vec![], locate).unwrap_err().to_string();
         assert_eq!(e, "t: trees[2]: tree has no nodes");
     }
 }

@@ -30,19 +30,11 @@ pub enum FrontendError {
     /// A field is present but holds a value that cannot be right (wrong type, index out of
     /// range, a cycle in child pointers, a NaN threshold, ...), or a required field is missing.
     #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: String,
-        field: String,
-        message: String,
-    },
+    Invalid { file: String, field: String, message: String },
     /// The file is valid for its framework but uses a feature tessera does not compile
     /// (categorical splits, linear trees, `gblinear`, an unknown objective, ...).
     #[error("{file}: {field}: {message}")]
-    Unsupported {
-        file: String,
-        field: String,
-        message: String,
-    },
+    Unsupported { file: String, field: String, message: String },
 }
 
 impl FrontendError {
@@ -57,11 +49,7 @@ impl FrontendError {
     }
 
     pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
-        FrontendError::Io {
-            file: path.display().to_string(),
-            action,
-            source,
-        }
+        FrontendError::Io { file: path.display().to_string(), action, source }
     }
 }
 
@@ -74,9 +62,7 @@ pub(crate) struct FileCtx {
 
 impl FileCtx {
     pub fn new(path: &Path) -> Self {
-        FileCtx {
-            file: path.display().to_string(),
-        }
+        FileCtx { file: path.display().to_string() }
     }
 
     pub fn syntax(&self, location: impl Into<String>, message: impl Into<String>) -> FrontendError {

@@ -65,11 +65,7 @@ pub(crate) fn parse_document<'a>(
     ctx: &'a FileCtx,
 ) -> Result<Json<'a>, FrontendError> {
     match serde_json::from_str::<&RawValue>(text) {
-        Ok(raw) => Ok(Json {
-            raw,
-            path: String::new(),
-            ctx,
-        }),
+        Ok(raw) => Ok(Json { raw, path: String::new(), ctx }),
         Err(e) => {
             let what = if e.is_eof() {
                 "file ends in the middle of a JSON value (truncated?)".to_string()
@@ -156,11 +152,7 @@ impl<'a> Json<'a> {
         }
         let members = parse_members(self.raw.get())
             .map_err(|e| self.invalid(format!("malformed object: {e}")))?;
-        Ok(Object {
-            members,
-            path: self.path.clone(),
-            ctx: self.ctx,
-        })
+        Ok(Object { members, path: self.path.clone(), ctx: self.ctx })
     }
 
     /// Shorthand for `self.object()?.req(name)`.
@@ -173,11 +165,7 @@ impl<'a> Json<'a> {
         Ok(items
             .into_iter()
             .enumerate()
-            .map(|(i, raw)| Json {
-                raw,
-                path: format!("{}[{i}]", self.path),
-                ctx: self.ctx,
-            })
+            .map(|(i, raw)| Json { raw, path: format!("{}[{i}]", self.path), ctx: self.ctx })
             .collect())
     }
 
@@ -199,11 +187,7 @@ impl<'a> Json<'a> {
         let items = self.raw_items()?;
         let mut out = Vec::with_capacity(items.len());
         for (i, raw) in items.into_iter().enumerate() {
-            let item = Json {
-                raw,
-                path: String::new(),
-                ctx: self.ctx,
-            };
+            let item = Json { raw, path: String::new(), ctx: self.ctx };
             let v = if item.kind() == Kind::Number {
                 parse(item.text())
             } else {
@@ -295,22 +279,16 @@ impl<'a> Json<'a> {
 impl<'a> Object<'a> {
     pub fn opt(&self, name: &str) -> Option<Json<'a>> {
         // The last member wins for duplicate keys, as in serde_json's own maps.
-        self.members
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, raw)| Json {
-                raw,
-                path: join(&self.path, name),
-                ctx: self.ctx,
-            })
+        self.members.iter().rev().find(|(k, _)| k == name).map(|(_, raw)| Json {
+            raw,
+            path: join(&self.path, name),
+            ctx: self.ctx,
+        })
     }
 
     pub fn req(&self, name: &str) -> Result<Json<'a>, FrontendError> {
-        self.opt(name).ok_or_else(|| {
-            self.ctx
-                .invalid(join(&self.path, name), "required field is missing")
-        })
+        self.opt(name)
+            .ok_or_else(|| self.ctx.invalid(join(&self.path, name), "required field is missing"))
     }
 }
 
@@ -345,9 +323,7 @@ fn parse_members(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Err
 /// Parses a JSON number's text as the float32 nearest to its decimal value (correctly
 /// rounded, no detour through f64). Out-of-range values are errors, not infinities.
 pub(crate) fn parse_f32(text: &str) -> Result<f32, String> {
-    let v: f32 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
+    let v: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
     if v.is_finite() {
         Ok(v)
     } else {
@@ -356,9 +332,7 @@ pub(crate) fn parse_f32(text: &str) -> Result<f32, String> {
 }
 
 pub(crate) fn parse_f64(text: &str) -> Result<f64, String> {
-    let v: f64 = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a number"))?;
+    let v: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
     if v.is_finite() {
         Ok(v)
     } else {
@@ -367,8 +341,7 @@ pub(crate) fn parse_f64(text: &str) -> Result<f64, String> {
 }
 
 pub(crate) fn parse_i64(text: &str) -> Result<i64, String> {
-    text.parse()
-        .map_err(|_| format!("expected an integer, found `{text}`"))
+    text.parse().map_err(|_| format!("expected an integer, found `{text}`"))
 }
 
 #[cfg(test)]
@@ -376,9 +349,7 @@ mod tests {
     use super::*;
 
     fn ctx() -> FileCtx {
-        FileCtx {
-            file: "m.json".into(),
-        }
+        FileCtx { file: "m.json".into() }
     }
 
     #[test]
@@ -388,10 +359,7 @@ mod tests {
         let b = doc.field("a").unwrap().field("b").unwrap();
         assert_eq!(b.path(), "a.b");
         let err = b.i64_vec().unwrap_err().to_string();
-        assert_eq!(
-            err,
-            r#"m.json: a.b[2]: expected an integer, found a string ("x")"#
-        );
+        assert_eq!(err, r#"m.json: a.b[2]: expected an integer, found a string ("x")"#);
         let err = doc.field("a").unwrap().field("c").unwrap_err().to_string();
         assert_eq!(err, "m.json: a.c: required field is missing");
     }
@@ -430,9 +398,7 @@ mod tests {
 
     #[test]
     fn out_of_range_float32_is_an_error() {
-        assert!(parse_f32("1e39")
-            .unwrap_err()
-            .contains("outside the float32 range"));
+        assert!(parse_f32("1e39").unwrap_err().contains("outside the float32 range"));
         assert_eq!(parse_f32("-0E0").unwrap(), 0.0);
         assert_eq!(parse_f32("4.5E-1").unwrap(), 0.45f32);
     }

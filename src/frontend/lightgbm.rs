@@ -76,8 +76,7 @@ impl<'a> Block<'a> {
     }
 
     fn label(&self) -> String {
-        self.name
-            .map_or_else(|| "header".to_string(), |n| n.to_string())
+        self.name.map_or_else(|| "header".to_string(), |n| n.to_string())
     }
 
     fn req(&self, ctx: &FileCtx, key: &str) -> Result<Entry<'a>, FrontendError> {
@@ -103,10 +102,7 @@ impl<'a> Block<'a> {
     ) -> Result<T, FrontendError> {
         let e = self.req(ctx, key)?;
         e.value.trim().parse().map_err(|_| {
-            ctx.invalid(
-                self.at(&e, None),
-                format!("expected {what}, found `{}`", e.value),
-            )
+            ctx.invalid(self.at(&e, None), format!("expected {what}, found `{}`", e.value))
         })
     }
 
@@ -121,10 +117,7 @@ impl<'a> Block<'a> {
         let mut out = Vec::with_capacity(len);
         for (i, tok) in e.value.split_whitespace().enumerate() {
             let v = tok.parse().map_err(|_| {
-                ctx.invalid(
-                    self.at(&e, Some(i)),
-                    format!("expected {what}, found `{tok}`"),
-                )
+                ctx.invalid(self.at(&e, Some(i)), format!("expected {what}, found `{tok}`"))
             })?;
             out.push(v);
         }
@@ -140,10 +133,7 @@ impl<'a> Block<'a> {
 
 /// Splits the text into the header and tree blocks, up to `end of trees`.
 fn blocks<'a>(text: &'a str, ctx: &FileCtx) -> Result<Vec<Block<'a>>, FrontendError> {
-    let mut lines = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
+    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim_end_matches('\r')));
     let first = lines.by_ref().find(|(_, l)| !l.trim().is_empty());
     match first {
         Some((_, l)) if l.trim() == "tree" => {}
@@ -156,12 +146,7 @@ fn blocks<'a>(text: &'a str, ctx: &FileCtx) -> Result<Vec<Block<'a>>, FrontendEr
         }
         None => return Err(ctx.syntax("line 1", "file is empty")),
     }
-    let mut out = vec![Block {
-        name: None,
-        line: 1,
-        entries: Vec::new(),
-        flags: Vec::new(),
-    }];
+    let mut out = vec![Block { name: None, line: 1, entries: Vec::new(), flags: Vec::new() }];
     for (n, line) in lines {
         let l = line.trim();
         if l == "end of trees" {
@@ -171,44 +156,27 @@ fn blocks<'a>(text: &'a str, ctx: &FileCtx) -> Result<Vec<Block<'a>>, FrontendEr
             continue;
         }
         if l.starts_with("Tree=") {
-            out.push(Block {
-                name: Some(l),
-                line: n,
-                entries: Vec::new(),
-                flags: Vec::new(),
-            });
+            out.push(Block { name: Some(l), line: n, entries: Vec::new(), flags: Vec::new() });
             continue;
         }
         let block = out.last_mut().expect("the header block is always present");
         match l.split_once('=') {
-            Some((k, v)) => block.entries.push(Entry {
-                key: k.trim(),
-                value: v.trim(),
-                line: n,
-            }),
+            Some((k, v)) => block.entries.push(Entry { key: k.trim(), value: v.trim(), line: n }),
             None => block.flags.push(l),
         }
     }
     let last = text.lines().count();
-    Err(ctx.syntax(
-        format!("line {last}"),
-        "file ends before `end of trees` (truncated?)",
-    ))
+    Err(ctx.syntax(format!("line {last}"), "file ends before `end of trees` (truncated?)"))
 }
 
 fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> {
     let blocks = blocks(text, ctx)?;
-    let (header, tree_blocks) = blocks
-        .split_first()
-        .expect("blocks() returns the header first");
+    let (header, tree_blocks) = blocks.split_first().expect("blocks() returns the header first");
 
     let max_feature_idx: i64 = header.scalar(ctx, "max_feature_idx", "an integer")?;
     let num_features = usize::try_from(max_feature_idx + 1).map_err(|_| {
         let e = header.get("max_feature_idx").expect("read above");
-        ctx.invalid(
-            header.at(&e, None),
-            format!("must be >= -1, found {max_feature_idx}"),
-        )
+        ctx.invalid(header.at(&e, None), format!("must be >= -1, found {max_feature_idx}"))
     })?;
     let num_class: usize = header.scalar(ctx, "num_class", "a positive integer")?;
     let per_iter: usize = match header.get("num_tree_per_iteration") {
@@ -219,15 +187,11 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         let e = header.req(ctx, "num_tree_per_iteration")?;
         return Err(ctx.invalid(header.at(&e, None), "must be at least 1"));
     }
-    let objective = header
-        .get("objective")
-        .map_or_else(|| "unknown".to_string(), |e| e.value.to_string());
+    let objective =
+        header.get("objective").map_or_else(|| "unknown".to_string(), |e| e.value.to_string());
     let version = header.get("version").map_or("", |e| e.value);
-    let aggregation = if header.flags.contains(&"average_output") {
-        Aggregation::Mean
-    } else {
-        Aggregation::Sum
-    };
+    let aggregation =
+        if header.flags.contains(&"average_output") { Aggregation::Mean } else { Aggregation::Sum };
     if let Some(e) = header.get("tree_sizes") {
         let n = e.value.split_whitespace().count();
         if n != tree_blocks.len() {
@@ -244,10 +208,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let mut trees = Vec::with_capacity(tree_blocks.len());
     for (i, b) in tree_blocks.iter().enumerate() {
         let nodes = parse_tree(b, ctx, num_features)?;
-        trees.push(Tree {
-            output: i % per_iter,
-            nodes,
-        });
+        trees.push(Tree { output: i % per_iter, nodes });
     }
     let ensemble = TreeEnsemble {
         num_features,
@@ -265,10 +226,8 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
 fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>, FrontendError> {
     if let Some(e) = b.get("is_linear") {
         if e.value != "0" {
-            return Err(ctx.unsupported(
-                b.at(&e, None),
-                "linear trees (linear_tree=true) are not supported",
-            ));
+            return Err(ctx
+                .unsupported(b.at(&e, None), "linear trees (linear_tree=true) are not supported"));
         }
     }
     if let Some(e) = b.get("num_cat") {
@@ -288,9 +247,7 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
         }
     }
     if num_leaves == 1 {
-        return Ok(vec![Node::Leaf {
-            value: leaf_value[0],
-        }]);
+        return Ok(vec![Node::Leaf { value: leaf_value[0] }]);
     }
     let n_int = num_leaves - 1;
     let (sfe, split_feature) = b.list::<i64>(ctx, "split_feature", "an integer", n_int)?;
@@ -305,10 +262,7 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
             usize::try_from(c).ok().filter(|c| *c < n_int)
         } else {
             // Leaves are encoded as ~leaf_index.
-            usize::try_from(!c)
-                .ok()
-                .filter(|l| *l < num_leaves)
-                .map(|l| n_int + l)
+            usize::try_from(!c).ok().filter(|l| *l < num_leaves).map(|l| n_int + l)
         };
         node.map(|n| n as u32).ok_or_else(|| {
             ctx.invalid(
@@ -356,10 +310,7 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
             // NaN: only NaN is missing.
             2 => (t32, default_left),
             1 => match zero_as_missing(t32, default_left) {
-                ZeroSplit::One {
-                    threshold,
-                    missing_left,
-                } => (threshold, missing_left),
+                ZeroSplit::One { threshold, missing_left } => (threshold, missing_left),
                 ZeroSplit::Chain { a, missing_left } => {
                     chains.push((i, a));
                     // Placeholder with the original children, expanded after the checks.
@@ -391,10 +342,7 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
     if nodes.len() != total {
         return Err(ctx.invalid(
             format!("{} (line {})", b.label(), b.line),
-            format!(
-                "{} of its {total} nodes are not reachable from the root",
-                total - nodes.len()
-            ),
+            format!("{} of its {total} nodes are not reachable from the root", total - nodes.len()),
         ));
     }
     if chains.is_empty() {

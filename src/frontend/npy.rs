@@ -55,11 +55,7 @@ fn open(path: &Path, ctx: &FileCtx) -> Result<Raw, FrontendError> {
     let header = Header::from_reader(&mut rest)
         .map_err(|e| ctx.syntax("header", format!("not a valid .npy file: {e}")))?;
     // The descriptor prints as a Python literal, e.g. '<f4'.
-    let descr = header
-        .type_descriptor
-        .to_string()
-        .trim_matches('\'')
-        .to_string();
+    let descr = header.type_descriptor.to_string().trim_matches('\'').to_string();
     let dtype = match descr.as_str() {
         "<f4" | "f4" => Dtype::F32,
         "<f8" | "f8" => Dtype::F64,
@@ -75,10 +71,7 @@ fn open(path: &Path, ctx: &FileCtx) -> Result<Raw, FrontendError> {
             ))
         }
     };
-    let expected = header
-        .shape
-        .iter()
-        .try_fold(dtype.size(), |acc, d| acc.checked_mul(*d));
+    let expected = header.shape.iter().try_fold(dtype.size(), |acc, d| acc.checked_mul(*d));
     if expected != Some(rest.len()) {
         return Err(ctx.invalid(
             "shape",
@@ -91,12 +84,7 @@ fn open(path: &Path, ctx: &FileCtx) -> Result<Raw, FrontendError> {
             ),
         ));
     }
-    Ok(Raw {
-        shape: header.shape,
-        bytes,
-        dtype,
-        descr,
-    })
+    Ok(Raw { shape: header.shape, bytes, dtype, descr })
 }
 
 fn decode<T: ndarray_npy::ReadableElement>(
@@ -117,10 +105,7 @@ fn as_f64(raw: &Raw, ctx: &FileCtx) -> Result<ArrayD<f64>, FrontendError> {
 }
 
 fn shape_error(ctx: &FileCtx, raw: &Raw, want: &str) -> FrontendError {
-    ctx.invalid(
-        "shape",
-        format!("expected {want}, found shape {:?}", raw.shape),
-    )
+    ctx.invalid("shape", format!("expected {want}, found shape {:?}", raw.shape))
 }
 
 /// Reads a float32 feature matrix `[samples, features]`; float64 is converted with a note.
@@ -143,16 +128,12 @@ pub fn read_features(path: &Path) -> Result<Features, FrontendError> {
         _ => {
             return Err(ctx.invalid(
                 "dtype",
-                format!(
-                    "features must be float32 (or float64), found `{}`",
-                    raw.descr
-                ),
+                format!("features must be float32 (or float64), found `{}`", raw.descr),
             ))
         }
     };
-    let data = data
-        .into_dimensionality::<Ix2>()
-        .map_err(|e| ctx.invalid("shape", e.to_string()))?;
+    let data =
+        data.into_dimensionality::<Ix2>().map_err(|e| ctx.invalid("shape", e.to_string()))?;
     Ok(Features { data, note })
 }
 
@@ -162,10 +143,9 @@ pub fn read_matrix_f64(path: &Path) -> Result<Array2<f64>, FrontendError> {
     let ctx = FileCtx::new(path);
     let raw = open(path, &ctx)?;
     if !matches!(raw.dtype, Dtype::F32 | Dtype::F64) {
-        return Err(ctx.invalid(
-            "dtype",
-            format!("expected float32 or float64, found `{}`", raw.descr),
-        ));
+        return Err(
+            ctx.invalid("dtype", format!("expected float32 or float64, found `{}`", raw.descr))
+        );
     }
     let a = as_f64(&raw, &ctx)?;
     let a = match raw.shape.len() {
@@ -178,8 +158,7 @@ pub fn read_matrix_f64(path: &Path) -> Result<Array2<f64>, FrontendError> {
         2 => a,
         _ => return Err(shape_error(&ctx, &raw, "a 1-D or 2-D array")),
     };
-    a.into_dimensionality::<Ix2>()
-        .map_err(|e| ctx.invalid("shape", e.to_string()))
+    a.into_dimensionality::<Ix2>().map_err(|e| ctx.invalid("shape", e.to_string()))
 }
 
 /// Reads labels `[n]` (or `[n, 1]`): int64/int32 class indices or float32/float64 targets.
@@ -188,17 +167,10 @@ pub fn read_labels(path: &Path) -> Result<Array1<f64>, FrontendError> {
     let raw = open(path, &ctx)?;
     let n = match raw.shape.as_slice() {
         [n] | [n, 1] => *n,
-        _ => {
-            return Err(shape_error(
-                &ctx,
-                &raw,
-                "a 1-D array [samples] (or [samples, 1])",
-            ))
-        }
+        _ => return Err(shape_error(&ctx, &raw, "a 1-D array [samples] (or [samples, 1])")),
     };
     let a = as_f64(&raw, &ctx)?;
-    a.into_shape_with_order(n)
-        .map_err(|e| ctx.invalid("shape", e.to_string()))
+    a.into_shape_with_order(n).map_err(|e| ctx.invalid("shape", e.to_string()))
 }
 
 /// Writes a float32 matrix `[samples, outputs]`, the format of `tessera sim --out`.
@@ -212,6 +184,5 @@ pub fn write_outputs(path: &Path, data: &Array2<f32>) -> Result<(), FrontendErro
         message: format!("cannot write: {e}"),
     })?;
     use std::io::Write;
-    w.flush()
-        .map_err(|e| FrontendError::io(path, "cannot write", e))
+    w.flush().map_err(|e| FrontendError::io(path, "cannot write", e))
 }

@@ -99,13 +99,7 @@ mod tests {
     /// Float32 values near a float64 threshold, where the equivalence could break.
     fn neighbours(t: f64) -> Vec<f32> {
         let c = t as f32;
-        let mut v = vec![
-            c,
-            next_up(c),
-            next_down(c),
-            next_up(next_up(c)),
-            next_down(next_down(c)),
-        ];
+        let mut v = vec![c, next_up(c), next_down(c), next_up(next_up(c)), next_down(next_down(c))];
         v.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY]);
         v
     }

@@ -53,9 +53,7 @@ fn width(o: &Object, key: &str) -> Result<Width, FrontendError> {
     match f.as_string()?.as_str() {
         "float32" => Ok(Width::F32),
         "float64" => Ok(Width::F64),
-        other => Err(f.invalid(format!(
-            "expected \"float32\" or \"float64\", found \"{other}\""
-        ))),
+        other => Err(f.invalid(format!("expected \"float32\" or \"float64\", found \"{other}\""))),
     }
 }
 
@@ -77,9 +75,8 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let num_target_f = m.req("num_target")?;
     let num_target = num_target_f.as_usize()?;
     if num_target != 1 {
-        return Err(num_target_f.unsupported(format!(
-            "multi-target models ({num_target} targets) are not supported"
-        )));
+        return Err(num_target_f
+            .unsupported(format!("multi-target models ({num_target} targets) are not supported")));
     }
     let num_class_f = m.req("num_class")?;
     let num_class = num_class_f.i64_vec()?;
@@ -98,10 +95,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
             )))
         }
     };
-    let layout = Layout {
-        num_outputs,
-        leaf_len,
-    };
+    let layout = Layout { num_outputs, leaf_len };
     let postprocessor = m.req("postprocessor")?.as_string()?;
     let base_f = m.req("base_scores")?;
     let base_margin = base_f.f64_vec()?;
@@ -120,10 +114,9 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let target_id = target_f.i64_vec()?;
     for (f, len) in [(&class_f, class_id.len()), (&target_f, target_id.len())] {
         if len != tree_values.len() {
-            return Err(f.invalid(format!(
-                "has {len} entries but there are {} trees",
-                tree_values.len()
-            )));
+            return Err(
+                f.invalid(format!("has {len} entries but there are {} trees", tree_values.len()))
+            );
         }
     }
 
@@ -132,10 +125,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         if !(target_id[t] == -1 || target_id[t] == 0) {
             return Err(ctx.invalid(
                 format!("{}[{t}]", target_f.path()),
-                format!(
-                    "target {} is out of range: the model has one target",
-                    target_id[t]
-                ),
+                format!("target {} is out of range: the model has one target", target_id[t]),
             ));
         }
         let class_at = format!("{}[{t}]", class_f.path());
@@ -164,13 +154,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
                 }
             }
         };
-        let parsed = parse_tree(
-            tv,
-            num_features,
-            threshold_width,
-            leaf_width,
-            layout.leaf_len,
-        )?;
+        let parsed = parse_tree(tv, num_features, threshold_width, leaf_width, layout.leaf_len)?;
         for (slot, output) in outputs.into_iter().enumerate() {
             let nodes = parsed
                 .iter()
@@ -188,11 +172,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         num_outputs,
         base_margin,
         trees,
-        aggregation: if average {
-            Aggregation::Mean
-        } else {
-            Aggregation::Sum
-        },
+        aggregation: if average { Aggregation::Mean } else { Aggregation::Sum },
         objective: format!("{task_type}:{postprocessor}"),
         source: "treelite json".to_string(),
     };
@@ -220,10 +200,9 @@ fn parse_tree(
     let nodes_f = t.req("nodes")?;
     let items = nodes_f.array()?;
     if items.len() != num_nodes {
-        return Err(nodes_f.invalid(format!(
-            "has {} nodes but num_nodes is {num_nodes}",
-            items.len()
-        )));
+        return Err(
+            nodes_f.invalid(format!("has {} nodes but num_nodes is {num_nodes}", items.len()))
+        );
     }
     // Nodes are listed in any order and refer to each other by `node_id`.
     let mut slots: Vec<Option<Parsed>> = (0..num_nodes).map(|_| None).collect();
@@ -236,9 +215,8 @@ fn parse_tree(
         let id_f = o.req("node_id")?;
         let id = id_f.as_usize()?;
         if id >= num_nodes {
-            return Err(id_f.invalid(format!(
-                "node id {id} is out of range: the tree has {num_nodes} nodes"
-            )));
+            return Err(id_f
+                .invalid(format!("node id {id} is out of range: the tree has {num_nodes} nodes")));
         }
         if slots[id].is_some() {
             return Err(id_f.invalid(format!("node id {id} is defined twice")));
@@ -248,14 +226,8 @@ fn parse_tree(
             .opt("comparison_op")
             .and_then(|f| f.as_string().ok())
             .is_some_and(|op| op == ">" || op == ">=");
-        slots[id] = Some(parse_node(
-            &o,
-            num_nodes,
-            num_features,
-            threshold_width,
-            leaf_width,
-            leaf_len,
-        )?);
+        slots[id] =
+            Some(parse_node(&o, num_nodes, num_features, threshold_width, leaf_width, leaf_len)?);
     }
     let parsed: Vec<Parsed> = slots
         .into_iter()
@@ -340,15 +312,9 @@ fn parse_node(
     let child = |name: &str| -> Result<u32, FrontendError> {
         let f = o.req(name)?;
         let c = f.as_i64()?;
-        usize::try_from(c)
-            .ok()
-            .filter(|c| *c < num_nodes)
-            .map(|c| c as u32)
-            .ok_or_else(|| {
-                f.invalid(format!(
-                    "child index {c} is out of range: the tree has {num_nodes} nodes"
-                ))
-            })
+        usize::try_from(c).ok().filter(|c| *c < num_nodes).map(|c| c as u32).ok_or_else(|| {
+            f.invalid(format!("child index {c} is out of range: the tree has {num_nodes} nodes"))
+        })
     };
     let left = child("left_child")?;
     let right = child("right_child")?;
@@ -376,11 +342,8 @@ fn parse_node(
             }
         }
     };
-    let (left, right, missing_left) = if swap {
-        (right, left, !default_left)
-    } else {
-        (left, right, default_left)
-    };
+    let (left, right, missing_left) =
+        if swap { (right, left, !default_left) } else { (left, right, default_left) };
     Ok(Parsed::Split(Node::Split {
         feature: feature as u32,
         threshold,

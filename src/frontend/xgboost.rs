@@ -68,11 +68,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let version = match top.opt("version") {
         Some(v) => {
             let parts = v.i64_vec()?;
-            parts
-                .iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join(".")
+            parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
         }
         None => "unknown version".to_string(),
     };
@@ -85,26 +81,24 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     if let Some(t) = param.opt("num_target") {
         let n = t.as_usize_lenient()?;
         if n > 1 {
-            return Err(t.unsupported(format!(
-                "multi-target models ({n} targets) are not supported"
-            )));
+            return Err(
+                t.unsupported(format!("multi-target models ({n} targets) are not supported"))
+            );
         }
     }
     let num_outputs = num_class.max(1);
 
     let objective_field = learner.req("objective")?.field("name")?;
     let objective = objective_field.as_string()?;
-    let link = OBJECTIVES
-        .iter()
-        .find(|(name, _)| *name == objective)
-        .map(|(_, l)| *l)
-        .ok_or_else(|| {
+    let link = OBJECTIVES.iter().find(|(name, _)| *name == objective).map(|(_, l)| *l).ok_or_else(
+        || {
             let known: Vec<&str> = OBJECTIVES.iter().map(|(n, _)| *n).collect();
             objective_field.unsupported(format!(
                 "objective `{objective}` is not supported (supported: {})",
                 known.join(", ")
             ))
-        })?;
+        },
+    )?;
 
     let base_field = param.req("base_score")?;
     let base_margin = base_margins(&base_field, link, num_outputs)?;
@@ -151,10 +145,9 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         if let Some(nt) = p.object()?.opt("num_trees") {
             let n = nt.as_usize_lenient()?;
             if n != tree_values.len() {
-                return Err(nt.invalid(format!(
-                    "says {n} trees but `trees` has {}",
-                    tree_values.len()
-                )));
+                return Err(
+                    nt.invalid(format!("says {n} trees but `trees` has {}", tree_values.len()))
+                );
             }
         }
     }
@@ -170,10 +163,8 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
 
     let mut trees = Vec::with_capacity(tree_values.len());
     for (i, tv) in tree_values.iter().enumerate() {
-        let output = usize::try_from(tree_info[i])
-            .ok()
-            .filter(|o| *o < num_outputs)
-            .ok_or_else(|| {
+        let output =
+            usize::try_from(tree_info[i]).ok().filter(|o| *o < num_outputs).ok_or_else(|| {
                 ctx.invalid(
                     format!("{}[{i}]", info_field.path()),
                     format!(
@@ -209,10 +200,7 @@ fn base_margins(field: &Json, link: Link, num_outputs: usize) -> Result<Vec<f64>
         Kind::String => {
             let s = field.as_string()?;
             let inner = s.trim();
-            let inner = inner
-                .strip_prefix('[')
-                .and_then(|r| r.strip_suffix(']'))
-                .unwrap_or(inner);
+            let inner = inner.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(inner);
             inner
                 .split(',')
                 .map(|p| {
@@ -227,9 +215,9 @@ fn base_margins(field: &Json, link: Link, num_outputs: usize) -> Result<Vec<f64>
         1 => vec![values[0]; num_outputs],
         n if n == num_outputs => values,
         n => {
-            return Err(field.invalid(format!(
-                "has {n} values but the model has {num_outputs} output(s)"
-            )))
+            return Err(
+                field.invalid(format!("has {n} values but the model has {num_outputs} output(s)"))
+            )
         }
     };
     values
@@ -307,9 +295,9 @@ fn parse_tree(
     .chain(split_type.as_ref().map(|(v, f)| (f, v.len())))
     {
         if len != num_nodes {
-            return Err(f.invalid(format!(
-                "has {len} entries but tree_param.num_nodes is {num_nodes}"
-            )));
+            return Err(
+                f.invalid(format!("has {len} entries but tree_param.num_nodes is {num_nodes}"))
+            );
         }
     }
 
@@ -335,15 +323,12 @@ fn parse_tree(
             continue;
         }
         let child = |f: &Json, v: i64| -> Result<u32, FrontendError> {
-            u32::try_from(v)
-                .ok()
-                .filter(|c| (*c as usize) < num_nodes)
-                .ok_or_else(|| {
-                    ctx.invalid(
-                        at(f, j),
-                        format!("child index {v} is out of range: the tree has {num_nodes} nodes"),
-                    )
-                })
+            u32::try_from(v).ok().filter(|c| (*c as usize) < num_nodes).ok_or_else(|| {
+                ctx.invalid(
+                    at(f, j),
+                    format!("child index {v} is out of range: the tree has {num_nodes} nodes"),
+                )
+            })
         };
         let l = child(&lf, left[j])?;
         let r = child(&rf, right[j])?;

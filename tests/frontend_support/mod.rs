@@ -20,10 +20,7 @@ pub struct Loaded {
 
 pub fn read_i32(path: &Path) -> Array2<i32> {
     let f = std::fs::File::open(path).unwrap();
-    ArrayD::<i32>::read_npy(f)
-        .unwrap()
-        .into_dimensionality::<Ix2>()
-        .unwrap()
+    ArrayD::<i32>::read_npy(f).unwrap().into_dimensionality::<Ix2>().unwrap()
 }
 
 /// Loads `dir/model_file` and the float32 inputs and framework margins beside it.
@@ -35,11 +32,7 @@ pub fn load(dir: &Path, format: ModelFormat, model_file: &str, x: &str, margin: 
     assert_eq!(expected.nrows(), x.data.nrows());
     assert_eq!(expected.ncols(), model.num_outputs);
     assert_eq!(x.data.ncols(), model.num_features);
-    Loaded {
-        model,
-        x: x.data,
-        expected,
-    }
+    Loaded { model, x: x.data, expected }
 }
 
 /// Every sample reaches the framework's leaf in every tree: `offset(t)` is subtracted from
@@ -148,8 +141,5 @@ pub fn assert_margins(l: &Loaded, bound: impl Fn(&[f32], usize) -> f64) -> f64 {
 /// Index of a tree's first leaf node: the LightGBM frontend lays out LightGBM's splits first,
 /// then its leaves, so subtracting this gives LightGBM's leaf id.
 pub fn first_leaf(nodes: &[Node]) -> usize {
-    nodes
-        .iter()
-        .position(|n| matches!(n, Node::Leaf { .. }))
-        .unwrap()
+    nodes.iter().position(|n| matches!(n, Node::Leaf { .. })).unwrap()
 }

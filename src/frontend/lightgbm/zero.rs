@@ -30,14 +30,7 @@ pub(super) fn expand_chains(
     let mut i = 0;
     while i < nodes.len() {
         if let Some(a) = marks[i].take() {
-            let Node::Split {
-                feature,
-                left,
-                right,
-                missing_left,
-                ..
-            } = nodes[i].clone()
-            else {
+            let Node::Split { feature, left, right, missing_left, .. } = nodes[i].clone() else {
                 unreachable!("only splits are marked")
             };
             let left_copy = copy_subtree(&mut nodes, &mut marks, left as usize);
@@ -77,21 +70,11 @@ fn copy_subtree(nodes: &mut Vec<Node>, marks: &mut Vec<Option<[f32; 3]>>, root: 
         }
     }
     let base = nodes.len();
-    let new_id: std::collections::HashMap<usize, u32> = order
-        .iter()
-        .enumerate()
-        .map(|(k, n)| (*n, (base + k) as u32))
-        .collect();
+    let new_id: std::collections::HashMap<usize, u32> =
+        order.iter().enumerate().map(|(k, n)| (*n, (base + k) as u32)).collect();
     for n in &order {
         let copy = match nodes[*n].clone() {
-            Node::Split {
-                feature,
-                threshold,
-                op,
-                left,
-                right,
-                missing_left,
-            } => Node::Split {
+            Node::Split { feature, threshold, op, left, right, missing_left } => Node::Split {
                 feature,
                 threshold,
                 op,
@@ -123,20 +106,14 @@ pub(super) enum ZeroSplit {
 pub(super) fn zero_as_missing(t32: f32, default_left: bool) -> ZeroSplit {
     let z = ZERO_THRESHOLD;
     let below = next_down(-z); // the largest float32 under the zero band
-    let one = |threshold| ZeroSplit::One {
-        threshold,
-        missing_left: default_left,
-    };
+    let one = |threshold| ZeroSplit::One { threshold, missing_left: default_left };
     if default_left {
         if t32 >= below {
             // Left = (-inf, t32] ∪ [-z, z], one interval since they touch or overlap.
             one(t32.max(z))
         } else {
             // Left = (-inf, t32] ∪ [-z, z], with (t32, -z) going right between them.
-            ZeroSplit::Chain {
-                a: [t32, below, z],
-                missing_left: true,
-            }
+            ZeroSplit::Chain { a: [t32, below, z], missing_left: true }
         }
     } else if t32 < -z {
         // Left = (-inf, t32], disjoint from the zero band.
@@ -146,10 +123,7 @@ pub(super) fn zero_as_missing(t32: f32, default_left: bool) -> ZeroSplit {
         one(below)
     } else {
         // Left = (-inf, -z) ∪ (z, t32], with the zero band going right between them.
-        ZeroSplit::Chain {
-            a: [below, z, t32],
-            missing_left: false,
-        }
+        ZeroSplit::Chain { a: [below, z, t32], missing_left: false }
     }
 }
 
@@ -197,10 +171,7 @@ mod tests {
     /// Where `zero_as_missing`'s splits send `x`.
     fn ours_goes_left(split: ZeroSplit, x: f32) -> bool {
         match split {
-            ZeroSplit::One {
-                threshold,
-                missing_left,
-            } => {
+            ZeroSplit::One { threshold, missing_left } => {
                 if x.is_nan() {
                     missing_left
                 } else {
@@ -267,19 +238,11 @@ mod tests {
         };
         let leaf = |v| Node::Leaf { value: v };
         let a = [-1.0f32, 0.0, 1.0];
-        let nodes = vec![
-            split(0, a[1], 1, 2),
-            leaf(1.0),
-            split(1, 0.5, 3, 4),
-            leaf(2.0),
-            leaf(3.0),
-        ];
+        let nodes =
+            vec![split(0, a[1], 1, 2), leaf(1.0), split(1, 0.5, 3, 4), leaf(2.0), leaf(3.0)];
         let out = expand_chains(nodes.clone(), vec![(0, a)]).unwrap();
         assert_eq!(out[1..5], nodes[1..5]);
-        let tree = Tree {
-            output: 0,
-            nodes: out,
-        };
+        let tree = Tree { output: 0, nodes: out };
         // Reference: left (subtree 1) on x0 <= -1 or 0 < x0 <= 1, else right (subtree 2).
         for x0 in [-2.0f32, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, f32::NAN] {
             for x1 in [0.0f32, 1.0] {

@@ -73,14 +73,7 @@ fn split(
     right: u32,
     missing_left: bool,
 ) -> Node {
-    Node::Split {
-        feature,
-        threshold,
-        op,
-        left,
-        right,
-        missing_left,
-    }
+    Node::Split { feature, threshold, op, left, right, missing_left }
 }
 fn leaf(value: f64) -> Node {
     Node::Leaf { value }
@@ -105,16 +98,7 @@ fn two_trees() -> TreeEnsemble {
         num_features: 4,
         num_outputs: 1,
         base_margin: vec![0.5],
-        trees: vec![
-            Tree {
-                output: 0,
-                nodes: t0,
-            },
-            Tree {
-                output: 0,
-                nodes: t1,
-            },
-        ],
+        trees: vec![Tree { output: 0, nodes: t0 }, Tree { output: 0, nodes: t1 }],
         aggregation: Aggregation::Sum,
         objective: "reg:squarederror".into(),
         source: "test".into(),
@@ -137,38 +121,20 @@ fn close(a: f64, b: f64) -> bool {
 fn layouts_match_the_hand_derivation() {
     let d = design();
     let rows = |t: &tessera::cam::tile::TiledCam| {
-        t.row_tiles
-            .iter()
-            .map(|r| r.rows.clone())
-            .collect::<Vec<_>>()
+        t.row_tiles.iter().map(|r| r.rows.clone()).collect::<Vec<_>>()
     };
     assert_eq!(rows(&d.tiled.raw), vec![vec![0, 1], vec![2, 3], vec![4, 5]]);
-    assert_eq!(
-        rows(&d.tiled.reorder),
-        vec![vec![1, 2], vec![4, 5], vec![0, 3]]
-    );
-    assert_eq!(
-        rows(&d.tiled.monosparse),
-        vec![vec![1, 2], vec![4, 5], vec![0, 3]]
-    );
+    assert_eq!(rows(&d.tiled.reorder), vec![vec![1, 2], vec![4, 5], vec![0, 3]]);
+    assert_eq!(rows(&d.tiled.monosparse), vec![vec![1, 2], vec![4, 5], vec![0, 3]]);
     let cols = |t: &tessera::cam::tile::TiledCam| {
         t.row_tiles
             .iter()
-            .map(|r| {
-                r.column_tiles
-                    .iter()
-                    .map(|c| c.features.clone())
-                    .collect::<Vec<_>>()
-            })
+            .map(|r| r.column_tiles.iter().map(|c| c.features.clone()).collect::<Vec<_>>())
             .collect::<Vec<_>>()
     };
     assert_eq!(
         cols(&d.tiled.reorder),
-        vec![
-            vec![vec![0, 1]],
-            vec![vec![0, 1], vec![2, 3]],
-            vec![vec![0, 1]]
-        ]
+        vec![vec![vec![0, 1]], vec![vec![0, 1], vec![2, 3]], vec![vec![0, 1]]]
     );
     assert_eq!(cols(&d.tiled.monosparse), cols(&d.tiled.reorder));
     assert_eq!(d.tiled.raw.scheduled_tiles(), 6);
@@ -192,11 +158,7 @@ fn events_of_x1_match_the_hand_derivation() {
         assert_eq!(r.events.leaf_adds, 2);
     }
     let triple = |r: &tessera::cam::sim::SimResult| {
-        (
-            r.events.arrays_searched,
-            r.events.rows_enabled,
-            r.events.cells_searched,
-        )
+        (r.events.arrays_searched, r.events.rows_enabled, r.events.cells_searched)
     };
     assert_eq!(triple(&raw), (6, 12, 24));
     assert_eq!(triple(&reo), (4, 8, 16));
@@ -204,14 +166,8 @@ fn events_of_x1_match_the_hand_derivation() {
     assert_eq!(raw.events.cells_by_bounds, [0, 4, 6, 14]);
     assert_eq!(reo.events.cells_by_bounds, [0, 4, 6, 6]);
     assert_eq!(mono.events.cells_by_bounds, [0, 3, 5, 4]);
-    assert_eq!(
-        (mono.events.liveness_updates, mono.events.early_exits),
-        (6, 1)
-    );
-    assert_eq!(
-        (reo.events.liveness_updates, reo.events.early_exits),
-        (0, 0)
-    );
+    assert_eq!((mono.events.liveness_updates, mono.events.early_exits), (6, 1));
+    assert_eq!((reo.events.liveness_updates, reo.events.early_exits), (0, 0));
     assert_eq!(raw.events.data_lines_driven, 12);
 }
 
@@ -227,37 +183,14 @@ fn energies_of_x1_match_the_hand_derivation() {
         "{}",
         r.energy_pj_array.monosparse
     );
-    assert!(
-        close(r.energy_pj.monosparse, 469.706029000012e-3),
-        "{}",
-        r.energy_pj.monosparse
-    );
-    assert!(
-        close(r.energy_pj_array.reorder, 86.956038000016e-3),
-        "{}",
-        r.energy_pj_array.reorder
-    );
-    assert!(
-        close(r.energy_pj.reorder, 490.956038000016e-3),
-        "{}",
-        r.energy_pj.reorder
-    );
-    assert!(
-        close(r.energy_pj_array.raw, 127.500054000024e-3),
-        "{}",
-        r.energy_pj_array.raw
-    );
-    assert!(
-        close(r.energy_pj.raw, 531.500054000024e-3),
-        "{}",
-        r.energy_pj.raw
-    );
+    assert!(close(r.energy_pj.monosparse, 469.706029000012e-3), "{}", r.energy_pj.monosparse);
+    assert!(close(r.energy_pj_array.reorder, 86.956038000016e-3), "{}", r.energy_pj_array.reorder);
+    assert!(close(r.energy_pj.reorder, 490.956038000016e-3), "{}", r.energy_pj.reorder);
+    assert!(close(r.energy_pj_array.raw, 127.500054000024e-3), "{}", r.energy_pj_array.raw);
+    assert!(close(r.energy_pj.raw, 531.500054000024e-3), "{}", r.energy_pj.raw);
     assert!(close(r.breakdown["cam.liveness_register"], 6e-3));
     assert!(close(r.breakdown["cam.encoder"], 0.4));
-    assert!(close(
-        r.breakdown_by_policy.raw["cam.registers_dynamic"],
-        12e-3
-    ));
+    assert!(close(r.breakdown_by_policy.raw["cam.registers_dynamic"], 12e-3));
     assert_eq!(r.breakdown["cam.registers_dynamic"], 0.0);
     assert!(close(r.latency_ns, 9.0));
     assert_eq!((r.tiles_total, r.tiles_nonempty), (6, 4));
@@ -273,10 +206,7 @@ fn x2_runs_two_sequential_searches_in_monosparse() {
     let d = design();
     let ev = evaluate(&d, arr2(&[[1.0f32, 0.0, 0.0, 0.0]]).view()).unwrap();
     let m = &ev.report.events.monosparse;
-    assert_eq!(
-        (m.arrays_searched, m.rows_enabled, m.early_exits),
-        (4.0, 8.0, 0.0)
-    );
+    assert_eq!((m.arrays_searched, m.rows_enabled, m.early_exits), (4.0, 8.0, 0.0));
     assert!(close(m.cycles, 13.0));
     assert!(close(ev.report.latency_ns_by_policy.reorder, 9.0));
     assert_eq!(ev.margins[[0, 0]], -1.0);

@@ -54,31 +54,21 @@ fn missing_or_mistyped_parameters_are_named() {
         "parameter `rows` of instance `cam` is 0, outside 1..=65536"
     );
     let inst = cell_instance_with(&[("t_clk", quantity(0.0, Dim::TIME))]);
-    assert!(matches!(
-        CamPhysics::from_instance(&inst),
-        Err(CamError::Param(_))
-    ));
+    assert!(matches!(CamPhysics::from_instance(&inst), Err(CamError::Param(_))));
     let inst = cell_instance_with(&[("levels", Value::Str("many".into()))]);
-    assert!(CamPhysics::from_instance(&inst)
-        .unwrap_err()
-        .to_string()
-        .contains("whole number"));
+    assert!(CamPhysics::from_instance(&inst).unwrap_err().to_string().contains("whole number"));
 }
 
 #[test]
 fn a_too_tall_array_is_rejected_by_the_driver_model() {
     // R_out = 1 ns / (4096 * 1 fF) - 0.5 * 1 Ohm * 4095 = 244.1 - 2047.5 < 0.
     let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry {
-            rows: 4096,
-            cols: 16,
-        }),
+        tile: TileChoice::Fixed(Geometry { rows: 4096, cols: 16 }),
         ..CamOptions::default()
     };
     let e = compile(&small_model(), &cell_instance(), &opts, None).unwrap_err();
     assert!(
-        e.to_string()
-            .starts_with("invalid option `tile`: 4096x16: data-line driver resistance"),
+        e.to_string().starts_with("invalid option `tile`: 4096x16: data-line driver resistance"),
         "{e}"
     );
 }
@@ -92,29 +82,18 @@ fn options_that_need_training_data_say_so() {
     let e = compile(&small_model(), &cell_instance(), &auto, None).unwrap_err();
     assert!(e.to_string().contains("`auto` picks the geometry"), "{e}");
     let rejection = CamOptions {
-        tile_options: TileOptions {
-            cluster: false,
-            column_order: ColumnOrder::Rejection,
-        },
+        tile_options: TileOptions { cluster: false, column_order: ColumnOrder::Rejection },
         ..CamOptions::default()
     };
     let e = compile(&small_model(), &cell_instance(), &rejection, None).unwrap_err();
-    assert!(
-        e.to_string().starts_with("invalid option `column_order`"),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("invalid option `column_order`"), "{e}");
 }
 
 #[test]
 fn levels_beyond_the_cell_and_bad_geometries_are_errors() {
-    let opts = CamOptions {
-        levels: Some(1024),
-        ..CamOptions::default()
-    };
+    let opts = CamOptions { levels: Some(1024), ..CamOptions::default() };
     assert_eq!(
-        compile(&small_model(), &cell_instance(), &opts, None)
-            .unwrap_err()
-            .to_string(),
+        compile(&small_model(), &cell_instance(), &opts, None).unwrap_err().to_string(),
         "invalid option `levels`: 1024 exceeds the 256 levels of cell `cam`"
     );
     let opts = CamOptions {
@@ -125,18 +104,10 @@ fn levels_beyond_the_cell_and_bad_geometries_are_errors() {
         compile(&small_model(), &cell_instance(), &opts, None),
         Err(CamError::BadOption { .. })
     ));
-    let d = compile(
-        &small_model(),
-        &cell_instance(),
-        &CamOptions::default(),
-        None,
-    )
-    .unwrap();
+    let d = compile(&small_model(), &cell_instance(), &CamOptions::default(), None).unwrap();
     let wrong = ndarray::Array2::<f32>::zeros((2, 3));
     assert_eq!(
-        tessera::cam::evaluate(&d, wrong.view())
-            .unwrap_err()
-            .to_string(),
+        tessera::cam::evaluate(&d, wrong.view()).unwrap_err().to_string(),
         "evaluation data: expected 2 features per sample, got 3"
     );
     let none = ndarray::Array2::<f32>::zeros((0, 2));

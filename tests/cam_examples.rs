@@ -16,9 +16,7 @@ use tessera::frontend::load_tree_model;
 use tessera::frontend::npy::{read_features, read_matrix_f64};
 
 fn example(dir: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(dir)
 }
 
 fn features(dir: &str, file: &str) -> Array2<f32> {
@@ -65,21 +63,14 @@ fn run(dir: &str, format: ModelFormat, model_file: &str, opts: &CamOptions) -> C
             assert_eq!(rows.len(), model.trees.len());
             for r in rows {
                 let pr = &d.packed.rows[r];
-                assert_eq!(
-                    pr.leaf_node,
-                    model.trees[pr.tree].leaf_index(&x),
-                    "{dir} sample {i}"
-                );
+                assert_eq!(pr.leaf_node, model.trees[pr.tree].leaf_index(&x), "{dir} sample {i}");
             }
         }
         let reference = model.predict_margin(&x);
         for k in 0..model.num_outputs {
             let hw = ev.margins[[i, k]] as f64;
             let bound = d.quantized.fixed.error_bound(per[k]) + hw.abs() * f32::EPSILON as f64;
-            assert!(
-                (hw - reference[k]).abs() <= bound,
-                "{dir} sample {i} output {k}"
-            );
+            assert!((hw - reference[k]).abs() <= bound, "{dir} sample {i} output {k}");
             // Against the framework's own float32 output: the same bound plus its float32
             // summation error, which the frontend tests measure at <= 2e-6 on these models.
             worst = worst.max((hw - expected[[i, k]]).abs());
@@ -129,30 +120,10 @@ fn small_examples_run_exactly_on_the_cam() {
 fn wide_xgb_energy_study() {
     let g = Geometry { rows: 24, cols: 48 };
     let configs = [
-        (
-            "24x48 paper (reorder + liveness)",
-            TileChoice::Fixed(g),
-            false,
-            ColumnOrder::CareCount,
-        ),
-        (
-            "24x48 + column order by rejection",
-            TileChoice::Fixed(g),
-            false,
-            ColumnOrder::Rejection,
-        ),
-        (
-            "24x48 + row clustering",
-            TileChoice::Fixed(g),
-            true,
-            ColumnOrder::CareCount,
-        ),
-        (
-            "24x48 + clustering + rejection",
-            TileChoice::Fixed(g),
-            true,
-            ColumnOrder::Rejection,
-        ),
+        ("24x48 paper (reorder + liveness)", TileChoice::Fixed(g), false, ColumnOrder::CareCount),
+        ("24x48 + column order by rejection", TileChoice::Fixed(g), false, ColumnOrder::Rejection),
+        ("24x48 + row clustering", TileChoice::Fixed(g), true, ColumnOrder::CareCount),
+        ("24x48 + clustering + rejection", TileChoice::Fixed(g), true, ColumnOrder::Rejection),
         (
             "auto + clustering + rejection",
             TileChoice::Auto(default_auto_candidates()),
@@ -164,10 +135,7 @@ fn wide_xgb_energy_study() {
     for (name, tile, cluster, column_order) in configs {
         let opts = CamOptions {
             tile,
-            tile_options: TileOptions {
-                cluster,
-                column_order,
-            },
+            tile_options: TileOptions { cluster, column_order },
             ..CamOptions::default()
         };
         let r = run("wide_xgb", ModelFormat::Xgboost, "model.json", &opts);
@@ -209,27 +177,17 @@ fn lossy_levels_report_the_loss_they_cause() {
     let dir = "breast_cancer_xgb";
     let model = load_tree_model(ModelFormat::Xgboost, &example(dir).join("model.json")).unwrap();
     let train = features(dir, "X_train.npy");
-    let opts = CamOptions {
-        levels: Some(4),
-        ..CamOptions::default()
-    };
+    let opts = CamOptions { levels: Some(4), ..CamOptions::default() };
     let d = compile(&model, &cell_instance(), &opts, Some(train.view())).unwrap();
     let q = &d.quantized.report;
     assert!(!q.lossless && !q.merged_features.is_empty());
-    assert!(q
-        .merged_features
-        .iter()
-        .all(|m| m.unique_after == 3 && m.unique_before > 3));
+    assert!(q.merged_features.iter().all(|m| m.unique_after == 3 && m.unique_before > 3));
     let mut changed = 0usize;
     for x in train.rows() {
         let x = x.to_vec();
         let e = d.quantized.encode(&x).unwrap();
         let rows = d.quantized.matching_rows(&e);
-        assert_eq!(
-            rows.len(),
-            model.trees.len(),
-            "still exactly one row per tree"
-        );
+        assert_eq!(rows.len(), model.trees.len(), "still exactly one row per tree");
         if rows.iter().any(|r| {
             let pr = &d.packed.rows[*r];
             pr.leaf_node != model.trees[pr.tree].leaf_index(&x)

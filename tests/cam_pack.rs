@@ -17,14 +17,7 @@ fn split(
     right: u32,
     missing_left: bool,
 ) -> Node {
-    Node::Split {
-        feature,
-        threshold,
-        op,
-        left,
-        right,
-        missing_left,
-    }
+    Node::Split { feature, threshold, op, left, right, missing_left }
 }
 fn leaf(value: f64) -> Node {
     Node::Leaf { value }
@@ -47,32 +40,11 @@ fn one_tree(features: usize, nodes: Vec<Node>) -> TreeEnsemble {
 #[test]
 fn strict_less_than_gives_half_open_ranges() {
     // f0 < 1.0, NaN goes left.
-    let m = one_tree(
-        2,
-        vec![
-            split(0, 1.0, SplitOp::Lt, 1, 2, true),
-            leaf(-1.0),
-            leaf(2.0),
-        ],
-    );
+    let m = one_tree(2, vec![split(0, 1.0, SplitOp::Lt, 1, 2, true), leaf(-1.0), leaf(2.0)]);
     let p = pack(&m).unwrap();
     assert_eq!(p.rows.len(), 2);
-    assert_eq!(
-        p.rows[0].cells[0],
-        Cell {
-            lo: None,
-            hi: Some(1.0),
-            nan_match: true
-        }
-    );
-    assert_eq!(
-        p.rows[1].cells[0],
-        Cell {
-            lo: Some(1.0),
-            hi: None,
-            nan_match: false
-        }
-    );
+    assert_eq!(p.rows[0].cells[0], Cell { lo: None, hi: Some(1.0), nan_match: true });
+    assert_eq!(p.rows[1].cells[0], Cell { lo: Some(1.0), hi: None, nan_match: false });
     // The untested feature is don't-care in both rows: 2 of 4 cells.
     assert_eq!(p.rows[0].cells[1], Cell::DONT_CARE);
     assert_eq!(p.sparsity(), 0.5);
@@ -87,32 +59,11 @@ fn strict_less_than_gives_half_open_ranges() {
 #[test]
 fn less_or_equal_uses_the_next_float_up() {
     // f0 <= 1.0, NaN goes right.
-    let m = one_tree(
-        1,
-        vec![
-            split(0, 1.0, SplitOp::Le, 1, 2, false),
-            leaf(-1.0),
-            leaf(2.0),
-        ],
-    );
+    let m = one_tree(1, vec![split(0, 1.0, SplitOp::Le, 1, 2, false), leaf(-1.0), leaf(2.0)]);
     let p = pack(&m).unwrap();
     let up = f32::from_bits(1.0f32.to_bits() + 1); // 1.0000001, the next float32 above 1.0
-    assert_eq!(
-        p.rows[0].cells[0],
-        Cell {
-            lo: None,
-            hi: Some(up),
-            nan_match: false
-        }
-    );
-    assert_eq!(
-        p.rows[1].cells[0],
-        Cell {
-            lo: Some(up),
-            hi: None,
-            nan_match: true
-        }
-    );
+    assert_eq!(p.rows[0].cells[0], Cell { lo: None, hi: Some(up), nan_match: false });
+    assert_eq!(p.rows[1].cells[0], Cell { lo: Some(up), hi: None, nan_match: true });
     assert_eq!(p.matching_rows(&[1.0]), vec![0]);
     assert_eq!(p.matching_rows(&[up]), vec![1]);
     assert_eq!(p.matching_rows(&[f32::NAN]), vec![1]);
@@ -134,53 +85,19 @@ fn splits_on_one_feature_intersect_and_nan_needs_every_split() {
         ],
     );
     let p = pack(&m).unwrap();
-    assert_eq!(
-        p.rows[0].cells[0],
-        Cell {
-            lo: None,
-            hi: Some(2.0),
-            nan_match: false
-        }
-    );
-    assert_eq!(
-        p.rows[1].cells[0],
-        Cell {
-            lo: Some(2.0),
-            hi: Some(5.0),
-            nan_match: true
-        }
-    );
-    assert_eq!(
-        p.rows[2].cells[0],
-        Cell {
-            lo: Some(5.0),
-            hi: None,
-            nan_match: false
-        }
-    );
+    assert_eq!(p.rows[0].cells[0], Cell { lo: None, hi: Some(2.0), nan_match: false });
+    assert_eq!(p.rows[1].cells[0], Cell { lo: Some(2.0), hi: Some(5.0), nan_match: true });
+    assert_eq!(p.rows[2].cells[0], Cell { lo: Some(5.0), hi: None, nan_match: false });
     assert_eq!(p.matching_rows(&[f32::NAN]), vec![1]);
 }
 
 #[test]
 fn infinite_thresholds_are_exact() {
     // f0 <= +inf: every number goes left, nothing but NaN (missing right) goes right.
-    let m = one_tree(
-        1,
-        vec![
-            split(0, f32::INFINITY, SplitOp::Le, 1, 2, false),
-            leaf(1.0),
-            leaf(2.0),
-        ],
-    );
+    let m =
+        one_tree(1, vec![split(0, f32::INFINITY, SplitOp::Le, 1, 2, false), leaf(1.0), leaf(2.0)]);
     let p = pack(&m).unwrap();
-    assert_eq!(
-        p.rows[0].cells[0],
-        Cell {
-            lo: None,
-            hi: None,
-            nan_match: false
-        }
-    );
+    assert_eq!(p.rows[0].cells[0], Cell { lo: None, hi: None, nan_match: false });
     for x in [f32::INFINITY, f32::MAX, 0.0, f32::NEG_INFINITY] {
         assert_eq!(p.matching_rows(&[x]), vec![0], "x = {x}");
     }
@@ -188,11 +105,7 @@ fn infinite_thresholds_are_exact() {
     // f0 < -inf: nothing goes left; -inf itself goes right.
     let m = one_tree(
         1,
-        vec![
-            split(0, f32::NEG_INFINITY, SplitOp::Lt, 1, 2, true),
-            leaf(1.0),
-            leaf(2.0),
-        ],
+        vec![split(0, f32::NEG_INFINITY, SplitOp::Lt, 1, 2, true), leaf(1.0), leaf(2.0)],
     );
     let p = pack(&m).unwrap();
     assert_eq!(p.matching_rows(&[f32::NEG_INFINITY]), vec![1]);
@@ -201,20 +114,10 @@ fn infinite_thresholds_are_exact() {
 
 #[test]
 fn structural_errors_name_the_tree_and_node() {
-    let bad_feature = one_tree(
-        2,
-        vec![split(7, 1.0, SplitOp::Lt, 1, 2, true), leaf(0.0), leaf(1.0)],
-    );
+    let bad_feature =
+        one_tree(2, vec![split(7, 1.0, SplitOp::Lt, 1, 2, true), leaf(0.0), leaf(1.0)]);
     let e = pack(&bad_feature).unwrap_err();
-    assert_eq!(
-        e,
-        CamError::FeatureOutOfRange {
-            tree: 0,
-            node: 0,
-            feature: 7,
-            num_features: 2
-        }
-    );
+    assert_eq!(e, CamError::FeatureOutOfRange { tree: 0, node: 0, feature: 7, num_features: 2 });
     assert_eq!(
         e.to_string(),
         "tree 0 node 0: split feature 7 is out of range (model has 2 features)"
@@ -233,23 +136,10 @@ fn structural_errors_name_the_tree_and_node() {
     );
 
     let cycle = one_tree(1, vec![split(0, 1.0, SplitOp::Lt, 0, 1, true), leaf(0.0)]);
-    assert!(matches!(
-        pack(&cycle),
-        Err(CamError::BadTree { tree: 0, .. })
-    ));
+    assert!(matches!(pack(&cycle), Err(CamError::BadTree { tree: 0, .. })));
 
-    let nan = one_tree(
-        1,
-        vec![
-            split(0, f32::NAN, SplitOp::Lt, 1, 2, true),
-            leaf(0.0),
-            leaf(1.0),
-        ],
-    );
-    assert_eq!(
-        pack(&nan).unwrap_err(),
-        CamError::NanThreshold { tree: 0, node: 0 }
-    );
+    let nan = one_tree(1, vec![split(0, f32::NAN, SplitOp::Lt, 1, 2, true), leaf(0.0), leaf(1.0)]);
+    assert_eq!(pack(&nan).unwrap_err(), CamError::NanThreshold { tree: 0, node: 0 });
 
     let inf_leaf = one_tree(1, vec![leaf(f64::INFINITY)]);
     assert_eq!(
@@ -263,30 +153,17 @@ fn structural_errors_name_the_tree_and_node() {
 
     let mut bad_base = one_tree(1, vec![leaf(0.0)]);
     bad_base.base_margin = vec![0.0, 1.0];
-    assert_eq!(
-        pack(&bad_base).unwrap_err(),
-        CamError::BaseMarginCount {
-            outputs: 1,
-            base: 2
-        }
-    );
+    assert_eq!(pack(&bad_base).unwrap_err(), CamError::BaseMarginCount { outputs: 1, base: 2 });
 
     let mut bad_output = one_tree(1, vec![leaf(0.0)]);
     bad_output.trees[0].output = 3;
     assert_eq!(
         pack(&bad_output).unwrap_err(),
-        CamError::OutputOutOfRange {
-            tree: 0,
-            output: 3,
-            num_outputs: 1
-        }
+        CamError::OutputOutOfRange { tree: 0, output: 3, num_outputs: 1 }
     );
 
     let empty_tree = one_tree(1, vec![]);
-    assert_eq!(
-        pack(&empty_tree).unwrap_err().to_string(),
-        "tree 0: has no nodes"
-    );
+    assert_eq!(pack(&empty_tree).unwrap_err().to_string(), "tree 0: has no nodes");
 }
 
 #[test]

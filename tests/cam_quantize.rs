@@ -12,14 +12,7 @@ use tessera::cam::CamError;
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 
 fn lt(feature: u32, threshold: f32, left: u32, right: u32) -> Node {
-    Node::Split {
-        feature,
-        threshold,
-        op: SplitOp::Lt,
-        left,
-        right,
-        missing_left: true,
-    }
+    Node::Split { feature, threshold, op: SplitOp::Lt, left, right, missing_left: true }
 }
 fn leaf(value: f64) -> Node {
     Node::Leaf { value }
@@ -53,10 +46,8 @@ fn chain() -> TreeEnsemble {
 }
 
 fn column(values: &[(f32, usize)]) -> Array2<f32> {
-    let rows: Vec<Vec<f32>> = values
-        .iter()
-        .flat_map(|(v, n)| std::iter::repeat_n(vec![*v], *n))
-        .collect();
+    let rows: Vec<Vec<f32>> =
+        values.iter().flat_map(|(v, n)| std::iter::repeat_n(vec![*v], *n)).collect();
     samples_to_array(&rows, 1).unwrap()
 }
 
@@ -66,16 +57,11 @@ fn codes_follow_the_threshold_ranks() {
     let q = quantize(&p, &QuantConfig::default(), None).unwrap();
     assert_eq!(q.encoders[0].thresholds, vec![1.0, 2.0, 3.0, 4.0]);
     // code(x) = #{t_k <= x}: thresholds themselves land in the upper interval.
-    let codes: Vec<u16> = [0.5f32, 1.0, 1.5, 2.0, 3.99, 4.0, 1e9]
-        .iter()
-        .map(|x| q.encoders[0].code(*x))
-        .collect();
+    let codes: Vec<u16> =
+        [0.5f32, 1.0, 1.5, 2.0, 3.99, 4.0, 1e9].iter().map(|x| q.encoders[0].code(*x)).collect();
     assert_eq!(codes, vec![0, 1, 1, 2, 3, 4, 4]);
     // Row 2 (leaf 2) is [2, 3) = thresholds t_1..t_2 -> codes [2, 3).
-    assert_eq!(
-        (q.rows[2].cells[0].lo, q.rows[2].cells[0].hi),
-        (Some(2), Some(3))
-    );
+    assert_eq!((q.rows[2].cells[0].lo, q.rows[2].cells[0].hi), (Some(2), Some(3)));
     assert!(q.report.lossless);
     assert_eq!(q.report.max_codes_needed, 5);
     let e = q.encode(&[f32::NAN]).unwrap();
@@ -89,23 +75,12 @@ fn merging_skips_an_empty_interval_without_training_loss() {
     // 1's range [1,2) becomes [1,3).
     let train = column(&[(0.5, 10), (1.5, 10), (3.5, 10), (4.5, 10)]);
     let p = pack(&chain()).unwrap();
-    let q = quantize(
-        &p,
-        &QuantConfig {
-            levels: 4,
-            leaf_bits: 16,
-        },
-        Some(train.view()),
-    )
-    .unwrap();
+    let q = quantize(&p, &QuantConfig { levels: 4, leaf_bits: 16 }, Some(train.view())).unwrap();
     assert_eq!(q.encoders[0].thresholds, vec![1.0, 3.0, 4.0]);
     assert!(!q.report.lossless);
     assert_eq!(q.report.merged_features.len(), 1);
     assert_eq!(
-        (
-            q.report.merged_features[0].unique_before,
-            q.report.merged_features[0].unique_after
-        ),
+        (q.report.merged_features[0].unique_before, q.report.merged_features[0].unique_after),
         (4, 3)
     );
     assert_eq!(q.report.train_samples, 40);
@@ -123,15 +98,7 @@ fn merging_reports_the_measured_loss() {
     // leaf 0 instead of leaf 1: 5 of 25 samples change, by |1 - 0| = 1.
     let train = column(&[(0.5, 5), (1.5, 5), (2.5, 5), (3.5, 5), (4.5, 5)]);
     let p = pack(&chain()).unwrap();
-    let q = quantize(
-        &p,
-        &QuantConfig {
-            levels: 4,
-            leaf_bits: 16,
-        },
-        Some(train.view()),
-    )
-    .unwrap();
+    let q = quantize(&p, &QuantConfig { levels: 4, leaf_bits: 16 }, Some(train.view())).unwrap();
     assert_eq!(q.encoders[0].thresholds, vec![2.0, 3.0, 4.0]);
     assert_eq!(q.report.fraction_leaf_changed, Some(0.2));
     assert_eq!(q.report.fraction_margin_changed, Some(0.2));
@@ -141,15 +108,7 @@ fn merging_reports_the_measured_loss() {
 #[test]
 fn merging_without_data_is_allowed_but_unmeasured() {
     let p = pack(&chain()).unwrap();
-    let q = quantize(
-        &p,
-        &QuantConfig {
-            levels: 3,
-            leaf_bits: 16,
-        },
-        None,
-    )
-    .unwrap();
+    let q = quantize(&p, &QuantConfig { levels: 3, leaf_bits: 16 }, None).unwrap();
     assert_eq!(q.encoders[0].thresholds.len(), 2);
     assert_eq!(q.report.fraction_leaf_changed, None);
 }
@@ -160,29 +119,12 @@ fn mean_leaves_are_divided_before_fixed_point() {
     // {0.25, 1}. With 8-bit leaves (|q| <= 127) the largest, 1.5, allows frac = 6 (1.5*64 = 96;
     // frac 7 would give 192). Leaves: 32, -96, 16, 64; base 0.5 -> 32.
     // Accumulator bound M = 32 + max(32, 96) + max(16, 64) = 192 -> 8 magnitude bits + sign = 9.
-    let t0 = Tree {
-        output: 0,
-        nodes: vec![lt(0, 0.0, 1, 2), leaf(1.0), leaf(-3.0)],
-    };
-    let t1 = Tree {
-        output: 0,
-        nodes: vec![lt(0, 0.0, 1, 2), leaf(0.5), leaf(2.0)],
-    };
+    let t0 = Tree { output: 0, nodes: vec![lt(0, 0.0, 1, 2), leaf(1.0), leaf(-3.0)] };
+    let t1 = Tree { output: 0, nodes: vec![lt(0, 0.0, 1, 2), leaf(0.5), leaf(2.0)] };
     let m = model(1, vec![t0, t1], Aggregation::Mean, 0.5);
-    let q = quantize(
-        &pack(&m).unwrap(),
-        &QuantConfig {
-            levels: 256,
-            leaf_bits: 8,
-        },
-        None,
-    )
-    .unwrap();
+    let q = quantize(&pack(&m).unwrap(), &QuantConfig { levels: 256, leaf_bits: 8 }, None).unwrap();
     assert_eq!(q.fixed.frac_bits, 6);
-    assert_eq!(
-        q.rows.iter().map(|r| r.leaf_q).collect::<Vec<_>>(),
-        vec![32, -96, 16, 64]
-    );
+    assert_eq!(q.rows.iter().map(|r| r.leaf_q).collect::<Vec<_>>(), vec![32, -96, 16, 64]);
     assert_eq!(q.base_q, vec![32]);
     assert_eq!(q.fixed.acc_bits, 9);
     // Bound (2 trees + base) * 2^-7.
@@ -192,24 +134,8 @@ fn mean_leaves_are_divided_before_fixed_point() {
 #[test]
 fn huge_leaves_get_negative_fraction_bits() {
     // 1e6 * 2^-13 = 122.07 rounds to 122 <= 127; at 2^-12 it would be 244.
-    let m = model(
-        1,
-        vec![Tree {
-            output: 0,
-            nodes: vec![leaf(1e6)],
-        }],
-        Aggregation::Sum,
-        0.0,
-    );
-    let q = quantize(
-        &pack(&m).unwrap(),
-        &QuantConfig {
-            levels: 256,
-            leaf_bits: 8,
-        },
-        None,
-    )
-    .unwrap();
+    let m = model(1, vec![Tree { output: 0, nodes: vec![leaf(1e6)] }], Aggregation::Sum, 0.0);
+    let q = quantize(&pack(&m).unwrap(), &QuantConfig { levels: 256, leaf_bits: 8 }, None).unwrap();
     assert_eq!(q.fixed.frac_bits, -13);
     assert_eq!(q.rows[0].leaf_q, 122);
 }
@@ -217,51 +143,19 @@ fn huge_leaves_get_negative_fraction_bits() {
 #[test]
 fn bad_options_and_shapes_are_errors() {
     let p = pack(&chain()).unwrap();
-    let e = quantize(
-        &p,
-        &QuantConfig {
-            levels: 1,
-            leaf_bits: 16,
-        },
-        None,
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid option `levels`: 1 is outside 2..=65536"
-    );
-    let e = quantize(
-        &p,
-        &QuantConfig {
-            levels: 256,
-            leaf_bits: 40,
-        },
-        None,
-    )
-    .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "invalid option `leaf_bits`: 40 is outside 2..=32"
-    );
+    let e = quantize(&p, &QuantConfig { levels: 1, leaf_bits: 16 }, None).unwrap_err();
+    assert_eq!(e.to_string(), "invalid option `levels`: 1 is outside 2..=65536");
+    let e = quantize(&p, &QuantConfig { levels: 256, leaf_bits: 40 }, None).unwrap_err();
+    assert_eq!(e.to_string(), "invalid option `leaf_bits`: 40 is outside 2..=32");
     let wide = Array2::<f32>::zeros((3, 2));
     let e = quantize(&p, &QuantConfig::default(), Some(wide.view())).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "training set: expected 1 features per sample, got 2"
-    );
+    assert_eq!(e.to_string(), "training set: expected 1 features per sample, got 2");
     let q = quantize(&p, &QuantConfig::default(), None).unwrap();
     assert_eq!(
         q.encode(&[1.0, 2.0]).unwrap_err(),
-        CamError::SampleWidth {
-            what: "input sample".into(),
-            expected: 1,
-            got: 2
-        }
+        CamError::SampleWidth { what: "input sample".into(), expected: 1, got: 2 }
     );
-    assert!(matches!(
-        samples_to_array(&[vec![1.0], vec![]], 1),
-        Err(CamError::SampleWidth { .. })
-    ));
+    assert!(matches!(samples_to_array(&[vec![1.0], vec![]], 1), Err(CamError::SampleWidth { .. })));
 }
 
 proptest! {

@@ -19,11 +19,7 @@ fn random_model(seed: u64, features: usize, outputs: usize, mean: bool) -> TreeE
         trees: 9,
         max_depth: 5,
         early_leaf: 0.25,
-        aggregation: if mean {
-            Aggregation::Mean
-        } else {
-            Aggregation::Sum
-        },
+        aggregation: if mean { Aggregation::Mean } else { Aggregation::Sum },
         pool: nasty_pool(),
     };
     random_ensemble(seed, &s)
@@ -32,9 +28,7 @@ fn random_model(seed: u64, features: usize, outputs: usize, mean: bool) -> TreeE
 fn inputs(seed: u64, features: usize, n: usize) -> Array2<f32> {
     let probes = probes(&nasty_pool());
     let mut rng = Rng(seed);
-    let rows: Vec<Vec<f32>> = (0..n)
-        .map(|_| random_input(&mut rng, features, &probes))
-        .collect();
+    let rows: Vec<Vec<f32>> = (0..n).map(|_| random_input(&mut rng, features, &probes)).collect();
     samples_to_array(&rows, features).unwrap()
 }
 
@@ -51,10 +45,7 @@ fn check_coverage(t: &TiledCam, rows: usize, features: usize) {
             assert!(ct.features.iter().all(|f| (*f as usize) < features));
         }
     }
-    assert!(
-        seen.iter().all(|n| *n == 1),
-        "rows must be covered exactly once: {seen:?}"
-    );
+    assert!(seen.iter().all(|n| *n == 1), "rows must be covered exactly once: {seen:?}");
 }
 
 proptest! {
@@ -165,10 +156,7 @@ fn all_dont_care_rows_match_without_any_search() {
         num_features: 2,
         num_outputs: 1,
         base_margin: vec![0.0],
-        trees: vec![Tree {
-            output: 0,
-            nodes: vec![Node::Leaf { value: 0.5 }],
-        }],
+        trees: vec![Tree { output: 0, nodes: vec![Node::Leaf { value: 0.5 }] }],
         aggregation: Aggregation::Sum,
         objective: "reg".into(),
         source: "test".into(),
@@ -180,11 +168,6 @@ fn all_dont_care_rows_match_without_any_search() {
     let d = compile(&m, &cell_instance(), &opts, None).unwrap();
     assert_eq!(d.tiled.raw.scheduled_tiles(), 2);
     assert_eq!(d.tiled.monosparse.scheduled_tiles(), 0);
-    let r = Simulator::new(&d.quantized, &d.tiled.monosparse)
-        .run_f32(&[f32::NAN, 1.0])
-        .unwrap();
-    assert_eq!(
-        (r.margins[0], r.events.arrays_searched, r.events.leaf_adds),
-        (0.5, 0, 1)
-    );
+    let r = Simulator::new(&d.quantized, &d.tiled.monosparse).run_f32(&[f32::NAN, 1.0]).unwrap();
+    assert_eq!((r.margins[0], r.events.arrays_searched, r.events.leaf_adds), (0.5, 0, 1));
 }

@@ -9,10 +9,7 @@ pub struct BitSet {
 
 impl BitSet {
     pub fn new(len: usize) -> Self {
-        BitSet {
-            words: vec![0; len.div_ceil(64)],
-            len,
-        }
+        BitSet { words: vec![0; len.div_ceil(64)], len }
     }
     pub fn full(len: usize) -> Self {
         let mut b = BitSet::new(len);
@@ -44,19 +41,11 @@ impl BitSet {
     }
     /// `|self \ other|`.
     pub fn count_minus(&self, other: &BitSet) -> usize {
-        self.words
-            .iter()
-            .zip(&other.words)
-            .map(|(a, b)| (a & !b).count_ones() as usize)
-            .sum()
+        self.words.iter().zip(&other.words).map(|(a, b)| (a & !b).count_ones() as usize).sum()
     }
     /// `|self ∩ other|`.
     pub fn count_and(&self, other: &BitSet) -> usize {
-        self.words
-            .iter()
-            .zip(&other.words)
-            .map(|(a, b)| (a & b).count_ones() as usize)
-            .sum()
+        self.words.iter().zip(&other.words).map(|(a, b)| (a & b).count_ones() as usize).sum()
     }
     pub fn union_with(&mut self, other: &BitSet) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {

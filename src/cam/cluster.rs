@@ -77,16 +77,10 @@ pub fn cluster_rows(q: &QuantizedCam, geometry: Geometry) -> Vec<RowTile> {
         let mut features: Vec<u32> = union.iter().map(|i| i as u32).collect();
         features.sort_by(|a, b| {
             let (a, b) = (*a as usize, *b as usize);
-            local[b]
-                .cmp(&local[a])
-                .then(global[b].cmp(&global[a]))
-                .then(a.cmp(&b))
+            local[b].cmp(&local[a]).then(global[b].cmp(&global[a])).then(a.cmp(&b))
         });
         let column_tiles = column_tiles(q, &members, &features, geometry.cols, false);
-        tiles.push(RowTile {
-            rows: members,
-            column_tiles,
-        });
+        tiles.push(RowTile { rows: members, column_tiles });
     }
     tiles
 }
@@ -126,11 +120,7 @@ pub fn order_by_rejection(q: &QuantizedCam, tile: &mut RowTile, train: &[Encoded
         let mut best_pos = 0usize;
         let mut best_key = (0usize, 0usize);
         for (pos, t) in left.iter().enumerate() {
-            let kills: usize = live
-                .iter()
-                .zip(&matches[*t])
-                .map(|(l, m)| l.count_minus(m))
-                .sum();
+            let kills: usize = live.iter().zip(&matches[*t]).map(|(l, m)| l.count_minus(m)).sum();
             let key = (kills, tile.column_tiles[*t].care_cells);
             if pos == 0 || key > best_key {
                 best_pos = pos;

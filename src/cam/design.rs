@@ -142,52 +142,26 @@ pub fn compile(
         });
     }
     let packed = pack(model)?;
-    let quantized = quantize(
-        &packed,
-        &QuantConfig {
-            levels,
-            leaf_bits: opts.leaf_bits,
-        },
-        train,
-    )?;
+    let quantized = quantize(&packed, &QuantConfig { levels, leaf_bits: opts.leaf_bits }, train)?;
     let encoded: Vec<Encoded> = match &train {
-        Some(t) => t
-            .rows()
-            .into_iter()
-            .map(|r| quantized.encode(&r.to_vec()))
-            .collect::<Result<_, _>>()?,
+        Some(t) => {
+            t.rows().into_iter().map(|r| quantized.encode(&r.to_vec())).collect::<Result<_, _>>()?
+        }
         None => Vec::new(),
     };
     let (geometry, auto) = match &opts.tile {
         TileChoice::Cell => (Geometry::new(physics.rows, physics.cols)?, None),
         TileChoice::Fixed(g) => (Geometry::new(g.rows, g.cols)?, None),
         TileChoice::Auto(candidates) => {
-            let (g, scored) = choose_geometry(
-                &quantized,
-                &physics,
-                candidates,
-                &opts.tile_options,
-                &encoded,
-            )?;
+            let (g, scored) =
+                choose_geometry(&quantized, &physics, candidates, &opts.tile_options, &encoded)?;
             (g, Some(scored))
         }
     };
     physics.costs(geometry)?;
-    let tiled = ByPolicy {
-        raw: (),
-        reorder: (),
-        monosparse: (),
-    }
-    .try_map(|p, _| tile(&quantized, geometry, p, &opts.tile_options, &encoded))?;
-    Ok(CamDesign {
-        physics,
-        options: opts.clone(),
-        packed,
-        quantized,
-        geometry,
-        tiled,
-        auto,
-    })
+    let tiled = ByPolicy { raw: (), reorder: (), monosparse: () }
+        .try_map(|p, _| tile(&quantized, geometry, p, &opts.tile_options, &encoded))?;
+    Ok(CamDesign { physics, options: opts.clone(), packed, quantized, geometry, tiled, auto })
 }
 
 /// Mean monosparse energy (pJ per inference) of a tiling over encoded samples.
@@ -236,10 +210,7 @@ pub fn choose_geometry(
                 best = Some((e, *g));
             }
         }
-        scored.push(AutoCandidate {
-            geometry: g.to_string(),
-            energy_pj: energy,
-        });
+        scored.push(AutoCandidate { geometry: g.to_string(), energy_pj: energy });
     }
     match best {
         Some((_, g)) => Ok((g, scored)),

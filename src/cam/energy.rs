@@ -173,12 +173,7 @@ impl CamPhysics {
             sense_amp: self.p_sa * t,
             precharge: self.p_pc * t,
             register_dynamic: self.p_reg_dynamic * t,
-            source_line: [
-                sl(i_rep, i_rep),
-                sl(i_hrs, i_rep),
-                sl(i_rep, i_lrs),
-                sl(i_hrs, i_lrs),
-            ],
+            source_line: [sl(i_rep, i_rep), sl(i_hrs, i_rep), sl(i_rep, i_lrs), sl(i_hrs, i_lrs)],
             encoder_comparison: self.e_compare,
             leaf_add: (self.p_leaf_read + self.p_leaf_add) * t,
             liveness_update: self.p_live_reg * t,
@@ -200,9 +195,7 @@ impl CamPhysics {
             registers_dynamic: k.register_dynamic
                 * n(ev.rows_enabled.saturating_sub(ev.liveness_updates))
                 * pj,
-            source_lines: (0..4)
-                .map(|i| k.source_line[i] * n(ev.cells_by_bounds[i]))
-                .sum::<f64>()
+            source_lines: (0..4).map(|i| k.source_line[i] * n(ev.cells_by_bounds[i])).sum::<f64>()
                 * pj,
             encoder: k.encoder_comparison * n(ev.encoder_comparisons) * pj,
             leaf_accumulation: k.leaf_add * n(ev.leaf_adds) * pj,
@@ -223,28 +216,15 @@ impl CamPhysics {
         let arrays = t.scheduled_tiles() as f64;
         let (r, c) = (t.geometry.rows as f64, t.geometry.cols as f64);
         let table_bits: usize = q.encoders.iter().map(|e| e.thresholds.len() * 32).sum();
-        let used_features = q
-            .encoders
-            .iter()
-            .filter(|e| !e.thresholds.is_empty())
-            .count();
+        let used_features = q.encoders.iter().filter(|e| !e.thresholds.is_empty()).count();
         let mut a = BTreeMap::new();
         a.insert("cells".to_string(), arrays * r * c * self.area_cell * um2);
-        a.insert(
-            "sense_amps".to_string(),
-            arrays * r * self.area_sense_amp * um2,
-        );
-        a.insert(
-            "match_registers".to_string(),
-            arrays * r * self.area_reg_bit * um2,
-        );
+        a.insert("sense_amps".to_string(), arrays * r * self.area_sense_amp * um2);
+        a.insert("match_registers".to_string(), arrays * r * self.area_reg_bit * um2);
         a.insert("dacs".to_string(), arrays * c * self.area_dac * um2);
         if t.liveness {
             let rows: f64 = t.row_tiles.iter().map(|rt| rt.rows.len() as f64).sum();
-            a.insert(
-                "liveness_register".to_string(),
-                rows * self.area_reg_bit * um2,
-            );
+            a.insert("liveness_register".to_string(), rows * self.area_reg_bit * um2);
         }
         a.insert(
             "encoder".to_string(),

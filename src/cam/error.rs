@@ -18,12 +18,7 @@ pub enum CamError {
     BadTree { tree: usize, message: String },
     /// A split names a feature the model does not have.
     #[error("tree {tree} node {node}: split feature {feature} is out of range (model has {num_features} features)")]
-    FeatureOutOfRange {
-        tree: usize,
-        node: usize,
-        feature: u32,
-        num_features: usize,
-    },
+    FeatureOutOfRange { tree: usize, node: usize, feature: u32, num_features: usize },
     /// A split threshold is NaN: no comparison with it is meaningful.
     #[error("tree {tree} node {node}: split threshold is NaN")]
     NanThreshold { tree: usize, node: usize },
@@ -32,21 +27,13 @@ pub enum CamError {
     NonFinite { what: String, value: f64 },
     /// A tree writes to an output the model does not have.
     #[error("tree {tree}: output {output} is out of range (model has {num_outputs} outputs)")]
-    OutputOutOfRange {
-        tree: usize,
-        output: usize,
-        num_outputs: usize,
-    },
+    OutputOutOfRange { tree: usize, output: usize, num_outputs: usize },
     /// A configuration value is outside what the hardware or the arithmetic supports.
     #[error("invalid option `{option}`: {message}")]
     BadOption { option: String, message: String },
     /// Input samples have the wrong shape.
     #[error("{what}: expected {expected} features per sample, got {got}")]
-    SampleWidth {
-        what: String,
-        expected: usize,
-        got: usize,
-    },
+    SampleWidth { what: String, expected: usize, got: usize },
     /// A parameter of the aCAM cell instance is missing, has the wrong dimension or an unusable value.
     #[error("{0}")]
     Param(String),

@@ -50,10 +50,7 @@ impl Ord for Key {
 pub fn reduce_thresholds(thresholds: &[f32], max_keep: usize, values: Option<&[f32]>) -> Reduction {
     let u = thresholds.len();
     if u <= max_keep {
-        return Reduction {
-            kept: thresholds.to_vec(),
-            map: (0..u).collect(),
-        };
+        return Reduction { kept: thresholds.to_vec(), map: (0..u).collect() };
     }
     // Samples per interval: right[j] counts [t_j, t_{j+1}) (t_u = +inf).
     // The interval below t_0 is never charged (t_0 cannot snap left), so it is not counted.
@@ -88,12 +85,7 @@ pub fn reduce_thresholds(thresholds: &[f32], max_keep: usize, values: Option<&[f
     let mut heap = BinaryHeap::new();
     for k in 0..u {
         if let Some((cost, gap, _)) = evaluate(k, &prev, &next, &right) {
-            heap.push(Reverse(Key {
-                cost,
-                gap,
-                index: k,
-                version: 0,
-            }));
+            heap.push(Reverse(Key { cost, gap, index: k, version: 0 }));
         }
     }
     let mut remaining = u;
@@ -124,12 +116,7 @@ pub fn reduce_thresholds(thresholds: &[f32], max_keep: usize, values: Option<&[f
         for nb in [prev[k], next[k]].into_iter().flatten() {
             version[nb] += 1;
             if let Some((cost, gap, _)) = evaluate(nb, &prev, &next, &right) {
-                heap.push(Reverse(Key {
-                    cost,
-                    gap,
-                    index: nb,
-                    version: version[nb],
-                }));
+                heap.push(Reverse(Key { cost, gap, index: nb, version: version[nb] }));
             }
         }
     }

@@ -55,11 +55,7 @@ pub struct Cell {
 
 impl Cell {
     /// The cell of a feature the path never tests: it matches everything, NaN included.
-    pub const DONT_CARE: Cell = Cell {
-        lo: None,
-        hi: None,
-        nan_match: true,
-    };
+    pub const DONT_CARE: Cell = Cell { lo: None, hi: None, nan_match: true };
 
     /// Whether the cell matches every input, so it carries no information and can be skipped.
     pub fn is_dont_care(&self) -> bool {
@@ -157,19 +153,14 @@ impl PackedCam {
         if total == 0 {
             return 0.0;
         }
-        let dc: usize = self
-            .rows
-            .iter()
-            .map(|r| r.cells.iter().filter(|c| c.is_dont_care()).count())
-            .sum();
+        let dc: usize =
+            self.rows.iter().map(|r| r.cells.iter().filter(|c| c.is_dont_care()).count()).sum();
         dc as f64 / total as f64
     }
 
     /// Indices of the rows matching a float32 sample (one per tree for a well-formed ensemble).
     pub fn matching_rows(&self, x: &[f32]) -> Vec<usize> {
-        (0..self.rows.len())
-            .filter(|&i| self.rows[i].matches(x))
-            .collect()
+        (0..self.rows.len()).filter(|&i| self.rows[i].matches(x)).collect()
     }
 
     /// Margins computed from the matching rows, with the same float64 arithmetic as
@@ -255,10 +246,7 @@ fn pack_tree(model: &TreeEnsemble, ti: usize, rows: &mut Vec<CamRow>) -> Result<
     let tree = &model.trees[ti];
     let n = tree.nodes.len();
     if n == 0 {
-        return Err(CamError::BadTree {
-            tree: ti,
-            message: "has no nodes".into(),
-        });
+        return Err(CamError::BadTree { tree: ti, message: "has no nodes".into() });
     }
     let mut visited = vec![false; n];
     let mut path: Vec<Step> = Vec::new();
@@ -295,14 +283,7 @@ fn pack_tree(model: &TreeEnsemble, ti: usize, rows: &mut Vec<CamRow>) -> Result<
                     leaf_node: node,
                 });
             }
-            Node::Split {
-                feature,
-                threshold,
-                op,
-                left,
-                right,
-                missing_left,
-            } => {
+            Node::Split { feature, threshold, op, left, right, missing_left } => {
                 if *feature as usize >= model.num_features {
                     return Err(CamError::FeatureOutOfRange {
                         tree: ti,

@@ -32,10 +32,7 @@ pub struct QuantConfig {
 
 impl Default for QuantConfig {
     fn default() -> Self {
-        QuantConfig {
-            levels: 256,
-            leaf_bits: 16,
-        }
+        QuantConfig { levels: 256, leaf_bits: 16 }
     }
 }
 
@@ -93,10 +90,7 @@ pub struct QRow {
 
 impl QRow {
     pub fn matches(&self, e: &Encoded) -> bool {
-        self.cells
-            .iter()
-            .enumerate()
-            .all(|(f, c)| c.matches(e.codes[f], e.nan[f]))
+        self.cells.iter().enumerate().all(|(f, c)| c.matches(e.codes[f], e.nan[f]))
     }
     /// Whether the cell of feature `f` carries information (is not don't-care).
     pub fn cares(&self, f: usize) -> bool {
@@ -200,9 +194,7 @@ impl QuantizedCam {
     /// Rows matching an encoded input, by brute force over all rows (the tiled simulator must
     /// agree with this).
     pub fn matching_rows(&self, e: &Encoded) -> Vec<usize> {
-        (0..self.rows.len())
-            .filter(|&i| self.rows[i].matches(e))
-            .collect()
+        (0..self.rows.len()).filter(|&i| self.rows[i].matches(e)).collect()
     }
 }
 
@@ -270,9 +262,7 @@ pub fn quantize(
                 unique_after: red.kept.len(),
             });
         }
-        encoders.push(FeatureEncoder {
-            thresholds: red.kept,
-        });
+        encoders.push(FeatureEncoder { thresholds: red.kept });
         tables.push((unique, red.map));
     }
     let code_of = |f: usize, v: f32| -> u16 {
@@ -311,11 +301,7 @@ pub fn quantize(
             tree: r.tree,
         })
         .collect();
-    let base_q = p
-        .base_margin
-        .iter()
-        .map(|b| (b * scale).round() as i64)
-        .collect();
+    let base_q = p.base_margin.iter().map(|b| (b * scale).round() as i64).collect();
     let max_n = p.trees_per_output.iter().copied().max().unwrap_or(0);
     let mut q = QuantizedCam {
         num_features: p.num_features,
@@ -351,12 +337,8 @@ pub fn quantize(
 /// Sorted unique non-NaN bounds of feature `f` over all rows (`-0.0` and `0.0` are one value,
 /// as every comparison treats them).
 fn feature_bounds(p: &PackedCam, f: usize) -> Vec<f32> {
-    let mut v: Vec<f32> = p
-        .rows
-        .iter()
-        .flat_map(|r| [r.cells[f].lo, r.cells[f].hi])
-        .flatten()
-        .collect();
+    let mut v: Vec<f32> =
+        p.rows.iter().flat_map(|r| [r.cells[f].lo, r.cells[f].hi]).flatten().collect();
     v.sort_by(|a, b| a.total_cmp(b));
     v.dedup_by(|a, b| a == b);
     v
@@ -400,11 +382,7 @@ pub fn choose_fixed_point(
         if m < (1u64 << 62) as f64 {
             let m = m as u64;
             let acc_bits = (64 - m.leading_zeros()) + 1;
-            return Ok(FixedPoint {
-                frac_bits: frac,
-                leaf_bits,
-                acc_bits,
-            });
+            return Ok(FixedPoint { frac_bits: frac, leaf_bits, acc_bits });
         }
         if frac <= -1000 {
             return Err(CamError::AccumulatorTooWide { bits: 64 });
@@ -468,11 +446,7 @@ fn measure_loss(
             m
         };
         let (a, b) = (sum(&reference), sum(&hw));
-        let d = a
-            .iter()
-            .zip(&b)
-            .map(|(u, v)| (u - v).abs())
-            .fold(0.0, f64::max);
+        let d = a.iter().zip(&b).map(|(u, v)| (u - v).abs()).fold(0.0, f64::max);
         if d > 0.0 {
             margin_changed += 1;
         }

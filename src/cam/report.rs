@@ -135,17 +135,10 @@ pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, C
             totals[[i, o]] = results[0].totals[o];
         }
     }
-    let events = ByPolicy {
-        raw: ev[0],
-        reorder: ev[1],
-        monosparse: ev[2],
-    };
+    let events = ByPolicy { raw: ev[0], reorder: ev[1], monosparse: ev[2] };
     let per = 1.0 / n as f64;
-    let energy = events.try_map(|p, e| {
-        d.physics
-            .energy(d.tiled.get(p).geometry, e)
-            .map(|b| b.scaled(per))
-    })?;
+    let energy = events
+        .try_map(|p, e| d.physics.energy(d.tiled.get(p).geometry, e).map(|b| b.scaled(per)))?;
     let cycles =
         events.map(|p, e| d.physics.cycles(e, d.tiled.get(p).row_tiles.len()) as f64 * per);
     let areas = d.tiled.map(|_, t| d.physics.area(t, q));
@@ -193,9 +186,5 @@ pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, C
         breakdown_by_policy: energy.map(|_, b| b.to_map()),
         auto_candidates: d.auto.clone(),
     };
-    Ok(CamEvaluation {
-        margins,
-        totals,
-        report,
-    })
+    Ok(CamEvaluation { margins, totals, report })
 }

@@ -131,17 +131,9 @@ impl<'a> Simulator<'a> {
                     .collect()
             })
             .collect();
-        let comparisons_per_feature = q
-            .encoders
-            .iter()
-            .map(|e| search_steps(e.thresholds.len()))
-            .collect();
-        Simulator {
-            q,
-            t,
-            plans,
-            comparisons_per_feature,
-        }
+        let comparisons_per_feature =
+            q.encoders.iter().map(|e| search_steps(e.thresholds.len())).collect();
+        Simulator { q, t, plans, comparisons_per_feature }
     }
 
     /// Encodes and simulates one float32 sample.
@@ -154,10 +146,7 @@ impl<'a> Simulator<'a> {
     pub fn run(&self, e: &Encoded) -> SimResult {
         let q = self.q;
         let cols = self.t.geometry.cols as u64;
-        let mut ev = SearchEvents {
-            samples: 1,
-            ..Default::default()
-        };
+        let mut ev = SearchEvents { samples: 1, ..Default::default() };
         for (f, steps) in self.comparisons_per_feature.iter().enumerate() {
             if !e.nan[f] {
                 ev.encoder_comparisons += steps;
@@ -200,11 +189,7 @@ impl<'a> Simulator<'a> {
                     }
                 }
             }
-            let critical = if self.t.liveness {
-                searches
-            } else {
-                searches.min(1)
-            };
+            let critical = if self.t.liveness { searches } else { searches.min(1) };
             ev.critical_searches = ev.critical_searches.max(critical);
             for (i, l) in live.iter().enumerate() {
                 if *l {
@@ -218,12 +203,7 @@ impl<'a> Simulator<'a> {
         }
         matched.sort_unstable();
         let margins = totals.iter().map(|t| q.fixed.to_margin(*t)).collect();
-        SimResult {
-            margins,
-            totals,
-            matched_rows: matched,
-            events: ev,
-        }
+        SimResult { margins, totals, matched_rows: matched, events: ev }
     }
 }
 

@@ -17,9 +17,8 @@ const PANEL_GAP: usize = 30;
 fn colour(density: f64) -> String {
     let t = density.clamp(0.0, 1.0).sqrt();
     let (lo, hi) = ([0xf7u8, 0xfb, 0xff], [0x08u8, 0x30, 0x6b]);
-    let c: Vec<u8> = (0..3)
-        .map(|i| (lo[i] as f64 + (hi[i] as f64 - lo[i] as f64) * t).round() as u8)
-        .collect();
+    let c: Vec<u8> =
+        (0..3).map(|i| (lo[i] as f64 + (hi[i] as f64 - lo[i] as f64) * t).round() as u8).collect();
     format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2])
 }
 
@@ -42,23 +41,14 @@ pub fn render(tilings: &[&TiledCam]) -> String {
     let panel_w: Vec<usize> = panels.iter().map(|(s, _)| width_of(*s).max(150)).collect();
     let width =
         2 * MARGIN + panel_w.iter().sum::<usize>() + PANEL_GAP * tilings.len().saturating_sub(1);
-    let height = 2 * MARGIN
-        + HEADER
-        + panels
-            .iter()
-            .map(|(_, r)| r * (CELL + GAP))
-            .max()
-            .unwrap_or(0)
-        + 20;
+    let height =
+        2 * MARGIN + HEADER + panels.iter().map(|(_, r)| r * (CELL + GAP)).max().unwrap_or(0) + 20;
     let mut s = String::new();
     let _ = writeln!(
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="9">"#
     );
-    let _ = writeln!(
-        s,
-        r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##
-    );
+    let _ = writeln!(s, r##"<rect width="{width}" height="{height}" fill="#ffffff"/>"##);
     let mut x0 = MARGIN;
     for (k, t) in tilings.iter().enumerate() {
         let (slots, _) = panels[k];
@@ -85,11 +75,8 @@ pub fn render(tilings: &[&TiledCam]) -> String {
                 match rt.column_tiles.get(j) {
                     Some(ct) => {
                         let cells = rt.rows.len() * ct.features.len();
-                        let density = if cells == 0 {
-                            0.0
-                        } else {
-                            ct.care_cells as f64 / cells as f64
-                        };
+                        let density =
+                            if cells == 0 { 0.0 } else { ct.care_cells as f64 / cells as f64 };
                         let _ = writeln!(
                             s,
                             r##"<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{}" stroke="#4a4a4a" stroke-width="0.5"><title>row tile {i}, array {j}: {} rows x {} features, {} care cells</title></rect>"##,
@@ -98,11 +85,7 @@ pub fn render(tilings: &[&TiledCam]) -> String {
                             ct.features.len(),
                             ct.care_cells
                         );
-                        let fg = if density.sqrt() > 0.5 {
-                            "#ffffff"
-                        } else {
-                            "#000000"
-                        };
+                        let fg = if density.sqrt() > 0.5 { "#ffffff" } else { "#000000" };
                         let _ = writeln!(
                             s,
                             r#"<text x="{}" y="{}" text-anchor="middle" font-size="8" fill="{fg}">{j}</text>"#,

@@ -100,10 +100,7 @@ pub struct TileOptions {
 
 impl Default for TileOptions {
     fn default() -> Self {
-        TileOptions {
-            cluster: false,
-            column_order: ColumnOrder::CareCount,
-        }
+        TileOptions { cluster: false, column_order: ColumnOrder::CareCount }
     }
 }
 
@@ -145,11 +142,7 @@ impl TiledCam {
     }
     /// Scheduled arrays holding at least one care cell.
     pub fn nonempty_tiles(&self) -> usize {
-        self.row_tiles
-            .iter()
-            .flat_map(|r| &r.column_tiles)
-            .filter(|c| c.care_cells > 0)
-            .count()
+        self.row_tiles.iter().flat_map(|r| &r.column_tiles).filter(|c| c.care_cells > 0).count()
     }
 }
 
@@ -167,10 +160,7 @@ pub fn care_per_feature(q: &QuantizedCam) -> Vec<usize> {
 }
 
 fn care_per_row(q: &QuantizedCam) -> Vec<usize> {
-    q.rows
-        .iter()
-        .map(|r| r.cells.iter().filter(|c| !c.is_dont_care()).count())
-        .collect()
+    q.rows.iter().map(|r| r.cells.iter().filter(|c| !c.is_dont_care()).count()).collect()
 }
 
 /// Indices `0..n` sorted by `key` descending, ties by index (a stable, deterministic order).
@@ -195,11 +185,7 @@ pub(crate) fn column_tiles(
             features: fs.to_vec(),
             care_cells: rows
                 .iter()
-                .map(|r| {
-                    fs.iter()
-                        .filter(|f| q.rows[*r as usize].cares(**f as usize))
-                        .count()
-                })
+                .map(|r| fs.iter().filter(|f| q.rows[*r as usize].cares(**f as usize)).count())
                 .sum(),
         })
         .filter(|t| keep_empty || t.care_cells > 0)
@@ -229,16 +215,12 @@ pub fn tile(
             .collect(),
         Policy::Reorder => reorder_layout(q, geometry),
         Policy::Monosparse => {
-            let mut tiles = if opts.cluster {
-                cluster_rows(q, geometry)
-            } else {
-                reorder_layout(q, geometry)
-            };
+            let mut tiles =
+                if opts.cluster { cluster_rows(q, geometry) } else { reorder_layout(q, geometry) };
             match opts.column_order {
                 ColumnOrder::CareCount => {
                     for t in &mut tiles {
-                        t.column_tiles
-                            .sort_by_key(|c| std::cmp::Reverse(c.care_cells));
+                        t.column_tiles.sort_by_key(|c| std::cmp::Reverse(c.care_cells));
                     }
                 }
                 ColumnOrder::Rejection => {
@@ -262,11 +244,7 @@ pub fn tile(
         geometry,
         policy,
         liveness: policy == Policy::Monosparse,
-        options: if policy == Policy::Monosparse {
-            *opts
-        } else {
-            TileOptions::default()
-        },
+        options: if policy == Policy::Monosparse { *opts } else { TileOptions::default() },
         row_tiles,
         grid_tiles,
     })

@@ -22,9 +22,8 @@ fn eval_literal_product(expr: &str) -> Quantity {
             op = tok.chars().next().unwrap();
             continue;
         }
-        let num: f64 = tok
-            .parse()
-            .unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
+        let num: f64 =
+            tok.parse().unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
         let mut q = Quantity::scalar(num);
         if let Some(next) = tokens.peek() {
             if let Some((scale, dim)) = parse_unit(next) {
@@ -51,22 +50,13 @@ pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
         };
         let code = rest.split("//").next().unwrap();
         let name = code.split(':').next().unwrap().trim().to_string();
-        let expr = code
-            .rsplit(" = ")
-            .next()
-            .unwrap()
-            .trim()
-            .trim_end_matches(';');
+        let expr = code.rsplit(" = ").next().unwrap().trim().trim_end_matches(';');
         params.insert(name, Value::Number(eval_literal_product(expr)));
     }
     for (k, v) in overrides {
         params.insert(k.to_string(), v.clone());
     }
-    Instance {
-        name: "cam".into(),
-        component: "cam::acam_6t2m".into(),
-        params,
-    }
+    Instance { name: "cam".into(), component: "cam::acam_6t2m".into(), params }
 }
 
 pub fn cell_instance() -> Instance {
@@ -133,22 +123,11 @@ fn build(rng: &mut Rng, s: &EnsembleShape, depth: usize, nodes: &mut Vec<Node>) 
     nodes.push(Node::Leaf { value: 0.0 });
     let feature = rng.below(s.features) as u32;
     let threshold = s.pool[rng.below(s.pool.len())];
-    let op = if rng.chance(0.5) {
-        SplitOp::Lt
-    } else {
-        SplitOp::Le
-    };
+    let op = if rng.chance(0.5) { SplitOp::Lt } else { SplitOp::Le };
     let missing_left = rng.chance(0.5);
     let left = build(rng, s, depth + 1, nodes);
     let right = build(rng, s, depth + 1, nodes);
-    nodes[id as usize] = Node::Split {
-        feature,
-        threshold,
-        op,
-        left,
-        right,
-        missing_left,
-    };
+    nodes[id as usize] = Node::Split { feature, threshold, op, left, right, missing_left };
     id
 }
 
@@ -158,10 +137,7 @@ pub fn random_ensemble(seed: u64, s: &EnsembleShape) -> TreeEnsemble {
         .map(|t| {
             let mut nodes = Vec::new();
             build(&mut rng, s, 0, &mut nodes);
-            Tree {
-                output: t % s.outputs,
-                nodes,
-            }
+            Tree { output: t % s.outputs, nodes }
         })
         .collect();
     TreeEnsemble {
@@ -196,15 +172,7 @@ pub fn nasty_pool() -> Vec<f32> {
 
 /// Values that probe every threshold exactly and from both sides, plus NaN and infinities.
 pub fn probes(pool: &[f32]) -> Vec<f32> {
-    let mut v = vec![
-        f32::NAN,
-        f32::INFINITY,
-        f32::NEG_INFINITY,
-        0.0,
-        -0.0,
-        7.0,
-        -7.0,
-    ];
+    let mut v = vec![f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, -0.0, 7.0, -7.0];
     for t in pool {
         v.push(*t);
         v.push(tessera::cam::pack::next_up_f32(*t));

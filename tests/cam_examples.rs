@@ -154,6 +154,15 @@ fn wide_xgb_energy_study() {
                 r.breakdown
             ));
         }
+        lines.push(format!(
+            "  latency ns raw/reorder/mono {:.1}/{:.1}/{:.1} | area um2 raw/reorder/mono {:.0}/{:.0}/{:.0}",
+            r.latency_ns_by_policy.raw,
+            r.latency_ns_by_policy.reorder,
+            r.latency_ns_by_policy.monosparse,
+            r.area_um2_by_policy.raw,
+            r.area_um2_by_policy.reorder,
+            r.area_um2_by_policy.monosparse
+        ));
         if let Some(c) = &r.auto_candidates {
             let best: Vec<String> = c
                 .iter()

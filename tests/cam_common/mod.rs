@@ -1,62 +1,24 @@
 //! Shared helpers for the `cam_*` tests.
 //!
-//! `cell_instance` reads the parameter defaults of `stdlib/cam.tess` with a deliberately tiny
-//! reader (literal quantities joined by `*` and `/`), because the real `.tess` front end is built
-//! in parallel on another branch. Once it is merged, the lead can swap this for `dsl::load`.
+//! `cell_instance` elaborates `cam::acam_6t2m` from the stdlib through the real `.tess` front end,
+//! so every figure the cost model uses comes from `stdlib/cam.tess`.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use tessera::dsl::accel::{Instance, Value};
+use tessera::dsl::{load_sources, LoadOptions};
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
-use tessera::units::{parse_unit, Dim, Quantity};
-
-const CAM_TESS: &str = include_str!("../../stdlib/cam.tess");
-
-/// Evaluates `1 uA / 1 V / 1 V`, `3.3 uS`, `24`, ... left to right.
-fn eval_literal_product(expr: &str) -> Quantity {
-    let mut acc: Option<Quantity> = None;
-    let mut op = '*';
-    let mut tokens = expr.split_whitespace().peekable();
-    while let Some(tok) = tokens.next() {
-        if tok == "*" || tok == "/" {
-            op = tok.chars().next().unwrap();
-            continue;
-        }
-        let num: f64 =
-            tok.parse().unwrap_or_else(|_| panic!("number expected in `{expr}`, got `{tok}`"));
-        let mut q = Quantity::scalar(num);
-        if let Some(next) = tokens.peek() {
-            if let Some((scale, dim)) = parse_unit(next) {
-                q = Quantity::new(num * scale, dim);
-                tokens.next();
-            }
-        }
-        acc = Some(match acc {
-            None => q,
-            Some(a) if op == '*' => Quantity::new(a.si * q.si, a.dim.mul(q.dim)),
-            Some(a) => Quantity::new(a.si / q.si, a.dim.div(q.dim)),
-        });
-    }
-    acc.expect("empty expression")
-}
+use tessera::units::{Dim, Quantity};
 
 /// The `cam::acam_6t2m` component with its defaults, plus overrides.
 pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
-    let mut params = BTreeMap::new();
-    for line in CAM_TESS.lines() {
-        let line = line.trim();
-        let Some(rest) = line.strip_prefix("param ") else {
-            continue;
-        };
-        let code = rest.split("//").next().unwrap();
-        let name = code.split(':').next().unwrap().trim().to_string();
-        let expr = code.rsplit(" = ").next().unwrap().trim().trim_end_matches(';');
-        params.insert(name, Value::Number(eval_literal_product(expr)));
-    }
+    let src = "use cam::acam_6t2m;\naccelerator t {\n    inst cam = acam_6t2m();\n}\n";
+    let loaded = load_sources(&[("cam_test.tess", src)], &LoadOptions::default());
+    assert!(!loaded.has_errors(), "stdlib/cam.tess must elaborate cleanly");
+    let mut inst = loaded.accelerators[0].instances["cam"].clone();
     for (k, v) in overrides {
-        params.insert(k.to_string(), v.clone());
+        inst.params.insert(k.to_string(), v.clone());
     }
-    Instance { name: "cam".into(), component: "cam::acam_6t2m".into(), params }
+    inst
 }
 
 pub fn cell_instance() -> Instance {

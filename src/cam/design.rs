@@ -159,8 +159,12 @@ pub fn compile(
         }
     };
     physics.costs(geometry)?;
-    let tiled = ByPolicy { raw: (), reorder: (), monosparse: () }
-        .try_map(|p, _| tile(&quantized, geometry, p, &opts.tile_options, &encoded))?;
+    let layout = |p: Policy| tile(&quantized, geometry, p, &opts.tile_options, &encoded);
+    let tiled = ByPolicy {
+        raw: layout(Policy::Raw)?,
+        reorder: layout(Policy::Reorder)?,
+        monosparse: layout(Policy::Monosparse)?,
+    };
     Ok(CamDesign { physics, options: opts.clone(), packed, quantized, geometry, tiled, auto })
 }
 

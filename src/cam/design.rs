@@ -143,6 +143,18 @@ pub fn compile(
     }
     let packed = pack(model)?;
     let quantized = quantize(&packed, &QuantConfig { levels, leaf_bits: opts.leaf_bits }, train)?;
+    layout(packed, quantized, physics, opts, train)
+}
+
+/// The tiling step on its own (the `cam-tile` pass): chooses the geometry and lays the quantized
+/// rows out for the three policies.
+pub fn layout(
+    packed: PackedCam,
+    quantized: QuantizedCam,
+    physics: CamPhysics,
+    opts: &CamOptions,
+    train: Option<ArrayView2<f32>>,
+) -> Result<CamDesign, CamError> {
     let encoded: Vec<Encoded> = match &train {
         Some(t) => {
             t.rows().into_iter().map(|r| quantized.encode(&r.to_vec())).collect::<Result<_, _>>()?

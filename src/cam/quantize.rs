@@ -196,6 +196,16 @@ impl QuantizedCam {
     pub fn matching_rows(&self, e: &Encoded) -> Vec<usize> {
         (0..self.rows.len()).filter(|&i| self.rows[i].matches(e)).collect()
     }
+
+    /// `base_q + Σ leaf_q` per output over the matching rows, by brute force: the integer the
+    /// tiled simulator and the RTL must reproduce whatever their schedule.
+    pub fn totals(&self, e: &Encoded) -> Vec<i64> {
+        let mut t = self.base_q.clone();
+        for i in self.matching_rows(e) {
+            t[self.rows[i].output] += self.rows[i].leaf_q;
+        }
+        t
+    }
 }
 
 /// Copies row-major samples into an array, checking every row has `width` values.

@@ -66,12 +66,8 @@ fn simulate(
     let run = compiled.simulate(x.view());
     pb.finish_and_clear();
     let run = run?;
-    let mut report = Report::from_ledger(
-        &job.accel.name,
-        &job.model.written,
-        compiled.section_name(),
-        &run.ledger,
-    );
+    let mut report =
+        Report::from_cost(&job.accel.name, &job.model.written, compiled.section_name(), &run.cost);
     report
         .section(compiled.section_name(), &run.section)
         .map_err(|e| FlowError::Model(format!("report section: {e}")))?;

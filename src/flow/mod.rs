@@ -8,6 +8,8 @@
 
 pub mod error;
 pub mod job;
+pub mod pipeline;
+pub mod trees;
 
 pub use error::FlowError;
 pub use job::Job;
@@ -15,7 +17,7 @@ pub use job::Job;
 use crate::backend::verilog::ast::Module;
 use crate::backend::verilog::bits::Bits;
 use crate::passes::manager::IrDump;
-use crate::sim::cost::Ledger;
+pub use crate::sim::cost::Cost;
 use ndarray::{Array2, ArrayView2};
 
 /// What a simulation of a batch produced.
@@ -23,8 +25,8 @@ use ndarray::{Array2, ArrayView2};
 pub struct SimRun {
     /// Outputs in the source framework's raw output space, `[n, outputs]`.
     pub outputs: Array2<f32>,
-    /// Priced events per inference (means over the batch), area and latency.
-    pub ledger: Ledger,
+    /// Energy, latency and area per inference (means over the batch).
+    pub cost: Cost,
     /// The family's report section (`cam`, `crossbar`, ...), already serialised.
     pub section: serde_json::Value,
     /// The bound the compiler guarantees on |output - framework output|, when it states one.
@@ -97,11 +99,10 @@ static CROSSBAR: NotBuilt =
     NotBuilt { name: "neural networks on crossbars", passes: &["crossbar_tile", "quantize"] };
 static ATTENTION: NotBuilt =
     NotBuilt { name: "binarized attention", passes: &["binarize", "sparsify"] };
-static TREES: NotBuilt = NotBuilt { name: "tree ensembles on analog CAM", passes: &["cam_pack"] };
 
 /// Every family, in the order their mapping passes are matched.
 pub fn families() -> [&'static dyn Family; 4] {
-    [&TREES, &CROSSBAR, &ATTENTION, &SPIKING]
+    [&trees::TREES, &CROSSBAR, &ATTENTION, &SPIKING]
 }
 
 /// The family a mapping pass selects (`cam_pack` and `cam-pack` both select the tree family).

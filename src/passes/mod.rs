@@ -9,6 +9,10 @@
 //! (`map m -> a using cam_pack(tile = 24x48)`) or the command line (`cam-pack:tile=24x48`) and
 //! reach the pass already validated, with defaults filled in, through [`PassContext`].
 
+pub mod cam_common;
+pub mod cam_pack;
+pub mod cam_quantize;
+pub mod cam_tile;
 pub mod dce;
 pub mod fold_identity;
 pub mod manager;

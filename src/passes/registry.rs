@@ -4,10 +4,16 @@
 //! pass is one line here.
 
 use super::options::{canonical, closest};
-use super::{dce, fold_identity, Pass};
+use super::{cam_pack, cam_quantize, cam_tile, dce, fold_identity, Pass};
 
 /// Every registered pass, in the order `tessera passes` lists them.
-pub static PASSES: &[&dyn Pass] = &[&dce::Dce, &fold_identity::FoldIdentity];
+pub static PASSES: &[&dyn Pass] = &[
+    &dce::Dce,
+    &fold_identity::FoldIdentity,
+    &cam_pack::CamPack,
+    &cam_quantize::CamQuantize,
+    &cam_tile::CamTile,
+];
 
 /// All registered passes.
 pub fn registry() -> &'static [&'static dyn Pass] {

@@ -8,20 +8,22 @@ use crate::passes::options::canonical;
 use crate::passes::{lookup, Pass};
 use std::collections::BTreeMap;
 
+/// One pipeline step: a pass and the options it was given.
+pub type Step = (&'static dyn Pass, BTreeMap<String, Value>);
+
 /// The passes of `names` with the mapping's options distributed among them. An option no pass
 /// declares is an error listing every option the pipeline accepts.
 pub fn distribute(
     mapping: &Mapping,
     names: &[&str],
-) -> Result<Vec<(&'static dyn Pass, BTreeMap<String, Value>)>, FlowError> {
+) -> Result<Vec<Step>, FlowError> {
     let passes: Vec<&'static dyn Pass> = names
         .iter()
         .map(|n| {
             lookup(n).ok_or_else(|| FlowError::Description(format!("pass `{n}` is not registered")))
         })
         .collect::<Result<_, _>>()?;
-    let mut out: Vec<(&'static dyn Pass, BTreeMap<String, Value>)> =
-        passes.iter().map(|p| (*p, BTreeMap::new())).collect();
+    let mut out: Vec<Step> = passes.iter().map(|p| (*p, BTreeMap::new())).collect();
     for (key, value) in &mapping.options {
         let k = canonical(key);
         match out.iter_mut().find(|(p, _)| p.options().iter().any(|o| o.name == k)) {

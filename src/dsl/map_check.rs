@@ -5,9 +5,10 @@ use crate::diagnostics::{did_you_mean, Code, Diagnostic, Span};
 use crate::dsl::accel::{Instance, Mapping, Value};
 use crate::dsl::ast::{self, ExprKind};
 use crate::dsl::check::{Checker, Env, Local, Poisoned};
-use crate::dsl::mappings::{mapping_schema, pass_names, OptionKind, Schema};
+use crate::dsl::mappings::{describe, mapping_schema, pass_names, Schema};
 use crate::dsl::types::Ty;
 use crate::dsl::value::{format_value, Val};
+use crate::passes::OptionKind;
 use std::collections::BTreeMap;
 
 impl Checker<'_> {
@@ -56,7 +57,7 @@ impl Checker<'_> {
             }
         }
         let Some(schema) = mapping_schema(&m.pass.name) else {
-            let names: Vec<&str> = pass_names().collect();
+            let names: Vec<&str> = pass_names();
             self.emit(
                 Diagnostic::error(Code::E0015, format!("unknown mapping pass `{}`", m.pass.name))
                     .primary(m.pass.span, "no pass of this name")
@@ -65,7 +66,7 @@ impl Checker<'_> {
             );
             return None;
         };
-        let options = self.map_options(env, schema, &m.args);
+        let options = self.map_options(env, &schema, &m.args);
         let options = options.ok()?;
         if !ok || !instances.contains_key(&m.target.name) {
             return None;
@@ -130,7 +131,10 @@ impl Checker<'_> {
                         format!("pass `{}` has no option `{}`", schema.pass, name.name),
                     )
                     .primary(name.span, "unknown option")
-                    .help_opt(did_you_mean(&name.name, schema.options.iter().map(|o| o.name)))
+                    .help_opt(did_you_mean(
+                        &name.name,
+                        schema.options.iter().map(|o| o.name.as_str()),
+                    ))
                     .note(format!(
                         "`{}` takes {}",
                         schema.pass,
@@ -150,7 +154,7 @@ impl Checker<'_> {
                 continue;
             }
             spans.insert(name.name.clone(), name.span);
-            match self.option_value(env, schema, spec.name, spec.kind, &a.value) {
+            match self.option_value(env, schema, &spec.name, spec.kind, &a.value) {
                 Ok(v) => {
                     out.insert(name.name.clone(), v);
                 }
@@ -175,9 +179,13 @@ impl Checker<'_> {
         let what = format!("option `{name}` of `{}`", schema.pass);
         let v = match kind {
             OptionKind::Int { .. } => self.eval_as(env, e, Ty::Int, &what)?,
+            OptionKind::Real => {
+                self.eval_as(env, e, Ty::Num(crate::units::Dim::DIMENSIONLESS), &what)?
+            }
             OptionKind::Bool => self.eval_as(env, e, Ty::Bool, &what)?,
-            OptionKind::Symbol | OptionKind::Enum(_) => self.eval_as(env, e, Ty::Symbol, &what)?,
-            OptionKind::DimsOrAuto => match &e.kind {
+            OptionKind::Symbol(_) => self.eval_as(env, e, Ty::Symbol, &what)?,
+            OptionKind::Dims => self.eval_as(env, e, Ty::Dims, &what)?,
+            OptionKind::DimsOr(_) => match &e.kind {
                 ExprKind::Path(_) => self.eval_as(env, e, Ty::Symbol, &what)?,
                 _ => self.eval_as(env, e, Ty::Dims, &what)?,
             },
@@ -189,7 +197,7 @@ impl Checker<'_> {
             c.emit(
                 Diagnostic::error(Code::E0008, msg)
                     .primary(e.span, label.to_string())
-                    .note(format!("{what} takes {}", kind.describe())),
+                    .note(format!("{what} takes {}", describe(kind))),
             );
             Err(Poisoned)
         };
@@ -203,22 +211,22 @@ impl Checker<'_> {
                     "out of range",
                 )
             }
-            (OptionKind::Enum(vs), Value::Symbol(s)) if !vs.contains(&s.as_str()) => {
+            (OptionKind::Symbol(vs), Value::Symbol(s)) if !vs.contains(&s.as_str()) => {
                 let help = did_you_mean(s, vs.iter().copied());
                 self.emit(
                     Diagnostic::error(Code::E0008, format!("`{s}` is not a value of {what}"))
                         .primary(e.span, "unknown value")
                         .help_opt(help)
-                        .note(format!("{what} takes {}", kind.describe())),
+                        .note(format!("{what} takes {}", describe(kind))),
                 );
                 Err(Poisoned)
             }
-            (OptionKind::DimsOrAuto, Value::Symbol(s)) if s != "auto" => bad(
+            (OptionKind::DimsOr(vs), Value::Symbol(s)) if !vs.contains(&s.as_str()) => bad(
                 self,
-                format!("{what} must be ROWSxCOLS or `auto`, found `{s}`"),
+                format!("{what} must be ROWSxCOLS or one of {}, found `{s}`", vs.join(", ")),
                 "expected a geometry like 24x48",
             ),
-            (OptionKind::DimsOrAuto, Value::Dims(d)) if d.len() != 2 => bad(
+            (OptionKind::Dims | OptionKind::DimsOr(_), Value::Dims(d)) if d.len() != 2 => bad(
                 self,
                 format!("{what} needs two sizes (ROWSxCOLS), found {}", d.len()),
                 "expected ROWSxCOLS",
@@ -232,7 +240,7 @@ fn option_list(schema: &Schema) -> String {
     schema
         .options
         .iter()
-        .map(|o| format!("{} ({})", o.name, o.kind.describe()))
+        .map(|o| format!("{} ({})", o.name, describe(o.kind)))
         .collect::<Vec<_>>()
         .join(", ")
 }

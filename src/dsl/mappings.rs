@@ -1,165 +1,151 @@
 //! The mapping passes a `map MODEL -> INSTANCE using PASS(options);` may name, with their
-//! options. This table stands in for the pass registry until it exists; everything reads it
-//! through [`mapping_schema`], so swapping in the registry touches one function.
+//! options.
+//!
+//! For a family that is built, the schema comes from the pass registry: the mapping's options
+//! are the union of the options of the family's pipeline passes (`crate::flow`), so the linter
+//! and the compiler can never disagree. Families not built yet keep a declared table here, so
+//! descriptions for them can already be written and checked.
 
-/// The kind of value an option takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OptionKind {
-    /// A whole number within `min..=max`.
-    Int {
-        min: i64,
-        max: i64,
-    },
-    Bool,
-    /// Any bare name.
-    Symbol,
-    /// One of the listed bare names.
-    Enum(&'static [&'static str]),
-    /// A `ROWSxCOLS` geometry or the symbol `auto`.
-    DimsOrAuto,
-}
+use crate::passes::OptionKind;
 
-impl OptionKind {
-    /// How the kind is described in messages and docs.
-    pub fn describe(self) -> String {
-        match self {
-            OptionKind::Int { min, max } => format!("int in {min}..={max}"),
-            OptionKind::Bool => "bool".to_string(),
-            OptionKind::Symbol => "symbol".to_string(),
-            OptionKind::Enum(vs) => vs.join(" | "),
-            OptionKind::DimsOrAuto => "ROWSxCOLS | auto".to_string(),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// One option a mapping accepts, spelled as `.tess` writes it (`leaf_bits`).
+#[derive(Clone, Debug, PartialEq)]
 pub struct OptionSpec {
-    pub name: &'static str,
+    pub name: String,
     pub kind: OptionKind,
-    pub help: &'static str,
+    pub help: String,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What a mapping pass accepts.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Schema {
-    pub pass: &'static str,
-    pub description: &'static str,
-    pub options: &'static [OptionSpec],
+    pub pass: String,
+    pub description: String,
+    pub options: Vec<OptionSpec>,
 }
 
 impl Schema {
-    pub fn option(&self, name: &str) -> Option<&'static OptionSpec> {
+    pub fn option(&self, name: &str) -> Option<&OptionSpec> {
         self.options.iter().find(|o| o.name == name)
     }
+}
+
+/// How an option kind is described in messages and docs.
+pub fn describe(kind: OptionKind) -> String {
+    match kind {
+        OptionKind::Int { min, max } => format!("int in {min}..={max}"),
+        OptionKind::Bool => "bool".to_string(),
+        OptionKind::Symbol(vs) => vs.join(" | "),
+        OptionKind::Dims => "ROWSxCOLS".to_string(),
+        OptionKind::DimsOr(vs) => format!("ROWSxCOLS | {}", vs.join(" | ")),
+        OptionKind::Real => "real".to_string(),
+    }
+}
+
+/// A declared option of a family that is not built yet.
+struct Declared {
+    name: &'static str,
+    kind: OptionKind,
+    help: &'static str,
 }
 
 const fn int(min: i64, max: i64) -> OptionKind {
     OptionKind::Int { min, max }
 }
 
-const SCHEMAS: &[Schema] = &[
-    Schema {
-        pass: "cam_pack",
-        description: "tree ensemble -> analog CAM rows, quantized and tiled",
-        options: &[
-            OptionSpec {
-                name: "tile",
-                kind: OptionKind::DimsOrAuto,
-                help: "CAM array geometry, or auto to pick the cheapest",
-            },
-            OptionSpec {
-                name: "order",
-                kind: OptionKind::Enum(&["raw", "reorder", "monosparse"]),
-                help: "tile search policy",
-            },
-            OptionSpec {
-                name: "levels",
-                kind: int(2, 65536),
-                help: "levels per cell (256 for 8 bits)",
-            },
-            OptionSpec {
-                name: "leaf_bits",
-                kind: int(2, 32),
-                help: "signed fixed-point width of leaf values",
-            },
-            OptionSpec {
-                name: "cluster",
-                kind: OptionKind::Bool,
-                help: "cluster rows by shared features",
-            },
-            OptionSpec {
-                name: "column_order",
-                kind: OptionKind::Symbol,
-                help: "column tile ordering strategy",
-            },
-        ],
-    },
-    Schema {
-        pass: "crossbar_tile",
-        description: "matrix layers -> bit-sliced crossbar tiles with shared ADCs",
-        options: &[
-            OptionSpec { name: "rows", kind: int(1, 65536), help: "array rows" },
-            OptionSpec { name: "cols", kind: int(1, 65536), help: "array columns" },
-            OptionSpec { name: "cell_bits", kind: int(1, 8), help: "bits stored per cell" },
-            OptionSpec { name: "w_bits", kind: int(1, 32), help: "weight width" },
-            OptionSpec {
-                name: "a_bits",
-                kind: int(1, 32),
-                help: "activation width (input cycles)",
-            },
-            OptionSpec { name: "adc_bits", kind: int(1, 16), help: "ADC resolution" },
-            OptionSpec {
-                name: "cols_per_adc",
-                kind: int(1, 65536),
-                help: "columns sharing one ADC",
-            },
-            OptionSpec {
+/// Mapping passes of families not built yet, with their options.
+const DECLARED: &[(&str, &str, &[Declared])] = &[
+    (
+        "crossbar_tile",
+        "matrix layers -> bit-sliced crossbar tiles with shared ADCs",
+        &[
+            Declared { name: "rows", kind: int(1, 65536), help: "array rows" },
+            Declared { name: "cols", kind: int(1, 65536), help: "array columns" },
+            Declared { name: "cell_bits", kind: int(1, 8), help: "bits stored per cell" },
+            Declared { name: "w_bits", kind: int(1, 32), help: "weight width" },
+            Declared { name: "a_bits", kind: int(1, 32), help: "activation width (input cycles)" },
+            Declared { name: "adc_bits", kind: int(1, 16), help: "ADC resolution" },
+            Declared { name: "cols_per_adc", kind: int(1, 65536), help: "columns sharing one ADC" },
+            Declared {
                 name: "signed",
-                kind: OptionKind::Enum(&["differential", "offset"]),
+                kind: OptionKind::Symbol(&["differential", "offset"]),
                 help: "signed weight encoding",
             },
         ],
-    },
-    Schema {
-        pass: "binarize",
-        description: "attention Q and K -> sign bits with calibrated scales",
-        options: &[OptionSpec {
+    ),
+    (
+        "binarize",
+        "attention Q and K -> sign bits with calibrated scales",
+        &[Declared {
             name: "per_head",
             kind: OptionKind::Bool,
             help: "one scale per head instead of per layer",
         }],
-    },
-    Schema {
-        pass: "sparsify",
-        description: "attention scores -> top-N per query before softmax",
-        options: &[
-            OptionSpec { name: "top_n", kind: int(1, 1 << 20), help: "scores kept per query" },
-            OptionSpec {
+    ),
+    (
+        "sparsify",
+        "attention scores -> top-N per query before softmax",
+        &[
+            Declared { name: "top_n", kind: int(1, 1 << 20), help: "scores kept per query" },
+            Declared {
                 name: "hierarchical",
                 kind: OptionKind::Bool,
                 help: "two-level top-k as in CAMformer",
             },
         ],
-    },
-    Schema {
-        pass: "lif_fixpoint",
-        description: "LIF neurons -> fixed point with shift-based decay",
-        options: &[
-            OptionSpec { name: "bits", kind: int(2, 32), help: "state width" },
-            OptionSpec {
-                name: "shift",
-                kind: int(0, 31),
-                help: "decay shift k in alpha = 1 - 2^-k",
-            },
+    ),
+    (
+        "lif_fixpoint",
+        "LIF neurons -> fixed point with shift-based decay",
+        &[
+            Declared { name: "bits", kind: int(2, 32), help: "state width" },
+            Declared { name: "shift", kind: int(0, 31), help: "decay shift k in alpha = 1 - 2^-k" },
         ],
-    },
+    ),
 ];
 
 /// The schema of a mapping pass, by the name written after `using`.
-pub fn mapping_schema(pass: &str) -> Option<&'static Schema> {
-    SCHEMAS.iter().find(|s| s.pass == pass)
+pub fn mapping_schema(pass: &str) -> Option<Schema> {
+    if let Some(family) = crate::flow::family_for(pass) {
+        let pipeline = family.pipeline();
+        if !pipeline.is_empty() {
+            let options = crate::flow::pipeline::schema(pipeline)
+                .into_iter()
+                .map(|o| OptionSpec {
+                    name: o.name.replace('-', "_"),
+                    kind: o.kind,
+                    help: o.help.to_string(),
+                })
+                .collect();
+            return Some(Schema {
+                pass: pass.to_string(),
+                description: format!("{}: {}", family.name(), pipeline.join(" -> ")),
+                options,
+            });
+        }
+    }
+    DECLARED.iter().find(|(p, _, _)| *p == pass).map(|(p, d, opts)| Schema {
+        pass: p.to_string(),
+        description: d.to_string(),
+        options: opts
+            .iter()
+            .map(|o| OptionSpec {
+                name: o.name.to_string(),
+                kind: o.kind,
+                help: o.help.to_string(),
+            })
+            .collect(),
+    })
 }
 
-/// Every known pass name, for suggestions and docs.
-pub fn pass_names() -> impl Iterator<Item = &'static str> {
-    SCHEMAS.iter().map(|s| s.pass)
+/// Every mapping pass name, for suggestions and docs.
+pub fn pass_names() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> =
+        crate::flow::families().iter().flat_map(|f| f.mapping_passes().iter().copied()).collect();
+    for (p, _, _) in DECLARED {
+        if !names.contains(p) {
+            names.push(p);
+        }
+    }
+    names
 }

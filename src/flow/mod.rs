@@ -73,6 +73,11 @@ pub trait Family: Sync {
     fn name(&self) -> &'static str;
     /// The `.tess` mapping pass names (`cam_pack`) that select this family.
     fn mapping_passes(&self) -> &'static [&'static str];
+    /// The registered passes a mapping runs, in order (empty while the family is not built).
+    /// The mapping's options are the union of these passes' options.
+    fn pipeline(&self) -> &'static [&'static str] {
+        &[]
+    }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>;
 }
 
@@ -96,7 +101,7 @@ impl Family for NotBuilt {
 
 static SPIKING: NotBuilt = NotBuilt { name: "spiking networks", passes: &["lif_fixpoint"] };
 static CROSSBAR: NotBuilt =
-    NotBuilt { name: "neural networks on crossbars", passes: &["crossbar_tile", "quantize"] };
+    NotBuilt { name: "neural networks on crossbars", passes: &["crossbar_tile"] };
 static ATTENTION: NotBuilt =
     NotBuilt { name: "binarized attention", passes: &["binarize", "sparsify"] };
 

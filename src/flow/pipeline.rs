@@ -13,10 +13,7 @@ pub type Step = (&'static dyn Pass, BTreeMap<String, Value>);
 
 /// The passes of `names` with the mapping's options distributed among them. An option no pass
 /// declares is an error listing every option the pipeline accepts.
-pub fn distribute(
-    mapping: &Mapping,
-    names: &[&str],
-) -> Result<Vec<Step>, FlowError> {
+pub fn distribute(mapping: &Mapping, names: &[&str]) -> Result<Vec<Step>, FlowError> {
     let passes: Vec<&'static dyn Pass> = names
         .iter()
         .map(|n| {

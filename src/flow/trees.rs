@@ -27,6 +27,9 @@ impl Family for Trees {
     fn mapping_passes(&self) -> &'static [&'static str] {
         &["cam_pack"]
     }
+    fn pipeline(&self) -> &'static [&'static str] {
+        PIPELINE
+    }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
         let format = job.model.format;
         if !matches!(format, ModelFormat::Xgboost | ModelFormat::Lightgbm | ModelFormat::Treelite) {

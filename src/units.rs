@@ -55,7 +55,10 @@ impl Dim {
 
     /// Looks a dimension up by its `.tess` type name.
     pub fn by_name(name: &str) -> Option<Dim> {
-        Self::NAMED.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
+        Self::NAMED
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, d)| *d)
     }
 
     pub fn mul(self, o: Dim) -> Dim {
@@ -185,7 +188,10 @@ mod tests {
     fn derived_dimensions_compose() {
         assert_eq!(Dim::POWER.mul(Dim::TIME), Dim::ENERGY);
         assert_eq!(Dim::VOLTAGE.mul(Dim::CURRENT), Dim::POWER);
-        assert_eq!(Dim::CAPACITANCE.mul(Dim::VOLTAGE).mul(Dim::VOLTAGE), Dim::ENERGY);
+        assert_eq!(
+            Dim::CAPACITANCE.mul(Dim::VOLTAGE).mul(Dim::VOLTAGE),
+            Dim::ENERGY
+        );
         assert_eq!(Dim::DIMENSIONLESS.div(Dim::TIME), Dim::FREQUENCY);
         assert_eq!(Dim::VOLTAGE.div(Dim::CURRENT), Dim::RESISTANCE);
         assert_eq!(Dim::ENERGY.to_string(), "energy");

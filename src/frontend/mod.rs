@@ -1,2 +1,3 @@
 //! Model-file frontends, one module per format.
+pub mod onnx;
 pub mod trees;

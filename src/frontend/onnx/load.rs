@@ -217,12 +217,14 @@ fn input_shape(vi: &ValueInfoProto, ctx: &Ctx, field: &str) -> Result<Vec<usize>
                 out.push(v as usize)
             }
             _ if d == 0 && shape.dim.len() > 1 => out.push(1),
-            (_, Some(p)) if !p.is_empty() => return Err(ctx.invalid(
-                f,
-                format!(
+            (_, Some(p)) if !p.is_empty() => {
+                return Err(ctx.invalid(
+                    f,
+                    format!(
                     "dynamic dimension `{p}`: only the leading (batch) dimension may be symbolic"
                 ),
-            )),
+                ))
+            }
             _ => {
                 return Err(ctx.invalid(
                     f,

@@ -1,0 +1,6 @@
+//! Neural networks on compute-in-memory crossbars: quantization, tiling onto arrays with
+//! bit-sliced weights and shared ADCs, device nonidealities, a bit-exact datapath simulator with
+//! event counts, and a NeuroSim-style cost model. Pure functions over matrices; the pass manager
+//! wraps them as IR passes.
+
+pub mod dataset;

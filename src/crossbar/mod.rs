@@ -4,3 +4,5 @@
 //! wraps them as IR passes.
 
 pub mod dataset;
+pub mod mlp;
+pub mod quant;

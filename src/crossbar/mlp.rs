@@ -196,21 +196,22 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
             .get(cur.as_str())
             .map(Vec::as_slice)
             .unwrap_or(&[]);
-        let n =
-            match users {
-                [n] => *n,
-                [] => {
-                    return Err(format!(
-                        "{}: value `{cur}` is not used and is not the graph output",
-                        m.file
-                    ))
-                }
-                _ => return Err(format!(
+        let n = match users {
+            [n] => *n,
+            [] => {
+                return Err(format!(
+                    "{}: value `{cur}` is not used and is not the graph output",
+                    m.file
+                ))
+            }
+            _ => {
+                return Err(format!(
                     "{}: value `{cur}` feeds {} nodes; crossbar mapping needs a chain of layers",
                     m.file,
                     users.len()
-                )),
-            };
+                ))
+            }
+        };
         if softmax {
             return Err(err(n, "only the graph output may follow the final Softmax"));
         }

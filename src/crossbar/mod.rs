@@ -3,6 +3,10 @@
 //! event counts, and a NeuroSim-style cost model. Pure functions over matrices; the pass manager
 //! wraps them as IR passes.
 
+pub mod adc;
 pub mod dataset;
+pub mod device;
 pub mod mlp;
 pub mod quant;
+pub mod sim;
+pub mod tile;

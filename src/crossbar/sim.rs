@@ -1,0 +1,250 @@
+//! Bit-exact simulation of the tiled, bit-sliced, ADC-quantized crossbar datapath, with event
+//! counts for the cost model.
+//!
+//! Per layer and array, for each input bit plane `t` (`a_bits` planes, LSB first; inputs are
+//! `a_bits`-bit two's complement when the layer's inputs are signed, so plane `a_bits - 1`
+//! weighs `-2^(a_bits-1)`): rows whose input bit is 1 are driven, every used column's partial
+//! sum `P` (sum of the driven cells' conductance codes) is converted by its ADC, and the
+//! converted level `L` is shifted and added into its output:
+//! `acc_j += sign(p) * plane_weight(t) * 2^(s * cell_bits) * L`. Row tiles add into the same
+//! accumulators. Offset encoding finally subtracts `offset * sum_i x_i` (exact, digital).
+//! With an ideal device and a lossless ADC this is exactly `sum_i x_i * w[j,i]`.
+
+use super::adc::Adc;
+use super::device::{normal, program, DeviceConfig, ProgrammedLayer};
+use super::quant::QuantizedMlp;
+use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+use std::ops::AddAssign;
+
+/// Events of one inference (or a sum over several).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Events {
+    /// Word lines driven: (array, bit plane, row) with input bit 1.
+    pub row_activations: u64,
+    /// Bit-line reads: (array, bit plane, used column).
+    pub column_reads: u64,
+    /// ADC conversions (one per column read).
+    pub adc_conversions: u64,
+    /// Shift-and-add operations: one per converted value, plus the offset encoding's input sum
+    /// (`n_in` adds) and correction (`n_out` subtractions).
+    pub shift_adds: u64,
+    /// Input-buffer reads (one activation word each) and output-buffer writes.
+    pub buffer_reads: u64,
+    pub buffer_writes: u64,
+    /// Clock cycles: per layer `a_bits * max over arrays of ceil(used columns / ADCs per
+    /// array)` conversion steps (arrays work in parallel, layers in sequence).
+    pub cycles: u64,
+    /// Multiply-accumulates of the layer's matrix-vector product (for TOPS/W).
+    pub macs: u64,
+}
+
+impl AddAssign for Events {
+    fn add_assign(&mut self, o: Events) {
+        self.row_activations += o.row_activations;
+        self.column_reads += o.column_reads;
+        self.adc_conversions += o.adc_conversions;
+        self.shift_adds += o.shift_adds;
+        self.buffer_reads += o.buffer_reads;
+        self.buffer_writes += o.buffer_writes;
+        self.cycles += o.cycles;
+        self.macs += o.macs;
+    }
+}
+
+/// Read noise for one simulation: its relative sigma and PRNG stream.
+pub struct Noise<'a> {
+    pub c2c_sigma: f64,
+    pub rng: &'a mut Pcg64Mcg,
+}
+
+/// The hardware of one layer: placement, programmed cells, ADC and geometry.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerHw<'a> {
+    pub map: &'a LayerMap,
+    pub prog: &'a ProgrammedLayer,
+    pub adc: &'a Adc,
+    pub cfg: &'a XbarConfig,
+}
+
+/// A layer's input codes: `a_bits` wide, two's complement when `signed`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerInput<'a> {
+    pub x: &'a [i64],
+    pub a_bits: u32,
+    pub signed: bool,
+}
+
+/// Simulates one layer's matrix-vector product on its arrays: returns `sum_i x_i * w[j,i]` as
+/// the hardware computes it, and the events.
+pub fn simulate_layer(
+    hw: LayerHw<'_>,
+    input: LayerInput<'_>,
+    mut noise: Option<&mut Noise<'_>>,
+) -> (Vec<i64>, Events) {
+    let LayerHw {
+        map,
+        prog,
+        adc,
+        cfg,
+    } = hw;
+    let LayerInput { x, a_bits, signed } = input;
+    let ncols = map.logical_cols();
+    let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
+    let cpw = s_n * p_n;
+    let mask = if a_bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << a_bits) - 1
+    };
+    let bits: Vec<u64> = x.iter().map(|v| (*v as u64) & mask).collect();
+    let mut acc = vec![0i64; map.n_out];
+    let mut ev = Events::default();
+    let n_adc = cfg.adcs_per_array();
+    let mut steps = 0usize;
+    let mut psum = vec![0i64; ncols];
+    let mut psq = vec![0f64; ncols];
+    for a in &map.arrays {
+        let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
+        steps = steps.max((c1 - c0).div_ceil(n_adc));
+        for t in 0..a_bits {
+            let plane_w: i64 = if signed && t == a_bits - 1 {
+                -(1i64 << t)
+            } else {
+                1i64 << t
+            };
+            psum[c0..c1].iter_mut().for_each(|v| *v = 0);
+            if noise.is_some() {
+                psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
+            }
+            for i in a.row0..a.row0 + a.nrows {
+                if (bits[i] >> t) & 1 == 0 {
+                    continue;
+                }
+                ev.row_activations += 1;
+                let row = &prog.g[i * ncols + c0..i * ncols + c1];
+                for (p, g) in psum[c0..c1].iter_mut().zip(row) {
+                    *p += g;
+                }
+                if noise.is_some() {
+                    for (q, g) in psq[c0..c1].iter_mut().zip(row) {
+                        *q += (*g as f64) * (*g as f64);
+                    }
+                }
+            }
+            for c in c0..c1 {
+                let mut p = psum[c];
+                if let Some(n) = noise.as_deref_mut() {
+                    p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
+                }
+                let level = adc.level(adc.code(p));
+                let (j, rem) = (c / cpw, c % cpw);
+                let (s, pol) = (rem / p_n, rem % p_n);
+                let v = plane_w * (level << (s as u32 * map.cell_bits));
+                acc[j] += if pol == 1 { -v } else { v };
+            }
+            let used = (c1 - c0) as u64;
+            ev.column_reads += used;
+            ev.adc_conversions += used;
+            ev.shift_adds += used;
+        }
+    }
+    if map.offset != 0 {
+        let sum_x: i64 = x[..map.n_in].iter().sum();
+        acc.iter_mut().for_each(|v| *v -= map.offset * sum_x);
+        ev.shift_adds += (map.n_in + map.n_out) as u64;
+    }
+    ev.buffer_reads += map.n_in as u64;
+    ev.buffer_writes += map.n_out as u64;
+    ev.cycles += a_bits as u64 * steps as u64;
+    ev.macs += (map.n_in * map.n_out) as u64;
+    (acc, ev)
+}
+
+/// A quantized network placed and programmed on crossbars.
+#[derive(Clone, Debug)]
+pub struct CrossbarNet {
+    pub q: QuantizedMlp,
+    pub cfg: XbarConfig,
+    pub dev: DeviceConfig,
+    pub maps: Vec<LayerMap>,
+    pub programmed: Vec<ProgrammedLayer>,
+    pub adc: Adc,
+}
+
+/// Everything one inference produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference {
+    pub output: Vec<f32>,
+    /// Events per layer.
+    pub events: Vec<Events>,
+}
+
+impl CrossbarNet {
+    /// Places and programs every layer.
+    pub fn build(
+        q: &QuantizedMlp,
+        cfg: &XbarConfig,
+        dev: &DeviceConfig,
+    ) -> Result<CrossbarNet, String> {
+        let maps = q
+            .layers
+            .iter()
+            .map(|l| map_layer(l, cfg))
+            .collect::<Result<Vec<_>, _>>()?;
+        let programmed = maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| program(m, dev, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let adc = Adc {
+            bits: cfg.adc_bits,
+            full_scale: cfg.full_scale_levels(),
+            frac_bits: dev.frac_bits,
+        };
+        Ok(CrossbarNet {
+            q: q.clone(),
+            cfg: *cfg,
+            dev: *dev,
+            maps,
+            programmed,
+            adc,
+        })
+    }
+
+    /// Runs one sample. Read noise is drawn from `noise_rng` when the device has any.
+    pub fn infer(&self, x: &[f32], noise_rng: Option<&mut Pcg64Mcg>) -> Inference {
+        let mut events = Vec::with_capacity(self.maps.len());
+        let mut noise = match noise_rng {
+            Some(rng) if self.dev.c2c_sigma > 0.0 => Some(Noise {
+                c2c_sigma: self.dev.c2c_sigma,
+                rng,
+            }),
+            _ => None,
+        };
+        let output = self.q.run_with(x, |l, codes| {
+            let layer = &self.q.layers[l];
+            let hw = LayerHw {
+                map: &self.maps[l],
+                prog: &self.programmed[l],
+                adc: &self.adc,
+                cfg: &self.cfg,
+            };
+            let input = LayerInput {
+                x: codes,
+                a_bits: layer.a_bits,
+                signed: layer.in_lo < 0,
+            };
+            let (mv, ev) = simulate_layer(hw, input, noise.as_mut());
+            events.push(ev);
+            mv
+        });
+        Inference { output, events }
+    }
+
+    /// Mapping figures per layer.
+    pub fn tile_stats(&self) -> Vec<TileStats> {
+        self.maps.iter().map(|m| tile_stats(m, &self.cfg)).collect()
+    }
+}

@@ -15,9 +15,10 @@
 //! 3. Accumulate: `acc_j = sum_i q_i * w_q[j,i] + b_q[j]` in integers (the accumulator width is
 //!    [`QLayer::acc_bits`]), `b_q[j] = round_half_even(b_j / s_acc[j])`, where `s_acc[j]` (the
 //!    real value of one accumulator LSB) is `s_w[j]`.
-//! 4. Hidden layers: `y_j = clamp((acc_j * M_j + 2^(n_j - 1)) >> n_j, lo, hi)` with an
-//!    arithmetic shift (rounds half up), `M_j / 2^n_j ~= s_acc[j] / s_next[j]`, `M_j` in
-//!    `[2^30, 2^31)`; ReLU raises `lo` to 0. `y` is the next layer's input code.
+//! 4. Hidden layers: `y_j = clamp(round_half_even(acc_j * M_j / 2^n_j), lo, hi)`, the product
+//!    exact, `M_j / 2^n_j ~= s_acc[j] / s_next[j]`, `M_j` in `[2^30, 2^31)` (an `i32`); ReLU
+//!    raises `lo` to 0. `y` is the next layer's input code. This is the IR's `Requantize`
+//!    (`crate::ir::interp::requantize`) with one multiplier per output channel.
 //! 5. Last layer: `out_j = f32(acc_j * s_acc[j])` (f64 product), then the final activation and
 //!    softmax in float: the ONNX output space.
 
@@ -66,10 +67,10 @@ impl Default for QuantConfig {
     }
 }
 
-/// A fixed-point multiplier: `apply(acc) = (acc * multiplier + 2^(shift-1)) >> shift`.
+/// A fixed-point multiplier: `apply(acc) = round_half_even(acc * multiplier / 2^shift)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Requant {
-    pub multiplier: i64,
+    pub multiplier: i32,
     pub shift: u32,
 }
 
@@ -95,14 +96,18 @@ impl Requant {
             shift -= 1;
         }
         Ok(Requant {
-            multiplier: mult,
+            multiplier: mult as i32,
             shift: shift as u32,
         })
     }
-    /// The rounded, scaled value (round half up via the added half LSB and arithmetic shift).
+    /// The exactly rounded (half to even) scaled value, without saturation.
     pub fn apply(&self, acc: i64) -> i64 {
-        let wide = acc as i128 * self.multiplier as i128 + (1i128 << (self.shift - 1));
-        (wide >> self.shift) as i64
+        let p = acc as i128 * self.multiplier as i128;
+        let floor = p >> self.shift;
+        let rem = p - (floor << self.shift);
+        let half = 1i128 << (self.shift - 1);
+        let up = rem > half || (rem == half && floor & 1 == 1);
+        (floor + i128::from(up)) as i64
     }
     pub fn real(&self) -> f64 {
         self.multiplier as f64 / 2f64.powi(self.shift as i32)
@@ -536,9 +541,10 @@ mod tests {
                 shift: 31
             }
         );
-        // 10 * 0.75 = 7.5 rounds half up to 8; -7.5 rounds (half up) to -7.
+        // 10 * 0.75 = 7.5 and -7.5 round to the even 8 and -8; 6 * 0.75 = 4.5 to 4.
         assert_eq!(r.apply(10), 8);
-        assert_eq!(r.apply(-10), -7);
+        assert_eq!(r.apply(-10), -8);
+        assert_eq!(r.apply(6), 4);
         assert_eq!(r.apply(9), 7); // 6.75 -> 7
         let r = Requant::from_real(1.0 / 3.0).unwrap();
         assert!((r.real() - 1.0 / 3.0).abs() < 1e-9);

@@ -1,1 +1,128 @@
-//! Named passes, the Pass trait, the registry and the pass manager.
+//! Named passes, the [`Pass`] trait, the [`registry`] and the [`manager`].
+//!
+//! A pass is a pure function from a graph to a new graph, with a kebab-case name, a one-line
+//! description, typed options with defaults, and preconditions that are checked before it runs
+//! (not written in comments). The [`manager::PassManager`] verifies the graph after every pass.
+//!
+//! Adding a pass: write `src/passes/<name>.rs` with a unit struct implementing [`Pass`], then
+//! list it in [`registry::PASSES`]. Options come from a `.tess` mapping
+//! (`map m -> a using cam_pack(tile = 24x48)`) or the command line (`cam-pack:tile=24x48`) and
+//! reach the pass already validated, with defaults filled in, through [`PassContext`].
+
+pub mod dce;
+pub mod fold_identity;
+pub mod manager;
+pub mod options;
+pub mod registry;
+
+pub use manager::{DumpPoint, IrDump, PassInvocation, PassManager, PipelineResult};
+pub use options::{DefaultValue, OptionKind, PassContext, PassEnv, PassOption};
+pub use registry::{lookup, registry};
+
+use crate::ir::{Graph, VerifyError};
+use thiserror::Error;
+
+/// A named graph transformation.
+///
+/// `Sync` so the registry can be a `static` array of trait objects (no global mutable state).
+pub trait Pass: Sync {
+    /// Kebab-case name (`cam-pack`); the snake_case spelling (`cam_pack`) is always accepted too.
+    fn name(&self) -> &'static str;
+    /// Other accepted names (besides the automatic snake_case spelling).
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// One sentence saying what the pass does and why one would run it.
+    fn description(&self) -> &'static str;
+    /// The options the pass accepts.
+    fn options(&self) -> &'static [PassOption] {
+        &[]
+    }
+    /// What the input graph must satisfy, checked by the manager before `run`; the error says
+    /// what is missing (and, ideally, which pass establishes it).
+    fn preconditions(&self, _graph: &Graph) -> Result<(), String> {
+        Ok(())
+    }
+    /// Transforms the graph. Must not modify its input; returns the new graph.
+    fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError>;
+}
+
+/// Everything that can go wrong while selecting, configuring or running passes. Every variant
+/// names the pass involved.
+#[derive(Debug, Error)]
+pub enum PassError {
+    #[error("unknown pass `{name}`{}", did_you_mean(suggestion))]
+    UnknownPass {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error(
+        "pass `{pass}` has no option `{option}`{}; its options are: {}",
+        did_you_mean(suggestion),
+        list_or_none(valid)
+    )]
+    UnknownOption {
+        pass: String,
+        option: String,
+        suggestion: Option<String>,
+        valid: Vec<String>,
+    },
+    #[error("pass `{pass}`, option `{option}`: {message}")]
+    BadOption {
+        pass: String,
+        option: String,
+        message: String,
+    },
+    #[error("pass `{pass}` needs option `{option}`, which has no default")]
+    MissingOption { pass: String, option: String },
+    #[error("invalid pass specification `{spec}`: {message}")]
+    BadSpec { spec: String, message: String },
+    #[error("pass `{pass}` cannot run: {message}")]
+    Precondition { pass: String, message: String },
+    #[error("pass `{pass}` failed: {message}")]
+    Failed { pass: String, message: String },
+    #[error("the input graph is invalid:\n{}", lines(errors))]
+    InvalidInput { errors: Vec<VerifyError> },
+    #[error(
+        "the graph after pass `{pass}` (step {step}) is invalid:\n{}",
+        lines(errors)
+    )]
+    Verify {
+        pass: String,
+        step: usize,
+        errors: Vec<VerifyError>,
+        ir: String,
+    },
+}
+
+impl PassError {
+    /// A run-time failure inside pass `pass`.
+    pub fn failed(pass: &str, message: impl Into<String>) -> PassError {
+        PassError::Failed {
+            pass: pass.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+fn list_or_none(v: &[String]) -> String {
+    if v.is_empty() {
+        "(none)".to_string()
+    } else {
+        v.join(", ")
+    }
+}
+
+fn lines(errors: &[VerifyError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -1,1 +1,15 @@
-//! Verilog backend: a small Verilog AST, its printer, testbench generation and simulator harness.
+//! Verilog backend: a small Verilog AST and its printer, the streaming top-level interface
+//! every family uses, hex test-vector files, testbench generation, the simulator harness, and
+//! the lowering of integer hardware IR.
+
+pub mod ast;
+pub mod bits;
+pub mod harness;
+pub mod hex;
+pub mod interface;
+pub mod lower_int;
+pub mod printer;
+pub mod testbench;
+
+pub use bits::Bits;
+pub use printer::{print_module, print_modules};

@@ -1,0 +1,365 @@
+//! Reference interpreter: the meaning of every op, which the simulator and the Verilog
+//! lowering must reproduce bit for bit.
+//!
+//! Float ops compute in `f32` like onnxruntime's reference kernels: MatMul/Gemm accumulate
+//! `sum_k a*b` in `f32` in increasing `k`, without fused multiply-add, then Gemm applies
+//! `alpha * acc + beta * c`; Sigmoid is `1 / (1 + exp(-x))`; Softmax subtracts the maximum
+//! along the axis, exponentiates, sums in index order and divides; Relu is `x < 0 ? 0 : x`
+//! (NaN passes through). Optimised runtimes may reorder sums and differ in the last ulp; the
+//! tests that compare against them allow for that, the RTL comparisons do not need to because
+//! the hardware ops are integer.
+//!
+//! Integer ops are exact: intermediate results use `i128`, and the type rules guarantee that
+//! results fit their formats (the interpreter still checks and reports a violation).
+
+use super::graph::Graph;
+use super::op::{broadcast, norm_axis, Op};
+use super::printer::Numbering;
+use super::tensor::{Tensor, TensorData};
+use super::types::{NumFormat, TensorType};
+use super::NodeId;
+use std::collections::HashMap;
+use thiserror::Error;
+
+/// Why a graph could not be evaluated.
+#[derive(Debug, Error, PartialEq)]
+pub enum InterpError {
+    #[error("the graph has {expected} inputs but {given} values were given")]
+    InputCount { expected: usize, given: usize },
+    #[error("input {name:?}: expected {expected}, got {got}")]
+    InputType {
+        name: String,
+        expected: String,
+        got: String,
+    },
+    #[error("input {name:?}: {message}")]
+    InputValue { name: String, message: String },
+    #[error("{node} ({op}): {message}")]
+    Eval {
+        node: String,
+        op: String,
+        message: String,
+    },
+    #[error("the graph has a cycle; run the verifier")]
+    Cycle,
+}
+
+/// Evaluates `g` on `inputs` (one tensor per graph input, in declaration order) and returns
+/// one tensor per graph output, in declaration order. Integer results are stored as `I64`.
+pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
+    if g.has_cycle() {
+        return Err(InterpError::Cycle);
+    }
+    if inputs.len() != g.inputs().len() {
+        return Err(InterpError::InputCount {
+            expected: g.inputs().len(),
+            given: inputs.len(),
+        });
+    }
+    let num = Numbering::new(g);
+    let live = g.live_nodes();
+    let mut vals: HashMap<NodeId, Tensor> = HashMap::new();
+    for (&id, given) in g.inputs().iter().zip(inputs) {
+        let (name, ty) = match g.op(id) {
+            Op::Input { name, ty } => (name.clone(), ty.clone()),
+            _ => continue,
+        };
+        if given.shape != ty.shape || given.format != ty.format {
+            return Err(InterpError::InputType {
+                name,
+                expected: ty.to_string(),
+                got: given.ty().to_string(),
+            });
+        }
+        given
+            .validate()
+            .map_err(|message| InterpError::InputValue {
+                name: name.clone(),
+                message,
+            })?;
+        vals.insert(id, normalise(given.clone()));
+    }
+    for id in g.topo_order() {
+        if !live.contains(&id) || vals.contains_key(&id) {
+            continue;
+        }
+        let args: Vec<&Tensor> = g.operands(id).iter().map(|o| &vals[o]).collect();
+        let ty = g.ty(id);
+        let v = eval(g.op(id), &args, ty).map_err(|message| InterpError::Eval {
+            node: num.label(id),
+            op: g.op(id).mnemonic().to_string(),
+            message,
+        })?;
+        vals.insert(id, v);
+    }
+    Ok(g.outputs().iter().map(|o| vals[o].clone()).collect())
+}
+
+/// Integer storage becomes `I64` so every op reads one representation.
+fn normalise(t: Tensor) -> Tensor {
+    match t.data {
+        TensorData::I32(_) => {
+            let d = t.ints().unwrap_or_default();
+            Tensor {
+                data: TensorData::I64(d),
+                ..t
+            }
+        }
+        _ => t,
+    }
+}
+
+fn floats(t: &Tensor) -> Result<&[f32], String> {
+    t.floats().ok_or_else(|| "expected float data".to_string())
+}
+
+fn ints(t: &Tensor) -> Result<Vec<i64>, String> {
+    t.ints().ok_or_else(|| "expected integer data".to_string())
+}
+
+fn ftensor(ty: &TensorType, data: Vec<f32>) -> Tensor {
+    Tensor {
+        shape: ty.shape.clone(),
+        format: ty.format,
+        data: TensorData::F32(data),
+    }
+}
+
+/// Builds an integer result, checking every value fits the node's format.
+fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
+    let mut out = Vec::with_capacity(data.len());
+    for v in data {
+        if !ty.format.holds(v) {
+            return Err(format!(
+                "result {v} does not fit {} (type rule violated)",
+                ty.format
+            ));
+        }
+        out.push(v as i64);
+    }
+    Ok(Tensor {
+        shape: ty.shape.clone(),
+        format: ty.format,
+        data: TensorData::I64(out),
+    })
+}
+
+fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    Ok(match op {
+        Op::Input { .. } => return Err("input has no value".into()),
+        Op::Constant(t) => normalise(t.clone()),
+        Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => Tensor {
+            shape: ty.shape.clone(),
+            ..a[0].clone()
+        },
+        Op::TreeEnsemble(e) => {
+            let x = floats(a[0])?;
+            let f = e.num_features;
+            let mut out = Vec::with_capacity(ty.numel());
+            for row in x.chunks(f.max(1)) {
+                out.extend(e.predict_margin(row).into_iter().map(|m| m as f32));
+            }
+            ftensor(ty, out)
+        }
+        Op::MatMul => {
+            let (x, w) = (floats(a[0])?, floats(a[1])?);
+            // Promote rank-1 operands to matrices as numpy does, then drop those dims.
+            let (m, k) = if a[0].shape.len() == 1 {
+                (1, a[0].shape[0])
+            } else {
+                (a[0].shape[0], a[0].shape[1])
+            };
+            let n = if a[1].shape.len() == 1 {
+                1
+            } else {
+                a[1].shape[1]
+            };
+            ftensor(ty, matmul(x, w, m, k, n, false, false))
+        }
+        Op::Gemm {
+            alpha,
+            beta,
+            trans_a,
+            trans_b,
+        } => {
+            let (x, w) = (floats(a[0])?, floats(a[1])?);
+            let (m, n) = (ty.shape[0], ty.shape[1]);
+            let k = if *trans_a {
+                a[0].shape[0]
+            } else {
+                a[0].shape[1]
+            };
+            let acc = matmul(x, w, m, k, n, *trans_a, *trans_b);
+            let mut out: Vec<f32> = acc.iter().map(|&v| alpha * v).collect();
+            if let Some(c) = a.get(2) {
+                let cb = broadcast_to(floats(c)?, &c.shape, &ty.shape);
+                for (o, cv) in out.iter_mut().zip(cb) {
+                    *o += beta * cv;
+                }
+            }
+            ftensor(ty, out)
+        }
+        Op::Add => {
+            let x = broadcast_to(floats(a[0])?, &a[0].shape, &ty.shape);
+            let y = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
+            ftensor(ty, x.iter().zip(&y).map(|(p, q)| p + q).collect())
+        }
+        Op::Relu => ftensor(
+            ty,
+            floats(a[0])?
+                .iter()
+                .map(|&x| if x < 0.0 { 0.0 } else { x })
+                .collect(),
+        ),
+        Op::Sigmoid => ftensor(
+            ty,
+            floats(a[0])?
+                .iter()
+                .map(|&x| 1.0 / (1.0 + (-x).exp()))
+                .collect(),
+        ),
+        Op::Tanh => ftensor(ty, floats(a[0])?.iter().map(|&x| x.tanh()).collect()),
+        Op::Softmax { axis } => {
+            let ax = norm_axis(*axis, ty.rank(), false)?;
+            let x = floats(a[0])?;
+            let len = ty.shape[ax];
+            let inner: usize = ty.shape[ax + 1..].iter().product();
+            let outer: usize = ty.shape[..ax].iter().product();
+            let mut out = vec![0f32; x.len()];
+            for o in 0..outer {
+                for i in 0..inner {
+                    let idx = |j: usize| (o * len + j) * inner + i;
+                    let max = (0..len)
+                        .map(|j| x[idx(j)])
+                        .fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0f32;
+                    for j in 0..len {
+                        let e = (x[idx(j)] - max).exp();
+                        out[idx(j)] = e;
+                        sum += e;
+                    }
+                    for j in 0..len {
+                        out[idx(j)] /= sum;
+                    }
+                }
+            }
+            ftensor(ty, out)
+        }
+        Op::IntMatVec { weights } => {
+            let (x, w) = (ints(a[0])?, ints(weights)?);
+            let (m, k) = (weights.shape[0], weights.shape[1]);
+            let y = (0..m)
+                .map(|r| {
+                    (0..k)
+                        .map(|c| i128::from(w[r * k + c]) * i128::from(x[c]))
+                        .sum()
+                })
+                .collect();
+            itensor(ty, y)?
+        }
+        Op::IntAdd => {
+            let (x, y) = (ints(a[0])?, ints(a[1])?);
+            itensor(
+                ty,
+                x.iter()
+                    .zip(&y)
+                    .map(|(&p, &q)| i128::from(p) + i128::from(q))
+                    .collect(),
+            )?
+        }
+        Op::IntRelu => itensor(
+            ty,
+            ints(a[0])?.iter().map(|&v| i128::from(v.max(0))).collect(),
+        )?,
+        Op::Requantize {
+            multiplier,
+            shift,
+            out,
+        } => itensor(
+            ty,
+            ints(a[0])?
+                .iter()
+                .map(|&v| requantize(v, *multiplier, *shift, *out))
+                .collect(),
+        )?,
+        Op::Argmax => {
+            let x = ints(a[0])?;
+            let mut best = 0usize;
+            for (i, &v) in x.iter().enumerate() {
+                if v > x[best] {
+                    best = i;
+                }
+            }
+            itensor(ty, vec![best as i128])?
+        }
+    })
+}
+
+/// `Requantize` on one value: `saturate(round_half_even(x * multiplier / 2^shift))` into `out`.
+///
+/// Computed exactly on `i128`: `floor = p >> shift` (arithmetic), `rem = p - (floor << shift)`
+/// in `[0, 2^shift)`; round up when `rem > 2^(shift-1)`, or when `rem == 2^(shift-1)` and
+/// `floor` is odd. This is the same sequence the RTL performs. `out` must be an `Int` format.
+pub fn requantize(x: i64, multiplier: i32, shift: u32, out: NumFormat) -> i128 {
+    let p = i128::from(x) * i128::from(multiplier);
+    let q = if shift == 0 {
+        p
+    } else {
+        let floor = p >> shift;
+        let rem = p - (floor << shift);
+        let half = 1i128 << (shift - 1);
+        if rem > half || (rem == half && floor & 1 == 1) {
+            floor + 1
+        } else {
+            floor
+        }
+    };
+    let (lo, hi) = out.int_range().unwrap_or((0, 0));
+    q.clamp(lo, hi)
+}
+
+/// `C[m,n] = sum_k A'[m,k] * B'[k,n]` in f32, `k` increasing, optional transposes.
+fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
+    let mut out = vec![0f32; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut acc = 0f32;
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                acc += av * bv;
+            }
+            out[i * n + j] = acc;
+        }
+    }
+    out
+}
+
+/// Expands `x` of `shape` to `target` under numpy broadcasting (the shapes were checked by the
+/// type rule), returning the row-major elements of the target.
+fn broadcast_to(x: &[f32], shape: &[usize], target: &[usize]) -> Vec<f32> {
+    debug_assert_eq!(broadcast(shape, target).ok().as_deref(), Some(target));
+    let r = target.len();
+    let off = r - shape.len();
+    // Strides of `x` in target coordinates; broadcast dimensions get stride 0.
+    let mut strides = vec![0usize; r];
+    let mut s = 1usize;
+    for i in (0..shape.len()).rev() {
+        strides[off + i] = if shape[i] == 1 { 0 } else { s };
+        s *= shape[i];
+    }
+    let total: usize = target.iter().product();
+    let mut out = Vec::with_capacity(total);
+    let mut idx = vec![0usize; r];
+    for _ in 0..total {
+        out.push(x[idx.iter().zip(&strides).map(|(i, s)| i * s).sum::<usize>()]);
+        for d in (0..r).rev() {
+            idx[d] += 1;
+            if idx[d] < target[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}

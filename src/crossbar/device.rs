@@ -54,7 +54,8 @@ impl DeviceConfig {
         let probs_ok = (0.0..=1.0).contains(&self.p_stuck_off)
             && (0.0..=1.0).contains(&self.p_stuck_on)
             && self.p_stuck_off + self.p_stuck_on <= 1.0;
-        if !(self.on_off_ratio > 1.0)
+        let ratio_ok = self.on_off_ratio > 1.0; // false for NaN too
+        if !ratio_ok
             || self.d2d_sigma < 0.0
             || self.c2c_sigma < 0.0
             || !probs_ok

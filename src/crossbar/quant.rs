@@ -383,12 +383,12 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         let inp = &inputs[l];
         let (w, acc_scale, w_lo, w_hi) = quantize_weights(layer, &inp.scale, cfg)?;
         let mut bias = Vec::with_capacity(layer.n_out);
-        for j in 0..layer.n_out {
-            let b = (layer.bias[j] as f64 / acc_scale[j]).round_ties_even();
+        for (bf, sa) in layer.bias.iter().zip(&acc_scale) {
+            let b = (*bf as f64 / sa).round_ties_even();
             if b.abs() > i32::MAX as f64 {
                 return Err(format!(
-                    "layer `{}`: bias {} overflows int32 at scale {}",
-                    layer.name, layer.bias[j], acc_scale[j]
+                    "layer `{}`: bias {bf} overflows int32 at scale {sa}",
+                    layer.name
                 ));
             }
             bias.push(b as i64);

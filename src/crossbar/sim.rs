@@ -118,8 +118,8 @@ pub fn simulate_layer(
             if noise.is_some() {
                 psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
             }
-            for i in a.row0..a.row0 + a.nrows {
-                if (bits[i] >> t) & 1 == 0 {
+            for (i, b) in bits.iter().enumerate().skip(a.row0).take(a.nrows) {
+                if (b >> t) & 1 == 0 {
                     continue;
                 }
                 ev.row_activations += 1;

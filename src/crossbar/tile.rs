@@ -9,6 +9,7 @@
 //!   range). The digital side subtracts the negative column's converted value.
 //! - Offset (`P = 1`): stores `w - w_lo` (`w_lo` the smallest code, e.g. `-127`), which needs
 //!   `ceil(log2(w_hi - w_lo + 1))` bits; the digital side subtracts `-w_lo * sum_i x_i`.
+//!
 //! An output's columns never straddle two arrays: an array of `cols` columns holds
 //! `floor(cols / (S * P))` outputs. Row tiles split the inputs; their partial sums are added
 //! digitally. Each array has `ceil(cols / cols_per_adc)` ADCs; used column `c` of an array is
@@ -184,11 +185,10 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
                 SignedEncoding::Differential => [w.max(0), (-w).max(0)],
                 SignedEncoding::Offset => [w + offset, 0],
             };
-            for p in 0..polarities as usize {
+            for (p, v) in stored.iter().enumerate().take(polarities as usize) {
                 for s in 0..slices as usize {
                     let c = (j * slices as usize + s) * polarities as usize + p;
-                    levels[i * ncols + c] =
-                        ((stored[p] >> (s as u32 * cfg.cell_bits)) & mask) as u16;
+                    levels[i * ncols + c] = ((v >> (s as u32 * cfg.cell_bits)) & mask) as u16;
                 }
             }
         }

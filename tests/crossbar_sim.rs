@@ -9,7 +9,7 @@ use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::{program, DeviceConfig};
 use tessera::crossbar::mlp::{extract_mlp, Activation};
 use tessera::crossbar::quant::{argmax_agreement, quantize, LayerOutput, QLayer, QuantConfig};
-use tessera::crossbar::sim::{simulate_layer, CrossbarNet, Events, LayerHw, LayerInput};
+use tessera::crossbar::sim::{simulate_layer, CrossbarNet, Events, Hooks, LayerHw, LayerInput};
 use tessera::crossbar::tile::{map_layer, tile_stats, FullScale, SignedEncoding, XbarConfig};
 use tessera::frontend::onnx::load_onnx;
 
@@ -109,6 +109,7 @@ fn tiny_layer_events_by_hand() {
         buffer_reads: 3,
         buffer_writes: 2,
         cycles: 4,
+        planes: 2,
         macs: 6,
     };
     assert_eq!(ev, want);

@@ -4,9 +4,11 @@
 //! wraps them as IR passes.
 
 pub mod adc;
+pub mod cost;
 pub mod dataset;
 pub mod device;
 pub mod mlp;
 pub mod quant;
 pub mod sim;
+pub mod sweep;
 pub mod tile;

@@ -36,6 +36,8 @@ pub struct Events {
     /// Clock cycles: per layer `a_bits * max over arrays of ceil(used columns / ADCs per
     /// array)` conversion steps (arrays work in parallel, layers in sequence).
     pub cycles: u64,
+    /// Input bit planes applied (`a_bits` per layer): each costs one array read time.
+    pub planes: u64,
     /// Multiply-accumulates of the layer's matrix-vector product (for TOPS/W).
     pub macs: u64,
 }
@@ -49,8 +51,19 @@ impl AddAssign for Events {
         self.buffer_reads += o.buffer_reads;
         self.buffer_writes += o.buffer_writes;
         self.cycles += o.cycles;
+        self.planes += o.planes;
         self.macs += o.macs;
     }
+}
+
+/// Optional extras of a layer simulation.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Cycle-to-cycle read noise.
+    pub noise: Option<Noise<'a>>,
+    /// Receives every column partial sum before conversion (fine units), e.g. to calibrate
+    /// the ADC full scale.
+    pub partial_sums: Option<&'a mut Vec<i64>>,
 }
 
 /// Read noise for one simulation: its relative sigma and PRNG stream.
@@ -81,7 +94,7 @@ pub struct LayerInput<'a> {
 pub fn simulate_layer(
     hw: LayerHw<'_>,
     input: LayerInput<'_>,
-    mut noise: Option<&mut Noise<'_>>,
+    hooks: &mut Hooks<'_>,
 ) -> (Vec<i64>, Events) {
     let LayerHw {
         map,
@@ -90,6 +103,7 @@ pub fn simulate_layer(
         cfg,
     } = hw;
     let LayerInput { x, a_bits, signed } = input;
+    let noisy = hooks.noise.is_some();
     let ncols = map.logical_cols();
     let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
     let cpw = s_n * p_n;
@@ -115,7 +129,7 @@ pub fn simulate_layer(
                 1i64 << t
             };
             psum[c0..c1].iter_mut().for_each(|v| *v = 0);
-            if noise.is_some() {
+            if noisy {
                 psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
             }
             for (i, b) in bits.iter().enumerate().skip(a.row0).take(a.nrows) {
@@ -127,7 +141,7 @@ pub fn simulate_layer(
                 for (p, g) in psum[c0..c1].iter_mut().zip(row) {
                     *p += g;
                 }
-                if noise.is_some() {
+                if noisy {
                     for (q, g) in psq[c0..c1].iter_mut().zip(row) {
                         *q += (*g as f64) * (*g as f64);
                     }
@@ -135,8 +149,11 @@ pub fn simulate_layer(
             }
             for c in c0..c1 {
                 let mut p = psum[c];
-                if let Some(n) = noise.as_deref_mut() {
+                if let Some(n) = hooks.noise.as_mut() {
                     p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
+                }
+                if let Some(rec) = hooks.partial_sums.as_deref_mut() {
+                    rec.push(p);
                 }
                 let level = adc.level(adc.code(p));
                 let (j, rem) = (c / cpw, c % cpw);
@@ -158,6 +175,7 @@ pub fn simulate_layer(
     ev.buffer_reads += map.n_in as u64;
     ev.buffer_writes += map.n_out as u64;
     ev.cycles += a_bits as u64 * steps as u64;
+    ev.planes += a_bits as u64;
     ev.macs += (map.n_in * map.n_out) as u64;
     (acc, ev)
 }
@@ -215,13 +233,27 @@ impl CrossbarNet {
 
     /// Runs one sample. Read noise is drawn from `noise_rng` when the device has any.
     pub fn infer(&self, x: &[f32], noise_rng: Option<&mut Pcg64Mcg>) -> Inference {
+        self.infer_with(x, noise_rng, None)
+    }
+
+    /// [`CrossbarNet::infer`], also recording every column partial sum into `partial_sums`.
+    pub fn infer_with(
+        &self,
+        x: &[f32],
+        noise_rng: Option<&mut Pcg64Mcg>,
+        partial_sums: Option<&mut Vec<i64>>,
+    ) -> Inference {
         let mut events = Vec::with_capacity(self.maps.len());
-        let mut noise = match noise_rng {
+        let noise = match noise_rng {
             Some(rng) if self.dev.c2c_sigma > 0.0 => Some(Noise {
                 c2c_sigma: self.dev.c2c_sigma,
                 rng,
             }),
             _ => None,
+        };
+        let mut hooks = Hooks {
+            noise,
+            partial_sums,
         };
         let output = self.q.run_with(x, |l, codes| {
             let layer = &self.q.layers[l];
@@ -236,7 +268,7 @@ impl CrossbarNet {
                 a_bits: layer.a_bits,
                 signed: layer.in_lo < 0,
             };
-            let (mv, ev) = simulate_layer(hw, input, noise.as_mut());
+            let (mv, ev) = simulate_layer(hw, input, &mut hooks);
             events.push(ev);
             mv
         });
@@ -247,4 +279,70 @@ impl CrossbarNet {
     pub fn tile_stats(&self) -> Vec<TileStats> {
         self.maps.iter().map(|m| tile_stats(m, &self.cfg)).collect()
     }
+}
+
+/// Outputs and summed events of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchRun {
+    pub outputs: Vec<Vec<f32>>,
+    /// Events per layer, summed over the batch.
+    pub events: Vec<Events>,
+    pub samples: u64,
+}
+
+impl CrossbarNet {
+    /// Runs every sample; read noise (if any) comes from a stream of `seed`, so a batch run is
+    /// reproducible.
+    pub fn run_batch(&self, xs: &[Vec<f32>], seed: u64) -> BatchRun {
+        let mut rng = super::device::stream(seed, 2, 0);
+        let mut events = vec![Events::default(); self.maps.len()];
+        let outputs = xs
+            .iter()
+            .map(|x| {
+                let inf = self.infer(x, Some(&mut rng));
+                for (t, e) in events.iter_mut().zip(inf.events) {
+                    *t += e;
+                }
+                inf.output
+            })
+            .collect();
+        BatchRun {
+            outputs,
+            events,
+            samples: xs.len() as u64,
+        }
+    }
+
+    /// Layer names, for cost reports.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.maps.iter().map(|m| m.name.clone()).collect()
+    }
+}
+
+/// Calibrates the ADC full scale: the `percentile` (0..=100) of the column partial sums the
+/// ideal chip produces on `calib` data, in cell levels (at least 1). Partial sums of real inputs
+/// sit far below the array maximum (input bits are sparse), so a clipping full scale buys
+/// resolution where the data are.
+pub fn calibrate_full_scale(
+    q: &QuantizedMlp,
+    cfg: &XbarConfig,
+    calib: &[Vec<f32>],
+    percentile: f64,
+) -> Result<u64, String> {
+    let lossless = XbarConfig {
+        adc_bits: cfg.lossless_adc_bits(),
+        full_scale: super::tile::FullScale::ArrayMax,
+        ..*cfg
+    };
+    let net = CrossbarNet::build(q, &lossless, &DeviceConfig::ideal())?;
+    let mut sums = Vec::new();
+    for x in calib {
+        net.infer_with(x, None, Some(&mut sums));
+    }
+    if sums.is_empty() {
+        return Err("full-scale calibration needs calibration samples".into());
+    }
+    sums.sort_unstable();
+    let k = ((percentile.clamp(0.0, 100.0) / 100.0) * (sums.len() - 1) as f64).round() as usize;
+    Ok((sums[k].max(1)) as u64)
 }

@@ -63,7 +63,7 @@ fn run(layer: &QLayer, cfg: &XbarConfig, dev: &DeviceConfig, x: &[i64]) -> (Vec<
             a_bits: layer.a_bits,
             signed: layer.in_lo < 0,
         },
-        None,
+        &mut Hooks::default(),
     )
 }
 

@@ -49,8 +49,12 @@ pub struct QuantConfig {
     pub w_bits: u32,
     pub a_bits: u32,
     pub weight_scale: ScaleGranularity,
-    /// Activation scales per channel (folded into the next weights and requantization
-    /// multipliers, so free in hardware) or one per tensor.
+    /// Scales of the graph input: per feature (quantized on the host and folded into the first
+    /// layer's weights, so free in hardware) or one for all.
+    pub input_scale: ScaleGranularity,
+    /// Scales of hidden activations: per channel (folded into the next weights and the
+    /// per-channel requantization multipliers) or one per tensor (one multiplier per layer, as
+    /// the IR's `Requantize` needs).
     pub act_scale: ScaleGranularity,
     pub calibration: Calibration,
 }
@@ -61,6 +65,7 @@ impl Default for QuantConfig {
             w_bits: 8,
             a_bits: 8,
             weight_scale: ScaleGranularity::PerChannel,
+            input_scale: ScaleGranularity::PerChannel,
             act_scale: ScaleGranularity::PerChannel,
             calibration: Calibration::Max,
         }
@@ -249,6 +254,31 @@ impl QuantizedMlp {
         Vec::new()
     }
 
+    /// The last layer's integer accumulators (bias included) for input codes: the exact
+    /// integer datapath without the host's float conversions.
+    pub fn accumulators(&self, codes: &[i64]) -> Vec<i64> {
+        let mut codes = codes.to_vec();
+        for layer in &self.layers {
+            let acc: Vec<i64> = layer
+                .matvec(&codes)
+                .iter()
+                .zip(&layer.bias)
+                .map(|(a, b)| a + b)
+                .collect();
+            match &layer.output {
+                LayerOutput::Requant { requant, lo, hi } => {
+                    codes = acc
+                        .iter()
+                        .zip(requant)
+                        .map(|(a, r)| r.apply(*a).clamp(*lo, *hi))
+                        .collect();
+                }
+                LayerOutput::Dequant { .. } => return acc,
+            }
+        }
+        codes
+    }
+
     /// The exact integer reference.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         self.run_with(x, |l, codes| self.layers[l].matvec(codes))
@@ -341,8 +371,13 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             None => {
                 let signed = seen[l].iter().flatten().any(|v| *v < 0.0);
                 let (lo, hi) = act_range(signed, cfg.a_bits);
+                let granularity = if l == 0 {
+                    cfg.input_scale
+                } else {
+                    cfg.act_scale
+                };
                 let per_tensor =
-                    cfg.act_scale == ScaleGranularity::PerTensor || layer.weight_quant.is_some();
+                    granularity == ScaleGranularity::PerTensor || layer.weight_quant.is_some();
                 let mut all: Vec<f32> = seen[l].iter().flatten().copied().collect();
                 let tensor_mag = calibrate(&mut all, cfg.calibration);
                 // A channel never seen non-zero gets the tensor's range: a scale of its own

@@ -55,15 +55,17 @@ impl Dim {
 
     /// Looks a dimension up by its `.tess` type name.
     pub fn by_name(name: &str) -> Option<Dim> {
-        Self::NAMED
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, d)| *d)
+        Self::NAMED.iter().find(|(n, _)| *n == name).map(|(_, d)| *d)
     }
 
+    /// Dimension of a product. An inherent method rather than `std::ops::Mul`, so call sites read
+    /// as dimension algebra and need no trait import.
+    #[allow(clippy::should_implement_trait)]
     pub fn mul(self, o: Dim) -> Dim {
         Dim::new(self.kg + o.kg, self.m + o.m, self.s + o.s, self.a + o.a)
     }
+    /// Dimension of a quotient.
+    #[allow(clippy::should_implement_trait)]
     pub fn div(self, o: Dim) -> Dim {
         Dim::new(self.kg - o.kg, self.m - o.m, self.s - o.s, self.a - o.a)
     }
@@ -188,10 +190,7 @@ mod tests {
     fn derived_dimensions_compose() {
         assert_eq!(Dim::POWER.mul(Dim::TIME), Dim::ENERGY);
         assert_eq!(Dim::VOLTAGE.mul(Dim::CURRENT), Dim::POWER);
-        assert_eq!(
-            Dim::CAPACITANCE.mul(Dim::VOLTAGE).mul(Dim::VOLTAGE),
-            Dim::ENERGY
-        );
+        assert_eq!(Dim::CAPACITANCE.mul(Dim::VOLTAGE).mul(Dim::VOLTAGE), Dim::ENERGY);
         assert_eq!(Dim::DIMENSIONLESS.div(Dim::TIME), Dim::FREQUENCY);
         assert_eq!(Dim::VOLTAGE.div(Dim::CURRENT), Dim::RESISTANCE);
         assert_eq!(Dim::ENERGY.to_string(), "energy");

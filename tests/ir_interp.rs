@@ -37,71 +37,32 @@ fn gemm_matches_hand_values() {
     let a = f(&[2, 2], &[1., 2., 3., 4.]);
     let b = f(&[2, 2], &[5., 6., 7., 8.]);
     let c = f(&[2], &[1., -2.]);
-    let op = Op::Gemm {
-        alpha: 2.0,
-        beta: 0.5,
-        trans_a: false,
-        trans_b: false,
-    };
-    assert_eq!(
-        eval(op, vec![a.clone()], vec![b, c]).floats().unwrap(),
-        &[38.5, 43., 86.5, 99.]
-    );
+    let op = Op::Gemm { alpha: 2.0, beta: 0.5, trans_a: false, trans_b: false };
+    assert_eq!(eval(op, vec![a.clone()], vec![b, c]).floats().unwrap(), &[38.5, 43., 86.5, 99.]);
     // trans_a and trans_b with the transposed data give the same product: A^T stored is
     // [[1,3],[2,4]], B^T stored is [[5,7],[6,8]]; no C: AB.
     let at = f(&[2, 2], &[1., 3., 2., 4.]);
     let bt = f(&[2, 2], &[5., 7., 6., 8.]);
-    let op = Op::Gemm {
-        alpha: 1.0,
-        beta: 1.0,
-        trans_a: true,
-        trans_b: true,
-    };
-    assert_eq!(
-        eval(op, vec![at], vec![bt]).floats().unwrap(),
-        &[19., 22., 43., 50.]
-    );
+    let op = Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: true, trans_b: true };
+    assert_eq!(eval(op, vec![at], vec![bt]).floats().unwrap(), &[19., 22., 43., 50.]);
     // A non-square trans_b case: x [1,3] = [1,2,3], W [2,3] = [[1,0,-1],[2,2,2]] -> [-2, 12].
-    let op = Op::Gemm {
-        alpha: 1.0,
-        beta: 1.0,
-        trans_a: false,
-        trans_b: true,
-    };
+    let op = Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: true };
     let w = f(&[2, 3], &[1., 0., -1., 2., 2., 2.]);
-    assert_eq!(
-        eval(op, vec![f(&[1, 3], &[1., 2., 3.])], vec![w])
-            .floats()
-            .unwrap(),
-        &[-2., 12.]
-    );
+    assert_eq!(eval(op, vec![f(&[1, 3], &[1., 2., 3.])], vec![w]).floats().unwrap(), &[-2., 12.]);
 }
 
 #[test]
 fn matmul_add_and_activations() {
     // [1,2,3] @ [[1,0],[0,1],[1,1]] = [4, 5].
-    let y = eval(
-        Op::MatMul,
-        vec![f(&[3], &[1., 2., 3.])],
-        vec![f(&[3, 2], &[1., 0., 0., 1., 1., 1.])],
-    );
-    assert_eq!(
-        (y.shape.clone(), y.floats().unwrap().to_vec()),
-        (vec![2], vec![4., 5.])
-    );
+    let y =
+        eval(Op::MatMul, vec![f(&[3], &[1., 2., 3.])], vec![f(&[3, 2], &[1., 0., 0., 1., 1., 1.])]);
+    assert_eq!((y.shape.clone(), y.floats().unwrap().to_vec()), (vec![2], vec![4., 5.]));
     // [[1],[2]] + [10, 20, 30] = [[11,21,31],[12,22,32]].
-    let y = eval(
-        Op::Add,
-        vec![f(&[2, 1], &[1., 2.])],
-        vec![f(&[3], &[10., 20., 30.])],
-    );
+    let y = eval(Op::Add, vec![f(&[2, 1], &[1., 2.])], vec![f(&[3], &[10., 20., 30.])]);
     assert_eq!(y.shape, vec![2, 3]);
     assert_eq!(y.floats().unwrap(), &[11., 21., 31., 12., 22., 32.]);
     let x = f(&[3], &[-1.5, 0.0, 2.0]);
-    assert_eq!(
-        eval(Op::Relu, vec![x.clone()], vec![]).floats().unwrap(),
-        &[0., 0., 2.]
-    );
+    assert_eq!(eval(Op::Relu, vec![x.clone()], vec![]).floats().unwrap(), &[0., 0., 2.]);
     // sigmoid(0) = 0.5 exactly; sigmoid(2) = 1/(1+e^-2) = 0.880797...; tanh(0) = 0.
     let s = eval(Op::Sigmoid, vec![x.clone()], vec![]);
     assert_eq!(s.floats().unwrap()[1], 0.5);
@@ -113,28 +74,13 @@ fn matmul_add_and_activations() {
 fn softmax_along_an_axis() {
     // Rows [1,2,3] and [0,0,0] along axis 1. exp(1,2,3)/sum = [0.0900306, 0.2447285, 0.6652410];
     // a constant row gives 1/3 each.
-    let y = eval(
-        Op::Softmax { axis: -1 },
-        vec![f(&[2, 3], &[1., 2., 3., 0., 0., 0.])],
-        vec![],
-    );
-    let want = [
-        0.090_030_6,
-        0.244_728_5,
-        0.665_241_0,
-        1. / 3.,
-        1. / 3.,
-        1. / 3.,
-    ];
+    let y = eval(Op::Softmax { axis: -1 }, vec![f(&[2, 3], &[1., 2., 3., 0., 0., 0.])], vec![]);
+    let want = [0.090_030_6, 0.244_728_5, 0.665_241, 1. / 3., 1. / 3., 1. / 3.];
     for (g, w) in y.floats().unwrap().iter().zip(want) {
         assert!((g - w).abs() < 1e-6, "{g} vs {w}");
     }
     // Along axis 0 of the same data: columns [1,0], [2,0], [3,0].
-    let y = eval(
-        Op::Softmax { axis: 0 },
-        vec![f(&[2, 3], &[1., 2., 3., 0., 0., 0.])],
-        vec![],
-    );
+    let y = eval(Op::Softmax { axis: 0 }, vec![f(&[2, 3], &[1., 2., 3., 0., 0., 0.])], vec![]);
     let e = |a: f64| (a.exp() / (a.exp() + 1.0)) as f32;
     let want = [e(1.), e(2.), e(3.), 1. - e(1.), 1. - e(2.), 1. - e(3.)];
     for (g, w) in y.floats().unwrap().iter().zip(want) {
@@ -146,10 +92,7 @@ fn softmax_along_an_axis() {
 fn shape_ops_keep_data() {
     let x = f(&[2, 3], &[1., 2., 3., 4., 5., 6.]);
     let y = eval(Op::Reshape { shape: vec![3, -1] }, vec![x.clone()], vec![]);
-    assert_eq!(
-        (y.shape.clone(), y.floats().unwrap()),
-        (vec![3, 2], x.floats().unwrap())
-    );
+    assert_eq!((y.shape.clone(), y.floats().unwrap()), (vec![3, 2], x.floats().unwrap()));
     let y = eval(Op::Flatten { axis: 0 }, vec![x.clone()], vec![]);
     assert_eq!(y.shape, vec![1, 6]);
 }
@@ -180,11 +123,8 @@ fn tree_ensemble_uses_frontend_semantics() {
         objective: "reg:squarederror".into(),
         source: "test".into(),
     };
-    let y = eval(
-        Op::TreeEnsemble(Arc::new(e)),
-        vec![f(&[4, 1], &[0.2, 0.5, 0.7, f32::NAN])],
-        vec![],
-    );
+    let y =
+        eval(Op::TreeEnsemble(Arc::new(e)), vec![f(&[4, 1], &[0.2, 0.5, 0.7, f32::NAN])], vec![]);
     // 0.5 is not < 0.5, so it goes right.
     assert_eq!(y.floats().unwrap(), &[1.5, 2.5, 2.5, 2.5]);
 }
@@ -196,28 +136,12 @@ fn integer_ops_match_hand_values() {
     let y = eval(Op::IntMatVec { weights: w }, vec![i8s(&[5, -6])], vec![]);
     assert_eq!(y.ints().unwrap(), vec![-7, 39]);
     let y = eval(Op::IntAdd, vec![i8s(&[-128, 127])], vec![i8s(&[-128, 127])]);
-    assert_eq!(
-        (y.ints().unwrap(), y.format),
-        (vec![-256, 254], NumFormat::int(9))
-    );
+    assert_eq!((y.ints().unwrap(), y.format), (vec![-256, 254], NumFormat::int(9)));
     let y = eval(Op::IntRelu, vec![i8s(&[-3, 0, 7])], vec![]);
-    assert_eq!(
-        (y.ints().unwrap(), y.format),
-        (vec![0, 0, 7], NumFormat::uint(7))
-    );
+    assert_eq!((y.ints().unwrap(), y.format), (vec![0, 0, 7], NumFormat::uint(7)));
     // Ties go to the lowest index: [3, 7, 7, 1] -> 1; [-1, -1] -> 0.
-    assert_eq!(
-        eval(Op::Argmax, vec![i8s(&[3, 7, 7, 1])], vec![])
-            .ints()
-            .unwrap(),
-        vec![1]
-    );
-    assert_eq!(
-        eval(Op::Argmax, vec![i8s(&[-1, -1])], vec![])
-            .ints()
-            .unwrap(),
-        vec![0]
-    );
+    assert_eq!(eval(Op::Argmax, vec![i8s(&[3, 7, 7, 1])], vec![]).ints().unwrap(), vec![1]);
+    assert_eq!(eval(Op::Argmax, vec![i8s(&[-1, -1])], vec![]).ints().unwrap(), vec![0]);
 }
 
 #[test]
@@ -262,17 +186,9 @@ proptest! {
 #[test]
 fn bad_inputs_are_reported() {
     let mut g = Graph::new();
-    let x = g
-        .add_input("x", TensorType::new(vec![2], NumFormat::int(4)))
-        .unwrap();
+    let x = g.add_input("x", TensorType::new(vec![2], NumFormat::int(4))).unwrap();
     g.add_output("y", x).unwrap();
-    assert_eq!(
-        interp::run(&g, &[]),
-        Err(InterpError::InputCount {
-            expected: 1,
-            given: 0
-        })
-    );
+    assert_eq!(interp::run(&g, &[]), Err(InterpError::InputCount { expected: 1, given: 0 }));
     let wrong = i8s(&[1, 2]);
     assert_eq!(
         interp::run(&g, &[wrong]).unwrap_err().to_string(),

@@ -7,12 +7,7 @@ fn f32s(shape: &[usize]) -> TensorType {
 }
 
 fn messages(g: &Graph) -> Vec<String> {
-    verify(g)
-        .err()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e.to_string())
-        .collect()
+    verify(g).err().unwrap_or_default().iter().map(|e| e.to_string()).collect()
 }
 
 #[test]
@@ -29,22 +24,8 @@ fn well_formed_graph_verifies() {
 fn malformed_graph_reports_every_error() {
     let mut g = Graph::new();
     // %0, %1: two inputs with the same name.
-    let x = g.add_raw(
-        Op::Input {
-            name: "x".into(),
-            ty: f32s(&[2]),
-        },
-        f32s(&[2]),
-        None,
-    );
-    g.add_raw(
-        Op::Input {
-            name: "x".into(),
-            ty: f32s(&[2]),
-        },
-        f32s(&[2]),
-        None,
-    );
+    let x = g.add_raw(Op::Input { name: "x".into(), ty: f32s(&[2]) }, f32s(&[2]), None);
+    g.add_raw(Op::Input { name: "x".into(), ty: f32s(&[2]) }, f32s(&[2]), None);
     // A relu whose stored type is wrong (i8 instead of f32).
     let bad_ty = g.add_raw(Op::Relu, TensorType::new(vec![2], NumFormat::int(8)), None);
     g.connect(x, bad_ty, 0);
@@ -113,23 +94,15 @@ fn malformed_graph_reports_every_error() {
 fn graph_without_outputs_is_rejected() {
     let mut g = Graph::new();
     g.add_input("x", f32s(&[1])).unwrap();
-    assert_eq!(
-        messages(&g),
-        vec!["graph: the graph has no outputs".to_string()]
-    );
+    assert_eq!(messages(&g), vec!["graph: the graph has no outputs".to_string()]);
 }
 
 #[test]
 fn builder_rejects_ill_typed_nodes() {
     let mut g = Graph::new();
-    let x = g
-        .add_input("x", TensorType::new(vec![3], NumFormat::int(8)))
-        .unwrap();
+    let x = g.add_input("x", TensorType::new(vec![3], NumFormat::int(8))).unwrap();
     let e = g.add(Op::Relu, &[x]).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "relu: operand input must be f32, got tensor<3xi8>"
-    );
+    assert_eq!(e.to_string(), "relu: operand input must be f32, got tensor<3xi8>");
     let w = Tensor::int(vec![2, 4], NumFormat::int(8), vec![0; 8]).unwrap();
     let e = g.add(Op::IntMatVec { weights: w }, &[x]).unwrap_err();
     assert_eq!(
@@ -137,17 +110,7 @@ fn builder_rejects_ill_typed_nodes() {
         "int_matvec: input tensor<3xi8> must be [4] to match weights tensor<2x4xi8>"
     );
     let e = g
-        .add(
-            Op::Requantize {
-                multiplier: 1,
-                shift: 0,
-                out: NumFormat::Float32,
-            },
-            &[x],
-        )
+        .add(Op::Requantize { multiplier: 1, shift: 0, out: NumFormat::Float32 }, &[x])
         .unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "requantize: requantize output format must be an integer, got f32"
-    );
+    assert_eq!(e.to_string(), "requantize: requantize output format must be an integer, got f32");
 }

@@ -39,34 +39,15 @@ fn mlp_graph(seed: u64, out: NumFormat, shift: u32, with_argmax: bool) -> Graph 
     let w: Vec<i64> = (0..32).map(|_| rng.range(-128, 127)).collect();
     let b: Vec<i64> = (0..4).map(|_| rng.range(-2048, 2047)).collect();
     let mut g = Graph::new();
-    let x = g
-        .add_input("x", TensorType::new(vec![8], NumFormat::int(8)))
-        .unwrap();
+    let x = g.add_input("x", TensorType::new(vec![8], NumFormat::int(8))).unwrap();
     let weights = Tensor::int(vec![4, 8], NumFormat::int(8), w).unwrap();
     let mv = g.add(Op::IntMatVec { weights }, &[x]).unwrap();
-    let bias = g
-        .add(
-            Op::Constant(Tensor::int(vec![4], NumFormat::int(12), b).unwrap()),
-            &[],
-        )
-        .unwrap();
+    let bias =
+        g.add(Op::Constant(Tensor::int(vec![4], NumFormat::int(12), b).unwrap()), &[]).unwrap();
     let sum = g.add(Op::IntAdd, &[mv, bias]).unwrap();
     let relu = g.add(Op::IntRelu, &[sum]).unwrap();
-    let rq = g
-        .add(
-            Op::Requantize {
-                multiplier: 77,
-                shift,
-                out,
-            },
-            &[relu],
-        )
-        .unwrap();
-    let y = if with_argmax {
-        g.add(Op::Argmax, &[rq]).unwrap()
-    } else {
-        rq
-    };
+    let rq = g.add(Op::Requantize { multiplier: 77, shift, out }, &[relu]).unwrap();
+    let y = if with_argmax { g.add(Op::Argmax, &[rq]).unwrap() } else { rq };
     g.add_output("y", y).unwrap();
     g
 }
@@ -78,10 +59,7 @@ fn vectors(g: &Graph, inputs: &[Tensor]) -> (Vec<Bits>, Vec<Bits>) {
         let y = interp::run(g, std::slice::from_ref(t)).unwrap();
         outs.push(pack_tensor(&y[0]).unwrap());
     }
-    (
-        inputs.iter().map(|t| pack_tensor(t).unwrap()).collect(),
-        outs,
-    )
+    (inputs.iter().map(|t| pack_tensor(t).unwrap()).collect(), outs)
 }
 
 /// 200 random i8 vectors, the first three forced to all -128, all 127 and all 0.
@@ -120,14 +98,8 @@ fn exhaustive(ty: &TensorType) -> Vec<Tensor> {
 }
 
 fn write_design(dir: &Path, d: &LoweredDesign, ins: &[Bits], outs: &[Bits]) {
-    let cfg = TestbenchConfig::new(
-        &d.module.name,
-        d.in_width,
-        d.out_width,
-        ins.len(),
-        d.latency,
-        1,
-    );
+    let cfg =
+        TestbenchConfig::new(&d.module.name, d.in_width, d.out_width, ins.len(), d.latency, 1);
     let tb = testbench::generate(&cfg).unwrap();
     let design = print_module(&d.module);
     let bundle = SimBundle {
@@ -143,6 +115,11 @@ fn write_design(dir: &Path, d: &LoweredDesign, ins: &[Bits], outs: &[Bits]) {
 /// Lowers `g`, checks it is lint-clean, simulates it on `inputs` and requires zero
 /// mismatches; then flips one bit of expected vector `k` and requires exactly one mismatch.
 fn check_design(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor]) {
+    check_design_with(sim, g, top, inputs, 3);
+}
+
+/// [`check_design`] requiring at least `min_distinct` distinct expected outputs.
+fn check_design_with(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor], min_distinct: usize) {
     if !harness::available(sim) {
         eprintln!("skipping: {} is not installed", sim.name());
         return;
@@ -151,7 +128,7 @@ fn check_design(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor]) {
     let (ins, mut outs) = vectors(g, inputs);
     let distinct: std::collections::BTreeSet<String> = outs.iter().map(|b| b.to_hex()).collect();
     assert!(
-        distinct.len() >= 3,
+        distinct.len() >= min_distinct,
         "only {} distinct outputs: the test would be weak",
         distinct.len()
     );
@@ -170,22 +147,13 @@ fn check_design(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor]) {
     write_hex(&dir.path().join(EXPECTED_HEX), &outs).unwrap();
     let bad = compiled.execute().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(bad.mismatches, 1, "{}", bad.log);
-    assert!(
-        bad.log.contains(&format!("MISMATCH vector={k} ")),
-        "{}",
-        bad.log
-    );
+    assert!(bad.log.contains(&format!("MISMATCH vector={k} ")), "{}", bad.log);
 }
 
 #[test]
 fn mlp_argmax_iverilog() {
     let g = mlp_graph(7, NumFormat::int(8), 14, true);
-    check_design(
-        Simulator::Iverilog,
-        &g,
-        "mlp_argmax",
-        &random_inputs(200, 42),
-    );
+    check_design(Simulator::Iverilog, &g, "mlp_argmax", &random_inputs(200, 42));
 }
 
 #[test]
@@ -224,14 +192,7 @@ fn requantize_exhaustive_iverilog() {
     ];
     let ty = TensorType::new(vec![1], NumFormat::int(8));
     for (i, (m, s, out)) in cases.into_iter().enumerate() {
-        let g = single_op(
-            ty.clone(),
-            Op::Requantize {
-                multiplier: m,
-                shift: s,
-                out,
-            },
-        );
+        let g = single_op(ty.clone(), Op::Requantize { multiplier: m, shift: s, out });
         check_design(Simulator::Iverilog, &g, &format!("rq{i}"), &exhaustive(&ty));
     }
 }
@@ -239,10 +200,7 @@ fn requantize_exhaustive_iverilog() {
 /// Argmax over every 3 x i2 and 3 x u2 vector: ties everywhere, lowest index must win.
 #[test]
 fn argmax_exhaustive_iverilog() {
-    for (i, f) in [NumFormat::int(2), NumFormat::uint(2)]
-        .into_iter()
-        .enumerate()
-    {
+    for (i, f) in [NumFormat::int(2), NumFormat::uint(2)].into_iter().enumerate() {
         let ty = TensorType::new(vec![3], f);
         check_design(
             Simulator::Iverilog,
@@ -257,12 +215,7 @@ fn argmax_exhaustive_iverilog() {
 /// all-zero row) on unsigned inputs, then relu: every 2 x u3 input.
 #[test]
 fn matvec_relu_exhaustive_iverilog() {
-    let w = Tensor::int(
-        vec![4, 2],
-        NumFormat::int(8),
-        vec![1, -1, -128, 0, 0, 0, -1, 5],
-    )
-    .unwrap();
+    let w = Tensor::int(vec![4, 2], NumFormat::int(8), vec![1, -1, -128, 0, 0, 0, -1, 5]).unwrap();
     let mut g = Graph::new();
     let ty = TensorType::new(vec![2], NumFormat::uint(3));
     let x = g.add_input("x", ty.clone()).unwrap();
@@ -282,16 +235,10 @@ fn matvec_relu_exhaustive_iverilog() {
 /// `verilator --lint-only -Wall` must print nothing (when verilator is installed).
 fn lint(path: &Path) {
     if harness::available(Simulator::Verilator) {
-        let o = Command::new("verilator")
-            .args(["--lint-only", "-Wall"])
-            .arg(path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let o =
+            Command::new("verilator").args(["--lint-only", "-Wall"]).arg(path).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(
             o.status.success() && text.trim().is_empty(),
             "verilator lint of {}:\n{text}",
@@ -304,35 +251,107 @@ fn lint(path: &Path) {
 #[test]
 fn lint_and_synthesis() {
     let g = mlp_graph(7, NumFormat::int(8), 14, true);
-    let d = lower_int_graph(
-        &g,
-        &LowerConfig {
-            top: "mlp_argmax".into(),
-        },
-    )
-    .unwrap();
+    let d = lower_int_graph(&g, &LowerConfig { top: "mlp_argmax".into() }).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mlp_argmax.v");
     std::fs::write(&path, print_module(&d.module)).unwrap();
     lint(&path);
     if harness::yosys_available() {
-        let script = format!(
-            "read_verilog {}; synth -top mlp_argmax; stat",
-            path.display()
-        );
-        let o = Command::new("yosys")
-            .args(["-q", "-p", &script])
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let script = format!("read_verilog {}; synth -top mlp_argmax; stat", path.display());
+        let o = Command::new("yosys").args(["-q", "-p", &script]).output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "yosys:\n{text}");
-        assert!(
-            !text.to_lowercase().contains("warning"),
-            "yosys warnings:\n{text}"
-        );
+        assert!(!text.to_lowercase().contains("warning"), "yosys warnings:\n{text}");
+    }
+}
+
+/// A random integer format of 1 to `max_bits` bits, signed or not.
+fn random_format(rng: &mut Rng, max_bits: i64) -> NumFormat {
+    let bits = rng.range(1, max_bits) as u32;
+    if rng.range(0, 1) == 1 {
+        NumFormat::int(bits)
+    } else {
+        NumFormat::uint(bits)
+    }
+}
+
+fn random_values(rng: &mut Rng, f: NumFormat, n: usize) -> Vec<i64> {
+    let (lo, hi) = f.int_range().unwrap();
+    (0..n).map(|_| rng.range(lo as i64, hi as i64)).collect()
+}
+
+/// A random chain of integer ops over random widths and signedness (1-bit formats, unsigned
+/// inputs, wide products, every requantize clamp side), to cover the lowering's width and
+/// sign-extension cases.
+fn random_graph(seed: u64) -> Graph {
+    let mut rng = Rng(seed);
+    let mut g = Graph::new();
+    let k = rng.range(1, 3) as usize;
+    let mut cur = g.add_input("x", TensorType::new(vec![k], random_format(&mut rng, 6))).unwrap();
+    for _ in 0..rng.range(1, 4) {
+        let ty = g.ty(cur).clone();
+        let n = ty.shape[0];
+        cur = match rng.range(0, 3) {
+            0 => {
+                let m = rng.range(1, 3) as usize;
+                let wf = random_format(&mut rng, 8);
+                let w = Tensor::int(vec![m, n], wf, random_values(&mut rng, wf, m * n)).unwrap();
+                g.add(Op::IntMatVec { weights: w }, &[cur]).unwrap()
+            }
+            1 => {
+                let cf = random_format(&mut rng, 10);
+                let c = Tensor::int(vec![n], cf, random_values(&mut rng, cf, n)).unwrap();
+                let c = g.add(Op::Constant(c), &[]).unwrap();
+                let (a, b) = if rng.range(0, 1) == 0 { (cur, c) } else { (c, cur) };
+                g.add(Op::IntAdd, &[a, b]).unwrap()
+            }
+            2 => g.add(Op::IntRelu, &[cur]).unwrap(),
+            _ => {
+                let multiplier = rng.range(-300, 300) as i32;
+                let shift = rng.range(0, 12) as u32;
+                let out = random_format(&mut rng, 10);
+                g.add(Op::Requantize { multiplier, shift, out }, &[cur]).unwrap()
+            }
+        };
+    }
+    if rng.range(0, 2) == 0 {
+        cur = g.add(Op::Argmax, &[cur]).unwrap();
+    }
+    g.add_output("y", cur).unwrap();
+    g
+}
+
+/// Every input when there are at most 1024, else 300 random ones (extremes first).
+fn sample_inputs(ty: &TensorType, seed: u64) -> Vec<Tensor> {
+    let (lo, hi) = ty.format.int_range().unwrap();
+    if ((hi - lo + 1) as f64).powi(ty.numel() as i32) <= 1024.0 {
+        return exhaustive(ty);
+    }
+    let mut rng = Rng(seed);
+    (0..300)
+        .map(|i| {
+            let vals = match i {
+                0 => vec![lo as i64; ty.numel()],
+                1 => vec![hi as i64; ty.numel()],
+                _ => random_values(&mut rng, ty.format, ty.numel()),
+            };
+            Tensor::int(ty.shape.clone(), ty.format, vals).unwrap()
+        })
+        .collect()
+}
+
+/// 40 random graphs, each on its whole input space or 300 samples of it.
+#[test]
+fn random_graphs_iverilog() {
+    for seed in 0..40u64 {
+        let g = random_graph(1000 + seed);
+        let x = g.ty(g.inputs()[0]).clone();
+        let printed = tessera::ir::print_graph(&g);
+        let inputs = sample_inputs(&x, seed);
+        let result = std::panic::catch_unwind(|| {
+            check_design_with(Simulator::Iverilog, &g, &format!("rnd{seed}"), &inputs, 1)
+        });
+        assert!(result.is_ok(), "seed {seed} failed on\n{printed}");
     }
 }

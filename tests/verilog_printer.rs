@@ -20,10 +20,7 @@ fn c(v: i128, w: u32, signed: bool) -> Expr {
 fn leaf() -> Module {
     Module {
         name: "leaf".into(),
-        params: vec![Param {
-            name: "W".into(),
-            value: Expr::Int(4),
-        }],
+        params: vec![Param { name: "W".into(), value: Expr::Int(4) }],
         ports: vec![
             Port {
                 dir: Dir::Input,
@@ -45,10 +42,8 @@ fn leaf() -> Module {
 }
 
 fn kitchen_sink() -> Module {
-    let wide = Expr::Const {
-        signed: false,
-        bits: Bits::from_int((1i128 << 70) + 5, 72, false).unwrap(),
-    };
+    let wide =
+        Expr::Const { signed: false, bits: Bits::from_int((1i128 << 70) + 5, 72, false).unwrap() };
     Module {
         name: "sink".into(),
         params: vec![],
@@ -76,10 +71,7 @@ fn kitchen_sink() -> Module {
         ],
         items: vec![
             Item::comment("Every construct the AST has.\nSecond comment line."),
-            Item::LocalParam {
-                name: "DEPTH".into(),
-                value: Expr::Int(4),
-            },
+            Item::LocalParam { name: "DEPTH".into(), value: Expr::Int(4) },
             Item::Decl(Decl::wire("s", 9, true)),
             Item::Decl(Decl::reg("acc", 8, false)),
             Item::Decl(Decl::memory("rom", 8, 4)),
@@ -90,10 +82,7 @@ fn kitchen_sink() -> Module {
                 name: "i".into(),
                 depth: None,
             }),
-            Item::MemInit {
-                file: "rom.hex".into(),
-                mem: "rom".into(),
-            },
+            Item::MemInit { file: "rom.hex".into(), mem: "rom".into() },
             Item::Blank,
             // (a - (b - 1)) needs parentheses on the right, a * b + 1 needs none.
             Item::assign(
@@ -110,11 +99,7 @@ fn kitchen_sink() -> Module {
             ),
             Item::assign(
                 id("y"),
-                Expr::bin(
-                    BinOp::Or,
-                    wide,
-                    Expr::Concat(vec![c(0, 64, false), id("b")]),
-                ),
+                Expr::bin(BinOp::Or, wide, Expr::Concat(vec![c(0, 64, false), id("b")])),
             ),
             Item::assign(
                 id("flags"),
@@ -133,10 +118,7 @@ fn kitchen_sink() -> Module {
                 ]),
             ),
             Item::AlwaysComb(vec![
-                Stmt::Blocking {
-                    lhs: id("acc"),
-                    rhs: c(0, 8, false),
-                },
+                Stmt::Blocking { lhs: id("acc"), rhs: c(0, 8, false) },
                 Stmt::For {
                     var: "i".into(),
                     init: Expr::Int(0),
@@ -154,16 +136,10 @@ fn kitchen_sink() -> Module {
                     Stmt::Comment("Reset, then a case on sel.".into()),
                     Stmt::If {
                         cond: id("rst"),
-                        then: vec![Stmt::NonBlocking {
-                            lhs: id("q"),
-                            rhs: c(0, 8, false),
-                        }],
+                        then: vec![Stmt::NonBlocking { lhs: id("q"), rhs: c(0, 8, false) }],
                         els: vec![Stmt::If {
                             cond: Expr::bin(BinOp::Eq, id("sel"), c(3, 2, false)),
-                            then: vec![Stmt::NonBlocking {
-                                lhs: id("q"),
-                                rhs: id("acc"),
-                            }],
+                            then: vec![Stmt::NonBlocking { lhs: id("q"), rhs: id("acc") }],
                             els: vec![Stmt::Case {
                                 expr: id("sel"),
                                 arms: vec![
@@ -221,42 +197,23 @@ fn precedence_parentheses() {
     let (a, b, c2) = (id("a"), id("b"), id("c"));
     let cases = [
         (
-            Expr::bin(
-                BinOp::Mul,
-                Expr::bin(BinOp::Add, a.clone(), b.clone()),
-                c2.clone(),
-            ),
+            Expr::bin(BinOp::Mul, Expr::bin(BinOp::Add, a.clone(), b.clone()), c2.clone()),
             "(a + b) * c",
         ),
         (
-            Expr::bin(
-                BinOp::Add,
-                Expr::bin(BinOp::Mul, a.clone(), b.clone()),
-                c2.clone(),
-            ),
+            Expr::bin(BinOp::Add, Expr::bin(BinOp::Mul, a.clone(), b.clone()), c2.clone()),
             "a * b + c",
         ),
         (
-            Expr::bin(
-                BinOp::Sub,
-                a.clone(),
-                Expr::bin(BinOp::Sub, b.clone(), c2.clone()),
-            ),
+            Expr::bin(BinOp::Sub, a.clone(), Expr::bin(BinOp::Sub, b.clone(), c2.clone())),
             "a - (b - c)",
         ),
         (
-            Expr::bin(
-                BinOp::Sub,
-                Expr::bin(BinOp::Sub, a.clone(), b.clone()),
-                c2.clone(),
-            ),
+            Expr::bin(BinOp::Sub, Expr::bin(BinOp::Sub, a.clone(), b.clone()), c2.clone()),
             "a - b - c",
         ),
         (Expr::un(UnOp::Neg, Expr::un(UnOp::Neg, a.clone())), "-(-a)"),
-        (
-            Expr::un(UnOp::Not, Expr::bin(BinOp::And, a.clone(), b.clone())),
-            "~(a & b)",
-        ),
+        (Expr::un(UnOp::Not, Expr::bin(BinOp::And, a.clone(), b.clone())), "~(a & b)"),
         (
             Expr::ternary(
                 Expr::ternary(a.clone(), b.clone(), c2.clone()),
@@ -266,17 +223,10 @@ fn precedence_parentheses() {
             "(a ? b : c) ? b : a ? b : c",
         ),
         (
-            Expr::bin(
-                BinOp::Add,
-                Expr::ternary(a.clone(), b.clone(), c2.clone()),
-                a.clone(),
-            ),
+            Expr::bin(BinOp::Add, Expr::ternary(a.clone(), b.clone(), c2.clone()), a.clone()),
             "(a ? b : c) + a",
         ),
-        (
-            Expr::bin(BinOp::Mul, c(-3, 8, true), a.clone()),
-            "-8'sd3 * a",
-        ),
+        (Expr::bin(BinOp::Mul, c(-3, 8, true), a.clone()), "-8'sd3 * a"),
         (Expr::un(UnOp::Neg, c(-3, 8, true)), "-(-8'sd3)"),
         (c(-128, 8, true), "8'sh80"),
         (c(255, 8, false), "8'd255"),
@@ -297,11 +247,8 @@ fn tools_accept_the_printed_module() {
     std::fs::write(dir.path().join("rom.hex"), "01\n02\n04\n08\n").unwrap();
     let run = |cmd: &mut Command| {
         let o = cmd.current_dir(dir.path()).output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
         assert!(o.status.success(), "{cmd:?}:\n{text}");
         text
     };

@@ -67,9 +67,7 @@ endmodule
 ";
 
 fn bytes(vals: &[u8]) -> Vec<Bits> {
-    vals.iter()
-        .map(|&v| pack(&[i128::from(v)], 8, false).unwrap())
-        .collect()
+    vals.iter().map(|&v| pack(&[i128::from(v)], 8, false).unwrap()).collect()
 }
 
 fn run(sim: Simulator, design: &str, inputs: &[u8]) -> harness::SimOutcome {
@@ -78,13 +76,7 @@ fn run(sim: Simulator, design: &str, inputs: &[u8]) -> harness::SimOutcome {
     let tb = testbench::generate(&cfg).unwrap();
     let (ins, outs) = (bytes(inputs), bytes(&expected));
     let dir = tempfile::tempdir().unwrap();
-    let b = SimBundle {
-        top: "dut",
-        design,
-        testbench: &tb,
-        inputs: &ins,
-        expected: &outs,
-    };
+    let b = SimBundle { top: "dut", design, testbench: &tb, inputs: &ins, expected: &outs };
     harness::simulate(sim, dir.path(), &b).unwrap_or_else(|e| panic!("{e}"))
 }
 
@@ -106,20 +98,12 @@ fn check_all(sim: Simulator) {
     let drop = run(sim, DROP, &inputs);
     assert_eq!((drop.vectors, drop.mismatches), (63, 48), "{}", drop.log);
     assert!(drop.log.contains("MISSING 3 of 63 outputs"), "{}", drop.log);
-    assert!(
-        drop.log.contains("MISMATCH vector=15 got=12 expected=11"),
-        "{}",
-        drop.log
-    );
+    assert!(drop.log.contains("MISMATCH vector=15 got=12 expected=11"), "{}", drop.log);
 
     // DUP on 0..=255: 256 correct outputs, then one extra (0x00 again).
     let dup = run(sim, DUP, &all);
     assert_eq!((dup.vectors, dup.mismatches), (256, 1), "{}", dup.log);
-    assert!(
-        dup.log.contains("MISMATCH extra output 256 got=00"),
-        "{}",
-        dup.log
-    );
+    assert!(dup.log.contains("MISMATCH extra output 256 got=00"), "{}", dup.log);
 }
 
 #[test]
@@ -134,10 +118,7 @@ fn testbench_verilator() {
 
 #[test]
 fn result_line_parsing() {
-    assert_eq!(
-        parse_result("x\nTESSERA-RESULT vectors=12 mismatches=3\n"),
-        Some((12, 3))
-    );
+    assert_eq!(parse_result("x\nTESSERA-RESULT vectors=12 mismatches=3\n"), Some((12, 3)));
     assert_eq!(parse_result("TESSERA-RESULT vectors=12\n"), None);
     assert_eq!(parse_result("nothing here"), None);
 }
@@ -145,9 +126,7 @@ fn result_line_parsing() {
 #[test]
 fn testbench_rejects_empty_runs() {
     let cfg = TestbenchConfig::new("dut", 8, 8, 0, 1, 1);
-    assert!(testbench::generate(&cfg)
-        .unwrap_err()
-        .contains("at least one vector"));
+    assert!(testbench::generate(&cfg).unwrap_err().contains("at least one vector"));
 }
 
 #[test]
@@ -173,4 +152,67 @@ fn compile_errors_carry_the_tool_output() {
         }
         other => panic!("expected a compile failure, got {other:?}"),
     }
+}
+
+/// A design that oscillates at zero delay (a register toggling itself through its own event
+/// control) never lets simulated time advance past the oscillation, so the testbench's cycle
+/// timeout never fires; the harness must stop it and say so.
+#[test]
+fn runaway_simulation_is_stopped() {
+    if !harness::available(Simulator::Iverilog) {
+        return;
+    }
+    let spin = "module dut (
+  input clk, input rst, input in_valid, output in_ready, input [7:0] in_data,
+  output out_valid, output [7:0] out_data
+);
+  reg x = 1'b0;
+  always @(x) x <= ~x;
+  initial #2 x = 1'b1;
+  assign in_ready = 1'b1;
+  assign out_valid = 1'b0;
+  assign out_data = in_data;
+endmodule
+";
+    let cfg = TestbenchConfig::new("dut", 8, 8, 1, 1, 1);
+    let tb = testbench::generate(&cfg).unwrap();
+    let ins = bytes(&[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let b = SimBundle { top: "dut", design: spin, testbench: &tb, inputs: &ins, expected: &ins };
+    harness::write_bundle(dir.path(), &b).unwrap();
+    let compiled = harness::compile(Simulator::Iverilog, dir.path(), "dut").unwrap();
+    match compiled.execute_within(std::time::Duration::from_millis(1500)) {
+        Err(HarnessError::Timeout { simulator, .. }) => assert_eq!(simulator, "iverilog"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+/// With no simulator on `PATH`, `available` says so and compiling names the missing tool.
+/// Runs itself in a child process with an empty `PATH`, so other tests are unaffected.
+#[test]
+fn missing_tools_are_reported() {
+    if std::env::var_os("TESSERA_TEST_EMPTY_PATH").is_some() {
+        assert!(!harness::available(Simulator::Iverilog));
+        assert!(!harness::available(Simulator::Verilator));
+        let dir = tempfile::tempdir().unwrap();
+        match harness::compile(Simulator::Verilator, dir.path(), "dut") {
+            Err(e @ HarnessError::ToolMissing { .. }) => {
+                assert!(
+                    e.to_string().starts_with("verilator is not installed or cannot be started"),
+                    "{e}"
+                )
+            }
+            other => panic!("expected ToolMissing, got {other:?}"),
+        }
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "missing_tools_are_reported", "--test-threads=1"])
+        .env("TESSERA_TEST_EMPTY_PATH", "1")
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
 }

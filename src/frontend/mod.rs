@@ -1,3 +1,51 @@
 //! Model-file frontends, one module per format.
+//!
+//! Each frontend reads one framework's native export and produces the model-level
+//! [`trees::TreeEnsemble`] with the framework's exact semantics (comparison, missing-value
+//! direction, base score, float32 thresholds). Errors name the file and the field at fault.
+
+mod check;
+pub mod error;
+mod json;
+pub mod lightgbm;
+pub mod npy;
 pub mod onnx;
+pub mod threshold;
+pub mod treelite;
 pub mod trees;
+pub mod xgboost;
+
+use std::path::Path;
+
+use crate::dsl::accel::ModelFormat;
+use error::FileCtx;
+pub use error::FrontendError;
+use trees::TreeEnsemble;
+
+/// Loads a tree-ensemble model file in the given format.
+///
+/// This is the entry point the CLI and the `.tess` model binding use; the per-format modules
+/// also expose `load` and `parse_str` for direct use.
+pub fn load_tree_model(format: ModelFormat, path: &Path) -> Result<TreeEnsemble, FrontendError> {
+    match format {
+        ModelFormat::Xgboost => xgboost::load(path),
+        ModelFormat::Lightgbm => lightgbm::load(path),
+        ModelFormat::Treelite => treelite::load(path),
+        other => Err(FrontendError::Unsupported {
+            file: path.display().to_string(),
+            field: "(model format)".into(),
+            message: format!("`{}` is not a tree-ensemble format", other.name()),
+        }),
+    }
+}
+
+/// Reads a whole text file, naming the file when it cannot be read or is not UTF-8.
+pub(crate) fn read_text(path: &Path, ctx: &FileCtx) -> Result<String, FrontendError> {
+    let bytes = std::fs::read(path).map_err(|e| FrontendError::io(path, "cannot read", e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        ctx.syntax(
+            format!("byte {}", e.utf8_error().valid_up_to()),
+            "not UTF-8 text (is this a binary model, e.g. UBJSON? save it as .json)",
+        )
+    })
+}

@@ -112,14 +112,7 @@ impl Tree {
         loop {
             match &self.nodes[i] {
                 Node::Leaf { .. } => return i,
-                Node::Split {
-                    feature,
-                    threshold,
-                    op,
-                    left,
-                    right,
-                    missing_left,
-                } => {
+                Node::Split { feature, threshold, op, left, right, missing_left } => {
                     let v = x[*feature as usize];
                     let go_left = if v.is_nan() {
                         *missing_left

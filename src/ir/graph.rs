@@ -68,10 +68,9 @@ impl Graph {
         for &o in operands {
             tys.push(&self.try_node(o)?.ty);
         }
-        let ty = op.infer_type(&tys).map_err(|message| GraphError::Type {
-            op: op.mnemonic(),
-            message,
-        })?;
+        let ty = op
+            .infer_type(&tys)
+            .map_err(|message| GraphError::Type { op: op.mnemonic(), message })?;
         let id = self.add_raw(op, ty, name);
         for (i, &o) in operands.iter().enumerate() {
             self.connect(o, id, i as u32);
@@ -81,23 +80,12 @@ impl Graph {
 
     /// Adds a graph input of type `ty`, appended to the input declaration order.
     pub fn add_input(&mut self, name: &str, ty: TensorType) -> Result<NodeId, GraphError> {
-        self.add(
-            Op::Input {
-                name: name.to_string(),
-                ty,
-            },
-            &[],
-        )
+        self.add(Op::Input { name: name.to_string(), ty }, &[])
     }
 
     /// Adds a graph output named `name` that returns `value`.
     pub fn add_output(&mut self, name: &str, value: NodeId) -> Result<NodeId, GraphError> {
-        self.add(
-            Op::Output {
-                name: name.to_string(),
-            },
-            &[value],
-        )
+        self.add(Op::Output { name: name.to_string() }, &[value])
     }
 
     /// Adds a node with a given type and no operands, without checking anything. For passes
@@ -118,8 +106,7 @@ impl Graph {
 
     /// Makes `from` operand number `operand` of `to`.
     pub fn connect(&mut self, from: NodeId, to: NodeId, operand: u32) {
-        self.g
-            .add_edge(from.index(), to.index(), EdgeData { operand });
+        self.g.add_edge(from.index(), to.index(), EdgeData { operand });
     }
 
     pub fn contains(&self, id: NodeId) -> bool {
@@ -127,9 +114,7 @@ impl Graph {
     }
 
     fn try_node(&self, id: NodeId) -> Result<&NodeData, GraphError> {
-        self.g
-            .node_weight(id.index())
-            .ok_or(GraphError::NoSuchNode(id))
+        self.g.node_weight(id.index()).ok_or(GraphError::NoSuchNode(id))
     }
 
     /// The node's data. Panics on an id from another graph or a removed node: ids are
@@ -176,7 +161,7 @@ impl Graph {
     }
 
     /// Operands of `id` ordered by operand position. Edges with duplicate or missing positions
-    /// are not reported here; [`crate::ir::verify`] does that.
+    /// are not reported here; [`crate::ir::verify()`] does that.
     pub fn operands(&self, id: NodeId) -> Vec<NodeId> {
         let mut es: Vec<(u32, NodeId)> = self
             .g
@@ -262,12 +247,7 @@ impl Graph {
                 order.push(i);
             }
         }
-        let roots: Vec<NodeId> = self
-            .outputs
-            .iter()
-            .copied()
-            .chain(self.dead_roots())
-            .collect();
+        let roots: Vec<NodeId> = self.outputs.iter().copied().chain(self.dead_roots()).collect();
         for root in roots {
             self.post_order(root, &mut done, &mut on_stack, &mut order);
         }

@@ -27,19 +27,11 @@ pub enum InterpError {
     #[error("the graph has {expected} inputs but {given} values were given")]
     InputCount { expected: usize, given: usize },
     #[error("input {name:?}: expected {expected}, got {got}")]
-    InputType {
-        name: String,
-        expected: String,
-        got: String,
-    },
+    InputType { name: String, expected: String, got: String },
     #[error("input {name:?}: {message}")]
     InputValue { name: String, message: String },
     #[error("{node} ({op}): {message}")]
-    Eval {
-        node: String,
-        op: String,
-        message: String,
-    },
+    Eval { node: String, op: String, message: String },
     #[error("the graph has a cycle; run the verifier")]
     Cycle,
 }
@@ -51,10 +43,7 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
         return Err(InterpError::Cycle);
     }
     if inputs.len() != g.inputs().len() {
-        return Err(InterpError::InputCount {
-            expected: g.inputs().len(),
-            given: inputs.len(),
-        });
+        return Err(InterpError::InputCount { expected: g.inputs().len(), given: inputs.len() });
     }
     let num = Numbering::new(g);
     let live = g.live_nodes();
@@ -73,10 +62,7 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
         }
         given
             .validate()
-            .map_err(|message| InterpError::InputValue {
-                name: name.clone(),
-                message,
-            })?;
+            .map_err(|message| InterpError::InputValue { name: name.clone(), message })?;
         vals.insert(id, normalise(given.clone()));
     }
     for id in g.topo_order() {
@@ -100,10 +86,7 @@ fn normalise(t: Tensor) -> Tensor {
     match t.data {
         TensorData::I32(_) => {
             let d = t.ints().unwrap_or_default();
-            Tensor {
-                data: TensorData::I64(d),
-                ..t
-            }
+            Tensor { data: TensorData::I64(d), ..t }
         }
         _ => t,
     }
@@ -118,11 +101,7 @@ fn ints(t: &Tensor) -> Result<Vec<i64>, String> {
 }
 
 fn ftensor(ty: &TensorType, data: Vec<f32>) -> Tensor {
-    Tensor {
-        shape: ty.shape.clone(),
-        format: ty.format,
-        data: TensorData::F32(data),
-    }
+    Tensor { shape: ty.shape.clone(), format: ty.format, data: TensorData::F32(data) }
 }
 
 /// Builds an integer result, checking every value fits the node's format.
@@ -130,28 +109,20 @@ fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
     let mut out = Vec::with_capacity(data.len());
     for v in data {
         if !ty.format.holds(v) {
-            return Err(format!(
-                "result {v} does not fit {} (type rule violated)",
-                ty.format
-            ));
+            return Err(format!("result {v} does not fit {} (type rule violated)", ty.format));
         }
         out.push(v as i64);
     }
-    Ok(Tensor {
-        shape: ty.shape.clone(),
-        format: ty.format,
-        data: TensorData::I64(out),
-    })
+    Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data: TensorData::I64(out) })
 }
 
 fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
     Ok(match op {
         Op::Input { .. } => return Err("input has no value".into()),
         Op::Constant(t) => normalise(t.clone()),
-        Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => Tensor {
-            shape: ty.shape.clone(),
-            ..a[0].clone()
-        },
+        Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
+            Tensor { shape: ty.shape.clone(), ..a[0].clone() }
+        }
         Op::TreeEnsemble(e) => {
             let x = floats(a[0])?;
             let f = e.num_features;
@@ -169,26 +140,13 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             } else {
                 (a[0].shape[0], a[0].shape[1])
             };
-            let n = if a[1].shape.len() == 1 {
-                1
-            } else {
-                a[1].shape[1]
-            };
+            let n = if a[1].shape.len() == 1 { 1 } else { a[1].shape[1] };
             ftensor(ty, matmul(x, w, m, k, n, false, false))
         }
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-        } => {
+        Op::Gemm { alpha, beta, trans_a, trans_b } => {
             let (x, w) = (floats(a[0])?, floats(a[1])?);
             let (m, n) = (ty.shape[0], ty.shape[1]);
-            let k = if *trans_a {
-                a[0].shape[0]
-            } else {
-                a[0].shape[1]
-            };
+            let k = if *trans_a { a[0].shape[0] } else { a[0].shape[1] };
             let acc = matmul(x, w, m, k, n, *trans_a, *trans_b);
             let mut out: Vec<f32> = acc.iter().map(|&v| alpha * v).collect();
             if let Some(c) = a.get(2) {
@@ -204,20 +162,12 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             let y = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
             ftensor(ty, x.iter().zip(&y).map(|(p, q)| p + q).collect())
         }
-        Op::Relu => ftensor(
-            ty,
-            floats(a[0])?
-                .iter()
-                .map(|&x| if x < 0.0 { 0.0 } else { x })
-                .collect(),
-        ),
-        Op::Sigmoid => ftensor(
-            ty,
-            floats(a[0])?
-                .iter()
-                .map(|&x| 1.0 / (1.0 + (-x).exp()))
-                .collect(),
-        ),
+        Op::Relu => {
+            ftensor(ty, floats(a[0])?.iter().map(|&x| if x < 0.0 { 0.0 } else { x }).collect())
+        }
+        Op::Sigmoid => {
+            ftensor(ty, floats(a[0])?.iter().map(|&x| 1.0 / (1.0 + (-x).exp())).collect())
+        }
         Op::Tanh => ftensor(ty, floats(a[0])?.iter().map(|&x| x.tanh()).collect()),
         Op::Softmax { axis } => {
             let ax = norm_axis(*axis, ty.rank(), false)?;
@@ -229,9 +179,7 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             for o in 0..outer {
                 for i in 0..inner {
                     let idx = |j: usize| (o * len + j) * inner + i;
-                    let max = (0..len)
-                        .map(|j| x[idx(j)])
-                        .fold(f32::NEG_INFINITY, f32::max);
+                    let max = (0..len).map(|j| x[idx(j)]).fold(f32::NEG_INFINITY, f32::max);
                     let mut sum = 0f32;
                     for j in 0..len {
                         let e = (x[idx(j)] - max).exp();
@@ -249,38 +197,18 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             let (x, w) = (ints(a[0])?, ints(weights)?);
             let (m, k) = (weights.shape[0], weights.shape[1]);
             let y = (0..m)
-                .map(|r| {
-                    (0..k)
-                        .map(|c| i128::from(w[r * k + c]) * i128::from(x[c]))
-                        .sum()
-                })
+                .map(|r| (0..k).map(|c| i128::from(w[r * k + c]) * i128::from(x[c])).sum())
                 .collect();
             itensor(ty, y)?
         }
         Op::IntAdd => {
             let (x, y) = (ints(a[0])?, ints(a[1])?);
-            itensor(
-                ty,
-                x.iter()
-                    .zip(&y)
-                    .map(|(&p, &q)| i128::from(p) + i128::from(q))
-                    .collect(),
-            )?
+            itensor(ty, x.iter().zip(&y).map(|(&p, &q)| i128::from(p) + i128::from(q)).collect())?
         }
-        Op::IntRelu => itensor(
+        Op::IntRelu => itensor(ty, ints(a[0])?.iter().map(|&v| i128::from(v.max(0))).collect())?,
+        Op::Requantize { multiplier, shift, out } => itensor(
             ty,
-            ints(a[0])?.iter().map(|&v| i128::from(v.max(0))).collect(),
-        )?,
-        Op::Requantize {
-            multiplier,
-            shift,
-            out,
-        } => itensor(
-            ty,
-            ints(a[0])?
-                .iter()
-                .map(|&v| requantize(v, *multiplier, *shift, *out))
-                .collect(),
+            ints(a[0])?.iter().map(|&v| requantize(v, *multiplier, *shift, *out)).collect(),
         )?,
         Op::Argmax => {
             let x = ints(a[0])?;

@@ -155,9 +155,7 @@ impl Op {
             Op::Requantize { shift, out, .. } => {
                 out.validate()?;
                 if !out.is_int() {
-                    return Err(format!(
-                        "requantize output format must be an integer, got {out}"
-                    ));
+                    return Err(format!("requantize output format must be an integer, got {out}"));
                 }
                 if *shift > MAX_REQUANTIZE_SHIFT {
                     return Err(format!("shift {shift} exceeds {MAX_REQUANTIZE_SHIFT}"));
@@ -174,11 +172,7 @@ impl Op {
         self.check_invariants()?;
         let (lo, hi) = self.arity();
         if operands.len() < lo || operands.len() > hi {
-            let want = if lo == hi {
-                format!("{lo}")
-            } else {
-                format!("{lo} to {hi}")
-            };
+            let want = if lo == hi { format!("{lo}") } else { format!("{lo} to {hi}") };
             return Err(format!("takes {want} operands, has {}", operands.len()));
         }
         match self {
@@ -200,23 +194,15 @@ impl Op {
                 }
             }
             Op::MatMul => matmul_type(float(operands[0], "A")?, float(operands[1], "B")?),
-            Op::Gemm {
-                trans_a, trans_b, ..
-            } => {
+            Op::Gemm { trans_a, trans_b, .. } => {
                 let (a, b) = (float(operands[0], "A")?, float(operands[1], "B")?);
                 if a.rank() != 2 || b.rank() != 2 {
                     return Err(format!("A and B must be matrices, got {a} and {b}"));
                 }
-                let (m, ka) = if *trans_a {
-                    (a.shape[1], a.shape[0])
-                } else {
-                    (a.shape[0], a.shape[1])
-                };
-                let (kb, n) = if *trans_b {
-                    (b.shape[1], b.shape[0])
-                } else {
-                    (b.shape[0], b.shape[1])
-                };
+                let (m, ka) =
+                    if *trans_a { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
+                let (kb, n) =
+                    if *trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
                 if ka != kb {
                     return Err(format!("inner dimensions differ: {ka} vs {kb} ({a}, {b})"));
                 }
@@ -246,10 +232,9 @@ impl Op {
                 let inner = x.shape[a..].iter().product();
                 Ok(TensorType::new(vec![outer, inner], x.format))
             }
-            Op::Reshape { shape } => Ok(TensorType::new(
-                reshape_target(&operands[0].shape, shape)?,
-                operands[0].format,
-            )),
+            Op::Reshape { shape } => {
+                Ok(TensorType::new(reshape_target(&operands[0].shape, shape)?, operands[0].format))
+            }
             Op::IntMatVec { weights } => {
                 let x = int(operands[0], "input")?;
                 let (m, k) = (weights.shape[0], weights.shape[1]);
@@ -297,17 +282,15 @@ impl Op {
                     NumFormat::int_for_range(lo.max(0), hi.max(0))?,
                 ))
             }
-            Op::Requantize { out, .. } => Ok(TensorType::new(
-                int(operands[0], "input")?.shape.clone(),
-                *out,
-            )),
+            Op::Requantize { out, .. } => {
+                Ok(TensorType::new(int(operands[0], "input")?.shape.clone(), *out))
+            }
             Op::Argmax => {
                 let x = int(operands[0], "input")?;
                 match x.shape.as_slice() {
-                    [n] if *n >= 1 => Ok(TensorType::new(
-                        vec![],
-                        NumFormat::int_for_range(0, *n as i128 - 1)?,
-                    )),
+                    [n] if *n >= 1 => {
+                        Ok(TensorType::new(vec![], NumFormat::int_for_range(0, *n as i128 - 1)?))
+                    }
                     _ => Err(format!("input must be a non-empty vector, got {x}")),
                 }
             }
@@ -318,12 +301,7 @@ impl Op {
     /// abbreviates constants itself).
     pub fn attributes(&self) -> Vec<(&'static str, String)> {
         match self {
-            Op::Gemm {
-                alpha,
-                beta,
-                trans_a,
-                trans_b,
-            } => vec![
+            Op::Gemm { alpha, beta, trans_a, trans_b } => vec![
                 ("alpha", format!("{alpha:?}")),
                 ("beta", format!("{beta:?}")),
                 ("trans_a", trans_a.to_string()),
@@ -331,11 +309,7 @@ impl Op {
             ],
             Op::Softmax { axis } | Op::Flatten { axis } => vec![("axis", axis.to_string())],
             Op::Reshape { shape } => vec![("shape", format!("{shape:?}"))],
-            Op::Requantize {
-                multiplier,
-                shift,
-                out,
-            } => vec![
+            Op::Requantize { multiplier, shift, out } => vec![
                 ("multiplier", multiplier.to_string()),
                 ("shift", shift.to_string()),
                 ("out", out.to_string()),
@@ -357,9 +331,7 @@ fn int<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, String> {
     if t.format.is_int() {
         Ok(t)
     } else {
-        Err(format!(
-            "operand {what} must have an integer format, got {t}"
-        ))
+        Err(format!("operand {what} must have an integer format, got {t}"))
     }
 }
 
@@ -380,16 +352,8 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
-        let da = if i < n - a.len() {
-            1
-        } else {
-            a[i - (n - a.len())]
-        };
-        let db = if i < n - b.len() {
-            1
-        } else {
-            b[i - (n - b.len())]
-        };
+        let da = if i < n - a.len() { 1 } else { a[i - (n - a.len())] };
+        let db = if i < n - b.len() { 1 } else { b[i - (n - b.len())] };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -409,11 +373,7 @@ fn matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
         (x, y) if x.len() <= 2 && y.len() <= 2 && !x.is_empty() && !y.is_empty() => {
             return Err(format!("inner dimensions of {a} and {b} differ"))
         }
-        _ => {
-            return Err(format!(
-                "matmul supports operands of rank 1 or 2, got {a} and {b}"
-            ))
-        }
+        _ => return Err(format!("matmul supports operands of rank 1 or 2, got {a} and {b}")),
     };
     Ok(TensorType::f32(shape))
 }
@@ -444,9 +404,7 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
         }
         out[i] = numel / known;
     } else if known != numel {
-        return Err(format!(
-            "cannot reshape {input:?} ({numel} elements) into {target:?}"
-        ));
+        return Err(format!("cannot reshape {input:?} ({numel} elements) into {target:?}"));
     }
     Ok(out)
 }
@@ -462,10 +420,7 @@ fn check_ensemble(e: &TreeEnsemble) -> Result<(), String> {
     }
     for (t, tree) in e.trees.iter().enumerate() {
         if tree.output >= e.num_outputs {
-            return Err(format!(
-                "tree {t} feeds output {} of {}",
-                tree.output, e.num_outputs
-            ));
+            return Err(format!("tree {t} feeds output {} of {}", tree.output, e.num_outputs));
         }
         if tree.nodes.is_empty() {
             return Err(format!("tree {t} has no nodes"));
@@ -475,18 +430,10 @@ fn check_ensemble(e: &TreeEnsemble) -> Result<(), String> {
         let mut stack = vec![0usize];
         while let Some(i) = stack.pop() {
             if seen[i] {
-                return Err(format!(
-                    "tree {t}: node {i} is reached twice (cycle or shared child)"
-                ));
+                return Err(format!("tree {t}: node {i} is reached twice (cycle or shared child)"));
             }
             seen[i] = true;
-            if let TreeNode::Split {
-                feature,
-                left,
-                right,
-                ..
-            } = &tree.nodes[i]
-            {
+            if let TreeNode::Split { feature, left, right, .. } = &tree.nodes[i] {
                 if *feature as usize >= e.num_features {
                     return Err(format!(
                         "tree {t} node {i}: feature {feature} >= {}",
@@ -519,15 +466,11 @@ mod tests {
         // Row 0: 127*x0 in [-16256, 16129]; -128*x1 in [-16256, 16384] -> [-32512, 32513].
         // Row 1: [-256, 254]. The union [-32512, 32513] lies inside i16's [-32768, 32767].
         let w = Tensor::int(vec![2, 2], NumFormat::int(8), vec![127, -128, 1, 1]).unwrap();
-        let ty = Op::IntMatVec { weights: w }
-            .infer_type(&[&t(&[2], NumFormat::int(8))])
-            .unwrap();
+        let ty = Op::IntMatVec { weights: w }.infer_type(&[&t(&[2], NumFormat::int(8))]).unwrap();
         assert_eq!(ty, t(&[2], NumFormat::int(16)));
         // Same weights on u8 inputs [0, 255]: row 0 in [-32640, 32385] -> i16.
         let w = Tensor::int(vec![1, 2], NumFormat::int(8), vec![-128, -128]).unwrap();
-        let ty = Op::IntMatVec { weights: w }
-            .infer_type(&[&t(&[2], NumFormat::uint(8))])
-            .unwrap();
+        let ty = Op::IntMatVec { weights: w }.infer_type(&[&t(&[2], NumFormat::uint(8))]).unwrap();
         // -128*255*2 = -65280 -> needs i17 ([-65536, 65535]).
         assert_eq!(ty, t(&[1], NumFormat::int(17)));
     }
@@ -535,27 +478,19 @@ mod tests {
     #[test]
     fn relu_and_argmax_formats() {
         assert_eq!(
-            Op::IntRelu
-                .infer_type(&[&t(&[3], NumFormat::int(8))])
-                .unwrap(),
+            Op::IntRelu.infer_type(&[&t(&[3], NumFormat::int(8))]).unwrap(),
             t(&[3], NumFormat::uint(7))
         );
         assert_eq!(
-            Op::Argmax
-                .infer_type(&[&t(&[4], NumFormat::int(8))])
-                .unwrap(),
+            Op::Argmax.infer_type(&[&t(&[4], NumFormat::int(8))]).unwrap(),
             t(&[], NumFormat::uint(2))
         );
         assert_eq!(
-            Op::Argmax
-                .infer_type(&[&t(&[5], NumFormat::int(8))])
-                .unwrap(),
+            Op::Argmax.infer_type(&[&t(&[5], NumFormat::int(8))]).unwrap(),
             t(&[], NumFormat::uint(3))
         );
         assert_eq!(
-            Op::Argmax
-                .infer_type(&[&t(&[1], NumFormat::int(8))])
-                .unwrap(),
+            Op::Argmax.infer_type(&[&t(&[1], NumFormat::int(8))]).unwrap(),
             t(&[], NumFormat::uint(1))
         );
     }
@@ -564,54 +499,28 @@ mod tests {
     fn onnx_shape_rules() {
         let f = NumFormat::Float32;
         assert_eq!(
-            Op::Add
-                .infer_type(&[&t(&[2, 1, 3], f), &t(&[4, 1], f)])
-                .unwrap(),
+            Op::Add.infer_type(&[&t(&[2, 1, 3], f), &t(&[4, 1], f)]).unwrap(),
             t(&[2, 4, 3], f)
         );
         assert!(Op::Add.infer_type(&[&t(&[2], f), &t(&[3], f)]).is_err());
-        let g = Op::Gemm {
-            alpha: 1.0,
-            beta: 1.0,
-            trans_a: false,
-            trans_b: true,
-        };
+        let g = Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: true };
         assert_eq!(
-            g.infer_type(&[&t(&[5, 3], f), &t(&[4, 3], f), &t(&[4], f)])
-                .unwrap(),
+            g.infer_type(&[&t(&[5, 3], f), &t(&[4, 3], f), &t(&[4], f)]).unwrap(),
             t(&[5, 4], f)
         );
         assert!(g.infer_type(&[&t(&[5, 3], f), &t(&[3, 4], f)]).is_err());
         assert_eq!(
-            Op::Flatten { axis: 1 }
-                .infer_type(&[&t(&[2, 3, 4], f)])
-                .unwrap(),
+            Op::Flatten { axis: 1 }.infer_type(&[&t(&[2, 3, 4], f)]).unwrap(),
             t(&[2, 12], f)
         );
+        assert_eq!(Op::Flatten { axis: 0 }.infer_type(&[&t(&[2, 3], f)]).unwrap(), t(&[1, 6], f));
         assert_eq!(
-            Op::Flatten { axis: 0 }
-                .infer_type(&[&t(&[2, 3], f)])
-                .unwrap(),
-            t(&[1, 6], f)
-        );
-        assert_eq!(
-            Op::Reshape { shape: vec![0, -1] }
-                .infer_type(&[&t(&[2, 3, 4], f)])
-                .unwrap(),
+            Op::Reshape { shape: vec![0, -1] }.infer_type(&[&t(&[2, 3, 4], f)]).unwrap(),
             t(&[2, 12], f)
         );
-        assert!(Op::Reshape { shape: vec![5, -1] }
-            .infer_type(&[&t(&[2, 3], f)])
-            .is_err());
-        assert_eq!(
-            Op::MatMul
-                .infer_type(&[&t(&[3], f), &t(&[3, 2], f)])
-                .unwrap(),
-            t(&[2], f)
-        );
-        assert!(Op::Softmax { axis: 2 }
-            .infer_type(&[&t(&[2, 3], f)])
-            .is_err());
+        assert!(Op::Reshape { shape: vec![5, -1] }.infer_type(&[&t(&[2, 3], f)]).is_err());
+        assert_eq!(Op::MatMul.infer_type(&[&t(&[3], f), &t(&[3, 2], f)]).unwrap(), t(&[2], f));
+        assert!(Op::Softmax { axis: 2 }.infer_type(&[&t(&[2, 3], f)]).is_err());
         assert!(Op::Relu.infer_type(&[&t(&[2], NumFormat::int(8))]).is_err());
     }
 }

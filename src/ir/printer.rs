@@ -40,14 +40,7 @@ pub struct Numbering {
 
 impl Numbering {
     pub fn new(g: &Graph) -> Numbering {
-        Numbering {
-            map: g
-                .topo_order()
-                .into_iter()
-                .enumerate()
-                .map(|(i, n)| (n, i))
-                .collect(),
-        }
+        Numbering { map: g.topo_order().into_iter().enumerate().map(|(i, n)| (n, i)).collect() }
     }
 
     /// `%N` for a node of the graph this numbering was made from (`%?` for a foreign id).
@@ -92,10 +85,9 @@ pub fn print_node(g: &Graph, num: &Numbering, id: NodeId) -> String {
     }
     let mut attrs: Vec<(&str, String)> = node.op.attributes();
     match &node.op {
-        Op::IntMatVec { weights } => attrs.insert(
-            0,
-            ("weights", format!("{} : {}", dense(weights), weights.ty())),
-        ),
+        Op::IntMatVec { weights } => {
+            attrs.insert(0, ("weights", format!("{} : {}", dense(weights), weights.ty())))
+        }
         Op::TreeEnsemble(e) => {
             let mut h = Fnv::new();
             h.write(serde_json::to_string(&**e).unwrap_or_default().as_bytes());
@@ -128,12 +120,7 @@ pub fn dense(t: &Tensor) -> String {
     }
     let items: Vec<String> = match &t.data {
         TensorData::F32(v) => v.iter().map(|x| format!("{x:?}")).collect(),
-        _ => t
-            .ints()
-            .unwrap_or_default()
-            .iter()
-            .map(|x| x.to_string())
-            .collect(),
+        _ => t.ints().unwrap_or_default().iter().map(|x| x.to_string()).collect(),
     };
     format!("dense<[{}]>", items.join(", "))
 }

@@ -38,11 +38,8 @@ pub struct Tensor {
 impl Tensor {
     /// A float32 tensor. Fails when `data` does not have `shape`'s element count.
     pub fn f32(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Tensor, String> {
-        let t = Tensor {
-            shape: shape.into(),
-            format: NumFormat::Float32,
-            data: TensorData::F32(data),
-        };
+        let t =
+            Tensor { shape: shape.into(), format: NumFormat::Float32, data: TensorData::F32(data) };
         t.validate()?;
         Ok(t)
     }
@@ -54,11 +51,7 @@ impl Tensor {
         format: NumFormat,
         data: Vec<i64>,
     ) -> Result<Tensor, String> {
-        let t = Tensor {
-            shape: shape.into(),
-            format,
-            data: TensorData::I64(data),
-        };
+        let t = Tensor { shape: shape.into(), format, data: TensorData::I64(data) };
         t.validate()?;
         Ok(t)
     }
@@ -145,11 +138,7 @@ impl Tensor {
         h.write(self.format.to_string().as_bytes());
         match &self.data {
             TensorData::F32(v) => v.iter().for_each(|x| h.write(&x.to_bits().to_le_bytes())),
-            _ => self
-                .ints()
-                .unwrap_or_default()
-                .iter()
-                .for_each(|x| h.write(&x.to_le_bytes())),
+            _ => self.ints().unwrap_or_default().iter().for_each(|x| h.write(&x.to_le_bytes())),
         }
         h.finish()
     }

@@ -49,21 +49,14 @@ impl NumFormat {
     }
     /// Unsigned integer of `bits` bits.
     pub const fn uint(bits: u32) -> NumFormat {
-        NumFormat::Int {
-            signed: false,
-            bits,
-        }
+        NumFormat::Int { signed: false, bits }
     }
 
     /// Storage width in bits: what a hardware port or a hex field of this format occupies.
     pub fn bits(self) -> u32 {
         match self {
             NumFormat::Float32 => 32,
-            NumFormat::Fixed {
-                int_bits,
-                frac_bits,
-                ..
-            } => int_bits + frac_bits,
+            NumFormat::Fixed { int_bits, frac_bits, .. } => int_bits + frac_bits,
             NumFormat::Int { bits, .. } => bits,
             NumFormat::Binary | NumFormat::Bool => 1,
         }
@@ -90,10 +83,7 @@ impl NumFormat {
                 let half = 1i128 << (bits - 1);
                 Some((-half, half - 1))
             }
-            NumFormat::Int {
-                signed: false,
-                bits,
-            } => Some((0, (1i128 << bits) - 1)),
+            NumFormat::Int { signed: false, bits } => Some((0, (1i128 << bits) - 1)),
             _ => None,
         }
     }
@@ -114,11 +104,7 @@ impl NumFormat {
             (false, (128 - hi.leading_zeros()).max(1))
         } else {
             // Signed b bits holds [-2^(b-1), 2^(b-1)-1].
-            let need_hi = if hi >= 0 {
-                128 - hi.leading_zeros() + 1
-            } else {
-                1
-            };
+            let need_hi = if hi >= 0 { 128 - hi.leading_zeros() + 1 } else { 1 };
             let need_lo = 128 - (!lo).leading_zeros() + 1;
             (true, need_hi.max(need_lo))
         };
@@ -133,14 +119,10 @@ impl NumFormat {
     /// Checks the format's own parameters (widths in range).
     pub fn validate(self) -> Result<(), String> {
         match self {
-            NumFormat::Int { bits, .. } if bits == 0 || bits > MAX_INT_BITS => Err(format!(
-                "integer width {bits} is outside 1..={MAX_INT_BITS}"
-            )),
-            NumFormat::Fixed {
-                signed,
-                int_bits,
-                frac_bits,
-            } => {
+            NumFormat::Int { bits, .. } if bits == 0 || bits > MAX_INT_BITS => {
+                Err(format!("integer width {bits} is outside 1..={MAX_INT_BITS}"))
+            }
+            NumFormat::Fixed { signed, int_bits, frac_bits } => {
                 let total = int_bits + frac_bits;
                 if total == 0 || total > MAX_INT_BITS || (signed && int_bits == 0) {
                     Err(format!("{self} has an invalid width"))
@@ -157,19 +139,12 @@ impl fmt::Display for NumFormat {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NumFormat::Float32 => f.write_str("f32"),
-            NumFormat::Fixed {
-                signed,
-                int_bits,
-                frac_bits,
-            } => {
+            NumFormat::Fixed { signed, int_bits, frac_bits } => {
                 let s = if *signed { 's' } else { 'u' };
                 write!(f, "fixed<{s}{int_bits}.{frac_bits}>")
             }
             NumFormat::Int { signed: true, bits } => write!(f, "i{bits}"),
-            NumFormat::Int {
-                signed: false,
-                bits,
-            } => write!(f, "u{bits}"),
+            NumFormat::Int { signed: false, bits } => write!(f, "u{bits}"),
             NumFormat::Binary => f.write_str("bin"),
             NumFormat::Bool => f.write_str("bool"),
         }
@@ -185,10 +160,7 @@ pub struct TensorType {
 
 impl TensorType {
     pub fn new(shape: impl Into<Vec<usize>>, format: NumFormat) -> TensorType {
-        TensorType {
-            shape: shape.into(),
-            format,
-        }
+        TensorType { shape: shape.into(), format }
     }
     /// A float32 tensor.
     pub fn f32(shape: impl Into<Vec<usize>>) -> TensorType {
@@ -223,23 +195,13 @@ mod tests {
 
     #[test]
     fn formats_print_as_documented() {
-        let fixed = NumFormat::Fixed {
-            signed: true,
-            int_bits: 4,
-            frac_bits: 12,
-        };
+        let fixed = NumFormat::Fixed { signed: true, int_bits: 4, frac_bits: 12 };
         assert_eq!(fixed.to_string(), "fixed<s4.12>");
         assert_eq!(fixed.bits(), 16);
         assert_eq!(NumFormat::int(8).to_string(), "i8");
         assert_eq!(NumFormat::uint(4).to_string(), "u4");
-        assert_eq!(
-            TensorType::new(vec![4, 8], NumFormat::int(8)).to_string(),
-            "tensor<4x8xi8>"
-        );
-        assert_eq!(
-            TensorType::new(vec![], NumFormat::Bool).to_string(),
-            "tensor<bool>"
-        );
+        assert_eq!(TensorType::new(vec![4, 8], NumFormat::int(8)).to_string(), "tensor<4x8xi8>");
+        assert_eq!(TensorType::new(vec![], NumFormat::Bool).to_string(), "tensor<bool>");
     }
 
     #[test]

@@ -43,11 +43,7 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
     let num = Numbering::new(g);
     let mut errs = Vec::new();
     let err = |errs: &mut Vec<VerifyError>, id, message: String| {
-        errs.push(VerifyError {
-            node: num.label(id),
-            op: g.op(id).mnemonic().to_string(),
-            message,
-        })
+        errs.push(VerifyError { node: num.label(id), op: g.op(id).mnemonic().to_string(), message })
     };
 
     // Cycles: every strongly connected component with more than one node, or a self-loop.
@@ -57,20 +53,13 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
         if scc.len() > 1 || self_loop {
             let ids: Vec<_> = scc.iter().map(|&i| super::NodeId(i)).collect();
             let mut labels: Vec<String> = ids.iter().map(|&i| num.label(i)).collect();
-            labels.sort_by_key(|l| {
-                l.trim_start_matches('%')
-                    .parse::<usize>()
-                    .unwrap_or(usize::MAX)
-            });
+            labels
+                .sort_by_key(|l| l.trim_start_matches('%').parse::<usize>().unwrap_or(usize::MAX));
             for &id in &ids {
                 on_cycle.insert(id);
             }
             for &id in &ids {
-                err(
-                    &mut errs,
-                    id,
-                    format!("lies on a cycle through {}", labels.join(", ")),
-                );
+                err(&mut errs, id, format!("lies on a cycle through {}", labels.join(", ")));
             }
         }
     }
@@ -84,24 +73,13 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
             err(
                 &mut errs,
                 id,
-                format!(
-                    "operand positions {positions:?} are not 0..{}",
-                    positions.len()
-                ),
+                format!("operand positions {positions:?} are not 0..{}", positions.len()),
             );
             operands_ok = false;
         }
         if positions.len() < lo || positions.len() > hi {
-            let want = if lo == hi {
-                format!("{lo}")
-            } else {
-                format!("{lo} to {hi}")
-            };
-            err(
-                &mut errs,
-                id,
-                format!("takes {want} operands, has {}", positions.len()),
-            );
+            let want = if lo == hi { format!("{lo}") } else { format!("{lo} to {hi}") };
+            err(&mut errs, id, format!("takes {want} operands, has {}", positions.len()));
             operands_ok = false;
         }
         if let Err(m) = node.op.check_invariants() {
@@ -122,25 +100,13 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
             }
         }
         if matches!(node.op, Op::Output { .. }) && !g.users(id).is_empty() {
-            err(
-                &mut errs,
-                id,
-                "an output must not be used by other nodes".to_string(),
-            );
+            err(&mut errs, id, "an output must not be used by other nodes".to_string());
         }
         if matches!(node.op, Op::Input { .. }) && !g.inputs().contains(&id) {
-            err(
-                &mut errs,
-                id,
-                "input node missing from the input list".to_string(),
-            );
+            err(&mut errs, id, "input node missing from the input list".to_string());
         }
         if matches!(node.op, Op::Output { .. }) && !g.outputs().contains(&id) {
-            err(
-                &mut errs,
-                id,
-                "output node missing from the output list".to_string(),
-            );
+            err(&mut errs, id, "output node missing from the output list".to_string());
         }
     }
 
@@ -159,11 +125,9 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
                         );
                     }
                 }
-                _ => err(
-                    &mut errs,
-                    id,
-                    format!("listed as a graph {what} but is not an {what} op"),
-                ),
+                _ => {
+                    err(&mut errs, id, format!("listed as a graph {what} but is not an {what} op"))
+                }
             }
         }
     }

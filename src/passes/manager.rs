@@ -19,10 +19,7 @@ pub struct PassInvocation {
 
 impl PassInvocation {
     pub fn new(pass: &str) -> PassInvocation {
-        PassInvocation {
-            pass: pass.to_string(),
-            options: BTreeMap::new(),
-        }
+        PassInvocation { pass: pass.to_string(), options: BTreeMap::new() }
     }
 
     /// Adds an option (builder style).
@@ -35,10 +32,7 @@ impl PassInvocation {
     /// (`cam-pack:tile=24x48,order=monosparse`). Values are parsed by the option's declared
     /// kind, so the pass must exist.
     pub fn parse(spec: &str) -> Result<PassInvocation, PassError> {
-        let bad = |message: String| PassError::BadSpec {
-            spec: spec.to_string(),
-            message,
-        };
+        let bad = |message: String| PassError::BadSpec { spec: spec.to_string(), message };
         let (name, rest) = match spec.split_once(':') {
             Some((n, r)) => (n.trim(), Some(r)),
             None => (spec.trim(), None),
@@ -49,9 +43,8 @@ impl PassInvocation {
         let pass = resolve(name)?;
         let mut inv = PassInvocation::new(pass.name());
         for kv in rest.into_iter().flat_map(|r| r.split(',')) {
-            let (k, v) = kv
-                .split_once('=')
-                .ok_or_else(|| bad(format!("`{kv}` is not key=value")))?;
+            let (k, v) =
+                kv.split_once('=').ok_or_else(|| bad(format!("`{kv}` is not key=value")))?;
             let key = canonical(k);
             let Some(opt) = pass.options().iter().find(|o| o.name == key) else {
                 // Let option resolution produce the uniform unknown-option error.
@@ -70,10 +63,8 @@ impl PassInvocation {
 }
 
 fn resolve(name: &str) -> Result<&'static dyn Pass, PassError> {
-    lookup(name).ok_or_else(|| PassError::UnknownPass {
-        name: name.to_string(),
-        suggestion: suggest(name),
-    })
+    lookup(name)
+        .ok_or_else(|| PassError::UnknownPass { name: name.to_string(), suggestion: suggest(name) })
 }
 
 /// Where `--dump-ir` records the graph.
@@ -147,15 +138,9 @@ impl PassManager {
         for inv in pipeline {
             let pass = resolve(&inv.pass)?;
             super::options::resolve_options(pass, &inv.options)?;
-            steps.push(Step {
-                pass,
-                options: inv.options.clone(),
-            });
+            steps.push(Step { pass, options: inv.options.clone() });
         }
-        Ok(PassManager {
-            steps,
-            dumps: Vec::new(),
-        })
+        Ok(PassManager { steps, dumps: Vec::new() })
     }
 
     /// A pipeline of passes given directly rather than by registry name: for family code that
@@ -168,10 +153,7 @@ impl PassManager {
             super::options::resolve_options(pass, &options)?;
             out.push(Step { pass, options });
         }
-        Ok(PassManager {
-            steps: out,
-            dumps: Vec::new(),
-        })
+        Ok(PassManager { steps: out, dumps: Vec::new() })
     }
 
     /// Parses a comma-separated list of pass names (`dce,fold-identity`).
@@ -209,10 +191,7 @@ impl PassManager {
         verify(graph).map_err(|errors| PassError::InvalidInput { errors })?;
         let mut dumps = Vec::new();
         if self.dumps.contains(&DumpPoint::All) {
-            dumps.push(IrDump {
-                label: "input".into(),
-                text: print_graph(graph),
-            });
+            dumps.push(IrDump { label: "input".into(), text: print_graph(graph) });
         }
         let mut g = graph.clone();
         for (i, step) in self.steps.iter().enumerate() {
@@ -225,10 +204,7 @@ impl PassManager {
             }
             step.pass
                 .preconditions(&g)
-                .map_err(|message| PassError::Precondition {
-                    pass: name.to_string(),
-                    message,
-                })?;
+                .map_err(|message| PassError::Precondition { pass: name.to_string(), message })?;
             let cx = PassContext::new(step.pass, &step.options, env)?;
             let next = step.pass.run(&g, &cx)?;
             if let Err(errors) = verify(&next) {

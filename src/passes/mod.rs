@@ -1,4 +1,4 @@
-//! Named passes, the [`Pass`] trait, the [`registry`] and the [`manager`].
+//! Named passes, the [`Pass`] trait, the [`registry()`] and the [`manager`].
 //!
 //! A pass is a pure function from a graph to a new graph, with a kebab-case name, a one-line
 //! description, typed options with defaults, and preconditions that are checked before it runs
@@ -52,27 +52,15 @@ pub trait Pass: Sync {
 #[derive(Debug, Error)]
 pub enum PassError {
     #[error("unknown pass `{name}`{}", did_you_mean(suggestion))]
-    UnknownPass {
-        name: String,
-        suggestion: Option<String>,
-    },
+    UnknownPass { name: String, suggestion: Option<String> },
     #[error(
         "pass `{pass}` has no option `{option}`{}; its options are: {}",
         did_you_mean(suggestion),
         list_or_none(valid)
     )]
-    UnknownOption {
-        pass: String,
-        option: String,
-        suggestion: Option<String>,
-        valid: Vec<String>,
-    },
+    UnknownOption { pass: String, option: String, suggestion: Option<String>, valid: Vec<String> },
     #[error("pass `{pass}`, option `{option}`: {message}")]
-    BadOption {
-        pass: String,
-        option: String,
-        message: String,
-    },
+    BadOption { pass: String, option: String, message: String },
     #[error("pass `{pass}` needs option `{option}`, which has no default")]
     MissingOption { pass: String, option: String },
     #[error("invalid pass specification `{spec}`: {message}")]
@@ -83,32 +71,19 @@ pub enum PassError {
     Failed { pass: String, message: String },
     #[error("the input graph is invalid:\n{}", lines(errors))]
     InvalidInput { errors: Vec<VerifyError> },
-    #[error(
-        "the graph after pass `{pass}` (step {step}) is invalid:\n{}",
-        lines(errors)
-    )]
-    Verify {
-        pass: String,
-        step: usize,
-        errors: Vec<VerifyError>,
-        ir: String,
-    },
+    #[error("the graph after pass `{pass}` (step {step}) is invalid:\n{}", lines(errors))]
+    Verify { pass: String, step: usize, errors: Vec<VerifyError>, ir: String },
 }
 
 impl PassError {
     /// A run-time failure inside pass `pass`.
     pub fn failed(pass: &str, message: impl Into<String>) -> PassError {
-        PassError::Failed {
-            pass: pass.to_string(),
-            message: message.into(),
-        }
+        PassError::Failed { pass: pass.to_string(), message: message.into() }
     }
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
-    s.as_ref()
-        .map(|s| format!(" (did you mean `{s}`?)"))
-        .unwrap_or_default()
+    s.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
 }
 
 fn list_or_none(v: &[String]) -> String {
@@ -120,9 +95,5 @@ fn list_or_none(v: &[String]) -> String {
 }
 
 fn lines(errors: &[VerifyError]) -> String {
-    errors
-        .iter()
-        .map(|e| format!("  {e}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    errors.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
 }

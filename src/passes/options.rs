@@ -69,12 +69,9 @@ impl fmt::Display for DefaultValue {
             DefaultValue::Int(i) => write!(f, "{i}"),
             DefaultValue::Bool(b) => write!(f, "{b}"),
             DefaultValue::Symbol(s) => f.write_str(s),
-            DefaultValue::Dims(d) => f.write_str(
-                &d.iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join("x"),
-            ),
+            DefaultValue::Dims(d) => {
+                f.write_str(&d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x"))
+            }
             DefaultValue::Real(r) => write!(f, "{r:?}"),
         }
     }
@@ -155,15 +152,12 @@ pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), String> {
 fn describe(v: &Value) -> String {
     match v {
         Value::Number(q) if q.dim.is_dimensionless() => format!("the number {}", q.si),
-        Value::Number(q) => format!("a {} quantity", q.dim),
+        Value::Number(q) => format!("a quantity of dimension {}", q.dim),
         Value::Str(s) => format!("the string {s:?}"),
         Value::Symbol(s) => format!("the identifier `{s}`"),
         Value::Dims(d) => format!(
             "the geometry {}",
-            d.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join("x")
+            d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("x")
         ),
         Value::Bool(b) => format!("the boolean {b}"),
     }
@@ -197,13 +191,10 @@ pub fn resolve_options(
     }
     for opt in decl {
         if !out.contains_key(opt.name) {
-            let v = opt
-                .default
-                .to_value()
-                .ok_or_else(|| PassError::MissingOption {
-                    pass: pass.name().to_string(),
-                    option: opt.name.to_string(),
-                })?;
+            let v = opt.default.to_value().ok_or_else(|| PassError::MissingOption {
+                pass: pass.name().to_string(),
+                option: opt.name.to_string(),
+            })?;
             out.insert(opt.name.to_string(), v);
         }
     }
@@ -282,9 +273,7 @@ impl<'a> PassContext<'a> {
         }
     }
     pub fn symbol(&self, name: &str) -> Result<&str, PassError> {
-        self.get(name)?
-            .as_str()
-            .ok_or_else(|| self.wrong(name, "a symbol"))
+        self.get(name)?.as_str().ok_or_else(|| self.wrong(name, "a symbol"))
     }
     pub fn dims(&self, name: &str) -> Result<&[u64], PassError> {
         match self.get(name)? {

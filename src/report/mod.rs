@@ -134,10 +134,8 @@ mod tests {
         assert_eq!(predicted_class(&[-0.3]), 0);
         assert_eq!(predicted_class(&[0.0]), 0);
         assert_eq!(predicted_class(&[0.1, 0.5, 0.5]), 1);
-        let (agree, err) = compare_outputs(
-            &[vec![0.1, 0.9], vec![0.8, 0.2]],
-            &[vec![0.2, 0.7], vec![0.1, 0.9]],
-        );
+        let (agree, err) =
+            compare_outputs(&[vec![0.1, 0.9], vec![0.8, 0.2]], &[vec![0.2, 0.7], vec![0.1, 0.9]]);
         assert_eq!(agree, 0.5);
         assert!((err - 0.7).abs() < 1e-6);
     }

@@ -225,10 +225,7 @@ pub fn ident(name: impl Into<String>) -> Expr {
 impl Expr {
     /// A sized literal holding `value` in `width` bits; fails when it does not fit.
     pub fn constant(value: i128, width: u32, signed: bool) -> Result<Expr, String> {
-        Ok(Expr::Const {
-            signed,
-            bits: Bits::from_int(value, width, signed)?,
-        })
+        Ok(Expr::Const { signed, bits: Bits::from_int(value, width, signed)? })
     }
     /// `1'b0` / `1'b1`.
     pub fn bit(v: bool) -> Expr {
@@ -247,11 +244,7 @@ impl Expr {
         Expr::Index(Box::new(self), Box::new(i))
     }
     pub fn slice(self, msb: u32, lsb: u32) -> Expr {
-        Expr::Slice {
-            base: Box::new(self),
-            msb,
-            lsb,
-        }
+        Expr::Slice { base: Box::new(self), msb, lsb }
     }
     pub fn ternary(cond: Expr, a: Expr, b: Expr) -> Expr {
         Expr::Ternary(Box::new(cond), Box::new(a), Box::new(b))
@@ -264,6 +257,93 @@ impl Expr {
     }
     pub fn replicate(n: u32, e: Expr) -> Expr {
         Expr::Replicate(n, Box::new(e))
+    }
+
+    /// Calls `f` on every identifier the expression reads.
+    pub fn visit_idents(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Expr::Ident(n) => f(n),
+            Expr::Const { .. } | Expr::Int(_) => {}
+            Expr::Unary(_, a)
+            | Expr::Replicate(_, a)
+            | Expr::Signed(a)
+            | Expr::Unsigned(a)
+            | Expr::Slice { base: a, .. } => a.visit_idents(f),
+            Expr::Binary(_, a, b) | Expr::Index(a, b) => {
+                a.visit_idents(f);
+                b.visit_idents(f);
+            }
+            Expr::Concat(es) => es.iter().for_each(|e| e.visit_idents(f)),
+            Expr::Ternary(c, a, b) => {
+                c.visit_idents(f);
+                a.visit_idents(f);
+                b.visit_idents(f);
+            }
+        }
+    }
+}
+
+impl Stmt {
+    /// Calls `f` on every identifier the statement reads (right-hand sides, conditions,
+    /// case selectors, indices on the left-hand side).
+    pub fn visit_reads(&self, f: &mut impl FnMut(&str)) {
+        let lhs_reads = |lhs: &Expr, f: &mut dyn FnMut(&str)| {
+            let mut g = |n: &str| f(n);
+            match lhs {
+                Expr::Index(_, i) => i.visit_idents(&mut g),
+                Expr::Ident(_) | Expr::Slice { .. } => {}
+                other => other.visit_idents(&mut g),
+            }
+        };
+        match self {
+            Stmt::NonBlocking { lhs, rhs } | Stmt::Blocking { lhs, rhs } => {
+                lhs_reads(lhs, f);
+                rhs.visit_idents(f);
+            }
+            Stmt::If { cond, then, els } => {
+                cond.visit_idents(f);
+                then.iter().chain(els).for_each(|s| s.visit_reads(f));
+            }
+            Stmt::Case { expr, arms, default } => {
+                expr.visit_idents(f);
+                for arm in arms {
+                    arm.labels.iter().for_each(|l| l.visit_idents(f));
+                    arm.body.iter().for_each(|s| s.visit_reads(f));
+                }
+                default.iter().flatten().for_each(|s| s.visit_reads(f));
+            }
+            Stmt::For { init, cond, step, body, .. } => {
+                init.visit_idents(f);
+                cond.visit_idents(f);
+                step.visit_idents(f);
+                body.iter().for_each(|s| s.visit_reads(f));
+            }
+            Stmt::Comment(_) => {}
+        }
+    }
+}
+
+impl Item {
+    /// Calls `f` on every identifier the item reads.
+    pub fn visit_reads(&self, f: &mut impl FnMut(&str)) {
+        match self {
+            Item::Assign { lhs, rhs } => {
+                if let Expr::Index(_, i) = lhs {
+                    i.visit_idents(f);
+                }
+                rhs.visit_idents(f);
+            }
+            Item::AlwaysFF { clock, body } => {
+                f(clock);
+                body.iter().for_each(|s| s.visit_reads(f));
+            }
+            Item::AlwaysComb(body) => body.iter().for_each(|s| s.visit_reads(f)),
+            Item::Instance { params, conns, .. } => {
+                params.iter().chain(conns).for_each(|(_, e)| e.visit_idents(f));
+            }
+            Item::LocalParam { value, .. } => value.visit_idents(f),
+            Item::Comment(_) | Item::Blank | Item::Decl(_) | Item::MemInit { .. } => {}
+        }
     }
 }
 

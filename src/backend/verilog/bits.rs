@@ -13,10 +13,7 @@ impl Bits {
     /// All zeros. `width` must be at least 1.
     pub fn zero(width: u32) -> Bits {
         assert!(width >= 1, "a bit vector has at least one bit");
-        Bits {
-            width,
-            words: vec![0; width.div_ceil(64) as usize],
-        }
+        Bits { width, words: vec![0; width.div_ceil(64) as usize] }
     }
 
     /// The two's-complement (signed) or plain binary (unsigned) encoding of `value` in `width`
@@ -121,9 +118,8 @@ impl Bits {
         let mut b = Bits::zero(width.max(1));
         let digits: Vec<char> = text.trim().chars().filter(|&c| c != '_').collect();
         for (k, c) in digits.iter().rev().enumerate() {
-            let nib = c
-                .to_digit(16)
-                .ok_or_else(|| format!("`{c}` is not a hex digit in `{text}`"))?;
+            let nib =
+                c.to_digit(16).ok_or_else(|| format!("`{c}` is not a hex digit in `{text}`"))?;
             for j in 0..4 {
                 if (nib >> j) & 1 == 1 {
                     let i = k as u32 * 4 + j;
@@ -153,19 +149,13 @@ mod tests {
         assert_eq!(Bits::from_int(-1, 8, true).unwrap().to_hex(), "ff");
         assert_eq!(Bits::from_int(-128, 8, true).unwrap().to_hex(), "80");
         assert_eq!(Bits::from_int(5, 3, false).unwrap().to_hex(), "5");
-        assert_eq!(
-            Bits::from_int(-2, 70, true).unwrap().to_hex(),
-            "3ffffffffffffffffe"
-        );
+        assert_eq!(Bits::from_int(-2, 70, true).unwrap().to_hex(), "3ffffffffffffffffe");
         assert!(Bits::from_int(128, 8, true).is_err());
         assert!(Bits::from_int(-1, 8, false).is_err());
         assert!(Bits::from_int(256, 8, false).is_err());
         let b = Bits::from_int(-3, 70, true).unwrap();
         assert_eq!(b.to_int(true), Some(-3));
-        assert_eq!(
-            Bits::from_hex("3f_ff", 14).unwrap().to_int(false),
-            Some(0x3fff)
-        );
+        assert_eq!(Bits::from_hex("3f_ff", 14).unwrap().to_int(false), Some(0x3fff));
         assert!(Bits::from_hex("7fff", 14).is_err());
     }
 }

@@ -8,8 +8,13 @@
 use super::bits::Bits;
 use super::hex::{hex_text, HexError};
 use super::testbench::{parse_result, tb_name, EXPECTED_HEX, INPUTS_HEX};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Wall-clock limit of one simulation run under [`Compiled::execute`].
+pub const DEFAULT_RUN_LIMIT: Duration = Duration::from_secs(600);
 use thiserror::Error;
 
 /// A supported simulator.
@@ -63,24 +68,15 @@ pub enum HarnessError {
     #[error("{tool} is not installed or cannot be started ({message})")]
     ToolMissing { tool: String, message: String },
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Hex(#[from] HexError),
     #[error("{tool} failed to compile the design ({status}):\n{output}")]
-    CompileFailed {
-        tool: String,
-        status: String,
-        output: String,
-    },
+    CompileFailed { tool: String, status: String, output: String },
+    #[error("the {simulator} simulation did not finish within {limit:?} and was stopped")]
+    Timeout { simulator: String, limit: Duration },
     #[error("the {simulator} simulation printed no TESSERA-RESULT line ({status}):\n{log}")]
-    NoResult {
-        simulator: String,
-        status: String,
-        log: String,
-    },
+    NoResult { simulator: String, status: String, log: String },
 }
 
 /// The texts and vectors of one simulation.
@@ -105,26 +101,19 @@ pub struct BundleFiles {
 }
 
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, HarnessError> {
-    std::fs::write(&path, text).map_err(|source| HarnessError::Io {
-        path: path.clone(),
-        source,
-    })?;
+    std::fs::write(&path, text)
+        .map_err(|source| HarnessError::Io { path: path.clone(), source })?;
     Ok(path)
 }
 
 /// Writes `<top>.v`, `tb_<top>.sv`, `inputs.hex` and `expected.hex` into `dir` (created if
 /// missing).
 pub fn write_bundle(dir: &Path, b: &SimBundle) -> Result<BundleFiles, HarnessError> {
-    std::fs::create_dir_all(dir).map_err(|source| HarnessError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|source| HarnessError::Io { path: dir.to_path_buf(), source })?;
     let hex = |v: &[Bits], name: &str| {
         hex_text(v).map_err(|message| {
-            HarnessError::Hex(HexError::Pack {
-                index: 0,
-                message: format!("{name}: {message}"),
-            })
+            HarnessError::Hex(HexError::Pack { index: 0, message: format!("{name}: {message}") })
         })
     };
     Ok(BundleFiles {
@@ -142,18 +131,12 @@ pub fn simulate(sim: Simulator, dir: &Path, b: &SimBundle) -> Result<SimOutcome,
 }
 
 fn exec(tool: &str, cmd: &mut Command) -> Result<Output, HarnessError> {
-    cmd.output().map_err(|e| HarnessError::ToolMissing {
-        tool: tool.to_string(),
-        message: e.to_string(),
-    })
+    cmd.output()
+        .map_err(|e| HarnessError::ToolMissing { tool: tool.to_string(), message: e.to_string() })
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 /// A compiled simulation: run it with [`Compiled::execute`], as often as needed. The hex
@@ -173,23 +156,12 @@ pub fn compile(sim: Simulator, dir: &Path, top: &str) -> Result<Compiled, Harnes
     let design = format!("{top}.v");
     let tb_file = format!("{tb}.sv");
     let (tool, args): (&str, Vec<&str>) = match sim {
-        Simulator::Iverilog => (
-            "iverilog",
-            vec!["-g2012", "-o", "sim.vvp", "-s", &tb, &design, &tb_file],
-        ),
+        Simulator::Iverilog => {
+            ("iverilog", vec!["-g2012", "-o", "sim.vvp", "-s", &tb, &design, &tb_file])
+        }
         Simulator::Verilator => (
             "verilator",
-            vec![
-                "--binary",
-                "-j",
-                "2",
-                "--top-module",
-                &tb,
-                "-Mdir",
-                "obj_dir",
-                &design,
-                &tb_file,
-            ],
+            vec!["--binary", "-j", "2", "--top-module", &tb, "-Mdir", "obj_dir", &design, &tb_file],
         ),
     };
     let c = exec(tool, Command::new(tool).current_dir(dir).args(&args))?;
@@ -201,38 +173,75 @@ pub fn compile(sim: Simulator, dir: &Path, top: &str) -> Result<Compiled, Harnes
         });
     }
     let (program, args) = match sim {
-        Simulator::Iverilog => (
-            PathBuf::from("vvp"),
-            vec!["-n".to_string(), "sim.vvp".to_string()],
-        ),
+        Simulator::Iverilog => {
+            (PathBuf::from("vvp"), vec!["-n".to_string(), "sim.vvp".to_string()])
+        }
         Simulator::Verilator => (dir.join("obj_dir").join(format!("V{tb}")), vec![]),
     };
-    Ok(Compiled {
-        simulator: sim,
-        dir: dir.to_path_buf(),
-        program,
-        args,
-    })
+    Ok(Compiled { simulator: sim, dir: dir.to_path_buf(), program, args })
 }
 
 impl Compiled {
     /// Runs the simulation and parses its verdict.
     pub fn execute(&self) -> Result<SimOutcome, HarnessError> {
+        self.execute_within(DEFAULT_RUN_LIMIT)
+    }
+
+    /// Runs the simulation, killing it after `limit` of wall-clock time. The testbench's own
+    /// cycle timeout normally ends every run; this guards against designs that stop simulated
+    /// time from advancing (a combinational loop), which would otherwise hang the caller.
+    pub fn execute_within(&self, limit: Duration) -> Result<SimOutcome, HarnessError> {
         let name = self.program.to_string_lossy().into_owned();
-        let out = exec(
-            &name,
-            Command::new(&self.program)
-                .args(&self.args)
-                .current_dir(&self.dir),
-        )?;
+        let mut child = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| HarnessError::ToolMissing {
+                tool: name.clone(),
+                message: e.to_string(),
+            })?;
+        // Drain both pipes on threads so a chatty simulation cannot block on a full pipe.
+        let drain = |r: Option<Box<dyn Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut r) = r {
+                    let _ = r.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let out_t = drain(child.stdout.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let err_t = drain(child.stderr.take().map(|r| Box::new(r) as Box<dyn Read + Send>));
+        let start = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() > limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(HarnessError::Timeout {
+                        simulator: self.simulator.name().into(),
+                        limit,
+                    });
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => {
+                    return Err(HarnessError::ToolMissing { tool: name, message: e.to_string() })
+                }
+            }
+        };
+        let out = Output {
+            status,
+            stdout: out_t.join().unwrap_or_default(),
+            stderr: err_t.join().unwrap_or_default(),
+        };
         let log = text(&out);
         match parse_result(&log) {
-            Some((vectors, mismatches)) => Ok(SimOutcome {
-                simulator: self.simulator,
-                vectors,
-                mismatches,
-                log,
-            }),
+            Some((vectors, mismatches)) => {
+                Ok(SimOutcome { simulator: self.simulator, vectors, mismatches, log })
+            }
             None => Err(HarnessError::NoResult {
                 simulator: self.simulator.name().into(),
                 status: out.status.to_string(),

@@ -15,16 +15,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum HexError {
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{path}, line {line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    Parse { path: PathBuf, line: usize, message: String },
     #[error("vector {index}: {message}")]
     Pack { index: usize, message: String },
 }
@@ -47,11 +40,7 @@ pub fn pack(values: &[i128], elem_width: u32, signed: bool) -> Result<Bits, Stri
 /// Unpacks `count` elements of `elem_width` bits (inverse of [`pack`]).
 pub fn unpack(bits: &Bits, elem_width: u32, signed: bool, count: usize) -> Vec<i128> {
     (0..count as u32)
-        .map(|i| {
-            bits.field(i * elem_width, elem_width)
-                .to_int(signed)
-                .unwrap_or(0)
-        })
+        .map(|i| bits.field(i * elem_width, elem_width).to_int(signed).unwrap_or(0))
         .collect()
 }
 
@@ -60,21 +49,13 @@ pub fn unpack(bits: &Bits, elem_width: u32, signed: bool, count: usize) -> Vec<i
 pub fn pack_tensor(t: &Tensor) -> Result<Bits, String> {
     let w = t.format.bits();
     match (&t.data, t.format) {
-        (TensorData::F32(v), NumFormat::Float32) => pack(
-            &v.iter()
-                .map(|x| i128::from(x.to_bits()))
-                .collect::<Vec<_>>(),
-            32,
-            false,
-        ),
+        (TensorData::F32(v), NumFormat::Float32) => {
+            pack(&v.iter().map(|x| i128::from(x.to_bits())).collect::<Vec<_>>(), 32, false)
+        }
         (TensorData::F32(_), f) => Err(format!("float data with format {f}")),
         (_, f) => {
-            let vals: Vec<i128> = t
-                .ints()
-                .unwrap_or_default()
-                .into_iter()
-                .map(i128::from)
-                .collect();
+            let vals: Vec<i128> =
+                t.ints().unwrap_or_default().into_iter().map(i128::from).collect();
             pack(&vals, w, f.is_signed())
         }
     }
@@ -103,18 +84,13 @@ pub fn hex_text(vectors: &[Bits]) -> Result<String, String> {
 /// Writes vectors to a hex file.
 pub fn write_hex(path: &Path, vectors: &[Bits]) -> Result<(), HexError> {
     let text = hex_text(vectors).map_err(|message| HexError::Pack { index: 0, message })?;
-    std::fs::write(path, text).map_err(|source| HexError::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    std::fs::write(path, text).map_err(|source| HexError::Io { path: path.to_path_buf(), source })
 }
 
 /// Reads a hex file of `width`-bit vectors (blank lines and `//` comments are skipped).
 pub fn read_hex(path: &Path, width: u32) -> Result<Vec<Bits>, HexError> {
-    let text = std::fs::read_to_string(path).map_err(|source| HexError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| HexError::Io { path: path.to_path_buf(), source })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let l = line.split("//").next().unwrap_or("").trim();

@@ -47,11 +47,7 @@ pub struct LoweredDesign {
 #[derive(Debug, Error, PartialEq)]
 pub enum LowerError {
     #[error("{node} ({op}): {message}")]
-    Node {
-        node: String,
-        op: String,
-        message: String,
-    },
+    Node { node: String, op: String, message: String },
     #[error("{0}")]
     Graph(String),
 }
@@ -80,9 +76,7 @@ fn int_bits(fmt: NumFormat) -> Result<u32, String> {
     if fmt.is_int() {
         Ok(fmt.bits())
     } else {
-        Err(format!(
-            "the Verilog lowering handles integer formats only, got {fmt}"
-        ))
+        Err(format!("the Verilog lowering handles integer formats only, got {fmt}"))
     }
 }
 
@@ -91,10 +85,7 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
     crate::ir::verify(g).map_err(|es| {
         LowerError::Graph(format!(
             "the graph is invalid:\n{}",
-            es.iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            es.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n")
         ))
     })?;
     let (&[input], &[output]) = (g.inputs(), g.outputs()) else {
@@ -105,12 +96,7 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
         )));
     };
     let (in_ty, out_ty) = (g.ty(input).clone(), g.ty(output).clone());
-    let mut cx = Lowering {
-        g,
-        num: Numbering::new(g),
-        items: Vec::new(),
-        elems: HashMap::new(),
-    };
+    let mut cx = Lowering { g, num: Numbering::new(g), items: Vec::new(), elems: HashMap::new() };
     let live = g.live_nodes();
     for id in g.topo_order() {
         if !live.contains(&id) && id != input {
@@ -139,10 +125,8 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
         .collect::<Result<_, _>>()
         .map_err(LowerError::Graph)?;
 
-    let mut items = vec![
-        Item::assign(ident(IN_READY), Expr::un(UnOp::LogicNot, ident(RST))),
-        Item::Blank,
-    ];
+    let mut items =
+        vec![Item::assign(ident(IN_READY), Expr::un(UnOp::LogicNot, ident(RST))), Item::Blank];
     items.append(&mut cx.items);
     items.extend([
         Item::Blank,
@@ -150,11 +134,7 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
         Item::Decl(Decl::wire("result", out_width, false)),
         Item::assign(
             ident("result"),
-            if result.len() == 1 {
-                result[0].clone()
-            } else {
-                Expr::Concat(result)
-            },
+            if result.len() == 1 { result[0].clone() } else { Expr::Concat(result) },
         ),
         Item::Decl(Decl::reg("out_valid_r", 1, false)),
         Item::Decl(Decl::reg("out_data_r", out_width, false)),
@@ -193,16 +173,33 @@ pub fn lower_int_graph(g: &Graph, cfg: &LowerConfig) -> Result<LoweredDesign, Lo
         name: cfg.top.clone(),
         params: vec![],
         ports: stream_ports(in_width, out_width),
-        items,
+        items: waive_unread(items),
     };
-    Ok(LoweredDesign {
-        module,
-        input: in_ty,
-        output: out_ty,
-        in_width,
-        out_width,
-        latency: 1,
-    })
+    Ok(LoweredDesign { module, input: in_ty, output: out_ty, in_width, out_width, latency: 1 })
+}
+
+/// Wraps declarations of wires nothing reads (an input element whose weights are all zero, a
+/// value multiplied away) in a lint waiver: they stay, so the RTL mirrors the IR node by node,
+/// and `verilator -Wall` stays quiet.
+fn waive_unread(items: Vec<Item>) -> Vec<Item> {
+    let mut read = std::collections::HashSet::new();
+    for item in &items {
+        item.visit_reads(&mut |n: &str| {
+            read.insert(n.to_string());
+        });
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match &item {
+            Item::Decl(d) if !read.contains(&d.name) => {
+                out.push(Item::comment("verilator lint_off UNUSEDSIGNAL"));
+                out.push(item);
+                out.push(Item::comment("verilator lint_on UNUSEDSIGNAL"));
+            }
+            _ => out.push(item),
+        }
+    }
+    out
 }
 
 fn ident(s: &str) -> Expr {
@@ -229,11 +226,8 @@ fn ext(e: &Elem, w: u32) -> Result<Expr, String> {
                 if w == b {
                     return Ok(x);
                 }
-                let sign = if b == 1 {
-                    x.clone()
-                } else {
-                    x.clone().index(Expr::Int(i64::from(b - 1)))
-                };
+                let sign =
+                    if b == 1 { x.clone() } else { x.clone().index(Expr::Int(i64::from(b - 1))) };
                 Ok(Expr::Concat(vec![Expr::replicate(w - b, sign), x]).signed())
             } else {
                 let zeros = Expr::constant(0, w - b, false)?;
@@ -257,22 +251,16 @@ impl Lowering<'_> {
 
     /// Declares a wire of `fmt` and returns it as an element.
     fn wire(&mut self, name: String, fmt: NumFormat) -> Elem {
-        self.items.push(Item::Decl(Decl::wire(
-            name.clone(),
-            fmt.bits(),
-            fmt.is_signed(),
-        )));
+        self.items.push(Item::Decl(Decl::wire(name.clone(), fmt.bits(), fmt.is_signed())));
         Elem::Wire { name, fmt }
     }
 
     /// Declares a signed work wire of which only some bits are read, with the lint waiver
     /// saying so.
     fn partial_wire(&mut self, name: &str, width: u32) {
-        self.items
-            .push(Item::comment("verilator lint_off UNUSEDSIGNAL"));
+        self.items.push(Item::comment("verilator lint_off UNUSEDSIGNAL"));
         self.items.push(Item::Decl(Decl::wire(name, width, true)));
-        self.items
-            .push(Item::comment("verilator lint_on UNUSEDSIGNAL"));
+        self.items.push(Item::comment("verilator lint_on UNUSEDSIGNAL"));
     }
 
     /// Assigns a signed `w`-bit expression to a new element of format `fmt`, through a work wire
@@ -285,10 +273,7 @@ impl Lowering<'_> {
             let work = format!("{name}_w");
             self.partial_wire(&work, w);
             self.items.push(Item::assign(ident(&work), e));
-            self.items.push(Item::assign(
-                ident(&name),
-                ident(&work).slice(fmt.bits() - 1, 0),
-            ));
+            self.items.push(Item::assign(ident(&name), ident(&work).slice(fmt.bits() - 1, 0)));
         }
         out
     }
@@ -297,11 +282,7 @@ impl Lowering<'_> {
         let g = self.g;
         let ty = g.ty(id).clone();
         let fmt = ty.format;
-        let args: Vec<Vec<Elem>> = g
-            .operands(id)
-            .iter()
-            .map(|o| self.elems[o].clone())
-            .collect();
+        let args: Vec<Vec<Elem>> = g.operands(id).iter().map(|o| self.elems[o].clone()).collect();
         let base = self.base(id);
         let elems = match g.op(id) {
             Op::Input { .. } => {
@@ -310,8 +291,7 @@ impl Lowering<'_> {
                     .map(|i| {
                         let e = self.wire(format!("{base}_{i}"), fmt);
                         let src = ident(IN_DATA).slice((i + 1) * b - 1, i * b);
-                        self.items
-                            .push(Item::assign(ident(&format!("{base}_{i}")), src));
+                        self.items.push(Item::assign(ident(&format!("{base}_{i}")), src));
                         e
                     })
                     .collect()
@@ -319,12 +299,7 @@ impl Lowering<'_> {
             Op::Constant(t) => {
                 int_bits(fmt)?;
                 let vals = t.ints().ok_or("constant without integer data")?;
-                vals.into_iter()
-                    .map(|v| Elem::Const {
-                        value: i128::from(v),
-                        fmt,
-                    })
-                    .collect()
+                vals.into_iter().map(|v| Elem::Const { value: i128::from(v), fmt }).collect()
             }
             Op::Identity | Op::Output { .. } | Op::Reshape { .. } | Op::Flatten { .. } => {
                 args[0].clone()
@@ -391,10 +366,7 @@ impl Lowering<'_> {
                 for (i, a) in args[0].iter().enumerate() {
                     let af = a.fmt();
                     out.push(match a {
-                        Elem::Const { value, .. } => Elem::Const {
-                            value: (*value).max(0),
-                            fmt,
-                        },
+                        Elem::Const { value, .. } => Elem::Const { value: (*value).max(0), fmt },
                         Elem::Wire { .. } if !af.is_signed() => a.clone(),
                         Elem::Wire { .. } if af.bits() == 1 => Elem::Const { value: 0, fmt },
                         Elem::Wire { name, .. } => {
@@ -403,11 +375,7 @@ impl Lowering<'_> {
                             let e = Expr::ternary(
                                 x.clone().index(Expr::Int(i64::from(b - 1))),
                                 Expr::constant(0, b - 1, false)?,
-                                if b == 2 {
-                                    x.index(Expr::Int(0))
-                                } else {
-                                    x.slice(b - 2, 0)
-                                },
+                                if b == 2 { x.index(Expr::Int(0)) } else { x.slice(b - 2, 0) },
                             );
                             let name = format!("{base}_{i}");
                             let el = self.wire(name.clone(), fmt);
@@ -418,11 +386,7 @@ impl Lowering<'_> {
                 }
                 out
             }
-            Op::Requantize {
-                multiplier,
-                shift,
-                out,
-            } => {
+            Op::Requantize { multiplier, shift, out } => {
                 let mut res = Vec::new();
                 for (i, a) in args[0].iter().enumerate() {
                     res.push(self.requantize(
@@ -436,12 +400,7 @@ impl Lowering<'_> {
                 res
             }
             Op::Argmax => vec![self.argmax(&base, &args[0], fmt)?],
-            other => {
-                return Err(format!(
-                    "`{}` has no integer Verilog lowering",
-                    other.mnemonic()
-                ))
-            }
+            other => return Err(format!("`{}` has no integer Verilog lowering", other.mnemonic())),
         };
         self.elems.insert(id, elems);
         Ok(())
@@ -462,22 +421,14 @@ impl Lowering<'_> {
                 fmt: out,
             });
         }
-        let (xlo, xhi) = a
-            .fmt()
-            .int_range()
-            .ok_or("requantize input must be an integer")?;
+        let (xlo, xhi) = a.fmt().int_range().ok_or("requantize input must be an integer")?;
         let (p1, p2) = (xlo * i128::from(m), xhi * i128::from(m));
         let (plo, phi) = (p1.min(p2), p1.max(p2));
         let pw = swidth(NumFormat::int_for_range(plo, phi)?)
             .max(swidth(a.fmt()))
-            .max(swidth(NumFormat::int_for_range(
-                i128::from(m),
-                i128::from(m),
-            )?))
+            .max(swidth(NumFormat::int_for_range(i128::from(m), i128::from(m))?))
             .max(s + 2);
-        let (olo, ohi) = out
-            .int_range()
-            .ok_or("requantize output must be an integer")?;
+        let (olo, ohi) = out.int_range().ok_or("requantize output must be an integer")?;
         let (qlo, qhi) = (round_shift(plo, s), round_shift(phi, s));
         // The clamp compares all bits of the rounded value; without it only the low bits are read.
         let all_bits_read = olo > qlo || ohi < qhi || out.bits() >= pw;
@@ -490,11 +441,7 @@ impl Lowering<'_> {
         let prod = if m == 1 {
             ext(a, pw)?
         } else {
-            Expr::bin(
-                BinOp::Mul,
-                ext(a, pw)?,
-                Expr::constant(i128::from(m), pw, true)?,
-            )
+            Expr::bin(BinOp::Mul, ext(a, pw)?, Expr::constant(i128::from(m), pw, true)?)
         };
         self.items.push(Item::assign(ident(&p), prod));
         let qname = if s == 0 {
@@ -513,11 +460,8 @@ impl Lowering<'_> {
                 Expr::bin(BinOp::AShr, ident(&p), Expr::Int(i64::from(s))),
             ));
             self.items.push(Item::Decl(Decl::wire(&r, s, false)));
-            let rem = if s == 1 {
-                ident(&p).index(Expr::Int(0))
-            } else {
-                ident(&p).slice(s - 1, 0)
-            };
+            let rem =
+                if s == 1 { ident(&p).index(Expr::Int(0)) } else { ident(&p).slice(s - 1, 0) };
             self.items.push(Item::assign(ident(&r), rem));
             self.items.push(Item::Decl(Decl::wire(&u, 1, false)));
             let halfc = Expr::constant(half, s, false)?;
@@ -542,10 +486,7 @@ impl Lowering<'_> {
                 self.partial_wire(&q, pw);
             }
             let inc = Expr::Concat(vec![Expr::constant(0, pw - 1, false)?, ident(&u)]).signed();
-            self.items.push(Item::assign(
-                ident(&q),
-                Expr::bin(BinOp::Add, ident(&f), inc),
-            ));
+            self.items.push(Item::assign(ident(&q), Expr::bin(BinOp::Add, ident(&f), inc)));
             q
         };
         let ob = out.bits();
@@ -589,22 +530,13 @@ impl Lowering<'_> {
         for (i, xi) in x.iter().enumerate().skip(1) {
             let g = format!("{base}_g{i}");
             self.items.push(Item::Decl(Decl::wire(&g, 1, false)));
-            self.items.push(Item::assign(
-                ident(&g),
-                Expr::bin(BinOp::Gt, ext(xi, cw)?, ext(&best, cw)?),
-            ));
+            self.items
+                .push(Item::assign(ident(&g), Expr::bin(BinOp::Gt, ext(xi, cw)?, ext(&best, cw)?)));
             let last = i + 1 == x.len();
-            let iname = if last {
-                format!("{base}_0")
-            } else {
-                format!("{base}_i{i}")
-            };
+            let iname = if last { format!("{base}_0") } else { format!("{base}_i{i}") };
             let new_idx = self.wire(iname.clone(), fmt);
-            let sel = Expr::ternary(
-                ident(&g),
-                Expr::constant(i as i128, rb, false)?,
-                raw(&idx, fmt)?,
-            );
+            let sel =
+                Expr::ternary(ident(&g), Expr::constant(i as i128, rb, false)?, raw(&idx, fmt)?);
             self.items.push(Item::assign(ident(&iname), sel));
             idx = new_idx;
             if !last {

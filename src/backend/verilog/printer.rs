@@ -48,11 +48,7 @@ impl Printer {
             self.indent += 1;
             for (i, prm) in m.params.iter().enumerate() {
                 let sep = if i + 1 < m.params.len() { "," } else { "" };
-                self.line(&format!(
-                    "parameter {} = {}{sep}",
-                    prm.name,
-                    expr(&prm.value, 0)
-                ));
+                self.line(&format!("parameter {} = {}{sep}", prm.name, expr(&prm.value, 0)));
             }
             self.indent -= 1;
             head = ")".to_string();
@@ -70,11 +66,7 @@ impl Printer {
                 };
                 let reg = if port.reg { " reg" } else { "" };
                 let signed = if port.signed { " signed" } else { "" };
-                self.line(&format!(
-                    "{dir}{reg}{signed}{} {}{sep}",
-                    range(&port.width),
-                    port.name
-                ));
+                self.line(&format!("{dir}{reg}{signed}{} {}{sep}", range(&port.width), port.name));
             }
             self.indent -= 1;
             self.line(");");
@@ -108,18 +100,11 @@ impl Printer {
                 self.block(body);
                 self.line("end");
             }
-            Item::Instance {
-                module,
-                name,
-                params,
-                conns,
-            } => {
+            Item::Instance { module, name, params, conns } => {
                 let mut head = module.clone();
                 if !params.is_empty() {
-                    let ps: Vec<String> = params
-                        .iter()
-                        .map(|(k, v)| format!(".{k}({})", expr(v, 0)))
-                        .collect();
+                    let ps: Vec<String> =
+                        params.iter().map(|(k, v)| format!(".{k}({})", expr(v, 0))).collect();
                     let _ = write!(head, " #({})", ps.join(", "));
                 }
                 if conns.is_empty() {
@@ -179,11 +164,7 @@ impl Printer {
                             self.line("end");
                             break;
                         }
-                        [Stmt::If {
-                            cond,
-                            then,
-                            els: next,
-                        }] => {
+                        [Stmt::If { cond, then, els: next }] => {
                             self.line(&format!("end else if ({}) begin", expr(cond, 0)));
                             self.block(then);
                             els = next;
@@ -197,11 +178,7 @@ impl Printer {
                     }
                 }
             }
-            Stmt::Case {
-                expr: sel,
-                arms,
-                default,
-            } => {
+            Stmt::Case { expr: sel, arms, default } => {
                 self.line(&format!("case ({})", expr(sel, 0)));
                 self.indent += 1;
                 for arm in arms {
@@ -218,13 +195,7 @@ impl Printer {
                 self.indent -= 1;
                 self.line("endcase");
             }
-            Stmt::For {
-                var,
-                init,
-                cond,
-                step,
-                body,
-            } => {
+            Stmt::For { var, init, cond, step, body } => {
                 self.line(&format!(
                     "for ({var} = {}; {}; {var} = {}) begin",
                     expr(init, 0),
@@ -254,10 +225,7 @@ fn decl(d: &Decl) -> String {
         NetKind::Integer => return format!("integer {};", d.name),
     };
     let signed = if d.signed { " signed" } else { "" };
-    let depth = d
-        .depth
-        .map(|n| format!(" [0:{}]", n.saturating_sub(1)))
-        .unwrap_or_default();
+    let depth = d.depth.map(|n| format!(" [0:{}]", n.saturating_sub(1))).unwrap_or_default();
     format!("{kind}{signed}{} {}{depth};", range(&d.width), d.name)
 }
 
@@ -340,10 +308,9 @@ fn expr(e: &Expr, min: u8) -> String {
         }
         Expr::Index(b, i) => format!("{}[{}]", expr(b, PREC_ATOM), expr(i, 0)),
         Expr::Slice { base, msb, lsb } => format!("{}[{msb}:{lsb}]", expr(base, PREC_ATOM)),
-        Expr::Concat(es) => format!(
-            "{{{}}}",
-            es.iter().map(|x| expr(x, 0)).collect::<Vec<_>>().join(", ")
-        ),
+        Expr::Concat(es) => {
+            format!("{{{}}}", es.iter().map(|x| expr(x, 0)).collect::<Vec<_>>().join(", "))
+        }
         Expr::Replicate(n, x) => format!("{{{n}{{{}}}}}", expr(x, 0)),
         Expr::Ternary(c, a, b) => {
             format!(

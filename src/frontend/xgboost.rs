@@ -1,0 +1,389 @@
+//! XGBoost JSON models (`Booster.save_model("m.json")`, XGBoost 1.x to 3.x).
+//!
+//! Semantics carried over exactly:
+//! - a split sends `x` left when `x < split_condition` (strict), NaN goes to `default_left`;
+//! - thresholds and leaf values are float32 in XGBoost and are parsed straight from their
+//!   decimal text to float32 (see `json.rs`), so every split decides as XGBoost's does;
+//! - a leaf's value is its `split_conditions` entry (learning rate already applied);
+//! - `base_score` is stored in output space (a probability for `binary:logistic`) and is
+//!   turned into margin space with the objective's link, in float32 as XGBoost computes it;
+//!   XGBoost 3 writes it as a string holding a vector (`"[6.274165E-1]"`, one value per class
+//!   for multi-class), XGBoost 1.x/2.x as a scalar string (`"5E-1"`);
+//! - multi-class models hold one tree per class per round; `tree_info[i]` is tree i's class;
+//! - DART models scale each tree by `weight_drop[i]` at prediction time; the scaled leaf is
+//!   computed in float32, as XGBoost does.
+//!
+//! - every tree in the file is used, as `Booster.predict` does; the scikit-learn wrapper's
+//!   `best_iteration` truncation after early stopping is not applied (save the model with the
+//!   trees you want).
+//!
+//! Categorical splits, vector-leaf trees, multi-target models and `gblinear` are rejected with
+//! the field that shows them. The UBJSON format is not read.
+
+use std::path::Path;
+
+use super::check::{check_tree, Side};
+use super::error::{FileCtx, FrontendError};
+use super::json::{parse_document, Json, Kind};
+use super::read_text;
+use super::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
+
+/// Reads an XGBoost JSON model file.
+pub fn load(path: &Path) -> Result<TreeEnsemble, FrontendError> {
+    let ctx = FileCtx::new(path);
+    let text = read_text(path, &ctx)?;
+    parse_with(&text, &ctx)
+}
+
+/// Parses XGBoost JSON held in memory; `file` names it in errors.
+pub fn parse_str(text: &str, file: &str) -> Result<TreeEnsemble, FrontendError> {
+    let ctx = FileCtx { file: file.into() };
+    parse_with(text, &ctx)
+}
+
+/// How `base_score` maps from output space to margin space, per objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Identity,
+    Logit,
+    Log,
+}
+
+/// The objectives whose base-score link we know for certain. Anything else is refused rather
+/// than guessed: a wrong link shifts every margin.
+const OBJECTIVES: &[(&str, Link)] = &[
+    ("binary:logistic", Link::Logit),
+    ("reg:logistic", Link::Logit),
+    ("reg:squarederror", Link::Identity),
+    ("multi:softprob", Link::Identity),
+    ("multi:softmax", Link::Identity),
+    ("count:poisson", Link::Log),
+    ("reg:gamma", Link::Log),
+    ("reg:tweedie", Link::Log),
+];
+
+fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> {
+    let root = parse_document(text, ctx)?;
+    let top = root.object()?;
+    let version = match top.opt("version") {
+        Some(v) => {
+            let parts = v.i64_vec()?;
+            parts.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(".")
+        }
+        None => "unknown version".to_string(),
+    };
+    let learner = top.req("learner")?.object()?;
+
+    let param = learner.req("learner_model_param")?.object()?;
+    let num_features = param.req("num_feature")?.as_usize_lenient()?;
+    let num_class_field = param.req("num_class")?;
+    let num_class = num_class_field.as_usize_lenient()?;
+    if let Some(t) = param.opt("num_target") {
+        let n = t.as_usize_lenient()?;
+        if n > 1 {
+            return Err(
+                t.unsupported(format!("multi-target models ({n} targets) are not supported"))
+            );
+        }
+    }
+    let num_outputs = num_class.max(1);
+
+    let objective_field = learner.req("objective")?.field("name")?;
+    let objective = objective_field.as_string()?;
+    let link = OBJECTIVES.iter().find(|(name, _)| *name == objective).map(|(_, l)| *l).ok_or_else(
+        || {
+            let known: Vec<&str> = OBJECTIVES.iter().map(|(n, _)| *n).collect();
+            objective_field.unsupported(format!(
+                "objective `{objective}` is not supported (supported: {})",
+                known.join(", ")
+            ))
+        },
+    )?;
+
+    let base_field = param.req("base_score")?;
+    let base_margin = base_margins(&base_field, link, num_outputs)?;
+
+    let booster = learner.req("gradient_booster")?;
+    let gb = booster.object()?;
+    let gb_name_field = gb.req("name")?;
+    let (model, weight_drop) = match gb_name_field.as_string()?.as_str() {
+        "gbtree" => (gb.req("model")?, None),
+        "dart" => {
+            let model = gb.req("gbtree")?.field("model")?;
+            let w = gb.opt("weight_drop").ok_or_else(|| {
+                ctx.unsupported(
+                    format!("{}.weight_drop", booster.path()),
+                    "DART model without `weight_drop`: the per-tree scale is unknown",
+                )
+            })?;
+            (model, Some((w.f32_vec()?, w)))
+        }
+        "gblinear" => {
+            return Err(gb_name_field
+                .unsupported("`gblinear` models are linear, not tree ensembles; not supported"))
+        }
+        other => {
+            return Err(gb_name_field.unsupported(format!(
+                "booster `{other}` is not supported (expected gbtree or dart)"
+            )))
+        }
+    };
+
+    let model_obj = model.object()?;
+    let trees_field = model_obj.req("trees")?;
+    let tree_values = trees_field.array()?;
+    let info_field = model_obj.req("tree_info")?;
+    let tree_info = info_field.i64_vec()?;
+    if tree_info.len() != tree_values.len() {
+        return Err(info_field.invalid(format!(
+            "has {} entries but there are {} trees",
+            tree_info.len(),
+            tree_values.len()
+        )));
+    }
+    if let Some(p) = model_obj.opt("gbtree_model_param") {
+        if let Some(nt) = p.object()?.opt("num_trees") {
+            let n = nt.as_usize_lenient()?;
+            if n != tree_values.len() {
+                return Err(
+                    nt.invalid(format!("says {n} trees but `trees` has {}", tree_values.len()))
+                );
+            }
+        }
+    }
+    if let Some((w, field)) = &weight_drop {
+        if w.len() != tree_values.len() {
+            return Err(field.invalid(format!(
+                "has {} entries but there are {} trees",
+                w.len(),
+                tree_values.len()
+            )));
+        }
+    }
+
+    let mut trees = Vec::with_capacity(tree_values.len());
+    for (i, tv) in tree_values.iter().enumerate() {
+        let output =
+            usize::try_from(tree_info[i]).ok().filter(|o| *o < num_outputs).ok_or_else(|| {
+                ctx.invalid(
+                    format!("{}[{i}]", info_field.path()),
+                    format!(
+                        "class {} is out of range: the model has {num_outputs} output(s) ({})",
+                        tree_info[i],
+                        num_class_field.path()
+                    ),
+                )
+            })?;
+        let scale = weight_drop.as_ref().map(|(w, _)| w[i]);
+        let nodes = parse_tree(tv, num_features, scale)?;
+        trees.push(Tree { output, nodes });
+    }
+
+    let ensemble = TreeEnsemble {
+        num_features,
+        num_outputs,
+        base_margin,
+        trees,
+        aggregation: Aggregation::Sum,
+        objective,
+        source: format!("xgboost {version}"),
+    };
+    super::check::check_ensemble(ctx, &ensemble)?;
+    Ok(ensemble)
+}
+
+/// Reads `base_score` (a number, a scalar string or a bracketed vector string) and maps each
+/// value into margin space with the objective's link, in float32 like XGBoost.
+fn base_margins(field: &Json, link: Link, num_outputs: usize) -> Result<Vec<f64>, FrontendError> {
+    let values: Vec<f32> = match field.kind() {
+        Kind::Number => vec![field.as_f32()?],
+        Kind::String => {
+            let s = field.as_string()?;
+            let inner = s.trim();
+            let inner = inner.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(inner);
+            inner
+                .split(',')
+                .map(|p| {
+                    super::json::parse_f32(p.trim())
+                        .map_err(|m| field.invalid(format!("in \"{s}\": {m}")))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        _ => return Err(field.invalid("expected a number or a string holding numbers")),
+    };
+    let values = match values.len() {
+        1 => vec![values[0]; num_outputs],
+        n if n == num_outputs => values,
+        n => {
+            return Err(
+                field.invalid(format!("has {n} values but the model has {num_outputs} output(s)"))
+            )
+        }
+    };
+    values
+        .into_iter()
+        .map(|p| {
+            let m = match link {
+                Link::Identity => p,
+                Link::Logit => {
+                    if !(p > 0.0 && p < 1.0) {
+                        return Err(field.invalid(format!(
+                            "base_score {p} is not a probability in (0, 1), as the objective's logit link needs"
+                        )));
+                    }
+                    -(1.0f32 / p - 1.0f32).ln()
+                }
+                Link::Log => {
+                    if p.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+                        return Err(field.invalid(format!(
+                            "base_score {p} must be positive for the objective's log link"
+                        )));
+                    }
+                    p.ln()
+                }
+            };
+            if m.is_finite() {
+                Ok(m as f64)
+            } else {
+                Err(field.invalid(format!("base_score {p} has no finite margin")))
+            }
+        })
+        .collect()
+}
+
+/// Converts one `trees[i]` object, keeping XGBoost's node ids.
+fn parse_tree(
+    tv: &Json,
+    num_features: usize,
+    scale: Option<f32>,
+) -> Result<Vec<Node>, FrontendError> {
+    let ctx = tv.ctx();
+    let t = tv.object()?;
+    let tp = t.req("tree_param")?.object()?;
+    let num_nodes = tp.req("num_nodes")?.as_usize_lenient()?;
+    if let Some(s) = tp.opt("size_leaf_vector") {
+        let n = s.as_usize_lenient()?;
+        if n > 1 {
+            return Err(s.unsupported(format!(
+                "vector-leaf trees (size_leaf_vector = {n}, multi_strategy = multi_output_tree) are not supported"
+            )));
+        }
+    }
+    let arr = |name: &str| -> Result<(Json, Vec<i64>), FrontendError> {
+        let f = t.req(name)?;
+        let v = int_or_bool_vec(&f)?;
+        Ok((f, v))
+    };
+    let (lf, left) = arr("left_children")?;
+    let (rf, right) = arr("right_children")?;
+    let (sf, feat) = arr("split_indices")?;
+    let (df, default_left) = arr("default_left")?;
+    let cf = t.req("split_conditions")?;
+    let cond = cf.f32_vec()?;
+    let split_type = match t.opt("split_type") {
+        Some(f) => Some((int_or_bool_vec(&f)?, f)),
+        None => None,
+    };
+    for (f, len) in [
+        (&lf, left.len()),
+        (&rf, right.len()),
+        (&sf, feat.len()),
+        (&df, default_left.len()),
+        (&cf, cond.len()),
+    ]
+    .into_iter()
+    .chain(split_type.as_ref().map(|(v, f)| (f, v.len())))
+    {
+        if len != num_nodes {
+            return Err(
+                f.invalid(format!("has {len} entries but tree_param.num_nodes is {num_nodes}"))
+            );
+        }
+    }
+
+    let at = |f: &Json, j: usize| format!("{}[{j}]", f.path());
+    let mut nodes = Vec::with_capacity(num_nodes);
+    for j in 0..num_nodes {
+        if left[j] == -1 {
+            if right[j] != -1 {
+                return Err(ctx.invalid(
+                    at(&rf, j),
+                    format!(
+                        "node {j} is a leaf (left child -1) but its right child is {}",
+                        right[j]
+                    ),
+                ));
+            }
+            let leaf = match scale {
+                // DART: XGBoost multiplies the tree's float32 output by the float32 weight.
+                Some(w) => cond[j] * w,
+                None => cond[j],
+            };
+            nodes.push(Node::Leaf { value: leaf as f64 });
+            continue;
+        }
+        let child = |f: &Json, v: i64| -> Result<u32, FrontendError> {
+            u32::try_from(v).ok().filter(|c| (*c as usize) < num_nodes).ok_or_else(|| {
+                ctx.invalid(
+                    at(f, j),
+                    format!("child index {v} is out of range: the tree has {num_nodes} nodes"),
+                )
+            })
+        };
+        let l = child(&lf, left[j])?;
+        let r = child(&rf, right[j])?;
+        if let Some((st, stf)) = &split_type {
+            match st[j] {
+                0 => {}
+                1 => {
+                    return Err(ctx.unsupported(at(stf, j), "categorical splits are not supported"))
+                }
+                other => return Err(ctx.invalid(at(stf, j), format!("unknown split type {other}"))),
+            }
+        }
+        let feature = u32::try_from(feat[j])
+            .ok()
+            .filter(|f| (*f as usize) < num_features)
+            .ok_or_else(|| {
+                ctx.invalid(
+                    at(&sf, j),
+                    format!(
+                        "feature index {} is out of range: learner_model_param.num_feature is {num_features}",
+                        feat[j]
+                    ),
+                )
+            })?;
+        let missing_left = match default_left[j] {
+            0 => false,
+            1 => true,
+            other => return Err(ctx.invalid(at(&df, j), format!("expected 0 or 1, found {other}"))),
+        };
+        nodes.push(Node::Split {
+            feature,
+            threshold: cond[j],
+            op: SplitOp::Lt,
+            left: l,
+            right: r,
+            missing_left,
+        });
+    }
+    check_tree(ctx, tv.path(), nodes, |j, side| match side {
+        Side::Left => at(&lf, j),
+        Side::Right => at(&rf, j),
+    })
+}
+
+/// XGBoost writes `default_left` as 0/1 integers (older versions: booleans); accept both.
+fn int_or_bool_vec(f: &Json) -> Result<Vec<i64>, FrontendError> {
+    match f.i64_vec() {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let items = f.array()?;
+            if items.iter().all(|i| i.kind() == Kind::Bool) {
+                items.iter().map(|i| i.as_bool().map(i64::from)).collect()
+            } else {
+                Err(e)
+            }
+        }
+    }
+}

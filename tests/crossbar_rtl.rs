@@ -16,9 +16,7 @@ use tessera::frontend::onnx::load_onnx;
 use tessera::ir::{interp, verify, Tensor, TensorData};
 
 fn per_tensor(name: &str) -> (QuantizedMlp, ExampleData) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
     let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
     let cfg = QuantConfig {
@@ -60,10 +58,7 @@ fn per_channel_requantization_is_rejected_with_a_reason() {
     let data = ExampleData::load(&dir).unwrap();
     let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
     let e = quantized_to_ir(&q).unwrap_err();
-    assert!(
-        e.starts_with("layer `Gemm_0` has per-channel requantization multipliers"),
-        "{e}"
-    );
+    assert!(e.starts_with("layer `Gemm_0` has per-channel requantization multipliers"), "{e}");
 }
 
 #[test]
@@ -74,13 +69,7 @@ fn digits_datapath_rtl_matches_under_iverilog() {
     }
     let (q, data) = per_tensor("digits_mlp");
     let g = quantized_to_ir(&q).unwrap();
-    let d = lower_int_graph(
-        &g,
-        &LowerConfig {
-            top: "digits_mlp".into(),
-        },
-    )
-    .unwrap();
+    let d = lower_int_graph(&g, &LowerConfig { top: "digits_mlp".into() }).unwrap();
     let xs = &data.x_test[..60];
     let mut ins = Vec::new();
     let mut outs = Vec::new();

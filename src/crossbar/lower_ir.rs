@@ -27,22 +27,14 @@ pub fn quantized_to_ir(q: &QuantizedMlp) -> Result<Graph, String> {
     let mut g = Graph::new();
     let first = q.layers.first().ok_or("the network has no layer")?;
     let in_fmt = format_of(first.in_lo, first.in_hi, "input code")?;
-    let mut cur = g
-        .add_input("x", TensorType::new(vec![first.n_in], in_fmt))
-        .map_err(ge)?;
+    let mut cur = g.add_input("x", TensorType::new(vec![first.n_in], in_fmt)).map_err(ge)?;
     for l in &q.layers {
-        let (wmin, wmax) =
-            l.w.iter()
-                .fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
+        let (wmin, wmax) = l.w.iter().fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
         let wf = NumFormat::int_for_range(wmin.min(l.w_lo) as i128, wmax.max(l.w_hi) as i128)?;
         let weights = Tensor::int(vec![l.n_out, l.n_in], wf, l.w.clone())?;
-        let mv = g
-            .add_named(Op::IntMatVec { weights }, &[cur], Some(l.name.clone()))
-            .map_err(ge)?;
-        let (bmin, bmax) = l
-            .bias
-            .iter()
-            .fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
+        let mv =
+            g.add_named(Op::IntMatVec { weights }, &[cur], Some(l.name.clone())).map_err(ge)?;
+        let (bmin, bmax) = l.bias.iter().fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
         let bf = NumFormat::int_for_range(bmin as i128, bmax as i128)?;
         let bias = g
             .add_named(
@@ -63,15 +55,8 @@ pub fn quantized_to_ir(q: &QuantizedMlp) -> Result<Graph, String> {
                 }
                 // ReLU is the clamp at `lo = 0`: requantization is monotone and maps 0 to 0.
                 let out = format_of(*lo, *hi, "activation code")?;
-                g.add(
-                    Op::Requantize {
-                        multiplier: r0.multiplier,
-                        shift: r0.shift,
-                        out,
-                    },
-                    &[acc],
-                )
-                .map_err(ge)?
+                g.add(Op::Requantize { multiplier: r0.multiplier, shift: r0.shift, out }, &[acc])
+                    .map_err(ge)?
             }
             LayerOutput::Dequant { .. } => acc,
         };

@@ -10,6 +10,7 @@ pub mod device;
 pub mod lower_ir;
 pub mod mlp;
 pub mod quant;
+pub mod report;
 pub mod sim;
 pub mod sweep;
 pub mod tile;

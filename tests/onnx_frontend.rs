@@ -162,3 +162,24 @@ fn every_unsupported_op_is_reported_at_once() {
          \x20 - node `sm`: Softmax (domain ai.onnx): attribute(s) not supported: extra"
     );
 }
+
+#[test]
+fn skl2onnx_label_postprocessing_is_reported_by_name() {
+    let e = load_onnx(&fixture("skl2onnx_mlp.onnx")).unwrap_err();
+    let OnnxError::Unsupported { ops, .. } = &e else { panic!("{e}") };
+    let got: Vec<(&str, &str, &str)> =
+        ops.iter().map(|o| (o.node.as_str(), o.op_type.as_str(), o.domain.as_str())).collect();
+    // The node list printed by make_fixtures.py: the MatMul/Add/Relu/Softmax/Reshape nodes are
+    // supported, the label post-processing is not.
+    assert_eq!(
+        got,
+        [
+            ("Cast", "Cast", ""),
+            ("ArgMax", "ArgMax", ""),
+            ("ZipMap", "ZipMap", "ai.onnx.ml"),
+            ("ArrayFeatureExtractor", "ArrayFeatureExtractor", "ai.onnx.ml"),
+            ("Cast1", "Cast", ""),
+            ("Cast2", "Cast", ""),
+        ]
+    );
+}

@@ -183,3 +183,45 @@ fn skl2onnx_label_postprocessing_is_reported_by_name() {
         ]
     );
 }
+
+mod corrupted {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+        /// Random byte corruptions of a valid model either load (and then evaluate) or give an
+        /// error naming the file; nothing panics.
+        #[test]
+        fn corrupted_bytes_never_panic(
+            which in 0usize..4,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let path = [
+                root().join("examples/breast_cancer_mlp/model.onnx"),
+                root().join("examples/qonnx_mlp/model.onnx"),
+                fixture("kitchen_sink.onnx"),
+                fixture("tensors.onnx"),
+            ];
+            let mut bytes = std::fs::read(&path[which]).unwrap();
+            for (i, b) in &flips {
+                let k = i.index(bytes.len());
+                bytes[k] ^= b | 1;
+            }
+            match parse_onnx(&bytes, "model.onnx") {
+                Ok(m) => {
+                    let n: usize = m.inputs[0].shape.iter().product();
+                    let _ = evaluate(&m, &[&vec![1.0; n]]);
+                    let _ = tessera::frontend::onnx::onnx_to_ir(&m);
+                    if let Ok(mlp) = tessera::crossbar::mlp::extract_mlp(&m) {
+                        let cfg = tessera::crossbar::quant::QuantConfig::default();
+                        if let Ok(q) = tessera::crossbar::quant::quantize(&mlp, &[vec![1.0; n]], &cfg) {
+                            let _ = q.forward(&vec![0.5; n]);
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("model.onnx: "), "{}", e),
+            }
+        }
+    }
+}

@@ -32,3 +32,4 @@ pub fn compile_onnx(
     let q = quant::quantize(&mlp, calib, quant)?;
     sim::CrossbarNet::build(&q, xbar, device)
 }
+pub mod family;

@@ -36,12 +36,14 @@ impl Job {
                     accel.name
                 )))
             }
-            ms => return Err(FlowError::Description(format!(
+            ms => {
+                return Err(FlowError::Description(format!(
                 "accelerator `{}` has {} mappings; tessera compiles one mapping per accelerator, \
                      so put each in its own accelerator block",
                 accel.name,
                 ms.len()
-            ))),
+            )))
+            }
         };
         let mut model = accel.models.get(&mapping.model).cloned().ok_or_else(|| {
             FlowError::Description(format!(

@@ -1,0 +1,183 @@
+//! Quantization of the example networks: 8-bit weights and activations keep >= 99% argmax
+//! agreement with the source framework (onnxruntime / the QONNX executor) on every test set.
+
+use std::path::PathBuf;
+use tessera::crossbar::dataset::ExampleData;
+use tessera::crossbar::mlp::extract_mlp;
+use tessera::crossbar::quant::{argmax_agreement, quantize, QuantConfig};
+use tessera::frontend::onnx::{evaluate, load_onnx};
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+/// (agreement of the integer datapath with the framework, max abs diff of the float chain).
+fn agreement(name: &str, cfg: &QuantConfig) -> (f64, f64) {
+    let dir = example(name);
+    let model = load_onnx(&dir.join("model.onnx")).unwrap();
+    let mlp = extract_mlp(&model).unwrap();
+    let data = ExampleData::load(&dir).unwrap();
+    // The extracted chain is the same function as the ONNX graph.
+    let mut chain_err = 0f64;
+    for x in data.x_test.iter().take(50) {
+        let a = mlp.forward(x);
+        let b = &evaluate(&model, &[x]).unwrap()[0];
+        for (p, q) in a.iter().zip(b) {
+            chain_err = chain_err.max((p - q).abs() as f64);
+        }
+    }
+    let q = quantize(&mlp, &data.x_calib, cfg).unwrap();
+    let outs: Vec<Vec<f32>> = data.x_test.iter().map(|x| q.forward(x)).collect();
+    let agree = argmax_agreement(&outs, &data.expected);
+    eprintln!("{name}: 8-bit integer argmax agreement {agree:.4} over {} samples", outs.len());
+    (agree, chain_err)
+}
+
+#[test]
+fn digits_int8_agreement() {
+    let (a, e) = agreement("digits_mlp", &QuantConfig::default());
+    assert!(e < 1e-5, "{e}");
+    assert!(a >= 0.99, "{a}");
+}
+
+#[test]
+fn breast_cancer_int8_agreement() {
+    let (a, e) = agreement("breast_cancer_mlp", &QuantConfig::default());
+    assert!(e < 1e-3, "{e}");
+    assert!(a >= 0.99, "{a}");
+}
+
+#[test]
+fn qonnx_trained_scales_agreement() {
+    let (a, e) = agreement("qonnx_mlp", &QuantConfig::default());
+    assert!(e < 1e-4, "{e}");
+    assert!(a >= 0.99, "{a}");
+}
+
+/// One weight scale per layer and one hidden activation scale per layer (what the IR's
+/// single-multiplier `Requantize` needs) keep the agreement while the graph input keeps a scale
+/// per feature; one input scale for breast_cancer's raw features (0.05 .. 4000) does not.
+#[test]
+fn per_tensor_scales_keep_agreement_with_per_feature_inputs() {
+    use tessera::crossbar::quant::ScaleGranularity::PerTensor;
+    let cfg =
+        QuantConfig { weight_scale: PerTensor, act_scale: PerTensor, ..QuantConfig::default() };
+    for name in ["digits_mlp", "breast_cancer_mlp", "qonnx_mlp"] {
+        let (a, _) = agreement(name, &cfg);
+        assert!(a >= 0.99, "{name}: {a}");
+    }
+    let (a, _) = agreement("breast_cancer_mlp", &QuantConfig { input_scale: PerTensor, ..cfg });
+    assert!(a < 0.9, "{a}");
+}
+
+/// A two-layer network quantized by hand (every number below derived in the comments).
+#[test]
+fn two_layer_network_by_hand() {
+    use tessera::crossbar::mlp::{Activation, DenseLayer, Mlp};
+    use tessera::crossbar::quant::{LayerOutput, ScaleGranularity::PerTensor};
+    let dense =
+        |name: &str, n_in, n_out, weight: Vec<f32>, bias: Vec<f32>, activation| DenseLayer {
+            name: name.into(),
+            n_in,
+            n_out,
+            weight,
+            bias,
+            activation,
+            weight_quant: None,
+            input_quant: None,
+        };
+    let mlp = Mlp {
+        layers: vec![
+            dense("l0", 2, 2, vec![0.5, -1.0, 0.25, 0.125], vec![0.1, -0.2], Activation::Relu),
+            dense("l1", 2, 1, vec![1.0, -1.6], vec![0.0], Activation::Identity),
+        ],
+        softmax: false,
+        output_quant: None,
+    };
+    let calib = vec![vec![1.0, 2.0], vec![-1.0, 0.5]];
+    let cfg =
+        QuantConfig { input_scale: PerTensor, act_scale: PerTensor, ..QuantConfig::default() };
+    let q = quantize(&mlp, &calib, &cfg).unwrap();
+    // Inputs: a negative seen -> signed [-128, 127]; s_in = max|x| / 127 = 2/127.
+    assert_eq!((q.input.lo, q.input.hi), (-128, 127));
+    assert_eq!(q.input.scale, vec![(2.0f64 / 127.0) as f32; 2]);
+    // Layer 0: w' = w * s_in; per-row scales s/127 and 0.25 s/127 (s = s_in), so codes are
+    // [0.5*127, -127] = [63.5 -> 64 (ties to even), -127] and [127, 63.5 -> 64].
+    let l0 = &q.layers[0];
+    assert_eq!(l0.w, vec![64, -127, 127, 64]);
+    // Bias: 0.1 / (s/127) = 0.1 * 127^2 / 2 = 806.45 -> 806; -0.2 / (0.25 s/127) = -6451.6 -> -6452.
+    assert_eq!(l0.bias, vec![806, -6452]);
+    // Hidden: relu(W0 x + b0) on calib = [0, 0.3] and [0, 0] -> unsigned, s_h = 0.3 / 255.
+    let LayerOutput::Requant { lo, hi, .. } = &l0.output else { panic!() };
+    assert_eq!((*lo, *hi), (0, 255));
+    // Layer 1: w' = [s_h, -1.6 s_h], scale 1.6 s_h / 127: codes [79.375 -> 79, -127], bias 0.
+    assert_eq!(q.layers[1].w, vec![79, -127]);
+    assert_eq!(q.layers[1].bias, vec![0]);
+    // x = [0.5, 2.0] -> codes [31.75 -> 32, 127].
+    let codes = q.input.quantize(&[0.5, 2.0]);
+    assert_eq!(codes, vec![32, 127]);
+    // acc0 = 64*32 - 127*127 + 806 = -13275 -> relu -> 0.
+    // acc1 = 127*32 + 64*127 - 6452 = 5740 -> 5740 * (0.5/127^2) / (0.3/255) = 151.25 -> 151.
+    // Output acc = 79*0 - 127*151 = -19177, times 1.6 s_h / 127 = -19177 * 0.48 / (255 * 127).
+    assert_eq!(q.accumulators(&codes), vec![-19177]);
+    let y = q.forward(&[0.5, 2.0]);
+    assert!((y[0] as f64 - (-19177.0 * 0.48 / (255.0 * 127.0))).abs() < 1e-5, "{y:?}");
+    // The float network gives 1*0 - 1.6*(0.125 + 0.25 - 0.2) = -0.28.
+    assert!((mlp.forward(&[0.5, 2.0])[0] + 0.28).abs() < 1e-6);
+}
+
+#[test]
+fn non_chain_models_are_rejected_with_the_node() {
+    let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
+    let e = extract_mlp(&load_onnx(&fx.join("kitchen_sink.onnx")).unwrap()).unwrap_err();
+    assert_eq!(
+        e,
+        "kitchen_sink.onnx: crossbar mapping needs one graph input and one output, found 1 and 2"
+    );
+}
+
+#[test]
+fn sigmoid_between_layers_is_not_an_integer_datapath() {
+    use tessera::crossbar::mlp::Activation;
+    let dir = example("digits_mlp");
+    let mut mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    mlp.layers[0].activation = Activation::Sigmoid;
+    let e = quantize(&mlp, &[vec![0.0; 64]], &QuantConfig::default()).unwrap_err();
+    assert_eq!(
+        e,
+        "layer `Gemm_0` uses Sigmoid between layers; the integer crossbar datapath supports Relu or no activation there"
+    );
+    // Without calibration data there is no activation range to quantize with.
+    mlp.layers[0].activation = Activation::Relu;
+    let e = quantize(&mlp, &[], &QuantConfig::default()).unwrap_err();
+    assert!(e.starts_with("activation ranges need calibration data"), "{e}");
+}
+
+#[test]
+fn compile_onnx_runs_the_whole_flow() {
+    use tessera::crossbar::device::DeviceConfig;
+    use tessera::crossbar::tile::XbarConfig;
+    let dir = example("qonnx_mlp");
+    let data = ExampleData::load(&dir).unwrap();
+    let net = tessera::crossbar::compile_onnx(
+        &dir.join("model.onnx"),
+        &data.x_calib,
+        &QuantConfig::default(),
+        &XbarConfig { adc_bits: 9, ..XbarConfig::default() },
+        &DeviceConfig::ideal(),
+    )
+    .unwrap();
+    // Trained 4-bit weights: 3 magnitude bits in 2 slices of 2-bit cells, x2 polarities.
+    assert!(net.maps.iter().all(|m| m.stored_bits == 3 && m.cols_per_weight() == 4));
+    let run = net.run_batch(&data.x_test, 0);
+    assert_eq!(argmax_agreement(&run.outputs, &data.expected), 1.0);
+    let e = tessera::crossbar::compile_onnx(
+        &dir.join("missing.onnx"),
+        &[],
+        &QuantConfig::default(),
+        &XbarConfig::default(),
+        &DeviceConfig::ideal(),
+    )
+    .unwrap_err();
+    assert!(e.starts_with("missing.onnx: cannot read the file"), "{e}");
+}

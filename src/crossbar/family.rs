@@ -44,7 +44,7 @@ impl Family for CrossbarFamily {
         "neural networks on crossbars"
     }
     fn mapping_passes(&self) -> &'static [&'static str] {
-        &["crossbar_tile", "quantize"]
+        &["crossbar_tile"]
     }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
         Ok(Box::new(compile_job(job)?))
@@ -197,7 +197,7 @@ impl Compiled for CrossbarCompiled {
             .map_err(|e| FlowError::Model(e.to_string()))?;
         let section = serde_json::to_value(summarize(&self.net, &run, &cost))
             .map_err(|e| FlowError::Model(e.to_string()))?;
-        Ok(SimRun { outputs, ledger: cost.ledger, section, bound: None })
+        Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         if !self.is_ideal() {

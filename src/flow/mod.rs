@@ -100,14 +100,12 @@ impl Family for NotBuilt {
 }
 
 static SPIKING: NotBuilt = NotBuilt { name: "spiking networks", passes: &["lif_fixpoint"] };
-static CROSSBAR: NotBuilt =
-    NotBuilt { name: "neural networks on crossbars", passes: &["crossbar_tile"] };
 static ATTENTION: NotBuilt =
     NotBuilt { name: "binarized attention", passes: &["binarize", "sparsify"] };
 
 /// Every family, in the order their mapping passes are matched.
 pub fn families() -> [&'static dyn Family; 4] {
-    [&trees::TREES, &CROSSBAR, &ATTENTION, &SPIKING]
+    [&trees::TREES, &crate::crossbar::family::CROSSBAR_FAMILY, &ATTENTION, &SPIKING]
 }
 
 /// The family a mapping pass selects (`cam_pack` and `cam-pack` both select the tree family).

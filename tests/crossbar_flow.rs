@@ -52,8 +52,8 @@ fn digits_compiles_simulates_and_matches_onnxruntime() {
     // 1-bit cells: 7 magnitude bits -> 7 slices x 2 polarities = 14 columns per weight.
     assert_eq!(run.section["layers"][0]["cols_per_weight"], 14);
     assert_eq!(run.section["adc_bits"], 8);
-    assert!(run.ledger.energy_pj() > 0.0 && run.ledger.latency_ns > 0.0);
-    assert!(run.ledger.breakdown().contains_key("crossbar.adc"));
+    assert!(run.cost.energy_pj > 0.0 && run.cost.latency_ns > 0.0);
+    assert!(run.cost.breakdown.contains_key("crossbar.adc"));
 }
 
 #[test]

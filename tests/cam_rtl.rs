@@ -3,14 +3,22 @@
 //! - a hand-built two-tree, two-output model: `cam::rtl::vectors` reproduces totals and classes
 //!   computed by hand from the trees (an oracle independent of the simulator), the RTL matches
 //!   them under iverilog for every policy, and its Verilog and memory images are snapshotted;
+//! - a variant with two single-leaf trees and an unused feature (a row tile without arrays,
+//!   a feature without thresholds);
+//! - random ensembles over awkward thresholds (±0.0, ±inf, ±f32::MAX, neighbours) on small and
+//!   degenerate array geometries (one row, one column), every policy;
+//! - `verilator --lint-only -Wall` prints nothing, yosys synthesizes without a warning;
 //! - error paths: a bad top name, vectors of the wrong width.
 
 mod cam_common;
 mod cam_rtl_common;
 
-use cam_common::cell_instance;
+use cam_common::{
+    cell_instance, nasty_pool, probes, random_ensemble, random_input, EnsembleShape, Rng,
+};
 use cam_rtl_common::check;
 use ndarray::Array2;
+use std::process::Command;
 use tessera::backend::verilog::harness::{self, Simulator};
 use tessera::backend::verilog::print_modules;
 use tessera::cam::design::{compile, CamOptions, TileChoice};
@@ -196,4 +204,176 @@ fn bad_inputs_are_errors() {
         rtl::vectors(&d, empty.view()),
         Err(CamError::BadOption { option, .. }) if option == "data"
     ));
+}
+
+/// The two-tree model plus two single-leaf trees and a fourth feature no split uses.
+fn with_stumps() -> TreeEnsemble {
+    let mut m = two_trees();
+    m.num_features = 4;
+    m.trees.push(Tree { output: 0, nodes: vec![leaf(0.125)] });
+    m.trees.push(Tree { output: 1, nodes: vec![leaf(-0.375)] });
+    m
+}
+
+fn stump_design(order: Policy) -> CamDesign {
+    let opts = CamOptions {
+        tile: TileChoice::Fixed(Geometry { rows: 2, cols: 2 }),
+        order,
+        ..CamOptions::default()
+    };
+    compile(&with_stumps(), &cell_instance(), &opts, None).unwrap()
+}
+
+#[test]
+fn row_tiles_without_arrays_and_features_without_thresholds() {
+    let x4 = {
+        let h = hand_inputs();
+        let mut x = Array2::<f32>::zeros((h.nrows() + 2, 4));
+        x.slice_mut(ndarray::s![..h.nrows(), ..3]).assign(&h);
+        // The unused feature gets every kind of value; it must change nothing.
+        for (i, v) in
+            [f32::NAN, -0.0, 3.0, f32::INFINITY].iter().cycle().take(x.nrows()).enumerate()
+        {
+            x[[i, 3]] = *v;
+        }
+        x
+    };
+    for order in Policy::ALL {
+        let d = stump_design(order);
+        assert!(d.quantized.encoders[3].thresholds.is_empty());
+        if order != Policy::Raw {
+            // Reordering puts the two all-don't-care rows last: their row tile has no array.
+            assert!(d.hardware().row_tiles.iter().any(|r| r.column_tiles.is_empty()), "{order:?}");
+        }
+        // Hand oracle: the stumps add 0.125 (2048) and -0.375 (-6144) to the two-tree totals.
+        let (_, expected) = rtl::vectors(&d, x4.view()).unwrap();
+        let layout = OutputLayout::of(&d);
+        for (i, (_, totals, _)) in hand_cases().into_iter().enumerate() {
+            let want = vec![totals[0] + 2048, totals[1] - 6144];
+            assert_eq!(layout.unpack(&expected[i]).0, want, "{order:?} case {i}");
+        }
+        if harness::available(Simulator::Iverilog) {
+            check(Simulator::Iverilog, &d, x4.view(), &format!("stumps {}", order.name()));
+        }
+    }
+}
+
+fn random_design(seed: u64, g: Geometry, order: Policy, mean: bool) -> (CamDesign, Array2<f32>) {
+    let shape = EnsembleShape {
+        features: 7,
+        outputs: 3,
+        trees: 9,
+        max_depth: 4,
+        early_leaf: 0.25,
+        aggregation: if mean { Aggregation::Mean } else { Aggregation::Sum },
+        pool: nasty_pool(),
+    };
+    let model = random_ensemble(seed, &shape);
+    let opts = CamOptions { tile: TileChoice::Fixed(g), order, ..CamOptions::default() };
+    let d = compile(&model, &cell_instance(), &opts, None).unwrap();
+    let pool = probes(&nasty_pool());
+    let mut rng = Rng(seed ^ 0xabcd);
+    let n = 150;
+    let mut x = Array2::<f32>::zeros((n, shape.features));
+    for i in 0..n {
+        for (j, v) in random_input(&mut rng, shape.features, &pool).into_iter().enumerate() {
+            x[[i, j]] = v;
+        }
+    }
+    (d, x)
+}
+
+#[test]
+fn random_ensembles_on_small_and_degenerate_arrays() {
+    if !harness::available(Simulator::Iverilog) {
+        eprintln!("iverilog not installed: skipped");
+        return;
+    }
+    let cases = [
+        (1, Geometry { rows: 8, cols: 3 }, false),
+        (2, Geometry { rows: 5, cols: 5 }, true),
+        (3, Geometry { rows: 3, cols: 1 }, false),
+        (4, Geometry { rows: 1, cols: 4 }, true),
+    ];
+    for (seed, g, mean) in cases {
+        for order in Policy::ALL {
+            let (d, x) = random_design(seed, g, order, mean);
+            let label = format!("random seed {seed} {g} {}", order.name());
+            let r = check(Simulator::Iverilog, &d, x.view(), &label);
+            eprintln!("{label}: {} vectors, {} cycles, {:.2} s", r.vectors, r.tb_cycles, r.seconds);
+        }
+    }
+}
+
+/// Writes a design (with its memory images) into a fresh directory.
+fn written(hw: &tessera::flow::HwDesign) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(format!("{}.v", hw.top)), print_modules(&hw.modules)).unwrap();
+    for (name, text) in &hw.files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn verilator_lint_is_clean() {
+    if !harness::available(Simulator::Verilator) {
+        eprintln!("verilator not installed: skipped");
+        return;
+    }
+    let mut designs = vec![
+        ("two trees monosparse", two_tree_design(Policy::Monosparse)),
+        ("two trees raw", two_tree_design(Policy::Raw)),
+        ("stumps reorder", stump_design(Policy::Reorder)),
+    ];
+    for (seed, g) in [(3, Geometry { rows: 3, cols: 1 }), (4, Geometry { rows: 1, cols: 4 })] {
+        designs.push(("random", random_design(seed, g, Policy::Monosparse, false).0));
+    }
+    for (label, d) in designs {
+        let hw = rtl::lower(&d, "cam_top").unwrap();
+        let dir = written(&hw);
+        let o = Command::new("verilator")
+            .args(["--lint-only", "-Wall", "cam_top.v"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success() && text.trim().is_empty(), "{label}:\n{text}");
+    }
+}
+
+#[test]
+fn yosys_synthesizes_without_warnings() {
+    if !harness::yosys_available() {
+        eprintln!("yosys not installed: skipped");
+        return;
+    }
+    for (label, d) in [
+        ("two trees monosparse", two_tree_design(Policy::Monosparse)),
+        ("stumps reorder", stump_design(Policy::Reorder)),
+    ] {
+        let hw = rtl::lower(&d, "cam_top").unwrap();
+        let dir = written(&hw);
+        let o = Command::new("yosys")
+            .args([
+                "-q",
+                "-p",
+                "read_verilog -sv cam_top.v; synth -top cam_top; tee -o stat.txt stat",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{label}: yosys failed:\n{text}");
+        assert!(!text.to_lowercase().contains("warning"), "{label}: yosys warnings:\n{text}");
+        let stat = std::fs::read_to_string(dir.path().join("stat.txt")).unwrap();
+        // The ROMs become logic and the state is in flip-flops: a real netlist, not an empty one.
+        assert!(stat.contains("DFF"), "{label}: no flip-flops in\n{stat}");
+        eprintln!(
+            "{label}: {}",
+            stat.lines().find(|l| l.contains("Number of cells")).unwrap_or("").trim()
+        );
+    }
 }

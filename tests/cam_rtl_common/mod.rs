@@ -5,9 +5,9 @@
 use ndarray::ArrayView2;
 use std::path::Path;
 use std::time::Instant;
-use tessera::backend::verilog::harness::{self, SimBundle, Simulator};
-use tessera::backend::verilog::hex::write_hex;
-use tessera::backend::verilog::testbench::{self, TestbenchConfig, EXPECTED_HEX};
+use tessera::backend::verilog::harness::{self, Simulator};
+use tessera::backend::verilog::hex::{hex_text, write_hex};
+use tessera::backend::verilog::testbench::{self, TestbenchConfig, EXPECTED_HEX, INPUTS_HEX};
 use tessera::backend::verilog::{print_modules, Bits};
 use tessera::cam::rtl;
 use tessera::cam::CamDesign;
@@ -29,9 +29,17 @@ pub struct RtlRun {
     pub seconds: f64,
 }
 
+/// Writes `text` to `path` unless the file already holds exactly it, so a cached verilator
+/// build in the same directory sees unchanged inputs and is reused.
+fn write_if_changed(path: &Path, text: &str) {
+    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 /// Writes the design, its memory images, the testbench and the vectors into `dir`.
 pub fn write_all(dir: &Path, hw: &HwDesign, inputs: &[Bits], expected: &[Bits]) {
-    let design = print_modules(&hw.modules);
+    std::fs::create_dir_all(dir).unwrap();
     let cfg = TestbenchConfig::new(
         &hw.top,
         hw.in_width,
@@ -40,11 +48,15 @@ pub fn write_all(dir: &Path, hw: &HwDesign, inputs: &[Bits], expected: &[Bits]) 
         hw.latency,
         hw.interval,
     );
-    let tb = testbench::generate(&cfg).unwrap();
-    let bundle = SimBundle { top: &hw.top, design: &design, testbench: &tb, inputs, expected };
-    harness::write_bundle(dir, &bundle).unwrap();
+    write_if_changed(&dir.join(format!("{}.v", hw.top)), &print_modules(&hw.modules));
+    write_if_changed(
+        &dir.join(format!("{}.sv", testbench::tb_name(&hw.top))),
+        &testbench::generate(&cfg).unwrap(),
+    );
+    write_if_changed(&dir.join(INPUTS_HEX), &hex_text(inputs).unwrap());
+    write_if_changed(&dir.join(EXPECTED_HEX), &hex_text(expected).unwrap());
     for (name, text) in &hw.files {
-        std::fs::write(dir.join(name), text).unwrap();
+        write_if_changed(&dir.join(name), text);
     }
 }
 
@@ -59,11 +71,22 @@ fn tb_cycles(log: &str) -> u64 {
 /// simulator bit for bit and the cycle count to be the one `cam::rtl::cycles` predicts; then
 /// flips one bit of one expected vector and requires exactly that mismatch to be reported.
 pub fn check(sim: Simulator, d: &CamDesign, x: ArrayView2<f32>, label: &str) -> RtlRun {
+    let tmp = tempfile::tempdir().unwrap();
+    check_in(sim, d, x, label, tmp.path())
+}
+
+/// [`check`] in a given directory: a persistent one (under `CARGO_TARGET_TMPDIR`) keeps a
+/// verilator build between runs, rebuilt only when the design or testbench text changes.
+pub fn check_in(
+    sim: Simulator,
+    d: &CamDesign,
+    x: ArrayView2<f32>,
+    label: &str,
+    dir: &Path,
+) -> RtlRun {
     let start = Instant::now();
     let hw = rtl::lower(d, "cam_top").unwrap();
     let (inputs, expected) = rtl::vectors(d, x).unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
     write_all(dir, &hw, &inputs, &expected);
     let compiled = harness::compile(sim, dir, &hw.top)
         .unwrap_or_else(|e| panic!("{label}: {} compile: {e}", sim.name()));

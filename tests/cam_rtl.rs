@@ -194,6 +194,19 @@ fn bad_inputs_are_errors() {
             other => panic!("top `{top}`: {other:?}"),
         }
     }
+    // 64x65536 arrays of 7-bit cells are 29 Mbit per array word: refused, not attempted.
+    let huge = CamOptions {
+        tile: TileChoice::Fixed(Geometry { rows: 64, cols: 65536 }),
+        ..CamOptions::default()
+    };
+    let d_huge = compile(&two_trees(), &cell_instance(), &huge, None).unwrap();
+    match rtl::lower(&d_huge, "cam_top") {
+        Err(CamError::BadOption { option, message }) => {
+            assert_eq!(option, "tile");
+            assert!(message.contains("64x65536"), "{message}");
+        }
+        other => panic!("huge arrays: {other:?}"),
+    }
     let narrow = Array2::<f32>::zeros((2, 2));
     assert_eq!(
         rtl::vectors(&d, narrow.view()).unwrap_err(),

@@ -38,7 +38,8 @@ pub(crate) fn array(sh: &Shape) -> Result<Vec<Item>, CamError> {
         Item::Blank,
         Item::comment(format!(
             "Array search: the {rows}x{cols} array {ARR_IDX} of the schedule, one per cycle.\n\
-             Cell (i, c) = {CAM_ROM} bits [(i*{cols} + c)*{cb} +: {cb}] = {{nan_match, hi_en, hi, lo_en, lo}}."
+             Cell (i, c) = {CAM_ROM} bits [(i*{cols} + c)*{cb} +: {cb}] = {{nan_match, hi_en, hi, lo_en, lo}},\n\
+             i.e. row<i>_cells bits [c*{cb} +: {cb}]."
         )),
     ];
     items.extend(define("colmap", colw, id(COL_ROM).index(id(ARR_IDX))));
@@ -61,10 +62,18 @@ pub(crate) fn array(sh: &Shape) -> Result<Vec<Item>, CamError> {
     let mut row_bits = Vec::with_capacity(sh.rows);
     for i in 0..sh.rows {
         let ok = format!("row{i}_ok");
+        let row_cells = format!("row{i}_cells");
+        let row_width = cols * cb;
+        // One row's cells (a narrow net per row keeps event-driven simulators fast).
+        items.extend(define(
+            &row_cells,
+            row_width,
+            part(id("cells"), word, sh.cell_lsb(i, 0), row_width),
+        ));
         items.push(wire(&ok, cols));
         for c in 0..sh.cols {
-            let lsb = sh.cell_lsb(i, c);
-            let cell = |off: u32, width: u32| part(id("cells"), word, lsb + off, width);
+            let lsb = sh.cell_lsb(0, c);
+            let cell = |off: u32, width: u32| part(id(&row_cells), row_width, lsb + off, width);
             let code = id(&format!("col{c}_code"));
             let lo_ok =
                 bin(BinOp::LogicOr, not(cell(cw, 1)), bin(BinOp::Ge, code.clone(), cell(0, cw)));

@@ -390,3 +390,79 @@ fn yosys_synthesizes_without_warnings() {
         );
     }
 }
+
+/// Models at the edges of the generator: only single-leaf trees (no thresholds, no array at
+/// all: every row tile is empty) and a single feature.
+#[test]
+fn degenerate_models() {
+    let stumps = TreeEnsemble {
+        num_features: 2,
+        num_outputs: 1,
+        base_margin: vec![-1.0],
+        trees: vec![
+            Tree { output: 0, nodes: vec![leaf(0.5)] },
+            Tree { output: 0, nodes: vec![leaf(-0.25)] },
+        ],
+        aggregation: Aggregation::Sum,
+        objective: "reg:squarederror".into(),
+        source: "hand-built".into(),
+    };
+    let one_feature = TreeEnsemble {
+        num_features: 1,
+        num_outputs: 1,
+        base_margin: vec![0.0],
+        trees: vec![Tree {
+            output: 0,
+            nodes: vec![
+                split(0, 1.0, SplitOp::Lt, true, 1, 2),
+                leaf(-1.0),
+                split(0, 3.0, SplitOp::Le, false, 3, 4),
+                leaf(0.5),
+                leaf(1.0),
+            ],
+        }],
+        aggregation: Aggregation::Sum,
+        objective: "reg:squarederror".into(),
+        source: "hand-built".into(),
+    };
+    let xs = [f32::NAN, -0.0, 0.0, 1.0, next_down_f32(1.0), 3.0, next_up_f32(3.0), f32::INFINITY];
+    // Hand totals. Stumps: the largest leaf is 0.5, so 15 fractional bits (0.5 -> 16384);
+    // -1 + 0.5 - 0.25 = -0.75 -> -24576 for every input. One feature: the largest leaf is 1.0,
+    // so 14 bits; NaN -> left -> -1.0; x < 1 -> -1.0; 1 <= x <= 3 -> 0.5; x > 3 -> 1.0.
+    let one_feature_totals = [-16384, -16384, -16384, 8192, -16384, 8192, 16384, 16384];
+    for order in Policy::ALL {
+        let g = Geometry { rows: 2, cols: 1 };
+        let opts = CamOptions { tile: TileChoice::Fixed(g), order, ..CamOptions::default() };
+        for (label, model, want) in
+            [("stumps", &stumps, [-24576; 8]), ("one feature", &one_feature, one_feature_totals)]
+        {
+            let d = compile(model, &cell_instance(), &opts, None).unwrap();
+            let f = model.num_features;
+            let x = Array2::from_shape_fn((xs.len(), f), |(i, _)| xs[i]);
+            let (_, expected) = rtl::vectors(&d, x.view()).unwrap();
+            let layout = OutputLayout::of(&d);
+            for (i, e) in expected.iter().enumerate() {
+                assert_eq!(layout.unpack(e), (vec![want[i]], None), "{label} {order:?} input {i}");
+            }
+            let label = format!("{label} {}", order.name());
+            if harness::available(Simulator::Verilator) {
+                let hw = rtl::lower(&d, "cam_top").unwrap();
+                let dir = written(&hw);
+                let o = Command::new("verilator")
+                    .args(["--lint-only", "-Wall", "cam_top.v"])
+                    .current_dir(dir.path())
+                    .output()
+                    .unwrap();
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                assert!(o.status.success() && text.trim().is_empty(), "{label}:\n{text}");
+            }
+            if harness::available(Simulator::Iverilog) {
+                check(Simulator::Iverilog, &d, x.view(), &label);
+            }
+        }
+    }
+}

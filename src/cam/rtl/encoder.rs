@@ -64,7 +64,9 @@ pub(crate) fn encoder(q: &QuantizedCam, sh: &Shape) -> Result<EncoderRtl, CamErr
         )),
         reg(ENC_STEP, sw),
     ];
-    items.extend(define(ENC_BIT, cw, bin(BinOp::Shl, uc(1, cw)?, id(ENC_STEP))));
+    if sh.total_thresholds > 0 {
+        items.extend(define(ENC_BIT, cw, bin(BinOp::Shl, uc(1, cw)?, id(ENC_STEP))));
+    }
     let mut on_accept = Vec::new();
     let mut on_step = Vec::new();
     let mut unused_signs = Vec::new();

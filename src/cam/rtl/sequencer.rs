@@ -47,19 +47,14 @@ fn leaf_ext(sh: &Shape, i: usize) -> Expr {
     }
 }
 
+/// The sequencer's declarations, datapath and state machine; `on_accept` and `on_step` are
+/// the encoder's register updates on an accepted input and on each search step.
 pub(crate) fn sequencer(
     sh: &Shape,
     base_q: &[i64],
     on_accept: Vec<Stmt>,
     on_step: Vec<Stmt>,
 ) -> Result<Vec<Item>, CamError> {
-    let r = sh.rows as u32;
-    let aw = sh.acc_bits;
-    let aiw = sh.array_index_bits;
-    let rtw = sh.row_tile_index_bits;
-    let sw = sh.step_bits;
-    let nb_bits = sh.next_bits();
-    let word = sh.row_tile_word_bits();
     let mut items = vec![
         Item::Blank,
         Item::comment("Sequencer: the schedule of the hardware tiling, row tile by row tile."),
@@ -73,29 +68,58 @@ pub(crate) fn sequencer(
         bin(BinOp::LogicAnd, not(id(RST)), bin(BinOp::LogicOr, is(IDLE), is(DONE))),
     ));
     items.extend(define("accept", 1, bin(BinOp::LogicAnd, id(IN_VALID), id(IN_READY))));
-    items.extend([reg("rt_idx", rtw), reg(ARR_IDX, aiw), reg("rt_start", 1), reg("live", r)]);
+    items.extend([
+        reg("rt_idx", sh.row_tile_index_bits),
+        reg(ARR_IDX, sh.array_index_bits),
+        reg("rt_start", 1),
+        reg("live", sh.rows as u32),
+    ]);
+    items.extend(row_tile_fields(sh));
+    items.extend(liveness(sh)?);
+    items.extend(accumulation(sh)?);
+    items.extend(output(sh)?);
+    items.push(Item::Blank);
+    items.push(Item::AlwaysFF {
+        clock: CLK.into(),
+        body: state_machine(sh, base_q, on_accept, on_step)?,
+    });
+    Ok(items)
+}
+
+fn acc(k: usize) -> String {
+    format!("acc{k}")
+}
+
+/// The current row tile's word of the row-tile ROM, split into its fields.
+fn row_tile_fields(sh: &Shape) -> Vec<Item> {
+    let r = sh.rows as u32;
+    let word = sh.row_tile_word_bits();
+    let field = |lsb: u32, width: u32| part(id("rt_word"), word, lsb, width);
+    let mut items = Vec::new();
     items.extend(define("rt_word", word, id(RT_ROM).index(id("rt_idx"))));
-    items.extend(define("rt_present", r, part(id("rt_word"), word, 0, r)));
-    items.extend(define("rt_empty", 1, part(id("rt_word"), word, r, 1)));
-    items.extend(define("rt_next", nb_bits, part(id("rt_word"), word, r + 1, nb_bits)));
+    items.extend(define("rt_present", r, field(0, r)));
+    items.extend(define("rt_empty", 1, field(r, 1)));
+    items.extend(define("rt_next", sh.next_bits(), field(r + 1, sh.next_bits())));
     for i in 0..sh.rows {
         let lsb = sh.row_entry_lsb(i);
-        items.extend(define(
-            &format!("rt_leaf{i}"),
-            sh.leaf_bits,
-            part(id("rt_word"), word, lsb, sh.leaf_bits),
-        ));
+        items.extend(define(&format!("rt_leaf{i}"), sh.leaf_bits, field(lsb, sh.leaf_bits)));
         if sh.row_output_bits > 0 {
             items.extend(define(
                 &format!("rt_out{i}"),
                 sh.row_output_bits,
-                part(id("rt_word"), word, lsb + sh.leaf_bits, sh.row_output_bits),
+                field(lsb + sh.leaf_bits, sh.row_output_bits),
             ));
         }
     }
-    items.push(Item::comment(
+    items
+}
+
+/// `nlive`, the rows still live after this cycle's array, and `rt_done`, the row tile's end.
+fn liveness(sh: &Shape) -> Result<Vec<Item>, CamError> {
+    let r = sh.rows as u32;
+    let mut items = vec![Item::comment(
         "Live rows: the row tile's present rows at its first array, then those still matching.",
-    ));
+    )];
     items.extend(define(
         "hit",
         r,
@@ -109,7 +133,7 @@ pub(crate) fn sequencer(
     items.extend(define("nlive", r, bin(BinOp::And, id("live_now"), id("hit"))));
     let last = bin(
         BinOp::Eq,
-        bin(BinOp::Add, Expr::Concat(vec![Expr::bit(false), id(ARR_IDX)]), uc(1, nb_bits)?),
+        bin(BinOp::Add, Expr::Concat(vec![Expr::bit(false), id(ARR_IDX)]), uc(1, sh.next_bits())?),
         id("rt_next"),
     );
     let mut done_terms = vec![id("rt_empty"), last];
@@ -118,25 +142,26 @@ pub(crate) fn sequencer(
         done_terms.push(bin(BinOp::Eq, id("nlive"), uc(0, r)?));
     }
     items.extend(define("rt_done", 1, any(done_terms)));
+    Ok(items)
+}
 
-    // Accumulation.
-    items.push(Item::Blank);
-    items.push(Item::comment(format!(
-        "Leaves of the live rows, per output, in {aw}-bit two's complement."
-    )));
-    let mut accs = Vec::new();
+/// Per output, the accumulator and `add<k>`, the sum of the live rows' leaves for it.
+fn accumulation(sh: &Shape) -> Result<Vec<Item>, CamError> {
+    let (r, aw) = (sh.rows as u32, sh.acc_bits);
+    let mut items = vec![
+        Item::Blank,
+        Item::comment(format!(
+            "Leaves of the live rows, per output, in {aw}-bit two's complement."
+        )),
+    ];
     for k in 0..sh.outputs {
-        let acc = format!("acc{k}");
-        items.push(reg(&acc, aw));
+        items.push(reg(&acc(k), aw));
         let mut sum: Option<Expr> = None;
         for i in 0..sh.rows {
             let live = bit("nlive", r, i as u32);
             let sel = if sh.row_output_bits > 0 {
-                bin(
-                    BinOp::LogicAnd,
-                    live,
-                    bin(BinOp::Eq, id(&format!("rt_out{i}")), uc(k as u128, sh.row_output_bits)?),
-                )
+                let out = uc(k as u128, sh.row_output_bits)?;
+                bin(BinOp::LogicAnd, live, bin(BinOp::Eq, id(&format!("rt_out{i}")), out))
             } else {
                 live
             };
@@ -147,36 +172,55 @@ pub(crate) fn sequencer(
             });
         }
         items.extend(define(&format!("add{k}"), aw, sum.unwrap_or(uc(0, aw)?)));
-        accs.push(acc);
     }
+    Ok(items)
+}
 
-    // Output.
-    items.push(Item::Blank);
-    let mut out_fields: Vec<Expr> = accs.iter().rev().map(|a| id(a)).collect();
+/// `out_valid` and `out_data = {class, acc<O-1>, ..., acc0}`.
+fn output(sh: &Shape) -> Result<Vec<Item>, CamError> {
+    let mut items = vec![Item::Blank];
+    let mut fields: Vec<Expr> = (0..sh.outputs).rev().map(|k| id(&acc(k))).collect();
     if sh.class_bits > 0 {
         items.push(Item::comment("Argmax over the signed totals; ties keep the lowest index."));
         let cb = sh.class_bits;
-        let mut best = id(&accs[0]);
+        let mut best = id(&acc(0));
         let mut idx = uc(0, cb)?;
-        for (k, acc) in accs.iter().enumerate().skip(1) {
+        for k in 1..sh.outputs {
             let gt = format!("am_gt{k}");
-            items.extend(define(&gt, 1, bin(BinOp::Gt, id(acc).signed(), best.clone().signed())));
+            items.extend(define(
+                &gt,
+                1,
+                bin(BinOp::Gt, id(&acc(k)).signed(), best.clone().signed()),
+            ));
             let iname = format!("am_idx{k}");
             items.extend(define(&iname, cb, Expr::ternary(id(&gt), uc(k as u128, cb)?, idx)));
             idx = id(&iname);
-            if k + 1 < accs.len() {
+            if k + 1 < sh.outputs {
                 let bname = format!("am_best{k}");
-                items.extend(define(&bname, aw, Expr::ternary(id(&gt), id(acc), best)));
+                items.extend(define(
+                    &bname,
+                    sh.acc_bits,
+                    Expr::ternary(id(&gt), id(&acc(k)), best),
+                ));
                 best = id(&bname);
             }
         }
-        out_fields.insert(0, idx);
+        fields.insert(0, idx);
     }
-    let out = if out_fields.len() == 1 { out_fields.remove(0) } else { Expr::Concat(out_fields) };
+    let out = if fields.len() == 1 { fields.remove(0) } else { Expr::Concat(fields) };
     items.push(Item::assign(id(OUT_VALID), is(DONE)));
     items.push(Item::assign(id(OUT_DATA), out));
+    Ok(items)
+}
 
-    // The state machine.
+/// The body of the clocked process.
+fn state_machine(
+    sh: &Shape,
+    base_q: &[i64],
+    on_accept: Vec<Stmt>,
+    on_step: Vec<Stmt>,
+) -> Result<Vec<Stmt>, CamError> {
+    let (aiw, rtw, sw) = (sh.array_index_bits, sh.row_tile_index_bits, sh.step_bits);
     let mut accept = on_accept;
     accept.extend([
         nb(id(ENC_STEP), bin(BinOp::Sub, id(ENC_RUN), uc(1, sw)?)),
@@ -188,10 +232,10 @@ pub(crate) fn sequencer(
         nb(id(ARR_IDX), uc(0, aiw)?),
         nb(id("rt_start"), Expr::bit(true)),
     ]);
-    for (k, acc) in accs.iter().enumerate() {
-        let base = Expr::constant(i128::from(base_q[k]), aw, true)
+    for (k, b) in base_q.iter().enumerate() {
+        let base = Expr::constant(i128::from(*b), sh.acc_bits, true)
             .map_err(|e| CamError::Internal(format!("base of output {k}: {e}")))?;
-        accept.push(nb(id(acc), base));
+        accept.push(nb(id(&acc(k)), base));
     }
     let mut step = on_step;
     step.push(nb(id(ENC_STEP), bin(BinOp::Sub, id(ENC_STEP), uc(1, sw)?)));
@@ -200,14 +244,12 @@ pub(crate) fn sequencer(
         vec![nb(id(STATE), id(SEARCH))],
         vec![],
     ));
-    let mut finish: Vec<Stmt> = accs
-        .iter()
-        .enumerate()
-        .map(|(k, a)| nb(id(a), bin(BinOp::Add, id(a), id(&format!("add{k}")))))
+    let mut finish: Vec<Stmt> = (0..sh.outputs)
+        .map(|k| nb(id(&acc(k)), bin(BinOp::Add, id(&acc(k)), id(&format!("add{k}")))))
         .collect();
     finish.extend([
         nb(id("rt_start"), Expr::bit(true)),
-        nb(id(ARR_IDX), part(id("rt_next"), nb_bits, 0, aiw)),
+        nb(id(ARR_IDX), part(id("rt_next"), sh.next_bits(), 0, aiw)),
         nb(id("rt_idx"), bin(BinOp::Add, id("rt_idx"), uc(1, rtw)?)),
         when(
             bin(BinOp::Eq, id("rt_idx"), uc((sh.row_tiles - 1) as u128, rtw)?),
@@ -220,7 +262,7 @@ pub(crate) fn sequencer(
         nb(id("rt_start"), Expr::bit(false)),
         nb(id(ARR_IDX), bin(BinOp::Add, id(ARR_IDX), uc(1, aiw)?)),
     ];
-    let body = vec![when(
+    Ok(vec![when(
         id(RST),
         vec![nb(id(STATE), id(IDLE))],
         vec![when(
@@ -236,8 +278,5 @@ pub(crate) fn sequencer(
                 )],
             )],
         )],
-    )];
-    items.push(Item::Blank);
-    items.push(Item::AlwaysFF { clock: CLK.into(), body });
-    Ok(items)
+    )])
 }

@@ -17,6 +17,7 @@ pub mod merge;
 pub mod pack;
 pub mod quantize;
 pub mod report;
+pub mod rtl;
 pub mod sim;
 pub mod svg;
 pub mod tile;

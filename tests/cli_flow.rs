@@ -162,3 +162,77 @@ fn version_and_help() {
         tessera().args([cmd, "--help"]).assert().code(0);
     }
 }
+
+const IRIS: &str = "examples/iris_xgb";
+
+/// `compile` writes a self-checking bundle: the design, its memory images, the testbench and
+/// the simulator's vectors. Run as written it reports 0 mismatches; flipping one bit of one
+/// expected vector makes the same testbench report a mismatch, so the check can fail.
+#[test]
+fn compile_writes_a_self_checking_cam_bundle() {
+    use tessera::backend::verilog::harness::{self, Simulator};
+    if !harness::available(Simulator::Iverilog) {
+        eprintln!("iverilog not installed: skipped");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("build");
+    tessera()
+        .args(["compile", &format!("{IRIS}/accel.tess"), "-o"])
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("agreement with expected_margin.npy"));
+    for f in [
+        "iris_xgb.v",
+        "tb_iris_xgb.sv",
+        "inputs.hex",
+        "expected.hex",
+        "iris_xgb_cam.hex",
+        "iris_xgb_thresholds.hex",
+        "cam_tiles.svg",
+        "report.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f} not written");
+    }
+    let r = read_report(&out.join("report.json"));
+    assert_eq!(r["family"].as_str(), Some("cam"));
+    let ok = harness::run(Simulator::Iverilog, &out, "iris_xgb").unwrap();
+    let n_test = tessera::frontend::npy::read_matrix_f64(Path::new(&format!("{IRIS}/X_test.npy")))
+        .unwrap()
+        .nrows();
+    assert_eq!((ok.vectors, ok.mismatches), (n_test, 0), "{}", ok.log);
+
+    let exp = out.join("expected.hex");
+    let text = std::fs::read_to_string(&exp).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines[3].pop().unwrap();
+    let flipped = char::from_digit(last.to_digit(16).unwrap() ^ 1, 16).unwrap();
+    lines[3].push(flipped);
+    std::fs::write(&exp, lines.join("\n") + "\n").unwrap();
+    let bad = harness::run(Simulator::Iverilog, &out, "iris_xgb").unwrap();
+    assert_eq!(bad.mismatches, 1, "{}", bad.log);
+}
+
+/// `verify` on tree examples: exit 0 and 0 mismatches under iverilog, and under verilator when
+/// it is installed (the smallest example, to keep CI time in bounds; `tests/cam_rtl_examples.rs`
+/// runs the 320-feature model under verilator).
+#[test]
+fn verify_tree_examples_bit_exact() {
+    use tessera::backend::verilog::harness::{self, Simulator};
+    let mut runs = vec![(BC, "iverilog"), (IRIS, "iverilog"), ("examples/rf_treelite", "iverilog")];
+    if harness::available(Simulator::Verilator) {
+        runs.push((IRIS, "verilator"));
+    }
+    for (ex, sim) in runs {
+        if sim == "iverilog" && !harness::available(Simulator::Iverilog) {
+            continue;
+        }
+        tessera()
+            .args(["verify", &format!("{ex}/accel.tess"), "--data", &format!("{ex}/X_test.npy")])
+            .args(["--simulator", sim])
+            .assert()
+            .code(0)
+            .stdout(predicate::str::contains(" 0 mismatches"));
+    }
+}

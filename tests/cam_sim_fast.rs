@@ -1,4 +1,4 @@
-//! The fast simulator (`cam::fastsim`, `cam::batch`) against the reference `cam::sim::Simulator`:
+//! The fast simulator (`cam::fast`, `cam::batch`) against the reference `cam::sim::Simulator`:
 //! identical margins (bit for bit), totals, matched rows and every event field, per policy, on
 //! random ensembles with awkward thresholds, random, NaN and out-of-range inputs, every table
 //! storage mode, one- and multi-word row masks, any thread count, and the shipped examples.
@@ -10,10 +10,10 @@ use cam_common::*;
 use ndarray::{s, Array2, ArrayView2};
 use proptest::prelude::*;
 use std::path::Path;
+use std::sync::Arc;
 use tessera::cam::batch::simulate_batch;
 use tessera::cam::design::{compile, CamDesign, CamOptions, TileChoice};
-use tessera::cam::fastmatch::{CodeSpace, TableMode};
-use tessera::cam::fastsim::FastSimulator;
+use tessera::cam::fast::{FastSimulator, SparseCam, TableMode};
 use tessera::cam::quantize::{samples_to_array, Encoded, QuantizedCam};
 use tessera::cam::report::evaluate;
 use tessera::cam::sim::{SearchEvents, SimResult, Simulator};
@@ -71,12 +71,12 @@ fn check_tilings(
     for policy in Policy::ALL {
         let t = tile(q, geometry, policy, opts, train).unwrap();
         let reference = Simulator::new(q, &t);
-        let space = CodeSpace::new(q);
+        let sparse = Arc::new(SparseCam::new(q).unwrap());
         for mode in MODES {
-            let fast = FastSimulator::with_tables(q, &t, space.clone(), mode);
+            let fast = FastSimulator::with_tables(q, &t, sparse.clone(), mode).unwrap();
             for (i, e) in samples.iter().enumerate() {
                 let what = format!("{} {geometry} {mode:?} sample {i}", policy.name());
-                assert_same(&fast.run(e), &reference.run(e), &what);
+                assert_same(&fast.run(e).unwrap(), &reference.run(e), &what);
             }
         }
     }
@@ -207,12 +207,12 @@ fn fused_encoder_equals_encode() {
         let opts = CamOptions { levels, ..CamOptions::default() };
         let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
         let q = &d.quantized;
-        let space = CodeSpace::new(q);
+        let space = SparseCam::new(q).unwrap();
         for x in inputs(13, 7, 200).rows() {
             let x = x.to_vec();
             let (mut a, mut b) = (vec![0u32; 7], vec![0u32; 7]);
             let ea = space.encode_f32(q, &x, &mut a).unwrap();
-            let eb = space.from_encoded(&q.encode(&x).unwrap(), &mut b);
+            let eb = space.from_encoded(&q.encode(&x).unwrap(), &mut b).unwrap();
             assert_eq!((a, ea), (b, eb), "{x:?}");
         }
     }
@@ -223,7 +223,7 @@ fn bad_widths_are_errors_naming_the_mismatch() {
     let m = random_model(5, 4, 1, 3);
     let d = compile(&m, &cell_instance(), &CamOptions::default(), None).unwrap();
     let q = &d.quantized;
-    let space = CodeSpace::new(q);
+    let space = SparseCam::new(q).unwrap();
     let mut codes = vec![0u32; 4];
     let err = space.encode_f32(q, &[1.0, 2.0, 3.0], &mut codes).unwrap_err();
     assert_eq!(err, CamError::SampleWidth { what: "input sample".into(), expected: 4, got: 3 });
@@ -279,7 +279,12 @@ fn a_tiling_that_loses_a_care_column_is_caught_at_the_first_bad_sample() {
     }
 }
 
-fn example_design(dir: &str, format: ModelFormat, file: &str, opts: &CamOptions) -> (CamDesign, Array2<f32>) {
+fn example_design(
+    dir: &str,
+    format: ModelFormat,
+    file: &str,
+    opts: &CamOptions,
+) -> (CamDesign, Array2<f32>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(dir);
     let model = load_tree_model(format, &root.join(file)).unwrap();
     let train = read_features(&root.join("X_train.npy")).unwrap().data;

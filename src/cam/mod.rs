@@ -6,9 +6,9 @@
 //! `reorder` and `monosparse` policies, [`cluster`] for the optimisations beyond the paper) →
 //! [`sim`] (bit-exact search on codes with event counts; the reference) → [`energy`] (X-TIME's
 //! aCAM model) → [`report`] (the `cam` section of `report.json`) and [`svg`] (tile maps).
-//! [`design::compile`] runs the whole flow for one model and one `cam::acam_6t2m` instance. [`fastsim`] (over the
-//! bit-mask tables of [`fastmatch`]) reproduces [`sim`] exactly, much faster, and [`batch`] runs
-//! it over a data set for the three policies on all threads; [`evaluate`] uses it.
+//! [`design::compile`] runs the whole flow for one model and one `cam::acam_6t2m` instance. [`fast`] reproduces [`sim`]
+//! exactly from bit-mask tables, much faster, and [`batch`] runs it over a data set for the
+//! three policies on all threads; [`evaluate`] uses it.
 
 pub mod batch;
 pub mod bits;
@@ -16,8 +16,7 @@ pub mod cluster;
 pub mod design;
 pub mod energy;
 pub mod error;
-pub mod fastmatch;
-pub mod fastsim;
+pub mod fast;
 pub mod merge;
 pub mod pack;
 pub mod quantize;

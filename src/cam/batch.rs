@@ -59,7 +59,7 @@ pub fn simulate_batch(d: &CamDesign, data: ArrayView2<f32>) -> Result<BatchRun, 
     for (k, (t, s)) in tilings.into_iter().zip(scans).enumerate() {
         let s = s?;
         let plan = if !complete || t.liveness || (walk_first && k == 0) {
-            Plan::Walk(FastSimulator::with_sparse(q, t, sparse.clone())?)
+            Plan::Walk(Box::new(FastSimulator::with_sparse(q, t, sparse.clone())?))
         } else {
             Plan::Fixed(s.fixed)
         };
@@ -69,7 +69,7 @@ pub fn simulate_batch(d: &CamDesign, data: ArrayView2<f32>) -> Result<BatchRun, 
         .iter()
         .enumerate()
         .find_map(|(k, p)| match p {
-            Plan::Walk(s) => Some((Policy::ALL[k], s)),
+            Plan::Walk(s) => Some((Policy::ALL[k], &**s)),
             Plan::Fixed(_) => None,
         })
         .ok_or_else(|| CamError::Internal("no tiling to search".into()))?;
@@ -106,7 +106,7 @@ pub fn simulate_batch(d: &CamDesign, data: ArrayView2<f32>) -> Result<BatchRun, 
 /// How one policy's events are produced.
 enum Plan<'a> {
     /// Searched sample by sample (its events depend on the input).
-    Walk(FastSimulator<'a>),
+    Walk(Box<FastSimulator<'a>>),
     /// Input-independent events (no liveness): add leaf additions and encoder work.
     Fixed(SearchEvents),
 }
@@ -148,7 +148,7 @@ impl Job<'_, '_> {
             };
             for (k, plan) in self.plans.iter().enumerate() {
                 match plan {
-                    Plan::Walk(sim) if std::ptr::eq(sim, self.walker) => {
+                    Plan::Walk(sim) if std::ptr::eq(&**sim, self.walker) => {
                         part.events[k] += sim.search(&codes, enc, &mut scratch, &mut matched);
                     }
                     Plan::Walk(sim) => {

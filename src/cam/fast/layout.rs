@@ -124,8 +124,8 @@ pub(crate) fn scan(s: &SparseCam, t: &TiledCam) -> Result<Scan, CamError> {
         for arr in &mut arrays[a0..] {
             arr.cells.sort_by_key(|c| (c.feature, c.row));
             for h in &arr.row_bounds {
-                for k in 0..4 {
-                    arr.bounds_all[k] += h[k];
+                for (acc, v) in arr.bounds_all.iter_mut().zip(h) {
+                    *acc += v;
                 }
             }
             let n = rt.rows.len() as u64;
@@ -133,8 +133,8 @@ pub(crate) fn scan(s: &SparseCam, t: &TiledCam) -> Result<Scan, CamError> {
             fixed.data_lines_driven += cols;
             fixed.rows_enabled += n;
             fixed.cells_searched += cols * n;
-            for k in 0..4 {
-                fixed.cells_by_bounds[k] += arr.bounds_all[k];
+            for (acc, v) in fixed.cells_by_bounds.iter_mut().zip(&arr.bounds_all) {
+                *acc += v;
             }
         }
         fixed.critical_searches =

@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release --example bench_trees -- ACCEL.tess [--accel NAME] [--data X.npy] [--repeat N]`
 //! prints one JSON object: compile time (model load + passes) and simulator throughput
-//! (single thread, bit-exact CAM search with event counting) on the given data. The Python
+//! (bit-exact CAM search with event counting, all three policies, on the rayon pool: set
+//! `RAYON_NUM_THREADS=1` for one thread) on the given data. The Python
 //! script runs the peers (xgboost's own predict, conifer's conversion) on the same data in the
 //! same process tree and prints the ratios.
 
@@ -63,9 +64,10 @@ fn main() {
             sim_s = sim_s.min(t.elapsed().as_secs_f64());
         }
         println!(
-            "{{\"samples\": {}, \"compile_s\": {compile_s:.6}, \"sim_s\": {sim_s:.6}, \
-             \"sim_inferences_per_s\": {:.1}}}",
+            "{{\"samples\": {}, \"threads\": {}, \"compile_s\": {compile_s:.6}, \
+             \"sim_s\": {sim_s:.6}, \"sim_inferences_per_s\": {:.1}}}",
             x.nrows(),
+            rayon::current_num_threads(),
             x.nrows() as f64 / sim_s
         );
         Ok(())

@@ -38,13 +38,7 @@ pub struct BatchRun {
 /// tilings of `d`.
 pub fn simulate_batch(d: &CamDesign, data: ArrayView2<f32>) -> Result<BatchRun, CamError> {
     let q = &d.quantized;
-    if data.ncols() != q.num_features {
-        return Err(CamError::SampleWidth {
-            what: "evaluation data".into(),
-            expected: q.num_features,
-            got: data.ncols(),
-        });
-    }
+    q.check_width("evaluation data", data.ncols())?;
     let sparse = Arc::new(SparseCam::new(q)?);
     let tilings: [&TiledCam; 3] = [&d.tiled.raw, &d.tiled.reorder, &d.tiled.monosparse];
     let scans = tilings.map(|t| scan(&sparse, t));

@@ -102,13 +102,7 @@ pub struct CamEvaluation {
 /// averages the costs.
 pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, CamError> {
     let q = &d.quantized;
-    if data.ncols() != q.num_features {
-        return Err(CamError::SampleWidth {
-            what: "evaluation data".into(),
-            expected: q.num_features,
-            got: data.ncols(),
-        });
-    }
+    q.check_width("evaluation data", data.ncols())?;
     let n = data.nrows();
     if n == 0 {
         return Err(CamError::BadOption {

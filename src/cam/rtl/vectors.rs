@@ -86,13 +86,7 @@ pub fn argmax(v: &[i64]) -> usize {
 /// what [`crate::cam::sim`] computes for the hardware tiling, packed per [`OutputLayout`].
 pub fn vectors(design: &CamDesign, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), CamError> {
     let q = &design.quantized;
-    if x.ncols() != q.num_features {
-        return Err(CamError::SampleWidth {
-            what: "test vectors".into(),
-            expected: q.num_features,
-            got: x.ncols(),
-        });
-    }
+    q.check_width("test vectors", x.ncols())?;
     if x.nrows() == 0 {
         return Err(CamError::BadOption {
             option: "data".into(),

@@ -6,7 +6,7 @@ use crate::backend::verilog::printer::print_modules;
 use crate::backend::verilog::testbench::{self, TestbenchConfig};
 use crate::flow::{family_for, Compiled, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::npy;
-use crate::report::{compare_outputs, Agreement, Report};
+use crate::report::{compare_outputs, Agreement, LabelScore, Report};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -123,7 +123,7 @@ fn agreement(job: &Job, data: &Path, run: &SimRun) -> Result<Option<Agreement>, 
 
 /// Accuracy against labels: class = argmax (sign for one output), or for a regressor (labels
 /// not whole numbers) none.
-fn accuracy(outputs: &Array2<f32>, labels: &Path) -> Result<f64, FlowError> {
+fn score(outputs: &Array2<f32>, labels: &Path) -> Result<LabelScore, FlowError> {
     let y = npy::read_labels(labels)?;
     if y.len() != outputs.nrows() {
         return Err(FlowError::Data {
@@ -131,13 +131,7 @@ fn accuracy(outputs: &Array2<f32>, labels: &Path) -> Result<f64, FlowError> {
             message: format!("{} labels for {} samples", y.len(), outputs.nrows()),
         });
     }
-    let mut right = 0usize;
-    for (row, label) in outputs.rows().into_iter().zip(y.iter()) {
-        if crate::report::predicted_class(&row.to_vec()) as f64 == *label {
-            right += 1;
-        }
-    }
-    Ok(right as f64 / y.len().max(1) as f64)
+    Ok(crate::report::score_labels(outputs, &y.to_vec()))
 }
 
 fn print_summary(r: &Report) {
@@ -150,6 +144,9 @@ fn print_summary(r: &Report) {
     }
     if let Some(a) = &r.accuracy {
         println!("  accuracy {:.4}", a);
+    }
+    if let Some(e) = &r.rmse {
+        println!("  rmse     {:.4}", e);
     }
     if let Some(a) = &r.agreement {
         let bound = a.bound.map(|b| format!(" (bound {b:.3e})")).unwrap_or_default();
@@ -274,7 +271,10 @@ pub fn sim(
         let (job, compiled) = compile_job(job, calib.as_deref())?;
         let (run, mut report) = simulate(&job, compiled.as_ref(), data, &x)?;
         if let Some(l) = &labels {
-            report.accuracy = Some(accuracy(&run.outputs, l)?);
+            match score(&run.outputs, l)? {
+                LabelScore::Accuracy(a) => report.accuracy = Some(a),
+                LabelScore::Rmse(e) => report.rmse = Some(e),
+            }
         }
         if let Some(o) = &out {
             npy::write_outputs(o, &run.outputs)?;

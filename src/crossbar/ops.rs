@@ -116,9 +116,11 @@ impl XbarLayerHw {
         let cpw = self.map.cols_per_weight();
         let mut out = vec![0i64; ncols];
         for a in &self.map.arrays {
-            for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
+            let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+            for (c, o) in out[cols.clone()].iter_mut().enumerate().map(|(k, o)| (cols.start + k, o))
+            {
                 let s: i64 = (a.row0..a.row0 + a.nrows).map(|i| self.prog.g[i * ncols + c]).sum();
-                out[c] = out[c].max(s);
+                *o = (*o).max(s);
             }
         }
         out

@@ -351,5 +351,8 @@ fn constant(signed: bool, bits: &super::bits::Bits) -> String {
             }
         }
     }
-    format!("{w}'{s}h{}", bits.to_hex())
+    // Leading zero digits add nothing to a sized literal (it is zero-extended to its width).
+    let hex = bits.to_hex();
+    let digits = hex.trim_start_matches('0');
+    format!("{w}'{s}h{}", if digits.is_empty() { "0" } else { digits })
 }

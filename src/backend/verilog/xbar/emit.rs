@@ -78,6 +78,10 @@ fn for_n(v: &str, n: usize, body: Vec<Stmt>) -> Stmt {
         body,
     }
 }
+/// A `w`-bit zero (`w'h0`).
+fn zeros(w: u32) -> Expr {
+    Expr::Const { signed: false, bits: crate::backend::verilog::bits::Bits::zero(w) }
+}
 /// An unsigned expression of `from` bits at `to` bits (zero-extended or truncated).
 fn resize(e: Expr, from: u32, to: u32) -> R<Expr> {
     Ok(if from == to {
@@ -291,7 +295,10 @@ impl Widths {
         let sum = lp.acc_bits.max(lp.bias_bits).max(lp.sum_bits) + 1;
         let (lo, hi) = crate::crossbar::ops::code_range(lp.a_bits, lp.signed_in);
         let n = lp.n_in as i128;
-        Widths { num, sum, sx: sbits(n * lo, n * hi), prod: sum + 33 }
+        // The product of the sum and a 31-bit multiplier, and room for `1 << (shift - 1)`.
+        let max_shift =
+            lp.requant.as_ref().and_then(|r| r.shifts.iter().max().copied()).unwrap_or(0);
+        Widths { num, sum, sx: sbits(n * lo, n * hi), prod: (sum + 33).max(max_shift + 2) }
     }
 }
 
@@ -434,7 +441,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
     };
     init.push(for_n(&nm.s("j"), lp.n_out, vec![nb(acc_j.clone(), start)]));
     for r in 0..lp.row_tiles.len() {
-        init.push(nb(id(&nm.rt("ps", r)), cu(0, lp.ncols as u32 * lp.lane)?));
+        init.push(nb(id(&nm.rt("ps", r)), zeros(lp.ncols as u32 * lp.lane)));
     }
 
     // ROW: drive row `cnt` of every row tile where this plane's input bit is 1.
@@ -542,7 +549,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
         vec![blk(v("sum"), cs(0, aw)?), for_n(&nm.s("q"), cpw, inner), nb(acc_j.clone(), update)],
     )];
     for r in 0..lp.row_tiles.len() {
-        addp.push(nb(id(&nm.rt("ps", r)), cu(0, lp.ncols as u32 * lp.lane)?));
+        addp.push(nb(id(&nm.rt("ps", r)), zeros(lp.ncols as u32 * lp.lane)));
     }
 
     // REQ: bias, then requantize into the next layer's codes, or write the output.

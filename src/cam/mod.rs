@@ -4,19 +4,24 @@
 //! [`pack`] (root-to-leaf paths to rows of float32 ranges) → [`quantize`] (rank-based codes per
 //! feature, fixed-point leaves) → [`tile`] (arrays and a literal search schedule for the `raw`,
 //! `reorder` and `monosparse` policies, [`cluster`] for the optimisations beyond the paper) →
-//! [`sim`] (bit-exact search on codes with event counts) → [`energy`] (X-TIME's aCAM model) →
-//! [`report`] (the `cam` section of `report.json`) and [`svg`] (tile maps). [`design::compile`]
-//! runs the whole flow for one model and one `cam::acam_6t2m` instance.
+//! [`sim`] (bit-exact search on codes with event counts; the reference) → [`energy`] (X-TIME's
+//! aCAM model) → [`report`] (the `cam` section of `report.json`) and [`svg`] (tile maps).
+//! [`design::compile`] runs the whole flow for one model and one `cam::acam_6t2m` instance. [`fast`] reproduces [`sim`]
+//! exactly from bit-mask tables, much faster, and [`batch`] runs it over a data set for the
+//! three policies on all threads; [`evaluate`] uses it.
 
+pub mod batch;
 pub mod bits;
 pub mod cluster;
 pub mod design;
 pub mod energy;
 pub mod error;
+pub mod fast;
 pub mod merge;
 pub mod pack;
 pub mod quantize;
 pub mod report;
+pub mod rtl;
 pub mod sim;
 pub mod svg;
 pub mod tile;

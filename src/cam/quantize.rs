@@ -173,6 +173,15 @@ pub struct QuantizedCam {
 }
 
 impl QuantizedCam {
+    /// Rejects a batch whose rows do not have one value per model feature, naming `what` the
+    /// batch is (evaluation data, test vectors) so the user knows which input was wrong.
+    pub fn check_width(&self, what: &str, got: usize) -> Result<(), CamError> {
+        if got == self.num_features {
+            return Ok(());
+        }
+        Err(CamError::SampleWidth { what: what.into(), expected: self.num_features, got })
+    }
+
     /// Runs the input encoder: codes and NaN flags, exactly as the RTL comparators do.
     pub fn encode(&self, x: &[f32]) -> Result<Encoded, CamError> {
         if x.len() != self.num_features {

@@ -1,10 +1,10 @@
 //! Running a compiled CAM design on data: margins plus the `cam` section of `report.json`,
 //! comparing the three policies under one cost model.
 
+use super::batch::{simulate_batch, BatchRun};
 use super::design::{AutoCandidate, ByPolicy, CamDesign};
 use super::error::CamError;
 use super::quantize::QuantReport;
-use super::sim::{simulate_all, SearchEvents, Simulator};
 use super::tile::{ColumnOrder, Policy};
 use ndarray::{Array2, ArrayView2};
 use serde::Serialize;
@@ -102,13 +102,7 @@ pub struct CamEvaluation {
 /// averages the costs.
 pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, CamError> {
     let q = &d.quantized;
-    if data.ncols() != q.num_features {
-        return Err(CamError::SampleWidth {
-            what: "evaluation data".into(),
-            expected: q.num_features,
-            got: data.ncols(),
-        });
-    }
+    q.check_width("evaluation data", data.ncols())?;
     let n = data.nrows();
     if n == 0 {
         return Err(CamError::BadOption {
@@ -116,26 +110,8 @@ pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, C
             message: "no samples to evaluate on".into(),
         });
     }
-    let sims = [
-        Simulator::new(q, &d.tiled.raw),
-        Simulator::new(q, &d.tiled.reorder),
-        Simulator::new(q, &d.tiled.monosparse),
-    ];
-    let mut ev = [SearchEvents::default(); 3];
-    let mut margins = Array2::<f32>::zeros((n, q.num_outputs));
-    let mut totals = Array2::<i64>::zeros((n, q.num_outputs));
-    for (i, x) in data.rows().into_iter().enumerate() {
-        let e = q.encode(&x.to_vec())?;
-        let results = simulate_all(&sims, &e)?;
-        for (k, r) in results.iter().enumerate() {
-            ev[k] += r.events;
-        }
-        for o in 0..q.num_outputs {
-            margins[[i, o]] = results[0].margins[o];
-            totals[[i, o]] = results[0].totals[o];
-        }
-    }
-    let events = ByPolicy { raw: ev[0], reorder: ev[1], monosparse: ev[2] };
+    let BatchRun { totals, events } = simulate_batch(d, data)?;
+    let margins = totals.mapv(|t| q.fixed.to_margin(t));
     let per = 1.0 / n as f64;
     let energy = events
         .try_map(|p, e| d.physics.energy(d.tiled.get(p).geometry, e).map(|b| b.scaled(per)))?;

@@ -65,7 +65,11 @@ fn simulate(
     let pb = step(&format!("simulating {} samples", x.nrows()));
     let run = compiled.simulate(x.view());
     pb.finish_and_clear();
-    let run = run?;
+    // Simulation fails on data the model cannot take (width, values): name the data file.
+    let run = run.map_err(|e| FlowError::Data {
+        path: data.display().to_string(),
+        message: e.to_string(),
+    })?;
     let mut report =
         Report::from_cost(&job.accel.name, &job.model.written, compiled.section_name(), &run.cost);
     report

@@ -101,11 +101,11 @@ impl Compiled for TreesCompiled {
         Ok(SimRun { outputs: ev.margins, cost, section, bound: Some(bound) })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
-        let _ = &self.top;
-        Err(FlowError::Hardware("the CAM RTL generator is not merged yet".into()))
+        crate::cam::rtl::lower(&self.design, &self.top)
+            .map_err(|e| FlowError::Hardware(e.to_string()))
     }
-    fn vectors(&self, _x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
-        Err(FlowError::Hardware("the CAM RTL generator is not merged yet".into()))
+    fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
+        crate::cam::rtl::vectors(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))
     }
     fn views(&self) -> Vec<(String, String)> {
         let d = &self.design;

@@ -72,3 +72,39 @@ fn options_reach_the_tiles() {
     assert!(text.contains("adc = 6b/8cols, full_scale = 40"), "{text}");
     assert!(text.contains("array = 64x64"), "{text}");
 }
+
+/// The tile map `compile` writes (`crossbar_tiles.svg`), checked against hand-computed
+/// placement: 14 columns per weight; layer 0 (30 x 16) needs 224 columns, so two 128-column
+/// arrays holding 9 and 7 outputs (126 and 98 columns, drawn 1 px per column), utilization
+/// 6720 / 32768 = 20.5%; layer 1 (16 x 8) 112 columns; layer 2 (8 x 2) 28 columns. ADCs in use
+/// (8 columns each): 16 + 13 + 14 + 4 = 47 of 4 x 16 = 64.
+#[test]
+fn tile_map_shows_every_array() {
+    let c = CROSSBAR_FAMILY.compile(&job(None)).unwrap();
+    let views = c.views();
+    assert_eq!(views.len(), 1);
+    let (name, svg) = &views[0];
+    assert_eq!(name, "crossbar_tiles.svg");
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""), "{svg}");
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("fill=\"#f0f0f0\"").count(), 4, "array frames");
+    assert_eq!(svg.matches("fill=\"#e6550d\"").count(), 47, "ADCs in use");
+    assert_eq!(svg.matches("fill=\"#fdd0a2\"").count(), 64 - 47, "idle ADCs");
+    for used in [
+        "width=\"126.0\" height=\"30.0\"",
+        "width=\"98.0\" height=\"30.0\"",
+        "width=\"112.0\" height=\"16.0\"",
+        "width=\"28.0\" height=\"8.0\"",
+    ] {
+        assert!(svg.contains(used), "{used}");
+    }
+    for text in [
+        "node_matmul: 30 inputs x 16 outputs, 7 slice(s) x 2 polarity = 14 columns per weight; \
+         1 x 2 arrays, utilization 20.5%",
+        "[0,0] rows 0..29, outputs 0..8",
+        "[0,1] rows 0..29, outputs 9..15",
+        "node_matmul_2: 8 inputs x 2 outputs",
+    ] {
+        assert!(svg.contains(text), "{text}");
+    }
+}

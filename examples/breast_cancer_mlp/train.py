@@ -1,63 +1,86 @@
-"""Train the breast-cancer MLP (30-16-8-2) and export it to ONNX with onnxruntime references.
+"""Train the breast-cancer MLP (30-16-8-2) with PyTorch and export it with torch.onnx.export.
 
-scikit-learn's MLPClassifier trains it on standardized features; the standardization
-(x - mean) / std is folded into the first layer (W' = W / std, b' = b - W' . mean) so the model
-takes raw features (X_test.npy holds them as scikit-learn ships them, values up to ~4000).
-The graph uses the MatMul + Add form (weights [in, out]) that many exporters emit, and ends in
-raw logits (no softmax), so the ONNX output is the margin space.
+Data: scikit-learn's breast-cancer set (569 samples, 30 raw features from ~0.05 to ~4000), split
+70/30 with a fixed seed. Training standardizes the features ((x - mean) / std, statistics of the
+training split); after training the standardization is folded into the first layer
+(W' = W / std, b' = b - mean/std . W) so the exported model takes the raw features that
+X_test.npy holds. The layers are written as `x @ W + b` with explicit parameters (weights
+[in, out], as many exporters emit them), so torch.onnx.export writes MatMul + Add pairs rather
+than Gemm: tessera reads both forms. The head gives two logits (no softmax): the ONNX output is
+the margin space.
 
-Run from this folder: python train.py  (versions pinned in requirements.txt).
+Outputs: model.onnx, X_test.npy / y_test.npy, expected_output.npy (onnxruntime's logits on
+X_test), X_calib.npy (128 training samples for calibration).
+
+Run from this folder: python train.py  (versions pinned in requirements.txt; CPU is enough).
 """
 import numpy as np
 import onnx
 import onnxruntime as ort
-from onnx import TensorProto, helper, numpy_helper
+import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-from sklearn.preprocessing import StandardScaler
 
 SEED = 0
+torch.manual_seed(SEED)
+torch.use_deterministic_algorithms(True)
 X, y = load_breast_cancer(return_X_y=True)
 X = X.astype(np.float32)
 X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=SEED, stratify=y)
-sc = StandardScaler().fit(X_tr)
-# With two classes MLPClassifier has one logistic output z; the export below gives the head two
-# logits [0, z], so softmax([0, z]) = [1 - p, p] and the argmax is the classifier's decision z > 0.
-clf = MLPClassifier(hidden_layer_sizes=(16, 8), activation="relu", max_iter=2000, random_state=SEED, alpha=1e-3)
-clf.fit(sc.transform(X_tr), y_tr)
-print("sklearn test accuracy", clf.score(sc.transform(X_te), y_te))
+mean, std = X_tr.mean(0, dtype=np.float64), X_tr.std(0, dtype=np.float64)
 
-W = [w.astype(np.float64) for w in clf.coefs_]  # [in, out]
-B = [b.astype(np.float64) for b in clf.intercepts_]
-mean, std = sc.mean_, sc.scale_
-W[0], B[0] = W[0] / std[:, None], B[0] - (mean / std) @ W[0]
-# Two logits [0, z]: argmax equals the logistic decision z > 0.
-W[-1] = np.concatenate([np.zeros_like(W[-1]), W[-1]], axis=1)
-B[-1] = np.concatenate([np.zeros_like(B[-1]), B[-1]])
 
-nodes, inits, prev = [], [], "features"
-for i, (w, b) in enumerate(zip(W, B)):
-    inits += [numpy_helper.from_array(w.astype(np.float32), f"W{i}"), numpy_helper.from_array(b.astype(np.float32), f"b{i}")]
-    nodes.append(helper.make_node("MatMul", [prev, f"W{i}"], [f"mm{i}"], name=f"MatMul_{i}"))
-    last = i == len(W) - 1
-    nodes.append(helper.make_node("Add", [f"mm{i}", f"b{i}"], ["logits" if last else f"z{i}"], name=f"Add_{i}"))
-    if not last:
-        nodes.append(helper.make_node("Relu", [f"z{i}"], [f"h{i}"], name=f"Relu_{i}"))
-        prev = f"h{i}"
-graph = helper.make_graph(
-    nodes, "breast_cancer_mlp",
-    [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", 30])],
-    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
-    inits)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="tessera-examples")
-model.ir_version = 7
-onnx.checker.check_model(model, full_check=True)
-onnx.save(model, "model.onnx")
+class Mlp(torch.nn.Module):
+    """Dense layers as `x @ W + b` (weights [in, out]) with ReLU between them."""
+
+    def __init__(self, sizes):
+        super().__init__()
+        self.w = torch.nn.ParameterList()
+        self.b = torch.nn.ParameterList()
+        for n_in, n_out in zip(sizes, sizes[1:]):
+            lim = 1.0 / np.sqrt(n_in)
+            self.w.append(torch.nn.Parameter(torch.empty(n_in, n_out).uniform_(-lim, lim)))
+            self.b.append(torch.nn.Parameter(torch.empty(n_out).uniform_(-lim, lim)))
+
+    def forward(self, x):
+        for i, (w, b) in enumerate(zip(self.w, self.b)):
+            x = x @ w + b
+            if i < len(self.w) - 1:
+                x = torch.relu(x)
+        return x
+
+
+net = Mlp([30, 16, 8, 2])
+xt = torch.from_numpy(((X_tr - mean) / std).astype(np.float32))
+yt = torch.from_numpy(y_tr).long()
+opt = torch.optim.Adam(net.parameters(), lr=3e-3, weight_decay=1e-3)
+gen = torch.Generator().manual_seed(SEED)
+for epoch in range(40):
+    perm = torch.randperm(len(xt), generator=gen)
+    for i in range(0, len(xt), 32):
+        idx = perm[i:i + 32]
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
+        opt.step()
+net.eval()
+with torch.no_grad():
+    z = net(torch.from_numpy(((X_te - mean) / std).astype(np.float32)))
+    print("torch test accuracy", (z.argmax(1).numpy() == y_te).mean())
+    # Fold the standardization into the first layer, in float64 then rounded once.
+    w0 = net.w[0].double().numpy()
+    w_fold = w0 / std[:, None]
+    b_fold = net.b[0].double().numpy() - (mean / std) @ w0
+    net.w[0].copy_(torch.from_numpy(w_fold.astype(np.float32)))
+    net.b[0].copy_(torch.from_numpy(b_fold.astype(np.float32)))
+
+batch = torch.export.Dim("N")
+torch.onnx.export(net, (torch.from_numpy(X_te[:2]),), "model.onnx", input_names=["features"],
+                  output_names=["logits"], dynamic_shapes={"x": {0: batch}}, external_data=False)
+onnx.checker.check_model(onnx.load("model.onnx"), full_check=True)
 
 sess = ort.InferenceSession("model.onnx", providers=["CPUExecutionProvider"])
 expected = sess.run(None, {"features": X_te})[0].astype(np.float32)
-assert (expected.argmax(1) == clf.predict(sc.transform(X_te))).mean() > 0.99
+assert (expected.argmax(1) == z.argmax(1).numpy()).mean() > 0.99
 np.save("X_test.npy", X_te)
 np.save("y_test.npy", y_te.astype(np.int64))
 np.save("expected_output.npy", expected)

@@ -1,39 +1,38 @@
 //! The crossbar family for the compile/simulate/verify flow: an ONNX MLP mapped with
 //! `map m -> xbar using crossbar_tile(...)` onto an `rram_1t1r` instance.
 //!
-//! Geometry, read-out and device figures come from the instance (`stdlib/crossbar.tess`);
-//! `crossbar_tile` options (`rows`, `cols`, `cell_bits`, `w_bits`, `a_bits`, `adc_bits`,
-//! `cols_per_adc`, `signed = differential | offset`) override them. Quantization uses one scale
-//! per layer for weights and hidden activations (one requantization multiplier per layer, which
-//! the IR's `Requantize` and so the RTL need) and one per feature for the graph input.
-//! Activation ranges are calibrated on the job's calibration data or `X_calib.npy` beside the
-//! model.
+//! Pipeline ([`PIPELINE`]): `quantize` → `crossbar-tile` → `crossbar-program`, run by the pass
+//! manager on the model-level graph (`dense_chain`), verified after every pass and dumpable with
+//! `--dump-ir`. The mapping's options are the union of the three passes' options (`tessera
+//! passes` lists them); geometry, read-out and device figures default to the instance's
+//! (`stdlib/crossbar.tess`). Activation ranges are calibrated on the job's calibration data or
+//! `X_calib.npy` beside the model.
 //!
-//! The RTL is the integer datapath of an *ideal* crossbar (lossless ADC, exactly programmed
-//! cells), equal to the simulator there; for lossy ADCs or device nonidealities the digital
-//! twin of the arrays is not built yet, and `hardware` says so instead of emitting RTL that
-//! would disagree with the simulator.
+//! The RTL is the digital twin of the programmed arrays
+//! (`crate::backend::verilog::xbar`): the same integer conductance codes, ADC and shift-add as
+//! the simulator, so `verify` compares bit for bit. Read noise (`c2c_sigma > 0`) is
+//! simulator-only: the RTL is then the noise-free chip, and `verify` says it cannot compare.
 
 use super::cost::{price, CrossbarParams};
-use super::dataset::read_rows_f32;
-use super::device::DeviceConfig;
-use super::lower_ir::quantized_to_ir;
+use super::graph::{model_graph, Chain};
 use super::mlp::extract_mlp;
-use super::quant::{quantize, QuantConfig, ScaleGranularity};
 use super::report::summarize;
 use super::sim::CrossbarNet;
-use super::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
-use crate::backend::verilog::lower_int::{lower_int_graph, LowerConfig};
-use crate::dsl::accel::{Instance, ModelFormat, Value};
+use crate::dsl::accel::ModelFormat;
+use crate::flow::pipeline::distribute;
 use crate::flow::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
-use crate::ir::{Graph, Tensor};
-use crate::passes::manager::IrDump;
+use crate::ir::{Graph, Tensor, TensorType};
+use crate::passes::{IrDump, PassEnv, PassManager};
 use ndarray::{Array2, ArrayView2};
+use std::sync::Arc;
 
-/// The family; register it in `crate::flow::families`.
+/// The passes a `crossbar_tile` mapping runs, in order.
+pub const PIPELINE: &[&str] = &["quantize", "crossbar-tile", "crossbar-program"];
+
+/// The family; registered in `crate::flow::families`.
 pub struct CrossbarFamily;
 
 /// The crossbar family instance.
@@ -46,6 +45,9 @@ impl Family for CrossbarFamily {
     fn mapping_passes(&self) -> &'static [&'static str] {
         &["crossbar_tile"]
     }
+    fn pipeline(&self) -> &'static [&'static str] {
+        PIPELINE
+    }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
         Ok(Box::new(compile_job(job)?))
     }
@@ -53,31 +55,27 @@ impl Family for CrossbarFamily {
 
 /// A compiled crossbar design.
 pub struct CrossbarCompiled {
+    /// The hardware-level layer chain the pipeline produced.
+    pub chain: Chain,
+    /// The same network placed and programmed, for the event-counting simulator.
     pub net: CrossbarNet,
     pub params: CrossbarParams,
-    pub graph: Graph,
+    pub dumps: Vec<IrDump>,
     pub top: String,
-    /// Seed of the read-noise stream in simulation.
+    /// Seed of the read-noise stream in simulation (the programming seed).
     pub seed: u64,
 }
 
-fn opt_count(job: &Job, name: &str, default: u64) -> Result<u64, FlowError> {
-    match job.mapping.options.get(name) {
-        None => Ok(default),
-        Some(v) => v.as_count().ok_or_else(|| {
-            FlowError::Description(format!(
-                "mapping option `{name}` of `{}` must be a whole number",
-                job.mapping.pass
-            ))
-        }),
+/// The calibration samples: the job's, else `X_calib.npy` beside the model.
+fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
+    if let Some(c) = &job.calibration {
+        return Ok(c.clone());
     }
-}
-
-fn inst_or(inst: &Instance, name: &str, default: u64) -> Result<u64, FlowError> {
-    match inst.params.get(name) {
-        None => Ok(default),
-        Some(_) => inst.count(name).map_err(FlowError::Description),
-    }
+    let p = job.model_dir().join("X_calib.npy");
+    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| FlowError::Data {
+        path: p.display().to_string(),
+        message: format!("{e}; crossbar quantization calibrates activation ranges on it"),
+    })
 }
 
 /// Builds the design for a job.
@@ -90,77 +88,36 @@ pub fn compile_job(job: &Job) -> Result<CrossbarCompiled, FlowError> {
             job.model.format.name()
         )));
     }
-    let inst = &job.target;
-    let geo = |name: &str, default: u64| -> Result<u64, FlowError> {
-        opt_count(job, name, inst_or(inst, name, default)?)
-    };
-    let encoding = match job.mapping.options.get("signed").and_then(Value::as_str) {
-        None | Some("differential") => SignedEncoding::Differential,
-        Some("offset") => SignedEncoding::Offset,
-        Some(o) => {
-            return Err(FlowError::Description(format!(
-                "mapping option `signed = {o}`: expected differential or offset"
-            )))
-        }
-    };
-    let cfg = XbarConfig {
-        rows: geo("rows", 128)? as usize,
-        cols: geo("cols", 128)? as usize,
-        cell_bits: geo("cell_bits", 1)? as u32,
-        encoding,
-        cols_per_adc: geo("cols_per_adc", 8)? as usize,
-        adc_bits: geo("adc_bits", 8)? as u32,
-        full_scale: FullScale::ArrayMax,
-    };
-    let seed = opt_count(job, "seed", 0)?;
-    let mut dev = DeviceConfig::from_instance(inst, seed, 0).map_err(FlowError::Description)?;
-    if !dev.programs_exactly() || dev.c2c_sigma > 0.0 {
-        dev.frac_bits = 6;
-    }
-    let params = CrossbarParams::from_instance(inst).map_err(FlowError::Description)?;
-    let quant = QuantConfig {
-        w_bits: opt_count(job, "w_bits", 8)? as u32,
-        a_bits: opt_count(job, "a_bits", 8)? as u32,
-        weight_scale: ScaleGranularity::PerTensor,
-        input_scale: ScaleGranularity::PerChannel,
-        act_scale: ScaleGranularity::PerTensor,
-        ..QuantConfig::default()
-    };
-    let path = &job.model.path;
-    let model = load_onnx(path).map_err(|e| FlowError::Model(e.to_string()))?;
+    let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
     let mlp = extract_mlp(&model).map_err(FlowError::Model)?;
-    let calib: Vec<Vec<f32>> = match &job.calibration {
-        Some(c) => c.rows().into_iter().map(|r| r.to_vec()).collect(),
-        None => {
-            let p = job.model_dir().join("X_calib.npy");
-            read_rows_f32(&p).map_err(|message| FlowError::Data {
-                path: p.display().to_string(),
-                message: format!(
-                    "{message}; crossbar quantization calibrates activation ranges on it"
-                ),
-            })?
-        }
-    };
-    let q = quantize(&mlp, &calib, &quant).map_err(FlowError::Model)?;
-    let graph = quantized_to_ir(&q).map_err(FlowError::Model)?;
-    let net = CrossbarNet::build(&q, &cfg, &dev).map_err(FlowError::Model)?;
-    Ok(CrossbarCompiled { net, params, graph, top: job.top.clone(), seed })
+    let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
+    let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
+    let calib = calibration(job)?;
+    let pm = PassManager::from_passes(distribute(&job.mapping, PIPELINE)?)?
+        .with_dumps(job.dumps.clone());
+    let env = PassEnv { accelerator: Some(&job.accel), calibration: Some(&calib) };
+    let result = pm.run(&graph, env)?;
+    let chain = Chain::read(&result.graph).map_err(FlowError::Model)?;
+    let net = chain.net().map_err(FlowError::Model)?;
+    let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
+    Ok(CrossbarCompiled {
+        seed: net.dev.seed,
+        chain,
+        net,
+        params,
+        dumps: result.dumps,
+        top: job.top.clone(),
+    })
 }
 
 impl CrossbarCompiled {
-    /// True when the simulated crossbar equals the integer datapath the RTL implements.
-    /// Cells count as exactly programmed when every conductance code equals its level (a
-    /// very large on/off ratio rounds the leakage away).
-    pub fn is_ideal(&self) -> bool {
-        let c = &self.net.cfg;
-        let exact =
-            self.net.maps.iter().zip(&self.net.programmed).all(|(m, p)| {
-                m.levels.iter().zip(&p.g).all(|(l, g)| (*l as i64) << p.frac_bits == *g)
-            });
-        exact
-            && self.net.dev.c2c_sigma == 0.0
-            && c.full_scale == FullScale::ArrayMax
-            && c.adc_bits >= c.lossless_adc_bits()
+    /// True when the chip computes the exact integer products (ideal cells, lossless ADC).
+    pub fn is_exact(&self) -> bool {
+        self.chain.stages.iter().all(|s| s.hw().is_some_and(|h| h.is_exact()))
+    }
+    /// The integer datapath the RTL implements: input codes to the last accumulators.
+    pub fn device_graph(&self) -> Result<Graph, FlowError> {
+        self.chain.device_graph().map_err(FlowError::Hardware)
     }
     fn rows(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
         x.rows().into_iter().map(|r| r.to_vec()).collect()
@@ -172,10 +129,10 @@ impl Compiled for CrossbarCompiled {
         "crossbar"
     }
     fn ir_dumps(&self) -> &[IrDump] {
-        &[]
+        &self.dumps
     }
     fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
-        let n_in = self.net.q.layers.first().map(|l| l.n_in).unwrap_or(0);
+        let n_in = self.net.q.input.scale.len();
         if x.ncols() != n_in {
             return Err(FlowError::Model(format!(
                 "the data have {} features per sample; the model takes {n_in}",
@@ -200,43 +157,36 @@ impl Compiled for CrossbarCompiled {
         Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
-        if !self.is_ideal() {
-            return Err(FlowError::Hardware(format!(
-                "the RTL digital twin of lossy ADCs and varied cells is not built yet: RTL is \
-                 emitted for ideal crossbars (adc_bits >= {} for {} rows of {}-bit cells, no \
-                 device nonidealities)",
-                self.net.cfg.lossless_adc_bits(),
-                self.net.cfg.rows,
-                self.net.cfg.cell_bits
-            )));
-        }
-        let d = lower_int_graph(&self.graph, &LowerConfig { top: self.top.clone() })
+        let d = crate::backend::verilog::xbar::lower_chain(&self.chain, &self.top)
             .map_err(|e| FlowError::Hardware(e.to_string()))?;
-        Ok(HwDesign {
-            top: self.top.clone(),
-            modules: vec![d.module],
-            in_width: d.in_width,
-            out_width: d.out_width,
-            latency: d.latency,
-            interval: 1,
-            files: Vec::new(),
-        })
+        Ok(d.into_hw_design())
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
-        let in_ty = self.graph.ty(self.graph.inputs()[0]).clone();
-        let out_ty = self.graph.ty(self.graph.outputs()[0]).clone();
-        let mut rng = super::device::stream(self.seed, 2, 0);
+        if self.net.dev.c2c_sigma > 0.0 {
+            return Err(FlowError::Hardware(format!(
+                "read noise (c2c_sigma = {}) is simulated, not built: the RTL is the noise-free \
+                 chip, so its outputs cannot be compared with the noisy simulation; set \
+                 `c2c_sigma = 0` on the instance to verify the RTL",
+                self.net.dev.c2c_sigma
+            )));
+        }
+        let g = self.device_graph()?;
+        let in_ty = g.ty(g.inputs()[0]).clone();
+        let out_ty = g.ty(g.outputs()[0]).clone();
+        let pack = |ty: &TensorType, v: Vec<i64>| {
+            Tensor::int(ty.shape.clone(), ty.format, v)
+                .and_then(|t| pack_tensor(&t))
+                .map_err(FlowError::Hardware)
+        };
         let (mut ins, mut outs) = (Vec::new(), Vec::new());
         for row in Self::rows(x) {
-            let inf = self.net.infer(&row, Some(&mut rng));
-            let pack = |ty: &crate::ir::TensorType, v: Vec<i64>| {
-                Tensor::int(ty.shape.clone(), ty.format, v)
-                    .and_then(|t| pack_tensor(&t))
-                    .map_err(FlowError::Hardware)
-            };
+            let inf = self.net.infer(&row, None);
             ins.push(pack(&in_ty, inf.codes)?);
             outs.push(pack(&out_ty, inf.accumulators)?);
         }
         Ok((ins, outs))
+    }
+    fn views(&self) -> Vec<(String, String)> {
+        vec![("crossbar_tiles.svg".to_string(), super::svg::render(&self.net))]
     }
 }

@@ -12,6 +12,7 @@ pub mod mlp;
 pub mod quant;
 pub mod report;
 pub mod sim;
+pub mod svg;
 pub mod sweep;
 pub mod tile;
 
@@ -33,3 +34,5 @@ pub fn compile_onnx(
     sim::CrossbarNet::build(&q, xbar, device)
 }
 pub mod family;
+pub mod graph;
+pub mod ops;

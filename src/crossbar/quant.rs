@@ -22,7 +22,7 @@
 //! 5. Last layer: `out_j = f32(acc_j * s_acc[j])` (f64 product), then the final activation and
 //!    softmax in float: the ONNX output space.
 
-use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
+use super::mlp::{Activation, Mlp, TrainedQuant};
 use crate::frontend::onnx::Rounding;
 
 /// Weight scale granularity.
@@ -226,20 +226,21 @@ impl QuantizedMlp {
     /// The host's float part after the last layer: dequantize, final activation, output
     /// quantizer, softmax.
     pub fn dequantize(&self, acc: &[i64]) -> Vec<f32> {
-        let Some(LayerOutput::Dequant { scale, activation }) =
-            self.layers.last().map(|l| &l.output)
-        else {
-            return Vec::new();
-        };
-        let mut out: Vec<f32> =
-            acc.iter().zip(scale).map(|(a, s)| activation.apply((*a as f64 * s) as f32)).collect();
-        if let Some(q) = &self.output_quant {
-            out = fake_quant(&out, q, 1);
+        self.output_dequant().map(|d| d.apply(acc)).unwrap_or_default()
+    }
+
+    /// The host's conversion of the last layer's accumulators (none when the last layer
+    /// requantizes, which [`quantize`] never produces).
+    pub fn output_dequant(&self) -> Option<super::ops::OutputDequant> {
+        match self.layers.last().map(|l| &l.output) {
+            Some(LayerOutput::Dequant { scale, activation }) => Some(super::ops::OutputDequant {
+                scale: scale.clone(),
+                activation: *activation,
+                output_quant: self.output_quant.clone(),
+                softmax: self.softmax,
+            }),
+            _ => None,
         }
-        if self.softmax {
-            softmax(&mut out);
-        }
-        out
     }
 
     /// The last layer's integer accumulators (bias included) for input codes: the exact

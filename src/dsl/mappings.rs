@@ -56,24 +56,6 @@ const fn int(min: i64, max: i64) -> OptionKind {
 /// Mapping passes of families not built yet, with their options.
 const DECLARED: &[(&str, &str, &[Declared])] = &[
     (
-        "crossbar_tile",
-        "matrix layers -> bit-sliced crossbar tiles with shared ADCs",
-        &[
-            Declared { name: "rows", kind: int(1, 65536), help: "array rows" },
-            Declared { name: "cols", kind: int(1, 65536), help: "array columns" },
-            Declared { name: "cell_bits", kind: int(1, 8), help: "bits stored per cell" },
-            Declared { name: "w_bits", kind: int(1, 32), help: "weight width" },
-            Declared { name: "a_bits", kind: int(1, 32), help: "activation width (input cycles)" },
-            Declared { name: "adc_bits", kind: int(1, 16), help: "ADC resolution" },
-            Declared { name: "cols_per_adc", kind: int(1, 65536), help: "columns sharing one ADC" },
-            Declared {
-                name: "signed",
-                kind: OptionKind::Symbol(&["differential", "offset"]),
-                help: "signed weight encoding",
-            },
-        ],
-    ),
-    (
         "binarize",
         "attention Q and K -> sign bits with calibrated scales",
         &[Declared {

@@ -238,6 +238,33 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             ty,
             ints(a[0])?.iter().map(|&v| requantize(v, *multiplier, *shift, *out)).collect(),
         )?,
+        Op::DenseChain(m) => {
+            let n = m.layers.first().map_or(0, |l| l.n_in);
+            per_sample(a[0], ty, n, |x| Ok(m.forward(x)))?
+        }
+        Op::XbarInputQuant(q) => {
+            let codes = q.quantize(floats(a[0])?);
+            itensor(ty, codes.into_iter().map(i128::from).collect())?
+        }
+        Op::XbarDense(l) => {
+            itensor(ty, l.matvec(&ints(a[0])?).into_iter().map(i128::from).collect())?
+        }
+        Op::XbarTiles(h) | Op::XbarArrays(h) => {
+            itensor(ty, h.matvec(&ints(a[0])?).into_iter().map(i128::from).collect())?
+        }
+        Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
+            let x = ints(a[0])?;
+            // Saturating to i64 first changes nothing: [lo, hi] lies inside it.
+            let y = x
+                .iter()
+                .zip(multipliers.iter().zip(shifts))
+                .map(|(&v, (&m, &s))| {
+                    requantize(v, m, s, NumFormat::int(64)).clamp(i128::from(*lo), i128::from(*hi))
+                })
+                .collect();
+            itensor(ty, y)?
+        }
+        Op::XbarDequant(d) => ftensor(ty, d.apply(&ints(a[0])?)),
         Op::Argmax => {
             let x = ints(a[0])?;
             let mut best = 0usize;

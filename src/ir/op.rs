@@ -12,6 +12,9 @@ use super::types::{NumFormat, TensorType};
 use crate::cam::pack::PackedCam;
 use crate::cam::quantize::QuantizedCam;
 use crate::cam::CamDesign;
+use crate::crossbar::mlp::Mlp;
+use crate::crossbar::ops::{self as xbar, OutputDequant, XbarLayerHw};
+use crate::crossbar::quant::{InputQuant, QLayer};
 use crate::frontend::trees::{Node as TreeNode, TreeEnsemble};
 use std::sync::Arc;
 
@@ -96,6 +99,38 @@ pub enum Op {
     /// `cam-tile` output: the hardware layout (arrays, policy schedules) with the cell physics.
     /// Computes exactly what the RTL computes.
     CamArrays(Arc<CamDesign>),
+
+    // --- crossbar family ---
+    /// A chain of dense layers as the ONNX frontend read it: `[n_in] f32 -> [n_out] f32`,
+    /// computed in float with trained QONNX quantizers applied (see [`Mlp::forward`]).
+    DenseChain(Arc<Mlp>),
+    /// The host's quantizer of the graph input: `q_i = clamp(round(x_i / s_i), lo, hi)` in
+    /// f32 with the quantizer's rounding; `[n] f32 -> [n]` integer codes.
+    XbarInputQuant(Arc<InputQuant>),
+    /// `quantize` output: a quantized layer's exact product `y_j = sum_i x_i w[j,i]` (no bias:
+    /// that is an `int_add` of a constant). Carries the whole quantized layer for the passes
+    /// that place it.
+    XbarDense(Arc<QLayer>),
+    /// `crossbar-tile` output: the same product as crossbar arrays compute it with ideally
+    /// programmed cells: bit-serial inputs, bit-sliced weights, ADC conversion of every column
+    /// sum (lossy when the ADC is), shift-and-add over slices, planes and row tiles.
+    XbarTiles(Arc<XbarLayerHw>),
+    /// `crossbar-program` output: as `xbar_tiles`, with the cells' conductance codes as the
+    /// device was programmed (variation, stuck cells, finite on/off ratio). Computes exactly
+    /// what the RTL computes; read noise is the simulator's, not the IR's.
+    XbarArrays(Arc<XbarLayerHw>),
+    /// Per-channel requantization: `y_j = clamp(round_half_even(x_j * multipliers[j] /
+    /// 2^shifts[j]), lo, hi)`, the product exact. The result format is the narrowest holding
+    /// `[lo, hi]`.
+    RequantizeChannels {
+        multipliers: Vec<i32>,
+        shifts: Vec<u32>,
+        lo: i64,
+        hi: i64,
+    },
+    /// The host's conversion of the last accumulators to the ONNX output space: `[n]` integers
+    /// `-> [n] f32` (see [`OutputDequant::apply`]).
+    XbarDequant(Arc<OutputDequant>),
 }
 
 /// Largest right shift `Requantize` accepts: the product of an `i64` and an `i32` has at most
@@ -128,6 +163,13 @@ impl Op {
             Op::CamRows(_) => "cam_rows",
             Op::CamCodes { .. } => "cam_codes",
             Op::CamArrays(_) => "cam_arrays",
+            Op::DenseChain(_) => "dense_chain",
+            Op::XbarInputQuant(_) => "xbar_input_quant",
+            Op::XbarDense(_) => "xbar_dense",
+            Op::XbarTiles(_) => "xbar_tiles",
+            Op::XbarArrays(_) => "xbar_arrays",
+            Op::RequantizeChannels { .. } => "requantize_channels",
+            Op::XbarDequant(_) => "xbar_dequant",
         }
     }
 
@@ -182,6 +224,24 @@ impl Op {
                     return Err(format!("shift {shift} exceeds {MAX_REQUANTIZE_SHIFT}"));
                 }
                 Ok(())
+            }
+            Op::DenseChain(m) => xbar::check_chain(m),
+            Op::XbarTiles(h) | Op::XbarArrays(h) => h.check(),
+            Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
+                if multipliers.len() != shifts.len() {
+                    return Err(format!(
+                        "{} multipliers but {} shifts",
+                        multipliers.len(),
+                        shifts.len()
+                    ));
+                }
+                if lo > hi {
+                    return Err(format!("empty clamp range [{lo}, {hi}]"));
+                }
+                match shifts.iter().find(|s| **s > MAX_REQUANTIZE_SHIFT) {
+                    Some(s) => Err(format!("shift {s} exceeds {MAX_REQUANTIZE_SHIFT}")),
+                    None => Ok(()),
+                }
             }
             _ => Ok(()),
         }
@@ -300,6 +360,24 @@ impl Op {
             Op::Requantize { out, .. } => {
                 Ok(TensorType::new(int(operands[0], "input")?.shape.clone(), *out))
             }
+            Op::DenseChain(m) => xbar::dense_chain_type(m, operands[0]),
+            Op::XbarInputQuant(q) => xbar::input_quant_type(q, operands[0]),
+            Op::XbarDense(l) => xbar::dense_type(l, operands[0]),
+            Op::XbarTiles(h) | Op::XbarArrays(h) => xbar::arrays_type(h, operands[0]),
+            Op::XbarDequant(d) => xbar::dequant_type(d, operands[0]),
+            Op::RequantizeChannels { multipliers, lo, hi, .. } => {
+                let x = int(operands[0], "input")?;
+                if x.shape != [multipliers.len()] {
+                    return Err(format!(
+                        "input {x} must be a vector of {} channels",
+                        multipliers.len()
+                    ));
+                }
+                Ok(TensorType::new(
+                    x.shape.clone(),
+                    NumFormat::int_for_range(i128::from(*lo), i128::from(*hi))?,
+                ))
+            }
             Op::Argmax => {
                 let x = int(operands[0], "input")?;
                 match x.shape.as_slice() {
@@ -351,6 +429,21 @@ impl Op {
                     ("order", d.options.order.name().to_string()),
                     ("row_tiles", t.row_tiles.len().to_string()),
                     ("arrays", arrays.to_string()),
+                ]
+            }
+            Op::DenseChain(m) => xbar::chain_attrs(m),
+            Op::XbarInputQuant(q) => xbar::input_quant_attrs(q),
+            Op::XbarDense(l) => xbar::dense_attrs(l),
+            Op::XbarTiles(h) => xbar::arrays_attrs(h, false),
+            Op::XbarArrays(h) => xbar::arrays_attrs(h, true),
+            Op::XbarDequant(d) => xbar::dequant_attrs(d),
+            Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
+                let m: Vec<i64> = multipliers.iter().map(|x| i64::from(*x)).collect();
+                let s: Vec<i64> = shifts.iter().map(|x| i64::from(*x)).collect();
+                vec![
+                    ("multipliers", xbar::ints_attr(&m)),
+                    ("shifts", xbar::ints_attr(&s)),
+                    ("clamp", format!("[{lo}, {hi}]")),
                 ]
             }
             _ => Vec::new(),

@@ -18,6 +18,10 @@ pub mod fold_identity;
 pub mod manager;
 pub mod options;
 pub mod registry;
+pub mod xbar_common;
+pub mod xbar_program;
+pub mod xbar_quantize;
+pub mod xbar_tile;
 
 pub use manager::{DumpPoint, IrDump, PassInvocation, PassManager, PipelineResult};
 pub use options::{DefaultValue, OptionKind, PassContext, PassEnv, PassOption};

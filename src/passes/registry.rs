@@ -4,7 +4,10 @@
 //! pass is one line here.
 
 use super::options::{canonical, closest};
-use super::{cam_pack, cam_quantize, cam_tile, dce, fold_identity, Pass};
+use super::{
+    cam_pack, cam_quantize, cam_tile, dce, fold_identity, xbar_program, xbar_quantize, xbar_tile,
+    Pass,
+};
 
 /// Every registered pass, in the order `tessera passes` lists them.
 pub static PASSES: &[&dyn Pass] = &[
@@ -13,6 +16,9 @@ pub static PASSES: &[&dyn Pass] = &[
     &cam_pack::CamPack,
     &cam_quantize::CamQuantize,
     &cam_tile::CamTile,
+    &xbar_quantize::Quantize,
+    &xbar_tile::CrossbarTile,
+    &xbar_program::CrossbarProgram,
 ];
 
 /// All registered passes.

@@ -165,6 +165,10 @@ pub enum BinOp {
     Add,
     Sub,
     Mul,
+    /// `/` (integer division; by constants in the generated designs)
+    Div,
+    /// `%`
+    Mod,
     And,
     Or,
     Xor,
@@ -204,6 +208,12 @@ pub enum Expr {
         base: Box<Expr>,
         msb: u32,
         lsb: u32,
+    },
+    /// `base[start +: width]`: an indexed part-select whose start may be any expression.
+    PartSelect {
+        base: Box<Expr>,
+        start: Box<Expr>,
+        width: u32,
     },
     /// `{a, b, c}` (first element is most significant)
     Concat(Vec<Expr>),
@@ -246,6 +256,10 @@ impl Expr {
     pub fn slice(self, msb: u32, lsb: u32) -> Expr {
         Expr::Slice { base: Box::new(self), msb, lsb }
     }
+    /// `self[start +: width]`.
+    pub fn part(self, start: Expr, width: u32) -> Expr {
+        Expr::PartSelect { base: Box::new(self), start: Box::new(start), width }
+    }
     pub fn ternary(cond: Expr, a: Expr, b: Expr) -> Expr {
         Expr::Ternary(Box::new(cond), Box::new(a), Box::new(b))
     }
@@ -269,7 +283,9 @@ impl Expr {
             | Expr::Signed(a)
             | Expr::Unsigned(a)
             | Expr::Slice { base: a, .. } => a.visit_idents(f),
-            Expr::Binary(_, a, b) | Expr::Index(a, b) => {
+            Expr::Binary(_, a, b)
+            | Expr::Index(a, b)
+            | Expr::PartSelect { base: a, start: b, .. } => {
                 a.visit_idents(f);
                 b.visit_idents(f);
             }
@@ -290,7 +306,7 @@ impl Stmt {
         let lhs_reads = |lhs: &Expr, f: &mut dyn FnMut(&str)| {
             let mut g = |n: &str| f(n);
             match lhs {
-                Expr::Index(_, i) => i.visit_idents(&mut g),
+                Expr::Index(_, i) | Expr::PartSelect { start: i, .. } => i.visit_idents(&mut g),
                 Expr::Ident(_) | Expr::Slice { .. } => {}
                 other => other.visit_idents(&mut g),
             }
@@ -328,7 +344,7 @@ impl Item {
     pub fn visit_reads(&self, f: &mut impl FnMut(&str)) {
         match self {
             Item::Assign { lhs, rhs } => {
-                if let Expr::Index(_, i) = lhs {
+                if let Expr::Index(_, i) | Expr::PartSelect { start: i, .. } = lhs {
                     i.visit_idents(f);
                 }
                 rhs.visit_idents(f);

@@ -10,6 +10,7 @@ pub mod interface;
 pub mod lower_int;
 pub mod printer;
 pub mod testbench;
+pub mod xbar;
 
 pub use bits::Bits;
 pub use printer::{print_module, print_modules};

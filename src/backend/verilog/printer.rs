@@ -236,7 +236,7 @@ const PREC_ATOM: u8 = 13;
 
 fn bin_prec(op: BinOp) -> u8 {
     match op {
-        BinOp::Mul => 10,
+        BinOp::Mul | BinOp::Div | BinOp::Mod => 10,
         BinOp::Add | BinOp::Sub => PREC_ADD,
         BinOp::Shl | BinOp::Shr | BinOp::AShr => 8,
         BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => 7,
@@ -254,6 +254,8 @@ fn bin_text(op: BinOp) -> &'static str {
         BinOp::Add => "+",
         BinOp::Sub => "-",
         BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Mod => "%",
         BinOp::And => "&",
         BinOp::Or => "|",
         BinOp::Xor => "^",
@@ -308,6 +310,9 @@ fn expr(e: &Expr, min: u8) -> String {
         }
         Expr::Index(b, i) => format!("{}[{}]", expr(b, PREC_ATOM), expr(i, 0)),
         Expr::Slice { base, msb, lsb } => format!("{}[{msb}:{lsb}]", expr(base, PREC_ATOM)),
+        Expr::PartSelect { base, start, width } => {
+            format!("{}[{} +: {width}]", expr(base, PREC_ATOM), expr(start, 0))
+        }
         Expr::Concat(es) => {
             format!("{{{}}}", es.iter().map(|x| expr(x, 0)).collect::<Vec<_>>().join(", "))
         }
@@ -346,5 +351,8 @@ fn constant(signed: bool, bits: &super::bits::Bits) -> String {
             }
         }
     }
-    format!("{w}'{s}h{}", bits.to_hex())
+    // Leading zero digits add nothing to a sized literal (it is zero-extended to its width).
+    let hex = bits.to_hex();
+    let digits = hex.trim_start_matches('0');
+    format!("{w}'{s}h{}", if digits.is_empty() { "0" } else { digits })
 }

@@ -1,0 +1,126 @@
+//! The crossbar family's RTL: a synthesizable digital twin of the programmed arrays.
+//!
+//! Lowered from the hardware IR's layer chain ([`crate::crossbar::graph::Chain`], read back
+//! from the graph the passes produced) by pure functions: [`plan::Plan`] computes the
+//! numbers, [`emit`] builds the Verilog AST, and [`lower_chain`] adds the memory images. The
+//! design reproduces [`crate::crossbar::sim::simulate_layer`] bit for bit: the weight-slice
+//! memories hold the programmed conductance codes (variation, stuck cells and off-state
+//! leakage included), inputs are applied one bit plane at a time, every used column's sum is
+//! converted by the exact saturating ADC of [`crate::crossbar::adc`] (each ADC converting its
+//! columns in turn), and the converted values are shifted and added over slices, polarities,
+//! planes and row tiles; then bias, requantization with ReLU clamp, and the next layer.
+
+pub mod emit;
+pub mod plan;
+
+use crate::backend::verilog::ast::Module;
+use crate::crossbar::graph::Chain;
+use plan::Plan;
+use thiserror::Error;
+
+/// Why a chain cannot be lowered.
+#[derive(Debug, Error, PartialEq)]
+#[error("crossbar RTL: {0}")]
+pub struct XbarLowerError(pub String);
+
+/// The lowered design: its module, memory images and timing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct XbarDesign {
+    pub module: Module,
+    /// `(file name, contents)` of every `$readmemh` image, written beside the design.
+    pub files: Vec<(String, String)>,
+    pub in_width: u32,
+    pub out_width: u32,
+    /// Cycles from accepting an input to its output.
+    pub latency: u32,
+    /// Cycles between accepted inputs.
+    pub interval: u32,
+    pub plan: Plan,
+}
+
+impl XbarDesign {
+    /// As the flow's hardware description.
+    pub fn into_hw_design(self) -> crate::flow::HwDesign {
+        crate::flow::HwDesign {
+            top: self.module.name.clone(),
+            modules: vec![self.module],
+            in_width: self.in_width,
+            out_width: self.out_width,
+            latency: self.latency,
+            interval: self.interval,
+            files: self.files,
+        }
+    }
+}
+
+pub(crate) fn g_file(top: &str, layer: usize, row_tile: usize) -> String {
+    format!("{top}_g{layer}_{row_tile}.hex")
+}
+pub(crate) fn bias_file(top: &str, layer: usize) -> String {
+    format!("{top}_bias{layer}.hex")
+}
+pub(crate) fn mul_file(top: &str, layer: usize) -> String {
+    format!("{top}_mul{layer}.hex")
+}
+pub(crate) fn shift_file(top: &str, layer: usize) -> String {
+    format!("{top}_sh{layer}.hex")
+}
+pub(crate) fn level_file(top: &str) -> String {
+    format!("{top}_adc_level.hex")
+}
+
+/// A `$readmemh` image: one word per line of `width`-bit fields (field 0 least significant).
+fn image(
+    words: impl IntoIterator<Item = Vec<i128>>,
+    field: u32,
+    signed: bool,
+) -> Result<String, String> {
+    let mut s = String::new();
+    for (i, w) in words.into_iter().enumerate() {
+        let b = crate::backend::verilog::hex::pack(&w, field, signed)
+            .map_err(|e| format!("memory word {i}: {e}"))?;
+        s.push_str(&b.to_hex());
+        s.push('\n');
+    }
+    Ok(s)
+}
+
+fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i128>> {
+    values.into_iter().map(|v| vec![v])
+}
+
+/// Lowers a placed chain to a module named `top` with its memory images.
+pub fn lower_chain(chain: &Chain, top: &str) -> Result<XbarDesign, XbarLowerError> {
+    let err = XbarLowerError;
+    let plan = Plan::new(chain).map_err(err)?;
+    let g = chain.device_graph().map_err(err)?;
+    let in_ty = g.ty(g.inputs()[0]).clone();
+    let out_ty = g.ty(g.outputs()[0]).clone();
+    let width = |t: &crate::ir::TensorType| {
+        u32::try_from(t.total_bits())
+            .map_err(|_| XbarLowerError(format!("port of type {t} is too wide")))
+    };
+    let (in_width, out_width) = (width(&in_ty)?, width(&out_ty)?);
+    let module = emit::module(top, &plan, in_width, out_width).map_err(err)?;
+    let mut files = Vec::new();
+    if let Some(levels) = &plan.adc.levels {
+        let img = image(column(levels.iter().map(|v| *v as i128)), plan.adc.level_bits, false);
+        files.push((level_file(top), img.map_err(err)?));
+    }
+    for (l, lp) in plan.layers.iter().enumerate() {
+        for (r, t) in lp.row_tiles.iter().enumerate() {
+            let words = t.words.iter().map(|w| w.iter().map(|g| *g as i128).collect());
+            files.push((g_file(top, l, r), image(words, lp.lane, false).map_err(err)?));
+        }
+        let bias = image(column(lp.bias.iter().map(|b| i128::from(*b))), lp.bias_bits, true);
+        files.push((bias_file(top, l), bias.map_err(err)?));
+        if let Some(rq) = &lp.requant {
+            let m = image(column(rq.multipliers.iter().map(|m| i128::from(*m))), 32, false);
+            files.push((mul_file(top, l), m.map_err(err)?));
+            let s = image(column(rq.shifts.iter().map(|s| i128::from(*s))), 7, false);
+            files.push((shift_file(top, l), s.map_err(err)?));
+        }
+    }
+    let latency = u32::try_from(plan.latency()).map_err(|_| err("latency overflows".into()))?;
+    Ok(XbarDesign { module, files, in_width, out_width, latency, interval: latency + 1, plan })
+}

@@ -1,0 +1,431 @@
+//! What the crossbar family's IR ops carry, with their type rules, printed attributes and
+//! reference semantics (`crate::ir::op` and `crate::ir::interp` delegate here, so the op enum
+//! stays a list and the crossbar arithmetic lives in one place).
+//!
+//! The ops, from model level to hardware level:
+//! - `dense_chain` ([`crate::crossbar::mlp::Mlp`]): the float network, `[n_in] f32 -> [n_out]
+//!   f32`, as the frontend read it (trained QONNX quantizers included).
+//! - `xbar_input_quant` ([`InputQuant`]): the host's float-to-code quantizer of the graph input.
+//! - `xbar_dense` ([`QLayer`]): a quantized layer's exact integer product `sum_i x_i w[j,i]`.
+//! - `xbar_tiles` / `xbar_arrays` ([`XbarLayerHw`]): the same product as the arrays compute it:
+//!   bit-serial inputs, bit-sliced conductance codes, ADC conversion, shift-and-add. `tiles` is
+//!   the placed layer with ideally programmed cells; `arrays` has the programmed chip
+//!   (variation, stuck cells, finite on/off ratio baked into integer conductance codes).
+//! - `xbar_dequant` ([`OutputDequant`]): the host's conversion of the last accumulators to the
+//!   ONNX output space.
+
+use super::adc::Adc;
+use super::device::{program, DeviceConfig, ProgrammedLayer};
+use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
+use super::quant::{InputQuant, QLayer};
+use super::sim::{simulate_layer, Hooks, LayerHw, LayerInput};
+use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
+use crate::ir::tensor::Fnv;
+use crate::ir::{NumFormat, TensorType};
+
+/// The host's last step: accumulators to the ONNX output space.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputDequant {
+    /// The real value of one accumulator LSB per output.
+    pub scale: Vec<f64>,
+    pub activation: Activation,
+    /// A trained output quantizer (QONNX), applied in float.
+    pub output_quant: Option<TrainedQuant>,
+    pub softmax: bool,
+}
+
+impl OutputDequant {
+    /// `f32(acc_j * scale_j)` (f64 product), the activation, the output quantizer, softmax.
+    pub fn apply(&self, acc: &[i64]) -> Vec<f32> {
+        let mut out: Vec<f32> = acc
+            .iter()
+            .zip(&self.scale)
+            .map(|(a, s)| self.activation.apply((*a as f64 * s) as f32))
+            .collect();
+        if let Some(q) = &self.output_quant {
+            out = fake_quant(&out, q, 1);
+        }
+        if self.softmax {
+            softmax(&mut out);
+        }
+        out
+    }
+}
+
+/// One layer on crossbar arrays: the quantized layer, its placement, the programmed chip and
+/// the ADC. Programming is part of the payload so the IR holds exactly the integers the RTL's
+/// weight-slice memories are loaded with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct XbarLayerHw {
+    pub layer: QLayer,
+    pub map: LayerMap,
+    pub cfg: XbarConfig,
+    pub dev: DeviceConfig,
+    pub prog: ProgrammedLayer,
+    pub adc: Adc,
+}
+
+impl XbarLayerHw {
+    /// Places `layer` on arrays of `cfg` with ideally programmed cells (codes = levels).
+    pub fn place(layer: &QLayer, cfg: &XbarConfig) -> Result<XbarLayerHw, String> {
+        let map = map_layer(layer, cfg)?;
+        let dev = DeviceConfig::ideal();
+        let prog = program(&map, &dev, 0)?;
+        let adc = Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: 0 };
+        Ok(XbarLayerHw { layer: layer.clone(), map, cfg: *cfg, dev, prog, adc })
+    }
+
+    /// The same placement programmed on a real device; `index` selects the layer's PRNG stream
+    /// (so each layer's chip is the same whatever else is programmed).
+    pub fn program(&self, dev: &DeviceConfig, index: usize) -> Result<XbarLayerHw, String> {
+        let prog = program(&self.map, dev, index)?;
+        let adc = Adc { frac_bits: dev.frac_bits, ..self.adc };
+        Ok(XbarLayerHw { prog, adc, dev: *dev, ..self.clone() })
+    }
+
+    /// Whether the layer's inputs are two's complement (the top bit plane weighs `-2^(a-1)`).
+    pub fn signed_input(&self) -> bool {
+        self.layer.in_lo < 0
+    }
+
+    /// The simulator's view of the hardware.
+    pub fn hw(&self) -> LayerHw<'_> {
+        LayerHw { map: &self.map, prog: &self.prog, adc: &self.adc, cfg: &self.cfg }
+    }
+
+    /// `sum_i x_i w[j,i]` as the noise-free chip computes it.
+    pub fn matvec(&self, x: &[i64]) -> Vec<i64> {
+        let input = LayerInput { x, a_bits: self.layer.a_bits, signed: self.signed_input() };
+        simulate_layer(self.hw(), input, &mut Hooks::default()).0
+    }
+
+    /// Whether the chip computes the exact product: every cell holds its level exactly and
+    /// the ADC converts every column sum of a full array without loss.
+    pub fn is_exact(&self) -> bool {
+        let f = self.prog.frac_bits;
+        let codes_exact =
+            self.map.levels.iter().zip(&self.prog.g).all(|(l, g)| i64::from(*l) << f == *g);
+        let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
+        codes_exact && self.adc.is_lossless_up_to(max_sum)
+    }
+
+    /// The largest partial sum (fine units) of every used logical column on its array: all
+    /// of the array's rows driven.
+    pub fn max_partial_sums(&self) -> Vec<i64> {
+        let ncols = self.map.logical_cols();
+        let cpw = self.map.cols_per_weight();
+        let mut out = vec![0i64; ncols];
+        for a in &self.map.arrays {
+            let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+            for (c, o) in out[cols.clone()].iter_mut().enumerate().map(|(k, o)| (cols.start + k, o))
+            {
+                let s: i64 = (a.row0..a.row0 + a.nrows).map(|i| self.prog.g[i * ncols + c]).sum();
+                *o = (*o).max(s);
+            }
+        }
+        out
+    }
+
+    /// Bounds of every output for inputs in `[xlo, xhi]`: each converted column value lies in
+    /// `[0, level(code(max partial sum))]`, each shift-add term between 0 and its signed weight
+    /// times that, and the offset encoding subtracts `offset * sum_i x_i`. Every partial
+    /// accumulation of these terms stays inside the bounds too (each term's range contains 0).
+    pub fn output_bounds(&self, xlo: i128, xhi: i128) -> Vec<(i128, i128)> {
+        let m = &self.map;
+        let (p_n, cpw, ncols) = (m.polarities as usize, m.cols_per_weight(), m.logical_cols());
+        let a_bits = self.layer.a_bits;
+        let (mut pos, mut neg) = (0i128, 0i128);
+        for t in 0..a_bits {
+            if self.signed_input() && t + 1 == a_bits {
+                neg += 1i128 << t;
+            } else {
+                pos += 1i128 << t;
+            }
+        }
+        let mut b = vec![(0i128, 0i128); m.n_out];
+        for a in &m.arrays {
+            for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
+                let max_p: i64 =
+                    (a.row0..a.row0 + a.nrows).map(|i| self.prog.g[i * ncols + c]).sum();
+                let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
+                let (j, rem) = (c / cpw, c % cpw);
+                let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
+                let (up, down) =
+                    if rem % p_n == 0 { (pos * v, neg * v) } else { (neg * v, pos * v) };
+                b[j].0 -= down;
+                b[j].1 += up;
+            }
+        }
+        if m.offset != 0 {
+            let n = m.n_in as i128;
+            let off = i128::from(m.offset);
+            let (s_lo, s_hi) = (n * xlo, n * xhi);
+            for (lo, hi) in b.iter_mut() {
+                *lo += (-off * s_lo).min(-off * s_hi);
+                *hi += (-off * s_lo).max(-off * s_hi);
+            }
+        }
+        b
+    }
+
+    /// Consistency of the parts (sizes agree), checked by the IR verifier.
+    pub fn check(&self) -> Result<(), String> {
+        let (l, m) = (&self.layer, &self.map);
+        if m.n_in != l.n_in || m.n_out != l.n_out || l.w.len() != l.n_in * l.n_out {
+            return Err(format!(
+                "layer `{}`: placement is {}x{} but the layer is {}x{}",
+                l.name, m.n_in, m.n_out, l.n_in, l.n_out
+            ));
+        }
+        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.g.len() != m.levels.len() {
+            return Err(format!(
+                "layer `{}`: {} cell levels and {} conductance codes for {} rows x {} columns",
+                l.name,
+                m.levels.len(),
+                self.prog.g.len(),
+                m.n_in,
+                m.logical_cols()
+            ));
+        }
+        if self.prog.frac_bits != self.adc.frac_bits || self.prog.g.iter().any(|g| *g < 0) {
+            return Err(format!(
+                "layer `{}`: conductance codes must be non-negative with the ADC's {} fraction bits",
+                l.name, self.adc.frac_bits
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The code range a layer's `a_bits`-bit inputs may take: two's complement when signed.
+pub fn code_range(a_bits: u32, signed: bool) -> (i128, i128) {
+    if signed {
+        (-(1i128 << (a_bits - 1)), (1i128 << (a_bits - 1)) - 1)
+    } else {
+        (0, (1i128 << a_bits) - 1)
+    }
+}
+
+/// Checks that an operand is a vector of `n` integer codes that fit `a_bits` bit planes.
+fn codes_operand(
+    x: &TensorType,
+    n: usize,
+    a_bits: u32,
+    signed: bool,
+) -> Result<(i128, i128), String> {
+    let (lo, hi) =
+        x.format.int_range().ok_or_else(|| format!("operand must be integer codes, got {x}"))?;
+    if x.shape != [n] {
+        return Err(format!("operand {x} must be [{n}]"));
+    }
+    let (clo, chi) = code_range(a_bits, signed);
+    if lo < clo || hi > chi {
+        let kind = if signed { "signed" } else { "unsigned" };
+        return Err(format!("operand {x} does not fit {a_bits}-bit {kind} input codes"));
+    }
+    Ok((lo, hi))
+}
+
+/// Type of `dense_chain`: `[n_in] f32 -> [n_out] f32`.
+pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, String> {
+    let (first, last) = match (m.layers.first(), m.layers.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return Err("the chain has no layer".into()),
+    };
+    if x.format != NumFormat::Float32 || x.shape != [first.n_in] {
+        return Err(format!("operand {x} must be [{}] f32", first.n_in));
+    }
+    Ok(TensorType::f32(vec![last.n_out]))
+}
+
+/// Invariants of a `dense_chain`: layer sizes connect and weights have their sizes.
+pub fn check_chain(m: &Mlp) -> Result<(), String> {
+    for (i, l) in m.layers.iter().enumerate() {
+        if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
+            return Err(format!("layer `{}` has inconsistent weight or bias sizes", l.name));
+        }
+        if let Some(next) = m.layers.get(i + 1) {
+            if next.n_in != l.n_out {
+                return Err(format!(
+                    "layer `{}` has {} outputs but `{}` takes {} inputs",
+                    l.name, l.n_out, next.name, next.n_in
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Type of `xbar_input_quant`: `[n] f32 -> [n]` codes in `[lo, hi]`.
+pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, String> {
+    if x.format != NumFormat::Float32 || x.shape != [q.scale.len()] {
+        return Err(format!("operand {x} must be [{}] f32", q.scale.len()));
+    }
+    Ok(TensorType::new(x.shape.clone(), NumFormat::int_for_range(q.lo.into(), q.hi.into())?))
+}
+
+/// Type of `xbar_dense`: the exact range of `sum_i x_i w[j,i]` over the operand's range.
+pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
+    let (xlo, xhi) = codes_operand(x, l.n_in, l.a_bits, l.in_lo < 0)?;
+    let (mut lo, mut hi) = (0i128, 0i128);
+    for j in 0..l.n_out {
+        let (mut rlo, mut rhi) = (0i128, 0i128);
+        for &w in &l.w[j * l.n_in..(j + 1) * l.n_in] {
+            let (p, q) = (i128::from(w) * xlo, i128::from(w) * xhi);
+            rlo += p.min(q);
+            rhi += p.max(q);
+        }
+        (lo, hi) = if j == 0 { (rlo, rhi) } else { (lo.min(rlo), hi.max(rhi)) };
+    }
+    Ok(TensorType::new(vec![l.n_out], NumFormat::int_for_range(lo, hi)?))
+}
+
+/// Type of `xbar_tiles` / `xbar_arrays`: the hardware bounds of [`XbarLayerHw::output_bounds`].
+pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String> {
+    let (xlo, xhi) = codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
+    let b = h.output_bounds(xlo, xhi);
+    let lo = b.iter().map(|p| p.0).min().unwrap_or(0);
+    let hi = b.iter().map(|p| p.1).max().unwrap_or(0);
+    Ok(TensorType::new(vec![h.layer.n_out], NumFormat::int_for_range(lo, hi)?))
+}
+
+/// Type of `xbar_dequant`: `[n]` integers to `[n] f32`.
+pub fn dequant_type(d: &OutputDequant, x: &TensorType) -> Result<TensorType, String> {
+    if !x.format.is_int() || x.shape != [d.scale.len()] {
+        return Err(format!("operand {x} must be [{}] integers", d.scale.len()));
+    }
+    Ok(TensorType::f32(x.shape.clone()))
+}
+
+/// A stable 64-bit content hash of integers, printed as `#` and 16 hex digits.
+pub fn hash_ints<I: IntoIterator<Item = i64>>(v: I) -> String {
+    let mut h = Fnv::new();
+    v.into_iter().for_each(|x| h.write(&x.to_le_bytes()));
+    format!("#{:016x}", h.finish())
+}
+
+/// Values in full when there are at most 16, else their count and content hash.
+pub fn ints_attr(v: &[i64]) -> String {
+    if v.len() <= crate::ir::printer::INLINE_ELEMENTS {
+        format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "))
+    } else {
+        format!("<{} x {}>", v.len(), hash_ints(v.iter().copied()))
+    }
+}
+
+/// [`ints_attr`] for reals (shortest round-trip form).
+pub fn reals_attr(v: &[f64]) -> String {
+    if v.len() <= crate::ir::printer::INLINE_ELEMENTS {
+        format!("[{}]", v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "))
+    } else {
+        format!("<{} x {}>", v.len(), hash_ints(v.iter().map(|x| x.to_bits() as i64)))
+    }
+}
+
+fn activation_name(a: Activation) -> &'static str {
+    match a {
+        Activation::Identity => "identity",
+        Activation::Relu => "relu",
+        Activation::Sigmoid => "sigmoid",
+        Activation::Tanh => "tanh",
+    }
+}
+
+/// Printed attributes of `dense_chain`.
+pub fn chain_attrs(m: &Mlp) -> Vec<(&'static str, String)> {
+    let sizes: Vec<String> = m
+        .layers
+        .first()
+        .map(|l| l.n_in.to_string())
+        .into_iter()
+        .chain(m.layers.iter().map(|l| l.n_out.to_string()))
+        .collect();
+    let acts: Vec<&str> = m.layers.iter().map(|l| activation_name(l.activation)).collect();
+    let trained = m
+        .layers
+        .iter()
+        .map(|l| usize::from(l.weight_quant.is_some()) + usize::from(l.input_quant.is_some()))
+        .sum::<usize>()
+        + usize::from(m.output_quant.is_some());
+    let weights = hash_ints(
+        m.layers
+            .iter()
+            .flat_map(|l| l.weight.iter().chain(&l.bias).map(|x| i64::from(x.to_bits()))),
+    );
+    vec![
+        ("sizes", sizes.join("-")),
+        ("activations", acts.join(",")),
+        ("softmax", m.softmax.to_string()),
+        ("trained_quantizers", trained.to_string()),
+        ("params", weights),
+    ]
+}
+
+/// Printed attributes of `xbar_input_quant`.
+pub fn input_quant_attrs(q: &InputQuant) -> Vec<(&'static str, String)> {
+    let s: Vec<f64> = q.scale.iter().map(|x| f64::from(*x)).collect();
+    vec![
+        ("scales", reals_attr(&s)),
+        ("range", format!("[{}, {}]", q.lo, q.hi)),
+        ("rounding", format!("{:?}", q.rounding).to_lowercase()),
+    ]
+}
+
+/// Printed attributes of `xbar_dense`.
+pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
+    vec![
+        ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter().copied()))),
+        ("w_range", format!("[{}, {}]", l.w_lo, l.w_hi)),
+        ("a_bits", l.a_bits.to_string()),
+        ("input", if l.in_lo < 0 { "signed" } else { "unsigned" }.to_string()),
+    ]
+}
+
+/// Printed attributes of `xbar_tiles` (`programmed = false`) and `xbar_arrays`.
+pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, String)> {
+    let (m, c) = (&h.map, &h.cfg);
+    let mut v = vec![
+        ("array", format!("{}x{}", c.rows, c.cols)),
+        ("cell_bits", c.cell_bits.to_string()),
+        (
+            "encoding",
+            match c.encoding {
+                SignedEncoding::Differential => "differential".to_string(),
+                SignedEncoding::Offset => format!("offset({})", m.offset),
+            },
+        ),
+        ("slices", m.slices.to_string()),
+        ("cols_per_weight", m.cols_per_weight().to_string()),
+        ("tiles", format!("{}x{}", m.row_tiles, m.col_tiles)),
+        ("a_bits", h.layer.a_bits.to_string()),
+        ("adc", format!("{}b/{}cols", h.adc.bits, c.cols_per_adc)),
+        ("full_scale", h.adc.full_scale.to_string()),
+    ];
+    if programmed {
+        let d = &h.dev;
+        v.extend([
+            ("frac_bits", h.prog.frac_bits.to_string()),
+            ("on_off", format!("{:?}", d.on_off_ratio)),
+            ("d2d", format!("{:?}", d.d2d_sigma)),
+            ("c2c", format!("{:?}", d.c2c_sigma)),
+            ("stuck", format!("{}/{}", h.prog.stuck.0, h.prog.stuck.1)),
+            ("seed", d.seed.to_string()),
+            ("thresholds", ints_attr(&h.adc.thresholds())),
+            ("g", format!("<{} x {}>", h.prog.g.len(), hash_ints(h.prog.g.iter().copied()))),
+        ]);
+    } else {
+        let levels = m.levels.iter().map(|x| i64::from(*x));
+        v.push(("levels", format!("<{} x {}>", m.levels.len(), hash_ints(levels))));
+    }
+    v
+}
+
+/// Printed attributes of `xbar_dequant`.
+pub fn dequant_attrs(d: &OutputDequant) -> Vec<(&'static str, String)> {
+    vec![
+        ("scales", reals_attr(&d.scale)),
+        ("activation", activation_name(d.activation).to_string()),
+        ("output_quant", d.output_quant.as_ref().map_or("none".into(), |q| q.node.clone())),
+        ("softmax", d.softmax.to_string()),
+    ]
+}

@@ -1,0 +1,80 @@
+//! Helpers the crossbar-family passes share: calibration rows, the chain of a graph, and
+//! pass-named errors.
+
+use super::{PassContext, PassError};
+use crate::crossbar::graph::{Chain, Stage};
+use crate::ir::{Graph, Op};
+
+/// The calibration samples as rows of `features` values; the error says where they come from.
+pub fn calibration_rows(
+    pass: &str,
+    cx: &PassContext,
+    features: usize,
+    why: &str,
+) -> Result<Vec<Vec<f32>>, PassError> {
+    let c = cx.calibration.ok_or_else(|| {
+        PassError::failed(
+            pass,
+            format!(
+                "{why} needs calibration data: put X_calib.npy (or X_train.npy) beside the model \
+                 or pass --calib"
+            ),
+        )
+    })?;
+    if c.ncols() != features || c.nrows() == 0 {
+        return Err(PassError::failed(
+            pass,
+            format!(
+                "the calibration data are {} samples of {} features; the model takes {features}",
+                c.nrows(),
+                c.ncols()
+            ),
+        ));
+    }
+    Ok(c.rows().into_iter().map(|r| r.to_vec()).collect())
+}
+
+/// Reads the layer chain of `g` as the pass's error.
+pub fn read_chain(pass: &str, g: &Graph) -> Result<Chain, PassError> {
+    Chain::read(g).map_err(|m| PassError::failed(pass, format!("not a crossbar layer chain: {m}")))
+}
+
+/// Builds the rewritten chain's graph.
+pub fn build(pass: &str, chain: &Chain) -> Result<Graph, PassError> {
+    chain.build().map_err(|m| PassError::failed(pass, m))
+}
+
+/// Precondition: every layer of the graph is at `want` (`xbar_dense`, `xbar_tiles`), and there
+/// is at least one.
+pub fn require_stage(
+    g: &Graph,
+    want: fn(&Op) -> bool,
+    what: &str,
+    provider: &str,
+) -> Result<(), String> {
+    let ops: Vec<&Op> = g.node_ids().into_iter().map(|id| g.op(id)).collect();
+    let layers = ops
+        .iter()
+        .filter(|op| matches!(op, Op::XbarDense(_) | Op::XbarTiles(_) | Op::XbarArrays(_)))
+        .count();
+    let ready = ops.iter().filter(|op| want(op)).count();
+    if ready == 0 || ready != layers {
+        return Err(format!("the graph has no {what} (run `{provider}` first)"));
+    }
+    Ok(())
+}
+
+/// The stages' layers must all be at one level: a pass rewrites every layer or none.
+pub fn each_stage<T>(
+    pass: &str,
+    stages: &[Stage],
+    mut f: impl FnMut(usize, &Stage) -> Result<T, String>,
+) -> Result<Vec<T>, PassError> {
+    stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            f(i, s).map_err(|m| PassError::failed(pass, format!("layer `{}`: {m}", s.layer().name)))
+        })
+        .collect()
+}

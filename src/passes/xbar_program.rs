@@ -1,0 +1,63 @@
+//! `crossbar-program`: placed layers → the device's conductance codes.
+
+use super::cam_common::mapped_cell;
+use super::xbar_common::{build, each_stage, read_chain, require_stage};
+use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::crossbar::device::DeviceConfig;
+use crate::crossbar::graph::Stage;
+use crate::ir::{Graph, Op};
+use std::sync::Arc;
+
+/// Programs the chip: every cell's level becomes an integer conductance code (in `2^-frac`
+/// level units) with the instance's device-to-device variation, stuck cells and on/off ratio,
+/// drawn from PRNG streams of `seed`. The codes are what the RTL's weight memories hold, so a
+/// varied chip is reproduced bit for bit; read noise (`c2c_sigma`) stays in the simulator.
+pub struct CrossbarProgram;
+
+static OPTIONS: &[PassOption] = &[
+    PassOption {
+        name: "seed",
+        kind: OptionKind::Int { min: 0, max: 1 << 53 },
+        default: DefaultValue::Int(0),
+        help: "seed of the device-variation and read-noise streams (same seed, same chip)",
+    },
+    PassOption {
+        name: "frac-bits",
+        kind: OptionKind::Int { min: 0, max: 16 },
+        default: DefaultValue::Int(6),
+        help: "fraction bits of the conductance codes of a nonideal device (an ideal one stores \
+               whole levels)",
+    },
+];
+
+impl Pass for CrossbarProgram {
+    fn name(&self) -> &'static str {
+        "crossbar-program"
+    }
+    fn description(&self) -> &'static str {
+        "Program the placed arrays on the instance's device: seeded device-to-device variation, \
+         stuck cells and off-state leakage baked into integer conductance codes."
+    }
+    fn options(&self) -> &'static [PassOption] {
+        OPTIONS
+    }
+    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+        require_stage(g, |op| matches!(op, Op::XbarTiles(_)), "placed layers", "crossbar-tile")
+    }
+    fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
+        let fail = |m: String| PassError::failed(self.name(), m);
+        let inst = mapped_cell(self.name(), cx)?;
+        let seed = cx.int("seed")? as u64;
+        let mut dev =
+            DeviceConfig::from_instance(inst, seed, cx.int("frac-bits")? as u32).map_err(fail)?;
+        if dev.programs_exactly() && dev.c2c_sigma == 0.0 {
+            dev.frac_bits = 0;
+        }
+        let mut chain = read_chain(self.name(), g)?;
+        chain.stages = each_stage(self.name(), &chain.stages, |i, s| match s {
+            Stage::Tiles(h) => Ok(Stage::Arrays(Arc::new(h.program(&dev, i)?))),
+            _ => Err("is not placed, or already programmed".into()),
+        })?;
+        build(self.name(), &chain)
+    }
+}

@@ -1,0 +1,155 @@
+//! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
+
+use super::cam_common::mapped_cell;
+use super::xbar_common::{build, calibration_rows, each_stage, read_chain, require_stage};
+use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::crossbar::graph::Stage;
+use crate::crossbar::ops::XbarLayerHw;
+use crate::crossbar::sim::calibrate_full_scale;
+use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
+use crate::dsl::accel::Instance;
+use crate::ir::{Graph, Op};
+use std::sync::Arc;
+
+/// Places every layer on arrays of the mapped instance's geometry: weights split into cell
+/// slices and polarities, inputs into row tiles, outputs into column tiles, columns shared by
+/// ADCs. The ADC's full scale is fixed here (the array maximum, a given level count, or a
+/// percentile of the calibration data's column sums).
+pub struct CrossbarTile;
+
+const fn from_instance(max: i64) -> OptionKind {
+    OptionKind::Int { min: 0, max }
+}
+
+static OPTIONS: &[PassOption] = &[
+    PassOption {
+        name: "rows",
+        kind: from_instance(65536),
+        default: DefaultValue::Int(0),
+        help: "array rows; 0 takes the instance's `rows`",
+    },
+    PassOption {
+        name: "cols",
+        kind: from_instance(65536),
+        default: DefaultValue::Int(0),
+        help: "array columns; 0 takes the instance's `cols`",
+    },
+    PassOption {
+        name: "cell-bits",
+        kind: from_instance(8),
+        default: DefaultValue::Int(0),
+        help: "bits stored per cell; 0 takes the instance's `cell_bits`",
+    },
+    PassOption {
+        name: "cols-per-adc",
+        kind: from_instance(65536),
+        default: DefaultValue::Int(0),
+        help: "columns sharing one ADC (converted in turn); 0 takes the instance's `cols_per_adc`",
+    },
+    PassOption {
+        name: "adc-bits",
+        kind: from_instance(16),
+        default: DefaultValue::Int(0),
+        help: "ADC resolution; 0 takes the instance's `adc_bits`",
+    },
+    PassOption {
+        name: "signed",
+        kind: OptionKind::Symbol(&["differential", "offset"]),
+        default: DefaultValue::Symbol("differential"),
+        help: "signed weights as differential column pairs, or offset by the smallest code \
+               with a digital correction",
+    },
+    PassOption {
+        name: "adc-full-scale",
+        kind: OptionKind::Int { min: 0, max: 1 << 40 },
+        default: DefaultValue::Int(0),
+        help: "ADC full scale in cell levels; 0 takes the array maximum rows * (2^cell_bits - 1) \
+               (no clipping)",
+    },
+    PassOption {
+        name: "adc-percentile",
+        kind: OptionKind::Real,
+        default: DefaultValue::Real(0.0),
+        help: "when above 0, calibrate the full scale as this percentile (e.g. 99.9) of the \
+               column sums the calibration data produce: finer steps where the data are",
+    },
+];
+
+fn geometry(inst: &Instance, cx: &PassContext) -> Result<XbarConfig, String> {
+    let pick = |opt: &str, param: &str| -> Result<u64, String> {
+        match cx.int(opt).map_err(|e| e.to_string())? {
+            0 => inst.count(param),
+            v => Ok(v as u64),
+        }
+    };
+    let encoding = match cx.symbol("signed").map_err(|e| e.to_string())? {
+        "offset" => SignedEncoding::Offset,
+        _ => SignedEncoding::Differential,
+    };
+    let cfg = XbarConfig {
+        rows: pick("rows", "rows")? as usize,
+        cols: pick("cols", "cols")? as usize,
+        cell_bits: pick("cell-bits", "cell_bits")? as u32,
+        encoding,
+        cols_per_adc: pick("cols-per-adc", "cols_per_adc")? as usize,
+        adc_bits: pick("adc-bits", "adc_bits")? as u32,
+        full_scale: FullScale::ArrayMax,
+    };
+    if cfg.rows == 0 || cfg.cols == 0 || cfg.cols_per_adc == 0 || cfg.cell_bits == 0 {
+        return Err("rows, cols, cell_bits and cols_per_adc must be positive".into());
+    }
+    if !(1..=16).contains(&cfg.adc_bits) || cfg.cell_bits > 8 {
+        return Err(format!(
+            "cell_bits {} must be 1..=8 and adc_bits {} 1..=16",
+            cfg.cell_bits, cfg.adc_bits
+        ));
+    }
+    Ok(cfg)
+}
+
+impl Pass for CrossbarTile {
+    fn name(&self) -> &'static str {
+        "crossbar-tile"
+    }
+    fn description(&self) -> &'static str {
+        "Place quantized layers on crossbar arrays: weights in bit slices of cells (differential \
+         pairs or offset encoding), row and column tiles, shared ADCs with a fixed or calibrated \
+         full scale."
+    }
+    fn options(&self) -> &'static [PassOption] {
+        OPTIONS
+    }
+    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+        require_stage(g, |op| matches!(op, Op::XbarDense(_)), "quantized layers", "quantize")
+    }
+    fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
+        let fail = |m: String| PassError::failed(self.name(), m);
+        let inst = mapped_cell(self.name(), cx)?;
+        let mut cfg =
+            geometry(inst, cx).map_err(|m| fail(format!("instance `{}`: {m}", inst.name)))?;
+        let mut chain = read_chain(self.name(), g)?;
+        let fs = cx.int("adc-full-scale")? as u64;
+        let pct = cx.real("adc-percentile")?;
+        if !(0.0..=100.0).contains(&pct) {
+            return Err(fail(format!("adc-percentile = {pct} must be in 0..=100")));
+        }
+        cfg.full_scale = match (fs, pct > 0.0) {
+            (0, false) => FullScale::ArrayMax,
+            (v, false) => FullScale::Levels(v),
+            (0, true) => {
+                let q = chain.quantized();
+                let n_in = q.input.scale.len();
+                let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
+                FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
+            }
+            (_, true) => {
+                return Err(fail("give adc-full-scale or adc-percentile, not both".to_string()))
+            }
+        };
+        chain.stages = each_stage(self.name(), &chain.stages, |_, s| match s {
+            Stage::Dense(l) => Ok(Stage::Tiles(Arc::new(XbarLayerHw::place(l, &cfg)?))),
+            _ => Err("is already placed".into()),
+        })?;
+        build(self.name(), &chain)
+    }
+}

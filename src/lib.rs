@@ -9,6 +9,7 @@
 pub mod backend;
 pub mod cam;
 pub mod commands;
+pub mod crossbar;
 pub mod diagnostics;
 pub mod dsl;
 pub mod frontend;

@@ -9,6 +9,7 @@ pub mod error;
 mod json;
 pub mod lightgbm;
 pub mod npy;
+pub mod onnx;
 pub mod threshold;
 pub mod treelite;
 pub mod trees;

@@ -1,0 +1,193 @@
+//! Device nonidealities, seeded and reproducible.
+//!
+//! Programming turns each cell's ideal level `c` into an integer *conductance code* in fine
+//! units of `2^-frac_bits` levels, so a varied chip is just a table of integers the RTL can load
+//! and reproduce bit for bit:
+//! `g = max(0, round_half_even(2^f * (c + g_off) * (1 + sigma_d2d * z)))`, `z ~ N(0, 1)` per
+//! cell, where `g_off = (2^cell_bits - 1) / (on_off - 1)` is the off-state conductance in level
+//! units (a finite on/off ratio makes level 0 leak). Stuck cells ignore their level: stuck-off
+//! is `round(2^f * g_off)`, stuck-on `round(2^f * (2^cell_bits - 1 + g_off))`.
+//! Cycle-to-cycle read noise is simulator-only: a column sum `P` over active cells reads as
+//! `P + round_half_even(sigma_c2c * sqrt(sum g^2) * z)` (independent relative noise per cell).
+
+use super::tile::LayerMap;
+use rand_core::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+/// Nonideality parameters. [`DeviceConfig::ideal`] has none.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct DeviceConfig {
+    /// `G_on / G_off`; `f64::INFINITY` for an ideal off state.
+    pub on_off_ratio: f64,
+    /// Relative device-to-device conductance variation (standard deviation).
+    pub d2d_sigma: f64,
+    /// Relative cycle-to-cycle read noise (standard deviation), simulator only.
+    pub c2c_sigma: f64,
+    pub p_stuck_off: f64,
+    pub p_stuck_on: f64,
+    /// Fractional bits of conductance codes.
+    pub frac_bits: u32,
+    pub seed: u64,
+}
+
+impl DeviceConfig {
+    /// No nonidealities; conductance codes are exact levels (`frac_bits = 0`).
+    pub fn ideal() -> Self {
+        DeviceConfig {
+            on_off_ratio: f64::INFINITY,
+            d2d_sigma: 0.0,
+            c2c_sigma: 0.0,
+            p_stuck_off: 0.0,
+            p_stuck_on: 0.0,
+            frac_bits: 0,
+            seed: 0,
+        }
+    }
+    /// True when programming is exact (codes equal levels times `2^frac_bits`).
+    pub fn programs_exactly(&self) -> bool {
+        self.on_off_ratio.is_infinite()
+            && self.d2d_sigma == 0.0
+            && self.p_stuck_off == 0.0
+            && self.p_stuck_on == 0.0
+    }
+    fn check(&self) -> Result<(), String> {
+        let probs_ok = (0.0..=1.0).contains(&self.p_stuck_off)
+            && (0.0..=1.0).contains(&self.p_stuck_on)
+            && self.p_stuck_off + self.p_stuck_on <= 1.0;
+        let ratio_ok = self.on_off_ratio > 1.0; // false for NaN too
+        if !ratio_ok
+            || self.d2d_sigma < 0.0
+            || self.c2c_sigma < 0.0
+            || !probs_ok
+            || self.frac_bits > 16
+        {
+            return Err(format!("invalid device parameters: {self:?}"));
+        }
+        Ok(())
+    }
+}
+
+/// A PRNG stream for one purpose, derived from the user's seed so each layer's chip is the same
+/// whatever else is simulated (SplitMix64 finaliser to decorrelate nearby seeds).
+pub fn stream(seed: u64, purpose: u64, index: u64) -> Pcg64Mcg {
+    let mut z = seed
+        ^ purpose.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    Pcg64Mcg::seed_from_u64(z ^ (z >> 31))
+}
+
+/// A uniform draw in (0, 1) with 53 random bits.
+pub fn uniform(rng: &mut impl Rng) -> f64 {
+    ((rng.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+}
+
+/// A standard normal draw (Box-Muller; one value per call for simplicity).
+pub fn normal(rng: &mut impl Rng) -> f64 {
+    let (u1, u2) = (uniform(rng), uniform(rng));
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// A layer as programmed: conductance codes, row-major like [`LayerMap::levels`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProgrammedLayer {
+    pub g: Vec<i64>,
+    pub frac_bits: u32,
+    /// Cells that are stuck (off, on).
+    pub stuck: (usize, usize),
+}
+
+/// Programs a layer's cells. `layer_index` selects the PRNG stream.
+pub fn program(
+    map: &LayerMap,
+    dev: &DeviceConfig,
+    layer_index: usize,
+) -> Result<ProgrammedLayer, String> {
+    dev.check()?;
+    let scale = (1i64 << dev.frac_bits) as f64;
+    let max_level = ((1u32 << map.cell_bits) - 1) as f64;
+    let g_off = if dev.on_off_ratio.is_infinite() {
+        0.0
+    } else {
+        max_level / (dev.on_off_ratio - 1.0)
+    };
+    if dev.programs_exactly() {
+        let g = map
+            .levels
+            .iter()
+            .map(|c| (*c as i64) << dev.frac_bits)
+            .collect();
+        return Ok(ProgrammedLayer {
+            g,
+            frac_bits: dev.frac_bits,
+            stuck: (0, 0),
+        });
+    }
+    let mut rng = stream(dev.seed, 1, layer_index as u64);
+    let mut stuck = (0, 0);
+    let g = map
+        .levels
+        .iter()
+        .map(|c| {
+            let u = uniform(&mut rng);
+            let z = normal(&mut rng);
+            if u < dev.p_stuck_off {
+                stuck.0 += 1;
+                (scale * g_off).round_ties_even() as i64
+            } else if u < dev.p_stuck_off + dev.p_stuck_on {
+                stuck.1 += 1;
+                (scale * (max_level + g_off)).round_ties_even() as i64
+            } else {
+                ((scale * (*c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
+                    .max(0)
+            }
+        })
+        .collect();
+    Ok(ProgrammedLayer {
+        g,
+        frac_bits: dev.frac_bits,
+        stuck,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_draws_have_unit_moments() {
+        let mut r = stream(42, 0, 0);
+        let n = 200_000;
+        let xs: Vec<f64> = (0..n).map(|_| normal(&mut r)).collect();
+        let mean = xs.iter().sum::<f64>() / n as f64;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        // Standard errors: mean 1/sqrt(n) ~ 0.0022, variance sqrt(2/n) ~ 0.0032.
+        assert!(mean.abs() < 0.01, "{mean}");
+        assert!((var - 1.0).abs() < 0.015, "{var}");
+    }
+
+    #[test]
+    fn streams_are_reproducible_and_distinct() {
+        let a: Vec<u64> = (0..4)
+            .map({
+                let mut r = stream(7, 1, 0);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let b: Vec<u64> = (0..4)
+            .map({
+                let mut r = stream(7, 1, 0);
+                move |_| r.next_u64()
+            })
+            .collect();
+        let c: Vec<u64> = (0..4)
+            .map({
+                let mut r = stream(7, 1, 1);
+                move |_| r.next_u64()
+            })
+            .collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+}

@@ -1,0 +1,554 @@
+//! Quantization of a dense-layer chain to the integer semantics the crossbar and the RTL share.
+//!
+//! Integer semantics (exact; the simulator and the Verilog reproduce them bit for bit):
+//! 1. Activations have a scale per channel (`s_i`, calibrated as `max |x_i| / hi`, or one per
+//!    tensor, or a QONNX `Quant`'s trained scale). Graph input: `q_i = clamp(round(x_i / s_i),
+//!    lo, hi)` computed in `f32` (half-to-even unless a QONNX `Quant` says otherwise); this
+//!    happens on the host, the accelerator receives codes. Signed codes use
+//!    `[-2^(a-1), 2^(a-1)-1]` (two's complement), unsigned ones (all calibration values >= 0,
+//!    or after ReLU) `[0, 2^a - 1]`.
+//! 2. Weights: the input scales are folded in first (`w'_ji = w_ji * s_i`, exact in f64), then
+//!    symmetric `w_q = clamp(round_half_even(w' / s_w[j]), -(2^(b-1)-1), 2^(b-1)-1)` with one
+//!    scale per output channel (`max_i |w'_ji| / (2^(b-1)-1)`) or per layer. A QONNX weight
+//!    `Quant` keeps its trained codes (then the layer input has one scale `s`, and `s_w[j]`
+//!    becomes `s * s_w[j]`).
+//! 3. Accumulate: `acc_j = sum_i q_i * w_q[j,i] + b_q[j]` in integers (the accumulator width is
+//!    [`QLayer::acc_bits`]), `b_q[j] = round_half_even(b_j / s_acc[j])`, where `s_acc[j]` (the
+//!    real value of one accumulator LSB) is `s_w[j]`.
+//! 4. Hidden layers: `y_j = clamp(round_half_even(acc_j * M_j / 2^n_j), lo, hi)`, the product
+//!    exact, `M_j / 2^n_j ~= s_acc[j] / s_next[j]`, `M_j` in `[2^30, 2^31)` (an `i32`); ReLU
+//!    raises `lo` to 0. `y` is the next layer's input code. This is the IR's `Requantize`
+//!    (`crate::ir::interp::requantize`) with one multiplier per output channel.
+//! 5. Last layer: `out_j = f32(acc_j * s_acc[j])` (f64 product), then the final activation and
+//!    softmax in float: the ONNX output space.
+
+use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
+use crate::frontend::onnx::Rounding;
+
+/// Weight scale granularity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScaleGranularity {
+    /// One scale for the whole tensor (the layer).
+    PerTensor,
+    /// One scale per channel (output channel for weights, feature for activations).
+    PerChannel,
+}
+
+/// How activation ranges are calibrated from sample data.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Calibration {
+    /// The largest magnitude seen.
+    Max,
+    /// The given percentile (0..=100) of magnitudes, clipping outliers.
+    Percentile(f64),
+}
+
+/// Requested quantization. Trained QONNX quantizers in the model take precedence.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantConfig {
+    pub w_bits: u32,
+    pub a_bits: u32,
+    pub weight_scale: ScaleGranularity,
+    /// Activation scales per channel (folded into the next weights and requantization
+    /// multipliers, so free in hardware) or one per tensor.
+    pub act_scale: ScaleGranularity,
+    pub calibration: Calibration,
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        QuantConfig {
+            w_bits: 8,
+            a_bits: 8,
+            weight_scale: ScaleGranularity::PerChannel,
+            act_scale: ScaleGranularity::PerChannel,
+            calibration: Calibration::Max,
+        }
+    }
+}
+
+/// A fixed-point multiplier: `apply(acc) = round_half_even(acc * multiplier / 2^shift)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Requant {
+    pub multiplier: i32,
+    pub shift: u32,
+}
+
+impl Requant {
+    /// The closest multiplier in `[2^30, 2^31)` and shift for a positive real factor.
+    pub fn from_real(m: f64) -> Result<Requant, String> {
+        if !(m.is_finite() && m > 0.0) {
+            return Err(format!(
+                "requantization factor {m} is not positive and finite"
+            ));
+        }
+        let e = m.log2().floor() as i32;
+        let mut shift = 30 - e;
+        if shift < 1 {
+            return Err(format!("requantization factor {m} is too large (>= 2^29)"));
+        }
+        if shift > 62 {
+            shift = 62; // tiny factor: fewer significant bits, still the nearest value
+        }
+        let mut mult = (m * 2f64.powi(shift)).round() as i64;
+        if mult >= 1 << 31 {
+            mult /= 2;
+            shift -= 1;
+        }
+        Ok(Requant {
+            multiplier: mult as i32,
+            shift: shift as u32,
+        })
+    }
+    /// The exactly rounded (half to even) scaled value, without saturation.
+    pub fn apply(&self, acc: i64) -> i64 {
+        let p = acc as i128 * self.multiplier as i128;
+        let floor = p >> self.shift;
+        let rem = p - (floor << self.shift);
+        let half = 1i128 << (self.shift - 1);
+        let up = rem > half || (rem == half && floor & 1 == 1);
+        (floor + i128::from(up)) as i64
+    }
+    pub fn real(&self) -> f64 {
+        self.multiplier as f64 / 2f64.powi(self.shift as i32)
+    }
+}
+
+/// Float-to-integer quantizer of the graph input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputQuant {
+    /// One scale per input feature.
+    pub scale: Vec<f32>,
+    pub lo: i64,
+    pub hi: i64,
+    pub rounding: Rounding,
+}
+
+impl InputQuant {
+    pub fn quantize(&self, x: &[f32]) -> Vec<i64> {
+        x.iter()
+            .zip(&self.scale)
+            .map(|(v, s)| {
+                self.rounding
+                    .apply((v / s).clamp(self.lo as f32, self.hi as f32)) as i64
+            })
+            .collect()
+    }
+}
+
+/// What a layer does with its accumulators.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerOutput {
+    /// Hidden layer: requantize per channel to the next layer's input codes in `[lo, hi]`.
+    Requant {
+        requant: Vec<Requant>,
+        lo: i64,
+        hi: i64,
+    },
+    /// Last layer: dequantize with `scale[j]`, then apply `activation` in float.
+    Dequant {
+        scale: Vec<f64>,
+        activation: Activation,
+    },
+}
+
+/// One quantized dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QLayer {
+    pub name: String,
+    pub n_in: usize,
+    pub n_out: usize,
+    /// `[n_out][n_in]` integer weight codes in `[w_lo, w_hi]`.
+    pub w: Vec<i64>,
+    pub w_lo: i64,
+    pub w_hi: i64,
+    /// The real value of one accumulator LSB per output channel (`s_acc[j]`).
+    pub acc_scale: Vec<f64>,
+    pub bias: Vec<i64>,
+    /// Input code scale per input channel, range and width (`a_bits`; two's complement when
+    /// `in_lo < 0`).
+    pub in_scale: Vec<f64>,
+    pub in_lo: i64,
+    pub in_hi: i64,
+    pub a_bits: u32,
+    pub output: LayerOutput,
+}
+
+impl QLayer {
+    /// `sum_i x_i * w[j,i]` for every output: the reference the crossbar must reproduce.
+    pub fn matvec(&self, x: &[i64]) -> Vec<i64> {
+        (0..self.n_out)
+            .map(|j| {
+                (0..self.n_in)
+                    .map(|i| self.w[j * self.n_in + i] * x[i])
+                    .sum()
+            })
+            .collect()
+    }
+    /// Bits of a two's-complement accumulator that holds every reachable `acc_j` (bias included).
+    pub fn acc_bits(&self) -> u32 {
+        let xmax = self.in_lo.abs().max(self.in_hi);
+        let worst = (0..self.n_out)
+            .map(|j| {
+                (0..self.n_in)
+                    .map(|i| self.w[j * self.n_in + i].abs() * xmax)
+                    .sum::<i64>()
+                    + self.bias[j].abs()
+            })
+            .max()
+            .unwrap_or(0);
+        65 - worst.leading_zeros()
+    }
+}
+
+/// A quantized network.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantizedMlp {
+    pub input: InputQuant,
+    pub layers: Vec<QLayer>,
+    pub softmax: bool,
+    pub output_quant: Option<TrainedQuant>,
+}
+
+impl QuantizedMlp {
+    /// Runs one sample with a pluggable matrix-vector product (`layer index, input codes ->
+    /// sum_i x_i w[j,i]`): the exact integer reference, or the crossbar simulator.
+    pub fn run_with(
+        &self,
+        x: &[f32],
+        mut matvec: impl FnMut(usize, &[i64]) -> Vec<i64>,
+    ) -> Vec<f32> {
+        let mut codes = self.input.quantize(x);
+        for (l, layer) in self.layers.iter().enumerate() {
+            let mv = matvec(l, &codes);
+            let acc: Vec<i64> = mv.iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
+            match &layer.output {
+                LayerOutput::Requant { requant, lo, hi } => {
+                    codes = acc
+                        .iter()
+                        .zip(requant)
+                        .map(|(a, r)| r.apply(*a).clamp(*lo, *hi))
+                        .collect();
+                }
+                LayerOutput::Dequant { scale, activation } => {
+                    let mut out: Vec<f32> = acc
+                        .iter()
+                        .zip(scale)
+                        .map(|(a, s)| activation.apply((*a as f64 * s) as f32))
+                        .collect();
+                    if let Some(q) = &self.output_quant {
+                        out = fake_quant(&out, q, 1);
+                    }
+                    if self.softmax {
+                        softmax(&mut out);
+                    }
+                    return out;
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The exact integer reference.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.run_with(x, |l, codes| self.layers[l].matvec(codes))
+    }
+}
+
+/// Magnitude at the requested calibration point.
+fn calibrate(values: &mut [f32], how: Calibration) -> f32 {
+    let mut mags: Vec<f32> = values.iter().map(|v| v.abs()).collect();
+    if mags.is_empty() {
+        return 0.0;
+    }
+    match how {
+        Calibration::Max => mags.iter().copied().fold(0.0, f32::max),
+        Calibration::Percentile(p) => {
+            mags.sort_by(|a, b| a.total_cmp(b));
+            let k = ((p.clamp(0.0, 100.0) / 100.0) * (mags.len() - 1) as f64).round() as usize;
+            mags[k]
+        }
+    }
+}
+
+fn act_range(signed: bool, bits: u32) -> (i64, i64) {
+    if signed {
+        (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    } else {
+        (0, (1 << bits) - 1)
+    }
+}
+
+/// Input quantizer of one layer: per-channel scales, code range, width, rounding.
+struct LayerInput {
+    scale: Vec<f64>,
+    lo: i64,
+    hi: i64,
+    bits: u32,
+    rounding: Rounding,
+}
+
+/// Quantizes `mlp` with activation ranges calibrated on `calib` (one flattened sample per row).
+pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<QuantizedMlp, String> {
+    if !(2..=16).contains(&cfg.w_bits) || !(1..=16).contains(&cfg.a_bits) {
+        return Err(format!(
+            "w_bits {} / a_bits {} out of range (2..=16 / 1..=16)",
+            cfg.w_bits, cfg.a_bits
+        ));
+    }
+    let n = mlp.layers.len();
+    for l in &mlp.layers[..n - 1] {
+        if !matches!(l.activation, Activation::Relu | Activation::Identity) {
+            return Err(format!(
+                "layer `{}` uses {:?} between layers; the integer crossbar datapath supports Relu or no activation there",
+                l.name, l.activation
+            ));
+        }
+    }
+    let needs_calib = mlp.layers.iter().any(|l| l.input_quant.is_none());
+    if needs_calib && calib.is_empty() {
+        return Err("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into());
+    }
+    // Per-layer, per-channel input samples.
+    let mut seen: Vec<Vec<Vec<f32>>> = mlp
+        .layers
+        .iter()
+        .map(|l| vec![Vec::new(); l.n_in])
+        .collect();
+    for x in calib {
+        for (l, h) in mlp.layer_inputs(x).into_iter().enumerate() {
+            for (i, v) in h.into_iter().enumerate() {
+                seen[l][i].push(v);
+            }
+        }
+    }
+    let mut inputs = Vec::with_capacity(n);
+    for (l, layer) in mlp.layers.iter().enumerate() {
+        inputs.push(match &layer.input_quant {
+            Some(q) => {
+                if q.scale.len() != 1 {
+                    return Err(format!("activation Quant `{}` must have one scale", q.node));
+                }
+                let (lo, hi) = q.range();
+                LayerInput {
+                    scale: vec![q.scale[0] as f64; layer.n_in],
+                    lo,
+                    hi,
+                    bits: q.bits,
+                    rounding: q.rounding,
+                }
+            }
+            None => {
+                let signed = seen[l].iter().flatten().any(|v| *v < 0.0);
+                let (lo, hi) = act_range(signed, cfg.a_bits);
+                let per_tensor =
+                    cfg.act_scale == ScaleGranularity::PerTensor || layer.weight_quant.is_some();
+                let mut all: Vec<f32> = seen[l].iter().flatten().copied().collect();
+                let tensor_mag = calibrate(&mut all, cfg.calibration);
+                // A channel never seen non-zero gets the tensor's range: a scale of its own
+                // would be arbitrary and, folded into the weights, could dominate the
+                // per-output weight scale.
+                let mags: Vec<f32> = if per_tensor {
+                    vec![tensor_mag; layer.n_in]
+                } else {
+                    seen[l]
+                        .iter_mut()
+                        .map(|v| calibrate(v, cfg.calibration))
+                        .map(|m| if m > 0.0 { m } else { tensor_mag })
+                        .collect()
+                };
+                // Scales are stored as f32 (the host quantizes in f32) and used exactly.
+                let scale = mags
+                    .iter()
+                    .map(|m| {
+                        if *m > 0.0 {
+                            (*m as f64 / hi as f64) as f32 as f64
+                        } else {
+                            1.0
+                        }
+                    })
+                    .collect();
+                LayerInput {
+                    scale,
+                    lo,
+                    hi,
+                    bits: cfg.a_bits,
+                    rounding: Rounding::HalfEven,
+                }
+            }
+        });
+    }
+    let mut layers = Vec::with_capacity(n);
+    for (l, layer) in mlp.layers.iter().enumerate() {
+        let inp = &inputs[l];
+        let (w, acc_scale, w_lo, w_hi) = quantize_weights(layer, &inp.scale, cfg)?;
+        let mut bias = Vec::with_capacity(layer.n_out);
+        for (bf, sa) in layer.bias.iter().zip(&acc_scale) {
+            let b = (*bf as f64 / sa).round_ties_even();
+            if b.abs() > i32::MAX as f64 {
+                return Err(format!(
+                    "layer `{}`: bias {bf} overflows int32 at scale {sa}",
+                    layer.name
+                ));
+            }
+            bias.push(b as i64);
+        }
+        let output = if l + 1 < n {
+            let next = &inputs[l + 1];
+            let lo = if layer.activation == Activation::Relu {
+                next.lo.max(0)
+            } else {
+                next.lo
+            };
+            let requant = acc_scale
+                .iter()
+                .zip(&next.scale)
+                .map(|(sa, sn)| Requant::from_real(sa / sn))
+                .collect::<Result<_, _>>()?;
+            LayerOutput::Requant {
+                requant,
+                lo,
+                hi: next.hi,
+            }
+        } else {
+            LayerOutput::Dequant {
+                scale: acc_scale.clone(),
+                activation: layer.activation,
+            }
+        };
+        layers.push(QLayer {
+            name: layer.name.clone(),
+            n_in: layer.n_in,
+            n_out: layer.n_out,
+            w,
+            w_lo,
+            w_hi,
+            acc_scale,
+            bias,
+            in_scale: inp.scale.clone(),
+            in_lo: inp.lo,
+            in_hi: inp.hi,
+            a_bits: inp.bits,
+            output,
+        });
+    }
+    let i0 = &inputs[0];
+    Ok(QuantizedMlp {
+        input: InputQuant {
+            scale: i0.scale.iter().map(|s| *s as f32).collect(),
+            lo: i0.lo,
+            hi: i0.hi,
+            rounding: i0.rounding,
+        },
+        layers,
+        softmax: mlp.softmax,
+        output_quant: mlp.output_quant.clone(),
+    })
+}
+
+/// Integer weight codes, the accumulator scale per output and the code range. Calibrated
+/// channels get a scale floor so that their bias stays representable (a channel whose weights
+/// are all ~0, as L2-regularised dead units are, would otherwise get a vanishing scale).
+fn quantize_weights(
+    layer: &super::mlp::DenseLayer,
+    in_scale: &[f64],
+    cfg: &QuantConfig,
+) -> Result<(Vec<i64>, Vec<f64>, i64, i64), String> {
+    let (n_out, n_in) = (layer.n_out, layer.n_in);
+    if let Some(q) = &layer.weight_quant {
+        if !q.signed {
+            return Err(format!("weight Quant `{}` must be signed", q.node));
+        }
+        let (lo, hi) = q.range();
+        let scales: Vec<f32> = (0..n_out)
+            .map(|j| {
+                if q.scale.len() == 1 {
+                    q.scale[0]
+                } else {
+                    q.scale[j]
+                }
+            })
+            .collect();
+        let w = (0..n_out * n_in)
+            .map(|k| {
+                q.rounding
+                    .apply((layer.weight[k] / scales[k / n_in]).clamp(lo as f32, hi as f32))
+                    as i64
+            })
+            .collect();
+        // The layer input has one scale here (see `quantize`).
+        return Ok((
+            w,
+            scales.iter().map(|s| *s as f64 * in_scale[0]).collect(),
+            lo,
+            hi,
+        ));
+    }
+    let qmax = (1i64 << (cfg.w_bits - 1)) - 1;
+    let folded: Vec<f64> = (0..n_out * n_in)
+        .map(|k| layer.weight[k] as f64 * in_scale[k % n_in])
+        .collect();
+    let maxabs = |r: std::ops::Range<usize>| folded[r].iter().fold(0f64, |m, v| m.max(v.abs()));
+    let layer_max = maxabs(0..n_out * n_in);
+    let scales: Vec<f64> = (0..n_out)
+        .map(|j| {
+            let m = match cfg.weight_scale {
+                ScaleGranularity::PerChannel => maxabs(j * n_in..(j + 1) * n_in),
+                ScaleGranularity::PerTensor => layer_max,
+            };
+            let floor = (layer.bias[j] as f64).abs() / (1u64 << 30) as f64;
+            let s = m / qmax as f64;
+            if s > floor {
+                s
+            } else if floor > 0.0 {
+                floor
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let w = (0..n_out * n_in)
+        .map(|k| ((folded[k] / scales[k / n_in]).round_ties_even() as i64).clamp(-qmax, qmax))
+        .collect();
+    Ok((w, scales, -qmax, qmax))
+}
+
+/// Fraction of rows whose argmax agrees (ties to the lowest index, as numpy).
+pub fn argmax_agreement(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let same = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| super::dataset::argmax(x) == super::dataset::argmax(y))
+        .count();
+    same as f64 / a.len() as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requant_multiplier_by_hand() {
+        // 0.75 = 0b0.11: e = -1, shift 31, M = 0.75 * 2^31 = 1610612736.
+        let r = Requant::from_real(0.75).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                multiplier: 1_610_612_736,
+                shift: 31
+            }
+        );
+        // 10 * 0.75 = 7.5 and -7.5 round to the even 8 and -8; 6 * 0.75 = 4.5 to 4.
+        assert_eq!(r.apply(10), 8);
+        assert_eq!(r.apply(-10), -8);
+        assert_eq!(r.apply(6), 4);
+        assert_eq!(r.apply(9), 7); // 6.75 -> 7
+        let r = Requant::from_real(1.0 / 3.0).unwrap();
+        assert!((r.real() - 1.0 / 3.0).abs() < 1e-9);
+        assert_eq!(r.apply(3), 1);
+        assert!(Requant::from_real(0.0).is_err());
+    }
+}

@@ -1,0 +1,348 @@
+//! Bit-exact simulation of the tiled, bit-sliced, ADC-quantized crossbar datapath, with event
+//! counts for the cost model.
+//!
+//! Per layer and array, for each input bit plane `t` (`a_bits` planes, LSB first; inputs are
+//! `a_bits`-bit two's complement when the layer's inputs are signed, so plane `a_bits - 1`
+//! weighs `-2^(a_bits-1)`): rows whose input bit is 1 are driven, every used column's partial
+//! sum `P` (sum of the driven cells' conductance codes) is converted by its ADC, and the
+//! converted level `L` is shifted and added into its output:
+//! `acc_j += sign(p) * plane_weight(t) * 2^(s * cell_bits) * L`. Row tiles add into the same
+//! accumulators. Offset encoding finally subtracts `offset * sum_i x_i` (exact, digital).
+//! With an ideal device and a lossless ADC this is exactly `sum_i x_i * w[j,i]`.
+
+use super::adc::Adc;
+use super::device::{normal, program, DeviceConfig, ProgrammedLayer};
+use super::quant::QuantizedMlp;
+use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
+use rand_pcg::Pcg64Mcg;
+use serde::Serialize;
+use std::ops::AddAssign;
+
+/// Events of one inference (or a sum over several).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Events {
+    /// Word lines driven: (array, bit plane, row) with input bit 1.
+    pub row_activations: u64,
+    /// Bit-line reads: (array, bit plane, used column).
+    pub column_reads: u64,
+    /// ADC conversions (one per column read).
+    pub adc_conversions: u64,
+    /// Shift-and-add operations: one per converted value, plus the offset encoding's input sum
+    /// (`n_in` adds) and correction (`n_out` subtractions).
+    pub shift_adds: u64,
+    /// Input-buffer reads (one activation word each) and output-buffer writes.
+    pub buffer_reads: u64,
+    pub buffer_writes: u64,
+    /// Clock cycles: per layer `a_bits * max over arrays of ceil(used columns / ADCs per
+    /// array)` conversion steps (arrays work in parallel, layers in sequence).
+    pub cycles: u64,
+    /// Input bit planes applied (`a_bits` per layer): each costs one array read time.
+    pub planes: u64,
+    /// Multiply-accumulates of the layer's matrix-vector product (for TOPS/W).
+    pub macs: u64,
+}
+
+impl AddAssign for Events {
+    fn add_assign(&mut self, o: Events) {
+        self.row_activations += o.row_activations;
+        self.column_reads += o.column_reads;
+        self.adc_conversions += o.adc_conversions;
+        self.shift_adds += o.shift_adds;
+        self.buffer_reads += o.buffer_reads;
+        self.buffer_writes += o.buffer_writes;
+        self.cycles += o.cycles;
+        self.planes += o.planes;
+        self.macs += o.macs;
+    }
+}
+
+/// Optional extras of a layer simulation.
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Cycle-to-cycle read noise.
+    pub noise: Option<Noise<'a>>,
+    /// Receives every column partial sum before conversion (fine units), e.g. to calibrate
+    /// the ADC full scale.
+    pub partial_sums: Option<&'a mut Vec<i64>>,
+}
+
+/// Read noise for one simulation: its relative sigma and PRNG stream.
+pub struct Noise<'a> {
+    pub c2c_sigma: f64,
+    pub rng: &'a mut Pcg64Mcg,
+}
+
+/// The hardware of one layer: placement, programmed cells, ADC and geometry.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerHw<'a> {
+    pub map: &'a LayerMap,
+    pub prog: &'a ProgrammedLayer,
+    pub adc: &'a Adc,
+    pub cfg: &'a XbarConfig,
+}
+
+/// A layer's input codes: `a_bits` wide, two's complement when `signed`.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerInput<'a> {
+    pub x: &'a [i64],
+    pub a_bits: u32,
+    pub signed: bool,
+}
+
+/// Simulates one layer's matrix-vector product on its arrays: returns `sum_i x_i * w[j,i]` as
+/// the hardware computes it, and the events.
+pub fn simulate_layer(
+    hw: LayerHw<'_>,
+    input: LayerInput<'_>,
+    hooks: &mut Hooks<'_>,
+) -> (Vec<i64>, Events) {
+    let LayerHw {
+        map,
+        prog,
+        adc,
+        cfg,
+    } = hw;
+    let LayerInput { x, a_bits, signed } = input;
+    let noisy = hooks.noise.is_some();
+    let ncols = map.logical_cols();
+    let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
+    let cpw = s_n * p_n;
+    let mask = if a_bits >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << a_bits) - 1
+    };
+    let bits: Vec<u64> = x.iter().map(|v| (*v as u64) & mask).collect();
+    let mut acc = vec![0i64; map.n_out];
+    let mut ev = Events::default();
+    let n_adc = cfg.adcs_per_array();
+    let mut steps = 0usize;
+    let mut psum = vec![0i64; ncols];
+    let mut psq = vec![0f64; ncols];
+    for a in &map.arrays {
+        let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
+        steps = steps.max((c1 - c0).div_ceil(n_adc));
+        for t in 0..a_bits {
+            let plane_w: i64 = if signed && t == a_bits - 1 {
+                -(1i64 << t)
+            } else {
+                1i64 << t
+            };
+            psum[c0..c1].iter_mut().for_each(|v| *v = 0);
+            if noisy {
+                psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
+            }
+            for (i, b) in bits.iter().enumerate().skip(a.row0).take(a.nrows) {
+                if (b >> t) & 1 == 0 {
+                    continue;
+                }
+                ev.row_activations += 1;
+                let row = &prog.g[i * ncols + c0..i * ncols + c1];
+                for (p, g) in psum[c0..c1].iter_mut().zip(row) {
+                    *p += g;
+                }
+                if noisy {
+                    for (q, g) in psq[c0..c1].iter_mut().zip(row) {
+                        *q += (*g as f64) * (*g as f64);
+                    }
+                }
+            }
+            for c in c0..c1 {
+                let mut p = psum[c];
+                if let Some(n) = hooks.noise.as_mut() {
+                    p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
+                }
+                if let Some(rec) = hooks.partial_sums.as_deref_mut() {
+                    rec.push(p);
+                }
+                let level = adc.level(adc.code(p));
+                let (j, rem) = (c / cpw, c % cpw);
+                let (s, pol) = (rem / p_n, rem % p_n);
+                let v = plane_w * (level << (s as u32 * map.cell_bits));
+                acc[j] += if pol == 1 { -v } else { v };
+            }
+            let used = (c1 - c0) as u64;
+            ev.column_reads += used;
+            ev.adc_conversions += used;
+            ev.shift_adds += used;
+        }
+    }
+    if map.offset != 0 {
+        let sum_x: i64 = x[..map.n_in].iter().sum();
+        acc.iter_mut().for_each(|v| *v -= map.offset * sum_x);
+        ev.shift_adds += (map.n_in + map.n_out) as u64;
+    }
+    ev.buffer_reads += map.n_in as u64;
+    ev.buffer_writes += map.n_out as u64;
+    ev.cycles += a_bits as u64 * steps as u64;
+    ev.planes += a_bits as u64;
+    ev.macs += (map.n_in * map.n_out) as u64;
+    (acc, ev)
+}
+
+/// A quantized network placed and programmed on crossbars.
+#[derive(Clone, Debug)]
+pub struct CrossbarNet {
+    pub q: QuantizedMlp,
+    pub cfg: XbarConfig,
+    pub dev: DeviceConfig,
+    pub maps: Vec<LayerMap>,
+    pub programmed: Vec<ProgrammedLayer>,
+    pub adc: Adc,
+}
+
+/// Everything one inference produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference {
+    pub output: Vec<f32>,
+    /// Events per layer.
+    pub events: Vec<Events>,
+}
+
+impl CrossbarNet {
+    /// Places and programs every layer.
+    pub fn build(
+        q: &QuantizedMlp,
+        cfg: &XbarConfig,
+        dev: &DeviceConfig,
+    ) -> Result<CrossbarNet, String> {
+        let maps = q
+            .layers
+            .iter()
+            .map(|l| map_layer(l, cfg))
+            .collect::<Result<Vec<_>, _>>()?;
+        let programmed = maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| program(m, dev, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let adc = Adc {
+            bits: cfg.adc_bits,
+            full_scale: cfg.full_scale_levels(),
+            frac_bits: dev.frac_bits,
+        };
+        Ok(CrossbarNet {
+            q: q.clone(),
+            cfg: *cfg,
+            dev: *dev,
+            maps,
+            programmed,
+            adc,
+        })
+    }
+
+    /// Runs one sample. Read noise is drawn from `noise_rng` when the device has any.
+    pub fn infer(&self, x: &[f32], noise_rng: Option<&mut Pcg64Mcg>) -> Inference {
+        self.infer_with(x, noise_rng, None)
+    }
+
+    /// [`CrossbarNet::infer`], also recording every column partial sum into `partial_sums`.
+    pub fn infer_with(
+        &self,
+        x: &[f32],
+        noise_rng: Option<&mut Pcg64Mcg>,
+        partial_sums: Option<&mut Vec<i64>>,
+    ) -> Inference {
+        let mut events = Vec::with_capacity(self.maps.len());
+        let noise = match noise_rng {
+            Some(rng) if self.dev.c2c_sigma > 0.0 => Some(Noise {
+                c2c_sigma: self.dev.c2c_sigma,
+                rng,
+            }),
+            _ => None,
+        };
+        let mut hooks = Hooks {
+            noise,
+            partial_sums,
+        };
+        let output = self.q.run_with(x, |l, codes| {
+            let layer = &self.q.layers[l];
+            let hw = LayerHw {
+                map: &self.maps[l],
+                prog: &self.programmed[l],
+                adc: &self.adc,
+                cfg: &self.cfg,
+            };
+            let input = LayerInput {
+                x: codes,
+                a_bits: layer.a_bits,
+                signed: layer.in_lo < 0,
+            };
+            let (mv, ev) = simulate_layer(hw, input, &mut hooks);
+            events.push(ev);
+            mv
+        });
+        Inference { output, events }
+    }
+
+    /// Mapping figures per layer.
+    pub fn tile_stats(&self) -> Vec<TileStats> {
+        self.maps.iter().map(|m| tile_stats(m, &self.cfg)).collect()
+    }
+}
+
+/// Outputs and summed events of a batch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchRun {
+    pub outputs: Vec<Vec<f32>>,
+    /// Events per layer, summed over the batch.
+    pub events: Vec<Events>,
+    pub samples: u64,
+}
+
+impl CrossbarNet {
+    /// Runs every sample; read noise (if any) comes from a stream of `seed`, so a batch run is
+    /// reproducible.
+    pub fn run_batch(&self, xs: &[Vec<f32>], seed: u64) -> BatchRun {
+        let mut rng = super::device::stream(seed, 2, 0);
+        let mut events = vec![Events::default(); self.maps.len()];
+        let outputs = xs
+            .iter()
+            .map(|x| {
+                let inf = self.infer(x, Some(&mut rng));
+                for (t, e) in events.iter_mut().zip(inf.events) {
+                    *t += e;
+                }
+                inf.output
+            })
+            .collect();
+        BatchRun {
+            outputs,
+            events,
+            samples: xs.len() as u64,
+        }
+    }
+
+    /// Layer names, for cost reports.
+    pub fn layer_names(&self) -> Vec<String> {
+        self.maps.iter().map(|m| m.name.clone()).collect()
+    }
+}
+
+/// Calibrates the ADC full scale: the `percentile` (0..=100) of the column partial sums the
+/// ideal chip produces on `calib` data, in cell levels (at least 1). Partial sums of real inputs
+/// sit far below the array maximum (input bits are sparse), so a clipping full scale buys
+/// resolution where the data are.
+pub fn calibrate_full_scale(
+    q: &QuantizedMlp,
+    cfg: &XbarConfig,
+    calib: &[Vec<f32>],
+    percentile: f64,
+) -> Result<u64, String> {
+    let lossless = XbarConfig {
+        adc_bits: cfg.lossless_adc_bits(),
+        full_scale: super::tile::FullScale::ArrayMax,
+        ..*cfg
+    };
+    let net = CrossbarNet::build(q, &lossless, &DeviceConfig::ideal())?;
+    let mut sums = Vec::new();
+    for x in calib {
+        net.infer_with(x, None, Some(&mut sums));
+    }
+    if sums.is_empty() {
+        return Err("full-scale calibration needs calibration samples".into());
+    }
+    sums.sort_unstable();
+    let k = ((percentile.clamp(0.0, 100.0) / 100.0) * (sums.len() - 1) as f64).round() as usize;
+    Ok((sums[k].max(1)) as u64)
+}

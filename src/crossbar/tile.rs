@@ -1,0 +1,245 @@
+//! Mapping a quantized layer onto crossbar arrays: bit-sliced signed weights, row and column
+//! tiles, ADC sharing.
+//!
+//! Layout. Inputs drive rows (input `i` is row `i` of the layer's logical matrix); every output
+//! `j` owns `S * P` adjacent logical columns, column `(j * S + s) * P + p` holding slice `s`
+//! (bits `s*cell_bits ..` of the stored magnitude, least significant first) of polarity `p`.
+//! - Differential pairs (`P = 2`): `p = 0` stores `max(w, 0)`, `p = 1` stores `max(-w, 0)`;
+//!   `S = ceil(m / cell_bits)` with `m` the bits of `max |w|` (`w_bits - 1` for a symmetric
+//!   range). The digital side subtracts the negative column's converted value.
+//! - Offset (`P = 1`): stores `w - w_lo` (`w_lo` the smallest code, e.g. `-127`), which needs
+//!   `ceil(log2(w_hi - w_lo + 1))` bits; the digital side subtracts `-w_lo * sum_i x_i`.
+//!
+//! An output's columns never straddle two arrays: an array of `cols` columns holds
+//! `floor(cols / (S * P))` outputs. Row tiles split the inputs; their partial sums are added
+//! digitally. Each array has `ceil(cols / cols_per_adc)` ADCs; used column `c` of an array is
+//! converted by ADC `c mod n_adc` in step `c div n_adc`.
+
+use super::quant::QLayer;
+
+/// How signed weights are stored in unsigned conductances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedEncoding {
+    Differential,
+    Offset,
+}
+
+/// The ADC full scale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullScale {
+    /// `rows * (2^cell_bits - 1)`: the largest ideal column sum of a full array (no clipping).
+    ArrayMax,
+    /// A fixed full scale in cell levels (clips larger sums; finer steps below).
+    Levels(u64),
+}
+
+/// Crossbar geometry and periphery choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XbarConfig {
+    pub rows: usize,
+    pub cols: usize,
+    pub cell_bits: u32,
+    pub encoding: SignedEncoding,
+    pub cols_per_adc: usize,
+    pub adc_bits: u32,
+    pub full_scale: FullScale,
+}
+
+impl Default for XbarConfig {
+    /// 128x128 arrays, 2-bit cells, differential pairs, 8 columns per ADC, 8-bit ADCs.
+    fn default() -> Self {
+        XbarConfig {
+            rows: 128,
+            cols: 128,
+            cell_bits: 2,
+            encoding: SignedEncoding::Differential,
+            cols_per_adc: 8,
+            adc_bits: 8,
+            full_scale: FullScale::ArrayMax,
+        }
+    }
+}
+
+impl XbarConfig {
+    /// The ADC full scale in levels.
+    pub fn full_scale_levels(&self) -> u64 {
+        match self.full_scale {
+            FullScale::ArrayMax => self.rows as u64 * ((1u64 << self.cell_bits) - 1),
+            FullScale::Levels(v) => v,
+        }
+    }
+    /// ADCs per array.
+    pub fn adcs_per_array(&self) -> usize {
+        self.cols.div_ceil(self.cols_per_adc)
+    }
+    /// The ADC resolution that converts every partial sum of a full array exactly.
+    pub fn lossless_adc_bits(&self) -> u32 {
+        let max = self.rows as u64 * ((1u64 << self.cell_bits) - 1);
+        64 - max.leading_zeros()
+    }
+    fn check(&self) -> Result<(), String> {
+        if self.rows == 0 || self.cols == 0 || self.cols_per_adc == 0 {
+            return Err("crossbar rows, cols and cols_per_adc must be positive".into());
+        }
+        if !(1..=8).contains(&self.cell_bits) || !(1..=16).contains(&self.adc_bits) {
+            return Err(format!(
+                "cell_bits {} must be 1..=8 and adc_bits {} 1..=16",
+                self.cell_bits, self.adc_bits
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One physical array holding a block of a layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArrayTile {
+    pub row_tile: usize,
+    pub col_tile: usize,
+    /// First input (row) and count.
+    pub row0: usize,
+    pub nrows: usize,
+    /// First output and count; logical columns `out0 * S * P ..` follow.
+    pub out0: usize,
+    pub nouts: usize,
+}
+
+/// A layer's placement on arrays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerMap {
+    pub name: String,
+    pub n_in: usize,
+    pub n_out: usize,
+    pub slices: u32,
+    pub polarities: u32,
+    /// Offset encoding: the value subtracted (`-w_lo`); 0 for differential pairs.
+    pub offset: i64,
+    /// Stored magnitude bits per weight.
+    pub stored_bits: u32,
+    pub cell_bits: u32,
+    /// Cell levels, row-major `[n_in][n_out * S * P]`.
+    pub levels: Vec<u16>,
+    pub arrays: Vec<ArrayTile>,
+    pub row_tiles: usize,
+    pub col_tiles: usize,
+}
+
+impl LayerMap {
+    pub fn cols_per_weight(&self) -> usize {
+        (self.slices * self.polarities) as usize
+    }
+    pub fn logical_cols(&self) -> usize {
+        self.n_out * self.cols_per_weight()
+    }
+}
+
+/// Static mapping figures of one layer.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TileStats {
+    pub arrays: usize,
+    pub row_tiles: usize,
+    pub col_tiles: usize,
+    pub cols_per_weight: usize,
+    pub cells_used: usize,
+    pub cells_total: usize,
+    /// `cells_used / cells_total`.
+    pub utilization: f64,
+    pub adcs: usize,
+}
+
+fn bits_for(v: u64) -> u32 {
+    (64 - v.leading_zeros()).max(1)
+}
+
+/// Places a quantized layer on arrays.
+pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
+    cfg.check()?;
+    let (polarities, offset, stored_bits) = match cfg.encoding {
+        SignedEncoding::Differential => (
+            2u32,
+            0i64,
+            bits_for(layer.w_lo.unsigned_abs().max(layer.w_hi.unsigned_abs())),
+        ),
+        SignedEncoding::Offset => (
+            1u32,
+            -layer.w_lo,
+            bits_for((layer.w_hi - layer.w_lo) as u64),
+        ),
+    };
+    let slices = stored_bits.div_ceil(cfg.cell_bits);
+    let cpw = (slices * polarities) as usize;
+    if cpw > cfg.cols {
+        return Err(format!(
+            "layer `{}`: one weight needs {cpw} columns ({slices} slices x {polarities}) but arrays have {}",
+            layer.name, cfg.cols
+        ));
+    }
+    let (n_in, n_out) = (layer.n_in, layer.n_out);
+    let ncols = n_out * cpw;
+    let mask = (1i64 << cfg.cell_bits) - 1;
+    let mut levels = vec![0u16; n_in * ncols];
+    for j in 0..n_out {
+        for i in 0..n_in {
+            let w = layer.w[j * n_in + i];
+            let stored: [i64; 2] = match cfg.encoding {
+                SignedEncoding::Differential => [w.max(0), (-w).max(0)],
+                SignedEncoding::Offset => [w + offset, 0],
+            };
+            for (p, v) in stored.iter().enumerate().take(polarities as usize) {
+                for s in 0..slices as usize {
+                    let c = (j * slices as usize + s) * polarities as usize + p;
+                    levels[i * ncols + c] = ((v >> (s as u32 * cfg.cell_bits)) & mask) as u16;
+                }
+            }
+        }
+    }
+    let outs_per_array = cfg.cols / cpw;
+    let row_tiles = n_in.div_ceil(cfg.rows);
+    let col_tiles = n_out.div_ceil(outs_per_array);
+    let mut arrays = Vec::with_capacity(row_tiles * col_tiles);
+    for rt in 0..row_tiles {
+        for ct in 0..col_tiles {
+            let row0 = rt * cfg.rows;
+            let out0 = ct * outs_per_array;
+            arrays.push(ArrayTile {
+                row_tile: rt,
+                col_tile: ct,
+                row0,
+                nrows: cfg.rows.min(n_in - row0),
+                out0,
+                nouts: outs_per_array.min(n_out - out0),
+            });
+        }
+    }
+    Ok(LayerMap {
+        name: layer.name.clone(),
+        n_in,
+        n_out,
+        slices,
+        polarities,
+        offset,
+        stored_bits,
+        cell_bits: cfg.cell_bits,
+        levels,
+        arrays,
+        row_tiles,
+        col_tiles,
+    })
+}
+
+/// Arrays, utilization and ADC count of a placed layer.
+pub fn tile_stats(map: &LayerMap, cfg: &XbarConfig) -> TileStats {
+    let cells_used = map.n_in * map.logical_cols();
+    let arrays = map.arrays.len();
+    let cells_total = arrays * cfg.rows * cfg.cols;
+    TileStats {
+        arrays,
+        row_tiles: map.row_tiles,
+        col_tiles: map.col_tiles,
+        cols_per_weight: map.cols_per_weight(),
+        cells_used,
+        cells_total,
+        utilization: cells_used as f64 / cells_total as f64,
+        adcs: arrays * cfg.adcs_per_array(),
+    }
+}

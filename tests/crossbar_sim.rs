@@ -1,0 +1,312 @@
+//! The crossbar datapath: an ideal crossbar equals the integer matrix-vector product exactly,
+//! event counts match a hand derivation, the ADC transfer is as specified, nonidealities are
+//! reproducible, and the full networks agree with onnxruntime.
+
+use proptest::prelude::*;
+use std::path::PathBuf;
+use tessera::crossbar::adc::Adc;
+use tessera::crossbar::dataset::ExampleData;
+use tessera::crossbar::device::{program, DeviceConfig};
+use tessera::crossbar::mlp::{extract_mlp, Activation};
+use tessera::crossbar::quant::{argmax_agreement, quantize, LayerOutput, QLayer, QuantConfig};
+use tessera::crossbar::sim::{simulate_layer, CrossbarNet, Events, Hooks, LayerHw, LayerInput};
+use tessera::crossbar::tile::{map_layer, tile_stats, FullScale, SignedEncoding, XbarConfig};
+use tessera::frontend::onnx::load_onnx;
+
+/// A bare layer for datapath tests (scales irrelevant: only `matvec` is compared).
+fn qlayer(
+    n_in: usize,
+    n_out: usize,
+    w: Vec<i64>,
+    (w_lo, w_hi): (i64, i64),
+    (in_lo, in_hi): (i64, i64),
+    a_bits: u32,
+) -> QLayer {
+    QLayer {
+        name: "fc".into(),
+        n_in,
+        n_out,
+        w,
+        w_lo,
+        w_hi,
+        acc_scale: vec![1.0; n_out],
+        bias: vec![0; n_out],
+        in_scale: vec![1.0; n_in],
+        in_lo,
+        in_hi,
+        a_bits,
+        output: LayerOutput::Dequant {
+            scale: vec![1.0; n_out],
+            activation: Activation::Identity,
+        },
+    }
+}
+
+fn run(layer: &QLayer, cfg: &XbarConfig, dev: &DeviceConfig, x: &[i64]) -> (Vec<i64>, Events) {
+    let map = map_layer(layer, cfg).unwrap();
+    let prog = program(&map, dev, 0).unwrap();
+    let adc = Adc {
+        bits: cfg.adc_bits,
+        full_scale: cfg.full_scale_levels(),
+        frac_bits: dev.frac_bits,
+    };
+    let hw = LayerHw {
+        map: &map,
+        prog: &prog,
+        adc: &adc,
+        cfg,
+    };
+    simulate_layer(
+        hw,
+        LayerInput {
+            x,
+            a_bits: layer.a_bits,
+            signed: layer.in_lo < 0,
+        },
+        None,
+    )
+}
+
+#[test]
+fn tiny_layer_events_by_hand() {
+    // W = [[1, -2, 3], [0, 1, -1]], x = [1, 2, 3] (2-bit unsigned): W x = [6, -1].
+    let layer = qlayer(3, 2, vec![1, -2, 3, 0, 1, -1], (-3, 3), (0, 3), 2);
+    let cfg = XbarConfig {
+        rows: 2,
+        cols: 4,
+        cell_bits: 1,
+        encoding: SignedEncoding::Differential,
+        cols_per_adc: 2,
+        adc_bits: 4,
+        full_scale: FullScale::ArrayMax,
+    };
+    let (y, ev) = run(&layer, &cfg, &DeviceConfig::ideal(), &[1, 2, 3]);
+    assert_eq!(y, vec![6, -1]);
+    // Differential: |w| <= 3 needs 2 bits -> 2 slices x 2 polarities = 4 columns per weight, one
+    // output per 4-column array; 3 inputs on 2-row arrays -> 2 row tiles; 2 x 2 = 4 arrays.
+    let st = tile_stats(&map_layer(&layer, &cfg).unwrap(), &cfg);
+    assert_eq!(
+        (
+            st.arrays,
+            st.row_tiles,
+            st.col_tiles,
+            st.cols_per_weight,
+            st.adcs
+        ),
+        (4, 2, 2, 4, 8)
+    );
+    assert_eq!((st.cells_used, st.cells_total), (24, 32));
+    // Bit planes: t0 = [1, 0, 1], t1 = [0, 1, 1]. Row tile 0 (rows 0-1) drives 1 row per plane,
+    // row tile 1 (row 2) drives 1 row per plane; each tile exists in 2 column tiles:
+    // (1 + 1) * 2 + (1 + 1) * 2 = 8 activations.
+    // Columns: 4 arrays x 4 used columns x 2 planes = 32 reads = conversions = shift-adds.
+    // Cycles: 2 ADCs per array (4 / 2), 4 columns -> 2 steps per plane x 2 planes = 4.
+    let want = Events {
+        row_activations: 8,
+        column_reads: 32,
+        adc_conversions: 32,
+        shift_adds: 32,
+        buffer_reads: 3,
+        buffer_writes: 2,
+        cycles: 4,
+        planes: 2,
+        macs: 6,
+    };
+    assert_eq!(ev, want);
+
+    // Offset encoding: stored w + 3 in [0, 6] -> 3 bits -> 3 columns per weight, still one
+    // output per array: 4 arrays x 3 columns x 2 planes = 24 conversions; shift-adds add the
+    // input sum (3) and the per-output correction (2): 29.
+    let cfg = XbarConfig {
+        encoding: SignedEncoding::Offset,
+        ..cfg
+    };
+    let (y, ev) = run(&layer, &cfg, &DeviceConfig::ideal(), &[1, 2, 3]);
+    assert_eq!(y, vec![6, -1]);
+    assert_eq!(
+        (
+            ev.adc_conversions,
+            ev.shift_adds,
+            ev.cycles,
+            ev.row_activations
+        ),
+        (24, 29, 4, 8)
+    );
+}
+
+#[test]
+fn adc_rounding_and_clipping_by_hand() {
+    // One output, four weights of 1 on a 4-row array, 1-bit cells, 1-bit inputs.
+    let layer = qlayer(4, 1, vec![1; 4], (-1, 1), (0, 1), 1);
+    let cfg = XbarConfig {
+        rows: 4,
+        cols: 2,
+        cell_bits: 1,
+        encoding: SignedEncoding::Differential,
+        cols_per_adc: 1,
+        adc_bits: 2,
+        full_scale: FullScale::ArrayMax,
+    };
+    let ideal = DeviceConfig::ideal();
+    // Full scale 4 levels on 3 codes: step 4/3. P = 2 -> code floor((2*3*2 + 4) / 8) = 2,
+    // output round(2 * 4 / 3) = 3: the 2-bit ADC reads 2 as 3.
+    assert_eq!(run(&layer, &cfg, &ideal, &[1, 1, 0, 0]).0, vec![3]);
+    assert_eq!(run(&layer, &cfg, &ideal, &[1, 1, 1, 1]).0, vec![4]); // full scale is exact
+                                                                     // Full scale 3 levels: lossless step 1 but P = 4 clips to code 3.
+    let clip = XbarConfig {
+        full_scale: FullScale::Levels(3),
+        ..cfg
+    };
+    assert_eq!(run(&layer, &clip, &ideal, &[1, 1, 1, 1]).0, vec![3]);
+    assert_eq!(run(&layer, &clip, &ideal, &[1, 1, 0, 0]).0, vec![2]);
+}
+
+fn exact_matvec(w: &[i64], x: &[i64], n_in: usize) -> Vec<i64> {
+    w.chunks(n_in)
+        .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+    /// Any layer, any geometry, either encoding, signed or unsigned inputs: an ideal device and a
+    /// lossless ADC give exactly the integer matrix-vector product.
+    #[test]
+    fn ideal_crossbar_equals_integer_matvec(
+        n_in in 1usize..20, n_out in 1usize..6, w_bits in 2u32..9, a_bits in 1u32..9,
+        rows in 1usize..9, cell_bits in 1u32..4, offset in any::<bool>(), signed in any::<bool>(),
+        frac_bits in 0u32..5, seed in any::<u64>(),
+    ) {
+        let qmax = (1i64 << (w_bits - 1)) - 1;
+        let mut r = tessera::crossbar::device::stream(seed, 9, 0);
+        let mut next = |lo: i64, hi: i64| lo + (rand_core::Rng::next_u64(&mut r) % (hi - lo + 1) as u64) as i64;
+        let w: Vec<i64> = (0..n_in * n_out).map(|_| next(-qmax, qmax)).collect();
+        let (in_lo, in_hi) = if signed { (-(1i64 << (a_bits - 1)), (1i64 << (a_bits - 1)) - 1) } else { (0, (1i64 << a_bits) - 1) };
+        let x: Vec<i64> = (0..n_in).map(|_| next(in_lo, in_hi)).collect();
+        let layer = qlayer(n_in, n_out, w.clone(), (-qmax, qmax), (in_lo, in_hi), a_bits);
+        let mut cfg = XbarConfig {
+            rows,
+            cols: 32,
+            cell_bits,
+            encoding: if offset { SignedEncoding::Offset } else { SignedEncoding::Differential },
+            cols_per_adc: 3,
+            adc_bits: 1,
+            full_scale: FullScale::ArrayMax,
+        };
+        cfg.adc_bits = cfg.lossless_adc_bits();
+        let dev = DeviceConfig { frac_bits, ..DeviceConfig::ideal() };
+        let (y, ev) = run(&layer, &cfg, &dev, &x);
+        prop_assert_eq!(y, exact_matvec(&w, &x, n_in));
+        prop_assert_eq!(ev.macs, (n_in * n_out) as u64);
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// The full network on an ideal crossbar with lossless ADCs reproduces the integer reference
+/// bit for bit; returns its argmax agreement with the framework's outputs.
+fn network_agreement(name: &str, cfg: &XbarConfig) -> (f64, bool) {
+    let dir = example(name);
+    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let data = ExampleData::load(&dir).unwrap();
+    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    let net = CrossbarNet::build(&q, cfg, &DeviceConfig::ideal()).unwrap();
+    let mut identical = true;
+    let outs: Vec<Vec<f32>> = data
+        .x_test
+        .iter()
+        .map(|x| {
+            let o = net.infer(x, None).output;
+            identical &= o == q.forward(x);
+            o
+        })
+        .collect();
+    let a = argmax_agreement(&outs, &data.expected);
+    eprintln!(
+        "{name}: crossbar {}x{} cell {} adc {} -> agreement {a:.4}",
+        cfg.rows, cfg.cols, cfg.cell_bits, cfg.adc_bits
+    );
+    (a, identical)
+}
+
+#[test]
+fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
+    let cfg = XbarConfig {
+        adc_bits: 9,
+        ..XbarConfig::default()
+    }; // 128 rows x 3 levels = 384 < 511
+    assert_eq!(cfg.lossless_adc_bits(), 9);
+    for name in ["digits_mlp", "breast_cancer_mlp", "qonnx_mlp"] {
+        let (agree, identical) = network_agreement(name, &cfg);
+        assert!(
+            identical,
+            "{name}: ideal crossbar differs from the integer reference"
+        );
+        assert!(agree >= 0.99, "{name}: {agree}");
+    }
+}
+
+#[test]
+fn small_arrays_force_row_tiling_and_stay_exact() {
+    // 16x32 arrays split digits' 64 inputs over 4 row tiles; offset encoding, 1-bit cells.
+    let cfg = XbarConfig {
+        rows: 16,
+        cols: 32,
+        cell_bits: 1,
+        encoding: SignedEncoding::Offset,
+        adc_bits: 5,
+        ..XbarConfig::default()
+    };
+    let (agree, identical) = network_agreement("digits_mlp", &cfg);
+    assert!(identical);
+    assert!(agree >= 0.99);
+}
+
+#[test]
+fn device_programming_is_seeded() {
+    let layer = qlayer(
+        8,
+        4,
+        (0..32).map(|k| (k % 7) - 3).collect(),
+        (-3, 3),
+        (0, 15),
+        4,
+    );
+    let cfg = XbarConfig::default();
+    let map = map_layer(&layer, &cfg).unwrap();
+    let dev = DeviceConfig {
+        d2d_sigma: 0.05,
+        on_off_ratio: 17.0,
+        p_stuck_off: 0.1,
+        frac_bits: 6,
+        seed: 11,
+        ..DeviceConfig::ideal()
+    };
+    let a = program(&map, &dev, 0).unwrap();
+    assert_eq!(a, program(&map, &dev, 0).unwrap());
+    assert_ne!(
+        a.g,
+        program(&map, &DeviceConfig { seed: 12, ..dev }, 0)
+            .unwrap()
+            .g
+    );
+    assert_ne!(a.g, program(&map, &dev, 1).unwrap().g);
+    // Level 0 leaks g_off = (2^2 - 1) / (17 - 1) = 0.1875 levels = 12 fine units (2^6 * 0.1875).
+    let no_var = program(
+        &map,
+        &DeviceConfig {
+            d2d_sigma: 0.0,
+            p_stuck_off: 0.0,
+            ..dev
+        },
+        0,
+    )
+    .unwrap();
+    for (g, c) in no_var.g.iter().zip(&map.levels) {
+        assert_eq!(*g, (*c as i64) * 64 + 12);
+    }
+}

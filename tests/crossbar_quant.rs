@@ -8,9 +8,7 @@ use tessera::crossbar::quant::{argmax_agreement, quantize, QuantConfig};
 use tessera::frontend::onnx::{evaluate, load_onnx};
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
 }
 
 /// (agreement of the integer datapath with the framework, max abs diff of the float chain).
@@ -31,10 +29,7 @@ fn agreement(name: &str, cfg: &QuantConfig) -> (f64, f64) {
     let q = quantize(&mlp, &data.x_calib, cfg).unwrap();
     let outs: Vec<Vec<f32>> = data.x_test.iter().map(|x| q.forward(x)).collect();
     let agree = argmax_agreement(&outs, &data.expected);
-    eprintln!(
-        "{name}: 8-bit integer argmax agreement {agree:.4} over {} samples",
-        outs.len()
-    );
+    eprintln!("{name}: 8-bit integer argmax agreement {agree:.4} over {} samples", outs.len());
     (agree, chain_err)
 }
 
@@ -57,4 +52,76 @@ fn qonnx_trained_scales_agreement() {
     let (a, e) = agreement("qonnx_mlp", &QuantConfig::default());
     assert!(e < 1e-4, "{e}");
     assert!(a >= 0.99, "{a}");
+}
+
+/// One weight scale per layer and one hidden activation scale per layer (what the IR's
+/// single-multiplier `Requantize` needs) keep the agreement while the graph input keeps a scale
+/// per feature; one input scale for breast_cancer's raw features (0.05 .. 4000) does not.
+#[test]
+fn per_tensor_scales_keep_agreement_with_per_feature_inputs() {
+    use tessera::crossbar::quant::ScaleGranularity::PerTensor;
+    let cfg =
+        QuantConfig { weight_scale: PerTensor, act_scale: PerTensor, ..QuantConfig::default() };
+    for name in ["digits_mlp", "breast_cancer_mlp", "qonnx_mlp"] {
+        let (a, _) = agreement(name, &cfg);
+        assert!(a >= 0.99, "{name}: {a}");
+    }
+    let (a, _) = agreement("breast_cancer_mlp", &QuantConfig { input_scale: PerTensor, ..cfg });
+    assert!(a < 0.9, "{a}");
+}
+
+/// A two-layer network quantized by hand (every number below derived in the comments).
+#[test]
+fn two_layer_network_by_hand() {
+    use tessera::crossbar::mlp::{Activation, DenseLayer, Mlp};
+    use tessera::crossbar::quant::{LayerOutput, ScaleGranularity::PerTensor};
+    let dense =
+        |name: &str, n_in, n_out, weight: Vec<f32>, bias: Vec<f32>, activation| DenseLayer {
+            name: name.into(),
+            n_in,
+            n_out,
+            weight,
+            bias,
+            activation,
+            weight_quant: None,
+            input_quant: None,
+        };
+    let mlp = Mlp {
+        layers: vec![
+            dense("l0", 2, 2, vec![0.5, -1.0, 0.25, 0.125], vec![0.1, -0.2], Activation::Relu),
+            dense("l1", 2, 1, vec![1.0, -1.6], vec![0.0], Activation::Identity),
+        ],
+        softmax: false,
+        output_quant: None,
+    };
+    let calib = vec![vec![1.0, 2.0], vec![-1.0, 0.5]];
+    let cfg =
+        QuantConfig { input_scale: PerTensor, act_scale: PerTensor, ..QuantConfig::default() };
+    let q = quantize(&mlp, &calib, &cfg).unwrap();
+    // Inputs: a negative seen -> signed [-128, 127]; s_in = max|x| / 127 = 2/127.
+    assert_eq!((q.input.lo, q.input.hi), (-128, 127));
+    assert_eq!(q.input.scale, vec![(2.0f64 / 127.0) as f32; 2]);
+    // Layer 0: w' = w * s_in; per-row scales s/127 and 0.25 s/127 (s = s_in), so codes are
+    // [0.5*127, -127] = [63.5 -> 64 (ties to even), -127] and [127, 63.5 -> 64].
+    let l0 = &q.layers[0];
+    assert_eq!(l0.w, vec![64, -127, 127, 64]);
+    // Bias: 0.1 / (s/127) = 0.1 * 127^2 / 2 = 806.45 -> 806; -0.2 / (0.25 s/127) = -6451.6 -> -6452.
+    assert_eq!(l0.bias, vec![806, -6452]);
+    // Hidden: relu(W0 x + b0) on calib = [0, 0.3] and [0, 0] -> unsigned, s_h = 0.3 / 255.
+    let LayerOutput::Requant { lo, hi, .. } = &l0.output else { panic!() };
+    assert_eq!((*lo, *hi), (0, 255));
+    // Layer 1: w' = [s_h, -1.6 s_h], scale 1.6 s_h / 127: codes [79.375 -> 79, -127], bias 0.
+    assert_eq!(q.layers[1].w, vec![79, -127]);
+    assert_eq!(q.layers[1].bias, vec![0]);
+    // x = [0.5, 2.0] -> codes [31.75 -> 32, 127].
+    let codes = q.input.quantize(&[0.5, 2.0]);
+    assert_eq!(codes, vec![32, 127]);
+    // acc0 = 64*32 - 127*127 + 806 = -13275 -> relu -> 0.
+    // acc1 = 127*32 + 64*127 - 6452 = 5740 -> 5740 * (0.5/127^2) / (0.3/255) = 151.25 -> 151.
+    // Output acc = 79*0 - 127*151 = -19177, times 1.6 s_h / 127 = -19177 * 0.48 / (255 * 127).
+    assert_eq!(q.accumulators(&codes), vec![-19177]);
+    let y = q.forward(&[0.5, 2.0]);
+    assert!((y[0] as f64 - (-19177.0 * 0.48 / (255.0 * 127.0))).abs() < 1e-5, "{y:?}");
+    // The float network gives 1*0 - 1.6*(0.125 + 0.25 - 0.2) = -0.28.
+    assert!((mlp.forward(&[0.5, 2.0])[0] + 0.28).abs() < 1e-6);
 }

@@ -35,35 +35,20 @@ fn qlayer(
         in_lo,
         in_hi,
         a_bits,
-        output: LayerOutput::Dequant {
-            scale: vec![1.0; n_out],
-            activation: Activation::Identity,
-        },
+        output: LayerOutput::Dequant { scale: vec![1.0; n_out], activation: Activation::Identity },
     }
 }
 
 fn run(layer: &QLayer, cfg: &XbarConfig, dev: &DeviceConfig, x: &[i64]) -> (Vec<i64>, Events) {
     let map = map_layer(layer, cfg).unwrap();
     let prog = program(&map, dev, 0).unwrap();
-    let adc = Adc {
-        bits: cfg.adc_bits,
-        full_scale: cfg.full_scale_levels(),
-        frac_bits: dev.frac_bits,
-    };
-    let hw = LayerHw {
-        map: &map,
-        prog: &prog,
-        adc: &adc,
-        cfg,
-    };
+    let adc =
+        Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: dev.frac_bits };
+    let hw = LayerHw { map: &map, prog: &prog, adc: &adc, cfg };
     simulate_layer(
         hw,
-        LayerInput {
-            x,
-            a_bits: layer.a_bits,
-            signed: layer.in_lo < 0,
-        },
-        None,
+        LayerInput { x, a_bits: layer.a_bits, signed: layer.in_lo < 0 },
+        &mut Hooks::default(),
     )
 }
 
@@ -86,13 +71,7 @@ fn tiny_layer_events_by_hand() {
     // output per 4-column array; 3 inputs on 2-row arrays -> 2 row tiles; 2 x 2 = 4 arrays.
     let st = tile_stats(&map_layer(&layer, &cfg).unwrap(), &cfg);
     assert_eq!(
-        (
-            st.arrays,
-            st.row_tiles,
-            st.col_tiles,
-            st.cols_per_weight,
-            st.adcs
-        ),
+        (st.arrays, st.row_tiles, st.col_tiles, st.cols_per_weight, st.adcs),
         (4, 2, 2, 4, 8)
     );
     assert_eq!((st.cells_used, st.cells_total), (24, 32));
@@ -117,21 +96,10 @@ fn tiny_layer_events_by_hand() {
     // Offset encoding: stored w + 3 in [0, 6] -> 3 bits -> 3 columns per weight, still one
     // output per array: 4 arrays x 3 columns x 2 planes = 24 conversions; shift-adds add the
     // input sum (3) and the per-output correction (2): 29.
-    let cfg = XbarConfig {
-        encoding: SignedEncoding::Offset,
-        ..cfg
-    };
+    let cfg = XbarConfig { encoding: SignedEncoding::Offset, ..cfg };
     let (y, ev) = run(&layer, &cfg, &DeviceConfig::ideal(), &[1, 2, 3]);
     assert_eq!(y, vec![6, -1]);
-    assert_eq!(
-        (
-            ev.adc_conversions,
-            ev.shift_adds,
-            ev.cycles,
-            ev.row_activations
-        ),
-        (24, 29, 4, 8)
-    );
+    assert_eq!((ev.adc_conversions, ev.shift_adds, ev.cycles, ev.row_activations), (24, 29, 4, 8));
 }
 
 #[test]
@@ -153,18 +121,13 @@ fn adc_rounding_and_clipping_by_hand() {
     assert_eq!(run(&layer, &cfg, &ideal, &[1, 1, 0, 0]).0, vec![3]);
     assert_eq!(run(&layer, &cfg, &ideal, &[1, 1, 1, 1]).0, vec![4]); // full scale is exact
                                                                      // Full scale 3 levels: lossless step 1 but P = 4 clips to code 3.
-    let clip = XbarConfig {
-        full_scale: FullScale::Levels(3),
-        ..cfg
-    };
+    let clip = XbarConfig { full_scale: FullScale::Levels(3), ..cfg };
     assert_eq!(run(&layer, &clip, &ideal, &[1, 1, 1, 1]).0, vec![3]);
     assert_eq!(run(&layer, &clip, &ideal, &[1, 1, 0, 0]).0, vec![2]);
 }
 
 fn exact_matvec(w: &[i64], x: &[i64], n_in: usize) -> Vec<i64> {
-    w.chunks(n_in)
-        .map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum())
-        .collect()
+    w.chunks(n_in).map(|row| row.iter().zip(x).map(|(a, b)| a * b).sum()).collect()
 }
 
 proptest! {
@@ -202,9 +165,7 @@ proptest! {
 }
 
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
 }
 
 /// The full network on an ideal crossbar with lossless ADCs reproduces the integer reference
@@ -235,17 +196,11 @@ fn network_agreement(name: &str, cfg: &XbarConfig) -> (f64, bool) {
 
 #[test]
 fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
-    let cfg = XbarConfig {
-        adc_bits: 9,
-        ..XbarConfig::default()
-    }; // 128 rows x 3 levels = 384 < 511
+    let cfg = XbarConfig { adc_bits: 9, ..XbarConfig::default() }; // 128 rows x 3 levels = 384 < 511
     assert_eq!(cfg.lossless_adc_bits(), 9);
     for name in ["digits_mlp", "breast_cancer_mlp", "qonnx_mlp"] {
         let (agree, identical) = network_agreement(name, &cfg);
-        assert!(
-            identical,
-            "{name}: ideal crossbar differs from the integer reference"
-        );
+        assert!(identical, "{name}: ideal crossbar differs from the integer reference");
         assert!(agree >= 0.99, "{name}: {agree}");
     }
 }
@@ -268,14 +223,7 @@ fn small_arrays_force_row_tiling_and_stay_exact() {
 
 #[test]
 fn device_programming_is_seeded() {
-    let layer = qlayer(
-        8,
-        4,
-        (0..32).map(|k| (k % 7) - 3).collect(),
-        (-3, 3),
-        (0, 15),
-        4,
-    );
+    let layer = qlayer(8, 4, (0..32).map(|k| (k % 7) - 3).collect(), (-3, 3), (0, 15), 4);
     let cfg = XbarConfig::default();
     let map = map_layer(&layer, &cfg).unwrap();
     let dev = DeviceConfig {
@@ -288,25 +236,82 @@ fn device_programming_is_seeded() {
     };
     let a = program(&map, &dev, 0).unwrap();
     assert_eq!(a, program(&map, &dev, 0).unwrap());
-    assert_ne!(
-        a.g,
-        program(&map, &DeviceConfig { seed: 12, ..dev }, 0)
-            .unwrap()
-            .g
-    );
+    assert_ne!(a.g, program(&map, &DeviceConfig { seed: 12, ..dev }, 0).unwrap().g);
     assert_ne!(a.g, program(&map, &dev, 1).unwrap().g);
     // Level 0 leaks g_off = (2^2 - 1) / (17 - 1) = 0.1875 levels = 12 fine units (2^6 * 0.1875).
-    let no_var = program(
-        &map,
-        &DeviceConfig {
-            d2d_sigma: 0.0,
-            p_stuck_off: 0.0,
-            ..dev
-        },
-        0,
-    )
-    .unwrap();
+    let no_var =
+        program(&map, &DeviceConfig { d2d_sigma: 0.0, p_stuck_off: 0.0, ..dev }, 0).unwrap();
     for (g, c) in no_var.g.iter().zip(&map.levels) {
         assert_eq!(*g, (*c as i64) * 64 + 12);
     }
+}
+
+#[test]
+fn stuck_cells_follow_their_probability() {
+    let n_in = 100;
+    let layer = qlayer(n_in, 20, (0..2000).map(|k| (k % 15) - 7).collect(), (-7, 7), (0, 15), 4);
+    let map = map_layer(&layer, &XbarConfig::default()).unwrap();
+    let cells = map.levels.len() as f64; // 100 rows x 20 outputs x (2 slices x 2 polarities)
+    assert_eq!(cells, 8000.0);
+    let dev = DeviceConfig {
+        p_stuck_off: 0.1,
+        p_stuck_on: 0.02,
+        frac_bits: 4,
+        seed: 5,
+        ..DeviceConfig::ideal()
+    };
+    let p = program(&map, &dev, 0).unwrap();
+    // Binomial counts: mean 800 and 160, standard deviations ~26.8 and ~12.5; allow 5 sigma.
+    assert!((p.stuck.0 as f64 - 800.0).abs() < 5.0 * 26.8, "{:?}", p.stuck);
+    assert!((p.stuck.1 as f64 - 160.0).abs() < 5.0 * 12.5, "{:?}", p.stuck);
+    // A stuck-on cell reads the top level (3 for 2-bit cells) in fine units: 3 * 16 = 48.
+    assert!(p.g.iter().filter(|g| **g == 48).count() >= p.stuck.1);
+}
+
+#[test]
+fn read_noise_is_seeded_and_perturbs_the_result() {
+    let layer =
+        qlayer(64, 8, (0..512).map(|k| ((k * 37) % 255) - 127).collect(), (-127, 127), (0, 255), 8);
+    let x: Vec<i64> = (0..64).map(|i| (i * 53) % 256).collect();
+    let cfg = XbarConfig { adc_bits: 9, ..XbarConfig::default() };
+    let dev = DeviceConfig { c2c_sigma: 0.05, frac_bits: 6, ..DeviceConfig::ideal() };
+    let map = map_layer(&layer, &cfg).unwrap();
+    let prog = program(&map, &dev, 0).unwrap();
+    let adc =
+        Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: dev.frac_bits };
+    let hw = LayerHw { map: &map, prog: &prog, adc: &adc, cfg: &cfg };
+    let run = |seed: u64| {
+        let mut rng = tessera::crossbar::device::stream(seed, 2, 0);
+        let mut hooks = Hooks {
+            noise: Some(tessera::crossbar::sim::Noise { c2c_sigma: 0.05, rng: &mut rng }),
+            partial_sums: None,
+        };
+        simulate_layer(hw, LayerInput { x: &x, a_bits: 8, signed: false }, &mut hooks).0
+    };
+    let exact = exact_matvec(&layer.w, &x, 64);
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+    assert_ne!(run(1), exact);
+    // 5% per-cell noise on sums of ~tens of cells stays a small relative error.
+    let rel: f64 = run(1).iter().zip(&exact).map(|(a, b)| (a - b).abs() as f64).sum::<f64>()
+        / exact.iter().map(|b| b.abs() as f64).sum::<f64>();
+    assert!(rel < 0.1, "{rel}");
+}
+
+#[test]
+fn differential_pairs_cancel_off_state_leakage() {
+    // On/off ratio 10: every cell leaks 0.33 levels (2-bit cells). With offset encoding the
+    // leakage adds to every column uncorrected; with differential pairs it appears in both
+    // columns of a pair and cancels up to ADC rounding.
+    let layer = qlayer(32, 8, (0..256).map(|k| ((k * 29) % 15) - 7).collect(), (-7, 7), (0, 15), 4);
+    let x: Vec<i64> = (0..32).map(|i| (i * 7) % 16).collect();
+    let exact = exact_matvec(&layer.w, &x, 32);
+    let dev = DeviceConfig { on_off_ratio: 10.0, frac_bits: 6, ..DeviceConfig::ideal() };
+    let err = |encoding| {
+        let cfg = XbarConfig { encoding, adc_bits: 9, ..XbarConfig::default() };
+        let y = run(&layer, &cfg, &dev, &x).0;
+        y.iter().zip(&exact).map(|(a, b)| (a - b).abs()).sum::<i64>()
+    };
+    let (diff, off) = (err(SignedEncoding::Differential), err(SignedEncoding::Offset));
+    assert!(off > 0 && diff * 10 < off, "differential {diff} vs offset {off}");
 }

@@ -32,11 +32,7 @@ fn reference_vs_expected(dir: &Path) -> (f64, f64, usize) {
         dir.display(),
         data.x_test.len()
     );
-    (
-        max_err,
-        agree as f64 / data.x_test.len() as f64,
-        data.x_test.len(),
-    )
+    (max_err, agree as f64 / data.x_test.len() as f64, data.x_test.len())
 }
 
 #[test]
@@ -64,10 +60,7 @@ fn breast_cancer_mlp_matches_onnxruntime() {
 #[test]
 fn qonnx_mlp_matches_qonnx_executor() {
     let m = load_onnx(&root().join("examples/qonnx_mlp/model.onnx")).unwrap();
-    assert_eq!(
-        m.nodes.iter().filter(|n| n.op.op_type() == "Quant").count(),
-        6
-    );
+    assert_eq!(m.nodes.iter().filter(|n| n.op.op_type() == "Quant").count(), 6);
     let (err, agree, _) = reference_vs_expected(&root().join("examples/qonnx_mlp"));
     // Quantized activations make the logits a function of integer codes: equal up to f32 sums.
     assert!(err < 1e-4, "max abs error {err}");
@@ -78,10 +71,7 @@ fn qonnx_mlp_matches_qonnx_executor() {
 fn kitchen_sink_matches_onnxruntime() {
     let m = load_onnx(&fixture("kitchen_sink.onnx")).unwrap();
     assert_eq!(
-        m.outputs
-            .iter()
-            .map(|o| o.shape.clone())
-            .collect::<Vec<_>>(),
+        m.outputs.iter().map(|o| o.shape.clone()).collect::<Vec<_>>(),
         vec![vec![1, 2], vec![1, 3]]
     );
     let xs = read_rows_f32(&fixture("kitchen_sink_X.npy")).unwrap();
@@ -125,32 +115,21 @@ fn truncated_files_error_without_panicking() {
         let e = r.expect_err(&format!("a file truncated to {len} bytes must not load"));
         assert!(e.to_string().starts_with("model.onnx: "), "{e}");
     }
-    let e = parse_onnx(&bytes[..bytes.len() / 2], "model.onnx")
-        .unwrap_err()
-        .to_string();
+    let e = parse_onnx(&bytes[..bytes.len() / 2], "model.onnx").unwrap_err().to_string();
     assert!(e.contains("not a valid ONNX protobuf"), "{e}");
 }
 
 #[test]
 fn not_an_onnx_file() {
-    let e = parse_onnx(b"{\"learner\": {}}\n", "model.json")
-        .unwrap_err()
-        .to_string();
+    let e = parse_onnx(b"{\"learner\": {}}\n", "model.json").unwrap_err().to_string();
     assert!(e.starts_with("model.json: "), "{e}");
-    let e = load_onnx(&fixture("does_not_exist.onnx"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("does_not_exist.onnx: cannot read the file"),
-        "{e}"
-    );
+    let e = load_onnx(&fixture("does_not_exist.onnx")).unwrap_err().to_string();
+    assert!(e.starts_with("does_not_exist.onnx: cannot read the file"), "{e}");
 }
 
 #[test]
 fn missing_initializer_names_node_and_value() {
-    let e = load_onnx(&fixture("missing_initializer.onnx"))
-        .unwrap_err()
-        .to_string();
+    let e = load_onnx(&fixture("missing_initializer.onnx")).unwrap_err().to_string();
     assert_eq!(
         e,
         "missing_initializer.onnx: graph.node `fc` (Gemm): input `W` is not a graph input, an \
@@ -160,9 +139,7 @@ fn missing_initializer_names_node_and_value() {
 
 #[test]
 fn dynamic_feature_dimension_is_rejected() {
-    let e = load_onnx(&fixture("dynamic_shape.onnx"))
-        .unwrap_err()
-        .to_string();
+    let e = load_onnx(&fixture("dynamic_shape.onnx")).unwrap_err().to_string();
     assert_eq!(
         e,
         "dynamic_shape.onnx: graph.input[0] `x`.type.tensor_type.shape.dim[1]: dynamic dimension \
@@ -173,9 +150,7 @@ fn dynamic_feature_dimension_is_rejected() {
 #[test]
 fn every_unsupported_op_is_reported_at_once() {
     let e = load_onnx(&fixture("unsupported_ops.onnx")).unwrap_err();
-    let OnnxError::Unsupported { ops, .. } = &e else {
-        panic!("{e}")
-    };
+    let OnnxError::Unsupported { ops, .. } = &e else { panic!("{e}") };
     assert_eq!(ops.len(), 5);
     assert_eq!(
         e.to_string(),

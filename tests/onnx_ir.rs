@@ -25,11 +25,8 @@ fn ir_vs_reference(name: &str) -> (f64, f64) {
     let data = ExampleData::load(&dir).unwrap();
     let (mut err, mut agree) = (0f64, 0usize);
     for (x, e) in data.x_test.iter().zip(&data.expected) {
-        let out = interp::run(
-            &g,
-            &[Tensor::f32(m.inputs[0].shape.clone(), x.clone()).unwrap()],
-        )
-        .unwrap();
+        let out =
+            interp::run(&g, &[Tensor::f32(m.inputs[0].shape.clone(), x.clone()).unwrap()]).unwrap();
         let y = floats(&out[0]);
         for (a, b) in y.iter().zip(e) {
             err = err.max((a - b).abs() as f64);
@@ -67,11 +64,7 @@ fn kitchen_sink_ir_matches_onnxruntime() {
     let h2 = read_rows_f32(&f("kitchen_sink_h2.npy")).unwrap();
     for ((x, p), h) in xs.iter().zip(&probs).zip(&h2) {
         let out = interp::run(&g, &[Tensor::f32(vec![1, 2, 3], x.clone()).unwrap()]).unwrap();
-        for (a, b) in floats(&out[0])
-            .iter()
-            .zip(p)
-            .chain(floats(&out[1]).iter().zip(h))
-        {
+        for (a, b) in floats(&out[0]).iter().zip(p).chain(floats(&out[1]).iter().zip(h)) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
         }
     }
@@ -81,9 +74,7 @@ fn kitchen_sink_ir_matches_onnxruntime() {
 fn qonnx_activation_quantizers_are_reported() {
     let m = load_onnx(&root().join("examples/qonnx_mlp/model.onnx")).unwrap();
     let e = onnx_to_ir(&m).unwrap_err();
-    let OnnxError::Unsupported { ops, .. } = &e else {
-        panic!("{e}")
-    };
+    let OnnxError::Unsupported { ops, .. } = &e else { panic!("{e}") };
     // The three activation quantizers; the weight quantizers fold into constants.
     let names: Vec<&str> = ops.iter().map(|o| o.node.as_str()).collect();
     assert_eq!(names, ["Quant_act0", "Quant_act1", "Quant_act2"], "{e}");

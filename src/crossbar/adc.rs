@@ -59,9 +59,7 @@ impl Adc {
         let lc = self.max_code() as i128;
         let fs = (self.fs_eff() as i128) << self.frac_bits;
         // Smallest integer p with 2*Lc*p >= (2k - 1) * fs.
-        (1..=lc)
-            .map(|k| (((2 * k - 1) * fs + 2 * lc - 1) / (2 * lc)) as i64)
-            .collect()
+        (1..=lc).map(|k| (((2 * k - 1) * fs + 2 * lc - 1) / (2 * lc)) as i64).collect()
     }
 }
 
@@ -71,19 +69,12 @@ mod tests {
 
     #[test]
     fn lossless_when_codes_cover_the_range() {
-        let adc = Adc {
-            bits: 4,
-            full_scale: 12,
-            frac_bits: 0,
-        };
+        let adc = Adc { bits: 4, full_scale: 12, frac_bits: 0 };
         for p in 0..=15 {
             assert_eq!(adc.level(adc.code(p)), p);
         }
         assert_eq!(adc.code(40), 15); // saturates
-        let fine = Adc {
-            frac_bits: 3,
-            ..adc
-        };
+        let fine = Adc { frac_bits: 3, ..adc };
         assert_eq!(fine.code(5 * 8), 5);
         assert_eq!(fine.code(5 * 8 + 3), 5); // 5.375 levels
         assert_eq!(fine.code(5 * 8 + 4), 6); // 5.5 rounds up at the threshold
@@ -92,38 +83,20 @@ mod tests {
     #[test]
     fn lossy_transfer_by_hand() {
         // 2-bit ADC, full scale 9 levels: step 3, thresholds 1.5, 4.5, 7.5; outputs 0, 3, 6, 9.
-        let adc = Adc {
-            bits: 2,
-            full_scale: 9,
-            frac_bits: 0,
-        };
+        let adc = Adc { bits: 2, full_scale: 9, frac_bits: 0 };
         let codes: Vec<u64> = (0..=10).map(|p| adc.code(p)).collect();
         assert_eq!(codes, [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]);
-        assert_eq!(
-            (0..4).map(|k| adc.level(k)).collect::<Vec<_>>(),
-            [0, 3, 6, 9]
-        );
+        assert_eq!((0..4).map(|k| adc.level(k)).collect::<Vec<_>>(), [0, 3, 6, 9]);
         assert_eq!(adc.thresholds(), [2, 5, 8]);
         // Full scale 10: step 10/3; outputs round(10k/3) = 0, 3, 7 (6.67), 10.
-        let adc = Adc {
-            bits: 2,
-            full_scale: 10,
-            frac_bits: 0,
-        };
-        assert_eq!(
-            (0..4).map(|k| adc.level(k)).collect::<Vec<_>>(),
-            [0, 3, 7, 10]
-        );
+        let adc = Adc { bits: 2, full_scale: 10, frac_bits: 0 };
+        assert_eq!((0..4).map(|k| adc.level(k)).collect::<Vec<_>>(), [0, 3, 7, 10]);
     }
 
     #[test]
     fn thresholds_agree_with_the_closed_form() {
         for (bits, fs, f) in [(3, 100, 0), (5, 384, 4), (1, 7, 2), (6, 63, 0)] {
-            let adc = Adc {
-                bits,
-                full_scale: fs,
-                frac_bits: f,
-            };
+            let adc = Adc { bits, full_scale: fs, frac_bits: f };
             let t = adc.thresholds();
             for p in -3..(fs as i64 + 5) << f {
                 let counted = t.iter().filter(|th| p >= **th).count() as u64;

@@ -6,8 +6,9 @@
 //!   E_adc(b) + shift_adds * shift_add_energy + (buffer_reads + buffer_writes) * buffer_energy`.
 //! - ADC scaling with resolution: `E_adc(b) = adc_energy * 2^(b - adc_bits_ref)` and the same for
 //!   area (Walden figure of merit: energy per conversion grows as `2^ENOB`); `adc_energy` and
-//!   `adc_area` are given at the instance's reference resolution `adc_bits`.
-//! - Latency per layer: `a_bits * read_time + steps * adc_time`, where `steps` counts the
+//!   `adc_area` are given at the instance's reference resolution `adc_bits`. A SAR conversion
+//!   takes `b + 1` steps: `T_adc(b) = adc_time * (b + 1) / (adc_bits + 1)`.
+//! - Latency per layer: `a_bits * read_time + steps * T_adc(b)`, where `steps` counts the
 //!   conversion steps of the slowest array (each ADC converts its `cols_per_adc` columns in
 //!   turn); layers run in sequence. [`super::sim::Events`] carries both terms (`planes`,
 //!   `cycles`).
@@ -93,6 +94,11 @@ impl CrossbarParams {
     pub fn adc_energy_at(&self, bits: u32) -> f64 {
         self.adc_energy * 2f64.powi(bits as i32 - self.adc_bits_ref as i32)
     }
+    /// Time of one conversion at `bits` resolution, s: a SAR ADC takes `bits + 1` steps, so
+    /// `adc_time * (bits + 1) / (adc_bits_ref + 1)` (the relation stdlib/crossbar.tess assumes).
+    pub fn adc_time_at(&self, bits: u32) -> f64 {
+        self.adc_time * (bits + 1) as f64 / (self.adc_bits_ref + 1) as f64
+    }
     /// Area of one ADC at `bits` resolution, m^2.
     pub fn adc_area_at(&self, bits: u32) -> f64 {
         self.adc_area * 2f64.powi(bits as i32 - self.adc_bits_ref as i32)
@@ -137,25 +143,10 @@ pub fn price(
     let mut macs = 0u64;
     for ((name, ev), st) in names.iter().zip(events).zip(stats) {
         let terms = [
-            (
-                "row_activations",
-                "crossbar.array",
-                ev.row_activations,
-                j_to_pj(p.row_energy),
-            ),
-            (
-                "column_reads",
-                "crossbar.array",
-                ev.column_reads,
-                j_to_pj(p.col_energy),
-            ),
+            ("row_activations", "crossbar.array", ev.row_activations, j_to_pj(p.row_energy)),
+            ("column_reads", "crossbar.array", ev.column_reads, j_to_pj(p.col_energy)),
             ("adc_conversions", "crossbar.adc", ev.adc_conversions, e_adc),
-            (
-                "shift_adds",
-                "crossbar.shift_add",
-                ev.shift_adds,
-                j_to_pj(p.shift_add_energy),
-            ),
+            ("shift_adds", "crossbar.shift_add", ev.shift_adds, j_to_pj(p.shift_add_energy)),
             (
                 "buffer_accesses",
                 "crossbar.buffer",
@@ -168,7 +159,9 @@ pub fn price(
             ledger.add(&format!("{name}.{event}"), component, count as f64 / n, pj);
             energy += count as f64 / n * pj;
         }
-        let latency = s_to_ns((ev.planes as f64 * p.read_time + ev.cycles as f64 * p.adc_time) / n);
+        let latency = s_to_ns(
+            (ev.planes as f64 * p.read_time + ev.cycles as f64 * p.adc_time_at(cfg.adc_bits)) / n,
+        );
         let array_area = m2_to_um2(
             st.arrays as f64
                 * ((cfg.rows * cfg.cols) as f64 * p.cell_area + p.array_periphery_area),
@@ -192,9 +185,5 @@ pub fn price(
     }
     ledger.add_area("crossbar.buffer", m2_to_um2(p.buffer_area));
     let e = ledger.energy_pj();
-    CrossbarCost {
-        layers,
-        tops_per_w: if e > 0.0 { 2.0 * macs as f64 / e } else { 0.0 },
-        ledger,
-    }
+    CrossbarCost { layers, tops_per_w: if e > 0.0 { 2.0 * macs as f64 / e } else { 0.0 }, ledger }
 }

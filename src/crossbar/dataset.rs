@@ -18,9 +18,7 @@ pub fn read_rows_f32(path: &Path) -> Result<Vec<Vec<f32>>, String> {
     let n = a.shape()[0];
     let per: usize = a.shape()[1..].iter().product();
     let flat: Vec<f32> = a.iter().copied().collect();
-    Ok((0..n)
-        .map(|i| flat[i * per..(i + 1) * per].to_vec())
-        .collect())
+    Ok((0..n).map(|i| flat[i * per..(i + 1) * per].to_vec()).collect())
 }
 
 /// Reads integer class labels (`int64` or `int32` `.npy`, shape `[n]`).

@@ -43,6 +43,27 @@ impl DeviceConfig {
             seed: 0,
         }
     }
+    /// Nonidealities from a crossbar instance (`on_off`, `d2d_sigma`, `c2c_sigma`,
+    /// `p_stuck_off`, `p_stuck_on`); the seed and code resolution are simulation choices.
+    pub fn from_instance(
+        inst: &crate::dsl::accel::Instance,
+        seed: u64,
+        frac_bits: u32,
+    ) -> Result<DeviceConfig, String> {
+        use crate::units::Dim;
+        let dev = DeviceConfig {
+            on_off_ratio: inst.si("on_off", Dim::DIMENSIONLESS)?,
+            d2d_sigma: inst.si("d2d_sigma", Dim::DIMENSIONLESS)?,
+            c2c_sigma: inst.si("c2c_sigma", Dim::DIMENSIONLESS)?,
+            p_stuck_off: inst.si("p_stuck_off", Dim::DIMENSIONLESS)?,
+            p_stuck_on: inst.si("p_stuck_on", Dim::DIMENSIONLESS)?,
+            frac_bits,
+            seed,
+        };
+        dev.check().map_err(|e| format!("instance `{}`: {e}", inst.name))?;
+        Ok(dev)
+    }
+
     /// True when programming is exact (codes equal levels times `2^frac_bits`).
     pub fn programs_exactly(&self) -> bool {
         self.on_off_ratio.is_infinite()
@@ -107,22 +128,11 @@ pub fn program(
     dev.check()?;
     let scale = (1i64 << dev.frac_bits) as f64;
     let max_level = ((1u32 << map.cell_bits) - 1) as f64;
-    let g_off = if dev.on_off_ratio.is_infinite() {
-        0.0
-    } else {
-        max_level / (dev.on_off_ratio - 1.0)
-    };
+    let g_off =
+        if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
     if dev.programs_exactly() {
-        let g = map
-            .levels
-            .iter()
-            .map(|c| (*c as i64) << dev.frac_bits)
-            .collect();
-        return Ok(ProgrammedLayer {
-            g,
-            frac_bits: dev.frac_bits,
-            stuck: (0, 0),
-        });
+        let g = map.levels.iter().map(|c| (*c as i64) << dev.frac_bits).collect();
+        return Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck: (0, 0) });
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
@@ -144,11 +154,7 @@ pub fn program(
             }
         })
         .collect();
-    Ok(ProgrammedLayer {
-        g,
-        frac_bits: dev.frac_bits,
-        stuck,
-    })
+    Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck })
 }
 
 #[cfg(test)]

@@ -94,9 +94,8 @@ impl Mlp {
             };
             h = (0..l.n_out)
                 .map(|j| {
-                    let dot: f64 = (0..l.n_in)
-                        .map(|i| w[j * l.n_in + i] as f64 * h[i] as f64)
-                        .sum();
+                    let dot: f64 =
+                        (0..l.n_in).map(|i| w[j * l.n_in + i] as f64 * h[i] as f64).sum();
                     l.activation.apply(dot as f32 + l.bias[j])
                 })
                 .collect();
@@ -127,9 +126,8 @@ impl Mlp {
             };
             h = (0..l.n_out)
                 .map(|j| {
-                    let dot: f64 = (0..l.n_in)
-                        .map(|i| w[j * l.n_in + i] as f64 * hin[i] as f64)
-                        .sum();
+                    let dot: f64 =
+                        (0..l.n_in).map(|i| w[j * l.n_in + i] as f64 * hin[i] as f64).sum();
                     l.activation.apply(dot as f32 + l.bias[j])
                 })
                 .collect();
@@ -154,11 +152,7 @@ pub fn fake_quant(x: &[f32], q: &TrainedQuant, per: usize) -> Vec<f32> {
     x.iter()
         .enumerate()
         .map(|(k, v)| {
-            let s = if q.scale.len() == 1 {
-                q.scale[0]
-            } else {
-                q.scale[k / per]
-            };
+            let s = if q.scale.len() == 1 { q.scale[0] } else { q.scale[k / per] };
             q.rounding.apply((v / s).clamp(lo as f32, hi as f32)) * s
         })
         .collect()
@@ -192,10 +186,7 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
         if cur == m.outputs[0].name {
             break;
         }
-        let users = consumers
-            .get(cur.as_str())
-            .map(Vec::as_slice)
-            .unwrap_or(&[]);
+        let users = consumers.get(cur.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let n = match users {
             [n] => *n,
             [] => {
@@ -283,11 +274,7 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
     if let Some(q) = pending_quant {
         output_quant = Some(q);
     }
-    Ok(Mlp {
-        layers,
-        softmax,
-        output_quant,
-    })
+    Ok(Mlp { layers, softmax, output_quant })
 }
 
 /// A `Quant` node's constants as a trained quantizer; weights may have per-channel scales.
@@ -325,26 +312,14 @@ fn trained_quant(
             scale.len()
         ));
     }
-    Ok(TrainedQuant {
-        node: n.name.clone(),
-        scale,
-        bits: bits as u32,
-        signed,
-        narrow,
-        rounding,
-    })
+    Ok(TrainedQuant { node: n.name.clone(), scale, bits: bits as u32, signed, narrow, rounding })
 }
 
 /// Builds a layer from a Gemm or MatMul whose other operand is a constant (possibly through a
 /// QONNX weight `Quant`).
 fn dense_from(m: &OnnxModel, n: &Node, input: &str) -> Result<DenseLayer, String> {
     let (trans_b, alpha, beta) = match &n.op {
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-        } => {
+        Op::Gemm { alpha, beta, trans_a, trans_b } => {
             if *trans_a || n.inputs[0] != input {
                 return Err("the activation must be Gemm's A operand, untransposed".into());
             }
@@ -381,31 +356,19 @@ fn dense_from(m: &OnnxModel, n: &Node, input: &str) -> Result<DenseLayer, String
         return Err(format!("weight has shape {:?}; expected 2-D", wt.shape));
     }
     let w = wt.to_f32();
-    let (n_out, n_in) = if trans_b {
-        (wt.shape[0], wt.shape[1])
-    } else {
-        (wt.shape[1], wt.shape[0])
-    };
+    let (n_out, n_in) =
+        if trans_b { (wt.shape[0], wt.shape[1]) } else { (wt.shape[1], wt.shape[0]) };
     // To [out][in]; QONNX per-channel weight scales are laid out along the output axis.
     let mut weight = vec![0f32; n_out * n_in];
     for j in 0..n_out {
         for i in 0..n_in {
-            let v = if trans_b {
-                w[j * n_in + i]
-            } else {
-                w[i * n_out + j]
-            };
+            let v = if trans_b { w[j * n_in + i] } else { w[i * n_out + j] };
             weight[j * n_in + i] = v;
         }
     }
     let weight_quant = match wq {
         Some(q) => {
-            let Op::Quant {
-                signed,
-                narrow,
-                rounding,
-            } = q.op
-            else {
+            let Op::Quant { signed, narrow, rounding } = q.op else {
                 unreachable!("filtered above")
             };
             let s = &m.shapes[&q.inputs[1]];
@@ -429,19 +392,13 @@ fn dense_from(m: &OnnxModel, n: &Node, input: &str) -> Result<DenseLayer, String
     };
     let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
         Some(c) => {
-            let t = m
-                .constants
-                .get(c)
-                .ok_or_else(|| format!("bias `{c}` must be a constant"))?;
+            let t = m.constants.get(c).ok_or_else(|| format!("bias `{c}` must be a constant"))?;
             let v = t.to_f32();
             match v.len() {
                 1 => vec![beta * v[0]; n_out],
                 k if k == n_out => v.iter().map(|b| beta * b).collect(),
                 _ => {
-                    return Err(format!(
-                        "bias of shape {:?} is not one value per output",
-                        t.shape
-                    ))
+                    return Err(format!("bias of shape {:?} is not one value per output", t.shape))
                 }
             }
         }

@@ -49,8 +49,12 @@ pub struct QuantConfig {
     pub w_bits: u32,
     pub a_bits: u32,
     pub weight_scale: ScaleGranularity,
-    /// Activation scales per channel (folded into the next weights and requantization
-    /// multipliers, so free in hardware) or one per tensor.
+    /// Scales of the graph input: per feature (quantized on the host and folded into the first
+    /// layer's weights, so free in hardware) or one for all.
+    pub input_scale: ScaleGranularity,
+    /// Scales of hidden activations: per channel (folded into the next weights and the
+    /// per-channel requantization multipliers) or one per tensor (one multiplier per layer, as
+    /// the IR's `Requantize` needs).
     pub act_scale: ScaleGranularity,
     pub calibration: Calibration,
 }
@@ -61,6 +65,7 @@ impl Default for QuantConfig {
             w_bits: 8,
             a_bits: 8,
             weight_scale: ScaleGranularity::PerChannel,
+            input_scale: ScaleGranularity::PerChannel,
             act_scale: ScaleGranularity::PerChannel,
             calibration: Calibration::Max,
         }
@@ -78,9 +83,7 @@ impl Requant {
     /// The closest multiplier in `[2^30, 2^31)` and shift for a positive real factor.
     pub fn from_real(m: f64) -> Result<Requant, String> {
         if !(m.is_finite() && m > 0.0) {
-            return Err(format!(
-                "requantization factor {m} is not positive and finite"
-            ));
+            return Err(format!("requantization factor {m} is not positive and finite"));
         }
         let e = m.log2().floor() as i32;
         let mut shift = 30 - e;
@@ -95,10 +98,7 @@ impl Requant {
             mult /= 2;
             shift -= 1;
         }
-        Ok(Requant {
-            multiplier: mult as i32,
-            shift: shift as u32,
-        })
+        Ok(Requant { multiplier: mult as i32, shift: shift as u32 })
     }
     /// The exactly rounded (half to even) scaled value, without saturation.
     pub fn apply(&self, acc: i64) -> i64 {
@@ -128,10 +128,7 @@ impl InputQuant {
     pub fn quantize(&self, x: &[f32]) -> Vec<i64> {
         x.iter()
             .zip(&self.scale)
-            .map(|(v, s)| {
-                self.rounding
-                    .apply((v / s).clamp(self.lo as f32, self.hi as f32)) as i64
-            })
+            .map(|(v, s)| self.rounding.apply((v / s).clamp(self.lo as f32, self.hi as f32)) as i64)
             .collect()
     }
 }
@@ -140,16 +137,9 @@ impl InputQuant {
 #[derive(Clone, Debug, PartialEq)]
 pub enum LayerOutput {
     /// Hidden layer: requantize per channel to the next layer's input codes in `[lo, hi]`.
-    Requant {
-        requant: Vec<Requant>,
-        lo: i64,
-        hi: i64,
-    },
+    Requant { requant: Vec<Requant>, lo: i64, hi: i64 },
     /// Last layer: dequantize with `scale[j]`, then apply `activation` in float.
-    Dequant {
-        scale: Vec<f64>,
-        activation: Activation,
-    },
+    Dequant { scale: Vec<f64>, activation: Activation },
 }
 
 /// One quantized dense layer.
@@ -178,11 +168,7 @@ impl QLayer {
     /// `sum_i x_i * w[j,i]` for every output: the reference the crossbar must reproduce.
     pub fn matvec(&self, x: &[i64]) -> Vec<i64> {
         (0..self.n_out)
-            .map(|j| {
-                (0..self.n_in)
-                    .map(|i| self.w[j * self.n_in + i] * x[i])
-                    .sum()
-            })
+            .map(|j| (0..self.n_in).map(|i| self.w[j * self.n_in + i] * x[i]).sum())
             .collect()
     }
     /// Bits of a two's-complement accumulator that holds every reachable `acc_j` (bias included).
@@ -190,9 +176,7 @@ impl QLayer {
         let xmax = self.in_lo.abs().max(self.in_hi);
         let worst = (0..self.n_out)
             .map(|j| {
-                (0..self.n_in)
-                    .map(|i| self.w[j * self.n_in + i].abs() * xmax)
-                    .sum::<i64>()
+                (0..self.n_in).map(|i| self.w[j * self.n_in + i].abs() * xmax).sum::<i64>()
                     + self.bias[j].abs()
             })
             .max()
@@ -224,11 +208,8 @@ impl QuantizedMlp {
             let acc: Vec<i64> = mv.iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
             match &layer.output {
                 LayerOutput::Requant { requant, lo, hi } => {
-                    codes = acc
-                        .iter()
-                        .zip(requant)
-                        .map(|(a, r)| r.apply(*a).clamp(*lo, *hi))
-                        .collect();
+                    codes =
+                        acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect();
                 }
                 LayerOutput::Dequant { scale, activation } => {
                     let mut out: Vec<f32> = acc
@@ -247,6 +228,24 @@ impl QuantizedMlp {
             }
         }
         Vec::new()
+    }
+
+    /// The last layer's integer accumulators (bias included) for input codes: the exact
+    /// integer datapath without the host's float conversions.
+    pub fn accumulators(&self, codes: &[i64]) -> Vec<i64> {
+        let mut codes = codes.to_vec();
+        for layer in &self.layers {
+            let acc: Vec<i64> =
+                layer.matvec(&codes).iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
+            match &layer.output {
+                LayerOutput::Requant { requant, lo, hi } => {
+                    codes =
+                        acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect();
+                }
+                LayerOutput::Dequant { .. } => return acc,
+            }
+        }
+        codes
     }
 
     /// The exact integer reference.
@@ -310,11 +309,8 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         return Err("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into());
     }
     // Per-layer, per-channel input samples.
-    let mut seen: Vec<Vec<Vec<f32>>> = mlp
-        .layers
-        .iter()
-        .map(|l| vec![Vec::new(); l.n_in])
-        .collect();
+    let mut seen: Vec<Vec<Vec<f32>>> =
+        mlp.layers.iter().map(|l| vec![Vec::new(); l.n_in]).collect();
     for x in calib {
         for (l, h) in mlp.layer_inputs(x).into_iter().enumerate() {
             for (i, v) in h.into_iter().enumerate() {
@@ -341,8 +337,9 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             None => {
                 let signed = seen[l].iter().flatten().any(|v| *v < 0.0);
                 let (lo, hi) = act_range(signed, cfg.a_bits);
+                let granularity = if l == 0 { cfg.input_scale } else { cfg.act_scale };
                 let per_tensor =
-                    cfg.act_scale == ScaleGranularity::PerTensor || layer.weight_quant.is_some();
+                    granularity == ScaleGranularity::PerTensor || layer.weight_quant.is_some();
                 let mut all: Vec<f32> = seen[l].iter().flatten().copied().collect();
                 let tensor_mag = calibrate(&mut all, cfg.calibration);
                 // A channel never seen non-zero gets the tensor's range: a scale of its own
@@ -360,21 +357,9 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
                 // Scales are stored as f32 (the host quantizes in f32) and used exactly.
                 let scale = mags
                     .iter()
-                    .map(|m| {
-                        if *m > 0.0 {
-                            (*m as f64 / hi as f64) as f32 as f64
-                        } else {
-                            1.0
-                        }
-                    })
+                    .map(|m| if *m > 0.0 { (*m as f64 / hi as f64) as f32 as f64 } else { 1.0 })
                     .collect();
-                LayerInput {
-                    scale,
-                    lo,
-                    hi,
-                    bits: cfg.a_bits,
-                    rounding: Rounding::HalfEven,
-                }
+                LayerInput { scale, lo, hi, bits: cfg.a_bits, rounding: Rounding::HalfEven }
             }
         });
     }
@@ -395,26 +380,15 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         }
         let output = if l + 1 < n {
             let next = &inputs[l + 1];
-            let lo = if layer.activation == Activation::Relu {
-                next.lo.max(0)
-            } else {
-                next.lo
-            };
+            let lo = if layer.activation == Activation::Relu { next.lo.max(0) } else { next.lo };
             let requant = acc_scale
                 .iter()
                 .zip(&next.scale)
                 .map(|(sa, sn)| Requant::from_real(sa / sn))
                 .collect::<Result<_, _>>()?;
-            LayerOutput::Requant {
-                requant,
-                lo,
-                hi: next.hi,
-            }
+            LayerOutput::Requant { requant, lo, hi: next.hi }
         } else {
-            LayerOutput::Dequant {
-                scale: acc_scale.clone(),
-                activation: layer.activation,
-            }
+            LayerOutput::Dequant { scale: acc_scale.clone(), activation: layer.activation }
         };
         layers.push(QLayer {
             name: layer.name.clone(),
@@ -460,34 +434,20 @@ fn quantize_weights(
             return Err(format!("weight Quant `{}` must be signed", q.node));
         }
         let (lo, hi) = q.range();
-        let scales: Vec<f32> = (0..n_out)
-            .map(|j| {
-                if q.scale.len() == 1 {
-                    q.scale[0]
-                } else {
-                    q.scale[j]
-                }
-            })
-            .collect();
+        let scales: Vec<f32> =
+            (0..n_out).map(|j| if q.scale.len() == 1 { q.scale[0] } else { q.scale[j] }).collect();
         let w = (0..n_out * n_in)
             .map(|k| {
-                q.rounding
-                    .apply((layer.weight[k] / scales[k / n_in]).clamp(lo as f32, hi as f32))
+                q.rounding.apply((layer.weight[k] / scales[k / n_in]).clamp(lo as f32, hi as f32))
                     as i64
             })
             .collect();
         // The layer input has one scale here (see `quantize`).
-        return Ok((
-            w,
-            scales.iter().map(|s| *s as f64 * in_scale[0]).collect(),
-            lo,
-            hi,
-        ));
+        return Ok((w, scales.iter().map(|s| *s as f64 * in_scale[0]).collect(), lo, hi));
     }
     let qmax = (1i64 << (cfg.w_bits - 1)) - 1;
-    let folded: Vec<f64> = (0..n_out * n_in)
-        .map(|k| layer.weight[k] as f64 * in_scale[k % n_in])
-        .collect();
+    let folded: Vec<f64> =
+        (0..n_out * n_in).map(|k| layer.weight[k] as f64 * in_scale[k % n_in]).collect();
     let maxabs = |r: std::ops::Range<usize>| folded[r].iter().fold(0f64, |m, v| m.max(v.abs()));
     let layer_max = maxabs(0..n_out * n_in);
     let scales: Vec<f64> = (0..n_out)
@@ -534,13 +494,7 @@ mod tests {
     fn requant_multiplier_by_hand() {
         // 0.75 = 0b0.11: e = -1, shift 31, M = 0.75 * 2^31 = 1610612736.
         let r = Requant::from_real(0.75).unwrap();
-        assert_eq!(
-            r,
-            Requant {
-                multiplier: 1_610_612_736,
-                shift: 31
-            }
-        );
+        assert_eq!(r, Requant { multiplier: 1_610_612_736, shift: 31 });
         // 10 * 0.75 = 7.5 and -7.5 round to the even 8 and -8; 6 * 0.75 = 4.5 to 4.
         assert_eq!(r.apply(10), 8);
         assert_eq!(r.apply(-10), -8);

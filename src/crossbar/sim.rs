@@ -96,22 +96,13 @@ pub fn simulate_layer(
     input: LayerInput<'_>,
     hooks: &mut Hooks<'_>,
 ) -> (Vec<i64>, Events) {
-    let LayerHw {
-        map,
-        prog,
-        adc,
-        cfg,
-    } = hw;
+    let LayerHw { map, prog, adc, cfg } = hw;
     let LayerInput { x, a_bits, signed } = input;
     let noisy = hooks.noise.is_some();
     let ncols = map.logical_cols();
     let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
     let cpw = s_n * p_n;
-    let mask = if a_bits >= 64 {
-        u64::MAX
-    } else {
-        (1u64 << a_bits) - 1
-    };
+    let mask = if a_bits >= 64 { u64::MAX } else { (1u64 << a_bits) - 1 };
     let bits: Vec<u64> = x.iter().map(|v| (*v as u64) & mask).collect();
     let mut acc = vec![0i64; map.n_out];
     let mut ev = Events::default();
@@ -123,11 +114,7 @@ pub fn simulate_layer(
         let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
         steps = steps.max((c1 - c0).div_ceil(n_adc));
         for t in 0..a_bits {
-            let plane_w: i64 = if signed && t == a_bits - 1 {
-                -(1i64 << t)
-            } else {
-                1i64 << t
-            };
+            let plane_w: i64 = if signed && t == a_bits - 1 { -(1i64 << t) } else { 1i64 << t };
             psum[c0..c1].iter_mut().for_each(|v| *v = 0);
             if noisy {
                 psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
@@ -206,11 +193,7 @@ impl CrossbarNet {
         cfg: &XbarConfig,
         dev: &DeviceConfig,
     ) -> Result<CrossbarNet, String> {
-        let maps = q
-            .layers
-            .iter()
-            .map(|l| map_layer(l, cfg))
-            .collect::<Result<Vec<_>, _>>()?;
+        let maps = q.layers.iter().map(|l| map_layer(l, cfg)).collect::<Result<Vec<_>, _>>()?;
         let programmed = maps
             .iter()
             .enumerate()
@@ -221,14 +204,7 @@ impl CrossbarNet {
             full_scale: cfg.full_scale_levels(),
             frac_bits: dev.frac_bits,
         };
-        Ok(CrossbarNet {
-            q: q.clone(),
-            cfg: *cfg,
-            dev: *dev,
-            maps,
-            programmed,
-            adc,
-        })
+        Ok(CrossbarNet { q: q.clone(), cfg: *cfg, dev: *dev, maps, programmed, adc })
     }
 
     /// Runs one sample. Read noise is drawn from `noise_rng` when the device has any.
@@ -245,16 +221,12 @@ impl CrossbarNet {
     ) -> Inference {
         let mut events = Vec::with_capacity(self.maps.len());
         let noise = match noise_rng {
-            Some(rng) if self.dev.c2c_sigma > 0.0 => Some(Noise {
-                c2c_sigma: self.dev.c2c_sigma,
-                rng,
-            }),
+            Some(rng) if self.dev.c2c_sigma > 0.0 => {
+                Some(Noise { c2c_sigma: self.dev.c2c_sigma, rng })
+            }
             _ => None,
         };
-        let mut hooks = Hooks {
-            noise,
-            partial_sums,
-        };
+        let mut hooks = Hooks { noise, partial_sums };
         let output = self.q.run_with(x, |l, codes| {
             let layer = &self.q.layers[l];
             let hw = LayerHw {
@@ -263,11 +235,7 @@ impl CrossbarNet {
                 adc: &self.adc,
                 cfg: &self.cfg,
             };
-            let input = LayerInput {
-                x: codes,
-                a_bits: layer.a_bits,
-                signed: layer.in_lo < 0,
-            };
+            let input = LayerInput { x: codes, a_bits: layer.a_bits, signed: layer.in_lo < 0 };
             let (mv, ev) = simulate_layer(hw, input, &mut hooks);
             events.push(ev);
             mv
@@ -306,11 +274,7 @@ impl CrossbarNet {
                 inf.output
             })
             .collect();
-        BatchRun {
-            outputs,
-            events,
-            samples: xs.len() as u64,
-        }
+        BatchRun { outputs, events, samples: xs.len() as u64 }
     }
 
     /// Layer names, for cost reports.

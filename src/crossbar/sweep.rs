@@ -56,11 +56,7 @@ pub fn sweep(q: &QuantizedMlp, spec: &SweepSpec<'_>) -> Result<Vec<SweepPoint>, 
     };
     for &bits in &spec.adc_bits {
         for &sigma in &spec.d2d_sigmas {
-            let cfg = XbarConfig {
-                adc_bits: bits,
-                full_scale,
-                ..spec.base
-            };
+            let cfg = XbarConfig { adc_bits: bits, full_scale, ..spec.base };
             let dev = DeviceConfig {
                 d2d_sigma: sigma,
                 frac_bits: if sigma > 0.0 {
@@ -93,12 +89,7 @@ pub fn sweep(q: &QuantizedMlp, spec: &SweepSpec<'_>) -> Result<Vec<SweepPoint>, 
                 accuracy: correct as f64 / spec.data.len().max(1) as f64,
                 agreement: argmax_agreement(&run.outputs, spec.reference),
                 energy_pj: cost.ledger.energy_pj(),
-                adc_energy_pj: cost
-                    .ledger
-                    .breakdown()
-                    .get("crossbar.adc")
-                    .copied()
-                    .unwrap_or(0.0),
+                adc_energy_pj: cost.ledger.breakdown().get("crossbar.adc").copied().unwrap_or(0.0),
                 latency_ns: cost.ledger.latency_ns,
                 area_um2: cost.ledger.area_um2_total(),
                 tops_per_w: cost.tops_per_w,

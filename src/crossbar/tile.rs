@@ -61,6 +61,27 @@ impl Default for XbarConfig {
 }
 
 impl XbarConfig {
+    /// Geometry and read-out from a crossbar instance (`stdlib/crossbar.tess`: `rows`, `cols`,
+    /// `cell_bits`, `cols_per_adc`, `adc_bits`); signed encoding and full scale are mapping
+    /// choices, given here.
+    pub fn from_instance(
+        inst: &crate::dsl::accel::Instance,
+        encoding: SignedEncoding,
+        full_scale: FullScale,
+    ) -> Result<XbarConfig, String> {
+        let cfg = XbarConfig {
+            rows: inst.count("rows")? as usize,
+            cols: inst.count("cols")? as usize,
+            cell_bits: inst.count("cell_bits")? as u32,
+            encoding,
+            cols_per_adc: inst.count("cols_per_adc")? as usize,
+            adc_bits: inst.count("adc_bits")? as u32,
+            full_scale,
+        };
+        cfg.check().map_err(|e| format!("instance `{}`: {e}", inst.name))?;
+        Ok(cfg)
+    }
+
     /// The ADC full scale in levels.
     pub fn full_scale_levels(&self) -> u64 {
         match self.full_scale {
@@ -155,16 +176,10 @@ fn bits_for(v: u64) -> u32 {
 pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
     cfg.check()?;
     let (polarities, offset, stored_bits) = match cfg.encoding {
-        SignedEncoding::Differential => (
-            2u32,
-            0i64,
-            bits_for(layer.w_lo.unsigned_abs().max(layer.w_hi.unsigned_abs())),
-        ),
-        SignedEncoding::Offset => (
-            1u32,
-            -layer.w_lo,
-            bits_for((layer.w_hi - layer.w_lo) as u64),
-        ),
+        SignedEncoding::Differential => {
+            (2u32, 0i64, bits_for(layer.w_lo.unsigned_abs().max(layer.w_hi.unsigned_abs())))
+        }
+        SignedEncoding::Offset => (1u32, -layer.w_lo, bits_for((layer.w_hi - layer.w_lo) as u64)),
     };
     let slices = stored_bits.div_ceil(cfg.cell_bits);
     let cpw = (slices * polarities) as usize;

@@ -61,8 +61,7 @@ impl Report {
 
     /// Adds a family section such as `cam`.
     pub fn section(&mut self, name: &str, value: impl Serialize) -> Result<(), serde_json::Error> {
-        self.sections
-            .insert(name.to_string(), serde_json::to_value(value)?);
+        self.sections.insert(name.to_string(), serde_json::to_value(value)?);
         Ok(())
     }
 

@@ -40,14 +40,11 @@ impl Ledger {
     /// Adds `count` events of kind `event`, each costing `pj_each`, attributed to `component`.
     /// Adding the same event twice accumulates the count; the per-event price must agree.
     pub fn add(&mut self, event: &str, component: &str, count: f64, pj_each: f64) {
-        let e = self
-            .events
-            .entry(event.to_string())
-            .or_insert_with(|| EventCost {
-                count: 0.0,
-                pj_each,
-                component: component.to_string(),
-            });
+        let e = self.events.entry(event.to_string()).or_insert_with(|| EventCost {
+            count: 0.0,
+            pj_each,
+            component: component.to_string(),
+        });
         debug_assert!(
             (e.pj_each - pj_each).abs() <= 1e-12 * pj_each.abs().max(1.0),
             "event {event} priced twice differently"

@@ -17,11 +17,7 @@ pub struct UnsupportedOp {
 
 impl fmt::Display for UnsupportedOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dom = if self.domain.is_empty() {
-            "ai.onnx"
-        } else {
-            &self.domain
-        };
+        let dom = if self.domain.is_empty() { "ai.onnx" } else { &self.domain };
         write!(f, "node `{}`: {} (domain {dom})", self.node, self.op_type)?;
         if let Some(r) = &self.reason {
             write!(f, ": {r}")?;
@@ -42,23 +38,13 @@ pub enum OnnxError {
     #[error("{file}: not a valid ONNX protobuf ({detail}); the file may be truncated or not an ONNX model")]
     Decode { file: String, detail: String },
     #[error("{file}: {field}: {message}")]
-    Invalid {
-        file: String,
-        field: String,
-        message: String,
-    },
+    Invalid { file: String, field: String, message: String },
     #[error("{file}: {} unsupported operator(s):\n{}", ops.len(), list_ops(ops))]
-    Unsupported {
-        file: String,
-        ops: Vec<UnsupportedOp>,
-    },
+    Unsupported { file: String, ops: Vec<UnsupportedOp> },
 }
 
 fn list_ops(ops: &[UnsupportedOp]) -> String {
-    ops.iter()
-        .map(|o| format!("  - {o}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    ops.iter().map(|o| format!("  - {o}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Builds [`OnnxError::Invalid`] values for one file without repeating its name everywhere.
@@ -69,10 +55,6 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn invalid(&self, field: impl Into<String>, message: impl Into<String>) -> OnnxError {
-        OnnxError::Invalid {
-            file: self.file.clone(),
-            field: field.into(),
-            message: message.into(),
-        }
+        OnnxError::Invalid { file: self.file.clone(), field: field.into(), message: message.into() }
     }
 }

@@ -52,22 +52,10 @@ pub fn evaluate_all(
                 x.len()
             ));
         }
-        vals.insert(
-            d.name.clone(),
-            Value {
-                shape: d.shape.clone(),
-                data: x.to_vec(),
-            },
-        );
+        vals.insert(d.name.clone(), Value { shape: d.shape.clone(), data: x.to_vec() });
     }
     for (k, t) in &model.constants {
-        vals.insert(
-            k.clone(),
-            Value {
-                shape: t.shape.clone(),
-                data: t.to_f32(),
-            },
-        );
+        vals.insert(k.clone(), Value { shape: t.shape.clone(), data: t.to_f32() });
     }
     for n in &model.nodes {
         if n.op == Op::Constant {
@@ -98,18 +86,9 @@ fn eval_node(
         data: x.data.iter().map(|v| f(*v)).collect(),
     };
     Ok(match &n.op {
-        Op::Gemm {
-            alpha,
-            beta,
-            trans_a,
-            trans_b,
-        } => {
+        Op::Gemm { alpha, beta, trans_a, trans_b } => {
             let b = arg(1)?;
-            let (m, k) = if *trans_a {
-                (x.shape[1], x.shape[0])
-            } else {
-                (x.shape[0], x.shape[1])
-            };
+            let (m, k) = if *trans_a { (x.shape[1], x.shape[0]) } else { (x.shape[0], x.shape[1]) };
             let nn = if *trans_b { b.shape[0] } else { b.shape[1] };
             let at = |i: usize, p: usize| {
                 if *trans_a {
@@ -143,10 +122,7 @@ fn eval_node(
                     data[i * nn + j] = y;
                 }
             }
-            Value {
-                shape: vec![m, nn],
-                data,
-            }
+            Value { shape: vec![m, nn], data }
         }
         Op::MatMul => {
             let b = arg(1)?;
@@ -162,34 +138,23 @@ fn eval_node(
                     data[r * nn + j] = acc as f32;
                 }
             }
-            Value {
-                shape: out_shape,
-                data,
-            }
+            Value { shape: out_shape, data }
         }
         Op::Add => {
             let b = arg(1)?;
             let s = broadcast(&x.shape, &b.shape).ok_or("shapes do not broadcast")?;
             let (xa, xb) = (broadcast_to(x, &s), broadcast_to(b, &s));
-            Value {
-                shape: s,
-                data: xa.iter().zip(&xb).map(|(p, q)| p + q).collect(),
-            }
+            Value { shape: s, data: xa.iter().zip(&xb).map(|(p, q)| p + q).collect() }
         }
         Op::Relu => map(&|v| v.max(0.0)),
         Op::Sigmoid => map(&|v| (1.0 / (1.0 + (-(v as f64)).exp())) as f32),
         Op::Tanh => map(&|v| v.tanh()),
-        Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => Value {
-            shape: out_shape,
-            data: x.data.clone(),
-        },
+        Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
+            Value { shape: out_shape, data: x.data.clone() }
+        }
         Op::Softmax { axis, legacy } => softmax(x, *axis, *legacy)?,
         Op::Constant => return Err("constant evaluated as a node".into()),
-        Op::Quant {
-            signed,
-            narrow,
-            rounding,
-        } => {
+        Op::Quant { signed, narrow, rounding } => {
             let s = broadcast_to(arg(1)?, &x.shape);
             let z = broadcast_to(arg(2)?, &x.shape);
             let bits = arg(3)?.data[0];
@@ -212,10 +177,7 @@ fn eval_node(
                     (q - z) * s
                 })
                 .collect();
-            Value {
-                shape: x.shape.clone(),
-                data,
-            }
+            Value { shape: x.shape.clone(), data }
         }
     })
 }
@@ -238,9 +200,7 @@ fn broadcast_to(v: &Value, shape: &[usize]) -> Vec<f32> {
     }
     let r = shape.len();
     let pad = r - v.shape.len();
-    let vs: Vec<usize> = std::iter::repeat_n(1, pad)
-        .chain(v.shape.iter().copied())
-        .collect();
+    let vs: Vec<usize> = std::iter::repeat_n(1, pad).chain(v.shape.iter().copied()).collect();
     let total: usize = shape.iter().product();
     let mut out = Vec::with_capacity(total);
     for flat in 0..total {
@@ -267,35 +227,22 @@ fn softmax(x: &Value, axis: i64, legacy: bool) -> Result<Value, String> {
     let ax = norm_axis(axis, r, false).ok_or("softmax axis out of range")?;
     // Softmax over index groups: `outer` blocks, each with `len` elements `stride` apart.
     let (outer, len, inner) = if legacy {
-        (
-            x.shape[..ax].iter().product::<usize>(),
-            x.shape[ax..].iter().product::<usize>(),
-            1,
-        )
+        (x.shape[..ax].iter().product::<usize>(), x.shape[ax..].iter().product::<usize>(), 1)
     } else {
-        (
-            x.shape[..ax].iter().product(),
-            x.shape[ax],
-            x.shape[ax + 1..].iter().product::<usize>(),
-        )
+        (x.shape[..ax].iter().product(), x.shape[ax], x.shape[ax + 1..].iter().product::<usize>())
     };
     let mut data = x.data.clone();
     for o in 0..outer {
         for i in 0..inner {
             let at = |j: usize| o * len * inner + j * inner + i;
-            let m = (0..len)
-                .map(|j| x.data[at(j)])
-                .fold(f32::NEG_INFINITY, f32::max);
+            let m = (0..len).map(|j| x.data[at(j)]).fold(f32::NEG_INFINITY, f32::max);
             let sum: f64 = (0..len).map(|j| ((x.data[at(j)] - m) as f64).exp()).sum();
             for j in 0..len {
                 data[at(j)] = (((x.data[at(j)] - m) as f64).exp() / sum) as f32;
             }
         }
     }
-    Ok(Value {
-        shape: x.shape.clone(),
-        data,
-    })
+    Ok(Value { shape: x.shape.clone(), data })
 }
 
 #[cfg(test)]
@@ -304,35 +251,20 @@ mod tests {
 
     #[test]
     fn broadcast_expands_rows_and_columns() {
-        let v = Value {
-            shape: vec![3],
-            data: vec![1.0, 2.0, 3.0],
-        };
-        assert_eq!(
-            broadcast_to(&v, &[2, 3]),
-            vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
-        );
-        let c = Value {
-            shape: vec![2, 1],
-            data: vec![5.0, 7.0],
-        };
+        let v = Value { shape: vec![3], data: vec![1.0, 2.0, 3.0] };
+        assert_eq!(broadcast_to(&v, &[2, 3]), vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+        let c = Value { shape: vec![2, 1], data: vec![5.0, 7.0] };
         assert_eq!(broadcast_to(&c, &[2, 2]), vec![5.0, 5.0, 7.0, 7.0]);
     }
 
     #[test]
     fn softmax_by_hand() {
         // softmax([0, ln 3]) = [1/4, 3/4].
-        let v = Value {
-            shape: vec![1, 2],
-            data: vec![0.0, 3f32.ln()],
-        };
+        let v = Value { shape: vec![1, 2], data: vec![0.0, 3f32.ln()] };
         let s = softmax(&v, -1, false).unwrap();
         assert!((s.data[0] - 0.25).abs() < 1e-7 && (s.data[1] - 0.75).abs() < 1e-7);
         // Axis 0 of a 2x1 tensor normalises down the column.
-        let v = Value {
-            shape: vec![2, 1],
-            data: vec![0.0, 0.0],
-        };
+        let v = Value { shape: vec![2, 1], data: vec![0.0, 0.0] };
         assert_eq!(softmax(&v, 0, false).unwrap().data, vec![0.5, 0.5]);
     }
 

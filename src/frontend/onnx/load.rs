@@ -15,31 +15,19 @@ pub const QONNX_DOMAINS: [&str; 2] = ["qonnx.custom_op.general", "finn.custom_op
 
 /// Reads and validates an ONNX model file.
 pub fn load_onnx(path: &Path) -> Result<OnnxModel, OnnxError> {
-    let file = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
-        file: file.clone(),
-        source,
-    })?;
+    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes =
+        std::fs::read(path).map_err(|source| OnnxError::Io { file: file.clone(), source })?;
     parse_onnx(&bytes, &file)
 }
 
 /// Decodes and validates an ONNX model from bytes; `file` names it in messages.
 pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
-    let ctx = Ctx {
-        file: file.to_string(),
-    };
-    let proto = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode {
-        file: file.to_string(),
-        detail: e.to_string(),
-    })?;
+    let ctx = Ctx { file: file.to_string() };
+    let proto = ModelProto::decode(bytes)
+        .map_err(|e| OnnxError::Decode { file: file.to_string(), detail: e.to_string() })?;
     let graph = proto.graph.as_ref().ok_or_else(|| {
-        ctx.invalid(
-            "graph",
-            "the model has no graph (is this an ONNX model file?)",
-        )
+        ctx.invalid("graph", "the model has no graph (is this an ONNX model file?)")
     })?;
     let opset = proto
         .opset_import
@@ -47,20 +35,16 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
         .and_then(|o| o.version)
         .ok_or_else(|| {
-            ctx.invalid(
-                "opset_import",
-                "no version of the default ONNX domain is imported",
-            )
+            ctx.invalid("opset_import", "no version of the default ONNX domain is imported")
         })?;
 
     let mut constants = BTreeMap::new();
     for (i, t) in graph.initializer.iter().enumerate() {
         let name = t.name.clone().unwrap_or_default();
         if name.is_empty() {
-            return Err(ctx.invalid(
-                format!("graph.initializer[{i}].name"),
-                "initializer has no name",
-            ));
+            return Err(
+                ctx.invalid(format!("graph.initializer[{i}].name"), "initializer has no name")
+            );
         }
         let tensor = decode_tensor(t, &ctx, &format!("graph.initializer[{name}]"))?;
         constants.insert(name, tensor);
@@ -78,10 +62,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         });
     }
     if inputs.is_empty() {
-        return Err(ctx.invalid(
-            "graph.input",
-            "the graph has no input that is not an initializer",
-        ));
+        return Err(ctx.invalid("graph.input", "the graph has no input that is not an initializer"));
     }
 
     let mut nodes = Vec::new();
@@ -97,12 +78,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
                     let out = n.output.first().cloned().unwrap_or_default();
                     constants.insert(out, t);
                 }
-                nodes.push(Node {
-                    name,
-                    op,
-                    inputs: n.input.clone(),
-                    outputs: n.output.clone(),
-                });
+                nodes.push(Node { name, op, inputs: n.input.clone(), outputs: n.output.clone() });
             }
             Err(NodeError::Unsupported(reason)) => unsupported.push(UnsupportedOp {
                 node: name,
@@ -114,10 +90,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         }
     }
     if !unsupported.is_empty() {
-        return Err(OnnxError::Unsupported {
-            file: file.to_string(),
-            ops: unsupported,
-        });
+        return Err(OnnxError::Unsupported { file: file.to_string(), ops: unsupported });
     }
 
     let nodes = topo_sort(nodes, &inputs, &constants, &ctx)?;
@@ -132,13 +105,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         let ins: Vec<Option<&[usize]>> = n
             .inputs
             .iter()
-            .map(|x| {
-                if x.is_empty() {
-                    None
-                } else {
-                    shapes.get(x).map(Vec::as_slice)
-                }
-            })
+            .map(|x| if x.is_empty() { None } else { shapes.get(x).map(Vec::as_slice) })
             .collect();
         let outs = infer_node(n, &ins, &constants)
             .map_err(|m| ctx.invalid(format!("graph.node `{}` ({})", n.name, n.op.op_type()), m))?;
@@ -160,45 +127,24 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
     if outputs.is_empty() {
         return Err(ctx.invalid("graph.output", "the graph has no output"));
     }
-    Ok(OnnxModel {
-        file: file.to_string(),
-        opset,
-        inputs,
-        outputs,
-        constants,
-        nodes,
-        shapes,
-    })
+    Ok(OnnxModel { file: file.to_string(), opset, inputs, outputs, constants, nodes, shapes })
 }
 
 /// The static shape of a graph input: elem type FLOAT, every dimension known except a symbolic
 /// leading (batch) dimension, which becomes 1.
 fn input_shape(vi: &ValueInfoProto, ctx: &Ctx, field: &str) -> Result<Vec<usize>, OnnxError> {
-    let tt = vi
-        .r#type
-        .as_ref()
-        .and_then(|t| t.tensor_type.as_ref())
-        .ok_or_else(|| {
-            ctx.invalid(
-                field,
-                "is not a tensor (sequences and maps are not supported)",
-            )
-        })?;
+    let tt = vi.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).ok_or_else(|| {
+        ctx.invalid(field, "is not a tensor (sequences and maps are not supported)")
+    })?;
     let et = tt.elem_type.unwrap_or(0);
     if et != super::proto::data_type::FLOAT {
         return Err(ctx.invalid(
             format!("{field}.type.tensor_type.elem_type"),
-            format!(
-                "is {}; tessera's model inputs are FLOAT",
-                super::proto::data_type::name(et)
-            ),
+            format!("is {}; tessera's model inputs are FLOAT", super::proto::data_type::name(et)),
         ));
     }
     let shape = tt.shape.as_ref().ok_or_else(|| {
-        ctx.invalid(
-            format!("{field}.type.tensor_type.shape"),
-            "is missing (unknown rank)",
-        )
+        ctx.invalid(format!("{field}.type.tensor_type.shape"), "is missing (unknown rank)")
     })?;
     let mut out = Vec::new();
     for (d, dim) in shape.dim.iter().enumerate() {
@@ -243,21 +189,15 @@ fn check_declared_output(
     ctx: &Ctx,
     field: &str,
 ) -> Result<(), OnnxError> {
-    let Some(shape) = vi
-        .r#type
-        .as_ref()
-        .and_then(|t| t.tensor_type.as_ref())
-        .and_then(|t| t.shape.as_ref())
+    let Some(shape) =
+        vi.r#type.as_ref().and_then(|t| t.tensor_type.as_ref()).and_then(|t| t.shape.as_ref())
     else {
         return Ok(());
     };
     if shape.dim.len() != got.len() {
         return Err(ctx.invalid(
             field,
-            format!(
-                "declared rank {} but the graph computes shape {got:?}",
-                shape.dim.len()
-            ),
+            format!("declared rank {} but the graph computes shape {got:?}", shape.dim.len()),
         ));
     }
     for (i, (d, g)) in shape.dim.iter().zip(got).enumerate() {
@@ -286,15 +226,8 @@ struct Attrs<'a> {
 
 impl<'a> Attrs<'a> {
     fn new(n: &'a NodeProto) -> Self {
-        let map = n
-            .attribute
-            .iter()
-            .map(|a| (a.name.as_deref().unwrap_or(""), a))
-            .collect();
-        Attrs {
-            map,
-            used: BTreeSet::new(),
-        }
+        let map = n.attribute.iter().map(|a| (a.name.as_deref().unwrap_or(""), a)).collect();
+        Attrs { map, used: BTreeSet::new() }
     }
     fn get(&mut self, name: &'a str, ty: i32) -> Result<Option<&'a AttributeProto>, NodeError> {
         let Some(a) = self.map.get(name).copied() else {
@@ -311,16 +244,10 @@ impl<'a> Attrs<'a> {
         Ok(Some(a))
     }
     fn int(&mut self, name: &'a str, default: i64) -> Result<i64, NodeError> {
-        Ok(self
-            .get(name, attr_type::INT)?
-            .and_then(|a| a.i)
-            .unwrap_or(default))
+        Ok(self.get(name, attr_type::INT)?.and_then(|a| a.i).unwrap_or(default))
     }
     fn float(&mut self, name: &'a str, default: f32) -> Result<f32, NodeError> {
-        Ok(self
-            .get(name, attr_type::FLOAT)?
-            .and_then(|a| a.f)
-            .unwrap_or(default))
+        Ok(self.get(name, attr_type::FLOAT)?.and_then(|a| a.f).unwrap_or(default))
     }
     fn string(&mut self, name: &'a str, default: &str) -> Result<String, NodeError> {
         Ok(self
@@ -341,12 +268,8 @@ impl<'a> Attrs<'a> {
     /// Rejects attributes this frontend does not understand, since ignoring one could change
     /// the operator's meaning silently.
     fn finish(&self) -> Result<(), NodeError> {
-        let mut unknown: Vec<&str> = self
-            .map
-            .keys()
-            .filter(|k| !self.used.contains(*k))
-            .copied()
-            .collect();
+        let mut unknown: Vec<&str> =
+            self.map.keys().filter(|k| !self.used.contains(*k)).copied().collect();
         unknown.sort_unstable();
         match unknown.is_empty() {
             true => Ok(()),
@@ -376,11 +299,7 @@ fn convert_node(
             let rounding = Rounding::parse(&rm).ok_or_else(|| {
                 NodeError::Unsupported(Some(format!("unknown rounding_mode `{rm}`")))
             })?;
-            Op::Quant {
-                signed,
-                narrow,
-                rounding,
-            }
+            Op::Quant { signed, narrow, rounding }
         }
         ("" | "ai.onnx", t) => match t {
             "Gemm" => Op::Gemm {
@@ -398,12 +317,8 @@ fn convert_node(
                 axis: a.int("axis", if opset >= 13 { -1 } else { 1 })?,
                 legacy: opset < 13,
             },
-            "Flatten" => Op::Flatten {
-                axis: a.int("axis", 1)?,
-            },
-            "Reshape" => Op::Reshape {
-                allowzero: a.bool01("allowzero", 0)?,
-            },
+            "Flatten" => Op::Flatten { axis: a.int("axis", 1)? },
+            "Reshape" => Op::Reshape { allowzero: a.bool01("allowzero", 0)? },
             "Identity" => Op::Identity,
             "Constant" => {
                 constant = Some(constant_value(&mut a, name, ctx)?);
@@ -439,10 +354,7 @@ fn convert_node(
 
 fn constant_value(a: &mut Attrs<'_>, name: &str, ctx: &Ctx) -> Result<Tensor, NodeError> {
     let field = format!("graph.node `{name}` (Constant).attribute");
-    if let Some(t) = a
-        .get("value", attr_type::TENSOR)?
-        .and_then(|x| x.t.as_ref())
-    {
+    if let Some(t) = a.get("value", attr_type::TENSOR)?.and_then(|x| x.t.as_ref()) {
         return decode_tensor(t, ctx, &format!("{field}[value]")).map_err(NodeError::Invalid);
     }
     if let Some(x) = a.get("value_float", attr_type::FLOAT)? {
@@ -515,11 +427,8 @@ fn topo_sort(
             }
         }
         if order.len() == before {
-            let stuck = nodes
-                .iter()
-                .enumerate()
-                .find(|(i, _)| !done[*i])
-                .map(|(_, n)| n.name.clone());
+            let stuck =
+                nodes.iter().enumerate().find(|(i, _)| !done[*i]).map(|(_, n)| n.name.clone());
             return Err(ctx.invalid(
                 format!("graph.node `{}`", stuck.unwrap_or_default()),
                 "the graph has a cycle",

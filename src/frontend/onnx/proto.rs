@@ -216,9 +216,6 @@ pub mod data_type {
             "FLOAT6E2M3",
             "FLOAT6E3M2",
         ];
-        usize::try_from(t)
-            .ok()
-            .and_then(|i| NAMES.get(i).copied())
-            .unwrap_or("unknown")
+        usize::try_from(t).ok().and_then(|i| NAMES.get(i).copied()).unwrap_or("unknown")
     }
 }

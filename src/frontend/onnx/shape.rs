@@ -10,16 +10,8 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r {
-            a[i + a.len() - r]
-        } else {
-            1
-        };
-        let db = if i + b.len() >= r {
-            b[i + b.len() - r]
-        } else {
-            1
-        };
+        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
+        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
@@ -45,33 +37,22 @@ pub fn infer_node(
     constants: &BTreeMap<String, Tensor>,
 ) -> Result<Vec<Vec<usize>>, String> {
     let get = |i: usize| -> Result<&[usize], String> {
-        ins.get(i)
-            .copied()
-            .flatten()
-            .ok_or_else(|| format!("input {i} has no known shape"))
+        ins.get(i).copied().flatten().ok_or_else(|| format!("input {i} has no known shape"))
     };
     let out = match &n.op {
-        Op::Gemm {
-            trans_a, trans_b, ..
-        } => {
+        Op::Gemm { trans_a, trans_b, .. } => {
             let (a, b) = (get(0)?, get(1)?);
             if a.len() != 2 || b.len() != 2 {
-                return Err(format!(
-                    "Gemm needs 2-D A and B, got shapes {a:?} and {b:?}"
-                ));
+                return Err(format!("Gemm needs 2-D A and B, got shapes {a:?} and {b:?}"));
             }
             let (m, k) = if *trans_a { (a[1], a[0]) } else { (a[0], a[1]) };
             let (k2, nn) = if *trans_b { (b[1], b[0]) } else { (b[0], b[1]) };
             if k != k2 {
-                return Err(format!(
-                    "inner dimensions differ: A' is {m}x{k}, B' is {k2}x{nn}"
-                ));
+                return Err(format!("inner dimensions differ: A' is {m}x{k}, B' is {k2}x{nn}"));
             }
             if let Some(Some(c)) = ins.get(2) {
                 if broadcast(c, &[m, nn]).as_deref() != Some(&[m, nn][..]) {
-                    return Err(format!(
-                        "C of shape {c:?} does not broadcast to [{m}, {nn}]"
-                    ));
+                    return Err(format!("C of shape {c:?} does not broadcast to [{m}, {nn}]"));
                 }
             }
             vec![m, nn]
@@ -107,15 +88,12 @@ pub fn infer_node(
         }
         Op::Reshape { allowzero } => {
             let a = get(0)?;
-            let spec = constants
-                .get(&n.inputs[1])
-                .and_then(|t| t.as_i64())
-                .ok_or_else(|| {
-                    format!(
-                        "the target shape `{}` is not a constant INT64 tensor (dynamic shape)",
-                        n.inputs[1]
-                    )
-                })?;
+            let spec = constants.get(&n.inputs[1]).and_then(|t| t.as_i64()).ok_or_else(|| {
+                format!(
+                    "the target shape `{}` is not a constant INT64 tensor (dynamic shape)",
+                    n.inputs[1]
+                )
+            })?;
             reshape_target(a, spec, *allowzero)?
         }
         Op::Constant => constants
@@ -161,10 +139,7 @@ pub fn reshape_target(
                 out.push(1);
             }
             0 if !allowzero => out.push(*input.get(i).ok_or_else(|| {
-                format!(
-                    "shape entry {i} is 0 but the input has rank {}",
-                    input.len()
-                )
+                format!("shape entry {i} is 0 but the input has rank {}", input.len())
             })?),
             d if d >= 0 => out.push(d as usize),
             d => return Err(format!("invalid shape entry {d} at position {i}")),
@@ -177,9 +152,7 @@ pub fn reshape_target(
         }
         out[i] = total / known;
     } else if known != total {
-        return Err(format!(
-            "cannot reshape {input:?} ({total} elements) to {spec:?}"
-        ));
+        return Err(format!("cannot reshape {input:?} ({total} elements) to {spec:?}"));
     }
     Ok(out)
 }
@@ -197,10 +170,7 @@ mod tests {
 
     #[test]
     fn reshape_rules() {
-        assert_eq!(
-            reshape_target(&[1, 8, 8], &[-1, 64], false),
-            Ok(vec![1, 64])
-        );
+        assert_eq!(reshape_target(&[1, 8, 8], &[-1, 64], false), Ok(vec![1, 64]));
         assert_eq!(reshape_target(&[1, 8, 8], &[0, -1], false), Ok(vec![1, 64]));
         assert!(reshape_target(&[1, 8, 8], &[3, -1], false).is_err());
         assert!(reshape_target(&[1, 8], &[-1, -1], false).is_err());

@@ -39,11 +39,7 @@ pub enum TensorData {
 impl Tensor {
     /// A float32 tensor.
     pub fn f32(shape: Vec<usize>, data: Vec<f32>) -> Tensor {
-        Tensor {
-            shape,
-            data: TensorData::F32(data),
-            stored: StoredType::F32,
-        }
+        Tensor { shape, data: TensorData::F32(data), stored: StoredType::F32 }
     }
     pub fn len(&self) -> usize {
         match &self.data {
@@ -102,10 +98,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
     let mut shape = Vec::with_capacity(t.dims.len());
     for (i, d) in t.dims.iter().enumerate() {
         let d = usize::try_from(*d).map_err(|_| {
-            ctx.invalid(
-                format!("{field}.dims[{i}]"),
-                format!("negative dimension {d}"),
-            )
+            ctx.invalid(format!("{field}.dims[{i}]"), format!("negative dimension {d}"))
         })?;
         shape.push(d);
     }
@@ -218,11 +211,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
             ))
         }
     };
-    Ok(Tensor {
-        shape,
-        data,
-        stored,
-    })
+    Ok(Tensor { shape, data, stored })
 }
 
 #[cfg(test)]
@@ -243,18 +232,12 @@ mod tests {
     }
 
     fn ctx() -> Ctx {
-        Ctx {
-            file: "m.onnx".into(),
-        }
+        Ctx { file: "m.onnx".into() }
     }
 
     #[test]
     fn raw_and_typed_float_payloads_agree() {
-        let mut t = TensorProto {
-            dims: vec![2],
-            data_type: Some(1),
-            ..Default::default()
-        };
+        let mut t = TensorProto { dims: vec![2], data_type: Some(1), ..Default::default() };
         t.float_data = vec![1.5, -2.0];
         let a = decode_tensor(&t, &ctx(), "w").unwrap();
         t.float_data.clear();
@@ -266,11 +249,7 @@ mod tests {
 
     #[test]
     fn int8_from_int32_data_and_raw() {
-        let mut t = TensorProto {
-            dims: vec![3],
-            data_type: Some(3),
-            ..Default::default()
-        };
+        let mut t = TensorProto { dims: vec![3], data_type: Some(3), ..Default::default() };
         t.int32_data = vec![-128, 0, 127];
         assert_eq!(
             decode_tensor(&t, &ctx(), "w").unwrap().data,
@@ -292,19 +271,10 @@ mod tests {
             raw_data: Some(vec![0; 12]),
             ..Default::default()
         };
-        let e = decode_tensor(&t, &ctx(), "graph.initializer[w]")
-            .unwrap_err()
-            .to_string();
+        let e = decode_tensor(&t, &ctx(), "graph.initializer[w]").unwrap_err().to_string();
         assert_eq!(e, "m.onnx: graph.initializer[w].raw_data: holds 12 bytes but dims [2, 2] of FLOAT need 16");
-        let t = TensorProto {
-            dims: vec![1],
-            data_type: Some(8),
-            ..Default::default()
-        };
+        let t = TensorProto { dims: vec![1], data_type: Some(8), ..Default::default() };
         let e = decode_tensor(&t, &ctx(), "w").unwrap_err().to_string();
-        assert!(
-            e.contains("w.data_type: element type STRING (8) is not supported"),
-            "{e}"
-        );
+        assert!(e.contains("w.data_type: element type STRING (8) is not supported"), "{e}");
     }
 }

@@ -48,19 +48,12 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
         })
         .collect();
     if !unsupported.is_empty() {
-        return Err(OnnxError::Unsupported {
-            file: m.file.clone(),
-            ops: unsupported,
-        });
+        return Err(OnnxError::Unsupported { file: m.file.clone(), ops: unsupported });
     }
     // Constants are materialised on first use so unused initializers do not clutter the graph.
     for n in &m.nodes {
-        let ins: Vec<&str> = n
-            .inputs
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let ins: Vec<&str> =
+            n.inputs.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
         let mut operand = |g: &mut Graph, name: &str| -> Result<NodeId, OnnxError> {
             if let Some(id) = vals.get(name) {
                 return Ok(*id);
@@ -78,18 +71,8 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
         };
         let (op, operands) = match &n.op {
             OOp::Constant => continue,
-            OOp::Gemm {
-                alpha,
-                beta,
-                trans_a,
-                trans_b,
-            } => (
-                Op::Gemm {
-                    alpha: *alpha,
-                    beta: *beta,
-                    trans_a: *trans_a,
-                    trans_b: *trans_b,
-                },
+            OOp::Gemm { alpha, beta, trans_a, trans_b } => (
+                Op::Gemm { alpha: *alpha, beta: *beta, trans_a: *trans_a, trans_b: *trans_b },
                 ins.clone(),
             ),
             OOp::MatMul => (Op::MatMul, ins.clone()),
@@ -100,17 +83,8 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
             OOp::Identity => (Op::Identity, ins.clone()),
             OOp::Flatten { axis } => (Op::Flatten { axis: *axis }, ins.clone()),
             OOp::Reshape { .. } => {
-                let spec = m
-                    .constants
-                    .get(ins[1])
-                    .and_then(|t| t.as_i64())
-                    .unwrap_or(&[]);
-                (
-                    Op::Reshape {
-                        shape: spec.to_vec(),
-                    },
-                    vec![ins[0]],
-                )
+                let spec = m.constants.get(ins[1]).and_then(|t| t.as_i64()).unwrap_or(&[]);
+                (Op::Reshape { shape: spec.to_vec() }, vec![ins[0]])
             }
             OOp::Softmax { axis, legacy } => {
                 let shape = &m.shapes[ins[0]];
@@ -133,29 +107,19 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
                 }
                 (Op::Softmax { axis: *axis }, ins.clone())
             }
-            OOp::Quant {
-                signed,
-                narrow,
-                rounding,
-            } => {
+            OOp::Quant { signed, narrow, rounding } => {
                 let consts: Option<Vec<&OTensor>> =
                     ins.iter().map(|i| m.constants.get(*i)).collect();
                 let Some(c) = consts else {
                     return Err(fail(&n.name, "activation Quant reached the builder".into()));
                 };
                 // Fold: the node's output is a constant (qonnx `int_quant` on constants).
-                let (x, s, z, bits) = (
-                    c[0].to_f32(),
-                    c[1].to_f32(),
-                    c[2].to_f32(),
-                    c[3].to_f32()[0],
-                );
+                let (x, s, z, bits) =
+                    (c[0].to_f32(), c[1].to_f32(), c[2].to_f32(), c[3].to_f32()[0]);
                 let (lo, hi) = quant_range(*signed, *narrow, bits);
                 let shape = &c[0].shape;
                 let bs = |t: &OTensor, k: usize| -> f32 {
-                    broadcast_index(&t.shape, shape, k)
-                        .map(|i| t.to_f32()[i])
-                        .unwrap_or(0.0)
+                    broadcast_index(&t.shape, shape, k).map(|i| t.to_f32()[i]).unwrap_or(0.0)
                 };
                 let folded: Vec<f32> = (0..x.len())
                     .map(|k| {
@@ -189,8 +153,7 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
             Some(v) => *v,
             None => return Err(fail(&o.name, "graph output is not computed".into())),
         };
-        g.add_output(&o.name, v)
-            .map_err(|e| fail(&o.name, e.to_string()))?;
+        g.add_output(&o.name, v).map_err(|e| fail(&o.name, e.to_string()))?;
     }
     Ok(g)
 }

@@ -1,0 +1,3 @@
+//! Transformer attention on binarized (HAD) and standard hardware.
+pub mod ir;
+pub mod select;

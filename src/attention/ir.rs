@@ -180,6 +180,11 @@ impl MhaOp {
 
     /// Float semantics on a row-major `[S, D]` token matrix.
     pub fn eval(&self, x: &[f32], s: usize) -> Vec<f32> {
+        self.forward(x, s).y
+    }
+
+    /// Float semantics with the intermediate tensors (for calibration).
+    pub fn forward(&self, x: &[f32], s: usize) -> MhaParts {
         let d = self.d_model();
         let rows = |lin: &Linear| -> Vec<Vec<f32>> {
             (0..s).map(|t| lin.apply_row(&x[t * d..(t + 1) * d])).collect()
@@ -223,8 +228,21 @@ impl MhaOp {
                 }
             }
         }
-        cat.iter().flat_map(|row| self.o.apply_row(row)).collect()
+        let y = cat.iter().flat_map(|row| self.o.apply_row(row)).collect();
+        let flat = |m: Vec<Vec<f32>>| m.into_iter().flatten().collect();
+        MhaParts { q: flat(q), k: flat(k), v: flat(v), cat: flat(cat), y }
     }
+}
+
+/// The intermediate tensors of one attention evaluation, row-major: projections `[S, H*d]`,
+/// concatenated head outputs `[S, H*d_v]` and the result `[S, D_out]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MhaParts {
+    pub q: Vec<f32>,
+    pub k: Vec<f32>,
+    pub v: Vec<f32>,
+    pub cat: Vec<f32>,
+    pub y: Vec<f32>,
 }
 
 /// `sign` with HAD's convention `sign(0) = +1` (also for `-0.0`): true means +1.

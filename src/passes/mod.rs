@@ -9,11 +9,13 @@
 //! (`map m -> a using cam_pack(tile = 24x48)`) or the command line (`cam-pack:tile=24x48`) and
 //! reach the pass already validated, with defaults filled in, through [`PassContext`].
 
+pub mod binarize;
 pub mod dce;
 pub mod fold_identity;
 pub mod manager;
 pub mod options;
 pub mod registry;
+pub mod sparsify;
 
 pub use manager::{DumpPoint, IrDump, PassInvocation, PassManager, PipelineResult};
 pub use options::{DefaultValue, OptionKind, PassContext, PassEnv, PassOption};

@@ -4,10 +4,11 @@
 //! pass is one line here.
 
 use super::options::{canonical, closest};
-use super::{dce, fold_identity, Pass};
+use super::{binarize, dce, fold_identity, sparsify, Pass};
 
 /// Every registered pass, in the order `tessera passes` lists them.
-pub static PASSES: &[&dyn Pass] = &[&dce::Dce, &fold_identity::FoldIdentity];
+pub static PASSES: &[&dyn Pass] =
+    &[&dce::Dce, &fold_identity::FoldIdentity, &binarize::Binarize, &sparsify::Sparsify];
 
 /// All registered passes.
 pub fn registry() -> &'static [&'static dyn Pass] {

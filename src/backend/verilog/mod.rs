@@ -3,6 +3,7 @@
 //! the lowering of integer hardware IR.
 
 pub mod ast;
+pub mod attention;
 pub mod bits;
 pub mod harness;
 pub mod hex;

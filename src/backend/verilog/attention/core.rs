@@ -155,7 +155,7 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     let amax = nlist as i128 * (1i128 << p.prob_bits) * vm;
     let aw = sbits(-amax, amax);
     let mut r = Rtl::default();
-
+    r.comment(LINT_WAIVER);
     r.comment(format!(
         "{} attention core: {s} tokens, d_k {dk}, d_v {dv}, {} of {s} keys kept, {} cycles per query",
         if had { "HAD (XNOR-popcount)" } else { "standard (int8 dot product)" },

@@ -7,6 +7,7 @@
 //! ([`AttnVerilog::data_files`]).
 
 pub mod core;
+pub mod machine;
 pub mod rtl;
 pub mod unit;
 

@@ -3,6 +3,12 @@
 
 use crate::backend::verilog::ast::{BinOp, CaseArm, Decl, Expr, Item, NetKind, Stmt, UnOp, Width};
 
+/// Verilator lint waiver placed at the top of every generated module: operands are extended
+/// by the Verilog rules (unsigned zero-, signed sign-extension to the context width), which the
+/// generators rely on and the iverilog/verilator equivalence tests check; verilator's WIDTH lint
+/// would otherwise flag every such extension as fatal.
+pub const LINT_WAIVER: &str = "verilator lint_off WIDTH";
+
 /// Items of a module under construction.
 #[derive(Default)]
 pub struct Rtl {
@@ -140,6 +146,32 @@ impl Rtl {
             Expr::ternary(gt(q.clone(), sc(i128::from(hi), pw)), sc(i128::from(hi), ow), q.slice(ow - 1, 0).signed()),
         );
         self.let_(name, ow, true, clamped)
+    }
+
+    /// A procedural temporary: declares `reg name` and returns the blocking assignment that
+    /// computes it (for use inside a clocked block, where only the active branch evaluates).
+    pub fn tmp(&mut self, out: &mut Vec<Stmt>, name: &str, w: u32, signed: bool, rhs: Expr) -> Expr {
+        let e = self.reg(name, w, signed);
+        out.push(bl(e.clone(), rhs));
+        e
+    }
+
+    /// [`Rtl::requant`] as procedural temporaries appended to `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requant_proc(&mut self, out: &mut Vec<Stmt>, name: &str, x: Expr, xw: u32, m: Expr, s: Expr, lo: i64, hi: i64, ow: u32) -> Expr {
+        let pw = xw + 33;
+        let p = self.tmp(out, &format!("{name}_p"), pw, true, mul(x, zext(m)));
+        let f = self.tmp(out, &format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
+        let r = self.tmp(out, &format!("{name}_r"), pw, true, sub(p, bin(BinOp::Shl, f.clone(), s.clone())));
+        let half = self.tmp(out, &format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
+        let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
+        let q = self.tmp(out, &format!("{name}_q"), pw, true, add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()));
+        let clamped = Expr::ternary(
+            lt(q.clone(), sc(i128::from(lo), pw)),
+            sc(i128::from(lo), ow),
+            Expr::ternary(gt(q.clone(), sc(i128::from(hi), pw)), sc(i128::from(hi), ow), q.slice(ow - 1, 0).signed()),
+        );
+        self.tmp(out, name, ow, true, clamped)
     }
 
     /// A combinational ROM: `always @* case (addr) k: out = v_k; ... default: out = 0; endcase`.

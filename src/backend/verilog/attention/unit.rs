@@ -43,6 +43,7 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
     let (rw, cw) = (cp.row_w, cp.col_w);
     let qkb = qk_bits(p);
     let mut r = Rtl::default();
+    r.comment(LINT_WAIVER);
     // States: 0 idle, 1 load, 2 start, 3 run, 4 output.
     let state = r.reg("ustate", 3, false);
     let inbuf = r.reg("inbuf", in_w, false);

@@ -20,7 +20,10 @@ pub fn probe(
     mut visit: impl FnMut(usize, usize, &Tensor) -> Result<(), AttnError>,
 ) -> Result<(), AttnError> {
     let [input] = g.inputs() else {
-        return Err(AttnError::Calibration(format!("the graph has {} inputs; calibration needs one", g.inputs().len())));
+        return Err(AttnError::Calibration(format!(
+            "the graph has {} inputs; calibration needs one",
+            g.inputs().len()
+        )));
     };
     let ty = g.ty(*input).clone();
     if calib.ncols() != ty.numel() {
@@ -35,12 +38,14 @@ pub fn probe(
     }
     let mut pg = g.clone();
     for (k, &n) in nodes.iter().enumerate() {
-        pg.add_output(&format!("__probe{k}"), n).map_err(|e| AttnError::Calibration(e.to_string()))?;
+        pg.add_output(&format!("__probe{k}"), n)
+            .map_err(|e| AttnError::Calibration(e.to_string()))?;
     }
     let first = g.outputs().len();
     for (s, row) in calib.rows().into_iter().enumerate() {
         let x = Tensor::f32(ty.shape.clone(), row.to_vec()).map_err(AttnError::Calibration)?;
-        let outs = interp::run(&pg, &[x]).map_err(|e| AttnError::Calibration(format!("sample {s}: {e}")))?;
+        let outs = interp::run(&pg, &[x])
+            .map_err(|e| AttnError::Calibration(format!("sample {s}: {e}")))?;
         for (k, t) in outs[first..].iter().enumerate() {
             visit(k, s, t)?;
         }

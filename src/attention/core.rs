@@ -95,7 +95,11 @@ impl CoreParams {
         }
         match self.mode {
             CoreMode::Had if self.lut.len() != self.d_k + 1 => {
-                return Err(format!("HAD exponent table has {} entries, needs d_k + 1 = {}", self.lut.len(), self.d_k + 1))
+                return Err(format!(
+                    "HAD exponent table has {} entries, needs d_k + 1 = {}",
+                    self.lut.len(),
+                    self.d_k + 1
+                ))
             }
             CoreMode::Standard if self.index.is_none() || self.lut.is_empty() => {
                 return Err("standard mode needs an index scaling and a table".into())
@@ -150,7 +154,10 @@ pub fn attend(p: &CoreParams, q: &[i64], k: &[i64], v: &[i64]) -> (Vec<i64>, Cor
         let e: Vec<u64> = kept.iter().map(|&j| p.exp_of((keys[j] - m) as u64)).collect();
         let z: u64 = e.iter().sum();
         let inv = p.inv_numerator() / z.max(1);
-        let probs: Vec<i64> = e.iter().map(|&ej| ((u128::from(ej) * u128::from(inv)) >> (p.exp_bits + INV_GUARD)) as i64).collect();
+        let probs: Vec<i64> = e
+            .iter()
+            .map(|&ej| ((u128::from(ej) * u128::from(inv)) >> (p.exp_bits + INV_GUARD)) as i64)
+            .collect();
         for c in 0..dv {
             let acc: i64 = probs.iter().zip(&kept).map(|(pj, &j)| pj * v[j * dv + c]).sum();
             out.push(p.out.apply(acc).clamp(p.out_lo, p.out_hi));

@@ -144,7 +144,11 @@ impl MhaOp {
             return Err("q, k and v projections read different widths".into());
         }
         if self.o.inputs != h * dv {
-            return Err(format!("output projection reads {} values, heads give {}", self.o.inputs, h * dv));
+            return Err(format!(
+                "output projection reads {} values, heads give {}",
+                self.o.inputs,
+                h * dv
+            ));
         }
         if !self.scale.is_finite() {
             return Err("score scale is not finite".into());
@@ -152,7 +156,10 @@ impl MhaOp {
         if let QkMode::Binary { sigma_q, sigma_k, .. } = &self.qk {
             for (name, v) in [("sigma_q", sigma_q), ("sigma_k", sigma_k)] {
                 if v.len() != 1 && v.len() != h {
-                    return Err(format!("{name} has {} values; expected 1 or {h} (one per head)", v.len()));
+                    return Err(format!(
+                        "{name} has {} values; expected 1 or {h} (one per head)",
+                        v.len()
+                    ));
                 }
                 if v.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                     return Err(format!("{name} must be positive and finite, got {v:?}"));
@@ -184,6 +191,7 @@ impl MhaOp {
     }
 
     /// Float semantics with the intermediate tensors (for calibration).
+    #[allow(clippy::needless_range_loop)] // t indexes the query rows q[t] and the output cat[t] alike
     pub fn forward(&self, x: &[f32], s: usize) -> MhaParts {
         let d = self.d_model();
         let rows = |lin: &Linear| -> Vec<Vec<f32>> {
@@ -268,10 +276,7 @@ impl LayerNormOp {
         float(x)?;
         let d = self.gamma.len();
         if self.beta.len() != d || x.shape.last() != Some(&d) {
-            return Err(format!(
-                "normalises {d} values (beta {}), input is {x}",
-                self.beta.len()
-            ));
+            return Err(format!("normalises {d} values (beta {}), input is {x}", self.beta.len()));
         }
         if !(self.eps.is_finite() && self.eps >= 0.0) {
             return Err(format!("epsilon {} is invalid", self.eps));
@@ -287,7 +292,8 @@ impl LayerNormOp {
             let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / d as f64;
             let inv = 1.0 / (var + f64::from(self.eps)).sqrt();
             for (i, &v) in row.iter().enumerate() {
-                let y = (f64::from(v) - mean) * inv * f64::from(self.gamma[i]) + f64::from(self.beta[i]);
+                let y = (f64::from(v) - mean) * inv * f64::from(self.gamma[i])
+                    + f64::from(self.beta[i]);
                 out.push(y as f32);
             }
         }
@@ -314,7 +320,11 @@ fn float(t: &TensorType) -> Result<(), String> {
 }
 
 /// Type rule of `gather`.
-pub fn gather_type(x: &TensorType, shape: &[usize], map: &Arc<[u32]>) -> Result<TensorType, String> {
+pub fn gather_type(
+    x: &TensorType,
+    shape: &[usize],
+    map: &Arc<[u32]>,
+) -> Result<TensorType, String> {
     let n: usize = shape.iter().product();
     if map.len() != n {
         return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
@@ -368,13 +378,16 @@ pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
             vec![("shape", format!("{shape:?}")), ("map", summarise_map(map))]
         }
         Op::Concat { axis } => vec![("axis", axis.to_string())],
-        Op::LayerNorm(ln) => vec![("eps", format!("{:?}", ln.eps)), ("d", ln.gamma.len().to_string())],
+        Op::LayerNorm(ln) => {
+            vec![("eps", format!("{:?}", ln.eps)), ("d", ln.gamma.len().to_string())]
+        }
         Op::Gelu { tanh } => vec![("approximate", if *tanh { "tanh" } else { "none" }.to_string())],
         Op::Mha(m) => {
             let qk = match &m.qk {
                 QkMode::Float => "float".to_string(),
                 QkMode::Binary { sigma_q, sigma_k, origin } => {
-                    format!("binary(sigma_q={sigma_q:?}, sigma_k={sigma_k:?}, {origin:?})").to_lowercase()
+                    format!("binary(sigma_q={sigma_q:?}, sigma_k={sigma_k:?}, {origin:?})")
+                        .to_lowercase()
                 }
             };
             let sel = match m.select {
@@ -409,11 +422,15 @@ fn summarise_map(map: &[u32]) -> String {
 
 /// Interpreter semantics of the attention-family ops (called by `crate::ir::interp`).
 pub fn interp(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
-    let floats = |t: &Tensor| t.floats().map(<[f32]>::to_vec).ok_or_else(|| "expected float data".to_string());
+    let floats = |t: &Tensor| {
+        t.floats().map(<[f32]>::to_vec).ok_or_else(|| "expected float data".to_string())
+    };
     let out = |data: TensorData| Tensor { shape: ty.shape.clone(), format: ty.format, data };
     Ok(match op {
         Op::Gather { map, .. } => match &a[0].data {
-            TensorData::F32(v) => out(TensorData::F32(map.iter().map(|&i| v[i as usize]).collect())),
+            TensorData::F32(v) => {
+                out(TensorData::F32(map.iter().map(|&i| v[i as usize]).collect()))
+            }
             _ => {
                 let v = a[0].ints().unwrap_or_default();
                 out(TensorData::I64(map.iter().map(|&i| v[i as usize]).collect()))
@@ -470,7 +487,11 @@ mod tests {
             v: lin(4, 4, eye.clone()),
             o: lin(4, 4, eye.clone()),
             scale: 0.5,
-            qk: QkMode::Binary { sigma_q: vec![1.0], sigma_k: vec![1.0], origin: SigmaOrigin::Calibrated },
+            qk: QkMode::Binary {
+                sigma_q: vec![1.0],
+                sigma_k: vec![1.0],
+                origin: SigmaOrigin::Calibrated,
+            },
             select: Selection::All,
         };
         let y = m.eval(&x, 3);
@@ -478,7 +499,8 @@ mod tests {
         let z = 4f64.exp() + 2f64.exp() + 1.0;
         let p = [4f64.exp() / z, 2f64.exp() / z, 1.0 / z];
         for c in 0..4 {
-            let want = p[0] * f64::from(x[c]) + p[1] * f64::from(x[4 + c]) + p[2] * f64::from(x[8 + c]);
+            let want =
+                p[0] * f64::from(x[c]) + p[1] * f64::from(x[4 + c]) + p[2] * f64::from(x[8 + c]);
             assert!((f64::from(y[c]) - want).abs() < 1e-6, "column {c}");
         }
         // Top-1 keeps only key 0 for query 0: the output row is t0 itself.

@@ -70,13 +70,27 @@ mod tests {
         // x = [1, 3], D = 2: S1 = 4, c = [-2, 2], SS = 8, E = 1 -> r = isqrt(9) = 3,
         // inv = floor(2^40 / 3). gamma sqrt(D) / s_y = 1 with F bits -> G = 2^16; beta 0.
         // y = round(c * (2^40/3) / 2^40) = round(-2/3), round(2/3) = -1, 1.
-        let p = LnParams { d: 2, eps_term: 1, gain: vec![1 << 16; 2], bias: vec![0; 2], out_lo: -128, out_hi: 127 };
+        let p = LnParams {
+            d: 2,
+            eps_term: 1,
+            gain: vec![1 << 16; 2],
+            bias: vec![0; 2],
+            out_lo: -128,
+            out_hi: 127,
+        };
         let r = layer_norm_row(&p, &[1, 3]);
         assert_eq!((r.sum, r.sumsq, r.root), (4, 8, 3));
         assert_eq!(r.inv, (1u64 << 40) / 3);
         assert_eq!(r.y, vec![-1, 1]);
         // A constant row: c = 0, r = max(1, isqrt(E)) and the output is the bias alone.
-        let p = LnParams { d: 2, eps_term: 0, gain: vec![1 << 16; 2], bias: vec![5 << 56; 2], out_lo: -128, out_hi: 127 };
+        let p = LnParams {
+            d: 2,
+            eps_term: 0,
+            gain: vec![1 << 16; 2],
+            bias: vec![5 << 56; 2],
+            out_lo: -128,
+            out_hi: 127,
+        };
         assert_eq!(layer_norm_row(&p, &[7, 7]).y, vec![5, 5]);
     }
 }

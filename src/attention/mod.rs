@@ -1,6 +1,8 @@
 //! Transformer attention on binarized (HAD) and standard hardware.
 pub mod calib;
 pub mod core;
+pub mod cost;
+pub mod design;
 pub mod error;
 pub mod import;
 pub mod ir;

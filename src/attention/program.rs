@@ -96,12 +96,27 @@ pub struct AttentionOp {
 /// The machine operations.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MachineOp {
-    Gather { src: BufId, dst: BufId, map: Vec<GatherSrc> },
+    Gather {
+        src: BufId,
+        dst: BufId,
+        map: Vec<GatherSrc>,
+    },
     Linear(LinearOp),
     Add(AddOp),
-    LayerNorm { src: BufId, dst: BufId, rows: usize, p: LnParams },
+    LayerNorm {
+        src: BufId,
+        dst: BufId,
+        rows: usize,
+        p: LnParams,
+    },
     /// `y = table[x - in_lo]` element-wise (GELU and other activations).
-    Lut { src: BufId, dst: BufId, len: usize, in_lo: i64, table: Vec<i64> },
+    Lut {
+        src: BufId,
+        dst: BufId,
+        len: usize,
+        in_lo: i64,
+        table: Vec<i64>,
+    },
     Attention(AttentionOp),
 }
 
@@ -160,7 +175,11 @@ impl Program {
     pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>, String> {
         let b = self.buf(self.input.buf);
         if x.len() != b.len {
-            return Err(format!("a sample has {} values, the model input needs {}", x.len(), b.len));
+            return Err(format!(
+                "a sample has {} values, the model input needs {}",
+                x.len(),
+                b.len
+            ));
         }
         x.iter()
             .enumerate()

@@ -44,7 +44,14 @@ pub struct QuantConfig {
 
 impl Default for QuantConfig {
     fn default() -> Self {
-        QuantConfig { act_bits: 8, resid_bits: 16, prob_bits: 10, exp_bits: 15, std_lut_len: 256, std_lut_steps: 16.0 }
+        QuantConfig {
+            act_bits: 8,
+            resid_bits: 16,
+            prob_bits: 10,
+            exp_bits: 15,
+            std_lut_len: 256,
+            std_lut_steps: 16.0,
+        }
     }
 }
 
@@ -85,7 +92,8 @@ fn collect_stats(g: &Graph, calib: &Array2<f32>) -> Result<Stats, AttnError> {
         Ok(())
     })?;
     // Attention internals, from the inputs of each mha node.
-    let mha: Vec<NodeId> = nodes.iter().copied().filter(|&n| matches!(g.op(n), Op::Mha(_))).collect();
+    let mha: Vec<NodeId> =
+        nodes.iter().copied().filter(|&n| matches!(g.op(n), Op::Mha(_))).collect();
     let operands: Vec<NodeId> = mha.iter().map(|&n| g.operands(n)[0]).collect();
     probe(g, calib, &operands, |k, _, t| {
         let Op::Mha(m) = g.op(mha[k]) else { return Ok(()) };
@@ -140,11 +148,10 @@ impl<'g> Builder<'g> {
 
     /// Bits for the value of `id`: residual width when an Add, LayerNorm or Concat reads it.
     fn bits_for(&self, id: NodeId) -> u32 {
-        let resid = self
-            .g
-            .users(id)
-            .iter()
-            .any(|(u, _)| matches!(self.g.op(*u), Op::Add | Op::LayerNorm(_) | Op::Concat { .. }) && !self.fused.contains_key(u));
+        let resid = self.g.users(id).iter().any(|(u, _)| {
+            matches!(self.g.op(*u), Op::Add | Op::LayerNorm(_) | Op::Concat { .. })
+                && !self.fused.contains_key(u)
+        });
         if resid {
             self.cfg.resid_bits
         } else {
@@ -174,7 +181,14 @@ impl<'g> Builder<'g> {
     }
 
     /// Quantizes a linear layer reading `x` with rows of `lin.inputs` values.
-    fn linear(&mut self, layer: &str, x: Q, rows: usize, lin: &Linear, out: LinearOut) -> Result<Q, AttnError> {
+    fn linear(
+        &mut self,
+        layer: &str,
+        x: Q,
+        rows: usize,
+        lin: &Linear,
+        out: LinearOut,
+    ) -> Result<Q, AttnError> {
         let (k, n) = (lin.inputs, lin.outputs);
         let mut w = vec![0i64; n * k];
         let mut sw = vec![1f64; n];
@@ -182,14 +196,19 @@ impl<'g> Builder<'g> {
             let m = (0..k).fold(0f64, |a, i| a.max(f64::from(lin.w[i * n + j]).abs()));
             sw[j] = if m > 0.0 { m / 127.0 } else { 1.0 };
             for i in 0..k {
-                w[j * k + i] = ((f64::from(lin.w[i * n + j]) / sw[j]).round_ties_even() as i64).clamp(-127, 127);
+                w[j * k + i] = ((f64::from(lin.w[i * n + j]) / sw[j]).round_ties_even() as i64)
+                    .clamp(-127, 127);
             }
         }
         let acc_scale: Vec<f64> = sw.iter().map(|s| s * x.scale).collect();
-        let b: Vec<i64> = (0..n).map(|j| (f64::from(lin.b[j]) / acc_scale[j]).round_ties_even() as i64).collect();
+        let b: Vec<i64> =
+            (0..n).map(|j| (f64::from(lin.b[j]) / acc_scale[j]).round_ties_even() as i64).collect();
         // Exact accumulator bounds.
         let xm = x.lo.abs().max(x.hi.abs());
-        let bound = (0..n).map(|j| b[j].abs() + (0..k).map(|i| w[j * k + i].abs() * xm).sum::<i64>()).max().unwrap_or(0);
+        let bound = (0..n)
+            .map(|j| b[j].abs() + (0..k).map(|i| w[j * k + i].abs() * xm).sum::<i64>())
+            .max()
+            .unwrap_or(0);
         let (post, q) = match out {
             LinearOut::Sign => {
                 let buf = self.buffer(format!("{layer}.sign"), rows * n, 0, 1, 0.0);
@@ -197,18 +216,31 @@ impl<'g> Builder<'g> {
             }
             LinearOut::Acc => {
                 let buf = self.buffer(format!("{layer}.acc"), rows * n, -bound, bound, 0.0);
-                self.p.output = OutputSpec { buf, scale: (0..rows * n).map(|i| acc_scale[i % n]).collect() };
+                self.p.output =
+                    OutputSpec { buf, scale: (0..rows * n).map(|i| acc_scale[i % n]).collect() };
                 (Post::Acc, Q { buf, scale: 0.0, lo: -bound, hi: bound })
             }
             LinearOut::Codes { maxabs, bits } => {
                 let (lo, hi) = srange(bits);
                 let scale = scale_for(maxabs, hi);
-                let rq = acc_scale.iter().map(|a| requant(a / scale, layer)).collect::<Result<_, _>>()?;
+                let rq = acc_scale
+                    .iter()
+                    .map(|a| requant(a / scale, layer))
+                    .collect::<Result<_, _>>()?;
                 let buf = self.buffer(layer.to_string(), rows * n, lo, hi, scale);
                 (Post::Requant { rq, lo, hi }, Q { buf, scale, lo, hi })
             }
         };
-        self.p.ops.push(MachineOp::Linear(LinearOp { src: x.buf, dst: q.buf, rows, k, n, w, b, post }));
+        self.p.ops.push(MachineOp::Linear(LinearOp {
+            src: x.buf,
+            dst: q.buf,
+            rows,
+            k,
+            n,
+            w,
+            b,
+            post,
+        }));
         Ok(q)
     }
 }
@@ -259,7 +291,10 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
         }
     }
     let in_ty = g.ty(input);
-    let (imin, imax) = (b.st.min.get(&input).copied().unwrap_or(0.0), b.st.maxabs.get(&input).copied().unwrap_or(0.0));
+    let (imin, imax) = (
+        b.st.min.get(&input).copied().unwrap_or(0.0),
+        b.st.maxabs.get(&input).copied().unwrap_or(0.0),
+    );
     let ab = cfg.act_bits;
     let (lo, hi) = if imin >= 0.0 { (0, (1i64 << ab) - 1) } else { srange(ab) };
     let scale = scale_for(imax, hi);

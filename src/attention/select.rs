@@ -38,7 +38,7 @@ impl Selection {
     pub fn validate(&self, s: usize) -> Result<(), String> {
         match *self {
             Selection::All => Ok(()),
-            Selection::TopN { n } if n == 0 => Err("top-N needs N >= 1".into()),
+            Selection::TopN { n: 0 } => Err("top-N needs N >= 1".into()),
             Selection::TopN { .. } => Ok(()),
             Selection::Hierarchical { n, tile, per_tile } => {
                 if n == 0 || tile == 0 || per_tile == 0 || per_tile > tile {

@@ -30,7 +30,11 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
     let mut mem: Vec<Vec<i64>> = p.buffers.iter().map(|b| vec![0; b.len]).collect();
     let ib = p.input.buf.0;
     if input.len() != mem[ib].len() {
-        return Err(format!("{} input codes given, the program takes {}", input.len(), mem[ib].len()));
+        return Err(format!(
+            "{} input codes given, the program takes {}",
+            input.len(),
+            mem[ib].len()
+        ));
     }
     mem[ib].copy_from_slice(input);
     let mut ev = SimEvents::default();
@@ -79,7 +83,9 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
                 let x = &mem[src.0];
                 ev.ln_rows += *rows as u64;
                 ev.ln_elements += (*rows * lp.d) as u64;
-                (0..*rows).flat_map(|r| layer_norm_row(lp, &x[r * lp.d..(r + 1) * lp.d]).y).collect()
+                (0..*rows)
+                    .flat_map(|r| layer_norm_row(lp, &x[r * lp.d..(r + 1) * lp.d]).y)
+                    .collect()
             }
             MachineOp::Lut { src, len, in_lo, table, .. } => {
                 ev.lut_lookups += *len as u64;
@@ -87,9 +93,10 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
                     .iter()
                     .map(|&x| {
                         let i = x - in_lo;
-                        usize::try_from(i).ok().and_then(|i| table.get(i).copied()).ok_or_else(|| {
-                            format!("code {x} is outside the activation table")
-                        })
+                        usize::try_from(i)
+                            .ok()
+                            .and_then(|i| table.get(i).copied())
+                            .ok_or_else(|| format!("code {x} is outside the activation table"))
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -97,13 +104,23 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
                 let heads = a.heads.len();
                 let (s, dk, dv) = (a.heads[0].s, a.heads[0].d_k, a.heads[0].d_v);
                 let cols = |buf: &[i64], h: usize, d: usize| -> Vec<i64> {
-                    (0..s).flat_map(|t| buf[t * heads * d + h * d..t * heads * d + (h + 1) * d].to_vec()).collect()
+                    (0..s)
+                        .flat_map(|t| {
+                            buf[t * heads * d + h * d..t * heads * d + (h + 1) * d].to_vec()
+                        })
+                        .collect()
                 };
                 let mut out = vec![0i64; s * heads * dv];
                 for (h, cp) in a.heads.iter().enumerate() {
-                    let (o, e) = attend(cp, &cols(&mem[a.q.0], h, dk), &cols(&mem[a.k.0], h, dk), &cols(&mem[a.v.0], h, dv));
+                    let (o, e) = attend(
+                        cp,
+                        &cols(&mem[a.q.0], h, dk),
+                        &cols(&mem[a.k.0], h, dk),
+                        &cols(&mem[a.v.0], h, dv),
+                    );
                     for t in 0..s {
-                        out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv].copy_from_slice(&o[t * dv..(t + 1) * dv]);
+                        out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv]
+                            .copy_from_slice(&o[t * dv..(t + 1) * dv]);
                     }
                     match cp.mode {
                         CoreMode::Had => ev.had += e,
@@ -116,7 +133,13 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
         let dst = op.dst().0;
         let b = &p.buffers[dst];
         if let Some(bad) = out.iter().find(|&&v| v < b.lo || v > b.hi) {
-            return Err(format!("{} produced {bad}, outside buffer `{}` [{}, {}]", op.kind(), b.name, b.lo, b.hi));
+            return Err(format!(
+                "{} produced {bad}, outside buffer `{}` [{}, {}]",
+                op.kind(),
+                b.name,
+                b.lo,
+                b.hi
+            ));
         }
         mem[dst] = out;
     }

@@ -344,9 +344,11 @@ impl Op {
                 ("shift", shift.to_string()),
                 ("out", out.to_string()),
             ],
-            Op::Gather { .. } | Op::Concat { .. } | Op::LayerNorm(_) | Op::Gelu { .. } | Op::Mha(_) => {
-                crate::attention::ir::attributes(self)
-            }
+            Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::LayerNorm(_)
+            | Op::Gelu { .. }
+            | Op::Mha(_) => crate::attention::ir::attributes(self),
             _ => Vec::new(),
         }
     }

@@ -40,7 +40,9 @@ impl Pass for Binarize {
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
         if mha_nodes(graph).is_empty() {
-            return Err("the graph has no `mha` node (import the model with the attention importer)".into());
+            return Err(
+                "the graph has no `mha` node (import the model with the attention importer)".into(),
+            );
         }
         Ok(())
     }

@@ -58,7 +58,9 @@ impl Pass for Sparsify {
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
         if mha_nodes(graph).is_empty() {
-            return Err("the graph has no `mha` node (import the model with the attention importer)".into());
+            return Err(
+                "the graph has no `mha` node (import the model with the attention importer)".into(),
+            );
         }
         Ok(())
     }
@@ -66,7 +68,11 @@ impl Pass for Sparsify {
         let n = cx.int("top-n")? as usize;
         let layer = cx.int("layer")?;
         let sel = if cx.bool("hierarchical")? {
-            Selection::Hierarchical { n, tile: cx.int("tile")? as usize, per_tile: cx.int("per-tile")? as usize }
+            Selection::Hierarchical {
+                n,
+                tile: cx.int("tile")? as usize,
+                per_tile: cx.int("per-tile")? as usize,
+            }
         } else {
             Selection::TopN { n }
         };

@@ -123,7 +123,14 @@ struct Chain {
 }
 
 fn trace_back(view: &View, mut v: String) -> Chain {
-    let mut c = Chain { base: String::new(), moves: Vec::new(), sign: false, pre: 1.0, post: 1.0, nodes: Vec::new() };
+    let mut c = Chain {
+        base: String::new(),
+        moves: Vec::new(),
+        sign: false,
+        pre: 1.0,
+        post: 1.0,
+        nodes: Vec::new(),
+    };
     let mut factors_after_sign = 1.0;
     let mut factors = 1.0;
     while let Some(i) = view.producer(&v) {
@@ -164,7 +171,12 @@ fn squeeze_front(s: &[usize]) -> Vec<usize> {
 
 /// For a head-split index map of shape `[H, A, B]` over a base `[S, C]`: the column of every
 /// `(h, c)`, where `row_axis` says which of A/B runs over tokens (1: `[H, S, d]`, 2: `[H, d, S]`).
-fn head_columns(idx: &[f32], shape: &[usize], c_base: usize, row_axis: usize) -> Result<(usize, usize, Vec<usize>), String> {
+fn head_columns(
+    idx: &[f32],
+    shape: &[usize],
+    c_base: usize,
+    row_axis: usize,
+) -> Result<(usize, usize, Vec<usize>), String> {
     let (h, a, b) = match shape {
         [h, a, b] => (*h, *a, *b),
         [a, b] => (1, *a, *b),
@@ -247,7 +259,10 @@ pub fn match_at(view: &View, sm: usize) -> Result<Option<MhaMatch>, String> {
         return Err("the value path has a Sign or a scale; only Q and K may be binarized".into());
     }
     if lq.input != lk.input || lq.input != lv.input {
-        return Err("Q, K and V are projected from different tensors (cross-attention is not supported)".into());
+        return Err(
+            "Q, K and V are projected from different tensors (cross-attention is not supported)"
+                .into(),
+        );
     }
     // Head split checks and canonical column orders.
     let base_cols = |b: &str| strip(view.shape(b)).last().copied().unwrap_or(0);
@@ -285,30 +300,40 @@ pub fn match_at(view: &View, sm: usize) -> Result<Option<MhaMatch>, String> {
     let oi = view.index_map(&o_val, &moves)?;
     let merged = squeeze_front(&oi.shape);
     let [s2, m] = merged[..] else {
-        return Err(format!("the merged heads have shape {:?}, expected [tokens, heads*d_v]", oi.shape));
+        return Err(format!(
+            "the merged heads have shape {:?}, expected [tokens, heads*d_v]",
+            oi.shape
+        ));
     };
     if s2 != s || m != heads * dv {
-        return Err(format!("the merged heads have shape {merged:?}, expected [{s}, {}]", heads * dv));
+        return Err(format!(
+            "the merged heads have shape {merged:?}, expected [{s}, {}]",
+            heads * dv
+        ));
     }
     // Om[t, col] = O[h, t, c]: find (h, c) of each column.
     let mut hc_of_col = vec![(0usize, 0usize); m];
     for t in 0..s {
-        for col in 0..m {
+        for (col, slot) in hc_of_col.iter_mut().enumerate() {
             let src = oi.data[t * m + col] as usize;
             let (h, rest) = (src / (s * dv), src % (s * dv));
             let (tt, c) = (rest / dv, rest % dv);
             if tt != t {
-                return Err(format!("merged column {col} of token {t} reads token {tt}: not a head merge"));
+                return Err(format!(
+                    "merged column {col} of token {t} reads token {tt}: not a head merge"
+                ));
             }
             if t == 0 {
-                hc_of_col[col] = (h, c);
-            } else if hc_of_col[col] != (h, c) {
+                *slot = (h, c);
+            } else if *slot != (h, c) {
                 return Err("the head merge is not the same for every token".into());
             }
         }
     }
     let [proj] = view.users(&cur) else {
-        return Err("the merged heads feed more than one node (expected the output projection)".into());
+        return Err(
+            "the merged heads feed more than one node (expected the output projection)".into()
+        );
     };
     let (out_lin, y) = {
         let pn = view.node(*proj);
@@ -326,11 +351,15 @@ pub fn match_at(view: &View, sm: usize) -> Result<Option<MhaMatch>, String> {
             Some(a) => view.node(a).outputs[0].clone(),
             None => mm_out.clone(),
         };
-        let l = linear_at(view, &y).ok_or("the merged heads do not feed a linear output projection")?;
+        let l =
+            linear_at(view, &y).ok_or("the merged heads do not feed a linear output projection")?;
         (l, y)
     };
     if out_lin.lin.inputs != m {
-        return Err(format!("output projection reads {} values, heads give {m}", out_lin.lin.inputs));
+        return Err(format!(
+            "output projection reads {} values, heads give {m}",
+            out_lin.lin.inputs
+        ));
     }
     // Canonical row order of W_o: row h*dv + c is the merged column holding (h, c).
     let mut col_of_hc = vec![0usize; m];
@@ -381,7 +410,9 @@ pub fn match_at(view: &View, sm: usize) -> Result<Option<MhaMatch>, String> {
             let outside = view.users(o).iter().any(|u| !claimed.contains(u))
                 || view.m.outputs.iter().any(|g| g.name == *o);
             if outside {
-                return Err(format!("intermediate value `{o}` is also used outside the attention block"));
+                return Err(format!(
+                    "intermediate value `{o}` is also used outside the attention block"
+                ));
             }
         }
     }

@@ -16,7 +16,7 @@ pub mod norm;
 pub mod view;
 
 use super::error::AttnError;
-use crate::frontend::onnx::model::{Op as OOp, OnnxModel};
+use crate::frontend::onnx::model::{OnnxModel, Op as OOp};
 use crate::frontend::onnx::UnsupportedOp;
 use crate::ir::{Graph, NodeId, Op, Tensor, TensorType};
 use std::collections::HashMap;
@@ -49,7 +49,10 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
     // 1. Patterns, keyed by the value they produce.
     let mut owner: HashMap<usize, String> = HashMap::new();
     let mut patterns: HashMap<String, Replacement> = HashMap::new();
-    let mut add = |output: String, r: Replacement, owner: &mut HashMap<usize, String>| -> Result<(), String> {
+    let mut add = |output: String,
+                   r: Replacement,
+                   owner: &mut HashMap<usize, String>|
+     -> Result<(), String> {
         for &c in &r.claimed {
             if let Some(prev) = owner.get(&c) {
                 return Err(format!("node {c} belongs to two patterns (`{prev}` and `{output}`)"));
@@ -65,18 +68,30 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
         let found = match &model.nodes[i].op {
             OOp::Softmax { .. } => mha::match_at(&view, i)
                 .map_err(|e| node_err(i, format!("attention block: {e}")))?
-                .map(|m| (m.output, Replacement { op: Op::Mha(Arc::new(m.op)), input: m.input, claimed: m.claimed })),
+                .map(|m| {
+                    (
+                        m.output,
+                        Replacement {
+                            op: Op::Mha(Arc::new(m.op)),
+                            input: m.input,
+                            claimed: m.claimed,
+                        },
+                    )
+                }),
             OOp::Ext(crate::frontend::onnx::ops_ext::ExtOp::LayerNormalization { .. }) => {
-                norm::layer_norm_node(&view, i)
-                    .map_err(|e| node_err(i, e))?
-                    .map(|u| (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed }))
+                norm::layer_norm_node(&view, i).map_err(|e| node_err(i, e))?.map(|u| {
+                    (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed })
+                })
             }
             OOp::Add => norm::layer_norm_decomposed(&view, i)
                 .map(|u| (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed })),
             OOp::Ext(crate::frontend::onnx::ops_ext::ExtOp::Erf) => norm::gelu_erf(&view, i)
                 .map(|u| (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed })),
-            OOp::Ext(crate::frontend::onnx::ops_ext::ExtOp::Gelu { .. }) => norm::gelu_node(&view, i)
-                .map(|u| (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed })),
+            OOp::Ext(crate::frontend::onnx::ops_ext::ExtOp::Gelu { .. }) => {
+                norm::gelu_node(&view, i).map(|u| {
+                    (u.output, Replacement { op: u.op, input: u.input, claimed: u.claimed })
+                })
+            }
             _ => None,
         };
         if let Some((out, r)) = found {
@@ -92,10 +107,8 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
     let mut vals: HashMap<String, Val> = HashMap::new();
     let ge = |i: usize, e: crate::ir::GraphError| node_err(i, e.to_string());
     for d in &model.inputs {
-        let id = g.add_input(&d.name, TensorType::f32(strip(&d.shape))).map_err(|e| AttnError::Import {
-            file: file.clone(),
-            node: d.name.clone(),
-            message: e.to_string(),
+        let id = g.add_input(&d.name, TensorType::f32(strip(&d.shape))).map_err(|e| {
+            AttnError::Import { file: file.clone(), node: d.name.clone(), message: e.to_string() }
         })?;
         vals.insert(d.name.clone(), Val { id, stripped: d.shape.len() >= 2 && d.shape[0] == 1 });
     }
@@ -111,7 +124,9 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
                     }
                     continue; // an unsupported node upstream; reported below
                 };
-                let id = g.add_named(r.op.clone(), &[x.id], Some(n.name.clone())).map_err(|e| ge(i, e))?;
+                let id = g
+                    .add_named(r.op.clone(), &[x.id], Some(n.name.clone()))
+                    .map_err(|e| ge(i, e))?;
                 vals.insert(out.clone(), Val { id, stripped: x.stripped });
             }
             continue;
@@ -119,8 +134,11 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
         if n.op == OOp::Constant || view.is_const_alias(i) {
             continue;
         }
-        let ready =
-            n.inputs.iter().filter(|x| !x.is_empty()).all(|x| vals.contains_key(x) || view.constant(x).is_some());
+        let ready = n
+            .inputs
+            .iter()
+            .filter(|x| !x.is_empty())
+            .all(|x| vals.contains_key(x) || view.constant(x).is_some());
         if !ready {
             continue; // downstream of an unsupported node, which is reported
         }
@@ -172,7 +190,10 @@ fn convert(
     let failed = |e: String| Conv::Failed(e);
     let ge = |e: crate::ir::GraphError| Conv::Failed(e.to_string());
     // Operand: a computed value, or a constant (stripped like `like` when that was stripped).
-    let mut operand = |g: &mut Graph, name: &str, like: Option<(usize, bool)>| -> Result<Val, Conv> {
+    let mut operand = |g: &mut Graph,
+                       name: &str,
+                       like: Option<(usize, bool)>|
+     -> Result<Val, Conv> {
         if let Some(v) = vals.get(name) {
             return Ok(*v);
         }
@@ -185,8 +206,11 @@ fn convert(
             return Ok(Val { id, stripped: strip_it });
         }
         let shape = if strip_it { t.shape[1..].to_vec() } else { t.shape.clone() };
-        let c = Tensor::f32(shape, t.to_f32()).map_err(|e| Conv::Failed(format!("constant `{name}`: {e}")))?;
-        let id = g.add_named(Op::Constant(c), &[], Some(name.to_string())).map_err(|e| Conv::Failed(e.to_string()))?;
+        let c = Tensor::f32(shape, t.to_f32())
+            .map_err(|e| Conv::Failed(format!("constant `{name}`: {e}")))?;
+        let id = g
+            .add_named(Op::Constant(c), &[], Some(name.to_string()))
+            .map_err(|e| Conv::Failed(e.to_string()))?;
         consts.insert(key, id);
         Ok(Val { id, stripped: strip_it })
     };
@@ -210,7 +234,8 @@ fn convert(
         OOp::MatMul => {
             if !computed(&n.inputs[0]) || view.constant(&n.inputs[1]).is_none() {
                 return Err(Conv::Unsupported(Some(
-                    "only activation x constant-weight MatMuls exist outside attention blocks".into(),
+                    "only activation x constant-weight MatMuls exist outside attention blocks"
+                        .into(),
                 )));
             }
             let a = operand(g, &n.inputs[0], None)?;
@@ -222,9 +247,9 @@ fn convert(
         {
             // A [1, K] lost its batch row: y = x (alpha B') + beta C as a vector MatMul + Add.
             let x = vals[&n.inputs[0]];
-            let b = view.constant(&n.inputs[1]).ok_or_else(|| {
-                Conv::Unsupported(Some("Gemm with a non-constant B".into()))
-            })?;
+            let b = view
+                .constant(&n.inputs[1])
+                .ok_or_else(|| Conv::Unsupported(Some("Gemm with a non-constant B".into())))?;
             let [r, c] = b.shape[..] else { return Err(failed("Gemm B is not a matrix".into())) };
             let (k, o) = if *trans_b { (c, r) } else { (r, c) };
             let bv = b.to_f32();
@@ -238,7 +263,9 @@ fn convert(
             let wid = g.add_named(Op::Constant(wc), &[], Some(n.inputs[1].clone())).map_err(ge)?;
             let mut id = g.add_named(Op::MatMul, &[x.id, wid], Some(n.name.clone())).map_err(ge)?;
             if let Some(cn) = n.inputs.get(2).filter(|s| !s.is_empty()) {
-                let ct = view.constant(cn).ok_or_else(|| Conv::Unsupported(Some("Gemm with a non-constant C".into())))?;
+                let ct = view
+                    .constant(cn)
+                    .ok_or_else(|| Conv::Unsupported(Some("Gemm with a non-constant C".into())))?;
                 let cv: Vec<f32> = ct.to_f32().iter().map(|v| beta * v).collect();
                 let cshape = if ct.len() == o { vec![o] } else { strip(&ct.shape) };
                 let cc = Tensor::f32(cshape, cv).map_err(failed)?;

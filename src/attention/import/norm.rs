@@ -54,7 +54,11 @@ pub fn layer_norm_node(view: &View, i: usize) -> Result<Option<Unary>, String> {
 }
 
 /// The node computing `v` if it has op `want` (by op type), with its index.
-fn prod<'a>(view: &View<'a>, v: &str, want: &str) -> Option<(usize, &'a crate::frontend::onnx::Node)> {
+fn prod<'a>(
+    view: &View<'a>,
+    v: &str,
+    want: &str,
+) -> Option<(usize, &'a crate::frontend::onnx::Node)> {
     let i = view.producer(v)?;
     let n = view.node(i);
     (n.op.op_type() == want).then_some((i, n))

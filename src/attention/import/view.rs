@@ -31,6 +31,9 @@ impl<'m> View<'m> {
             for o in &n.outputs {
                 producer.insert(o.as_str(), i);
             }
+            if n.op == Op::Constant {
+                continue; // folded at load time (a Shape, say): reads nothing any more
+            }
             for x in n.inputs.iter().filter(|x| !x.is_empty()) {
                 users.entry(x.as_str()).or_default().push(i);
             }
@@ -38,7 +41,10 @@ impl<'m> View<'m> {
         let mut aliases: HashMap<&str, &Tensor> = HashMap::new();
         for n in &m.nodes {
             if n.op == Op::Identity {
-                let src = m.constants.get(&n.inputs[0]).or_else(|| aliases.get(n.inputs[0].as_str()).copied());
+                let src = m
+                    .constants
+                    .get(&n.inputs[0])
+                    .or_else(|| aliases.get(n.inputs[0].as_str()).copied());
                 if let Some(t) = src {
                     aliases.insert(n.outputs[0].as_str(), t);
                 }
@@ -66,7 +72,8 @@ impl<'m> View<'m> {
 
     /// Nodes reading `v`, plus one for every graph output naming it.
     pub fn use_count(&self, v: &str) -> usize {
-        self.users.get(v).map_or(0, Vec::len) + self.m.outputs.iter().filter(|o| o.name == v).count()
+        self.users.get(v).map_or(0, Vec::len)
+            + self.m.outputs.iter().filter(|o| o.name == v).count()
     }
 
     pub fn users(&self, v: &str) -> &[usize] {
@@ -88,21 +95,21 @@ impl<'m> View<'m> {
 
     /// Whether node `i` only moves data (its first input is the data).
     pub fn is_movement(&self, i: usize) -> bool {
-        matches!(
-            self.m.nodes[i].op,
-            Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity
-        ) || matches!(
-            &self.m.nodes[i].op,
-            Op::Ext(
-                ExtOp::Transpose { .. }
-                    | ExtOp::Slice
-                    | ExtOp::Gather { .. }
-                    | ExtOp::Split { .. }
-                    | ExtOp::Unsqueeze { .. }
-                    | ExtOp::Squeeze { .. }
-                    | ExtOp::Expand
-            )
-        ) && self.m.nodes[i].inputs[1..].iter().all(|x| x.is_empty() || self.constant(x).is_some())
+        matches!(self.m.nodes[i].op, Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity)
+            || matches!(
+                &self.m.nodes[i].op,
+                Op::Ext(
+                    ExtOp::Transpose { .. }
+                        | ExtOp::Slice
+                        | ExtOp::Gather { .. }
+                        | ExtOp::Split { .. }
+                        | ExtOp::Unsqueeze { .. }
+                        | ExtOp::Squeeze { .. }
+                        | ExtOp::Expand
+                )
+            ) && self.m.nodes[i].inputs[1..]
+                .iter()
+                .all(|x| x.is_empty() || self.constant(x).is_some())
     }
 
     /// For `Mul`/`Div` by a one-element constant: the factor applied to the other operand

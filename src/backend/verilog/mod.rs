@@ -10,6 +10,7 @@ pub mod hex;
 pub mod interface;
 pub mod lower_int;
 pub mod printer;
+pub mod synth;
 pub mod testbench;
 
 pub use bits::Bits;

@@ -112,7 +112,21 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         let outs = infer_node(n, &ins, &constants).map_err(|m| ctx.invalid(&field, m))?;
         // Shape arithmetic on constants (and Shape itself, shapes being static) becomes
         // constants, so Reshape/Expand targets computed in the graph are known.
-        if let Op::Ext(e) = &n.op {
+        let data_only = matches!(n.op, Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity);
+        if data_only && constants.contains_key(&n.inputs[0]) {
+            // Reshaping a constant (shape arithmetic in dynamic-batch exports).
+            let t = Tensor { shape: outs[0].clone(), ..constants[&n.inputs[0]].clone() };
+            constants.insert(n.outputs[0].clone(), t);
+            n.op = Op::Constant;
+        } else if let (Op::Add, Some(a), Some(b)) = (
+            &n.op,
+            n.inputs.first().and_then(|x| constants.get(x)),
+            n.inputs.get(1).and_then(|x| constants.get(x)),
+        ) {
+            let t = super::ops_ext::fold_add(a, b, &outs[0]);
+            constants.insert(n.outputs[0].clone(), t);
+            n.op = Op::Constant;
+        } else if let Op::Ext(e) = &n.op {
             let consts: Vec<Option<&Tensor>> = n
                 .inputs
                 .iter()
@@ -483,7 +497,8 @@ impl super::ops_ext::AttrSource for Attrs<'_> {
         Attrs::ints(self, name).map_err(node_error_text)
     }
     fn tensor_scalar(&mut self, name: &'static str) -> Result<Option<(f32, bool)>, String> {
-        let Some(t) = self.get(name, attr_type::TENSOR).map_err(node_error_text)?.and_then(|a| a.t.as_ref())
+        let Some(t) =
+            self.get(name, attr_type::TENSOR).map_err(node_error_text)?.and_then(|a| a.t.as_ref())
         else {
             return Ok(None);
         };

@@ -76,6 +76,10 @@ pub enum ExtOp {
     },
     Equal,
     Where,
+    /// ONNX Mod: `fmod` (C semantics) or the sign of the divisor (Python semantics).
+    Mod {
+        fmod: bool,
+    },
     Expand,
     /// `to` an integer type (true) or a float type.
     Cast {
@@ -107,6 +111,7 @@ impl ExtOp {
             ExtOp::ConstantOfShape { .. } => "ConstantOfShape",
             ExtOp::Equal => "Equal",
             ExtOp::Where => "Where",
+            ExtOp::Mod { .. } => "Mod",
             ExtOp::Expand => "Expand",
             ExtOp::Cast { .. } => "Cast",
         }
@@ -125,7 +130,7 @@ impl ExtOp {
             ExtOp::Concat { .. } => (1, usize::MAX),
             ExtOp::Unsqueeze { .. } | ExtOp::Squeeze { .. } => (1, 2),
             ExtOp::Shape { .. } | ExtOp::ConstantOfShape { .. } | ExtOp::Cast { .. } => (1, 1),
-            ExtOp::Equal | ExtOp::Expand => (2, 2),
+            ExtOp::Equal | ExtOp::Expand | ExtOp::Mod { .. } => (2, 2),
             ExtOp::Where => (3, 3),
         }
     }
@@ -193,9 +198,7 @@ pub fn parse(op_type: &str, a: &mut dyn AttrSource, opset: i64) -> Result<Option
         "Slice" if opset >= 10 => ExtOp::Slice,
         "Concat" => ExtOp::Concat { axis: a.int("axis", 0)? },
         "Gather" => ExtOp::Gather { axis: a.int("axis", 0)? },
-        "Unsqueeze" => {
-            ExtOp::Unsqueeze { axes: if opset < 13 { a.ints("axes")? } else { None } }
-        }
+        "Unsqueeze" => ExtOp::Unsqueeze { axes: if opset < 13 { a.ints("axes")? } else { None } },
         "Squeeze" => ExtOp::Squeeze { axes: if opset < 13 { a.ints("axes")? } else { None } },
         "Shape" => ExtOp::Shape {
             start: a.int("start", 0)?,
@@ -210,6 +213,7 @@ pub fn parse(op_type: &str, a: &mut dyn AttrSource, opset: i64) -> Result<Option
         }
         "Equal" => ExtOp::Equal,
         "Where" => ExtOp::Where,
+        "Mod" => ExtOp::Mod { fmod: a.int("fmod", 0)? != 0 },
         "Expand" => ExtOp::Expand,
         "Cast" => {
             // TensorProto.DataType: 1 FLOAT, 10 FLOAT16, 11 DOUBLE, 16 BFLOAT16 are floats;
@@ -240,7 +244,8 @@ fn const_ints(
 }
 
 fn axis_of(axis: i64, rank: usize) -> Result<usize, String> {
-    norm_axis(axis, rank, false).ok_or_else(|| format!("axis {axis} is out of range for rank {rank}"))
+    norm_axis(axis, rank, false)
+        .ok_or_else(|| format!("axis {axis} is out of range for rank {rank}"))
 }
 
 /// The output shape of numpy `matmul` (ranks >= 1, batch dimensions broadcast).
@@ -344,9 +349,8 @@ fn gather_indices(
     constants: &BTreeMap<String, Tensor>,
 ) -> Result<(Vec<usize>, Vec<usize>), String> {
     let name = &n.inputs[1];
-    let t = constants
-        .get(name)
-        .ok_or_else(|| format!("Gather indices `{name}` must be a constant"))?;
+    let t =
+        constants.get(name).ok_or_else(|| format!("Gather indices `{name}` must be a constant"))?;
     let idx = t.as_i64().ok_or_else(|| format!("Gather indices `{name}` must be integers"))?;
     let mut out = Vec::with_capacity(idx.len());
     for &i in idx {
@@ -407,10 +411,13 @@ pub fn infer(
     match op {
         ExtOp::Mul | ExtOp::Div | ExtOp::Sub | ExtOp::Pow => {
             let b = get(1)?;
-            one(broadcast(x, b).ok_or_else(|| format!("shapes {x:?} and {b:?} do not broadcast"))?)
+            one(broadcast(x, b)
+                .ok_or_else(|| format!("shapes {x:?} and {b:?} do not broadcast"))?)
         }
         ExtOp::Sqrt | ExtOp::Erf | ExtOp::Sign | ExtOp::Gelu { .. } => one(x.to_vec()),
-        ExtOp::Transpose { perm } => one(transpose_perm(perm, x.len())?.iter().map(|&p| x[p]).collect()),
+        ExtOp::Transpose { perm } => {
+            one(transpose_perm(perm, x.len())?.iter().map(|&p| x[p]).collect())
+        }
         ExtOp::ReduceMean { keepdims, .. } => {
             let axes = reduce_axes(op, n, x.len(), constants)?;
             let mut out = Vec::new();
@@ -428,8 +435,8 @@ pub fn infer(
         ExtOp::LayerNormalization { axis, .. } => {
             let ax = axis_of(*axis, x.len())?;
             let norm = &x[ax..];
-            for i in 1..ins.len() {
-                if let Some(s) = ins[i] {
+            for (i, s) in ins.iter().enumerate().skip(1) {
+                if let Some(s) = s {
                     if broadcast(s, norm).as_deref() != Some(norm) {
                         return Err(format!(
                             "input {i} of shape {s:?} does not broadcast to the normalised shape {norm:?}"
@@ -438,7 +445,9 @@ pub fn infer(
                 }
             }
             if n.outputs.len() != 1 {
-                return Err("LayerNormalization's Mean and InvStdDev outputs are not supported".into());
+                return Err(
+                    "LayerNormalization's Mean and InvStdDev outputs are not supported".into()
+                );
             }
             one(x.to_vec())
         }
@@ -488,7 +497,9 @@ pub fn infer(
                 return Err("repeated Unsqueeze axis".into());
             }
             let mut it = x.iter();
-            one((0..r).map(|d| if ax.contains(&d) { 1 } else { *it.next().unwrap_or(&1) }).collect())
+            one((0..r)
+                .map(|d| if ax.contains(&d) { 1 } else { *it.next().unwrap_or(&1) })
+                .collect())
         }
         ExtOp::Squeeze { axes } => {
             let axes = match axes {
@@ -510,11 +521,15 @@ pub fn infer(
         }
         ExtOp::ConstantOfShape { .. } => {
             let dims = const_ints(n, 0, constants)?.ok_or("the shape input is missing")?;
-            one(dims.iter().map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}"))).collect::<Result<_, _>>()?)
+            one(dims
+                .iter()
+                .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d}")))
+                .collect::<Result<_, _>>()?)
         }
-        ExtOp::Equal => {
+        ExtOp::Equal | ExtOp::Mod { .. } => {
             let b = get(1)?;
-            one(broadcast(x, b).ok_or_else(|| format!("shapes {x:?} and {b:?} do not broadcast"))?)
+            one(broadcast(x, b)
+                .ok_or_else(|| format!("shapes {x:?} and {b:?} do not broadcast"))?)
         }
         ExtOp::Where => {
             let (b, c) = (get(1)?, get(2)?);
@@ -535,6 +550,22 @@ fn shape_range(start: i64, end: Option<i64>, rank: usize) -> (usize, usize) {
     let r = rank as i64;
     let fix = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
     (fix(start), end.map_or(rank, fix))
+}
+
+/// `a + b` of two constants (shape arithmetic), integer when both are.
+pub fn fold_add(a: &Tensor, b: &Tensor, out: &[usize]) -> Tensor {
+    let va = Value { shape: a.shape.clone(), data: a.to_f32() };
+    let vb = Value { shape: b.shape.clone(), data: b.to_f32() };
+    let v = binary(&va, &vb, out, |p, q| p + q);
+    if a.as_i64().is_some() && b.as_i64().is_some() {
+        Tensor {
+            shape: v.shape,
+            data: super::tensor::TensorData::I64(v.data.iter().map(|x| x.round() as i64).collect()),
+            stored: super::tensor::StoredType::I64,
+        }
+    } else {
+        Tensor::f32(v.shape, v.data)
+    }
 }
 
 /// Whether the loader may replace this node by constants when every input is constant (or,
@@ -600,9 +631,10 @@ fn transpose_perm(perm: &[i64], rank: usize) -> Result<Vec<usize>, String> {
     let mut seen = vec![false; rank];
     let mut out = Vec::with_capacity(rank);
     for &p in perm {
-        let p = usize::try_from(p).ok().filter(|&p| p < rank && !seen[p]).ok_or_else(|| {
-            format!("perm {perm:?} is not a permutation of 0..{rank}")
-        })?;
+        let p = usize::try_from(p)
+            .ok()
+            .filter(|&p| p < rank && !seen[p])
+            .ok_or_else(|| format!("perm {perm:?} is not a permutation of 0..{rank}"))?;
         seen[p] = true;
         out.push(p);
     }
@@ -730,20 +762,17 @@ pub fn eval(
     };
     let by_index = |src: &dyn Fn(&[usize]) -> usize, shape: &[usize]| {
         let total: usize = shape.iter().product();
-        Value { shape: shape.to_vec(), data: (0..total).map(|k| x.data[src(&unravel(k, shape))]).collect() }
+        Value {
+            shape: shape.to_vec(),
+            data: (0..total).map(|k| x.data[src(&unravel(k, shape))]).collect(),
+        }
     };
     let xs = strides(&x.shape);
     Ok(vec![match op {
         ExtOp::Mul => binary(x, arg(1)?, &out0, |p, q| p * q),
         ExtOp::Div => binary(x, arg(1)?, &out0, |p, q| p / q),
         ExtOp::Sub => binary(x, arg(1)?, &out0, |p, q| p - q),
-        ExtOp::Pow => binary(x, arg(1)?, &out0, |p, q| {
-            if q == 2.0 {
-                p * p
-            } else {
-                p.powf(q)
-            }
-        }),
+        ExtOp::Pow => binary(x, arg(1)?, &out0, |p, q| if q == 2.0 { p * p } else { p.powf(q) }),
         ExtOp::Sqrt => map(&|v| v.sqrt()),
         ExtOp::Erf => map(&|v| erf64(f64::from(v)) as f32),
         ExtOp::Sign => map(&|v| {
@@ -762,19 +791,29 @@ pub fn eval(
         }
         ExtOp::ReduceMean { .. } => {
             let axes = reduce_axes(op, n, x.shape.len(), constants)?;
-            let kept: Vec<usize> =
-                x.shape.iter().enumerate().map(|(d, &s)| if axes.contains(&d) { 1 } else { s }).collect();
+            let kept: Vec<usize> = x
+                .shape
+                .iter()
+                .enumerate()
+                .map(|(d, &s)| if axes.contains(&d) { 1 } else { s })
+                .collect();
             let total: usize = kept.iter().product();
             let mut sums = vec![0f64; total];
             let ks = strides(&kept);
             for (k, v) in x.data.iter().enumerate() {
                 let idx = unravel(k, &x.shape);
-                let o: usize =
-                    idx.iter().enumerate().map(|(d, &i)| if axes.contains(&d) { 0 } else { i * ks[d] }).sum();
+                let o: usize = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &i)| if axes.contains(&d) { 0 } else { i * ks[d] })
+                    .sum();
                 sums[o] += f64::from(*v);
             }
             let cnt: usize = axes.iter().map(|&d| x.shape[d]).product();
-            Value { shape: out0.clone(), data: sums.iter().map(|s| (s / cnt as f64) as f32).collect() }
+            Value {
+                shape: out0.clone(),
+                data: sums.iter().map(|s| (s / cnt as f64) as f32).collect(),
+            }
         }
         ExtOp::LayerNormalization { axis, epsilon } => {
             let ax = axis_of(*axis, x.shape.len())?;
@@ -874,6 +913,9 @@ pub fn eval(
             Value { shape: out0.clone(), data: x.data.clone() }
         }
         ExtOp::Equal => binary(x, arg(1)?, &out0, |p, q| f32::from(u8::from(p == q))),
+        ExtOp::Mod { fmod } => {
+            binary(x, arg(1)?, &out0, |p, q| if *fmod { p % q } else { p - (p / q).floor() * q })
+        }
         ExtOp::Where => {
             let (b, c) = (arg(1)?, arg(2)?);
             let total: usize = out0.iter().product();
@@ -893,7 +935,9 @@ pub fn eval(
             let total: usize = out0.iter().product();
             Value {
                 shape: out0.clone(),
-                data: (0..total).map(|k| x.data[bcast_index(&x.shape, &unravel(k, &out0))]).collect(),
+                data: (0..total)
+                    .map(|k| x.data[bcast_index(&x.shape, &unravel(k, &out0))])
+                    .collect(),
             }
         }
         ExtOp::Cast { to_int } => {
@@ -917,7 +961,9 @@ mod tests {
     fn erf_matches_tabulated_values() {
         // Abramowitz & Stegun table 7.1: erf(0.5) = 0.5204998778, erf(1) = 0.8427007929,
         // erf(2) = 0.9953222650, erf(3) = 0.9999779095.
-        for (x, e) in [(0.5, 0.5204998778), (1.0, 0.8427007929), (2.0, 0.9953222650), (3.0, 0.9999779095)] {
+        for (x, e) in
+            [(0.5, 0.5204998778), (1.0, 0.8427007929), (2.0, 0.9953222650), (3.0, 0.9999779095)]
+        {
             assert!((erf64(x) - e).abs() < 1e-9, "erf({x}) = {}", erf64(x));
             assert!((erf64(-x) + e).abs() < 1e-9);
         }

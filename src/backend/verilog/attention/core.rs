@@ -43,7 +43,10 @@ pub struct CorePorts {
 }
 
 pub fn ports(p: &CoreParams) -> CorePorts {
-    CorePorts { row_w: ubits(p.s.max(2) as u128 - 1), col_w: ubits(p.d_k.max(p.d_v).max(2) as u128 - 1) }
+    CorePorts {
+        row_w: ubits(p.s.max(2) as u128 - 1),
+        col_w: ubits(p.d_k.max(p.d_v).max(2) as u128 - 1),
+    }
 }
 
 /// Bits of the reciprocal's dividend `2^(P+E+8)`: the divider's cycle count.
@@ -97,25 +100,36 @@ impl List {
     fn insert(&self, r: &mut Rtl, tag: &str, nk: Expr, ni: Expr) -> Vec<Stmt> {
         let lts: Vec<Expr> = (0..self.keys.len())
             .map(|e| {
-                let cond =
-                    Expr::ternary(lt(n(e as i64), self.count.clone()), lt(nk.clone(), self.keys[e].clone()), Expr::bit(true));
+                let cond = Expr::ternary(
+                    lt(n(e as i64), self.count.clone()),
+                    lt(nk.clone(), self.keys[e].clone()),
+                    Expr::bit(true),
+                );
                 r.let_(&format!("{tag}_lt{e}"), 1, false, cond)
             })
             .collect();
         let mut out = Vec::new();
         for e in 0..self.keys.len() {
-            let put = vec![nb(self.keys[e].clone(), nk.clone()), nb(self.idxs[e].clone(), ni.clone())];
+            let put =
+                vec![nb(self.keys[e].clone(), nk.clone()), nb(self.idxs[e].clone(), ni.clone())];
             if e == 0 {
                 out.push(if_(lts[0].clone(), put, vec![]));
             } else {
                 let here = and(lts[e].clone(), not(lts[e - 1].clone()));
                 let shift = and(lts[e].clone(), lts[e - 1].clone());
-                let moved = vec![nb(self.keys[e].clone(), self.keys[e - 1].clone()), nb(self.idxs[e].clone(), self.idxs[e - 1].clone())];
+                let moved = vec![
+                    nb(self.keys[e].clone(), self.keys[e - 1].clone()),
+                    nb(self.idxs[e].clone(), self.idxs[e - 1].clone()),
+                ];
                 out.push(if_(here, put, vec![if_(shift, moved, vec![])]));
             }
         }
         let len = self.keys.len() as i64;
-        out.push(if_(lt(self.count.clone(), n(len)), vec![nb(self.count.clone(), add(self.count.clone(), n(1)))], vec![]));
+        out.push(if_(
+            lt(self.count.clone(), n(len)),
+            vec![nb(self.count.clone(), add(self.count.clone(), n(1)))],
+            vec![],
+        ));
         out
     }
 
@@ -128,9 +142,18 @@ impl List {
         let k = r.reg(&format!("{tag}_kr"), kw, true);
         let i = r.reg(&format!("{tag}_ir"), rw, false);
         let arms = (0..self.keys.len())
-            .map(|e| (vec![n(e as i64)], vec![bl(k.clone(), self.keys[e].clone()), bl(i.clone(), self.idxs[e].clone())]))
+            .map(|e| {
+                (
+                    vec![n(e as i64)],
+                    vec![bl(k.clone(), self.keys[e].clone()), bl(i.clone(), self.idxs[e].clone())],
+                )
+            })
             .collect();
-        r.items.push(Item::AlwaysComb(vec![case(sel, arms, Some(vec![bl(k.clone(), sc(0, kw)), bl(i.clone(), uc(0, rw))]))]));
+        r.items.push(Item::AlwaysComb(vec![case(
+            sel,
+            arms,
+            Some(vec![bl(k.clone(), sc(0, kw)), bl(i.clone(), uc(0, rw))]),
+        )]));
         (k, i)
     }
 }
@@ -149,7 +172,8 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     let invw = p.prob_bits + INV_GUARD + 2;
     let pw = p.prob_bits + 1;
     let qm = i128::from(p.qk_lo.abs().max(p.qk_hi.abs()));
-    let (klo, khi) = if had { (0i128, dk as i128) } else { (-(dk as i128) * qm * qm, dk as i128 * qm * qm) };
+    let (klo, khi) =
+        if had { (0i128, dk as i128) } else { (-(dk as i128) * qm * qm, dk as i128 * qm * qm) };
     let kw = sbits(klo, khi);
     let vm = i128::from(p.v_lo.abs().max(p.v_hi.abs()));
     let amax = nlist as i128 * (1i128 << p.prob_bits) * vm;
@@ -178,19 +202,26 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     let acc = r.reg("acc", aw, true);
     let elist = r.mem("elist", ew, false, nlist);
     let plist = r.mem("plist", pw, false, nlist);
-    let (done, rv, rrow, rcol, rdata) = (id("done"), id("res_valid"), id("res_row"), id("res_col"), id("res_data"));
+    let (done, rv, rrow, rcol, rdata) =
+        (id("done"), id("res_valid"), id("res_row"), id("res_col"), id("res_data"));
 
     r.comment("score of query t against key j");
     let qa = |b: usize| add(mul(t.clone(), n(dk as i64)), n(b as i64));
     let ka = |b: usize| add(mul(j.clone(), n(dk as i64)), n(b as i64));
     let key = if had {
-        let bits: Vec<Expr> = (0..dk).rev().map(|b| bin(BinOp::Xor, qmem.clone().index(qa(b)), kmem.clone().index(ka(b)))).collect();
+        let bits: Vec<Expr> = (0..dk)
+            .rev()
+            .map(|b| bin(BinOp::Xor, qmem.clone().index(qa(b)), kmem.clone().index(ka(b))))
+            .collect();
         let x = r.let_("qk_xor", dk as u32, false, Expr::Concat(bits));
         let sum = (0..dk).map(|b| x.clone().index(n(b as i64))).reduce(add).unwrap_or(n(0));
         let hd = r.let_("hd", ubits(dk as u128), false, sum);
         r.let_("key", kw, true, zext(hd))
     } else {
-        let sum = (0..dk).map(|b| mul(qmem.clone().index(qa(b)), kmem.clone().index(ka(b)))).reduce(add).unwrap_or(n(0));
+        let sum = (0..dk)
+            .map(|b| mul(qmem.clone().index(qa(b)), kmem.clone().index(ka(b))))
+            .reduce(add)
+            .unwrap_or(n(0));
         let dot = r.let_("dot", kw, true, sum);
         r.let_("key", kw, true, neg(dot))
     };
@@ -200,15 +231,24 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     let mut query_reset: Vec<Stmt> = Vec::new();
     let mut flush_body: Vec<Stmt> = vec![nb(state.clone(), st(IDLE))];
     let last_key = eq(j.clone(), n(s as i64 - 1));
-    let to_exp = vec![nb(state.clone(), st(EXP)), nb(i.clone(), uc(0, iw)), nb(z.clone(), uc(0, zw))];
+    let to_exp =
+        vec![nb(state.clone(), st(EXP)), nb(i.clone(), uc(0, iw)), nb(z.clone(), uc(0, zw))];
     let (cur_key, cur_idx, min_key, count): (Expr, Expr, Expr, Expr);
     match p.select {
         Selection::All => {
             let lkey = r.mem("lkey", kw, true, s);
             let mk = r.reg("minkey", kw, true);
             score_stmts.push(nb(lkey.clone().index(j.clone()), key.clone()));
-            score_stmts.push(if_(or(eq(j.clone(), n(0)), lt(key.clone(), mk.clone())), vec![nb(mk.clone(), key.clone())], vec![]));
-            score_stmts.push(if_(last_key.clone(), to_exp.clone(), vec![nb(j.clone(), add(j.clone(), n(1)))]));
+            score_stmts.push(if_(
+                or(eq(j.clone(), n(0)), lt(key.clone(), mk.clone())),
+                vec![nb(mk.clone(), key.clone())],
+                vec![],
+            ));
+            score_stmts.push(if_(
+                last_key.clone(),
+                to_exp.clone(),
+                vec![nb(j.clone(), add(j.clone(), n(1)))],
+            ));
             cur_key = r.let_("cur_key", kw, true, lkey.index(i.clone()));
             cur_idx = r.let_("cur_idx", rw, false, resize(i.clone(), iw, rw));
             min_key = mk;
@@ -217,7 +257,11 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         Selection::TopN { .. } => {
             let g = List::new(&mut r, "top", nlist, kw, rw);
             score_stmts.extend(g.insert(&mut r, "ins", key.clone(), j.clone()));
-            score_stmts.push(if_(last_key.clone(), to_exp.clone(), vec![nb(j.clone(), add(j.clone(), n(1)))]));
+            score_stmts.push(if_(
+                last_key.clone(),
+                to_exp.clone(),
+                vec![nb(j.clone(), add(j.clone(), n(1)))],
+            ));
             query_reset.push(g.clear());
             let (k, ix) = g.select(&mut r, "cur", i.clone(), kw, rw);
             cur_key = k;
@@ -232,11 +276,23 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
             let f = r.reg("f", tl.cw, false);
             let last_tile = r.reg("last_tile", 1, false);
             score_stmts.extend(tl.insert(&mut r, "tins", key.clone(), j.clone()));
-            let jn = r.let_("j_next", rw + 1, false, add(Expr::Concat(vec![Expr::bit(false), j.clone()]), n(1)));
-            let ends = (1..=s.div_ceil(tile)).map(|m| eq(jn.clone(), n((m * tile) as i64))).reduce(or).unwrap_or(Expr::bit(false));
+            let jn = r.let_(
+                "j_next",
+                rw + 1,
+                false,
+                add(Expr::Concat(vec![Expr::bit(false), j.clone()]), n(1)),
+            );
+            let ends = (1..=s.div_ceil(tile))
+                .map(|m| eq(jn.clone(), n((m * tile) as i64)))
+                .reduce(or)
+                .unwrap_or(Expr::bit(false));
             score_stmts.push(if_(
                 or(last_key.clone(), ends),
-                vec![nb(state.clone(), st(FLUSH)), nb(f.clone(), uc(0, tl.cw)), nb(last_tile.clone(), last_key.clone())],
+                vec![
+                    nb(state.clone(), st(FLUSH)),
+                    nb(f.clone(), uc(0, tl.cw)),
+                    nb(last_tile.clone(), last_key.clone()),
+                ],
                 vec![],
             ));
             score_stmts.push(nb(j.clone(), add(j.clone(), n(1))));
@@ -270,7 +326,16 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     let addr = match (p.mode, p.index) {
         (CoreMode::Standard, Some(rq)) => {
             let hi = lut.len() as i64 - 1;
-            let ix = r.requant("lut_ix", delta, kw, uc(rq.multiplier as u128, 31), n(i64::from(rq.shift)), 0, hi, aw_lut + 1);
+            let ix = r.requant(
+                "lut_ix",
+                delta,
+                kw,
+                uc(rq.multiplier as u128, 31),
+                n(i64::from(rq.shift)),
+                0,
+                hi,
+                aw_lut + 1,
+            );
             r.let_("lut_addr", aw_lut, false, ix.slice(aw_lut - 1, 0))
         }
         _ => r.let_("lut_addr", aw_lut, false, delta.slice(aw_lut - 1, 0)),
@@ -280,15 +345,37 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     r.comment("probabilities and the value product");
     let prod_w = ew + invw;
     let eprod = r.let_("eprod", prod_w, false, mul(elist.clone().index(i.clone()), inv.clone()));
-    let prob = r.let_("prob", pw, false, bin(BinOp::Shr, eprod, n(i64::from(p.exp_bits + INV_GUARD))));
-    let vaddr = r.let_("vaddr", ubits((s * dv) as u128), false, add(mul(cur_idx, n(dv as i64)), c.clone()));
-    let term = r.let_("term", aw, true, mul(zext(plist.clone().index(i.clone())), vmem.clone().index(vaddr)));
+    let prob =
+        r.let_("prob", pw, false, bin(BinOp::Shr, eprod, n(i64::from(p.exp_bits + INV_GUARD))));
+    let vaddr =
+        r.let_("vaddr", ubits((s * dv) as u128), false, add(mul(cur_idx, n(dv as i64)), c.clone()));
+    let term = r.let_(
+        "term",
+        aw,
+        true,
+        mul(zext(plist.clone().index(i.clone())), vmem.clone().index(vaddr)),
+    );
     let total = r.let_("total", aw, true, add(acc.clone(), term));
-    let outq = r.requant("outq", total.clone(), aw, uc(p.out.multiplier as u128, 31), n(i64::from(p.out.shift)), p.out_lo, p.out_hi, 8);
+    let outq = r.requant(
+        "outq",
+        total.clone(),
+        aw,
+        uc(p.out.multiplier as u128, 31),
+        n(i64::from(p.out.shift)),
+        p.out_lo,
+        p.out_hi,
+        8,
+    );
     r.comment("restoring division step");
     let dbit = r.let_("dbit", 1, false, eq(dcnt.clone(), n(i64::from(numw) - 1)));
-    let dtrial = r.let_("dtrial", zw + 1, false, Expr::Concat(vec![drem.clone().slice(zw - 1, 0), dbit]));
-    let dge = r.let_("dge", 1, false, ge(dtrial.clone(), Expr::Concat(vec![Expr::bit(false), z.clone()])));
+    let dtrial =
+        r.let_("dtrial", zw + 1, false, Expr::Concat(vec![drem.clone().slice(zw - 1, 0), dbit]));
+    let dge = r.let_(
+        "dge",
+        1,
+        false,
+        ge(dtrial.clone(), Expr::Concat(vec![Expr::bit(false), z.clone()])),
+    );
 
     // Loads (element-addressed).
     let ld = |k: usize| add(mul(id("ld_row"), n(k as i64)), id("ld_col"));
@@ -313,24 +400,46 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         nb(z.clone(), add(z.clone(), e_val)),
         if_(
             last_i.clone(),
-            vec![nb(state.clone(), st(DIV)), nb(drem.clone(), uc(0, zw + 1)), nb(inv.clone(), uc(0, invw)), nb(dcnt.clone(), n(i64::from(numw) - 1))],
+            vec![
+                nb(state.clone(), st(DIV)),
+                nb(drem.clone(), uc(0, zw + 1)),
+                nb(inv.clone(), uc(0, invw)),
+                nb(dcnt.clone(), n(i64::from(numw) - 1)),
+            ],
             vec![nb(i.clone(), add(i.clone(), n(1)))],
         ),
     ];
     let div_body = vec![
-        if_(dge, vec![nb(drem.clone(), sub(dtrial.clone(), z.clone()))], vec![nb(drem.clone(), dtrial)]),
+        if_(
+            dge,
+            vec![nb(drem.clone(), sub(dtrial.clone(), z.clone()))],
+            vec![nb(drem.clone(), dtrial)],
+        ),
         nb(inv.clone(), Expr::Concat(vec![inv.clone().slice(invw - 2, 0), id("dge")])),
-        if_(eq(dcnt.clone(), n(0)), vec![nb(state.clone(), st(PROB)), nb(i.clone(), uc(0, iw))], vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))]),
+        if_(
+            eq(dcnt.clone(), n(0)),
+            vec![nb(state.clone(), st(PROB)), nb(i.clone(), uc(0, iw))],
+            vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))],
+        ),
     ];
     let prob_body = vec![
         nb(plist.clone().index(i.clone()), prob),
         if_(
             last_i.clone(),
-            vec![nb(state.clone(), st(AV)), nb(i.clone(), uc(0, iw)), nb(c.clone(), uc(0, cw)), nb(acc.clone(), sc(0, aw))],
+            vec![
+                nb(state.clone(), st(AV)),
+                nb(i.clone(), uc(0, iw)),
+                nb(c.clone(), uc(0, cw)),
+                nb(acc.clone(), sc(0, aw)),
+            ],
             vec![nb(i.clone(), add(i.clone(), n(1)))],
         ),
     ];
-    let mut next_query = vec![nb(t.clone(), add(t.clone(), n(1))), nb(j.clone(), uc(0, rw)), nb(state.clone(), st(SCORE))];
+    let mut next_query = vec![
+        nb(t.clone(), add(t.clone(), n(1))),
+        nb(j.clone(), uc(0, rw)),
+        nb(state.clone(), st(SCORE)),
+    ];
     next_query.extend(query_reset.clone());
     let av_body = vec![if_(
         last_i,
@@ -343,13 +452,18 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
             nb(i.clone(), uc(0, iw)),
             if_(
                 eq(c.clone(), n(dv as i64 - 1)),
-                vec![if_(eq(t.clone(), n(s as i64 - 1)), vec![nb(state.clone(), st(IDLE)), nb(done.clone(), Expr::bit(true))], next_query)],
+                vec![if_(
+                    eq(t.clone(), n(s as i64 - 1)),
+                    vec![nb(state.clone(), st(IDLE)), nb(done.clone(), Expr::bit(true))],
+                    next_query,
+                )],
                 vec![nb(c.clone(), add(c.clone(), n(1)))],
             ),
         ],
         vec![nb(acc.clone(), total), nb(i.clone(), add(i.clone(), n(1)))],
     )];
-    let mut start = vec![nb(t.clone(), uc(0, rw)), nb(j.clone(), uc(0, rw)), nb(state.clone(), st(SCORE))];
+    let mut start =
+        vec![nb(t.clone(), uc(0, rw)), nb(j.clone(), uc(0, rw)), nb(state.clone(), st(SCORE))];
     start.extend(query_reset);
     let fsm = case(
         state.clone(),
@@ -383,7 +497,13 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         Port { signed: true, ..Port::input("ld_data", 8) },
         Port::input("start", 1),
     ];
-    for (nm, w, signed) in [("done", 1, false), ("res_valid", 1, false), ("res_row", rw, false), ("res_col", cw, false), ("res_data", 8, true)] {
+    for (nm, w, signed) in [
+        ("done", 1, false),
+        ("res_valid", 1, false),
+        ("res_row", rw, false),
+        ("res_col", cw, false),
+        ("res_data", 8, true),
+    ] {
         ports.push(Port { reg: true, signed, ..Port::output(nm, w) });
     }
     Ok(Module { name: name.to_string(), params: vec![], ports, items: r.items })

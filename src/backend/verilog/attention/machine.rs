@@ -66,7 +66,11 @@ impl Gen<'_> {
         let file = format!("{}_{name}.hex", self.top);
         let mut text = String::with_capacity(values.len() * (w as usize / 4 + 2));
         for &v in values {
-            let b = if signed || v < 0 { Bits::from_int(v, w, true)? } else { Bits::from_int(v, w, false)? };
+            let b = if signed || v < 0 {
+                Bits::from_int(v, w, true)?
+            } else {
+                Bits::from_int(v, w, false)?
+            };
             text.push_str(&b.to_hex());
             text.push('\n');
         }
@@ -93,16 +97,37 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
         base.push(at);
         at += b.len;
     }
-    let dw = p.buffers.iter().map(|b| sbits(i128::from(b.lo), i128::from(b.hi))).max().unwrap_or(8).max(9);
-    let mut g = Gen { top: top.to_string(), p, r: Rtl::default(), files: vec![], base, dw, modules: vec![], cycles: 0, init: vec![] };
+    let dw = p
+        .buffers
+        .iter()
+        .map(|b| sbits(i128::from(b.lo), i128::from(b.hi)))
+        .max()
+        .unwrap_or(8)
+        .max(9);
+    let mut g = Gen {
+        top: top.to_string(),
+        p,
+        r: Rtl::default(),
+        files: vec![],
+        base,
+        dw,
+        modules: vec![],
+        cycles: 0,
+        init: vec![],
+    };
     g.r.comment(LINT_WAIVER);
-    g.r.comment(format!("{} operations over {} buffers ({total} words of {dw} bits)", p.ops.len(), p.buffers.len()));
+    g.r.comment(format!(
+        "{} operations over {} buffers ({total} words of {dw} bits)",
+        p.ops.len(),
+        p.buffers.len()
+    ));
     g.r.mem("dm", dw, true, total);
     let nops = p.ops.len() as i64;
     let pcw = ubits(nops as u128 + 3);
     let pc = g.r.reg("pc", pcw, false);
     let ph = g.r.reg("ph", 3, false);
-    let (rr, jj, ii) = (g.r.reg("rr", CW, false), g.r.reg("jj", CW, false), g.r.reg("ii", CW, false));
+    let (rr, jj, ii) =
+        (g.r.reg("rr", CW, false), g.r.reg("jj", CW, false), g.r.reg("ii", CW, false));
     let ovalid = g.r.reg("ovalid", 1, false);
 
     // Input and output.
@@ -110,24 +135,48 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
     let (iew, isigned) = input_elem(p);
     let in_w = iew * ib.len as u32;
     let inbuf = g.r.reg("inbuf", in_w, false);
-    let insh = g.r.let_("in_shifted", in_w, false, bin(BinOp::Shr, inbuf.clone(), mul(ii.clone(), n(i64::from(iew)))));
+    let insh = g.r.let_(
+        "in_shifted",
+        in_w,
+        false,
+        bin(BinOp::Shr, inbuf.clone(), mul(ii.clone(), n(i64::from(iew)))),
+    );
     let in_el = insh.slice(iew - 1, 0);
     let in_val = if isigned { in_el.signed() } else { zext(in_el) };
     let ob = p.buf(p.output.buf);
     let oew = output_elem(p);
-    let out_fields: Vec<Expr> =
-        (0..ob.len).rev().map(|e| dm().index(n((g.base[p.output.buf.0] + e) as i64)).slice(oew - 1, 0)).collect();
+    let out_fields: Vec<Expr> = (0..ob.len)
+        .rev()
+        .map(|e| dm().index(n((g.base[p.output.buf.0] + e) as i64)).slice(oew - 1, 0))
+        .collect();
     let out_w = oew * ob.len as u32;
     g.r.assign(id("out_data"), Expr::Concat(out_fields));
     g.r.assign(id("out_valid"), ovalid.clone());
     g.r.assign(id("in_ready"), eq(pc.clone(), uc(0, pcw)));
 
     let next = |pcv: i64| -> Vec<Stmt> {
-        vec![nb(pc.clone(), uc((pcv + 1) as u128, pcw)), nb(ph.clone(), uc(0, 3)), nb(rr.clone(), uc(0, CW)), nb(jj.clone(), uc(0, CW)), nb(ii.clone(), uc(0, CW))]
+        vec![
+            nb(pc.clone(), uc((pcv + 1) as u128, pcw)),
+            nb(ph.clone(), uc(0, 3)),
+            nb(rr.clone(), uc(0, CW)),
+            nb(jj.clone(), uc(0, CW)),
+            nb(ii.clone(), uc(0, CW)),
+        ]
     };
     let step = |c: &Expr| nb(c.clone(), add(c.clone(), n(1)));
     let mut arms: Vec<(Vec<Expr>, Vec<Stmt>)> = Vec::new();
-    arms.push((vec![uc(0, pcw)], vec![if_(id("in_valid"), vec![nb(inbuf.clone(), id("in_data")), nb(pc.clone(), uc(1, pcw)), nb(ii.clone(), uc(0, CW))], vec![])]));
+    arms.push((
+        vec![uc(0, pcw)],
+        vec![if_(
+            id("in_valid"),
+            vec![
+                nb(inbuf.clone(), id("in_data")),
+                nb(pc.clone(), uc(1, pcw)),
+                nb(ii.clone(), uc(0, CW)),
+            ],
+            vec![],
+        )],
+    ));
     arms.push((
         vec![uc(1, pcw)],
         vec![
@@ -142,16 +191,29 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
         g.r.comment(format!("op {k}: {} into `{}`", op.kind(), p.buf(op.dst()).name));
         let body = match op {
             MachineOp::Gather { src, dst, map } => {
-                let addrs: Vec<i128> = map.iter().map(|m| if let GatherSrc::Elem(i) = m { i128::from(*i) } else { 0 }).collect();
-                let consts: Vec<i128> = map.iter().map(|m| if let GatherSrc::Const(c) = m { i128::from(*c) } else { 0 }).collect();
-                let flags: Vec<i128> = map.iter().map(|m| i128::from(matches!(m, GatherSrc::Const(_)))).collect();
+                let addrs: Vec<i128> = map
+                    .iter()
+                    .map(|m| if let GatherSrc::Elem(i) = m { i128::from(*i) } else { 0 })
+                    .collect();
+                let consts: Vec<i128> = map
+                    .iter()
+                    .map(|m| if let GatherSrc::Const(c) = m { i128::from(*c) } else { 0 })
+                    .collect();
+                let flags: Vec<i128> =
+                    map.iter().map(|m| i128::from(matches!(m, GatherSrc::Const(_)))).collect();
                 let aw = ubits(addrs.iter().copied().max().unwrap_or(0) as u128);
                 let ga = g.rom(&format!("g{k}_addr"), aw, false, &addrs)?;
                 let gc = g.rom(&format!("g{k}_const"), dw, true, &consts)?;
                 let gf = g.rom(&format!("g{k}_flag"), 1, false, &flags)?;
                 let mut b = Vec::new();
                 let src_v = dm().index(g.addr(*src, ga.index(ii.clone())));
-                let v = g.r.tmp(&mut b, &format!("g{k}_v"), dw, true, Expr::ternary(gf.index(ii.clone()), gc.index(ii.clone()), src_v));
+                let v = g.r.tmp(
+                    &mut b,
+                    &format!("g{k}_v"),
+                    dw,
+                    true,
+                    Expr::ternary(gf.index(ii.clone()), gc.index(ii.clone()), src_v),
+                );
                 g.cycles += map.len() as u64;
                 b.push(nb(dm().index(g.addr(*dst, ii.clone())), v));
                 b.push(if_(eq(ii.clone(), n(map.len() as i64 - 1)), next(pcv), vec![step(&ii)]));
@@ -164,7 +226,12 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                 let xb = p.buf(l.src);
                 let xm = xb.lo.abs().max(xb.hi.abs()) as i128;
                 let bound = (0..l.n)
-                    .map(|j| i128::from(l.b[j]).abs() + (0..l.k).map(|i| i128::from(l.w[j * l.k + i]).abs() * xm).sum::<i128>())
+                    .map(|j| {
+                        i128::from(l.b[j]).abs()
+                            + (0..l.k)
+                                .map(|i| i128::from(l.w[j * l.k + i]).abs() * xm)
+                                .sum::<i128>()
+                    })
                     .max()
                     .unwrap_or(0);
                 let aw = sbits(-bound, bound) + 1;
@@ -181,26 +248,66 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                     }
                 }
                 let w = g.rom(&format!("l{k}_w"), 8 * lanes as u32, false, &words)?;
-                let bw = sbits(l.b.iter().map(|&v| i128::from(v)).min().unwrap_or(0), l.b.iter().map(|&v| i128::from(v)).max().unwrap_or(0));
-                let bs = g.rom(&format!("l{k}_b"), bw, true, &l.b.iter().map(|&v| i128::from(v)).collect::<Vec<_>>())?;
+                let bw = sbits(
+                    l.b.iter().map(|&v| i128::from(v)).min().unwrap_or(0),
+                    l.b.iter().map(|&v| i128::from(v)).max().unwrap_or(0),
+                );
+                let bs = g.rom(
+                    &format!("l{k}_b"),
+                    bw,
+                    true,
+                    &l.b.iter().map(|&v| i128::from(v)).collect::<Vec<_>>(),
+                )?;
                 let rq_roms = match &l.post {
                     Post::Requant { rq, .. } => Some((
-                        g.rom(&format!("l{k}_m"), 31, false, &rq.iter().map(|r| i128::from(r.multiplier)).collect::<Vec<_>>())?,
-                        g.rom(&format!("l{k}_s"), 7, false, &rq.iter().map(|r| i128::from(r.shift)).collect::<Vec<_>>())?,
+                        g.rom(
+                            &format!("l{k}_m"),
+                            31,
+                            false,
+                            &rq.iter().map(|r| i128::from(r.multiplier)).collect::<Vec<_>>(),
+                        )?,
+                        g.rom(
+                            &format!("l{k}_s"),
+                            7,
+                            false,
+                            &rq.iter().map(|r| i128::from(r.shift)).collect::<Vec<_>>(),
+                        )?,
                     )),
                     _ => None,
                 };
                 let mut b = Vec::new();
-                let x = g.r.tmp(&mut b, &format!("l{k}_x"), dw, true, dm().index(g.addr(l.src, add(mul(rr.clone(), n(kk)), ii.clone()))));
-                let word = g.r.tmp(&mut b, &format!("l{k}_word"), 8 * lanes as u32, false, w.index(add(mul(jj.clone(), n(kk)), ii.clone())));
+                let x = g.r.tmp(
+                    &mut b,
+                    &format!("l{k}_x"),
+                    dw,
+                    true,
+                    dm().index(g.addr(l.src, add(mul(rr.clone(), n(kk)), ii.clone()))),
+                );
+                let word = g.r.tmp(
+                    &mut b,
+                    &format!("l{k}_word"),
+                    8 * lanes as u32,
+                    false,
+                    w.index(add(mul(jj.clone(), n(kk)), ii.clone())),
+                );
                 let mut writes = Vec::new();
                 let mut keep = Vec::new();
                 for ln in 0..lanes {
                     let acc = g.r.reg(&format!("l{k}_acc{ln}"), aw, true);
                     let col = add(mul(jj.clone(), n(lanes as i64)), n(ln as i64));
                     let wl = word.clone().slice(8 * ln as u32 + 7, 8 * ln as u32).signed();
-                    let accin = Expr::ternary(eq(ii.clone(), n(0)), bs.clone().index(col.clone()), acc.clone());
-                    let sum = g.r.tmp(&mut b, &format!("l{k}_sum{ln}"), aw, true, add(accin, mul(x.clone(), wl)));
+                    let accin = Expr::ternary(
+                        eq(ii.clone(), n(0)),
+                        bs.clone().index(col.clone()),
+                        acc.clone(),
+                    );
+                    let sum = g.r.tmp(
+                        &mut b,
+                        &format!("l{k}_sum{ln}"),
+                        aw,
+                        true,
+                        add(accin, mul(x.clone(), wl)),
+                    );
                     let out = match (&l.post, &rq_roms) {
                         (Post::Requant { lo, hi, .. }, Some((ms, ss))) => g.r.requant_proc(
                             &mut b,
@@ -213,16 +320,24 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                             *hi,
                             dw,
                         ),
-                        (Post::Sign, _) => Expr::ternary(ge(sum.clone(), sc(0, aw)), sc(1, dw), sc(0, dw)),
+                        (Post::Sign, _) => {
+                            Expr::ternary(ge(sum.clone(), sc(0, aw)), sc(1, dw), sc(0, dw))
+                        }
                         _ => sum.clone(),
                     };
-                    writes.push(nb(dm().index(g.addr(l.dst, add(mul(rr.clone(), n(nn)), col))), out));
+                    writes
+                        .push(nb(dm().index(g.addr(l.dst, add(mul(rr.clone(), n(nn)), col))), out));
                     keep.push(nb(acc, sum));
                 }
                 g.cycles += (l.rows * (l.n / lanes) * l.k) as u64;
-                let row_done = if_(eq(rr.clone(), n(l.rows as i64 - 1)), next(pcv), vec![step(&rr)]);
+                let row_done =
+                    if_(eq(rr.clone(), n(l.rows as i64 - 1)), next(pcv), vec![step(&rr)]);
                 writes.push(nb(ii.clone(), uc(0, CW)));
-                writes.push(if_(eq(jj.clone(), n(groups - 1)), vec![nb(jj.clone(), uc(0, CW)), row_done], vec![step(&jj)]));
+                writes.push(if_(
+                    eq(jj.clone(), n(groups - 1)),
+                    vec![nb(jj.clone(), uc(0, CW)), row_done],
+                    vec![step(&jj)],
+                ));
                 keep.push(step(&ii));
                 b.push(if_(eq(ii.clone(), n(kk - 1)), writes, keep));
                 b
@@ -232,14 +347,39 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                 let big = 1i64 << (dw + 8);
                 let mut b = Vec::new();
                 let xa = dm().index(g.addr(a.a, ii.clone()));
-                let ra = g.r.requant_proc(&mut b, &format!("a{k}_ra"), xa, dw, uc(a.ra.multiplier as u128, 31), n(i64::from(a.ra.shift)), -big, big, wide);
+                let ra = g.r.requant_proc(
+                    &mut b,
+                    &format!("a{k}_ra"),
+                    xa,
+                    dw,
+                    uc(a.ra.multiplier as u128, 31),
+                    n(i64::from(a.ra.shift)),
+                    -big,
+                    big,
+                    wide,
+                );
                 let rb = match &a.b {
                     AddOperand::Buf(bf, rb) => {
                         let xb = dm().index(g.addr(*bf, ii.clone()));
-                        g.r.requant_proc(&mut b, &format!("a{k}_rb"), xb, dw, uc(rb.multiplier as u128, 31), n(i64::from(rb.shift)), -big, big, wide)
+                        g.r.requant_proc(
+                            &mut b,
+                            &format!("a{k}_rb"),
+                            xb,
+                            dw,
+                            uc(rb.multiplier as u128, 31),
+                            n(i64::from(rb.shift)),
+                            -big,
+                            big,
+                            wide,
+                        )
                     }
                     AddOperand::Const(c) => {
-                        let rom = g.rom(&format!("a{k}_c"), dw, true, &c.iter().map(|&v| i128::from(v)).collect::<Vec<_>>())?;
+                        let rom = g.rom(
+                            &format!("a{k}_c"),
+                            dw,
+                            true,
+                            &c.iter().map(|&v| i128::from(v)).collect::<Vec<_>>(),
+                        )?;
                         rom.index(ii.clone())
                     }
                 };
@@ -251,16 +391,29 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                 b
             }
             MachineOp::Lut { src, dst, len, in_lo, table } => {
-                let rom = g.rom(&format!("t{k}"), dw, true, &table.iter().map(|&v| i128::from(v)).collect::<Vec<_>>())?;
+                let rom = g.rom(
+                    &format!("t{k}"),
+                    dw,
+                    true,
+                    &table.iter().map(|&v| i128::from(v)).collect::<Vec<_>>(),
+                )?;
                 let mut b = Vec::new();
                 let x = dm().index(g.addr(*src, ii.clone()));
-                let ix = g.r.tmp(&mut b, &format!("t{k}_ix"), dw + 1, true, sub(x, sc(i128::from(*in_lo), dw + 1)));
+                let ix = g.r.tmp(
+                    &mut b,
+                    &format!("t{k}_ix"),
+                    dw + 1,
+                    true,
+                    sub(x, sc(i128::from(*in_lo), dw + 1)),
+                );
                 g.cycles += *len as u64;
                 b.push(nb(dm().index(g.addr(*dst, ii.clone())), rom.index(ix)));
                 b.push(if_(eq(ii.clone(), n(*len as i64 - 1)), next(pcv), vec![step(&ii)]));
                 b
             }
-            MachineOp::LayerNorm { src, dst, rows, p: lp } => layer_norm(&mut g, k, pcv, *src, *dst, *rows, lp, &next, &rr, &ii, &ph)?,
+            MachineOp::LayerNorm { src, dst, rows, p: lp } => {
+                layer_norm(&mut g, k, pcv, *src, *dst, *rows, lp, &next, &rr, &ii, &ph)?
+            }
             MachineOp::Attention(a) => attention(&mut g, k, pcv, a, &next, &ph)?,
         };
         arms.push((vec![uc(pcv as u128, pcw)], body));
@@ -269,16 +422,34 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
     idle.extend(std::mem::take(&mut arms[0].1));
     arms[0].1 = idle;
     let last = 2 + nops;
-    arms.push((vec![uc(last as u128, pcw)], vec![nb(ovalid.clone(), Expr::bit(true)), nb(pc.clone(), uc(0, pcw))]));
+    arms.push((
+        vec![uc(last as u128, pcw)],
+        vec![nb(ovalid.clone(), Expr::bit(true)), nb(pc.clone(), uc(0, pcw))],
+    ));
     g.cycles += 1;
     let fsm = case(pc.clone(), arms, Some(vec![nb(pc.clone(), uc(0, pcw))]));
     g.r.items.push(Item::AlwaysFF {
         clock: "clk".into(),
-        body: vec![nb(ovalid, Expr::bit(false)), if_(id("rst"), vec![nb(pc, uc(0, pcw)), nb(ph, uc(0, 3))], vec![fsm])],
+        body: vec![
+            nb(ovalid, Expr::bit(false)),
+            if_(id("rst"), vec![nb(pc, uc(0, pcw)), nb(ph, uc(0, 3))], vec![fsm]),
+        ],
     });
-    let mut modules = vec![Module { name: top.to_string(), params: vec![], ports: stream_ports(in_w, out_w), items: g.r.items }];
+    let mut modules = vec![Module {
+        name: top.to_string(),
+        params: vec![],
+        ports: stream_ports(in_w, out_w),
+        items: g.r.items,
+    }];
     modules.extend(g.modules);
-    Ok(AttnVerilog { top: top.to_string(), modules, data_files: g.files, in_width: in_w, out_width: out_w, latency: g.cycles })
+    Ok(AttnVerilog {
+        top: top.to_string(),
+        modules,
+        data_files: g.files,
+        in_width: in_w,
+        out_width: out_w,
+        latency: g.cycles,
+    })
 }
 
 /// Signed clamp of a `w`-bit value into `[lo, hi]`, `ow` bits wide.
@@ -286,7 +457,11 @@ fn clamp(x: Expr, w: u32, lo: i64, hi: i64, ow: u32) -> Expr {
     Expr::ternary(
         lt(x.clone(), sc(i128::from(lo), w)),
         sc(i128::from(lo), ow),
-        Expr::ternary(gt(x.clone(), sc(i128::from(hi), w)), sc(i128::from(hi), ow), x.slice(ow - 1, 0).signed()),
+        Expr::ternary(
+            gt(x.clone(), sc(i128::from(hi), w)),
+            sc(i128::from(hi), ow),
+            x.slice(ow - 1, 0).signed(),
+        ),
     )
 }
 
@@ -324,7 +499,10 @@ fn layer_norm(
     let dcnt = g.r.reg(&format!("n{k}_dcnt"), 7, false);
     let gv: Vec<i128> = lp.gain.iter().map(|&v| i128::from(v)).collect();
     let gw = sbits(gv.iter().copied().min().unwrap_or(0), gv.iter().copied().max().unwrap_or(0));
-    let bwid = sbits(lp.bias.iter().copied().min().unwrap_or(0), lp.bias.iter().copied().max().unwrap_or(0));
+    let bwid = sbits(
+        lp.bias.iter().copied().min().unwrap_or(0),
+        lp.bias.iter().copied().max().unwrap_or(0),
+    );
     if gw + cmax.unsigned_abs().ilog2() + RECIP_BITS + 4 > 126 || bwid > 126 {
         return Err(format!("layer norm {k}: gains or biases too wide for the 128-bit datapath"));
     }
@@ -332,15 +510,52 @@ fn layer_norm(
     let biases = g.rom(&format!("n{k}_b"), bwid, true, &lp.bias.to_vec())?;
     // Procedural temporaries, evaluated only while this operation runs.
     let mut pre = Vec::new();
-    let x = g.r.tmp(&mut pre, &format!("n{k}_x"), g.dw, true, dm().index(g.addr(src, add(mul(rr.clone(), n(d)), ii.clone()))));
+    let x = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_x"),
+        g.dw,
+        true,
+        dm().index(g.addr(src, add(mul(rr.clone(), n(d)), ii.clone()))),
+    );
     let c = g.r.tmp(&mut pre, &format!("n{k}_c"), cw, true, sub(mul(x.clone(), n(d)), s1.clone()));
     let csq = g.r.tmp(&mut pre, &format!("n{k}_csq"), 2 * m, false, mul(c.clone(), c.clone()));
-    let ssn = g.r.tmp(&mut pre, &format!("n{k}_ssn"), 2 * m, false, add(Expr::ternary(eq(ii.clone(), n(0)), uc(0, 2 * m), ss.clone()), csq));
-    let trial = g.r.tmp(&mut pre, &format!("n{k}_trial"), 2 * m, false, add(sres.clone(), sbit.clone()));
-    let root = g.r.tmp(&mut pre, &format!("n{k}_root"), rootw, false, Expr::ternary(eq(sres.clone(), n(0)), uc(1, rootw), sres.clone().slice(rootw - 1, 0)));
-    let dbit = g.r.tmp(&mut pre, &format!("n{k}_dbit"), 1, false, eq(dcnt.clone(), n(i64::from(RECIP_BITS))));
-    let dtrial = g.r.tmp(&mut pre, &format!("n{k}_dtrial"), rootw + 1, false, Expr::Concat(vec![drem.clone().slice(rootw - 1, 0), dbit]));
-    let dge = g.r.tmp(&mut pre, &format!("n{k}_dge"), 1, false, ge(dtrial.clone(), Expr::Concat(vec![Expr::bit(false), root.clone()])));
+    let ssn = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_ssn"),
+        2 * m,
+        false,
+        add(Expr::ternary(eq(ii.clone(), n(0)), uc(0, 2 * m), ss.clone()), csq),
+    );
+    let trial =
+        g.r.tmp(&mut pre, &format!("n{k}_trial"), 2 * m, false, add(sres.clone(), sbit.clone()));
+    let root = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_root"),
+        rootw,
+        false,
+        Expr::ternary(eq(sres.clone(), n(0)), uc(1, rootw), sres.clone().slice(rootw - 1, 0)),
+    );
+    let dbit = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_dbit"),
+        1,
+        false,
+        eq(dcnt.clone(), n(i64::from(RECIP_BITS))),
+    );
+    let dtrial = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_dtrial"),
+        rootw + 1,
+        false,
+        Expr::Concat(vec![drem.clone().slice(rootw - 1, 0), dbit]),
+    );
+    let dge = g.r.tmp(
+        &mut pre,
+        &format!("n{k}_dge"),
+        1,
+        false,
+        ge(dtrial.clone(), Expr::Concat(vec![Expr::bit(false), root.clone()])),
+    );
     let sh = RECIP_BITS + GAIN_BITS;
     let vw = 128;
     let v = g.r.tmp(
@@ -348,7 +563,10 @@ fn layer_norm(
         &format!("n{k}_v"),
         vw,
         true,
-        add(add(mul(mul(c, zext(dq.clone())), gains.index(ii.clone())), biases.index(ii.clone())), sc(1i128 << (sh - 1), vw)),
+        add(
+            add(mul(mul(c, zext(dq.clone())), gains.index(ii.clone())), biases.index(ii.clone())),
+            sc(1i128 << (sh - 1), vw),
+        ),
     );
     let y = g.r.tmp(&mut pre, &format!("n{k}_y"), vw, true, bin(BinOp::AShr, v, n(i64::from(sh))));
     let yc = clamp(y, vw, lp.out_lo, lp.out_hi, g.dw);
@@ -361,8 +579,15 @@ fn layer_norm(
             (
                 vec![uc(0, 3)],
                 vec![
-                    nb(s1.clone(), add(Expr::ternary(eq(ii.clone(), n(0)), sc(0, s1w), s1.clone()), x)),
-                    if_(last_el.clone(), vec![nb(ph.clone(), uc(1, 3)), nb(ii.clone(), uc(0, CW))], vec![step(ii)]),
+                    nb(
+                        s1.clone(),
+                        add(Expr::ternary(eq(ii.clone(), n(0)), sc(0, s1w), s1.clone()), x),
+                    ),
+                    if_(
+                        last_el.clone(),
+                        vec![nb(ph.clone(), uc(1, 3)), nb(ii.clone(), uc(0, CW))],
+                        vec![step(ii)],
+                    ),
                 ],
             ),
             (
@@ -387,13 +612,24 @@ fn layer_norm(
                 vec![
                     if_(
                         ge(sx.clone(), trial.clone()),
-                        vec![nb(sx.clone(), sub(sx.clone(), trial)), nb(sres.clone(), add(bin(BinOp::Shr, sres.clone(), n(1)), sbit.clone()))],
+                        vec![
+                            nb(sx.clone(), sub(sx.clone(), trial)),
+                            nb(
+                                sres.clone(),
+                                add(bin(BinOp::Shr, sres.clone(), n(1)), sbit.clone()),
+                            ),
+                        ],
                         vec![nb(sres.clone(), bin(BinOp::Shr, sres.clone(), n(1)))],
                     ),
                     nb(sbit.clone(), bin(BinOp::Shr, sbit.clone(), n(2))),
                     if_(
                         eq(sbit.clone(), n(1)),
-                        vec![nb(ph.clone(), uc(3, 3)), nb(drem.clone(), uc(0, rootw + 1)), nb(dq.clone(), uc(0, RECIP_BITS + 2)), nb(dcnt.clone(), n(i64::from(RECIP_BITS)))],
+                        vec![
+                            nb(ph.clone(), uc(3, 3)),
+                            nb(drem.clone(), uc(0, rootw + 1)),
+                            nb(dq.clone(), uc(0, RECIP_BITS + 2)),
+                            nb(dcnt.clone(), n(i64::from(RECIP_BITS))),
+                        ],
                         vec![],
                     ),
                 ],
@@ -401,9 +637,17 @@ fn layer_norm(
             (
                 vec![uc(3, 3)],
                 vec![
-                    if_(dge.clone(), vec![nb(drem.clone(), sub(dtrial.clone(), root))], vec![nb(drem.clone(), dtrial)]),
+                    if_(
+                        dge.clone(),
+                        vec![nb(drem.clone(), sub(dtrial.clone(), root))],
+                        vec![nb(drem.clone(), dtrial)],
+                    ),
                     nb(dq.clone(), Expr::Concat(vec![dq.clone().slice(RECIP_BITS, 0), dge])),
-                    if_(eq(dcnt.clone(), n(0)), vec![nb(ph.clone(), uc(4, 3)), nb(ii.clone(), uc(0, CW))], vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))]),
+                    if_(
+                        eq(dcnt.clone(), n(0)),
+                        vec![nb(ph.clone(), uc(4, 3)), nb(ii.clone(), uc(0, CW))],
+                        vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))],
+                    ),
                 ],
             ),
             (
@@ -412,7 +656,11 @@ fn layer_norm(
                     nb(dm().index(g.addr(dst, add(mul(rr.clone(), n(d)), ii.clone()))), yc),
                     if_(
                         last_el,
-                        vec![nb(ph.clone(), uc(0, 3)), nb(ii.clone(), uc(0, CW)), if_(eq(rr.clone(), n(rows as i64 - 1)), next(pcv), vec![step(rr)])],
+                        vec![
+                            nb(ph.clone(), uc(0, 3)),
+                            nb(ii.clone(), uc(0, CW)),
+                            if_(eq(rr.clone(), n(rows as i64 - 1)), next(pcv), vec![step(rr)]),
+                        ],
                         vec![step(ii)],
                     ),
                 ],
@@ -450,7 +698,9 @@ fn attention(
         Expr::ternary(eq(sel.clone(), uc(1, 2)), g.addr(a.k, off(dk)), g.addr(a.v, off(dv))),
     );
     let ld_data = g.r.let_(&format!("m{k}_ld"), 8, true, dm().index(addr).slice(7, 0).signed());
-    let active = |h: usize, phase: u128| and(and(eq(id("pc"), n(pcv)), eq(ph.clone(), uc(phase, 3))), eq(hh.clone(), n(h as i64)));
+    let active = |h: usize, phase: u128| {
+        and(and(eq(id("pc"), n(pcv)), eq(ph.clone(), uc(phase, 3))), eq(hh.clone(), n(h as i64)))
+    };
     let mut res_valid = Vec::new();
     let mut res_row = Vec::new();
     let mut res_col = Vec::new();
@@ -460,7 +710,9 @@ fn attention(
         let name = format!("{}_core{k}_{h}", g.top);
         g.modules.push(core_module(&name, cp)?);
         let pr = ports(cp);
-        let w = |nm: &str, width: u32, signed: bool, r: &mut Rtl| r.wire(&format!("m{k}_{h}_{nm}"), width, signed);
+        let w = |nm: &str, width: u32, signed: bool, r: &mut Rtl| {
+            r.wire(&format!("m{k}_{h}_{nm}"), width, signed)
+        };
         let rv = w("res_valid", 1, false, &mut g.r);
         let rrw = w("res_row", pr.row_w, false, &mut g.r);
         let rcw = w("res_col", pr.col_w, false, &mut g.r);
@@ -498,11 +750,20 @@ fn attention(
     // Results of the running head into dst[row * H * d_v + h * d_v + col].
     let mut wait = Vec::new();
     for h in 0..heads {
-        let dst = g.addr(a.dst, add(add(mul(res_row[h].clone(), n(hw * dv)), n(h as i64 * dv)), res_col[h].clone()));
+        let dst = g.addr(
+            a.dst,
+            add(add(mul(res_row[h].clone(), n(hw * dv)), n(h as i64 * dv)), res_col[h].clone()),
+        );
         let last_head = if h + 1 == heads {
             next(pcv)
         } else {
-            vec![nb(hh.clone(), add(hh.clone(), n(1))), nb(ph.clone(), uc(0, 3)), nb(sel.clone(), uc(0, 2)), nb(row.clone(), uc(0, CW)), nb(col.clone(), uc(0, CW))]
+            vec![
+                nb(hh.clone(), add(hh.clone(), n(1))),
+                nb(ph.clone(), uc(0, 3)),
+                nb(sel.clone(), uc(0, 2)),
+                nb(row.clone(), uc(0, CW)),
+                nb(col.clone(), uc(0, CW)),
+            ]
         };
         wait.push(if_(
             eq(hh.clone(), n(h as i64)),
@@ -522,7 +783,11 @@ fn attention(
                 eq(row.clone(), n(s - 1)),
                 vec![
                     nb(row.clone(), uc(0, CW)),
-                    if_(eq(sel.clone(), uc(2, 2)), vec![nb(ph.clone(), uc(1, 3))], vec![nb(sel.clone(), add(sel.clone(), n(1)))]),
+                    if_(
+                        eq(sel.clone(), uc(2, 2)),
+                        vec![nb(ph.clone(), uc(1, 3))],
+                        vec![nb(sel.clone(), add(sel.clone(), n(1)))],
+                    ),
                 ],
                 vec![nb(row.clone(), add(row.clone(), n(1)))],
             ),

@@ -51,12 +51,24 @@ impl AttnVerilog {
 pub fn unit_design(top: &str, p: &CoreParams) -> Result<AttnVerilog, String> {
     let modules = unit::unit_modules(top, p)?;
     let (in_width, out_width) = unit::widths(p);
-    Ok(AttnVerilog { top: top.to_string(), modules, data_files: vec![], in_width, out_width, latency: unit::latency(p) })
+    Ok(AttnVerilog {
+        top: top.to_string(),
+        modules,
+        data_files: vec![],
+        in_width,
+        out_width,
+        latency: unit::latency(p),
+    })
 }
 
 /// Packs one unit input (`q`, `k` as `[s, d_k]`, `v` as `[s, d_v]` codes) and its expected
 /// output, computed by the simulator's core.
-pub fn unit_vectors(p: &CoreParams, q: &[i64], k: &[i64], v: &[i64]) -> Result<(Bits, Bits), String> {
+pub fn unit_vectors(
+    p: &CoreParams,
+    q: &[i64],
+    k: &[i64],
+    v: &[i64],
+) -> Result<(Bits, Bits), String> {
     let (out, _) = attend(p, q, k, v);
     let qkb = unit::qk_bits(p);
     let mut vals: Vec<(i128, u32)> = Vec::new();

@@ -22,7 +22,8 @@ pub fn ubits(max: u128) -> u32 {
 
 /// Bits to hold `lo..=hi` as a signed number (at least 2).
 pub fn sbits(lo: i128, hi: i128) -> u32 {
-    let need = |v: i128| if v >= 0 { 128 - v.leading_zeros() + 1 } else { 128 - (!v).leading_zeros() + 1 };
+    let need =
+        |v: i128| if v >= 0 { 128 - v.leading_zeros() + 1 } else { 128 - (!v).leading_zeros() + 1 };
     need(lo).max(need(hi)).max(2)
 }
 
@@ -38,7 +39,9 @@ pub fn n(v: i64) -> Expr {
 /// A sized signed literal; values that do not fit are a generator bug, reported as the widest
 /// literal of the right sign so the Verilog still compiles and the mismatch shows in tests.
 pub fn sc(v: i128, w: u32) -> Expr {
-    Expr::constant(v, w, true).unwrap_or_else(|_| Expr::constant(if v < 0 { -1 } else { 0 }, w, true).unwrap_or(Expr::Int(0)))
+    Expr::constant(v, w, true).unwrap_or_else(|_| {
+        Expr::constant(if v < 0 { -1 } else { 0 }, w, true).unwrap_or(Expr::Int(0))
+    })
 }
 
 /// A sized unsigned literal.
@@ -97,12 +100,29 @@ pub fn if_(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
     Stmt::If { cond, then, els }
 }
 pub fn case(expr: Expr, arms: Vec<(Vec<Expr>, Vec<Stmt>)>, default: Option<Vec<Stmt>>) -> Stmt {
-    Stmt::Case { expr, arms: arms.into_iter().map(|(labels, body)| CaseArm { labels, body }).collect(), default }
+    Stmt::Case {
+        expr,
+        arms: arms.into_iter().map(|(labels, body)| CaseArm { labels, body }).collect(),
+        default,
+    }
 }
 
 impl Rtl {
-    fn decl(&mut self, kind: NetKind, name: &str, w: u32, signed: bool, depth: Option<u32>) -> Expr {
-        self.items.push(Item::Decl(Decl { kind, signed, width: Width::Bits(w.max(1)), name: name.to_string(), depth }));
+    fn decl(
+        &mut self,
+        kind: NetKind,
+        name: &str,
+        w: u32,
+        signed: bool,
+        depth: Option<u32>,
+    ) -> Expr {
+        self.items.push(Item::Decl(Decl {
+            kind,
+            signed,
+            width: Width::Bits(w.max(1)),
+            name: name.to_string(),
+            depth,
+        }));
         id(name)
     }
     pub fn wire(&mut self, name: &str, w: u32, signed: bool) -> Expr {
@@ -132,25 +152,57 @@ impl Rtl {
     /// ROM outputs), exactly as `Requant::apply` and a saturation compute. Returns a signed
     /// expression of width `ow`.
     #[allow(clippy::too_many_arguments)]
-    pub fn requant(&mut self, name: &str, x: Expr, xw: u32, m: Expr, s: Expr, lo: i64, hi: i64, ow: u32) -> Expr {
+    pub fn requant(
+        &mut self,
+        name: &str,
+        x: Expr,
+        xw: u32,
+        m: Expr,
+        s: Expr,
+        lo: i64,
+        hi: i64,
+        ow: u32,
+    ) -> Expr {
         let pw = xw + 33;
         let p = self.let_(&format!("{name}_p"), pw, true, mul(x, zext(m)));
         let f = self.let_(&format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
-        let r = self.let_(&format!("{name}_r"), pw, true, sub(p, bin(BinOp::Shl, f.clone(), s.clone())));
-        let half = self.let_(&format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
+        let r = self.let_(
+            &format!("{name}_r"),
+            pw,
+            true,
+            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
+        );
+        let half =
+            self.let_(&format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
         let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
-        let q = self.let_(&format!("{name}_q"), pw, true, add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()));
+        let q = self.let_(
+            &format!("{name}_q"),
+            pw,
+            true,
+            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
+        );
         let clamped = Expr::ternary(
             lt(q.clone(), sc(i128::from(lo), pw)),
             sc(i128::from(lo), ow),
-            Expr::ternary(gt(q.clone(), sc(i128::from(hi), pw)), sc(i128::from(hi), ow), q.slice(ow - 1, 0).signed()),
+            Expr::ternary(
+                gt(q.clone(), sc(i128::from(hi), pw)),
+                sc(i128::from(hi), ow),
+                q.slice(ow - 1, 0).signed(),
+            ),
         );
         self.let_(name, ow, true, clamped)
     }
 
     /// A procedural temporary: declares `reg name` and returns the blocking assignment that
     /// computes it (for use inside a clocked block, where only the active branch evaluates).
-    pub fn tmp(&mut self, out: &mut Vec<Stmt>, name: &str, w: u32, signed: bool, rhs: Expr) -> Expr {
+    pub fn tmp(
+        &mut self,
+        out: &mut Vec<Stmt>,
+        name: &str,
+        w: u32,
+        signed: bool,
+        rhs: Expr,
+    ) -> Expr {
         let e = self.reg(name, w, signed);
         out.push(bl(e.clone(), rhs));
         e
@@ -158,29 +210,70 @@ impl Rtl {
 
     /// [`Rtl::requant`] as procedural temporaries appended to `out`.
     #[allow(clippy::too_many_arguments)]
-    pub fn requant_proc(&mut self, out: &mut Vec<Stmt>, name: &str, x: Expr, xw: u32, m: Expr, s: Expr, lo: i64, hi: i64, ow: u32) -> Expr {
+    pub fn requant_proc(
+        &mut self,
+        out: &mut Vec<Stmt>,
+        name: &str,
+        x: Expr,
+        xw: u32,
+        m: Expr,
+        s: Expr,
+        lo: i64,
+        hi: i64,
+        ow: u32,
+    ) -> Expr {
         let pw = xw + 33;
         let p = self.tmp(out, &format!("{name}_p"), pw, true, mul(x, zext(m)));
-        let f = self.tmp(out, &format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
-        let r = self.tmp(out, &format!("{name}_r"), pw, true, sub(p, bin(BinOp::Shl, f.clone(), s.clone())));
-        let half = self.tmp(out, &format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
+        let f =
+            self.tmp(out, &format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
+        let r = self.tmp(
+            out,
+            &format!("{name}_r"),
+            pw,
+            true,
+            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
+        );
+        let half =
+            self.tmp(out, &format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
         let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
-        let q = self.tmp(out, &format!("{name}_q"), pw, true, add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()));
+        let q = self.tmp(
+            out,
+            &format!("{name}_q"),
+            pw,
+            true,
+            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
+        );
         let clamped = Expr::ternary(
             lt(q.clone(), sc(i128::from(lo), pw)),
             sc(i128::from(lo), ow),
-            Expr::ternary(gt(q.clone(), sc(i128::from(hi), pw)), sc(i128::from(hi), ow), q.slice(ow - 1, 0).signed()),
+            Expr::ternary(
+                gt(q.clone(), sc(i128::from(hi), pw)),
+                sc(i128::from(hi), ow),
+                q.slice(ow - 1, 0).signed(),
+            ),
         );
         self.tmp(out, name, ow, true, clamped)
     }
 
     /// A combinational ROM: `always @* case (addr) k: out = v_k; ... default: out = 0; endcase`.
-    pub fn case_rom(&mut self, out: &str, w: u32, signed: bool, addr: Expr, values: &[i128]) -> Expr {
+    pub fn case_rom(
+        &mut self,
+        out: &str,
+        w: u32,
+        signed: bool,
+        addr: Expr,
+        values: &[i128],
+    ) -> Expr {
         let o = self.reg(out, w, signed);
         let arms = values
             .iter()
             .enumerate()
-            .map(|(k, &v)| (vec![n(k as i64)], vec![bl(o.clone(), if signed { sc(v, w) } else { uc(v as u128, w) })]))
+            .map(|(k, &v)| {
+                (
+                    vec![n(k as i64)],
+                    vec![bl(o.clone(), if signed { sc(v, w) } else { uc(v as u128, w) })],
+                )
+            })
             .collect();
         let zero = if signed { sc(0, w) } else { uc(0, w) };
         self.items.push(Item::AlwaysComb(vec![case(addr, arms, Some(vec![bl(o.clone(), zero)]))]));

@@ -54,11 +54,26 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
     let off = r.reg("loff", ubits(u128::from(in_w)), false);
     let ovalid = r.reg("ovalid", 1, false);
     let shifted = r.let_("in_shifted", in_w, false, bin(BinOp::Shr, inbuf.clone(), off.clone()));
-    let qk_el = if qkb == 1 { Expr::Concat(vec![uc(0, 7), shifted.clone().index(n(0))]) } else { shifted.clone().slice(7, 0) };
-    let ld_data = r.let_("ld_data", 8, true, Expr::ternary(eq(sel.clone(), uc(2, 2)), shifted.slice(7, 0), qk_el).signed());
+    let qk_el = if qkb == 1 {
+        Expr::Concat(vec![uc(0, 7), shifted.clone().index(n(0))])
+    } else {
+        shifted.clone().slice(7, 0)
+    };
+    let ld_data = r.let_(
+        "ld_data",
+        8,
+        true,
+        Expr::ternary(eq(sel.clone(), uc(2, 2)), shifted.slice(7, 0), qk_el).signed(),
+    );
     let ld_en = r.let_("ld_en", 1, false, eq(state.clone(), uc(1, 3)));
     let start = r.let_("start", 1, false, eq(state.clone(), uc(2, 3)));
-    for (nm, w, signed) in [("done", 1, false), ("res_valid", 1, false), ("res_row", rw, false), ("res_col", cw, false), ("res_data", 8, true)] {
+    for (nm, w, signed) in [
+        ("done", 1, false),
+        ("res_valid", 1, false),
+        ("res_row", rw, false),
+        ("res_col", cw, false),
+        ("res_data", 8, true),
+    ] {
         r.wire(nm, w, signed);
     }
     r.items.push(Item::Instance {
@@ -101,7 +116,11 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
                     eq(row.clone(), n(s - 1)),
                     vec![
                         nb(row.clone(), uc(0, rw)),
-                        if_(eq(sel.clone(), uc(2, 2)), vec![nb(state.clone(), uc(2, 3))], vec![nb(sel.clone(), add(sel.clone(), n(1)))]),
+                        if_(
+                            eq(sel.clone(), uc(2, 2)),
+                            vec![nb(state.clone(), uc(2, 3))],
+                            vec![nb(sel.clone(), add(sel.clone(), n(1)))],
+                        ),
                     ],
                     vec![nb(row.clone(), add(row.clone(), n(1)))],
                 ),
@@ -110,10 +129,16 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
         ),
     ];
     // Result collection: obuf field (row * d_v + col) <= res_data.
-    let pos = r.let_("res_pos", ubits(u128::from(out_w)), false, mul(add(mul(id("res_row"), n(dv)), id("res_col")), n(8)));
+    let pos = r.let_(
+        "res_pos",
+        ubits(u128::from(out_w)),
+        false,
+        mul(add(mul(id("res_row"), n(dv)), id("res_col")), n(8)),
+    );
     let mask = bin(BinOp::Shl, Expr::Concat(vec![uc(0, out_w - 8), uc(0xff, 8)]), pos.clone());
     let field = bin(BinOp::Shl, Expr::Concat(vec![uc(0, out_w - 8), id("res_data")]), pos);
-    let cleared = bin(BinOp::And, obuf.clone(), Expr::un(crate::backend::verilog::ast::UnOp::Not, mask));
+    let cleared =
+        bin(BinOp::And, obuf.clone(), Expr::un(crate::backend::verilog::ast::UnOp::Not, mask));
     let fsm = case(
         state.clone(),
         vec![
@@ -137,18 +162,33 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
             (
                 vec![uc(3, 3)],
                 vec![
-                    if_(id("res_valid"), vec![nb(obuf.clone(), bin(BinOp::Or, cleared, field))], vec![]),
+                    if_(
+                        id("res_valid"),
+                        vec![nb(obuf.clone(), bin(BinOp::Or, cleared, field))],
+                        vec![],
+                    ),
                     if_(id("done"), vec![nb(state.clone(), uc(4, 3))], vec![]),
                 ],
             ),
-            (vec![uc(4, 3)], vec![nb(ovalid.clone(), Expr::bit(true)), nb(state.clone(), uc(0, 3))]),
+            (
+                vec![uc(4, 3)],
+                vec![nb(ovalid.clone(), Expr::bit(true)), nb(state.clone(), uc(0, 3))],
+            ),
         ],
         Some(vec![nb(state.clone(), uc(0, 3))]),
     );
     r.items.push(Item::AlwaysFF {
         clock: "clk".into(),
-        body: vec![nb(ovalid, Expr::bit(false)), if_(id("rst"), vec![nb(state, uc(0, 3))], vec![fsm])],
+        body: vec![
+            nb(ovalid, Expr::bit(false)),
+            if_(id("rst"), vec![nb(state, uc(0, 3))], vec![fsm]),
+        ],
     });
-    let wrapper = Module { name: top.to_string(), params: vec![], ports: stream_ports(in_w, out_w), items: r.items };
+    let wrapper = Module {
+        name: top.to_string(),
+        params: vec![],
+        ports: stream_ports(in_w, out_w),
+        items: r.items,
+    };
     Ok(vec![wrapper, core])
 }

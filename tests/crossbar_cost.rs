@@ -269,3 +269,26 @@ fn codesign_table_digits() {
     println!("ADC full scale calibrated (99.9th percentile of column sums on X_calib):");
     println!("{}", format_table(&sweep(&q, &spec).unwrap()));
 }
+
+/// The report section for breast_cancer on the default macro (128x128, 2-bit cells,
+/// differential pairs, 8 columns per ADC, 8-bit ADC), reviewed by hand: 8-bit weights store 7
+/// magnitude bits = 4 slices x 2 polarities = 8 columns per weight, so layer 0 (30 -> 16) uses
+/// 128 columns of one array (utilization 30 * 128 / 16384 = 0.234) with 16 ADCs and
+/// 8 planes x 128 / 16 = 64 cycles; layer 1 (16 -> 8) 8 x 4 = 32 cycles; layer 2 (8 -> 2) 8.
+#[test]
+fn breast_cancer_report_section() {
+    use tessera::crossbar::report::summarize;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/breast_cancer_mlp");
+    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let data = ExampleData::load(&dir).unwrap();
+    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    let cfg = XbarConfig::default();
+    let net = CrossbarNet::build(&q, &cfg, &DeviceConfig::ideal()).unwrap();
+    let run = net.run_batch(&data.x_test, 0);
+    let p = CrossbarParams::from_instance(&instance()).unwrap();
+    let cost = price(&net.layer_names(), &run.events, run.samples, &net.tile_stats(), &cfg, &p);
+    let s = summarize(&net, &run, &cost);
+    assert_eq!(s.cycles_per_inference, 104.0);
+    assert_eq!((s.arrays, s.adcs), (3, 48));
+    insta::assert_json_snapshot!(s);
+}

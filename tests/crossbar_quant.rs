@@ -125,3 +125,59 @@ fn two_layer_network_by_hand() {
     // The float network gives 1*0 - 1.6*(0.125 + 0.25 - 0.2) = -0.28.
     assert!((mlp.forward(&[0.5, 2.0])[0] + 0.28).abs() < 1e-6);
 }
+
+#[test]
+fn non_chain_models_are_rejected_with_the_node() {
+    let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
+    let e = extract_mlp(&load_onnx(&fx.join("kitchen_sink.onnx")).unwrap()).unwrap_err();
+    assert_eq!(
+        e,
+        "kitchen_sink.onnx: crossbar mapping needs one graph input and one output, found 1 and 2"
+    );
+}
+
+#[test]
+fn sigmoid_between_layers_is_not_an_integer_datapath() {
+    use tessera::crossbar::mlp::Activation;
+    let dir = example("digits_mlp");
+    let mut mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    mlp.layers[0].activation = Activation::Sigmoid;
+    let e = quantize(&mlp, &[vec![0.0; 64]], &QuantConfig::default()).unwrap_err();
+    assert_eq!(
+        e,
+        "layer `Gemm_0` uses Sigmoid between layers; the integer crossbar datapath supports Relu or no activation there"
+    );
+    // Without calibration data there is no activation range to quantize with.
+    mlp.layers[0].activation = Activation::Relu;
+    let e = quantize(&mlp, &[], &QuantConfig::default()).unwrap_err();
+    assert!(e.starts_with("activation ranges need calibration data"), "{e}");
+}
+
+#[test]
+fn compile_onnx_runs_the_whole_flow() {
+    use tessera::crossbar::device::DeviceConfig;
+    use tessera::crossbar::tile::XbarConfig;
+    let dir = example("qonnx_mlp");
+    let data = ExampleData::load(&dir).unwrap();
+    let net = tessera::crossbar::compile_onnx(
+        &dir.join("model.onnx"),
+        &data.x_calib,
+        &QuantConfig::default(),
+        &XbarConfig { adc_bits: 9, ..XbarConfig::default() },
+        &DeviceConfig::ideal(),
+    )
+    .unwrap();
+    // Trained 4-bit weights: 3 magnitude bits in 2 slices of 2-bit cells, x2 polarities.
+    assert!(net.maps.iter().all(|m| m.stored_bits == 3 && m.cols_per_weight() == 4));
+    let run = net.run_batch(&data.x_test, 0);
+    assert_eq!(argmax_agreement(&run.outputs, &data.expected), 1.0);
+    let e = tessera::crossbar::compile_onnx(
+        &dir.join("missing.onnx"),
+        &[],
+        &QuantConfig::default(),
+        &XbarConfig::default(),
+        &DeviceConfig::ideal(),
+    )
+    .unwrap_err();
+    assert!(e.starts_with("missing.onnx: cannot read the file"), "{e}");
+}

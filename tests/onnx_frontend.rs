@@ -162,3 +162,66 @@ fn every_unsupported_op_is_reported_at_once() {
          \x20 - node `sm`: Softmax (domain ai.onnx): attribute(s) not supported: extra"
     );
 }
+
+#[test]
+fn skl2onnx_label_postprocessing_is_reported_by_name() {
+    let e = load_onnx(&fixture("skl2onnx_mlp.onnx")).unwrap_err();
+    let OnnxError::Unsupported { ops, .. } = &e else { panic!("{e}") };
+    let got: Vec<(&str, &str, &str)> =
+        ops.iter().map(|o| (o.node.as_str(), o.op_type.as_str(), o.domain.as_str())).collect();
+    // The node list printed by make_fixtures.py: the MatMul/Add/Relu/Softmax/Reshape nodes are
+    // supported, the label post-processing is not.
+    assert_eq!(
+        got,
+        [
+            ("Cast", "Cast", ""),
+            ("ArgMax", "ArgMax", ""),
+            ("ZipMap", "ZipMap", "ai.onnx.ml"),
+            ("ArrayFeatureExtractor", "ArrayFeatureExtractor", "ai.onnx.ml"),
+            ("Cast1", "Cast", ""),
+            ("Cast2", "Cast", ""),
+        ]
+    );
+}
+
+mod corrupted {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, failure_persistence: None, ..ProptestConfig::default() })]
+        /// Random byte corruptions of a valid model either load (and then evaluate) or give an
+        /// error naming the file; nothing panics.
+        #[test]
+        fn corrupted_bytes_never_panic(
+            which in 0usize..4,
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        ) {
+            let path = [
+                root().join("examples/breast_cancer_mlp/model.onnx"),
+                root().join("examples/qonnx_mlp/model.onnx"),
+                fixture("kitchen_sink.onnx"),
+                fixture("tensors.onnx"),
+            ];
+            let mut bytes = std::fs::read(&path[which]).unwrap();
+            for (i, b) in &flips {
+                let k = i.index(bytes.len());
+                bytes[k] ^= b | 1;
+            }
+            match parse_onnx(&bytes, "model.onnx") {
+                Ok(m) => {
+                    let n: usize = m.inputs[0].shape.iter().product();
+                    let _ = evaluate(&m, &[&vec![1.0; n]]);
+                    let _ = tessera::frontend::onnx::onnx_to_ir(&m);
+                    if let Ok(mlp) = tessera::crossbar::mlp::extract_mlp(&m) {
+                        let cfg = tessera::crossbar::quant::QuantConfig::default();
+                        if let Ok(q) = tessera::crossbar::quant::quantize(&mlp, &[vec![1.0; n]], &cfg) {
+                            let _ = q.forward(&vec![0.5; n]);
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().starts_with("model.onnx: "), "{}", e),
+            }
+        }
+    }
+}

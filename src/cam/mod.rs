@@ -1,1 +1,27 @@
 //! Tree ensembles on analog CAM (MonoSparse-CAM): packing, quantization, tiling, simulation, energy.
+//!
+//! The flow, one module per step, each a pure function of its inputs:
+//! [`pack`] (root-to-leaf paths to rows of float32 ranges) → [`quantize`] (rank-based codes per
+//! feature, fixed-point leaves) → [`tile`] (arrays and a literal search schedule for the `raw`,
+//! `reorder` and `monosparse` policies, [`cluster`] for the optimisations beyond the paper) →
+//! [`sim`] (bit-exact search on codes with event counts) → [`energy`] (X-TIME's aCAM model) →
+//! [`report`] (the `cam` section of `report.json`) and [`svg`] (tile maps). [`design::compile`]
+//! runs the whole flow for one model and one `cam::acam_6t2m` instance.
+
+pub mod bits;
+pub mod cluster;
+pub mod design;
+pub mod energy;
+pub mod error;
+pub mod merge;
+pub mod pack;
+pub mod quantize;
+pub mod report;
+pub mod rtl;
+pub mod sim;
+pub mod svg;
+pub mod tile;
+
+pub use design::{compile, ByPolicy, CamDesign, CamOptions, TileChoice};
+pub use error::CamError;
+pub use report::{evaluate, CamEvaluation, CamReport};

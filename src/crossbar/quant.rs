@@ -197,46 +197,21 @@ pub struct QuantizedMlp {
 impl QuantizedMlp {
     /// Runs one sample with a pluggable matrix-vector product (`layer index, input codes ->
     /// sum_i x_i w[j,i]`): the exact integer reference, or the crossbar simulator.
-    pub fn run_with(
-        &self,
-        x: &[f32],
-        mut matvec: impl FnMut(usize, &[i64]) -> Vec<i64>,
-    ) -> Vec<f32> {
-        let mut codes = self.input.quantize(x);
-        for (l, layer) in self.layers.iter().enumerate() {
-            let mv = matvec(l, &codes);
-            let acc: Vec<i64> = mv.iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
-            match &layer.output {
-                LayerOutput::Requant { requant, lo, hi } => {
-                    codes =
-                        acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect();
-                }
-                LayerOutput::Dequant { scale, activation } => {
-                    let mut out: Vec<f32> = acc
-                        .iter()
-                        .zip(scale)
-                        .map(|(a, s)| activation.apply((*a as f64 * s) as f32))
-                        .collect();
-                    if let Some(q) = &self.output_quant {
-                        out = fake_quant(&out, q, 1);
-                    }
-                    if self.softmax {
-                        softmax(&mut out);
-                    }
-                    return out;
-                }
-            }
-        }
-        Vec::new()
+    pub fn run_with(&self, x: &[f32], matvec: impl FnMut(usize, &[i64]) -> Vec<i64>) -> Vec<f32> {
+        let acc = self.run_codes_with(&self.input.quantize(x), matvec);
+        self.dequantize(&acc)
     }
 
-    /// The last layer's integer accumulators (bias included) for input codes: the exact
-    /// integer datapath without the host's float conversions.
-    pub fn accumulators(&self, codes: &[i64]) -> Vec<i64> {
+    /// The integer part: input codes to the last layer's accumulators (bias included).
+    pub fn run_codes_with(
+        &self,
+        codes: &[i64],
+        mut matvec: impl FnMut(usize, &[i64]) -> Vec<i64>,
+    ) -> Vec<i64> {
         let mut codes = codes.to_vec();
-        for layer in &self.layers {
+        for (l, layer) in self.layers.iter().enumerate() {
             let acc: Vec<i64> =
-                layer.matvec(&codes).iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
+                matvec(l, &codes).iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
             match &layer.output {
                 LayerOutput::Requant { requant, lo, hi } => {
                     codes =
@@ -246,6 +221,31 @@ impl QuantizedMlp {
             }
         }
         codes
+    }
+
+    /// The host's float part after the last layer: dequantize, final activation, output
+    /// quantizer, softmax.
+    pub fn dequantize(&self, acc: &[i64]) -> Vec<f32> {
+        let Some(LayerOutput::Dequant { scale, activation }) =
+            self.layers.last().map(|l| &l.output)
+        else {
+            return Vec::new();
+        };
+        let mut out: Vec<f32> =
+            acc.iter().zip(scale).map(|(a, s)| activation.apply((*a as f64 * s) as f32)).collect();
+        if let Some(q) = &self.output_quant {
+            out = fake_quant(&out, q, 1);
+        }
+        if self.softmax {
+            softmax(&mut out);
+        }
+        out
+    }
+
+    /// The last layer's integer accumulators (bias included) for input codes: the exact
+    /// integer datapath without the host's float conversions.
+    pub fn accumulators(&self, codes: &[i64]) -> Vec<i64> {
+        self.run_codes_with(codes, |l, c| self.layers[l].matvec(c))
     }
 
     /// The exact integer reference.

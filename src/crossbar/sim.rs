@@ -181,7 +181,12 @@ pub struct CrossbarNet {
 /// Everything one inference produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inference {
+    /// The output in the ONNX graph's output space.
     pub output: Vec<f32>,
+    /// The input codes the host produced.
+    pub codes: Vec<i64>,
+    /// The last layer's integer accumulators (what the RTL outputs).
+    pub accumulators: Vec<i64>,
     /// Events per layer.
     pub events: Vec<Events>,
 }
@@ -227,7 +232,8 @@ impl CrossbarNet {
             _ => None,
         };
         let mut hooks = Hooks { noise, partial_sums };
-        let output = self.q.run_with(x, |l, codes| {
+        let codes = self.q.input.quantize(x);
+        let accumulators = self.q.run_codes_with(&codes, |l, codes| {
             let layer = &self.q.layers[l];
             let hw = LayerHw {
                 map: &self.maps[l],
@@ -240,7 +246,7 @@ impl CrossbarNet {
             events.push(ev);
             mv
         });
-        Inference { output, events }
+        Inference { output: self.q.dequantize(&accumulators), codes, accumulators, events }
     }
 
     /// Mapping figures per layer.

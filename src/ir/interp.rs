@@ -116,6 +116,21 @@ fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
     Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data: TensorData::I64(out) })
 }
 
+/// Applies a per-sample model (`features` inputs to the output row) to every sample of `x`.
+fn per_sample(
+    x: &Tensor,
+    ty: &TensorType,
+    features: usize,
+    f: impl Fn(&[f32]) -> Result<Vec<f32>, String>,
+) -> Result<Tensor, String> {
+    let x = floats(x)?;
+    let mut out = Vec::with_capacity(ty.numel());
+    for row in x.chunks(features.max(1)) {
+        out.extend(f(row)?);
+    }
+    Ok(ftensor(ty, out))
+}
+
 fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
     Ok(match op {
         Op::Input { .. } => return Err("input has no value".into()),
@@ -131,6 +146,19 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
                 out.extend(e.predict_margin(row).into_iter().map(|m| m as f32));
             }
             ftensor(ty, out)
+        }
+        Op::CamRows(c) => per_sample(a[0], ty, c.num_features, |x| {
+            Ok(c.predict_margin(x).into_iter().map(|m| m as f32).collect())
+        })?,
+        Op::CamCodes { quantized: c, .. } => per_sample(a[0], ty, c.num_features, |x| {
+            let totals = c.totals(&c.encode(x).map_err(|e| e.to_string())?);
+            Ok(totals.into_iter().map(|t| c.fixed.to_margin(t)).collect())
+        })?,
+        Op::CamArrays(d) => {
+            let sim = crate::cam::sim::Simulator::new(&d.quantized, d.hardware());
+            per_sample(a[0], ty, d.quantized.num_features, |x| {
+                Ok(sim.run_f32(x).map_err(|e| e.to_string())?.margins)
+            })?
         }
         Op::MatMul => {
             let (x, w) = (floats(a[0])?, floats(a[1])?);

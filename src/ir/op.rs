@@ -9,6 +9,9 @@
 
 use super::tensor::Tensor;
 use super::types::{NumFormat, TensorType};
+use crate::cam::pack::PackedCam;
+use crate::cam::quantize::QuantizedCam;
+use crate::cam::CamDesign;
 use crate::frontend::trees::{Node as TreeNode, TreeEnsemble};
 use std::sync::Arc;
 
@@ -78,6 +81,21 @@ pub enum Op {
     /// (numpy / ONNX `select_last_index = 0`). The result is a scalar of the narrowest unsigned
     /// format holding `len - 1`.
     Argmax,
+    // --- tree family (MonoSparse-CAM) ---
+    /// `cam-pack` output: every root-to-leaf path as a CAM row of half-open float32 ranges with
+    /// don't-care cells. Computes the same margins as the ensemble it came from.
+    CamRows(Arc<PackedCam>),
+    /// `cam-quantize` output: rows over per-feature rank codes, the encoder tables, fixed-point
+    /// leaves. Margins are the fixed-point sums converted to float32. The float rows stay
+    /// attached because the report states sparsity and loss against them.
+    CamCodes {
+        packed: Arc<PackedCam>,
+        quantized: Arc<QuantizedCam>,
+    },
+    /// `cam-tile` output: the hardware layout (arrays, policy schedules) with the cell physics.
+    /// Computes exactly what the RTL computes.
+    CamArrays(Arc<CamDesign>),
+
     // --- attention family --- (payloads, type rules and semantics: `crate::attention::ir`)
     /// Data movement by a compile-time index map, `y.flat[i] = x.flat[map[i]]`, with result
     /// shape `shape`: what ONNX Reshape/Transpose/Slice/Gather/Squeeze chains compose to.
@@ -126,6 +144,10 @@ impl Op {
             Op::IntRelu => "int_relu",
             Op::Requantize { .. } => "requantize",
             Op::Argmax => "argmax",
+            Op::CamRows(_) => "cam_rows",
+            Op::CamCodes { .. } => "cam_codes",
+            Op::CamArrays(_) => "cam_arrays",
+
             Op::Gather { .. } => "gather",
             Op::Concat { .. } => "concat",
             Op::LayerNorm(_) => "layer_norm",
@@ -204,19 +226,13 @@ impl Op {
             Op::Input { ty, .. } => Ok(ty.clone()),
             Op::Constant(t) => Ok(t.ty()),
             Op::Output { .. } | Op::Identity => Ok(operands[0].clone()),
-            Op::TreeEnsemble(e) => {
-                let x = float(operands[0], "input")?;
-                match x.shape.last() {
-                    Some(&f) if f == e.num_features => {
-                        let mut shape = x.shape.clone();
-                        *shape.last_mut().unwrap_or(&mut 0) = e.num_outputs;
-                        Ok(TensorType::f32(shape))
-                    }
-                    _ => Err(format!(
-                        "input {} must end in the ensemble's {} features",
-                        x, e.num_features
-                    )),
-                }
+            Op::TreeEnsemble(e) => margins_type(operands[0], e.num_features, e.num_outputs),
+            Op::CamRows(c) => margins_type(operands[0], c.num_features, c.num_outputs),
+            Op::CamCodes { quantized: c, .. } => {
+                margins_type(operands[0], c.num_features, c.num_outputs)
+            }
+            Op::CamArrays(d) => {
+                margins_type(operands[0], d.quantized.num_features, d.quantized.num_outputs)
             }
             Op::MatMul => matmul_type(float(operands[0], "A")?, float(operands[1], "B")?),
             Op::Gemm { trans_a, trans_b, .. } => {
@@ -344,6 +360,31 @@ impl Op {
                 ("shift", shift.to_string()),
                 ("out", out.to_string()),
             ],
+            Op::CamRows(c) => vec![
+                ("rows", c.rows.len().to_string()),
+                ("features", c.num_features.to_string()),
+                ("outputs", c.num_outputs.to_string()),
+                ("sparsity", format!("{:.4}", c.sparsity())),
+            ],
+            Op::CamCodes { quantized: c, .. } => vec![
+                ("rows", c.rows.len().to_string()),
+                ("levels", c.levels.to_string()),
+                ("lossless", c.report.lossless.to_string()),
+                ("max_codes", c.report.max_codes_needed.to_string()),
+                ("leaf", format!("fixed<s{}.{}>", c.fixed.leaf_bits, c.fixed.frac_bits)),
+                ("acc_bits", c.fixed.acc_bits.to_string()),
+            ],
+            Op::CamArrays(d) => {
+                let t = d.hardware();
+                let arrays: usize = t.row_tiles.iter().map(|r| r.column_tiles.len()).sum();
+                vec![
+                    ("tile", d.geometry.to_string()),
+                    ("order", d.options.order.name().to_string()),
+                    ("row_tiles", t.row_tiles.len().to_string()),
+                    ("arrays", arrays.to_string()),
+                ]
+            }
+
             Op::Gather { .. }
             | Op::Concat { .. }
             | Op::LayerNorm(_)
@@ -351,6 +392,21 @@ impl Op {
             | Op::Mha(_) => crate::attention::ir::attributes(self),
             _ => Vec::new(),
         }
+    }
+}
+
+/// `[..., features] f32 -> [..., outputs] f32`: the type rule every tree-family op shares.
+fn margins_type(x: &TensorType, features: usize, outputs: usize) -> Result<TensorType, String> {
+    let x = float(x, "input")?;
+    match x.shape.last() {
+        Some(&f) if f == features => {
+            let mut shape = x.shape.clone();
+            if let Some(last) = shape.last_mut() {
+                *last = outputs;
+            }
+            Ok(TensorType::f32(shape))
+        }
+        _ => Err(format!("input {x} must end in the model's {features} features")),
     }
 }
 

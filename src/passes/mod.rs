@@ -10,6 +10,10 @@
 //! reach the pass already validated, with defaults filled in, through [`PassContext`].
 
 pub mod binarize;
+pub mod cam_common;
+pub mod cam_pack;
+pub mod cam_quantize;
+pub mod cam_tile;
 pub mod dce;
 pub mod fold_identity;
 pub mod manager;

@@ -20,6 +20,8 @@ pub enum OptionKind {
     Symbol(&'static [&'static str]),
     /// A geometry such as `24x48`.
     Dims,
+    /// A geometry, or one of the listed identifiers (`tile = auto`).
+    DimsOr(&'static [&'static str]),
     /// A dimensionless real number.
     Real,
 }
@@ -31,6 +33,7 @@ impl fmt::Display for OptionKind {
             OptionKind::Bool => f.write_str("bool"),
             OptionKind::Symbol(s) => write!(f, "one of {}", s.join("|")),
             OptionKind::Dims => f.write_str("dims (e.g. 24x48)"),
+            OptionKind::DimsOr(s) => write!(f, "dims (e.g. 24x48) or {}", s.join("|")),
             OptionKind::Real => f.write_str("real"),
         }
     }
@@ -112,7 +115,8 @@ pub fn parse_value(kind: OptionKind, text: &str) -> Result<Value, String> {
             _ => Err(format!("`{t}` is not `true` or `false`")),
         },
         OptionKind::Symbol(_) => Ok(Value::Symbol(t.to_string())),
-        OptionKind::Dims => t
+        OptionKind::DimsOr(names) if names.contains(&t) => Ok(Value::Symbol(t.to_string())),
+        OptionKind::Dims | OptionKind::DimsOr(_) => t
             .split('x')
             .map(|p| p.trim().parse::<u64>().ok().filter(|&d| d > 0))
             .collect::<Option<Vec<u64>>>()
@@ -144,7 +148,21 @@ pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), String> {
                 Err(format!("`{s}` is not one of {}", allowed.join(", ")))
             }
         }
-        (OptionKind::Dims, Value::Dims(d)) if !d.is_empty() && d.iter().all(|&x| x > 0) => Ok(()),
+        (OptionKind::Dims | OptionKind::DimsOr(_), Value::Dims(d))
+            if !d.is_empty() && d.iter().all(|&x| x > 0) =>
+        {
+            Ok(())
+        }
+        (OptionKind::DimsOr(allowed), Value::Symbol(s)) => {
+            if allowed.contains(&s.as_str()) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{s}` is neither a geometry like 24x48 nor one of {}",
+                    allowed.join(", ")
+                ))
+            }
+        }
         (kind, v) => Err(format!("expected {kind}, got {}", describe(v))),
     }
 }

@@ -4,11 +4,18 @@
 //! pass is one line here.
 
 use super::options::{canonical, closest};
-use super::{binarize, dce, fold_identity, sparsify, Pass};
+use super::{binarize, cam_pack, cam_quantize, cam_tile, dce, fold_identity, sparsify, Pass};
 
 /// Every registered pass, in the order `tessera passes` lists them.
-pub static PASSES: &[&dyn Pass] =
-    &[&dce::Dce, &fold_identity::FoldIdentity, &binarize::Binarize, &sparsify::Sparsify];
+pub static PASSES: &[&dyn Pass] = &[
+    &dce::Dce,
+    &fold_identity::FoldIdentity,
+    &cam_pack::CamPack,
+    &cam_quantize::CamQuantize,
+    &cam_tile::CamTile,
+    &binarize::Binarize,
+    &sparsify::Sparsify,
+];
 
 /// All registered passes.
 pub fn registry() -> &'static [&'static dyn Pass] {

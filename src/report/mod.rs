@@ -5,7 +5,7 @@
 //! family adds its own section (`cam`, `crossbar`, `attention`, `snn`). Keys are ordered so the
 //! file diffs cleanly between runs.
 
-use crate::sim::cost::Ledger;
+use crate::sim::cost::{Cost, Ledger};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -47,14 +47,19 @@ pub struct Report {
 impl Report {
     /// Starts a report from a priced ledger.
     pub fn from_ledger(accelerator: &str, model: &str, family: &str, ledger: &Ledger) -> Self {
+        Self::from_cost(accelerator, model, family, &ledger.cost())
+    }
+
+    /// Starts a report from cost figures.
+    pub fn from_cost(accelerator: &str, model: &str, family: &str, cost: &Cost) -> Self {
         Report {
             accelerator: accelerator.to_string(),
             model: model.to_string(),
             family: family.to_string(),
-            energy_pj_per_inference: ledger.energy_pj(),
-            latency_ns_per_inference: ledger.latency_ns,
-            area_um2: ledger.area_um2_total(),
-            breakdown: ledger.breakdown(),
+            energy_pj_per_inference: cost.energy_pj,
+            latency_ns_per_inference: cost.latency_ns,
+            area_um2: cost.area_um2,
+            breakdown: cost.breakdown.clone(),
             ..Default::default()
         }
     }

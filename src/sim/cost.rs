@@ -77,6 +77,28 @@ impl Ledger {
     }
 }
 
+/// The figures every report carries, however a family computed them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Cost {
+    pub energy_pj: f64,
+    pub latency_ns: f64,
+    pub area_um2: f64,
+    /// Energy per component in picojoules; sums to `energy_pj`.
+    pub breakdown: BTreeMap<String, f64>,
+}
+
+impl Ledger {
+    /// The ledger's totals.
+    pub fn cost(&self) -> Cost {
+        Cost {
+            energy_pj: self.energy_pj(),
+            latency_ns: self.latency_ns,
+            area_um2: self.area_um2_total(),
+            breakdown: self.breakdown(),
+        }
+    }
+}
+
 /// Converts joules to picojoules; parameters arrive in SI units from the description.
 pub fn j_to_pj(j: f64) -> f64 {
     j * 1e12

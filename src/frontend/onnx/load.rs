@@ -93,6 +93,9 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         return Err(OnnxError::Unsupported { file: file.to_string(), ops: unsupported });
     }
 
+    for d in &inputs {
+        check_size(&d.shape, &ctx, &format!("graph.input `{}`", d.name))?;
+    }
     let nodes = topo_sort(nodes, &inputs, &constants, &ctx)?;
     let mut shapes: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for d in &inputs {
@@ -143,6 +146,11 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
             }
         }
         for (o, s) in n.outputs.iter().zip(outs) {
+            check_size(
+                &s,
+                &ctx,
+                &format!("graph.node `{}` ({}) output `{o}`", n.name, n.op.op_type()),
+            )?;
             shapes.insert(o.clone(), s);
         }
     }
@@ -161,6 +169,21 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         return Err(ctx.invalid("graph.output", "the graph has no output"));
     }
     Ok(OnnxModel { file: file.to_string(), opset, inputs, outputs, constants, nodes, shapes })
+}
+
+/// Largest number of elements of one value tessera accepts (2^28 floats = 1 GiB): far beyond
+/// any model a crossbar holds, and it keeps element counts from overflowing.
+pub const MAX_ELEMENTS: usize = 1 << 28;
+
+fn check_size(shape: &[usize], ctx: &Ctx, field: &str) -> Result<(), OnnxError> {
+    let n = shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d));
+    match n {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => {
+            Err(ctx
+                .invalid(field, format!("shape {shape:?} has more than {MAX_ELEMENTS} elements")))
+        }
+    }
 }
 
 /// The static shape of a graph input: elem type FLOAT, every dimension known except a symbolic

@@ -106,8 +106,12 @@ pub fn infer_node(
                     return Err(format!("{what} of shape {s:?} does not broadcast to {x:?}"));
                 }
             }
-            if constants[&n.inputs[3]].len() != 1 {
+            let bits = constants[&n.inputs[3]].to_f32();
+            if bits.len() != 1 {
                 return Err("bit_width must be a scalar".to_string());
+            }
+            if !(bits[0].fract() == 0.0 && (1.0..=32.0).contains(&bits[0])) {
+                return Err(format!("bit_width {} is not a whole number in 1..=32", bits[0]));
             }
             x.to_vec()
         }
@@ -138,7 +142,10 @@ pub fn reshape_target(
             d => return Err(format!("invalid shape entry {d} at position {i}")),
         }
     }
-    let known: usize = out.iter().product();
+    let known = out
+        .iter()
+        .try_fold(1usize, |a, d| a.checked_mul(*d))
+        .ok_or_else(|| format!("target shape {spec:?} is too large"))?;
     if let Some(i) = infer {
         if known == 0 || total % known != 0 {
             return Err(format!("cannot reshape {input:?} to {spec:?}"));

@@ -1,0 +1,115 @@
+//! The tree-ensemble family: XGBoost / LightGBM / Treelite models on analog CAM
+//! (MonoSparse-CAM). Pipeline: `cam-pack` → `cam-quantize` → `cam-tile`.
+
+use super::pipeline::distribute;
+use super::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
+use crate::backend::verilog::bits::Bits;
+use crate::cam::CamDesign;
+use crate::dsl::accel::ModelFormat;
+use crate::frontend::load_tree_model;
+use crate::ir::{Graph, Op, TensorType};
+use crate::passes::{IrDump, PassEnv, PassManager};
+use crate::sim::cost::Cost;
+use ndarray::ArrayView2;
+use std::sync::Arc;
+
+/// The passes a `cam_pack` mapping runs, in order.
+pub const PIPELINE: &[&str] = &["cam-pack", "cam-quantize", "cam-tile"];
+
+pub struct Trees;
+
+pub static TREES: Trees = Trees;
+
+impl Family for Trees {
+    fn name(&self) -> &'static str {
+        "tree ensembles on analog CAM"
+    }
+    fn mapping_passes(&self) -> &'static [&'static str] {
+        &["cam_pack"]
+    }
+    fn pipeline(&self) -> &'static [&'static str] {
+        PIPELINE
+    }
+    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
+        let format = job.model.format;
+        if !matches!(format, ModelFormat::Xgboost | ModelFormat::Lightgbm | ModelFormat::Treelite) {
+            return Err(FlowError::Description(format!(
+                "model `{}` is bound with {}(...), but `{}` maps tree ensembles: bind it with \
+                 xgboost(...), lightgbm(...) or treelite(...)",
+                job.model.name,
+                format.name(),
+                job.mapping.pass
+            )));
+        }
+        let ensemble = load_tree_model(format, &job.model.path)?;
+        let graph = model_graph(ensemble)?;
+        let pm = PassManager::from_passes(distribute(&job.mapping, PIPELINE)?)?
+            .with_dumps(job.dumps.clone());
+        let env = PassEnv { accelerator: Some(&job.accel), calibration: job.calibration.as_ref() };
+        let result = pm.run(&graph, env)?;
+        let design = result
+            .graph
+            .node_ids()
+            .into_iter()
+            .find_map(|id| match result.graph.op(id) {
+                Op::CamArrays(d) => Some(d.clone()),
+                _ => None,
+            })
+            .ok_or_else(|| FlowError::Model("the pipeline produced no CAM arrays".into()))?;
+        Ok(Box::new(TreesCompiled { design, dumps: result.dumps, top: job.top.clone() }))
+    }
+}
+
+/// `x: [features] f32 -> tree_ensemble -> margin: [outputs] f32`.
+fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, FlowError> {
+    let mut g = Graph::new();
+    let bad = |err: crate::ir::graph::GraphError| FlowError::Model(format!("tree ensemble: {err}"));
+    let x = g.add_input("x", TensorType::f32(vec![e.num_features])).map_err(bad)?;
+    let m = g.add(Op::TreeEnsemble(Arc::new(e)), &[x]).map_err(bad)?;
+    g.add_output("margin", m).map_err(bad)?;
+    Ok(g)
+}
+
+struct TreesCompiled {
+    design: Arc<CamDesign>,
+    dumps: Vec<IrDump>,
+    top: String,
+}
+
+impl Compiled for TreesCompiled {
+    fn section_name(&self) -> &'static str {
+        "cam"
+    }
+    fn ir_dumps(&self) -> &[IrDump] {
+        &self.dumps
+    }
+    fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
+        let ev =
+            crate::cam::evaluate(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))?;
+        let r = &ev.report;
+        let order = self.design.options.order;
+        let cost = Cost {
+            energy_pj: *r.energy_pj.get(order),
+            latency_ns: r.latency_ns,
+            area_um2: r.area_um2,
+            breakdown: r.breakdown.clone(),
+        };
+        let q = &self.design.quantized;
+        let per_output = q.trees_per_output.iter().copied().max().unwrap_or(0);
+        let bound = q.fixed.error_bound(per_output);
+        let section = serde_json::to_value(r).map_err(|e| FlowError::Model(e.to_string()))?;
+        Ok(SimRun { outputs: ev.margins, cost, section, bound: Some(bound) })
+    }
+    fn hardware(&self) -> Result<HwDesign, FlowError> {
+        let _ = &self.top;
+        Err(FlowError::Hardware("the CAM RTL generator is not merged yet".into()))
+    }
+    fn vectors(&self, _x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
+        Err(FlowError::Hardware("the CAM RTL generator is not merged yet".into()))
+    }
+    fn views(&self) -> Vec<(String, String)> {
+        let d = &self.design;
+        let svg = crate::cam::svg::render(&[&d.tiled.raw, &d.tiled.reorder, &d.tiled.monosparse]);
+        vec![("cam_tiles.svg".to_string(), svg)]
+    }
+}

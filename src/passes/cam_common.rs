@@ -1,0 +1,54 @@
+//! Helpers the tree-family passes share: finding the mapped cell and replacing ops in place.
+
+use super::{PassContext, PassError};
+use crate::dsl::accel::Instance;
+use crate::ir::{Graph, NodeId, Op};
+
+/// The instance the accelerator maps its model onto (tessera compiles one mapping per
+/// accelerator, so it is the first mapping's target).
+pub fn mapped_cell<'a>(pass: &str, cx: &PassContext<'a>) -> Result<&'a Instance, PassError> {
+    let acc = cx.accelerator.ok_or_else(|| {
+        PassError::failed(pass, "needs the accelerator description (the cell's parameters)")
+    })?;
+    let mapping = acc.mappings.first().ok_or_else(|| {
+        PassError::failed(pass, format!("accelerator `{}` maps no model", acc.name))
+    })?;
+    acc.instances.get(&mapping.target).ok_or_else(|| {
+        PassError::failed(pass, format!("mapping target `{}` is not an instance", mapping.target))
+    })
+}
+
+/// Nodes whose op satisfies `pred`, in structural order.
+pub fn nodes_where(g: &Graph, pred: impl Fn(&Op) -> bool) -> Vec<NodeId> {
+    g.topo_order().into_iter().filter(|&id| pred(g.op(id))).collect()
+}
+
+/// Precondition: at least one node satisfies `pred`; otherwise say which pass provides it.
+pub fn require_op(
+    g: &Graph,
+    pred: impl Fn(&Op) -> bool,
+    what: &str,
+    provider: &str,
+) -> Result<(), String> {
+    if nodes_where(g, pred).is_empty() {
+        Err(format!("the graph has no {what} (run `{provider}` first)"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Replaces the op of every node matching `pred` by `f(op)`, keeping operands, type and name.
+pub fn rewrite(
+    pass: &str,
+    g: &Graph,
+    pred: impl Fn(&Op) -> bool,
+    mut f: impl FnMut(&Op) -> Result<Op, PassError>,
+) -> Result<Graph, PassError> {
+    let mut out = g.clone();
+    for id in nodes_where(g, &pred) {
+        let op = f(g.op(id))?;
+        let operands = g.operands(id);
+        out.replace_node(id, op, &operands).map_err(|e| PassError::failed(pass, e.to_string()))?;
+    }
+    Ok(out)
+}

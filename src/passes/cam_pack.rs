@@ -1,0 +1,38 @@
+//! `cam-pack`: tree ensemble → CAM rows (X-TIME layout, MonoSparse-CAM §2 of papers.md).
+
+use super::cam_common::{require_op, rewrite};
+use super::{Pass, PassContext, PassError};
+use crate::cam::pack::pack;
+use crate::ir::{Graph, Op};
+use std::sync::Arc;
+
+/// Turns every root-to-leaf path into one CAM row. Kept separate from quantization so the
+/// float ranges can be dumped and checked against the traversal before any rounding happens.
+pub struct CamPack;
+
+impl Pass for CamPack {
+    fn name(&self) -> &'static str {
+        "cam-pack"
+    }
+    fn description(&self) -> &'static str {
+        "Turn every root-to-leaf path of a tree ensemble into a CAM row of half-open float32 \
+         ranges [lo, hi) with don't-care cells; `<` and `<=` splits and missing-value directions \
+         are kept exactly."
+    }
+    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+        require_op(g, |op| matches!(op, Op::TreeEnsemble(_)), "tree ensemble", "a tree frontend")
+    }
+    fn run(&self, g: &Graph, _cx: &PassContext) -> Result<Graph, PassError> {
+        rewrite(
+            self.name(),
+            g,
+            |op| matches!(op, Op::TreeEnsemble(_)),
+            |op| match op {
+                Op::TreeEnsemble(e) => Ok(Op::CamRows(Arc::new(
+                    pack(e).map_err(|err| PassError::failed(self.name(), err.to_string()))?,
+                ))),
+                _ => unreachable!("rewrite only passes matching ops"),
+            },
+        )
+    }
+}

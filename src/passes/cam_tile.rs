@@ -1,0 +1,104 @@
+//! `cam-tile`: quantized rows → arrays of the cell's geometry, for the three policies.
+
+use super::cam_common::{mapped_cell, require_op, rewrite};
+use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::cam::design::{default_auto_candidates, layout};
+use crate::cam::energy::CamPhysics;
+use crate::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
+use crate::cam::{CamOptions, TileChoice};
+use crate::dsl::accel::Value;
+use crate::ir::{Graph, Op};
+use std::sync::Arc;
+
+/// Lays the rows out on arrays. All three policies are built (the report compares them under one
+/// energy model); `order` picks the one the hardware implements.
+pub struct CamTile;
+
+static OPTIONS: &[PassOption] = &[
+    PassOption {
+        name: "tile",
+        kind: OptionKind::DimsOr(&["cell", "auto"]),
+        default: DefaultValue::Symbol("cell"),
+        help: "array geometry rows x columns; `cell` uses the cell's own, `auto` picks the \
+               candidate with the least MonoSparse energy on the calibration data",
+    },
+    PassOption {
+        name: "order",
+        kind: OptionKind::Symbol(&["raw", "reorder", "monosparse"]),
+        default: DefaultValue::Symbol("monosparse"),
+        help: "the policy the generated hardware implements (all three are reported)",
+    },
+    PassOption {
+        name: "cluster",
+        kind: OptionKind::Bool,
+        default: DefaultValue::Bool(false),
+        help: "group rows that test the same features so each row tile touches few arrays \
+               (beyond the paper)",
+    },
+    PassOption {
+        name: "column-order",
+        kind: OptionKind::Symbol(&["care_count", "rejection"]),
+        default: DefaultValue::Symbol("care_count"),
+        help: "search order of a row tile's arrays: most care cells first, or greedily by how \
+               many live rows each rejects on the calibration data (beyond the paper)",
+    },
+];
+
+impl Pass for CamTile {
+    fn name(&self) -> &'static str {
+        "cam-tile"
+    }
+    fn description(&self) -> &'static str {
+        "Tile the CAM onto arrays: raw (every array, every row), reorder (skip all-don't-care \
+         arrays) and monosparse (also a row-liveness register and early exit); `order` selects \
+         what the RTL implements."
+    }
+    fn options(&self) -> &'static [PassOption] {
+        OPTIONS
+    }
+    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+        require_op(g, |op| matches!(op, Op::CamCodes { .. }), "quantized CAM", "cam-quantize")
+    }
+    fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
+        let fail = |m: String| PassError::failed(self.name(), m);
+        let cell = mapped_cell(self.name(), cx)?;
+        let tile = match cx.options.get("tile") {
+            Some(Value::Dims(d)) => match d.as_slice() {
+                [r, c] => TileChoice::Fixed(
+                    Geometry::new(*r as usize, *c as usize).map_err(|e| fail(e.to_string()))?,
+                ),
+                _ => return Err(fail("tile must be rows x columns, e.g. 24x48".into())),
+            },
+            Some(Value::Symbol(s)) if s == "auto" => TileChoice::Auto(default_auto_candidates()),
+            _ => TileChoice::Cell,
+        };
+        let order =
+            Policy::by_name(cx.symbol("order")?).ok_or_else(|| fail("unknown order".into()))?;
+        let column_order = ColumnOrder::by_name(cx.symbol("column-order")?)
+            .ok_or_else(|| fail("unknown column order".into()))?;
+        let train = cx.calibration.map(|c| c.view());
+        rewrite(
+            self.name(),
+            g,
+            |op| matches!(op, Op::CamCodes { .. }),
+            |op| match op {
+                Op::CamCodes { packed, quantized } => {
+                    let physics =
+                        CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
+                    let opts = CamOptions {
+                        tile: tile.clone(),
+                        order,
+                        levels: Some(quantized.levels),
+                        leaf_bits: quantized.fixed.leaf_bits,
+                        tile_options: TileOptions { cluster: cx.bool("cluster")?, column_order },
+                    };
+                    let d =
+                        layout((**packed).clone(), (**quantized).clone(), physics, &opts, train)
+                            .map_err(|e| fail(e.to_string()))?;
+                    Ok(Op::CamArrays(Arc::new(d)))
+                }
+                _ => unreachable!("rewrite only passes matching ops"),
+            },
+        )
+    }
+}

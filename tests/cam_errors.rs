@@ -1,0 +1,115 @@
+//! Bad cell parameters and options give errors naming the parameter or option, never a panic.
+
+mod cam_common;
+
+use cam_common::*;
+use tessera::cam::design::{compile, CamOptions, TileChoice};
+use tessera::cam::energy::CamPhysics;
+use tessera::cam::tile::{ColumnOrder, Geometry, TileOptions};
+use tessera::cam::CamError;
+use tessera::dsl::accel::Value;
+use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
+use tessera::units::Dim;
+
+fn small_model() -> TreeEnsemble {
+    let nodes = vec![
+        Node::Split {
+            feature: 0,
+            threshold: 0.5,
+            op: SplitOp::Lt,
+            left: 1,
+            right: 2,
+            missing_left: true,
+        },
+        Node::Leaf { value: 1.0 },
+        Node::Leaf { value: -1.0 },
+    ];
+    TreeEnsemble {
+        num_features: 2,
+        num_outputs: 1,
+        base_margin: vec![0.0],
+        trees: vec![Tree { output: 0, nodes }],
+        aggregation: Aggregation::Sum,
+        objective: "reg".into(),
+        source: "test".into(),
+    }
+}
+
+#[test]
+fn missing_or_mistyped_parameters_are_named() {
+    let mut inst = cell_instance();
+    inst.params.remove("c_ml");
+    assert_eq!(
+        CamPhysics::from_instance(&inst).unwrap_err().to_string(),
+        "instance `cam` (cam::acam_6t2m) has no parameter `c_ml`, which this model needs"
+    );
+    let inst = cell_instance_with(&[("v_ml", quantity(1.0, Dim::CURRENT))]);
+    assert_eq!(
+        CamPhysics::from_instance(&inst).unwrap_err().to_string(),
+        "parameter `v_ml` of instance `cam` (cam::acam_6t2m) must be a voltage"
+    );
+    let inst = cell_instance_with(&[("rows", count(0))]);
+    assert_eq!(
+        CamPhysics::from_instance(&inst).unwrap_err().to_string(),
+        "parameter `rows` of instance `cam` is 0, outside 1..=65536"
+    );
+    let inst = cell_instance_with(&[("t_clk", quantity(0.0, Dim::TIME))]);
+    assert!(matches!(CamPhysics::from_instance(&inst), Err(CamError::Param(_))));
+    let inst = cell_instance_with(&[("levels", Value::Str("many".into()))]);
+    assert!(CamPhysics::from_instance(&inst).unwrap_err().to_string().contains("whole number"));
+}
+
+#[test]
+fn a_too_tall_array_is_rejected_by_the_driver_model() {
+    // R_out = 1 ns / (4096 * 1 fF) - 0.5 * 1 Ohm * 4095 = 244.1 - 2047.5 < 0.
+    let opts = CamOptions {
+        tile: TileChoice::Fixed(Geometry { rows: 4096, cols: 16 }),
+        ..CamOptions::default()
+    };
+    let e = compile(&small_model(), &cell_instance(), &opts, None).unwrap_err();
+    assert!(
+        e.to_string().starts_with("invalid option `tile`: 4096x16: data-line driver resistance"),
+        "{e}"
+    );
+}
+
+#[test]
+fn options_that_need_training_data_say_so() {
+    let auto = CamOptions {
+        tile: TileChoice::Auto(vec![Geometry { rows: 24, cols: 48 }]),
+        ..CamOptions::default()
+    };
+    let e = compile(&small_model(), &cell_instance(), &auto, None).unwrap_err();
+    assert!(e.to_string().contains("`auto` picks the geometry"), "{e}");
+    let rejection = CamOptions {
+        tile_options: TileOptions { cluster: false, column_order: ColumnOrder::Rejection },
+        ..CamOptions::default()
+    };
+    let e = compile(&small_model(), &cell_instance(), &rejection, None).unwrap_err();
+    assert!(e.to_string().starts_with("invalid option `column_order`"), "{e}");
+}
+
+#[test]
+fn levels_beyond_the_cell_and_bad_geometries_are_errors() {
+    let opts = CamOptions { levels: Some(1024), ..CamOptions::default() };
+    assert_eq!(
+        compile(&small_model(), &cell_instance(), &opts, None).unwrap_err().to_string(),
+        "invalid option `levels`: 1024 exceeds the 256 levels of cell `cam`"
+    );
+    let opts = CamOptions {
+        tile: TileChoice::Fixed(Geometry { rows: 0, cols: 4 }),
+        ..CamOptions::default()
+    };
+    assert!(matches!(
+        compile(&small_model(), &cell_instance(), &opts, None),
+        Err(CamError::BadOption { .. })
+    ));
+    let d = compile(&small_model(), &cell_instance(), &CamOptions::default(), None).unwrap();
+    let wrong = ndarray::Array2::<f32>::zeros((2, 3));
+    assert_eq!(
+        tessera::cam::evaluate(&d, wrong.view()).unwrap_err().to_string(),
+        "evaluation data: expected 2 features per sample, got 3"
+    );
+    let none = ndarray::Array2::<f32>::zeros((0, 2));
+    assert!(tessera::cam::evaluate(&d, none.view()).is_err());
+}

@@ -94,12 +94,26 @@ pub fn compile(
             "quantization needs calibration data (give --data with sample inputs)".into(),
         )
     })?;
-    let program = build(&graph, calib, &opts.quant)?;
-    let units = match accel {
-        Some(a) => AttnUnits::from_accelerator(a).map_err(AttnError::Cost)?,
-        None => AttnUnits::camformer_45nm(),
-    };
-    Ok(AttnDesign { graph, program, units, top: opts.top.clone() })
+    AttnDesign::from_graph(graph, accel, &opts.quant, calib, &opts.top)
+}
+
+impl AttnDesign {
+    /// Quantizes a model-level graph (imported, passes already run) with `calib` and reads
+    /// the unit figures from `accel` (the CAMformer defaults without one).
+    pub fn from_graph(
+        graph: Graph,
+        accel: Option<&Accelerator>,
+        quant: &QuantConfig,
+        calib: &Array2<f32>,
+        top: &str,
+    ) -> Result<AttnDesign, AttnError> {
+        let program = build(&graph, calib, quant)?;
+        let units = match accel {
+            Some(a) => AttnUnits::from_accelerator(a).map_err(AttnError::Cost)?,
+            None => AttnUnits::camformer_45nm(),
+        };
+        Ok(AttnDesign { graph, program, units, top: top.to_string() })
+    }
 }
 
 impl AttnDesign {

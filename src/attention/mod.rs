@@ -4,6 +4,7 @@ pub mod core;
 pub mod cost;
 pub mod design;
 pub mod error;
+pub mod family;
 pub mod import;
 pub mod ir;
 pub mod lnorm;

@@ -52,18 +52,26 @@ pub enum SynthError {
     Parse(String),
 }
 
-/// Synthesizes module `top` from every `.v` file in `verilog_dir`.
+/// Synthesizes module `top` from every `.v` file in `verilog_dir` (its `.hex`/`.mem` memory
+/// files are made visible to `$readmemh`).
 pub fn run_yosys(verilog_dir: &Path, top: &str) -> Result<SynthStats, SynthError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| SynthError::Io { path, source }
     };
-    let mut sources: Vec<PathBuf> = std::fs::read_dir(verilog_dir)
+    let entries: Vec<PathBuf> = std::fs::read_dir(verilog_dir)
         .map_err(io(verilog_dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "v"))
+        .filter(|p| p.is_file())
         .collect();
+    let is_v = |p: &PathBuf| p.extension().is_some_and(|x| x == "v");
+    let mut sources: Vec<PathBuf> = entries.iter().filter(|p| is_v(p)).cloned().collect();
     sources.sort();
+    // Memory initialisation files (`$readmemh`) are read from the working directory.
+    let data: Vec<&PathBuf> = entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "hex" || x == "mem"))
+        .collect();
     if sources.is_empty() {
         return Err(SynthError::NoSources(verilog_dir.to_path_buf()));
     }
@@ -77,6 +85,11 @@ pub fn run_yosys(verilog_dir: &Path, top: &str) -> Result<SynthStats, SynthError
         let name = format!("src{i}.v");
         std::fs::copy(src, work.path().join(&name)).map_err(io(src))?;
         files.push(name);
+    }
+    for d in data {
+        if let Some(name) = d.file_name() {
+            std::fs::copy(d, work.path().join(name)).map_err(io(d))?;
+        }
     }
     let script = format!(
         "read_verilog -sv {files}; synth -top {top} -flatten; dfflegalize -cell $_DFF_P_ 01; \

@@ -256,7 +256,7 @@ fn compile_inner(
             .map_err(|e| FlowError::Hardware(format!("synthesis statistics: {e}")))?;
         write_file(&out.join("synth.json"), &json)?;
         println!(
-            "  synthesis {} cells, {} transistors, {:.1} um2 (yosys, tessera_cells.lib)",
+            "  synthesis {} cells, {} transistors, {:.1} um2 (yosys generic gates, NanGate 45 nm X1 areas)",
             stats.cells, stats.transistors, stats.area
         );
     }

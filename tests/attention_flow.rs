@@ -168,3 +168,18 @@ fn whole_model_rtl_is_bit_exact_under_verilator() {
     }
     assert_eq!(run_rtl(Simulator::Verilator, 2, false), (2, 0));
 }
+
+#[test]
+fn layer_option_applies_to_binarization_and_selection() {
+    // Post-training binarization and top-6 of the teacher's second block only.
+    let job = job_from(Some(&variant("teacher.onnx", "binarize(layer = 1, top_n = 6)")));
+    let c = ATTENTION_FAMILY.compile(&job).unwrap();
+    let x = npy("X_test.npy").slice(s![..4, ..]).to_owned();
+    let run = c.simulate(x.view()).unwrap();
+    let layers = run.section["layers"].as_array().unwrap();
+    assert_eq!(
+        (layers[0]["mode"].as_str(), layers[0]["kept"].as_u64()),
+        (Some("standard"), Some(17))
+    );
+    assert_eq!((layers[1]["mode"].as_str(), layers[1]["kept"].as_u64()), (Some("had"), Some(6)));
+}

@@ -86,7 +86,14 @@ pub fn compile_job(job: &Job) -> Result<AttentionCompiled, FlowError> {
         )));
     }
     let names = pass_names(job)?;
-    let steps = distribute(&job.mapping, &names)?;
+    let mut steps = distribute(&job.mapping, &names)?;
+    // Both passes declare `layer`; `distribute` hands an option to the first pass declaring
+    // it, but one mapping's `layer` means the same layer for binarization and selection.
+    if let Some(layer) = steps.first().and_then(|(_, o)| o.get("layer").cloned()) {
+        for (_, opts) in steps.iter_mut().skip(1) {
+            opts.insert("layer".into(), layer.clone());
+        }
+    }
     let path = &job.model.path;
     let model = load_onnx(path).map_err(|e| FlowError::Model(e.to_string()))?;
     let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;

@@ -6,6 +6,7 @@
 //! counts events for the cost model; [`backend::verilog`] emits RTL and testbenches; [`report`]
 //! writes the figures.
 
+pub mod attention;
 pub mod backend;
 pub mod cam;
 pub mod commands;

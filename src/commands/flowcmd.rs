@@ -242,13 +242,21 @@ fn compile_inner(
             r
         }
     };
-    if synth {
-        return Err(FlowError::Hardware(
-            "--synth is not built yet: yosys synthesis arrives with the attention issue".into(),
-        ));
-    }
     write_file(&out.join("report.json"), &report.to_json_pretty())?;
     print_summary(&report);
+    if synth {
+        let pb = step(&format!("synthesizing {} with yosys", hw.top));
+        let stats = crate::backend::verilog::synth::run_yosys(out, &hw.top);
+        pb.finish_and_clear();
+        let stats = stats.map_err(|e| FlowError::Hardware(format!("synthesis: {e}")))?;
+        let json = serde_json::to_string_pretty(&stats)
+            .map_err(|e| FlowError::Hardware(format!("synthesis statistics: {e}")))?;
+        write_file(&out.join("synth.json"), &json)?;
+        println!(
+            "  synthesis {} cells, {} transistors, {:.1} um2 (yosys generic gates, NanGate 45 nm X1 areas)",
+            stats.cells, stats.transistors, stats.area
+        );
+    }
     println!("wrote {}", out.display());
     Ok(())
 }

@@ -100,12 +100,15 @@ impl Family for NotBuilt {
 }
 
 static SPIKING: NotBuilt = NotBuilt { name: "spiking networks", passes: &["lif_fixpoint"] };
-static ATTENTION: NotBuilt =
-    NotBuilt { name: "binarized attention", passes: &["binarize", "sparsify"] };
 
 /// Every family, in the order their mapping passes are matched.
 pub fn families() -> [&'static dyn Family; 4] {
-    [&trees::TREES, &crate::crossbar::family::CROSSBAR_FAMILY, &ATTENTION, &SPIKING]
+    [
+        &trees::TREES,
+        &crate::crossbar::family::CROSSBAR_FAMILY,
+        &crate::attention::family::ATTENTION_FAMILY,
+        &SPIKING,
+    ]
 }
 
 /// The family a mapping pass selects (`cam_pack` and `cam-pack` both select the tree family).

@@ -41,7 +41,15 @@ pub fn distribute(mapping: &Mapping, names: &[&str]) -> Result<Vec<Step>, FlowEr
     Ok(out)
 }
 
-/// Every option the passes of `names` declare (for `.tess` checking and help text).
+/// Every option the passes of `names` declare (for `.tess` checking and help text), once each:
+/// an option several passes share (the attention passes' `layer`) is one mapping option, and
+/// [`distribute`] hands it to each of them; the first pass's declaration describes it.
 pub fn schema(names: &[&str]) -> Vec<&'static crate::passes::PassOption> {
-    names.iter().filter_map(|n| lookup(n)).flat_map(|p| p.options().iter()).collect()
+    let mut out: Vec<&'static crate::passes::PassOption> = Vec::new();
+    for o in names.iter().filter_map(|n| lookup(n)).flat_map(|p| p.options().iter()) {
+        if !out.iter().any(|seen| seen.name == o.name) {
+            out.push(o);
+        }
+    }
+    out
 }

@@ -275,6 +275,9 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             }
             itensor(ty, vec![best as i128])?
         }
+        Op::Gather { .. } | Op::Concat { .. } | Op::LayerNorm(_) | Op::Gelu { .. } | Op::Mha(_) => {
+            crate::attention::ir::interp(op, a, ty)?
+        }
     })
 }
 

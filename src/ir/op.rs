@@ -84,7 +84,6 @@ pub enum Op {
     /// (numpy / ONNX `select_last_index = 0`). The result is a scalar of the narrowest unsigned
     /// format holding `len - 1`.
     Argmax,
-
     // --- tree family (MonoSparse-CAM) ---
     /// `cam-pack` output: every root-to-leaf path as a CAM row of half-open float32 ranges with
     /// don't-care cells. Computes the same margins as the ensemble it came from.
@@ -131,6 +130,25 @@ pub enum Op {
     /// The host's conversion of the last accumulators to the ONNX output space: `[n]` integers
     /// `-> [n] f32` (see [`OutputDequant::apply`]).
     XbarDequant(Arc<OutputDequant>),
+    // --- attention family --- (payloads, type rules and semantics: `crate::attention::ir`)
+    /// Data movement by a compile-time index map, `y.flat[i] = x.flat[map[i]]`, with result
+    /// shape `shape`: what ONNX Reshape/Transpose/Slice/Gather/Squeeze chains compose to.
+    Gather {
+        shape: Vec<usize>,
+        map: Arc<[u32]>,
+    },
+    /// ONNX Concat along `axis` (negative counts from the end).
+    Concat {
+        axis: i64,
+    },
+    /// Layer normalisation over the last axis, gamma and beta carried in the op.
+    LayerNorm(Arc<crate::attention::ir::LayerNormOp>),
+    /// GELU, exact (erf) or with the tanh approximation.
+    Gelu {
+        tanh: bool,
+    },
+    /// Multi-head self-attention on a token matrix `[S, D]`; see `crate::attention::ir::MhaOp`.
+    Mha(Arc<crate::attention::ir::MhaOp>),
 }
 
 /// Largest right shift `Requantize` accepts: the product of an `i64` and an `i32` has at most
@@ -170,6 +188,11 @@ impl Op {
             Op::XbarArrays(_) => "xbar_arrays",
             Op::RequantizeChannels { .. } => "requantize_channels",
             Op::XbarDequant(_) => "xbar_dequant",
+            Op::Gather { .. } => "gather",
+            Op::Concat { .. } => "concat",
+            Op::LayerNorm(_) => "layer_norm",
+            Op::Gelu { .. } => "gelu",
+            Op::Mha(_) => "mha",
         }
     }
 
@@ -179,6 +202,7 @@ impl Op {
             Op::Input { .. } | Op::Constant(_) => (0, 0),
             Op::MatMul | Op::Add | Op::IntAdd => (2, 2),
             Op::Gemm { .. } => (2, 3),
+            Op::Concat { .. } => (1, usize::MAX),
             _ => (1, 1),
         }
     }
@@ -387,6 +411,11 @@ impl Op {
                     _ => Err(format!("input must be a non-empty vector, got {x}")),
                 }
             }
+            Op::Gather { shape, map } => crate::attention::ir::gather_type(operands[0], shape, map),
+            Op::Concat { axis } => crate::attention::ir::concat_type(operands, *axis),
+            Op::LayerNorm(ln) => ln.infer(operands[0]),
+            Op::Gelu { .. } => Ok(float(operands[0], "input")?.clone()),
+            Op::Mha(m) => m.infer(operands[0]),
         }
     }
 
@@ -446,6 +475,11 @@ impl Op {
                     ("clamp", format!("[{lo}, {hi}]")),
                 ]
             }
+            Op::Gather { .. }
+            | Op::Concat { .. }
+            | Op::LayerNorm(_)
+            | Op::Gelu { .. }
+            | Op::Mha(_) => crate::attention::ir::attributes(self),
             _ => Vec::new(),
         }
     }

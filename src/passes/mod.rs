@@ -9,6 +9,7 @@
 //! (`map m -> a using cam_pack(tile = 24x48)`) or the command line (`cam-pack:tile=24x48`) and
 //! reach the pass already validated, with defaults filled in, through [`PassContext`].
 
+pub mod binarize;
 pub mod cam_common;
 pub mod cam_pack;
 pub mod cam_quantize;
@@ -18,6 +19,7 @@ pub mod fold_identity;
 pub mod manager;
 pub mod options;
 pub mod registry;
+pub mod sparsify;
 pub mod xbar_common;
 pub mod xbar_program;
 pub mod xbar_quantize;

@@ -5,8 +5,8 @@
 
 use super::options::{canonical, closest};
 use super::{
-    cam_pack, cam_quantize, cam_tile, dce, fold_identity, xbar_program, xbar_quantize, xbar_tile,
-    Pass,
+    binarize, cam_pack, cam_quantize, cam_tile, dce, fold_identity, sparsify, xbar_program,
+    xbar_quantize, xbar_tile, Pass,
 };
 
 /// Every registered pass, in the order `tessera passes` lists them.
@@ -19,6 +19,8 @@ pub static PASSES: &[&dyn Pass] = &[
     &xbar_quantize::Quantize,
     &xbar_tile::CrossbarTile,
     &xbar_program::CrossbarProgram,
+    &binarize::Binarize,
+    &sparsify::Sparsify,
 ];
 
 /// All registered passes.

@@ -3,12 +3,14 @@
 //! the lowering of integer hardware IR.
 
 pub mod ast;
+pub mod attention;
 pub mod bits;
 pub mod harness;
 pub mod hex;
 pub mod interface;
 pub mod lower_int;
 pub mod printer;
+pub mod synth;
 pub mod testbench;
 pub mod xbar;
 

@@ -61,10 +61,28 @@ pub fn evaluate_all(
         if n.op == Op::Constant {
             continue;
         }
-        let out = eval_node(n, &vals, &model.shapes)?;
-        vals.insert(n.outputs[0].clone(), out);
+        for (o, v) in n.outputs.iter().zip(eval_node_outputs(model, n, &vals)?) {
+            vals.insert(o.clone(), v);
+        }
     }
     Ok(vals)
+}
+
+/// Evaluates one node given the values computed so far; one value per node output.
+pub fn eval_node_outputs(
+    model: &OnnxModel,
+    n: &Node,
+    vals: &BTreeMap<String, Value>,
+) -> Result<Vec<Value>, String> {
+    if let Op::Ext(e) = &n.op {
+        let args: Vec<Option<&Value>> =
+            n.inputs.iter().map(|s| if s.is_empty() { None } else { vals.get(s) }).collect();
+        let shapes: Vec<Vec<usize>> =
+            n.outputs.iter().map(|o| model.shapes.get(o).cloned().unwrap_or_default()).collect();
+        return super::ops_ext::eval(e, n, &args, &shapes, &model.constants)
+            .map_err(|m| format!("node `{}` ({}): {m}", n.name, e.op_type()));
+    }
+    Ok(vec![eval_node(n, vals, &model.shapes)?])
 }
 
 fn eval_node(
@@ -124,6 +142,9 @@ fn eval_node(
             }
             Value { shape: vec![m, nn], data }
         }
+        Op::MatMul if x.shape.len() < 2 || arg(1)?.shape.len() != 2 => {
+            super::ops_ext::matmul(x, arg(1)?)?
+        }
         Op::MatMul => {
             let b = arg(1)?;
             let (k, nn) = (b.shape[0], b.shape[1]);
@@ -154,6 +175,7 @@ fn eval_node(
         }
         Op::Softmax { axis, legacy } => softmax(x, *axis, *legacy)?,
         Op::Constant => return Err("constant evaluated as a node".into()),
+        Op::Ext(_) => return Err("extension ops are evaluated by evaluate_all".into()),
         Op::Quant { signed, narrow, rounding } => {
             let s = broadcast_to(arg(1)?, &x.shape);
             let z = broadcast_to(arg(2)?, &x.shape);

@@ -104,14 +104,47 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
     for (k, t) in &constants {
         shapes.insert(k.clone(), t.shape.clone());
     }
-    for n in &nodes {
+    let mut nodes = nodes;
+    for n in nodes.iter_mut() {
         let ins: Vec<Option<&[usize]>> = n
             .inputs
             .iter()
             .map(|x| if x.is_empty() { None } else { shapes.get(x).map(Vec::as_slice) })
             .collect();
-        let outs = infer_node(n, &ins, &constants)
-            .map_err(|m| ctx.invalid(format!("graph.node `{}` ({})", n.name, n.op.op_type()), m))?;
+        let field = format!("graph.node `{}` ({})", n.name, n.op.op_type());
+        let outs = infer_node(n, &ins, &constants).map_err(|m| ctx.invalid(&field, m))?;
+        // Shape arithmetic on constants (and Shape itself, shapes being static) becomes
+        // constants, so Reshape/Expand targets computed in the graph are known.
+        let data_only = matches!(n.op, Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity);
+        if data_only && constants.contains_key(&n.inputs[0]) {
+            // Reshaping a constant (shape arithmetic in dynamic-batch exports).
+            let t = Tensor { shape: outs[0].clone(), ..constants[&n.inputs[0]].clone() };
+            constants.insert(n.outputs[0].clone(), t);
+            n.op = Op::Constant;
+        } else if let (Op::Add, Some(a), Some(b)) = (
+            &n.op,
+            n.inputs.first().and_then(|x| constants.get(x)),
+            n.inputs.get(1).and_then(|x| constants.get(x)),
+        ) {
+            let t = super::ops_ext::fold_add(a, b, &outs[0]);
+            constants.insert(n.outputs[0].clone(), t);
+            n.op = Op::Constant;
+        } else if let Op::Ext(e) = &n.op {
+            let consts: Vec<Option<&Tensor>> = n
+                .inputs
+                .iter()
+                .map(|x| if x.is_empty() { None } else { constants.get(x) })
+                .collect();
+            let all_const = n.inputs.iter().zip(&consts).all(|(x, c)| x.is_empty() || c.is_some());
+            if super::ops_ext::foldable(e, all_const) {
+                let folded = super::ops_ext::fold(e, n, &consts, &ins, &outs, &constants)
+                    .map_err(|m| ctx.invalid(&field, m))?;
+                for (o, t) in n.outputs.iter().zip(folded) {
+                    constants.insert(o.clone(), t);
+                }
+                n.op = Op::Constant;
+            }
+        }
         for (o, s) in n.outputs.iter().zip(outs) {
             check_size(
                 &s,
@@ -279,6 +312,9 @@ impl<'a> Attrs<'a> {
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .unwrap_or_else(|| default.to_string()))
     }
+    fn ints(&mut self, name: &'a str) -> Result<Option<Vec<i64>>, NodeError> {
+        Ok(self.get(name, attr_type::INTS)?.map(|a| a.ints.clone()))
+    }
     fn bool01(&mut self, name: &'a str, default: i64) -> Result<bool, NodeError> {
         match self.int(name, default)? {
             0 => Ok(false),
@@ -347,7 +383,11 @@ fn convert_node(
                 constant = Some(constant_value(&mut a, name, ctx)?);
                 Op::Constant
             }
-            _ => return Err(NodeError::Unsupported(None)),
+            t => match super::ops_ext::parse(t, &mut a, opset) {
+                Ok(Some(e)) => Op::Ext(e),
+                Ok(None) => return Err(NodeError::Unsupported(None)),
+                Err(reason) => return Err(NodeError::Unsupported(Some(reason))),
+            },
         },
         _ => return Err(NodeError::Unsupported(None)),
     };
@@ -358,17 +398,21 @@ fn convert_node(
         Op::Reshape { .. } => (2, 2),
         Op::Quant { .. } => (4, 4),
         Op::Constant => (0, 0),
+        Op::Ext(e) => e.arity(),
         _ => (1, 1),
     };
     let k = n.input.len();
-    if k < arity.0 || k > arity.1 || n.output.len() != 1 {
+    let multi = matches!(&op, Op::Ext(e) if e.multi_output());
+    let outputs_ok = if multi { !n.output.is_empty() } else { n.output.len() == 1 };
+    if k < arity.0 || k > arity.1 || !outputs_ok {
+        let max = if arity.1 == usize::MAX { "".to_string() } else { arity.1.to_string() };
         return Err(NodeError::Invalid(ctx.invalid(
             format!("graph.node `{name}` ({op_type})"),
             format!(
-                "has {k} input(s) and {} output(s); expected {}..={} inputs and 1 output",
+                "has {k} input(s) and {} output(s); expected {}..={max} inputs and {} output",
                 n.output.len(),
                 arity.0,
-                arity.1
+                if multi { "at least 1" } else { "1" }
             ),
         )));
     }
@@ -460,4 +504,39 @@ fn topo_sort(
     }
     let mut slots: Vec<Option<Node>> = nodes.into_iter().map(Some).collect();
     Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+}
+
+impl super::ops_ext::AttrSource for Attrs<'_> {
+    fn int(&mut self, name: &'static str, default: i64) -> Result<i64, String> {
+        Attrs::int(self, name, default).map_err(node_error_text)
+    }
+    fn float(&mut self, name: &'static str, default: f32) -> Result<f32, String> {
+        Attrs::float(self, name, default).map_err(node_error_text)
+    }
+    fn string(&mut self, name: &'static str, default: &str) -> Result<String, String> {
+        Attrs::string(self, name, default).map_err(node_error_text)
+    }
+    fn ints(&mut self, name: &'static str) -> Result<Option<Vec<i64>>, String> {
+        Attrs::ints(self, name).map_err(node_error_text)
+    }
+    fn tensor_scalar(&mut self, name: &'static str) -> Result<Option<(f32, bool)>, String> {
+        let Some(t) =
+            self.get(name, attr_type::TENSOR).map_err(node_error_text)?.and_then(|a| a.t.as_ref())
+        else {
+            return Ok(None);
+        };
+        let ctx = Ctx { file: String::new() };
+        let v = decode_tensor(t, &ctx, name).map_err(|e| e.to_string())?;
+        if v.len() != 1 {
+            return Err(format!("attribute `{name}` must hold one value, has {}", v.len()));
+        }
+        Ok(Some((v.to_f32()[0], v.as_i64().is_some())))
+    }
+}
+
+fn node_error_text(e: NodeError) -> String {
+    match e {
+        NodeError::Unsupported(r) => r.unwrap_or_else(|| "unsupported".into()),
+        NodeError::Invalid(e) => e.to_string(),
+    }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod eval;
 pub mod load;
 pub mod model;
+pub mod ops_ext;
 pub mod proto;
 pub mod shape;
 pub mod tensor;

@@ -90,6 +90,8 @@ pub enum Op {
         narrow: bool,
         rounding: Rounding,
     },
+    /// Transformer operators (Transpose, Mul, LayerNormalization, ...): see [`super::ops_ext`].
+    Ext(super::ops_ext::ExtOp),
 }
 
 impl Op {
@@ -108,6 +110,7 @@ impl Op {
             Op::Identity => "Identity",
             Op::Constant => "Constant",
             Op::Quant { .. } => "Quant",
+            Op::Ext(e) => e.op_type(),
         }
     }
 }

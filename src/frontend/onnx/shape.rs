@@ -59,15 +59,7 @@ pub fn infer_node(
         }
         Op::MatMul => {
             let (a, b) = (get(0)?, get(1)?);
-            match (a.len(), b.len()) {
-                (1, 2) if a[0] == b[0] => vec![b[1]],
-                (r, 2) if r >= 2 && a[r - 1] == b[0] => {
-                    let mut s = a.to_vec();
-                    s[r - 1] = b[1];
-                    s
-                }
-                _ => return Err(format!("MatMul of shapes {a:?} and {b:?} is not supported (B must be 2-D, inner dimensions equal)")),
-            }
+            super::ops_ext::matmul_shape(a, b)?
         }
         Op::Add => {
             let (a, b) = (get(0)?, get(1)?);
@@ -123,6 +115,7 @@ pub fn infer_node(
             }
             x.to_vec()
         }
+        Op::Ext(e) => return super::ops_ext::infer(e, n, ins, constants),
     };
     Ok(vec![out])
 }

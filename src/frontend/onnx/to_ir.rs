@@ -44,6 +44,11 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
             OOp::Reshape { allowzero: true } => {
                 Some(unsup(n, "Reshape with allowzero = 1 has no IR op"))
             }
+            OOp::Ext(_) => Some(unsup(
+                n,
+                "transformer operators reach the IR through the attention importer \
+                 (tessera::attention::import), not this converter",
+            )),
             _ => None,
         })
         .collect();
@@ -70,7 +75,7 @@ pub fn onnx_to_ir(m: &OnnxModel) -> Result<Graph, OnnxError> {
             Ok(id)
         };
         let (op, operands) = match &n.op {
-            OOp::Constant => continue,
+            OOp::Constant | OOp::Ext(_) => continue,
             OOp::Gemm { alpha, beta, trans_a, trans_b } => (
                 Op::Gemm { alpha: *alpha, beta: *beta, trans_a: *trans_a, trans_b: *trans_b },
                 ins.clone(),

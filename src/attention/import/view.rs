@@ -1,0 +1,176 @@
+//! A read-only view of an [`OnnxModel`] for pattern matching: producers, users, constants, and
+//! index maps of data-movement chains.
+//!
+//! An index map is computed by running the chain's own operators (through the ONNX float
+//! reference) on a tensor holding `0, 1, 2, ...`: whatever mix of Reshape, Transpose, Slice,
+//! Gather, Split or Squeeze an exporter chose, the result says where every output element comes
+//! from. Indices stay exact in `f32` below 2^24 elements, which is checked.
+
+use crate::frontend::onnx::eval::{eval_node_outputs, Value};
+use crate::frontend::onnx::model::{Node, OnnxModel, Op};
+use crate::frontend::onnx::ops_ext::ExtOp;
+use crate::frontend::onnx::Tensor;
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest tensor whose element indices are exact in `f32`.
+const MAX_INDEXED: usize = 1 << 24;
+
+pub struct View<'m> {
+    pub m: &'m OnnxModel,
+    producer: HashMap<&'m str, usize>,
+    users: HashMap<&'m str, Vec<usize>>,
+    /// `Identity` outputs whose input is a constant (exporters dedupe equal initializers so).
+    aliases: HashMap<&'m str, &'m Tensor>,
+}
+
+impl<'m> View<'m> {
+    pub fn new(m: &'m OnnxModel) -> Self {
+        let mut producer = HashMap::new();
+        let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, n) in m.nodes.iter().enumerate() {
+            for o in &n.outputs {
+                producer.insert(o.as_str(), i);
+            }
+            if n.op == Op::Constant {
+                continue; // folded at load time (a Shape, say): reads nothing any more
+            }
+            for x in n.inputs.iter().filter(|x| !x.is_empty()) {
+                users.entry(x.as_str()).or_default().push(i);
+            }
+        }
+        let mut aliases: HashMap<&str, &Tensor> = HashMap::new();
+        for n in &m.nodes {
+            if n.op == Op::Identity {
+                let src = m
+                    .constants
+                    .get(&n.inputs[0])
+                    .or_else(|| aliases.get(n.inputs[0].as_str()).copied());
+                if let Some(t) = src {
+                    aliases.insert(n.outputs[0].as_str(), t);
+                }
+            }
+        }
+        View { m, producer, users, aliases }
+    }
+
+    /// Whether node `i` only renames a constant.
+    pub fn is_const_alias(&self, i: usize) -> bool {
+        self.m.nodes[i].outputs.first().is_some_and(|o| self.aliases.contains_key(o.as_str()))
+    }
+
+    pub fn node(&self, i: usize) -> &'m Node {
+        &self.m.nodes[i]
+    }
+
+    /// The node computing `v` (not for constants and graph inputs).
+    pub fn producer(&self, v: &str) -> Option<usize> {
+        self.producer
+            .get(v)
+            .copied()
+            .filter(|&i| self.m.nodes[i].op != Op::Constant && !self.is_const_alias(i))
+    }
+
+    /// Nodes reading `v`, plus one for every graph output naming it.
+    pub fn use_count(&self, v: &str) -> usize {
+        self.users.get(v).map_or(0, Vec::len)
+            + self.m.outputs.iter().filter(|o| o.name == v).count()
+    }
+
+    pub fn users(&self, v: &str) -> &[usize] {
+        self.users.get(v).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn constant(&self, v: &str) -> Option<&'m Tensor> {
+        self.m.constants.get(v).or_else(|| self.aliases.get(v).copied())
+    }
+
+    /// The value of a one-element constant.
+    pub fn scalar(&self, v: &str) -> Option<f32> {
+        self.constant(v).filter(|t| t.len() == 1).map(|t| t.to_f32()[0])
+    }
+
+    pub fn shape(&self, v: &str) -> &'m [usize] {
+        self.m.shapes.get(v).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether node `i` only moves data (its first input is the data).
+    pub fn is_movement(&self, i: usize) -> bool {
+        matches!(self.m.nodes[i].op, Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity)
+            || matches!(
+                &self.m.nodes[i].op,
+                Op::Ext(
+                    ExtOp::Transpose { .. }
+                        | ExtOp::Slice
+                        | ExtOp::Gather { .. }
+                        | ExtOp::Split { .. }
+                        | ExtOp::Unsqueeze { .. }
+                        | ExtOp::Squeeze { .. }
+                        | ExtOp::Expand
+                )
+            ) && self.m.nodes[i].inputs[1..]
+                .iter()
+                .all(|x| x.is_empty() || self.constant(x).is_some())
+    }
+
+    /// For `Mul`/`Div` by a one-element constant: the factor applied to the other operand
+    /// (`1/c` for division) and that operand.
+    pub fn scalar_factor(&self, i: usize) -> Option<(f64, &'m str)> {
+        let n = &self.m.nodes[i];
+        match &n.op {
+            Op::Ext(ExtOp::Mul) => {
+                if let Some(c) = self.scalar(&n.inputs[1]) {
+                    Some((f64::from(c), n.inputs[0].as_str()))
+                } else {
+                    self.scalar(&n.inputs[0]).map(|c| (f64::from(c), n.inputs[1].as_str()))
+                }
+            }
+            Op::Ext(ExtOp::Div) => {
+                self.scalar(&n.inputs[1]).map(|c| (1.0 / f64::from(c), n.inputs[0].as_str()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs movement nodes `chain` (each with the position of the output followed) forward from
+    /// `base` on an index tensor and returns the flat source index of every element at the end.
+    /// Element-wise nodes between them (a Sign, a scale) do not move data and are not listed;
+    /// each movement node reads the running index tensor in place of its data input.
+    pub fn index_map(&self, base: &str, chain: &[(usize, usize)]) -> Result<Value, String> {
+        let shape = self.shape(base).to_vec();
+        let n: usize = shape.iter().product();
+        if n >= MAX_INDEXED {
+            return Err(format!("`{base}` has {n} elements, too many to index exactly"));
+        }
+        let mut cur = Value { shape, data: (0..n).map(|i| i as f32).collect() };
+        for &(i, out) in chain {
+            let node = &self.m.nodes[i];
+            if matches!(node.op, Op::Identity) {
+                continue;
+            }
+            let mut vals: BTreeMap<String, Value> = BTreeMap::new();
+            vals.insert(node.inputs[0].clone(), cur.clone());
+            for x in node.inputs.iter().skip(1).filter(|x| !x.is_empty()) {
+                if let Some(t) = self.constant(x) {
+                    vals.insert(x.clone(), Value { shape: t.shape.clone(), data: t.to_f32() });
+                }
+            }
+            let outs = eval_node_outputs(self.m, node, &vals)?;
+            cur = outs.into_iter().nth(out).ok_or("missing output")?;
+        }
+        Ok(cur)
+    }
+}
+
+/// Drops a leading batch dimension of 1: tessera's IR works on one sample.
+pub fn strip(shape: &[usize]) -> Vec<usize> {
+    if shape.len() >= 2 && shape[0] == 1 {
+        shape[1..].to_vec()
+    } else {
+        shape.to_vec()
+    }
+}
+
+/// Converts an index-map value to the `u32` map an IR `gather` carries.
+pub fn to_map(v: &Value) -> Vec<u32> {
+    v.data.iter().map(|&x| x as u32).collect()
+}

@@ -1,0 +1,282 @@
+//! Small helpers for building the attention family's Verilog AST: declarations collected in
+//! order, literal and operator shorthands, a requantizer, and case-statement ROMs.
+
+use crate::backend::verilog::ast::{BinOp, CaseArm, Decl, Expr, Item, NetKind, Stmt, UnOp, Width};
+
+/// Verilator lint waiver placed at the top of every generated module: operands are extended
+/// by the Verilog rules (unsigned zero-, signed sign-extension to the context width), which the
+/// generators rely on and the iverilog/verilator equivalence tests check; verilator's WIDTH lint
+/// would otherwise flag every such extension as fatal.
+pub const LINT_WAIVER: &str = "verilator lint_off WIDTH";
+
+/// Items of a module under construction.
+#[derive(Default)]
+pub struct Rtl {
+    pub items: Vec<Item>,
+}
+
+/// Bits to hold `0..=max` unsigned (at least 1).
+pub fn ubits(max: u128) -> u32 {
+    (128 - max.leading_zeros()).max(1)
+}
+
+/// Bits to hold `lo..=hi` as a signed number (at least 2).
+pub fn sbits(lo: i128, hi: i128) -> u32 {
+    let need =
+        |v: i128| if v >= 0 { 128 - v.leading_zeros() + 1 } else { 128 - (!v).leading_zeros() + 1 };
+    need(lo).max(need(hi)).max(2)
+}
+
+pub fn id(s: &str) -> Expr {
+    Expr::Ident(s.to_string())
+}
+
+/// An unsized decimal (indices, loop-free counters).
+pub fn n(v: i64) -> Expr {
+    Expr::Int(v)
+}
+
+/// A sized signed literal; values that do not fit are a generator bug, reported as the widest
+/// literal of the right sign so the Verilog still compiles and the mismatch shows in tests.
+pub fn sc(v: i128, w: u32) -> Expr {
+    Expr::constant(v, w, true).unwrap_or_else(|_| {
+        Expr::constant(if v < 0 { -1 } else { 0 }, w, true).unwrap_or(Expr::Int(0))
+    })
+}
+
+/// A sized unsigned literal.
+pub fn uc(v: u128, w: u32) -> Expr {
+    Expr::constant(v as i128, w, false).unwrap_or(Expr::Int(0))
+}
+
+pub fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    Expr::bin(op, a, b)
+}
+pub fn add(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Add, a, b)
+}
+pub fn sub(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Sub, a, b)
+}
+pub fn mul(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Mul, a, b)
+}
+pub fn eq(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Eq, a, b)
+}
+pub fn lt(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Lt, a, b)
+}
+pub fn gt(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Gt, a, b)
+}
+pub fn ge(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::Ge, a, b)
+}
+pub fn and(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::LogicAnd, a, b)
+}
+pub fn or(a: Expr, b: Expr) -> Expr {
+    bin(BinOp::LogicOr, a, b)
+}
+pub fn not(a: Expr) -> Expr {
+    Expr::un(UnOp::LogicNot, a)
+}
+pub fn neg(a: Expr) -> Expr {
+    Expr::un(UnOp::Neg, a)
+}
+/// Zero-extends an unsigned value into a signed context: `$signed({1'b0, x})`.
+pub fn zext(x: Expr) -> Expr {
+    Expr::Concat(vec![Expr::bit(false), x]).signed()
+}
+
+pub fn nb(lhs: Expr, rhs: Expr) -> Stmt {
+    Stmt::NonBlocking { lhs, rhs }
+}
+pub fn bl(lhs: Expr, rhs: Expr) -> Stmt {
+    Stmt::Blocking { lhs, rhs }
+}
+pub fn if_(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
+    Stmt::If { cond, then, els }
+}
+pub fn case(expr: Expr, arms: Vec<(Vec<Expr>, Vec<Stmt>)>, default: Option<Vec<Stmt>>) -> Stmt {
+    Stmt::Case {
+        expr,
+        arms: arms.into_iter().map(|(labels, body)| CaseArm { labels, body }).collect(),
+        default,
+    }
+}
+
+impl Rtl {
+    fn decl(
+        &mut self,
+        kind: NetKind,
+        name: &str,
+        w: u32,
+        signed: bool,
+        depth: Option<u32>,
+    ) -> Expr {
+        self.items.push(Item::Decl(Decl {
+            kind,
+            signed,
+            width: Width::Bits(w.max(1)),
+            name: name.to_string(),
+            depth,
+        }));
+        id(name)
+    }
+    pub fn wire(&mut self, name: &str, w: u32, signed: bool) -> Expr {
+        self.decl(NetKind::Wire, name, w, signed, None)
+    }
+    pub fn reg(&mut self, name: &str, w: u32, signed: bool) -> Expr {
+        self.decl(NetKind::Reg, name, w, signed, None)
+    }
+    pub fn mem(&mut self, name: &str, w: u32, signed: bool, depth: usize) -> Expr {
+        self.decl(NetKind::Reg, name, w, signed, Some(depth.max(1) as u32))
+    }
+    pub fn assign(&mut self, lhs: Expr, rhs: Expr) {
+        self.items.push(Item::assign(lhs, rhs));
+    }
+    /// `wire name = rhs;` in one step.
+    pub fn let_(&mut self, name: &str, w: u32, signed: bool, rhs: Expr) -> Expr {
+        let e = self.wire(name, w, signed);
+        self.assign(e.clone(), rhs);
+        e
+    }
+    pub fn comment(&mut self, text: impl Into<String>) {
+        self.items.push(Item::comment(text));
+    }
+
+    /// `clamp(round_half_even(x * m / 2^s), lo, hi)` on a signed `x` of width `xw`, with
+    /// multiplier `m` (31-bit positive) and shift `s >= 1` given as expressions (constants or
+    /// ROM outputs), exactly as `Requant::apply` and a saturation compute. Returns a signed
+    /// expression of width `ow`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requant(
+        &mut self,
+        name: &str,
+        x: Expr,
+        xw: u32,
+        m: Expr,
+        s: Expr,
+        lo: i64,
+        hi: i64,
+        ow: u32,
+    ) -> Expr {
+        let pw = xw + 33;
+        let p = self.let_(&format!("{name}_p"), pw, true, mul(x, zext(m)));
+        let f = self.let_(&format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
+        let r = self.let_(
+            &format!("{name}_r"),
+            pw,
+            true,
+            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
+        );
+        let half =
+            self.let_(&format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
+        let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
+        let q = self.let_(
+            &format!("{name}_q"),
+            pw,
+            true,
+            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
+        );
+        let clamped = Expr::ternary(
+            lt(q.clone(), sc(i128::from(lo), pw)),
+            sc(i128::from(lo), ow),
+            Expr::ternary(
+                gt(q.clone(), sc(i128::from(hi), pw)),
+                sc(i128::from(hi), ow),
+                q.slice(ow - 1, 0).signed(),
+            ),
+        );
+        self.let_(name, ow, true, clamped)
+    }
+
+    /// A procedural temporary: declares `reg name` and returns the blocking assignment that
+    /// computes it (for use inside a clocked block, where only the active branch evaluates).
+    pub fn tmp(
+        &mut self,
+        out: &mut Vec<Stmt>,
+        name: &str,
+        w: u32,
+        signed: bool,
+        rhs: Expr,
+    ) -> Expr {
+        let e = self.reg(name, w, signed);
+        out.push(bl(e.clone(), rhs));
+        e
+    }
+
+    /// [`Rtl::requant`] as procedural temporaries appended to `out`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn requant_proc(
+        &mut self,
+        out: &mut Vec<Stmt>,
+        name: &str,
+        x: Expr,
+        xw: u32,
+        m: Expr,
+        s: Expr,
+        lo: i64,
+        hi: i64,
+        ow: u32,
+    ) -> Expr {
+        let pw = xw + 33;
+        let p = self.tmp(out, &format!("{name}_p"), pw, true, mul(x, zext(m)));
+        let f =
+            self.tmp(out, &format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
+        let r = self.tmp(
+            out,
+            &format!("{name}_r"),
+            pw,
+            true,
+            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
+        );
+        let half =
+            self.tmp(out, &format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
+        let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
+        let q = self.tmp(
+            out,
+            &format!("{name}_q"),
+            pw,
+            true,
+            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
+        );
+        let clamped = Expr::ternary(
+            lt(q.clone(), sc(i128::from(lo), pw)),
+            sc(i128::from(lo), ow),
+            Expr::ternary(
+                gt(q.clone(), sc(i128::from(hi), pw)),
+                sc(i128::from(hi), ow),
+                q.slice(ow - 1, 0).signed(),
+            ),
+        );
+        self.tmp(out, name, ow, true, clamped)
+    }
+
+    /// A combinational ROM: `always @* case (addr) k: out = v_k; ... default: out = 0; endcase`.
+    pub fn case_rom(
+        &mut self,
+        out: &str,
+        w: u32,
+        signed: bool,
+        addr: Expr,
+        values: &[i128],
+    ) -> Expr {
+        let o = self.reg(out, w, signed);
+        let arms = values
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| {
+                (
+                    vec![n(k as i64)],
+                    vec![bl(o.clone(), if signed { sc(v, w) } else { uc(v as u128, w) })],
+                )
+            })
+            .collect();
+        let zero = if signed { sc(0, w) } else { uc(0, w) };
+        self.items.push(Item::AlwaysComb(vec![case(addr, arms, Some(vec![bl(o.clone(), zero)]))]));
+        o
+    }
+}

@@ -60,3 +60,55 @@ fn verify_passes_under_iverilog() {
         .code(0)
         .stdout(predicate::str::contains("iverilog: 1 vectors, 0 mismatches"));
 }
+
+#[test]
+fn had_unit_verifies_under_iverilog() {
+    // `emit = unit`: layer 0, head 0 of the student as the streaming unit, fed the Q/K/V codes
+    // that head receives in the whole-model simulation.
+    if !tessera::backend::verilog::harness::available(
+        tessera::backend::verilog::harness::Simulator::Iverilog,
+    ) {
+        eprintln!("skipping: iverilog is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = few_rows(dir.path(), 2);
+    tessera()
+        .args(["verify", &format!("{EX}/had_unit.tess"), "--simulator", "iverilog", "--data"])
+        .arg(&data)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("iverilog: 2 vectors, 0 mismatches"));
+}
+
+#[test]
+fn had_unit_synthesizes() {
+    // ~35 s of yosys on this 2-core machine (the int8 unit, std_unit.tess, takes ~70 s and is
+    // measured in the README instead).
+    let yosys = std::process::Command::new("yosys").arg("-V").output();
+    if !yosys.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("skipping: yosys is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = few_rows(dir.path(), 1);
+    let out = dir.path().join("out");
+    tessera()
+        .args(["compile", &format!("{EX}/had_unit.tess"), "--synth", "--data"])
+        .arg(&data)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("transistors"));
+    assert!(out.join("vit_had_unit.v").is_file(), "the unit's Verilog (top `vit_had_unit`)");
+    let s: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("synth.json")).unwrap()).unwrap();
+    assert!(s["transistors"].as_u64().unwrap() > 0, "{s}");
+    // Registers the unit must hold (S = 17, d_k = d_v = 16): the latched input (2 x 17 x 16
+    // sign bits of Q and K + 17 x 16 int8 values = 2720 bits), the output buffer (17 x 16 int8
+    // = 2176), and the core's binary Q/K store (544) and int8 V store (2176): 7616 flip-flops
+    // at least, before the score, softmax and MAC state.
+    let dff = s["by_cell"]["$_DFF_P_"].as_u64().unwrap();
+    assert!(dff >= 7616, "{dff} flip-flops: {s}");
+}

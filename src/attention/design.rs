@@ -7,9 +7,9 @@ use super::error::AttnError;
 use super::ir::QkMode;
 use super::program::{MachineOp, Program};
 use super::quant::{build, QuantConfig};
-use super::sim::{run, SimEvents};
+use super::sim::{head_operands, run, run_observed, SimEvents};
 use crate::backend::verilog::attention::machine::{input_elem, machine_design, output_elem};
-use crate::backend::verilog::attention::{unit_design, AttnVerilog};
+use crate::backend::verilog::attention::{unit_design, unit_vectors, AttnVerilog};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack;
 use crate::dsl::accel::Accelerator;
@@ -295,6 +295,48 @@ impl AttnDesign {
             .collect::<Result<Vec<_>, _>>()
             .map_err(AttnError::Verilog)?;
         Ok((pin, pout))
+    }
+
+    /// Test vectors for [`Self::unit_verilog`]: for every row of `x`, the Q/K/V codes head
+    /// `head` of attention layer `layer` receives in the bit-exact simulation of the whole
+    /// model, and the unit output the simulator's core computes from them.
+    pub fn unit_test_vectors(
+        &self,
+        layer: usize,
+        head: usize,
+        x: &Array2<f32>,
+    ) -> Result<(Vec<Bits>, Vec<Bits>), AttnError> {
+        let cp = self.core(layer, head)?;
+        let op_index = self
+            .program
+            .ops
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| matches!(o, MachineOp::Attention(_)))
+            .nth(layer)
+            .map(|(i, _)| i)
+            .ok_or_else(|| AttnError::Structure(format!("no attention layer {layer}")))?;
+        let MachineOp::Attention(op) = &self.program.ops[op_index] else {
+            return Err(AttnError::Structure(format!("op {op_index} is not attention")));
+        };
+        let (mut ins, mut outs) = (Vec::with_capacity(x.nrows()), Vec::with_capacity(x.nrows()));
+        for (i, r) in x.rows().into_iter().enumerate() {
+            let row_err = |e: String| AttnError::Input(format!("row {i}: {e}"));
+            let codes = self.program.quantize_input(&r.to_vec()).map_err(row_err)?;
+            let mut operands = None;
+            run_observed(&self.program, &codes, &mut |j, mem| {
+                if j == op_index {
+                    operands = Some(head_operands(op, mem, head));
+                }
+            })
+            .map_err(row_err)?;
+            let [q, k, v] =
+                operands.ok_or_else(|| row_err(format!("attention layer {layer} did not run")))?;
+            let (input, expected) = unit_vectors(cp, &q, &k, &v).map_err(AttnError::Verilog)?;
+            ins.push(input);
+            outs.push(expected);
+        }
+        Ok((ins, outs))
     }
 
     /// Attention layers' Q/K modes (for reports and tests).

@@ -8,6 +8,13 @@
 //! options are the union of the two passes' options. Calibration data (the job's, or
 //! `X_calib.npy` beside the model) set sigma_Q/sigma_K and every activation scale.
 //!
+//! What `compile`/`verify` emit follows the mapping's `emit` option: `model` (the default) is
+//! the whole-model sequencer; `unit` is the streaming one-head attention unit of attention layer
+//! `unit_layer`, head `unit_head` (`backend::verilog::attention::unit`), whose test vectors are
+//! the Q/K/V codes that head receives in the bit-exact simulation of the whole model. The unit
+//! is small enough for `compile --synth`, which compares HAD and standard attention block to
+//! block; the whole model is not.
+//!
 //! Costs come from the description's attention instances (any of `ba_cam`, `key_sram`, ...,
 //! `int8_mac`), the CAMformer 45 nm defaults for the rest; the RTL is the whole-model
 //! sequencer of `backend::verilog::attention::machine`, bit-exact with the simulator.
@@ -16,16 +23,86 @@ use super::design::AttnDesign;
 use super::quant::QuantConfig;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
+use crate::dsl::accel::{Mapping, Value};
 use crate::flow::pipeline::distribute;
 use crate::flow::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::passes::manager::IrDump;
-use crate::passes::options::canonical;
-use crate::passes::{PassEnv, PassManager};
+use crate::passes::options::{canonical, check_value};
+use crate::passes::{DefaultValue, OptionKind, PassEnv, PassManager, PassOption};
 use ndarray::ArrayView2;
 
 /// Every pass an attention mapping may configure, in the order they run.
 pub const PIPELINE: &[&str] = &["binarize", "sparsify"];
+
+/// `emit = model | unit`: what the hardware and test vectors describe. Declared by both
+/// attention passes (which ignore it) so that every attention mapping accepts it; the family
+/// reads it from the mapping.
+pub const EMIT: PassOption = PassOption {
+    name: "emit",
+    kind: OptionKind::Symbol(&["model", "unit"]),
+    default: DefaultValue::Symbol("model"),
+    help: "hardware to emit: the whole model, or one attention head's streaming unit \
+           (unit_layer, unit_head)",
+};
+
+/// `unit_layer`: the attention layer (0-based, graph order) whose unit `emit = unit` emits.
+pub const UNIT_LAYER: PassOption = PassOption {
+    name: "unit-layer",
+    kind: OptionKind::Int { min: 0, max: 1 << 20 },
+    default: DefaultValue::Int(0),
+    help: "with emit = unit: the attention layer (0-based, in graph order)",
+};
+
+/// `unit_head`: the head of `unit_layer` whose unit `emit = unit` emits.
+pub const UNIT_HEAD: PassOption = PassOption {
+    name: "unit-head",
+    kind: OptionKind::Int { min: 0, max: 1 << 20 },
+    default: DefaultValue::Int(0),
+    help: "with emit = unit: the head (0-based)",
+};
+
+/// What the compiled design's hardware and test vectors are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// The whole-model sequencer.
+    Model,
+    /// The streaming unit of one attention head.
+    Unit { layer: usize, head: usize },
+}
+
+/// Reads `emit`, `unit_layer` and `unit_head` from a mapping (defaults: the whole model,
+/// layer 0, head 0); unit options without `emit = unit` are an error rather than ignored.
+pub fn emit_of(mapping: &Mapping) -> Result<Emit, FlowError> {
+    let get = |opt: &PassOption| -> Result<Option<Value>, FlowError> {
+        let Some((key, v)) = mapping.options.iter().find(|(k, _)| canonical(k) == opt.name) else {
+            return Ok(None);
+        };
+        check_value(opt.kind, v).map_err(|e| {
+            FlowError::Description(format!("mapping `{}`: option `{key}`: {e}", mapping.pass))
+        })?;
+        Ok(Some(v.clone()))
+    };
+    let index = |opt: &PassOption| -> Result<Option<usize>, FlowError> {
+        Ok(get(opt)?.and_then(|v| match v {
+            Value::Number(q) => Some(q.si as usize),
+            _ => None,
+        }))
+    };
+    let unit = matches!(get(&EMIT)?, Some(Value::Symbol(s) | Value::Str(s)) if s == "unit");
+    let (layer, head) = (index(&UNIT_LAYER)?, index(&UNIT_HEAD)?);
+    if unit {
+        Ok(Emit::Unit { layer: layer.unwrap_or(0), head: head.unwrap_or(0) })
+    } else if layer.is_some() || head.is_some() {
+        Err(FlowError::Description(format!(
+            "mapping `{}`: `unit_layer`/`unit_head` select the unit that `emit = unit` emits; \
+             add `emit = unit`",
+            mapping.pass
+        )))
+    } else {
+        Ok(Emit::Model)
+    }
+}
 
 /// The family; listed in `crate::flow::families`.
 pub struct AttentionFamily;
@@ -85,6 +162,7 @@ pub fn compile_job(job: &Job) -> Result<AttentionCompiled, FlowError> {
             job.model.format.name()
         )));
     }
+    let emit = emit_of(&job.mapping)?;
     let names = pass_names(job)?;
     let mut steps = distribute(&job.mapping, &names)?;
     // Both passes declare `layer`; `distribute` hands an option to the first pass declaring
@@ -115,13 +193,23 @@ pub fn compile_job(job: &Job) -> Result<AttentionCompiled, FlowError> {
     )
     .map_err(|e| FlowError::Model(e.to_string()))?;
     design.units.clock_ghz = job.clock_hz() / 1e9;
-    Ok(AttentionCompiled { design, dumps: result.dumps })
+    if let Emit::Unit { layer, head } = emit {
+        // Fail at compile time, naming the options, when the model has no such head.
+        design.core(layer, head).map_err(|e| {
+            FlowError::Description(format!(
+                "mapping `{}`: `unit_layer = {layer}`, `unit_head = {head}`: {e}",
+                job.mapping.pass
+            ))
+        })?;
+    }
+    Ok(AttentionCompiled { design, dumps: result.dumps, emit })
 }
 
 /// A compiled transformer.
 pub struct AttentionCompiled {
     pub design: AttnDesign,
     pub dumps: Vec<IrDump>,
+    pub emit: Emit,
 }
 
 fn model_err(e: super::AttnError) -> FlowError {
@@ -136,11 +224,23 @@ impl Compiled for AttentionCompiled {
         &self.dumps
     }
     fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
-        let (outputs, ledger, section) = self.design.simulate(&x.to_owned()).map_err(model_err)?;
+        let (outputs, ledger, mut section) =
+            self.design.simulate(&x.to_owned()).map_err(model_err)?;
+        if let Emit::Unit { layer, head } = self.emit {
+            // The report's figures are the whole model's; say which block the RTL is.
+            let v = self.design.unit_verilog(layer, head).map_err(model_err)?;
+            section["rtl_unit"] = serde_json::json!({
+                "layer": layer, "head": head, "top": v.top, "latency_cycles": v.latency,
+            });
+        }
         Ok(SimRun { outputs, cost: ledger.cost(), section, bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
-        let v = self.design.verilog().map_err(model_err)?;
+        let v = match self.emit {
+            Emit::Model => self.design.verilog(),
+            Emit::Unit { layer, head } => self.design.unit_verilog(layer, head),
+        }
+        .map_err(model_err)?;
         let latency = u32::try_from(v.latency).map_err(|_| {
             FlowError::Hardware(format!("latency of {} cycles does not fit 32 bits", v.latency))
         })?;
@@ -156,6 +256,58 @@ impl Compiled for AttentionCompiled {
         })
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
-        self.design.test_vectors(&x.to_owned()).map_err(model_err)
+        match self.emit {
+            Emit::Model => self.design.test_vectors(&x.to_owned()),
+            Emit::Unit { layer, head } => self.design.unit_test_vectors(layer, head, &x.to_owned()),
+        }
+        .map_err(model_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::Quantity;
+
+    fn mapping(opts: &[(&str, Value)]) -> Mapping {
+        Mapping {
+            model: "vit".into(),
+            target: "cam".into(),
+            pass: "binarize".into(),
+            options: opts.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        }
+    }
+    fn int(i: i64) -> Value {
+        Value::Number(Quantity::scalar(i as f64))
+    }
+
+    #[test]
+    fn emit_defaults_to_the_whole_model() {
+        assert_eq!(emit_of(&mapping(&[("top_n", int(6))])).unwrap(), Emit::Model);
+        let m = mapping(&[("emit", Value::Symbol("model".into()))]);
+        assert_eq!(emit_of(&m).unwrap(), Emit::Model);
+    }
+
+    #[test]
+    fn emit_unit_selects_layer_and_head() {
+        let unit = Value::Symbol("unit".into());
+        assert_eq!(
+            emit_of(&mapping(&[("emit", unit.clone())])).unwrap(),
+            Emit::Unit { layer: 0, head: 0 }
+        );
+        let m = mapping(&[("emit", unit), ("unit_layer", int(1)), ("unit-head", int(1))]);
+        assert_eq!(emit_of(&m).unwrap(), Emit::Unit { layer: 1, head: 1 });
+    }
+
+    #[test]
+    fn bad_emit_options_are_errors_naming_the_option() {
+        let e = emit_of(&mapping(&[("emit", Value::Symbol("core".into()))])).unwrap_err();
+        assert!(e.to_string().contains("option `emit`"), "{e}");
+        assert!(e.to_string().contains("model, unit"), "{e}");
+        let e = emit_of(&mapping(&[("unit_head", int(1))])).unwrap_err();
+        assert!(e.to_string().contains("add `emit = unit`"), "{e}");
+        let m = mapping(&[("emit", Value::Symbol("unit".into())), ("unit_layer", int(-1))]);
+        let e = emit_of(&m).unwrap_err();
+        assert!(e.to_string().contains("option `unit_layer`"), "{e}");
     }
 }

@@ -3,7 +3,7 @@
 
 use super::core::{attend, CoreEvents, CoreMode};
 use super::lnorm::layer_norm_row;
-use super::program::{AddOperand, GatherSrc, MachineOp, Post, Program};
+use super::program::{AddOperand, AttentionOp, GatherSrc, MachineOp, Post, Program};
 use serde::Serialize;
 
 /// Events of one inference.
@@ -27,6 +27,30 @@ pub struct SimEvents {
 
 /// Runs the program on input codes and returns the output buffer's codes.
 pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> {
+    run_observed(p, input, &mut |_, _| {})
+}
+
+/// Q, K and V codes of head `h` of an attention op (`[s, d_k]`, `[s, d_k]`, `[s, d_v]`, row
+/// major) cut from the buffers `mem`, which interleave the heads per token.
+pub fn head_operands(a: &AttentionOp, mem: &[Vec<i64>], h: usize) -> [Vec<i64>; 3] {
+    let heads = a.heads.len();
+    let (s, dk, dv) = (a.heads[0].s, a.heads[0].d_k, a.heads[0].d_v);
+    let cols = |buf: &[i64], d: usize| -> Vec<i64> {
+        (0..s)
+            .flat_map(|t| buf[t * heads * d + h * d..t * heads * d + (h + 1) * d].to_vec())
+            .collect()
+    };
+    [cols(&mem[a.q.0], dk), cols(&mem[a.k.0], dk), cols(&mem[a.v.0], dv)]
+}
+
+/// [`run`], calling `observe(i, mem)` with every buffer's codes before op `i` executes (to
+/// capture the operands of one op, e.g. the inputs of an attention head for its unit's test
+/// vectors).
+pub fn run_observed(
+    p: &Program,
+    input: &[i64],
+    observe: &mut dyn FnMut(usize, &[Vec<i64>]),
+) -> Result<(Vec<i64>, SimEvents), String> {
     let mut mem: Vec<Vec<i64>> = p.buffers.iter().map(|b| vec![0; b.len]).collect();
     let ib = p.input.buf.0;
     if input.len() != mem[ib].len() {
@@ -38,7 +62,8 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
     }
     mem[ib].copy_from_slice(input);
     let mut ev = SimEvents::default();
-    for op in &p.ops {
+    for (i, op) in p.ops.iter().enumerate() {
+        observe(i, &mem);
         let out: Vec<i64> = match op {
             MachineOp::Gather { src, map, .. } => map
                 .iter()
@@ -102,22 +127,11 @@ pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> 
             }
             MachineOp::Attention(a) => {
                 let heads = a.heads.len();
-                let (s, dk, dv) = (a.heads[0].s, a.heads[0].d_k, a.heads[0].d_v);
-                let cols = |buf: &[i64], h: usize, d: usize| -> Vec<i64> {
-                    (0..s)
-                        .flat_map(|t| {
-                            buf[t * heads * d + h * d..t * heads * d + (h + 1) * d].to_vec()
-                        })
-                        .collect()
-                };
+                let (s, dv) = (a.heads[0].s, a.heads[0].d_v);
                 let mut out = vec![0i64; s * heads * dv];
                 for (h, cp) in a.heads.iter().enumerate() {
-                    let (o, e) = attend(
-                        cp,
-                        &cols(&mem[a.q.0], h, dk),
-                        &cols(&mem[a.k.0], h, dk),
-                        &cols(&mem[a.v.0], h, dv),
-                    );
+                    let [q, k, v] = head_operands(a, &mem, h);
+                    let (o, e) = attend(cp, &q, &k, &v);
                     for t in 0..s {
                         out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv]
                             .copy_from_slice(&o[t * dv..(t + 1) * dv]);

@@ -7,6 +7,12 @@
 //! `out_data` packs the `s x d_v` int8 output codes. The wrapper latches an accepted vector,
 //! loads the core one element per cycle, starts it, collects its results and presents them
 //! for one cycle with `out_valid`.
+//!
+//! Both buffers are shift registers, so the wrapper adds no wide multiplexers to the core it
+//! is synthesized with: loading shifts the latched input down by one element (1 or 8 bits) per
+//! cycle and reads the low bits; results arrive in row-major order (query by query, value
+//! column by column; `core`'s AV stage) and shift in from the top, so the first lands in bits
+//! `[7:0]` after the last.
 
 use super::core::{core_module, ports, run_cycles};
 use super::rtl::*;
@@ -51,9 +57,8 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
     let sel = r.reg("lsel", 2, false);
     let row = r.reg("lrow", rw, false);
     let col = r.reg("lcol", cw, false);
-    let off = r.reg("loff", ubits(u128::from(in_w)), false);
     let ovalid = r.reg("ovalid", 1, false);
-    let shifted = r.let_("in_shifted", in_w, false, bin(BinOp::Shr, inbuf.clone(), off.clone()));
+    let shifted = inbuf.clone();
     let qk_el = if qkb == 1 {
         Expr::Concat(vec![uc(0, 7), shifted.clone().index(n(0))])
     } else {
@@ -107,7 +112,7 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
     let last_col = Expr::ternary(eq(sel.clone(), uc(2, 2)), n(dv - 1), n(dk - 1));
     let width = Expr::ternary(eq(sel.clone(), uc(2, 2)), n(8), n(i64::from(qkb)));
     let advance = vec![
-        nb(off.clone(), add(off.clone(), width)),
+        nb(inbuf.clone(), bin(BinOp::Shr, inbuf.clone(), width)),
         if_(
             eq(col.clone(), last_col),
             vec![
@@ -128,17 +133,12 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
             vec![nb(col.clone(), add(col.clone(), n(1)))],
         ),
     ];
-    // Result collection: obuf field (row * d_v + col) <= res_data.
-    let pos = r.let_(
-        "res_pos",
-        ubits(u128::from(out_w)),
-        false,
-        mul(add(mul(id("res_row"), n(dv)), id("res_col")), n(8)),
-    );
-    let mask = bin(BinOp::Shl, Expr::Concat(vec![uc(0, out_w - 8), uc(0xff, 8)]), pos.clone());
-    let field = bin(BinOp::Shl, Expr::Concat(vec![uc(0, out_w - 8), id("res_data")]), pos);
-    let cleared =
-        bin(BinOp::And, obuf.clone(), Expr::un(crate::backend::verilog::ast::UnOp::Not, mask));
+    // Result collection: results arrive in row-major order; each shifts in from the top.
+    let shifted_in = if out_w > 8 {
+        Expr::Concat(vec![id("res_data"), obuf.clone().slice(out_w - 1, 8)])
+    } else {
+        id("res_data")
+    };
     let fsm = case(
         state.clone(),
         vec![
@@ -152,7 +152,6 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
                         nb(sel.clone(), uc(0, 2)),
                         nb(row.clone(), uc(0, rw)),
                         nb(col.clone(), uc(0, cw)),
-                        nb(off.clone(), n(0)),
                     ],
                     vec![],
                 )],
@@ -162,11 +161,7 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
             (
                 vec![uc(3, 3)],
                 vec![
-                    if_(
-                        id("res_valid"),
-                        vec![nb(obuf.clone(), bin(BinOp::Or, cleared, field))],
-                        vec![],
-                    ),
+                    if_(id("res_valid"), vec![nb(obuf.clone(), shifted_in)], vec![]),
                     if_(id("done"), vec![nb(state.clone(), uc(4, 3))], vec![]),
                 ],
             ),

@@ -87,6 +87,16 @@ pub fn mha_nodes(g: &Graph) -> Vec<NodeId> {
     g.topo_order().into_iter().filter(|&n| matches!(g.op(n), Op::Mha(_))).collect()
 }
 
+/// The precondition of every attention pass: the graph has an `mha` node to work on.
+pub fn require_mha(g: &Graph) -> Result<(), String> {
+    if mha_nodes(g).is_empty() {
+        return Err(
+            "the graph has no `mha` node (import the model with the attention importer)".into()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

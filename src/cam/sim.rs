@@ -94,7 +94,7 @@ pub struct Simulator<'a> {
 }
 
 /// `ceil(log2(u + 1))`: comparisons of a binary search over `u` sorted thresholds.
-fn search_steps(u: usize) -> u64 {
+pub(crate) fn search_steps(u: usize) -> u64 {
     (usize::BITS - u.leading_zeros()) as u64
 }
 

@@ -1,7 +1,7 @@
 //! `binarize`: HAD post-training binarization of attention queries and keys.
 
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
-use crate::attention::calib::{had_sigmas, mha_nodes, probe};
+use crate::attention::calib::{had_sigmas, mha_nodes, probe, require_mha};
 use crate::attention::ir::{QkMode, SigmaOrigin};
 use crate::ir::{Graph, Op};
 use std::sync::Arc;
@@ -43,12 +43,7 @@ impl Pass for Binarize {
         OPTIONS
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
-        if mha_nodes(graph).is_empty() {
-            return Err(
-                "the graph has no `mha` node (import the model with the attention importer)".into(),
-            );
-        }
-        Ok(())
+        require_mha(graph)
     }
     fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let per_head = cx.bool("per-head")?;

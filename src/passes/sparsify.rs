@@ -1,7 +1,7 @@
 //! `sparsify`: top-N attention.
 
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
-use crate::attention::calib::mha_nodes;
+use crate::attention::calib::{mha_nodes, require_mha};
 use crate::attention::select::Selection;
 use crate::ir::{Graph, Op};
 use std::sync::Arc;
@@ -61,12 +61,7 @@ impl Pass for Sparsify {
         OPTIONS
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
-        if mha_nodes(graph).is_empty() {
-            return Err(
-                "the graph has no `mha` node (import the model with the attention importer)".into(),
-            );
-        }
-        Ok(())
+        require_mha(graph)
     }
     fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let n = cx.int("top-n")? as usize;

@@ -16,6 +16,7 @@
 //! - `argmax` is a chain of strict `>` comparisons, so ties keep the lowest index.
 
 use super::ast::{BinOp, Decl, Expr, Item, Module, Stmt, UnOp};
+use super::build::id as ident;
 use super::interface::{stream_ports, CLK, IN_DATA, IN_READY, IN_VALID, OUT_DATA, OUT_VALID, RST};
 use crate::ir::printer::{print_node, Numbering};
 use crate::ir::{Graph, NodeId, NumFormat, Op, TensorType};
@@ -200,10 +201,6 @@ fn waive_unread(items: Vec<Item>) -> Vec<Item> {
         }
     }
     out
-}
-
-fn ident(s: &str) -> Expr {
-    Expr::Ident(s.to_string())
 }
 
 /// An element at its own format's width (for packing and selection), unsigned bit pattern for

@@ -5,6 +5,7 @@
 pub mod ast;
 pub mod attention;
 pub mod bits;
+pub mod build;
 pub mod harness;
 pub mod hex;
 pub mod interface;

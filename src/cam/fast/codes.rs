@@ -9,6 +9,7 @@
 
 use crate::cam::error::CamError;
 use crate::cam::quantize::{Encoded, QCell, QuantizedCam};
+use crate::cam::sim::search_steps;
 
 /// Encoder events of one sample (the encoder fields of `SearchEvents`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -37,11 +38,6 @@ pub struct SparseCam {
     /// Row `r`'s care cells are `care[row_start[r]..row_start[r + 1]]`, by ascending feature.
     row_start: Vec<usize>,
     care: Vec<CareCell>,
-}
-
-/// `ceil(log2(u + 1))`: comparisons of a binary search over `u` sorted thresholds.
-pub(crate) fn search_steps(u: usize) -> u64 {
-    (usize::BITS - u.leading_zeros()) as u64
 }
 
 /// Encoder tables up to this size are searched by counting (branch-free) instead of bisection.

@@ -1,12 +1,9 @@
 //! Small constructors over the Verilog AST, so the generators read like the RTL they build.
 
-use crate::backend::verilog::ast::{BinOp, Decl, Expr, Item, Stmt, UnOp};
+use crate::backend::verilog::ast::{BinOp, Decl, Expr, Item};
 use crate::backend::verilog::bits::Bits;
+pub(crate) use crate::backend::verilog::build::{bin, id, if_else as when, nb, not};
 use crate::cam::error::CamError;
-
-pub(crate) fn id(name: &str) -> Expr {
-    Expr::Ident(name.to_string())
-}
 
 /// An unsigned sized literal. Every width here is computed to hold its value, so a failure is a
 /// bug in the generator, reported as such.
@@ -35,14 +32,6 @@ pub(crate) fn bit(name: &str, total: u32, i: u32) -> Expr {
     part(id(name), total, i, 1)
 }
 
-pub(crate) fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
-    Expr::bin(op, a, b)
-}
-
-pub(crate) fn not(a: Expr) -> Expr {
-    Expr::un(UnOp::LogicNot, a)
-}
-
 /// `a && b && ...` (`1'b1` when empty).
 pub(crate) fn all(terms: Vec<Expr>) -> Expr {
     terms.into_iter().reduce(|a, b| bin(BinOp::LogicAnd, a, b)).unwrap_or_else(|| Expr::bit(true))
@@ -64,13 +53,4 @@ pub(crate) fn reg(name: &str, width: u32) -> Item {
 /// `wire [width-1:0] name; assign name = rhs;`
 pub(crate) fn define(name: &str, width: u32, rhs: Expr) -> [Item; 2] {
     [wire(name, width), Item::assign(id(name), rhs)]
-}
-
-/// `lhs <= rhs;`
-pub(crate) fn nb(lhs: Expr, rhs: Expr) -> Stmt {
-    Stmt::NonBlocking { lhs, rhs }
-}
-
-pub(crate) fn when(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
-    Stmt::If { cond, then, els }
 }

@@ -1,7 +1,10 @@
 //! Small helpers for building the attention family's Verilog AST: declarations collected in
 //! order, literal and operator shorthands, a requantizer, and case-statement ROMs.
 
-use crate::backend::verilog::ast::{BinOp, CaseArm, Decl, Expr, Item, NetKind, Stmt, UnOp, Width};
+use crate::backend::verilog::ast::{BinOp, CaseArm, Decl, Expr, Item, NetKind, Stmt, Width};
+pub use crate::backend::verilog::build::{
+    add, and, bin, bl, eq, ge, gt, id, if_else as if_, lt, mul, nb, neg, not, or, sbits, sub, ubits,
+};
 
 /// Verilator lint waiver placed at the top of every generated module: operands are extended
 /// by the Verilog rules (unsigned zero-, signed sign-extension to the context width), which the
@@ -13,22 +16,6 @@ pub const LINT_WAIVER: &str = "verilator lint_off WIDTH";
 #[derive(Default)]
 pub struct Rtl {
     pub items: Vec<Item>,
-}
-
-/// Bits to hold `0..=max` unsigned (at least 1).
-pub fn ubits(max: u128) -> u32 {
-    (128 - max.leading_zeros()).max(1)
-}
-
-/// Bits to hold `lo..=hi` as a signed number (at least 2).
-pub fn sbits(lo: i128, hi: i128) -> u32 {
-    let need =
-        |v: i128| if v >= 0 { 128 - v.leading_zeros() + 1 } else { 128 - (!v).leading_zeros() + 1 };
-    need(lo).max(need(hi)).max(2)
-}
-
-pub fn id(s: &str) -> Expr {
-    Expr::Ident(s.to_string())
 }
 
 /// An unsized decimal (indices, loop-free counters).
@@ -49,56 +36,11 @@ pub fn uc(v: u128, w: u32) -> Expr {
     Expr::constant(v as i128, w, false).unwrap_or(Expr::Int(0))
 }
 
-pub fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
-    Expr::bin(op, a, b)
-}
-pub fn add(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Add, a, b)
-}
-pub fn sub(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Sub, a, b)
-}
-pub fn mul(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Mul, a, b)
-}
-pub fn eq(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Eq, a, b)
-}
-pub fn lt(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Lt, a, b)
-}
-pub fn gt(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Gt, a, b)
-}
-pub fn ge(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Ge, a, b)
-}
-pub fn and(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::LogicAnd, a, b)
-}
-pub fn or(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::LogicOr, a, b)
-}
-pub fn not(a: Expr) -> Expr {
-    Expr::un(UnOp::LogicNot, a)
-}
-pub fn neg(a: Expr) -> Expr {
-    Expr::un(UnOp::Neg, a)
-}
 /// Zero-extends an unsigned value into a signed context: `$signed({1'b0, x})`.
 pub fn zext(x: Expr) -> Expr {
     Expr::Concat(vec![Expr::bit(false), x]).signed()
 }
 
-pub fn nb(lhs: Expr, rhs: Expr) -> Stmt {
-    Stmt::NonBlocking { lhs, rhs }
-}
-pub fn bl(lhs: Expr, rhs: Expr) -> Stmt {
-    Stmt::Blocking { lhs, rhs }
-}
-pub fn if_(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
-    Stmt::If { cond, then, els }
-}
 pub fn case(expr: Expr, arms: Vec<(Vec<Expr>, Vec<Stmt>)>, default: Option<Vec<Stmt>>) -> Stmt {
     Stmt::Case {
         expr,

@@ -19,6 +19,7 @@ use super::plan::{index_bits, sbits, ubits, LayerPlan, Plan};
 use crate::backend::verilog::ast::{
     BinOp, CaseArm, Decl, Expr, Item, Module, NetKind, Stmt, UnOp, Width,
 };
+use crate::backend::verilog::build::{add, bin, bl as blk, eq, id, if_else, mul, nb};
 use crate::backend::verilog::interface::{
     stream_ports, CLK, IN_DATA, IN_READY, IN_VALID, OUT_DATA, OUT_VALID, RST,
 };
@@ -32,9 +33,6 @@ const ADD: i128 = 3;
 const REQ: i128 = 4;
 const PH_BITS: u32 = 3;
 
-fn id(s: &str) -> Expr {
-    Expr::Ident(s.to_string())
-}
 fn int(v: usize) -> Expr {
     Expr::Int(v as i64)
 }
@@ -44,29 +42,8 @@ fn cu(v: i128, w: u32) -> R<Expr> {
 fn cs(v: i128, w: u32) -> R<Expr> {
     Expr::constant(v, w, true)
 }
-fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
-    Expr::bin(op, a, b)
-}
-fn add(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Add, a, b)
-}
-fn mul(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Mul, a, b)
-}
-fn eq(a: Expr, b: Expr) -> Expr {
-    bin(BinOp::Eq, a, b)
-}
-fn blk(lhs: Expr, rhs: Expr) -> Stmt {
-    Stmt::Blocking { lhs, rhs }
-}
-fn nb(lhs: Expr, rhs: Expr) -> Stmt {
-    Stmt::NonBlocking { lhs, rhs }
-}
 fn if_(cond: Expr, then: Vec<Stmt>) -> Stmt {
-    Stmt::If { cond, then, els: vec![] }
-}
-fn if_else(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
-    Stmt::If { cond, then, els }
+    if_else(cond, then, vec![])
 }
 /// `for (v = 0; v < n; v = v + 1)`.
 fn for_n(v: &str, n: usize, body: Vec<Stmt>) -> Stmt {

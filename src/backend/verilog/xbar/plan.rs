@@ -9,16 +9,7 @@ use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::quant::LayerOutput;
 use crate::ir::{NumFormat, Op};
 
-/// Bits of an unsigned value (at least 1).
-pub fn ubits(v: u128) -> u32 {
-    (128 - v.leading_zeros()).max(1)
-}
-
-/// Bits of a two's-complement number holding `[lo, hi]`.
-pub fn sbits(lo: i128, hi: i128) -> u32 {
-    let need = |v: i128| if v >= 0 { 129 - v.leading_zeros() } else { 129 - (!v).leading_zeros() };
-    need(lo).max(need(hi)).max(2)
-}
+pub use crate::backend::verilog::build::{sbits, ubits};
 
 /// Index bits of a memory of `depth` words, as simulators expect them (at least 1).
 pub fn index_bits(depth: usize) -> u32 {

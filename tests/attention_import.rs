@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tessera::attention::import::import;
 use tessera::attention::AttnError;
 use tessera::frontend::onnx::load_onnx;
-use tessera::ir::{interp, Op, Tensor};
+use tessera::ir::{interp, Tensor};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attention").join(name)
@@ -23,7 +23,7 @@ fn torch_multihead_attention_block_matches_onnxruntime() {
     let heads: Vec<usize> = g
         .topo_order()
         .into_iter()
-        .filter_map(|n| if let Op::Mha(m) = g.op(n) { Some(m.heads) } else { None })
+        .filter_map(|n| g.op(n).dialect::<tessera::attention::ir::MhaOp>().map(|m| m.heads))
         .collect();
     assert_eq!(heads, [4], "one attention layer of 4 heads");
     let x: Array2<f32> = read_npy(fixture("mha_torch_X.npy")).unwrap();

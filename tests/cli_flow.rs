@@ -69,7 +69,7 @@ fn dump_ir_prints_the_graph_after_a_pass() {
         .assert()
         .code(0)
         .stdout(predicate::str::contains("IR after cam-pack"))
-        .stdout(predicate::str::contains("cam_rows(%0)"));
+        .stdout(predicate::str::contains("cam.rows(%0)"));
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn dump(job: &mut Job, point: &str) -> String {
 }
 
 /// Reviewed by hand: an input quantizer with 30 per-feature scales to u8, then per layer an
-/// `xbar_tiles` op (8-bit weights: 7 magnitude bits = 7 one-bit slices x 2 polarities = 14
+/// `xbar.tiles` op (8-bit weights: 7 magnitude bits = 7 one-bit slices x 2 polarities = 14
 /// columns per weight; layer 0 needs 16 x 14 = 224 columns = 2 column tiles of 128; 30 x 224 =
 /// 6720 levels), the bias, per-channel requantization (ReLU = clamp at 0) and the dequantized
 /// logits.

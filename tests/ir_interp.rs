@@ -123,8 +123,11 @@ fn tree_ensemble_uses_frontend_semantics() {
         objective: "reg:squarederror".into(),
         source: "test".into(),
     };
-    let y =
-        eval(Op::TreeEnsemble(Arc::new(e)), vec![f(&[4, 1], &[0.2, 0.5, 0.7, f32::NAN])], vec![]);
+    let y = eval(
+        Op::dialect_op(tessera::frontend::tree_ops::Ensemble(Arc::new(e))),
+        vec![f(&[4, 1], &[0.2, 0.5, 0.7, f32::NAN])],
+        vec![],
+    );
     // 0.5 is not < 0.5, so it goes right.
     assert_eq!(y.floats().unwrap(), &[1.5, 2.5, 2.5, 2.5]);
 }

@@ -57,7 +57,12 @@ fn model(constants_first: bool) -> Graph {
     let id = g.add(Op::Identity, &[relu]).unwrap();
     let sm = g.add(Op::Softmax { axis: -1 }, &[id]).unwrap();
     g.add_output("probs", sm).unwrap();
-    let trees = g.add(Op::TreeEnsemble(Arc::new(small_ensemble())), &[x]).unwrap();
+    let trees = g
+        .add(
+            Op::dialect_op(tessera::frontend::tree_ops::Ensemble(Arc::new(small_ensemble()))),
+            &[x],
+        )
+        .unwrap();
     g.add_output("margin", trees).unwrap();
     // Dead: a large constant feeding nothing that reaches an output.
     let big = g.add(Op::Constant(Tensor::f32(vec![20], big).unwrap()), &[]).unwrap();

@@ -8,7 +8,7 @@
 
 use super::error::AttnError;
 use super::ir::MhaOp;
-use crate::ir::{interp, Graph, NodeId, Op, Tensor};
+use crate::ir::{interp, Graph, NodeId, Tensor};
 use ndarray::Array2;
 
 /// Evaluates `g` on every calibration row and calls `visit(k, sample, value)` with the value
@@ -84,7 +84,10 @@ pub fn had_sigmas(m: &MhaOp, inputs: &[Vec<f32>], per_head: bool) -> (Vec<f32>, 
 
 /// The `mha` nodes of a graph in topological order.
 pub fn mha_nodes(g: &Graph) -> Vec<NodeId> {
-    g.topo_order().into_iter().filter(|&n| matches!(g.op(n), Op::Mha(_))).collect()
+    g.topo_order()
+        .into_iter()
+        .filter(|&n| g.op(n).dialect::<crate::attention::ir::MhaOp>().is_some())
+        .collect()
 }
 
 /// The precondition of every attention pass: the graph has an `mha` node to work on.

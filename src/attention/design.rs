@@ -14,7 +14,7 @@ use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack;
 use crate::dsl::accel::Accelerator;
 use crate::frontend::onnx::OnnxModel;
-use crate::ir::{interp, Graph, Op, Tensor};
+use crate::ir::{interp, Graph, Tensor};
 use crate::passes::{PassEnv, PassInvocation, PassManager};
 use crate::sim::cost::Ledger;
 use ndarray::Array2;
@@ -344,9 +344,9 @@ impl AttnDesign {
         self.graph
             .topo_order()
             .into_iter()
-            .filter_map(
-                |n| if let Op::Mha(m) = self.graph.op(n) { Some(m.qk.clone()) } else { None },
-            )
+            .filter_map(|n| {
+                self.graph.op(n).dialect::<crate::attention::ir::MhaOp>().map(|m| m.qk.clone())
+            })
             .collect()
     }
 }

@@ -18,10 +18,10 @@
 //! divides in `f64`.
 
 use super::select::{select, Selection};
-use crate::frontend::onnx::ops_ext::{erf64, gelu64};
-use crate::ir::{NumFormat, Op, Tensor, TensorData, TensorType};
+use crate::ir::dialect::{f32_tensor, operand_f32, DialectOp};
+pub use crate::ir::nn::{concat_eval, concat_type, gather_type, gelu, LayerNormOp};
+use crate::ir::{Tensor, TensorType};
 use serde::Serialize;
-use std::sync::Arc;
 
 /// How queries and keys enter the score.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -175,7 +175,7 @@ impl MhaOp {
     /// Result type for an operand `[S, D]`.
     pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
         self.validate()?;
-        float(x)?;
+        crate::ir::dialect::expect_f32(x, "input")?;
         match x.shape.as_slice() {
             [s, d] if *d == self.d_model() => {
                 self.select.validate(*s)?;
@@ -263,204 +263,45 @@ pub fn hamming(a: &[f32], b: &[f32]) -> usize {
     a.iter().zip(b).filter(|(x, y)| sign_bit(**x) != sign_bit(**y)).count()
 }
 
-/// Layer normalisation over the last axis.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerNormOp {
-    pub eps: f32,
-    pub gamma: Vec<f32>,
-    pub beta: Vec<f32>,
-}
-
-impl LayerNormOp {
-    pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
-        float(x)?;
-        let d = self.gamma.len();
-        if self.beta.len() != d || x.shape.last() != Some(&d) {
-            return Err(format!("normalises {d} values (beta {}), input is {x}", self.beta.len()));
-        }
-        if !(self.eps.is_finite() && self.eps >= 0.0) {
-            return Err(format!("epsilon {} is invalid", self.eps));
-        }
-        Ok(x.clone())
+impl DialectOp for MhaOp {
+    fn name(&self) -> &'static str {
+        "attn.mha"
     }
-
-    pub fn eval(&self, x: &[f32]) -> Vec<f32> {
-        let d = self.gamma.len();
-        let mut out = Vec::with_capacity(x.len());
-        for row in x.chunks(d.max(1)) {
-            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d as f64;
-            let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / d as f64;
-            let inv = 1.0 / (var + f64::from(self.eps)).sqrt();
-            for (i, &v) in row.iter().enumerate() {
-                let y = (f64::from(v) - mean) * inv * f64::from(self.gamma[i])
-                    + f64::from(self.beta[i]);
-                out.push(y as f32);
+    fn verify(&self) -> Result<(), String> {
+        self.validate()
+    }
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+        self.infer(operands[0])
+    }
+    fn attributes(&self) -> Vec<(&'static str, String)> {
+        let qk = match &self.qk {
+            QkMode::Float => "float".to_string(),
+            QkMode::Binary { sigma_q, sigma_k, origin } => {
+                format!("binary(sigma_q={sigma_q:?}, sigma_k={sigma_k:?}, {origin:?})")
+                    .to_lowercase()
             }
-        }
-        out
-    }
-}
-
-/// GELU on one value (`tanh` selects the approximation).
-pub fn gelu(x: f32, tanh: bool) -> f32 {
-    gelu64(f64::from(x), tanh) as f32
-}
-
-/// The erf the GELU uses, exposed for tests.
-pub fn erf(x: f64) -> f64 {
-    erf64(x)
-}
-
-fn float(t: &TensorType) -> Result<(), String> {
-    if t.format == NumFormat::Float32 {
-        Ok(())
-    } else {
-        Err(format!("operand must be f32, got {t}"))
-    }
-}
-
-/// Type rule of `gather`.
-pub fn gather_type(
-    x: &TensorType,
-    shape: &[usize],
-    map: &Arc<[u32]>,
-) -> Result<TensorType, String> {
-    let n: usize = shape.iter().product();
-    if map.len() != n {
-        return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
-    }
-    let numel = x.numel();
-    if let Some(bad) = map.iter().find(|&&i| i as usize >= numel) {
-        return Err(format!("index {bad} is outside the operand's {numel} elements"));
-    }
-    Ok(TensorType::new(shape.to_vec(), x.format))
-}
-
-/// Type rule of `concat`.
-pub fn concat_type(xs: &[&TensorType], axis: i64) -> Result<TensorType, String> {
-    let first = xs.first().ok_or("concat needs an operand")?;
-    let r = first.rank() as i64;
-    let a = if axis < 0 { axis + r } else { axis };
-    if a < 0 || a >= r {
-        return Err(format!("axis {axis} is out of range for rank {r}"));
-    }
-    let a = a as usize;
-    let mut shape = first.shape.clone();
-    for (i, x) in xs.iter().enumerate().skip(1) {
-        if x.format != first.format
-            || x.rank() != first.rank()
-            || (0..first.rank()).any(|d| d != a && x.shape[d] != first.shape[d])
-        {
-            return Err(format!("operand {i} {x} does not match {first} along axis {a}"));
-        }
-        shape[a] += x.shape[a];
-    }
-    Ok(TensorType::new(shape, first.format))
-}
-
-/// `concat` semantics on flat data.
-pub fn concat_eval<T: Copy>(parts: &[(&[T], &[usize])], axis: usize) -> Vec<T> {
-    let outer: usize = parts[0].1[..axis].iter().product();
-    let mut out = Vec::new();
-    for o in 0..outer {
-        for (data, shape) in parts {
-            let inner: usize = shape[axis..].iter().product();
-            out.extend_from_slice(&data[o * inner..(o + 1) * inner]);
-        }
-    }
-    out
-}
-
-/// Printer attributes of the attention-family ops (payloads summarised, never dumped).
-pub fn attributes(op: &Op) -> Vec<(&'static str, String)> {
-    match op {
-        Op::Gather { shape, map } => {
-            vec![("shape", format!("{shape:?}")), ("map", summarise_map(map))]
-        }
-        Op::Concat { axis } => vec![("axis", axis.to_string())],
-        Op::LayerNorm(ln) => {
-            vec![("eps", format!("{:?}", ln.eps)), ("d", ln.gamma.len().to_string())]
-        }
-        Op::Gelu { tanh } => vec![("approximate", if *tanh { "tanh" } else { "none" }.to_string())],
-        Op::Mha(m) => {
-            let qk = match &m.qk {
-                QkMode::Float => "float".to_string(),
-                QkMode::Binary { sigma_q, sigma_k, origin } => {
-                    format!("binary(sigma_q={sigma_q:?}, sigma_k={sigma_k:?}, {origin:?})")
-                        .to_lowercase()
-                }
-            };
-            let sel = match m.select {
-                Selection::All => "all".to_string(),
-                Selection::TopN { n } => format!("top_n({n})"),
-                Selection::Hierarchical { n, tile, per_tile } => {
-                    format!("hierarchical(n={n}, tile={tile}, per_tile={per_tile})")
-                }
-            };
-            vec![
-                ("heads", m.heads.to_string()),
-                ("d_k", m.d_k.to_string()),
-                ("d_v", m.d_v.to_string()),
-                ("scale", format!("{:?}", m.scale)),
-                ("qk", qk),
-                ("select", sel),
-            ]
-        }
-        _ => Vec::new(),
-    }
-}
-
-/// A short, stable description of an index map: identity, or its first entries.
-fn summarise_map(map: &[u32]) -> String {
-    if map.iter().enumerate().all(|(i, &m)| m as usize == i) {
-        return "identity".into();
-    }
-    let head: Vec<String> = map.iter().take(8).map(|m| m.to_string()).collect();
-    let more = if map.len() > 8 { ", ..." } else { "" };
-    format!("[{}{more}]", head.join(", "))
-}
-
-/// Interpreter semantics of the attention-family ops (called by `crate::ir::interp`).
-pub fn interp(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
-    let floats = |t: &Tensor| {
-        t.floats().map(<[f32]>::to_vec).ok_or_else(|| "expected float data".to_string())
-    };
-    let out = |data: TensorData| Tensor { shape: ty.shape.clone(), format: ty.format, data };
-    Ok(match op {
-        Op::Gather { map, .. } => match &a[0].data {
-            TensorData::F32(v) => {
-                out(TensorData::F32(map.iter().map(|&i| v[i as usize]).collect()))
+        };
+        let sel = match self.select {
+            Selection::All => "all".to_string(),
+            Selection::TopN { n } => format!("top_n({n})"),
+            Selection::Hierarchical { n, tile, per_tile } => {
+                format!("hierarchical(n={n}, tile={tile}, per_tile={per_tile})")
             }
-            _ => {
-                let v = a[0].ints().unwrap_or_default();
-                out(TensorData::I64(map.iter().map(|&i| v[i as usize]).collect()))
-            }
-        },
-        Op::Concat { axis } => {
-            let r = ty.rank() as i64;
-            let ax = if *axis < 0 { axis + r } else { *axis } as usize;
-            if a.iter().all(|t| matches!(t.data, TensorData::F32(_))) {
-                let data: Vec<Vec<f32>> = a.iter().map(|t| floats(t)).collect::<Result<_, _>>()?;
-                let parts: Vec<(&[f32], &[usize])> =
-                    data.iter().zip(a).map(|(d, t)| (d.as_slice(), t.shape.as_slice())).collect();
-                out(TensorData::F32(concat_eval(&parts, ax)))
-            } else {
-                let data: Vec<Vec<i64>> = a.iter().map(|t| t.ints().unwrap_or_default()).collect();
-                let parts: Vec<(&[i64], &[usize])> =
-                    data.iter().zip(a).map(|(d, t)| (d.as_slice(), t.shape.as_slice())).collect();
-                out(TensorData::I64(concat_eval(&parts, ax)))
-            }
-        }
-        Op::LayerNorm(ln) => out(TensorData::F32(ln.eval(&floats(a[0])?))),
-        Op::Gelu { tanh } => {
-            out(TensorData::F32(floats(a[0])?.iter().map(|&x| gelu(x, *tanh)).collect()))
-        }
-        Op::Mha(m) => {
-            let s = a[0].shape.first().copied().unwrap_or(0);
-            out(TensorData::F32(m.eval(&floats(a[0])?, s)))
-        }
-        other => return Err(format!("{} is not an attention-family op", other.mnemonic())),
-    })
+        };
+        vec![
+            ("heads", self.heads.to_string()),
+            ("d_k", self.d_k.to_string()),
+            ("d_v", self.d_v.to_string()),
+            ("scale", format!("{:?}", self.scale)),
+            ("qk", qk),
+            ("select", sel),
+        ]
+    }
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+        let s = a[0].shape.first().copied().unwrap_or(0);
+        Ok(f32_tensor(ty, self.eval(operand_f32(a[0])?, s)))
+    }
+    crate::dialect_op_boilerplate!();
 }
 
 #[cfg(test)]
@@ -509,22 +350,5 @@ mod tests {
         assert_eq!(&y[..4], &x[..4]);
         // sign(0) = +1: x[2] = 0.0 counts as +, so t0 is [+,+,+,+] as assumed above.
         assert!(sign_bit(0.0) && sign_bit(-0.0) && !sign_bit(-1e-30));
-    }
-
-    #[test]
-    fn layer_norm_by_hand() {
-        // [1, 3]: mean 2, var 1 -> [-1, 1] / sqrt(1 + eps); gamma [2, 1], beta [0, 5].
-        let ln = LayerNormOp { eps: 0.0, gamma: vec![2.0, 1.0], beta: vec![0.0, 5.0] };
-        assert_eq!(ln.eval(&[1.0, 3.0]), vec![-2.0, 6.0]);
-    }
-
-    #[test]
-    fn concat_by_hand() {
-        let a = [1, 2, 3, 4];
-        let b = [9, 8];
-        // [2,2] ++ [2,1] along axis 1 -> [[1,2,9],[3,4,8]].
-        assert_eq!(concat_eval(&[(&a, &[2, 2]), (&b, &[2, 1])], 1), vec![1, 2, 9, 3, 4, 8]);
-        // [1,2] ++ [2,2] along axis 0.
-        assert_eq!(concat_eval(&[(&b, &[1, 2]), (&a, &[2, 2])], 0), vec![9, 8, 1, 2, 3, 4]);
     }
 }

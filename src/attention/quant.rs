@@ -92,11 +92,14 @@ fn collect_stats(g: &Graph, calib: &Array2<f32>) -> Result<Stats, AttnError> {
         Ok(())
     })?;
     // Attention internals, from the inputs of each mha node.
-    let mha: Vec<NodeId> =
-        nodes.iter().copied().filter(|&n| matches!(g.op(n), Op::Mha(_))).collect();
+    let mha: Vec<NodeId> = nodes
+        .iter()
+        .copied()
+        .filter(|&n| g.op(n).dialect::<crate::attention::ir::MhaOp>().is_some())
+        .collect();
     let operands: Vec<NodeId> = mha.iter().map(|&n| g.operands(n)[0]).collect();
     probe(g, calib, &operands, |k, _, t| {
-        let Op::Mha(m) = g.op(mha[k]) else { return Ok(()) };
+        let Some(m) = g.op(mha[k]).dialect::<crate::attention::ir::MhaOp>() else { return Ok(()) };
         let s = t.shape.first().copied().unwrap_or(0);
         let parts = m.forward(t.floats().unwrap_or_default(), s);
         let mx = |v: &[f32]| v.iter().fold(0f64, |a, &x| a.max(f64::from(x).abs()));
@@ -440,7 +443,8 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
                 b.p.ops.push(MachineOp::Lut { src: x.buf, dst: q.buf, len: g.ty(id).numel(), in_lo: x.lo, table });
                 q
             }
-            Op::Mha(m) => {
+            Op::Dialect(d) if d.downcast::<crate::attention::ir::MhaOp>().is_some() => {
+                let Some(m) = d.downcast::<crate::attention::ir::MhaOp>() else { continue };
                 let x = operand(&b, 0)?;
                 let s = g.ty(id).shape[0];
                 let [mq, mk, mv, mcat] = b.st.mha.get(&id).copied().unwrap_or([0.0; 4]);

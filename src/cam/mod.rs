@@ -14,6 +14,7 @@ pub mod batch;
 pub mod bits;
 pub mod cluster;
 pub mod design;
+pub mod dialect;
 pub mod energy;
 pub mod error;
 pub mod fast;

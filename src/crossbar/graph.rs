@@ -16,6 +16,7 @@
 //! Reading checks that the bias constants and requantization ops agree with the quantized
 //! layer each stage carries: the simulator uses the layers, the RTL the ops.
 
+use super::dialect::{DenseChain, XbarDense, XbarDequant, XbarInputQuant, XbarTiles};
 use super::mlp::Mlp;
 use super::ops::{OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, LayerOutput, QLayer, QuantizedMlp, Requant};
@@ -50,9 +51,9 @@ impl Stage {
     }
     fn op(&self) -> Op {
         match self {
-            Stage::Dense(l) => Op::XbarDense(l.clone()),
-            Stage::Tiles(h) => Op::XbarTiles(h.clone()),
-            Stage::Arrays(h) => Op::XbarArrays(h.clone()),
+            Stage::Dense(l) => Op::dialect_op(XbarDense(l.clone())),
+            Stage::Tiles(h) => Op::dialect_op(XbarTiles { hw: h.clone(), programmed: false }),
+            Stage::Arrays(h) => Op::dialect_op(XbarTiles { hw: h.clone(), programmed: true }),
         }
     }
 }
@@ -77,7 +78,7 @@ pub fn model_graph(mlp: Arc<Mlp>, input: &str, output: &str) -> Result<Graph, St
     let n_in = mlp.layers.first().ok_or("the network has no layer")?.n_in;
     let mut g = Graph::new();
     let x = g.add_input(input, TensorType::f32(vec![n_in])).map_err(ge)?;
-    let y = g.add(Op::DenseChain(mlp), &[x]).map_err(ge)?;
+    let y = g.add(Op::dialect_op(DenseChain(mlp)), &[x]).map_err(ge)?;
     g.add_output(output, y).map_err(ge)?;
     Ok(g)
 }
@@ -86,7 +87,7 @@ pub fn model_graph(mlp: Arc<Mlp>, input: &str, output: &str) -> Result<Graph, St
 pub fn read_model(g: &Graph) -> Result<(Arc<Mlp>, String, String), String> {
     let (x, out) = io(g)?;
     let c = single_user(g, x)?;
-    let Op::DenseChain(m) = g.op(c) else {
+    let Some(DenseChain(m)) = g.op(c).dialect::<DenseChain>() else {
         return Err(format!("the graph input feeds `{}`, not a dense chain", g.op(c).mnemonic()));
     };
     let next = single_user(g, c)?;
@@ -196,7 +197,7 @@ impl Chain {
         let n_in = self.input.scale.len();
         let mut cur = if host {
             let x = g.add_input(&self.input_name, TensorType::f32(vec![n_in])).map_err(ge)?;
-            g.add(Op::XbarInputQuant(self.input.clone()), &[x]).map_err(ge)?
+            g.add(Op::dialect_op(XbarInputQuant(self.input.clone())), &[x]).map_err(ge)?
         } else {
             let f = NumFormat::int_for_range(self.input.lo.into(), self.input.hi.into())?;
             g.add_input("codes", TensorType::new(vec![n_in], f)).map_err(ge)?
@@ -217,7 +218,7 @@ impl Chain {
             };
         }
         if host {
-            let y = g.add(Op::XbarDequant(self.dequant.clone()), &[cur]).map_err(ge)?;
+            let y = g.add(Op::dialect_op(XbarDequant(self.dequant.clone())), &[cur]).map_err(ge)?;
             g.add_output(&self.output_name, y).map_err(ge)?;
         } else {
             g.add_output("acc", cur).map_err(ge)?;
@@ -230,7 +231,7 @@ impl Chain {
     pub fn read(g: &Graph) -> Result<Chain, String> {
         let (x, out) = io(g)?;
         let iq = single_user(g, x)?;
-        let Op::XbarInputQuant(input) = g.op(iq) else {
+        let Some(XbarInputQuant(input)) = g.op(iq).dialect::<XbarInputQuant>() else {
             return Err(format!(
                 "expected the host's input quantizer, found `{}`",
                 g.op(iq).mnemonic()
@@ -240,13 +241,19 @@ impl Chain {
         let mut stages = Vec::new();
         loop {
             let node = single_user(g, cur)?;
-            let stage = match g.op(node) {
-                Op::XbarDense(l) => Stage::Dense(l.clone()),
-                Op::XbarTiles(h) => Stage::Tiles(h.clone()),
-                Op::XbarArrays(h) => Stage::Arrays(h.clone()),
-                Op::XbarDequant(d) => {
+            let op = g.op(node);
+            let stage = if let Some(XbarDense(l)) = op.dialect::<XbarDense>() {
+                Stage::Dense(l.clone())
+            } else if let Some(t) = op.dialect::<XbarTiles>() {
+                if t.programmed {
+                    Stage::Arrays(t.hw.clone())
+                } else {
+                    Stage::Tiles(t.hw.clone())
+                }
+            } else if let Some(XbarDequant(d)) = op.dialect::<XbarDequant>() {
+                {
                     if single_user(g, node)? != out {
-                        return Err("`xbar_dequant` must feed the graph output".into());
+                        return Err("`xbar.dequant` must feed the graph output".into());
                     }
                     if stages.is_empty() {
                         return Err("the chain has no layer".into());
@@ -259,7 +266,8 @@ impl Chain {
                         dequant: d.clone(),
                     });
                 }
-                op => return Err(format!("expected a layer, found `{}`", op.mnemonic())),
+            } else {
+                return Err(format!("expected a layer, found `{}`", op.mnemonic()));
             };
             let l = stage.layer();
             let add = single_user(g, node)?;

@@ -7,6 +7,7 @@ pub mod adc;
 pub mod cost;
 pub mod dataset;
 pub mod device;
+pub mod dialect;
 pub mod lower_ir;
 pub mod mlp;
 pub mod quant;

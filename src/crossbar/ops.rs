@@ -3,15 +3,15 @@
 //! stays a list and the crossbar arithmetic lives in one place).
 //!
 //! The ops, from model level to hardware level:
-//! - `dense_chain` ([`crate::crossbar::mlp::Mlp`]): the float network, `[n_in] f32 -> [n_out]
+//! - `xbar.dense_chain` ([`crate::crossbar::mlp::Mlp`]): the float network, `[n_in] f32 -> [n_out]
 //!   f32`, as the frontend read it (trained QONNX quantizers included).
-//! - `xbar_input_quant` ([`InputQuant`]): the host's float-to-code quantizer of the graph input.
-//! - `xbar_dense` ([`QLayer`]): a quantized layer's exact integer product `sum_i x_i w[j,i]`.
-//! - `xbar_tiles` / `xbar_arrays` ([`XbarLayerHw`]): the same product as the arrays compute it:
+//! - `xbar.input_quant` ([`InputQuant`]): the host's float-to-code quantizer of the graph input.
+//! - `xbar.dense` ([`QLayer`]): a quantized layer's exact integer product `sum_i x_i w[j,i]`.
+//! - `xbar.tiles` / `xbar.arrays` ([`XbarLayerHw`]): the same product as the arrays compute it:
 //!   bit-serial inputs, bit-sliced conductance codes, ADC conversion, shift-and-add. `tiles` is
 //!   the placed layer with ideally programmed cells; `arrays` has the programmed chip
 //!   (variation, stuck cells, finite on/off ratio baked into integer conductance codes).
-//! - `xbar_dequant` ([`OutputDequant`]): the host's conversion of the last accumulators to the
+//! - `xbar.dequant` ([`OutputDequant`]): the host's conversion of the last accumulators to the
 //!   ONNX output space.
 
 use super::adc::Adc;
@@ -20,7 +20,6 @@ use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
 use super::sim::{simulate_layer, Hooks, LayerHw, LayerInput};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
-use crate::ir::tensor::Fnv;
 use crate::ir::{NumFormat, TensorType};
 
 /// The host's last step: accumulators to the ONNX output space.
@@ -226,7 +225,7 @@ fn codes_operand(
     Ok((lo, hi))
 }
 
-/// Type of `dense_chain`: `[n_in] f32 -> [n_out] f32`.
+/// Type of `xbar.dense_chain`: `[n_in] f32 -> [n_out] f32`.
 pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, String> {
     let (first, last) = match (m.layers.first(), m.layers.last()) {
         (Some(f), Some(l)) => (f, l),
@@ -238,7 +237,7 @@ pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, String> {
     Ok(TensorType::f32(vec![last.n_out]))
 }
 
-/// Invariants of a `dense_chain`: layer sizes connect and weights have their sizes.
+/// Invariants of a `xbar.dense_chain`: layer sizes connect and weights have their sizes.
 pub fn check_chain(m: &Mlp) -> Result<(), String> {
     for (i, l) in m.layers.iter().enumerate() {
         if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
@@ -256,7 +255,7 @@ pub fn check_chain(m: &Mlp) -> Result<(), String> {
     Ok(())
 }
 
-/// Type of `xbar_input_quant`: `[n] f32 -> [n]` codes in `[lo, hi]`.
+/// Type of `xbar.input_quant`: `[n] f32 -> [n]` codes in `[lo, hi]`.
 pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, String> {
     if x.format != NumFormat::Float32 || x.shape != [q.scale.len()] {
         return Err(format!("operand {x} must be [{}] f32", q.scale.len()));
@@ -264,7 +263,7 @@ pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, St
     Ok(TensorType::new(x.shape.clone(), NumFormat::int_for_range(q.lo.into(), q.hi.into())?))
 }
 
-/// Type of `xbar_dense`: the exact range of `sum_i x_i w[j,i]` over the operand's range.
+/// Type of `xbar.dense`: the exact range of `sum_i x_i w[j,i]` over the operand's range.
 pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
     let (xlo, xhi) = codes_operand(x, l.n_in, l.a_bits, l.in_lo < 0)?;
     let (mut lo, mut hi) = (0i128, 0i128);
@@ -280,7 +279,7 @@ pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
     Ok(TensorType::new(vec![l.n_out], NumFormat::int_for_range(lo, hi)?))
 }
 
-/// Type of `xbar_tiles` / `xbar_arrays`: the hardware bounds of [`XbarLayerHw::output_bounds`].
+/// Type of `xbar.tiles` / `xbar.arrays`: the hardware bounds of [`XbarLayerHw::output_bounds`].
 pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String> {
     let (xlo, xhi) = codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
     let b = h.output_bounds(xlo, xhi);
@@ -289,7 +288,7 @@ pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String
     Ok(TensorType::new(vec![h.layer.n_out], NumFormat::int_for_range(lo, hi)?))
 }
 
-/// Type of `xbar_dequant`: `[n]` integers to `[n] f32`.
+/// Type of `xbar.dequant`: `[n]` integers to `[n] f32`.
 pub fn dequant_type(d: &OutputDequant, x: &TensorType) -> Result<TensorType, String> {
     if !x.format.is_int() || x.shape != [d.scale.len()] {
         return Err(format!("operand {x} must be [{}] integers", d.scale.len()));
@@ -297,30 +296,7 @@ pub fn dequant_type(d: &OutputDequant, x: &TensorType) -> Result<TensorType, Str
     Ok(TensorType::f32(x.shape.clone()))
 }
 
-/// A stable 64-bit content hash of integers, printed as `#` and 16 hex digits.
-pub fn hash_ints<I: IntoIterator<Item = i64>>(v: I) -> String {
-    let mut h = Fnv::new();
-    v.into_iter().for_each(|x| h.write(&x.to_le_bytes()));
-    format!("#{:016x}", h.finish())
-}
-
-/// Values in full when there are at most 16, else their count and content hash.
-pub fn ints_attr(v: &[i64]) -> String {
-    if v.len() <= crate::ir::printer::INLINE_ELEMENTS {
-        format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "))
-    } else {
-        format!("<{} x {}>", v.len(), hash_ints(v.iter().copied()))
-    }
-}
-
-/// [`ints_attr`] for reals (shortest round-trip form).
-pub fn reals_attr(v: &[f64]) -> String {
-    if v.len() <= crate::ir::printer::INLINE_ELEMENTS {
-        format!("[{}]", v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "))
-    } else {
-        format!("<{} x {}>", v.len(), hash_ints(v.iter().map(|x| x.to_bits() as i64)))
-    }
-}
+pub use crate::ir::printer::{hash_ints, ints_attr, reals_attr};
 
 fn activation_name(a: Activation) -> &'static str {
     match a {
@@ -331,7 +307,7 @@ fn activation_name(a: Activation) -> &'static str {
     }
 }
 
-/// Printed attributes of `dense_chain`.
+/// Printed attributes of `xbar.dense_chain`.
 pub fn chain_attrs(m: &Mlp) -> Vec<(&'static str, String)> {
     let sizes: Vec<String> = m
         .layers
@@ -361,7 +337,7 @@ pub fn chain_attrs(m: &Mlp) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Printed attributes of `xbar_input_quant`.
+/// Printed attributes of `xbar.input_quant`.
 pub fn input_quant_attrs(q: &InputQuant) -> Vec<(&'static str, String)> {
     let s: Vec<f64> = q.scale.iter().map(|x| f64::from(*x)).collect();
     vec![
@@ -371,7 +347,7 @@ pub fn input_quant_attrs(q: &InputQuant) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Printed attributes of `xbar_dense`.
+/// Printed attributes of `xbar.dense`.
 pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
     vec![
         ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter().copied()))),
@@ -381,7 +357,7 @@ pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Printed attributes of `xbar_tiles` (`programmed = false`) and `xbar_arrays`.
+/// Printed attributes of `xbar.tiles` (`programmed = false`) and `xbar.arrays`.
 pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, String)> {
     let (m, c) = (&h.map, &h.cfg);
     let mut v = vec![
@@ -420,7 +396,7 @@ pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, Str
     v
 }
 
-/// Printed attributes of `xbar_dequant`.
+/// Printed attributes of `xbar.dequant`.
 pub fn dequant_attrs(d: &OutputDequant) -> Vec<(&'static str, String)> {
     vec![
         ("scales", reals_attr(&d.scale)),

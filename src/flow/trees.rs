@@ -4,9 +4,11 @@
 use super::pipeline::distribute;
 use super::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::backend::verilog::bits::Bits;
+use crate::cam::dialect::CamTiles;
 use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
 use crate::frontend::load_tree_model;
+use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op, TensorType};
 use crate::passes::{IrDump, PassEnv, PassManager};
 use crate::sim::cost::Cost;
@@ -51,21 +53,18 @@ impl Family for Trees {
             .graph
             .node_ids()
             .into_iter()
-            .find_map(|id| match result.graph.op(id) {
-                Op::CamArrays(d) => Some(d.clone()),
-                _ => None,
-            })
+            .find_map(|id| result.graph.op(id).dialect::<CamTiles>().map(|t| t.0.clone()))
             .ok_or_else(|| FlowError::Model("the pipeline produced no CAM arrays".into()))?;
         Ok(Box::new(TreesCompiled { design, dumps: result.dumps, top: job.top.clone() }))
     }
 }
 
-/// `x: [features] f32 -> tree_ensemble -> margin: [outputs] f32`.
+/// `x: [features] f32 -> trees.ensemble -> margin: [outputs] f32`.
 fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, FlowError> {
     let mut g = Graph::new();
     let bad = |err: crate::ir::graph::GraphError| FlowError::Model(format!("tree ensemble: {err}"));
     let x = g.add_input("x", TensorType::f32(vec![e.num_features])).map_err(bad)?;
-    let m = g.add(Op::TreeEnsemble(Arc::new(e)), &[x]).map_err(bad)?;
+    let m = g.add(Op::dialect_op(Ensemble(Arc::new(e))), &[x]).map_err(bad)?;
     g.add_output("margin", m).map_err(bad)?;
     Ok(g)
 }

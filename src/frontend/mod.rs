@@ -11,6 +11,7 @@ pub mod lightgbm;
 pub mod npy;
 pub mod onnx;
 pub mod threshold;
+pub mod tree_ops;
 pub mod treelite;
 pub mod trees;
 pub mod xgboost;

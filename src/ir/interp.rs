@@ -13,6 +13,7 @@
 //! results fit their formats (the interpreter still checks and reports a violation).
 
 use super::graph::Graph;
+use super::nn;
 use super::op::{broadcast, norm_axis, Op};
 use super::printer::Numbering;
 use super::tensor::{Tensor, TensorData};
@@ -116,49 +117,12 @@ fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
     Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data: TensorData::I64(out) })
 }
 
-/// Applies a per-sample model (`features` inputs to the output row) to every sample of `x`.
-fn per_sample(
-    x: &Tensor,
-    ty: &TensorType,
-    features: usize,
-    f: impl Fn(&[f32]) -> Result<Vec<f32>, String>,
-) -> Result<Tensor, String> {
-    let x = floats(x)?;
-    let mut out = Vec::with_capacity(ty.numel());
-    for row in x.chunks(features.max(1)) {
-        out.extend(f(row)?);
-    }
-    Ok(ftensor(ty, out))
-}
-
 fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
     Ok(match op {
         Op::Input { .. } => return Err("input has no value".into()),
         Op::Constant(t) => normalise(t.clone()),
         Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
             Tensor { shape: ty.shape.clone(), ..a[0].clone() }
-        }
-        Op::TreeEnsemble(e) => {
-            let x = floats(a[0])?;
-            let f = e.num_features;
-            let mut out = Vec::with_capacity(ty.numel());
-            for row in x.chunks(f.max(1)) {
-                out.extend(e.predict_margin(row).into_iter().map(|m| m as f32));
-            }
-            ftensor(ty, out)
-        }
-        Op::CamRows(c) => per_sample(a[0], ty, c.num_features, |x| {
-            Ok(c.predict_margin(x).into_iter().map(|m| m as f32).collect())
-        })?,
-        Op::CamCodes { quantized: c, .. } => per_sample(a[0], ty, c.num_features, |x| {
-            let totals = c.totals(&c.encode(x).map_err(|e| e.to_string())?);
-            Ok(totals.into_iter().map(|t| c.fixed.to_margin(t)).collect())
-        })?,
-        Op::CamArrays(d) => {
-            let sim = crate::cam::sim::Simulator::new(&d.quantized, d.hardware());
-            per_sample(a[0], ty, d.quantized.num_features, |x| {
-                Ok(sim.run_f32(x).map_err(|e| e.to_string())?.margins)
-            })?
         }
         Op::MatMul => {
             let (x, w) = (floats(a[0])?, floats(a[1])?);
@@ -238,20 +202,6 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             ty,
             ints(a[0])?.iter().map(|&v| requantize(v, *multiplier, *shift, *out)).collect(),
         )?,
-        Op::DenseChain(m) => {
-            let n = m.layers.first().map_or(0, |l| l.n_in);
-            per_sample(a[0], ty, n, |x| Ok(m.forward(x)))?
-        }
-        Op::XbarInputQuant(q) => {
-            let codes = q.quantize(floats(a[0])?);
-            itensor(ty, codes.into_iter().map(i128::from).collect())?
-        }
-        Op::XbarDense(l) => {
-            itensor(ty, l.matvec(&ints(a[0])?).into_iter().map(i128::from).collect())?
-        }
-        Op::XbarTiles(h) | Op::XbarArrays(h) => {
-            itensor(ty, h.matvec(&ints(a[0])?).into_iter().map(i128::from).collect())?
-        }
         Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
             let x = ints(a[0])?;
             // Saturating to i64 first changes nothing: [lo, hi] lies inside it.
@@ -264,7 +214,6 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
                 .collect();
             itensor(ty, y)?
         }
-        Op::XbarDequant(d) => ftensor(ty, d.apply(&ints(a[0])?)),
         Op::Argmax => {
             let x = ints(a[0])?;
             let mut best = 0usize;
@@ -275,9 +224,13 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             }
             itensor(ty, vec![best as i128])?
         }
-        Op::Gather { .. } | Op::Concat { .. } | Op::LayerNorm(_) | Op::Gelu { .. } | Op::Mha(_) => {
-            crate::attention::ir::interp(op, a, ty)?
+        Op::Gather { map, .. } => nn::gather_eval(a[0], map, ty),
+        Op::Concat { axis } => nn::concat_tensors(a, *axis, ty)?,
+        Op::LayerNorm(ln) => ftensor(ty, ln.eval(floats(a[0])?)),
+        Op::Gelu { tanh } => {
+            ftensor(ty, floats(a[0])?.iter().map(|&x| nn::gelu(x, *tanh)).collect())
         }
+        Op::Dialect(d) => d.eval(a, ty)?,
     })
 }
 

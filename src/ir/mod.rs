@@ -6,15 +6,18 @@
 //! - [`verify()`] checks a graph and returns every problem it finds.
 //! - [`interp`] is the reference semantics every backend must match bit for bit.
 
+pub mod dialect;
 pub mod graph;
 pub mod ids;
 pub mod interp;
+pub mod nn;
 pub mod op;
 pub mod printer;
 pub mod tensor;
 pub mod types;
 pub mod verify;
 
+pub use dialect::{DialectHandle, DialectOp};
 pub use graph::{EdgeData, Graph, GraphError, NodeData};
 pub use ids::NodeId;
 pub use op::Op;

@@ -5,17 +5,13 @@
 //! the NN ops, the frontend's exact tree semantics for `TreeEnsemble`) and compute in float32.
 //! Hardware-level integer ops compute exactly what the generated RTL computes; their result
 //! formats are the narrowest that can hold every possible result, so the datapath never
-//! overflows and never wastes bits. Families add their own ops here as variants.
+//! overflows and never wastes bits. Ops of one family only live in that family's dialect
+//! (see [`super::dialect`]) and reach the graph as [`Op::Dialect`].
 
+use super::dialect::{DialectHandle, DialectOp};
+use super::nn::{self, LayerNormOp};
 use super::tensor::Tensor;
 use super::types::{NumFormat, TensorType};
-use crate::cam::pack::PackedCam;
-use crate::cam::quantize::QuantizedCam;
-use crate::cam::CamDesign;
-use crate::crossbar::mlp::Mlp;
-use crate::crossbar::ops::{self as xbar, OutputDequant, XbarLayerHw};
-use crate::crossbar::quant::{InputQuant, QLayer};
-use crate::frontend::trees::{Node as TreeNode, TreeEnsemble};
 use std::sync::Arc;
 
 /// One IR operation with its attributes.
@@ -32,9 +28,6 @@ pub enum Op {
     },
     /// A constant tensor (weights, biases).
     Constant(Tensor),
-    /// A whole tree ensemble: `[..., F] f32 -> [..., outputs] f32` margins, with the frontend's
-    /// exact split semantics (see [`TreeEnsemble::predict_margin`]).
-    TreeEnsemble(Arc<TreeEnsemble>),
     /// ONNX MatMul for operands of rank 1 or 2 (numpy `matmul` rules).
     MatMul,
     /// ONNX Gemm: `alpha * A' B' + beta * C`, with `C` optional and unidirectionally broadcast.
@@ -84,40 +77,6 @@ pub enum Op {
     /// (numpy / ONNX `select_last_index = 0`). The result is a scalar of the narrowest unsigned
     /// format holding `len - 1`.
     Argmax,
-    // --- tree family (MonoSparse-CAM) ---
-    /// `cam-pack` output: every root-to-leaf path as a CAM row of half-open float32 ranges with
-    /// don't-care cells. Computes the same margins as the ensemble it came from.
-    CamRows(Arc<PackedCam>),
-    /// `cam-quantize` output: rows over per-feature rank codes, the encoder tables, fixed-point
-    /// leaves. Margins are the fixed-point sums converted to float32. The float rows stay
-    /// attached because the report states sparsity and loss against them.
-    CamCodes {
-        packed: Arc<PackedCam>,
-        quantized: Arc<QuantizedCam>,
-    },
-    /// `cam-tile` output: the hardware layout (arrays, policy schedules) with the cell physics.
-    /// Computes exactly what the RTL computes.
-    CamArrays(Arc<CamDesign>),
-
-    // --- crossbar family ---
-    /// A chain of dense layers as the ONNX frontend read it: `[n_in] f32 -> [n_out] f32`,
-    /// computed in float with trained QONNX quantizers applied (see [`Mlp::forward`]).
-    DenseChain(Arc<Mlp>),
-    /// The host's quantizer of the graph input: `q_i = clamp(round(x_i / s_i), lo, hi)` in
-    /// f32 with the quantizer's rounding; `[n] f32 -> [n]` integer codes.
-    XbarInputQuant(Arc<InputQuant>),
-    /// `quantize` output: a quantized layer's exact product `y_j = sum_i x_i w[j,i]` (no bias:
-    /// that is an `int_add` of a constant). Carries the whole quantized layer for the passes
-    /// that place it.
-    XbarDense(Arc<QLayer>),
-    /// `crossbar-tile` output: the same product as crossbar arrays compute it with ideally
-    /// programmed cells: bit-serial inputs, bit-sliced weights, ADC conversion of every column
-    /// sum (lossy when the ADC is), shift-and-add over slices, planes and row tiles.
-    XbarTiles(Arc<XbarLayerHw>),
-    /// `crossbar-program` output: as `xbar_tiles`, with the cells' conductance codes as the
-    /// device was programmed (variation, stuck cells, finite on/off ratio). Computes exactly
-    /// what the RTL computes; read noise is the simulator's, not the IR's.
-    XbarArrays(Arc<XbarLayerHw>),
     /// Per-channel requantization: `y_j = clamp(round_half_even(x_j * multipliers[j] /
     /// 2^shifts[j]), lo, hi)`, the product exact. The result format is the narrowest holding
     /// `[lo, hi]`.
@@ -127,10 +86,7 @@ pub enum Op {
         lo: i64,
         hi: i64,
     },
-    /// The host's conversion of the last accumulators to the ONNX output space: `[n]` integers
-    /// `-> [n] f32` (see [`OutputDequant::apply`]).
-    XbarDequant(Arc<OutputDequant>),
-    // --- attention family --- (payloads, type rules and semantics: `crate::attention::ir`)
+    // --- model-level ops transformer exports need (semantics: `super::nn`) ---
     /// Data movement by a compile-time index map, `y.flat[i] = x.flat[map[i]]`, with result
     /// shape `shape`: what ONNX Reshape/Transpose/Slice/Gather/Squeeze chains compose to.
     Gather {
@@ -142,13 +98,29 @@ pub enum Op {
         axis: i64,
     },
     /// Layer normalisation over the last axis, gamma and beta carried in the op.
-    LayerNorm(Arc<crate::attention::ir::LayerNormOp>),
+    LayerNorm(Arc<LayerNormOp>),
     /// GELU, exact (erf) or with the tanh approximation.
     Gelu {
         tanh: bool,
     },
-    /// Multi-head self-attention on a token matrix `[S, D]`; see `crate::attention::ir::MhaOp`.
-    Mha(Arc<crate::attention::ir::MhaOp>),
+    /// An op of a family's dialect (`cam.tiles`, `xbar.arrays`, `attn.mha`): the core knows
+    /// it only through the [`DialectOp`] interface.
+    Dialect(DialectHandle),
+}
+
+impl Op {
+    /// Wraps a dialect op.
+    pub fn dialect_op(op: impl DialectOp) -> Op {
+        Op::Dialect(DialectHandle::new(op))
+    }
+
+    /// The op as dialect op type `T`, if it is one.
+    pub fn dialect<T: DialectOp>(&self) -> Option<&T> {
+        match self {
+            Op::Dialect(d) => d.downcast::<T>(),
+            _ => None,
+        }
+    }
 }
 
 /// Largest right shift `Requantize` accepts: the product of an `i64` and an `i32` has at most
@@ -162,7 +134,6 @@ impl Op {
             Op::Input { .. } => "input",
             Op::Output { .. } => "output",
             Op::Constant(_) => "const",
-            Op::TreeEnsemble(_) => "tree_ensemble",
             Op::MatMul => "matmul",
             Op::Gemm { .. } => "gemm",
             Op::Add => "add",
@@ -178,21 +149,12 @@ impl Op {
             Op::IntRelu => "int_relu",
             Op::Requantize { .. } => "requantize",
             Op::Argmax => "argmax",
-            Op::CamRows(_) => "cam_rows",
-            Op::CamCodes { .. } => "cam_codes",
-            Op::CamArrays(_) => "cam_arrays",
-            Op::DenseChain(_) => "dense_chain",
-            Op::XbarInputQuant(_) => "xbar_input_quant",
-            Op::XbarDense(_) => "xbar_dense",
-            Op::XbarTiles(_) => "xbar_tiles",
-            Op::XbarArrays(_) => "xbar_arrays",
             Op::RequantizeChannels { .. } => "requantize_channels",
-            Op::XbarDequant(_) => "xbar_dequant",
             Op::Gather { .. } => "gather",
             Op::Concat { .. } => "concat",
             Op::LayerNorm(_) => "layer_norm",
             Op::Gelu { .. } => "gelu",
-            Op::Mha(_) => "mha",
+            Op::Dialect(d) => d.name(),
         }
     }
 
@@ -203,6 +165,7 @@ impl Op {
             Op::MatMul | Op::Add | Op::IntAdd => (2, 2),
             Op::Gemm { .. } => (2, 3),
             Op::Concat { .. } => (1, usize::MAX),
+            Op::Dialect(d) => d.arity(),
             _ => (1, 1),
         }
     }
@@ -219,7 +182,6 @@ impl Op {
             }
             Op::Output { name } if name.is_empty() => Err("output name is empty".into()),
             Op::Constant(t) => t.validate().map_err(|e| format!("constant: {e}")),
-            Op::TreeEnsemble(e) => check_ensemble(e),
             Op::Reshape { shape } => {
                 if shape.iter().filter(|&&d| d == -1).count() > 1 {
                     return Err("reshape target has more than one -1".into());
@@ -249,8 +211,6 @@ impl Op {
                 }
                 Ok(())
             }
-            Op::DenseChain(m) => xbar::check_chain(m),
-            Op::XbarTiles(h) | Op::XbarArrays(h) => h.check(),
             Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
                 if multipliers.len() != shifts.len() {
                     return Err(format!(
@@ -267,7 +227,29 @@ impl Op {
                     None => Ok(()),
                 }
             }
-            _ => Ok(()),
+            Op::Gather { shape, map } => {
+                if map.len() != shape.iter().product::<usize>() {
+                    return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
+                }
+                Ok(())
+            }
+            Op::Dialect(d) => d.verify(),
+            Op::Output { .. }
+            | Op::MatMul
+            | Op::Gemm { .. }
+            | Op::Add
+            | Op::Relu
+            | Op::Sigmoid
+            | Op::Tanh
+            | Op::Softmax { .. }
+            | Op::Flatten { .. }
+            | Op::Identity
+            | Op::IntAdd
+            | Op::IntRelu
+            | Op::Argmax
+            | Op::Concat { .. }
+            | Op::LayerNorm(_)
+            | Op::Gelu { .. } => Ok(()),
         }
     }
 
@@ -284,14 +266,6 @@ impl Op {
             Op::Input { ty, .. } => Ok(ty.clone()),
             Op::Constant(t) => Ok(t.ty()),
             Op::Output { .. } | Op::Identity => Ok(operands[0].clone()),
-            Op::TreeEnsemble(e) => margins_type(operands[0], e.num_features, e.num_outputs),
-            Op::CamRows(c) => margins_type(operands[0], c.num_features, c.num_outputs),
-            Op::CamCodes { quantized: c, .. } => {
-                margins_type(operands[0], c.num_features, c.num_outputs)
-            }
-            Op::CamArrays(d) => {
-                margins_type(operands[0], d.quantized.num_features, d.quantized.num_outputs)
-            }
             Op::MatMul => matmul_type(float(operands[0], "A")?, float(operands[1], "B")?),
             Op::Gemm { trans_a, trans_b, .. } => {
                 let (a, b) = (float(operands[0], "A")?, float(operands[1], "B")?);
@@ -384,11 +358,6 @@ impl Op {
             Op::Requantize { out, .. } => {
                 Ok(TensorType::new(int(operands[0], "input")?.shape.clone(), *out))
             }
-            Op::DenseChain(m) => xbar::dense_chain_type(m, operands[0]),
-            Op::XbarInputQuant(q) => xbar::input_quant_type(q, operands[0]),
-            Op::XbarDense(l) => xbar::dense_type(l, operands[0]),
-            Op::XbarTiles(h) | Op::XbarArrays(h) => xbar::arrays_type(h, operands[0]),
-            Op::XbarDequant(d) => xbar::dequant_type(d, operands[0]),
             Op::RequantizeChannels { multipliers, lo, hi, .. } => {
                 let x = int(operands[0], "input")?;
                 if x.shape != [multipliers.len()] {
@@ -411,11 +380,11 @@ impl Op {
                     _ => Err(format!("input must be a non-empty vector, got {x}")),
                 }
             }
-            Op::Gather { shape, map } => crate::attention::ir::gather_type(operands[0], shape, map),
-            Op::Concat { axis } => crate::attention::ir::concat_type(operands, *axis),
+            Op::Gather { shape, map } => nn::gather_type(operands[0], shape, map),
+            Op::Concat { axis } => nn::concat_type(operands, *axis),
             Op::LayerNorm(ln) => ln.infer(operands[0]),
             Op::Gelu { .. } => Ok(float(operands[0], "input")?.clone()),
-            Op::Mha(m) => m.infer(operands[0]),
+            Op::Dialect(d) => d.infer_type(operands),
         }
     }
 
@@ -436,67 +405,28 @@ impl Op {
                 ("shift", shift.to_string()),
                 ("out", out.to_string()),
             ],
-            Op::CamRows(c) => vec![
-                ("rows", c.rows.len().to_string()),
-                ("features", c.num_features.to_string()),
-                ("outputs", c.num_outputs.to_string()),
-                ("sparsity", format!("{:.4}", c.sparsity())),
-            ],
-            Op::CamCodes { quantized: c, .. } => vec![
-                ("rows", c.rows.len().to_string()),
-                ("levels", c.levels.to_string()),
-                ("lossless", c.report.lossless.to_string()),
-                ("max_codes", c.report.max_codes_needed.to_string()),
-                ("leaf", format!("fixed<s{}.{}>", c.fixed.leaf_bits, c.fixed.frac_bits)),
-                ("acc_bits", c.fixed.acc_bits.to_string()),
-            ],
-            Op::CamArrays(d) => {
-                let t = d.hardware();
-                let arrays: usize = t.row_tiles.iter().map(|r| r.column_tiles.len()).sum();
-                vec![
-                    ("tile", d.geometry.to_string()),
-                    ("order", d.options.order.name().to_string()),
-                    ("row_tiles", t.row_tiles.len().to_string()),
-                    ("arrays", arrays.to_string()),
-                ]
-            }
-            Op::DenseChain(m) => xbar::chain_attrs(m),
-            Op::XbarInputQuant(q) => xbar::input_quant_attrs(q),
-            Op::XbarDense(l) => xbar::dense_attrs(l),
-            Op::XbarTiles(h) => xbar::arrays_attrs(h, false),
-            Op::XbarArrays(h) => xbar::arrays_attrs(h, true),
-            Op::XbarDequant(d) => xbar::dequant_attrs(d),
             Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
                 let m: Vec<i64> = multipliers.iter().map(|x| i64::from(*x)).collect();
                 let s: Vec<i64> = shifts.iter().map(|x| i64::from(*x)).collect();
                 vec![
-                    ("multipliers", xbar::ints_attr(&m)),
-                    ("shifts", xbar::ints_attr(&s)),
+                    ("multipliers", super::printer::ints_attr(&m)),
+                    ("shifts", super::printer::ints_attr(&s)),
                     ("clamp", format!("[{lo}, {hi}]")),
                 ]
             }
-            Op::Gather { .. }
-            | Op::Concat { .. }
-            | Op::LayerNorm(_)
-            | Op::Gelu { .. }
-            | Op::Mha(_) => crate::attention::ir::attributes(self),
+            Op::Gather { shape, map } => {
+                vec![("shape", format!("{shape:?}")), ("map", nn::summarise_map(map))]
+            }
+            Op::Concat { axis } => vec![("axis", axis.to_string())],
+            Op::LayerNorm(ln) => {
+                vec![("eps", format!("{:?}", ln.eps)), ("d", ln.gamma.len().to_string())]
+            }
+            Op::Gelu { tanh } => {
+                vec![("approximate", if *tanh { "tanh" } else { "none" }.to_string())]
+            }
+            Op::Dialect(d) => d.attributes(),
             _ => Vec::new(),
         }
-    }
-}
-
-/// `[..., features] f32 -> [..., outputs] f32`: the type rule every tree-family op shares.
-fn margins_type(x: &TensorType, features: usize, outputs: usize) -> Result<TensorType, String> {
-    let x = float(x, "input")?;
-    match x.shape.last() {
-        Some(&f) if f == features => {
-            let mut shape = x.shape.clone();
-            if let Some(last) = shape.last_mut() {
-                *last = outputs;
-            }
-            Ok(TensorType::f32(shape))
-        }
-        _ => Err(format!("input {x} must end in the model's {features} features")),
     }
 }
 
@@ -588,49 +518,6 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
         return Err(format!("cannot reshape {input:?} ({numel} elements) into {target:?}"));
     }
     Ok(out)
-}
-
-/// Structural checks on a tree ensemble, so traversal can never index out of range or loop.
-fn check_ensemble(e: &TreeEnsemble) -> Result<(), String> {
-    if e.base_margin.len() != e.num_outputs {
-        return Err(format!(
-            "tree ensemble has {} outputs but {} base margins",
-            e.num_outputs,
-            e.base_margin.len()
-        ));
-    }
-    for (t, tree) in e.trees.iter().enumerate() {
-        if tree.output >= e.num_outputs {
-            return Err(format!("tree {t} feeds output {} of {}", tree.output, e.num_outputs));
-        }
-        if tree.nodes.is_empty() {
-            return Err(format!("tree {t} has no nodes"));
-        }
-        // Every node must be reached exactly once from the root: no cycles, no sharing.
-        let mut seen = vec![false; tree.nodes.len()];
-        let mut stack = vec![0usize];
-        while let Some(i) = stack.pop() {
-            if seen[i] {
-                return Err(format!("tree {t}: node {i} is reached twice (cycle or shared child)"));
-            }
-            seen[i] = true;
-            if let TreeNode::Split { feature, left, right, .. } = &tree.nodes[i] {
-                if *feature as usize >= e.num_features {
-                    return Err(format!(
-                        "tree {t} node {i}: feature {feature} >= {}",
-                        e.num_features
-                    ));
-                }
-                for c in [*left, *right] {
-                    if c as usize >= tree.nodes.len() {
-                        return Err(format!("tree {t} node {i}: child {c} does not exist"));
-                    }
-                    stack.push(c as usize);
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

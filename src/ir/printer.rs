@@ -19,7 +19,7 @@
 //! - Tensors of at most [`INLINE_ELEMENTS`] elements print in full (`dense<[..]>`, floats in
 //!   shortest round-trip form); larger ones print a 64-bit FNV-1a content hash
 //!   (`dense<#hash>`) so dumps of real models stay small and stable.
-//! - A tree ensemble prints its sizes and a content hash of its serialised form.
+//! - Dialect ops print the attributes they declare ([`super::dialect::DialectOp::attributes`]).
 
 use super::graph::Graph;
 use super::ids::NodeId;
@@ -84,23 +84,8 @@ pub fn print_node(g: &Graph, num: &Numbering, id: NodeId) -> String {
         let _ = write!(s, "({})", labels.join(", "));
     }
     let mut attrs: Vec<(&str, String)> = node.op.attributes();
-    match &node.op {
-        Op::IntMatVec { weights } => {
-            attrs.insert(0, ("weights", format!("{} : {}", dense(weights), weights.ty())))
-        }
-        Op::TreeEnsemble(e) => {
-            let mut h = Fnv::new();
-            h.write(serde_json::to_string(&**e).unwrap_or_default().as_bytes());
-            attrs.extend([
-                ("features", e.num_features.to_string()),
-                ("outputs", e.num_outputs.to_string()),
-                ("trees", e.trees.len().to_string()),
-                ("aggregation", format!("{:?}", e.aggregation).to_lowercase()),
-                ("source", format!("{:?}", e.source)),
-                ("hash", format!("#{:016x}", h.finish())),
-            ]);
-        }
-        _ => {}
+    if let Op::IntMatVec { weights } = &node.op {
+        attrs.insert(0, ("weights", format!("{} : {}", dense(weights), weights.ty())));
     }
     if !attrs.is_empty() {
         let parts: Vec<String> = attrs.iter().map(|(k, v)| format!("{k} = {v}")).collect();
@@ -123,4 +108,29 @@ pub fn dense(t: &Tensor) -> String {
         _ => t.ints().unwrap_or_default().iter().map(|x| x.to_string()).collect(),
     };
     format!("dense<[{}]>", items.join(", "))
+}
+
+/// A stable 64-bit content hash of integers, printed as `#` and 16 hex digits.
+pub fn hash_ints<I: IntoIterator<Item = i64>>(v: I) -> String {
+    let mut h = Fnv::new();
+    v.into_iter().for_each(|x| h.write(&x.to_le_bytes()));
+    format!("#{:016x}", h.finish())
+}
+
+/// Values in full when there are at most 16, else their count and content hash.
+pub fn ints_attr(v: &[i64]) -> String {
+    if v.len() <= INLINE_ELEMENTS {
+        format!("[{}]", v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "))
+    } else {
+        format!("<{} x {}>", v.len(), hash_ints(v.iter().copied()))
+    }
+}
+
+/// [`ints_attr`] for reals (shortest round-trip form).
+pub fn reals_attr(v: &[f64]) -> String {
+    if v.len() <= INLINE_ELEMENTS {
+        format!("[{}]", v.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(", "))
+    } else {
+        format!("<{} x {}>", v.len(), hash_ints(v.iter().map(|x| x.to_bits() as i64)))
+    }
 }

@@ -2,9 +2,8 @@
 
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::attention::calib::{had_sigmas, mha_nodes, probe, require_mha};
-use crate::attention::ir::{QkMode, SigmaOrigin};
+use crate::attention::ir::{MhaOp, QkMode, SigmaOrigin};
 use crate::ir::{Graph, Op};
-use std::sync::Arc;
 
 /// Turns every float `mha` (or the one selected by `layer`) into HAD form: Q and K become
 /// `sigma * sign(.)` with `sign(0) = +1`, so scores are `tau * (d_k - 2 HD)` and the hardware
@@ -59,7 +58,9 @@ impl Pass for Binarize {
         }
         let todo: Vec<usize> = (0..nodes.len())
             .filter(|&i| layer < 0 || i as i64 == layer)
-            .filter(|&i| matches!(graph.op(nodes[i]), Op::Mha(m) if m.qk == QkMode::Float))
+            .filter(|&i| {
+                graph.op(nodes[i]).dialect::<MhaOp>().is_some_and(|m| m.qk == QkMode::Float)
+            })
             .collect();
         if todo.is_empty() {
             return Ok(graph.clone()); // everything selected is binarized already
@@ -77,16 +78,16 @@ impl Pass for Binarize {
         .map_err(|e| fail(e.to_string()))?;
         let mut g = graph.clone();
         for (k, &i) in todo.iter().enumerate() {
-            let Op::Mha(m) = graph.op(nodes[i]) else { continue };
+            let Some(m) = graph.op(nodes[i]).dialect::<MhaOp>() else { continue };
             let (sigma_q, sigma_k) = had_sigmas(m, &seen[k], per_head);
             if sigma_q.iter().chain(&sigma_k).any(|s| !(*s > 0.0 && s.is_finite())) {
                 return Err(fail(format!(
                     "attention layer {i}: Q or K is constant on the calibration data (sigma = 0)"
                 )));
             }
-            let mut new = (**m).clone();
+            let mut new = m.clone();
             new.qk = QkMode::Binary { sigma_q, sigma_k, origin: SigmaOrigin::Calibrated };
-            g.node_mut(nodes[i]).op = Op::Mha(Arc::new(new));
+            g.node_mut(nodes[i]).op = Op::dialect_op(new);
         }
         Ok(g)
     }

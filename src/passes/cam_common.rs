@@ -37,6 +37,33 @@ pub fn require_op(
     }
 }
 
+/// Precondition: the graph has at least one dialect op of type `T`.
+pub fn require_dialect<T: crate::ir::DialectOp>(
+    g: &Graph,
+    what: &str,
+    provider: &str,
+) -> Result<(), String> {
+    require_op(g, |op| op.dialect::<T>().is_some(), what, provider)
+}
+
+/// Replaces every dialect op of type `T` by `f(op)`, keeping operands and name (the type is
+/// inferred anew).
+pub fn rewrite_dialect<T: crate::ir::DialectOp>(
+    pass: &str,
+    g: &Graph,
+    mut f: impl FnMut(&T) -> Result<Op, PassError>,
+) -> Result<Graph, PassError> {
+    rewrite(
+        pass,
+        g,
+        |op| op.dialect::<T>().is_some(),
+        |op| match op.dialect::<T>() {
+            Some(t) => f(t),
+            None => Err(PassError::failed(pass, "rewrite reached an op it did not select")),
+        },
+    )
+}
+
 /// Replaces the op of every node matching `pred` by `f(op)`, keeping operands, type and name.
 pub fn rewrite(
     pass: &str,

@@ -1,8 +1,10 @@
 //! `cam-pack`: tree ensemble → CAM rows (X-TIME layout, MonoSparse-CAM §2 of papers.md).
 
-use super::cam_common::{require_op, rewrite};
+use super::cam_common::{require_dialect, rewrite_dialect};
 use super::{Pass, PassContext, PassError};
+use crate::cam::dialect::CamRows;
 use crate::cam::pack::pack;
+use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op};
 use std::sync::Arc;
 
@@ -20,19 +22,12 @@ impl Pass for CamPack {
          are kept exactly."
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_op(g, |op| matches!(op, Op::TreeEnsemble(_)), "tree ensemble", "a tree frontend")
+        require_dialect::<Ensemble>(g, "tree ensemble", "a tree frontend")
     }
     fn run(&self, g: &Graph, _cx: &PassContext) -> Result<Graph, PassError> {
-        rewrite(
-            self.name(),
-            g,
-            |op| matches!(op, Op::TreeEnsemble(_)),
-            |op| match op {
-                Op::TreeEnsemble(e) => Ok(Op::CamRows(Arc::new(
-                    pack(e).map_err(|err| PassError::failed(self.name(), err.to_string()))?,
-                ))),
-                _ => unreachable!("rewrite only passes matching ops"),
-            },
-        )
+        rewrite_dialect::<Ensemble>(self.name(), g, |Ensemble(e)| {
+            let rows = pack(e).map_err(|err| PassError::failed(self.name(), err.to_string()))?;
+            Ok(Op::dialect_op(CamRows(Arc::new(rows))))
+        })
     }
 }

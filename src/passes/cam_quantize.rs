@@ -1,7 +1,8 @@
 //! `cam-quantize`: float CAM rows → per-feature rank codes and fixed-point leaves.
 
-use super::cam_common::{mapped_cell, require_op, rewrite};
+use super::cam_common::{mapped_cell, require_dialect, rewrite_dialect};
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::cam::dialect::{CamCodes, CamRows};
 use crate::cam::quantize::{quantize, QuantConfig};
 use crate::ir::{Graph, Op};
 use std::sync::Arc;
@@ -38,7 +39,7 @@ impl Pass for CamQuantize {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_op(g, |op| matches!(op, Op::CamRows(_)), "CAM rows", "cam-pack")
+        require_dialect::<CamRows>(g, "CAM rows", "cam-pack")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let cell = mapped_cell(self.name(), cx)?;
@@ -58,18 +59,10 @@ impl Pass for CamQuantize {
             leaf_bits: cx.int("leaf-bits")? as u32,
         };
         let train = cx.calibration.map(|c| c.view());
-        rewrite(
-            self.name(),
-            g,
-            |op| matches!(op, Op::CamRows(_)),
-            |op| match op {
-                Op::CamRows(p) => {
-                    let q = quantize(p, &cfg, train)
-                        .map_err(|e| PassError::failed(self.name(), e.to_string()))?;
-                    Ok(Op::CamCodes { packed: p.clone(), quantized: Arc::new(q) })
-                }
-                _ => unreachable!("rewrite only passes matching ops"),
-            },
-        )
+        rewrite_dialect::<CamRows>(self.name(), g, |CamRows(p)| {
+            let q = quantize(p, &cfg, train)
+                .map_err(|e| PassError::failed(self.name(), e.to_string()))?;
+            Ok(Op::dialect_op(CamCodes { packed: p.clone(), quantized: Arc::new(q) }))
+        })
     }
 }

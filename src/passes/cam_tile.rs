@@ -1,8 +1,9 @@
 //! `cam-tile`: quantized rows → arrays of the cell's geometry, for the three policies.
 
-use super::cam_common::{mapped_cell, require_op, rewrite};
+use super::cam_common::{mapped_cell, require_dialect, rewrite_dialect};
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::cam::design::{default_auto_candidates, layout};
+use crate::cam::dialect::{CamCodes, CamTiles};
 use crate::cam::energy::CamPhysics;
 use crate::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
 use crate::cam::{CamOptions, TileChoice};
@@ -57,7 +58,7 @@ impl Pass for CamTile {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_op(g, |op| matches!(op, Op::CamCodes { .. }), "quantized CAM", "cam-quantize")
+        require_dialect::<CamCodes>(g, "quantized CAM", "cam-quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
@@ -77,28 +78,18 @@ impl Pass for CamTile {
         let column_order = ColumnOrder::by_name(cx.symbol("column-order")?)
             .ok_or_else(|| fail("unknown column order".into()))?;
         let train = cx.calibration.map(|c| c.view());
-        rewrite(
-            self.name(),
-            g,
-            |op| matches!(op, Op::CamCodes { .. }),
-            |op| match op {
-                Op::CamCodes { packed, quantized } => {
-                    let physics =
-                        CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
-                    let opts = CamOptions {
-                        tile: tile.clone(),
-                        order,
-                        levels: Some(quantized.levels),
-                        leaf_bits: quantized.fixed.leaf_bits,
-                        tile_options: TileOptions { cluster: cx.bool("cluster")?, column_order },
-                    };
-                    let d =
-                        layout((**packed).clone(), (**quantized).clone(), physics, &opts, train)
-                            .map_err(|e| fail(e.to_string()))?;
-                    Ok(Op::CamArrays(Arc::new(d)))
-                }
-                _ => unreachable!("rewrite only passes matching ops"),
-            },
-        )
+        rewrite_dialect::<CamCodes>(self.name(), g, |CamCodes { packed, quantized }| {
+            let physics = CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
+            let opts = CamOptions {
+                tile: tile.clone(),
+                order,
+                levels: Some(quantized.levels),
+                leaf_bits: quantized.fixed.leaf_bits,
+                tile_options: TileOptions { cluster: cx.bool("cluster")?, column_order },
+            };
+            let d = layout((**packed).clone(), (**quantized).clone(), physics, &opts, train)
+                .map_err(|e| fail(e.to_string()))?;
+            Ok(Op::dialect_op(CamTiles(Arc::new(d))))
+        })
     }
 }

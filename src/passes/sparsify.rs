@@ -2,9 +2,9 @@
 
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::attention::calib::{mha_nodes, require_mha};
+use crate::attention::ir::MhaOp;
 use crate::attention::select::Selection;
 use crate::ir::{Graph, Op};
-use std::sync::Arc;
 
 /// Keeps the `top-n` best scores of every query row before the softmax and masks the rest
 /// (ties to the lower key index; see `crate::attention::select`). With `hierarchical`, the
@@ -88,16 +88,16 @@ impl Pass for Sparsify {
             if layer >= 0 && i as i64 != layer {
                 continue;
             }
-            let Op::Mha(m) = graph.op(id) else { continue };
+            let Some(m) = graph.op(id).dialect::<MhaOp>() else { continue };
             let s = graph.ty(id).shape.first().copied().unwrap_or(0);
             sel.validate(s).map_err(|e| PassError::BadOption {
                 pass: self.name().into(),
                 option: "top-n".into(),
                 message: format!("attention layer {i}: {e}"),
             })?;
-            let mut new = (**m).clone();
+            let mut new = m.clone();
             new.select = sel;
-            g.node_mut(id).op = Op::Mha(Arc::new(new));
+            g.node_mut(id).op = Op::dialect_op(new);
         }
         Ok(g)
     }

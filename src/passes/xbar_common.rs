@@ -55,7 +55,10 @@ pub fn require_stage(
     let ops: Vec<&Op> = g.node_ids().into_iter().map(|id| g.op(id)).collect();
     let layers = ops
         .iter()
-        .filter(|op| matches!(op, Op::XbarDense(_) | Op::XbarTiles(_) | Op::XbarArrays(_)))
+        .filter(|op| {
+            op.dialect::<crate::crossbar::dialect::XbarDense>().is_some()
+                || op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some()
+        })
         .count();
     let ready = ops.iter().filter(|op| want(op)).count();
     if ready == 0 || ready != layers {

@@ -5,7 +5,7 @@ use super::xbar_common::{build, each_stage, read_chain, require_stage};
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::crossbar::device::DeviceConfig;
 use crate::crossbar::graph::Stage;
-use crate::ir::{Graph, Op};
+use crate::ir::Graph;
 use std::sync::Arc;
 
 /// Programs the chip: every cell's level becomes an integer conductance code (in `2^-frac`
@@ -42,7 +42,12 @@ impl Pass for CrossbarProgram {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_stage(g, |op| matches!(op, Op::XbarTiles(_)), "placed layers", "crossbar-tile")
+        require_stage(
+            g,
+            |op| op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some_and(|t| !t.programmed),
+            "placed layers",
+            "crossbar-tile",
+        )
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);

@@ -4,7 +4,7 @@ use super::xbar_common::{build, calibration_rows};
 use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::crossbar::graph::{read_model, Chain};
 use crate::crossbar::quant::{quantize, Calibration, QuantConfig, ScaleGranularity};
-use crate::ir::{Graph, Op};
+use crate::ir::Graph;
 
 /// Quantizes weights, biases and activations to the integer semantics the crossbar, the
 /// simulator and the RTL share (`crate::crossbar::quant`); trained QONNX quantizers keep their
@@ -79,7 +79,7 @@ impl Pass for Quantize {
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
         super::cam_common::require_op(
             g,
-            |op| matches!(op, Op::DenseChain(_)),
+            |op| op.dialect::<crate::crossbar::dialect::DenseChain>().is_some(),
             "dense-layer chain",
             "the ONNX frontend",
         )

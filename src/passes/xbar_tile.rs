@@ -8,7 +8,7 @@ use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::dsl::accel::Instance;
-use crate::ir::{Graph, Op};
+use crate::ir::Graph;
 use std::sync::Arc;
 
 /// Places every layer on arrays of the mapped instance's geometry: weights split into cell
@@ -120,7 +120,12 @@ impl Pass for CrossbarTile {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_stage(g, |op| matches!(op, Op::XbarDense(_)), "quantized layers", "quantize")
+        require_stage(
+            g,
+            |op| op.dialect::<crate::crossbar::dialect::XbarDense>().is_some(),
+            "quantized layers",
+            "quantize",
+        )
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);

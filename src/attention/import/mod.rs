@@ -72,7 +72,7 @@ pub fn import(model: &OnnxModel) -> Result<Graph, AttnError> {
                     (
                         m.output,
                         Replacement {
-                            op: Op::Mha(Arc::new(m.op)),
+                            op: Op::dialect_op(m.op),
                             input: m.input,
                             claimed: m.claimed,
                         },

@@ -683,40 +683,7 @@ fn binary(x: &Value, b: &Value, out: &[usize], f: impl Fn(f32, f32) -> f32) -> V
     Value { shape: out.to_vec(), data }
 }
 
-/// `erf` in double precision: the Maclaurin series below 4 (terms shrink past n ~ x^2; f64
-/// keeps ~1e-9 absolute accuracy there), and +-1 beyond, where `1 - erf(x) < 1.6e-8` is below
-/// half an f32 ulp of 1.
-pub fn erf64(x: f64) -> f64 {
-    let a = x.abs();
-    if a >= 4.0 {
-        return x.signum();
-    }
-    // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
-    let mut term = a; // x^(2n+1) / n! with sign
-    let mut sum = a;
-    let x2 = a * a;
-    let mut n = 0.0f64;
-    loop {
-        n += 1.0;
-        term *= -x2 / n;
-        let t = term / (2.0 * n + 1.0);
-        sum += t;
-        if t.abs() < 1e-17 * sum.abs().max(1e-300) {
-            break;
-        }
-    }
-    (2.0 / std::f64::consts::PI.sqrt() * sum).copysign(x)
-}
-
-/// Exact GELU `x * Phi(x)` (erf form) or the tanh approximation, in f64.
-pub fn gelu64(x: f64, tanh: bool) -> f64 {
-    if tanh {
-        let c = (2.0 / std::f64::consts::PI).sqrt();
-        0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
-    } else {
-        0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2))
-    }
-}
+pub use crate::ir::nn::{erf64, gelu64};
 
 /// Batched numpy `matmul` with f64 accumulation in increasing `k`.
 pub fn matmul(a: &Value, b: &Value) -> Result<Value, String> {

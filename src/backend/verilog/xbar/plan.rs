@@ -204,7 +204,7 @@ fn layer_plan(
 }
 
 impl Plan {
-    /// The plan of a chain whose every layer is placed (`xbar_tiles` or `xbar_arrays`).
+    /// The plan of a chain whose every layer is placed (`xbar.tiles` or `xbar.arrays`).
     pub fn new(chain: &Chain) -> Result<Plan, String> {
         let g = chain.device_graph()?;
         // The device graph lists, per layer: the layer op, its bias constant, the addition and
@@ -213,7 +213,7 @@ impl Plan {
         let fmt_of = |pred: &dyn Fn(&Op) -> bool| -> Vec<NumFormat> {
             order.iter().filter(|id| pred(g.op(**id))).map(|id| g.ty(*id).format).collect()
         };
-        let accs = fmt_of(&|op| matches!(op, Op::XbarTiles(_) | Op::XbarArrays(_)));
+        let accs = fmt_of(&|op| op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some());
         let sums = fmt_of(&|op| matches!(op, Op::IntAdd));
         let out = g.ty(g.outputs()[0]).format;
         let in_format = g.ty(g.inputs()[0]).format;

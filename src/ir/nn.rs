@@ -1,0 +1,210 @@
+//! Model-level float ops beyond the MLP set that ONNX transformer exports need, shared by every
+//! family that reads such graphs: index-map data movement (`gather`), `concat`, layer
+//! normalisation and GELU. Their type rules and reference semantics live here with the core
+//! because no family owns them (an MLP inside a transformer block and a plain MLP read the
+//! same ops).
+
+use super::tensor::{Tensor, TensorData};
+use super::types::{NumFormat, TensorType};
+use std::sync::Arc;
+
+/// Layer normalisation over the last axis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerNormOp {
+    pub eps: f32,
+    pub gamma: Vec<f32>,
+    pub beta: Vec<f32>,
+}
+
+impl LayerNormOp {
+    pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
+        float(x)?;
+        let d = self.gamma.len();
+        if self.beta.len() != d || x.shape.last() != Some(&d) {
+            return Err(format!("normalises {d} values (beta {}), input is {x}", self.beta.len()));
+        }
+        if !(self.eps.is_finite() && self.eps >= 0.0) {
+            return Err(format!("epsilon {} is invalid", self.eps));
+        }
+        Ok(x.clone())
+    }
+
+    pub fn eval(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.gamma.len();
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks(d.max(1)) {
+            let mean = row.iter().map(|&v| f64::from(v)).sum::<f64>() / d as f64;
+            let var = row.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / d as f64;
+            let inv = 1.0 / (var + f64::from(self.eps)).sqrt();
+            for (i, &v) in row.iter().enumerate() {
+                let y = (f64::from(v) - mean) * inv * f64::from(self.gamma[i])
+                    + f64::from(self.beta[i]);
+                out.push(y as f32);
+            }
+        }
+        out
+    }
+}
+
+/// erf(x) in f64 by its Maclaurin series (|x| < 4) and ±1 beyond, accurate to about 1e-16.
+pub fn erf64(x: f64) -> f64 {
+    let a = x.abs();
+    if a >= 4.0 {
+        return x.signum();
+    }
+    // erf(x) = 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1))
+    let mut term = a; // x^(2n+1) / n! with sign
+    let mut sum = a;
+    let x2 = a * a;
+    let mut n = 0.0f64;
+    loop {
+        n += 1.0;
+        term *= -x2 / n;
+        let t = term / (2.0 * n + 1.0);
+        sum += t;
+        if t.abs() < 1e-17 * sum.abs().max(1e-300) {
+            break;
+        }
+    }
+    (2.0 / std::f64::consts::PI.sqrt() * sum).copysign(x)
+}
+
+/// Exact GELU `x * Phi(x)` (erf form) or the tanh approximation, in f64.
+pub fn gelu64(x: f64, tanh: bool) -> f64 {
+    if tanh {
+        let c = (2.0 / std::f64::consts::PI).sqrt();
+        0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
+    } else {
+        0.5 * x * (1.0 + erf64(x / std::f64::consts::SQRT_2))
+    }
+}
+
+/// GELU on one value (`tanh` selects the approximation).
+pub fn gelu(x: f32, tanh: bool) -> f32 {
+    gelu64(f64::from(x), tanh) as f32
+}
+
+fn float(t: &TensorType) -> Result<(), String> {
+    if t.format == NumFormat::Float32 {
+        Ok(())
+    } else {
+        Err(format!("operand must be f32, got {t}"))
+    }
+}
+
+/// Type rule of `gather`.
+pub fn gather_type(
+    x: &TensorType,
+    shape: &[usize],
+    map: &Arc<[u32]>,
+) -> Result<TensorType, String> {
+    let n: usize = shape.iter().product();
+    if map.len() != n {
+        return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
+    }
+    let numel = x.numel();
+    if let Some(bad) = map.iter().find(|&&i| i as usize >= numel) {
+        return Err(format!("index {bad} is outside the operand's {numel} elements"));
+    }
+    Ok(TensorType::new(shape.to_vec(), x.format))
+}
+
+/// Type rule of `concat`.
+pub fn concat_type(xs: &[&TensorType], axis: i64) -> Result<TensorType, String> {
+    let first = xs.first().ok_or("concat needs an operand")?;
+    let r = first.rank() as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r {
+        return Err(format!("axis {axis} is out of range for rank {r}"));
+    }
+    let a = a as usize;
+    let mut shape = first.shape.clone();
+    for (i, x) in xs.iter().enumerate().skip(1) {
+        if x.format != first.format
+            || x.rank() != first.rank()
+            || (0..first.rank()).any(|d| d != a && x.shape[d] != first.shape[d])
+        {
+            return Err(format!("operand {i} {x} does not match {first} along axis {a}"));
+        }
+        shape[a] += x.shape[a];
+    }
+    Ok(TensorType::new(shape, first.format))
+}
+
+/// `concat` semantics on flat data.
+pub fn concat_eval<T: Copy>(parts: &[(&[T], &[usize])], axis: usize) -> Vec<T> {
+    let outer: usize = parts[0].1[..axis].iter().product();
+    let mut out = Vec::new();
+    for o in 0..outer {
+        for (data, shape) in parts {
+            let inner: usize = shape[axis..].iter().product();
+            out.extend_from_slice(&data[o * inner..(o + 1) * inner]);
+        }
+    }
+    out
+}
+
+/// A short, stable description of an index map: identity, or its first entries.
+pub fn summarise_map(map: &[u32]) -> String {
+    if map.iter().enumerate().all(|(i, &m)| m as usize == i) {
+        return "identity".into();
+    }
+    let head: Vec<String> = map.iter().take(8).map(|m| m.to_string()).collect();
+    let more = if map.len() > 8 { ", ..." } else { "" };
+    format!("[{}{more}]", head.join(", "))
+}
+
+/// `gather` semantics: `y.flat[i] = x.flat[map[i]]`, keeping the operand's storage.
+pub fn gather_eval(x: &Tensor, map: &[u32], ty: &TensorType) -> Tensor {
+    let data = match &x.data {
+        TensorData::F32(v) => TensorData::F32(map.iter().map(|&i| v[i as usize]).collect()),
+        _ => {
+            let v = x.ints().unwrap_or_default();
+            TensorData::I64(map.iter().map(|&i| v[i as usize]).collect())
+        }
+    };
+    Tensor { shape: ty.shape.clone(), format: ty.format, data }
+}
+
+/// `concat` on tensors (float or integer) along `axis` (negative counts from the end).
+pub fn concat_tensors(a: &[&Tensor], axis: i64, ty: &TensorType) -> Result<Tensor, String> {
+    let r = ty.rank() as i64;
+    let ax = if axis < 0 { axis + r } else { axis } as usize;
+    let data = if a.iter().all(|t| matches!(t.data, TensorData::F32(_))) {
+        let data: Vec<&[f32]> = a
+            .iter()
+            .map(|t| t.floats().ok_or_else(|| "expected float data".to_string()))
+            .collect::<Result<_, _>>()?;
+        let parts: Vec<(&[f32], &[usize])> =
+            data.iter().zip(a).map(|(d, t)| (*d, t.shape.as_slice())).collect();
+        TensorData::F32(concat_eval(&parts, ax))
+    } else {
+        let data: Vec<Vec<i64>> = a.iter().map(|t| t.ints().unwrap_or_default()).collect();
+        let parts: Vec<(&[i64], &[usize])> =
+            data.iter().zip(a).map(|(d, t)| (d.as_slice(), t.shape.as_slice())).collect();
+        TensorData::I64(concat_eval(&parts, ax))
+    };
+    Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_norm_by_hand() {
+        // [1, 3]: mean 2, var 1 -> [-1, 1] / sqrt(1 + eps); gamma [2, 1], beta [0, 5].
+        let ln = LayerNormOp { eps: 0.0, gamma: vec![2.0, 1.0], beta: vec![0.0, 5.0] };
+        assert_eq!(ln.eval(&[1.0, 3.0]), vec![-2.0, 6.0]);
+    }
+
+    #[test]
+    fn concat_by_hand() {
+        let a = [1, 2, 3, 4];
+        let b = [9, 8];
+        // [2,2] ++ [2,1] along axis 1 -> [[1,2,9],[3,4,8]].
+        assert_eq!(concat_eval(&[(&a, &[2, 2]), (&b, &[2, 1])], 1), vec![1, 2, 9, 3, 4, 8]);
+        // [1,2] ++ [2,2] along axis 0.
+        assert_eq!(concat_eval(&[(&b, &[1, 2]), (&a, &[2, 2])], 0), vec![9, 8, 1, 2, 3, 4]);
+    }
+}

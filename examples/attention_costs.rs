@@ -17,8 +17,8 @@ use std::path::Path;
 use tessera::attention::core::CoreParams;
 use tessera::attention::cost::{head_cost, scaling, AttnShape, AttnUnits, Variant};
 use tessera::attention::design::{compile, CompileOptions};
+use tessera::attention::rtl::unit_design;
 use tessera::attention::select::Selection;
-use tessera::backend::verilog::attention::unit_design;
 use tessera::backend::verilog::print_modules;
 use tessera::backend::verilog::synth::{run_yosys, SynthStats};
 use tessera::frontend::onnx::load_onnx;
@@ -31,7 +31,7 @@ fn core_of(model: &str, passes: &[&str]) -> Result<CoreParams, String> {
     let m = load_onnx(&dir.join(model)).map_err(|e| e.to_string())?;
     let passes = passes
         .iter()
-        .map(|p| PassInvocation::parse(p).map_err(|e| e.to_string()))
+        .map(|p| PassInvocation::parse(&tessera::flow::registry(), p).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let opts = CompileOptions { passes, ..CompileOptions::default() };
     let d = compile(&m, None, &opts, Some(&calib)).map_err(|e| e.to_string())?;

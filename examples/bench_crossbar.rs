@@ -19,7 +19,7 @@ use tessera::crossbar::family::compile_job;
 use tessera::flow::{Compiled, Job};
 
 fn run(path: PathBuf, min_seconds: f64) -> Result<String, String> {
-    let loaded = tessera::dsl::load(std::slice::from_ref(&path));
+    let loaded = tessera::flow::catalog::load(std::slice::from_ref(&path));
     if loaded.has_errors() || !loaded.unreadable.is_empty() {
         return Err(format!(
             "{}{}: cannot load the description",

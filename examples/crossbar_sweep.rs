@@ -23,7 +23,7 @@ use tessera::diagnostics::render_human;
 use tessera::flow::Job;
 
 fn run(path: PathBuf) -> Result<String, String> {
-    let loaded = tessera::dsl::load(std::slice::from_ref(&path));
+    let loaded = tessera::flow::catalog::load(std::slice::from_ref(&path));
     if loaded.has_errors() || !loaded.unreadable.is_empty() {
         return Err(format!(
             "{}{}: cannot load the description",

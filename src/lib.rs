@@ -13,6 +13,7 @@ pub mod commands;
 pub mod crossbar;
 pub mod diagnostics;
 pub mod dsl;
+pub mod family;
 pub mod flow;
 pub mod frontend;
 pub mod ir;

@@ -23,11 +23,11 @@ fn npy(name: &str) -> Array2<f32> {
 
 fn job_from(source: Option<&str>) -> Job {
     let loaded = match source {
-        None => dsl::load(&[dir().join("accel.tess")]),
+        None => tessera::flow::catalog::load(&[dir().join("accel.tess")]),
         Some(text) => {
             let name = dir().join("variant.tess");
             let name = name.to_str().unwrap().to_string();
-            dsl::load_sources(&[(&name, text)], &dsl::LoadOptions::default())
+            dsl::load_sources(&[(&name, text)], &tessera::flow::catalog::load_options())
         }
     };
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);

@@ -2,8 +2,8 @@
 //! HAD attention core against the int8 core at the same (small) shape.
 
 use tessera::attention::core::{exp_entry, CoreMode, CoreParams};
+use tessera::attention::rtl::unit_design;
 use tessera::attention::select::Selection;
-use tessera::backend::verilog::attention::unit_design;
 use tessera::backend::verilog::print_modules;
 use tessera::backend::verilog::synth::{run_yosys, SynthStats};
 use tessera::crossbar::quant::Requant;

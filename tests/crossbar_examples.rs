@@ -9,13 +9,12 @@ use ndarray::Array2;
 use std::path::PathBuf;
 use tessera::crossbar::dataset::{argmax, ExampleData};
 use tessera::crossbar::family::CROSSBAR_FAMILY;
-use tessera::dsl;
 use tessera::flow::{Family, Job};
 
 /// Agreement with the source framework and accuracy on the labels.
 fn agreement(name: &str) -> (usize, usize, usize) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-    let loaded = dsl::load(&[dir.join("accel.tess")]);
+    let loaded = tessera::flow::catalog::load(&[dir.join("accel.tess")]);
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let job = Job::new(loaded.accelerators.into_iter().next().unwrap(), None).unwrap();
     let c = CROSSBAR_FAMILY.compile(&job).unwrap();

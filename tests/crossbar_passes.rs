@@ -24,13 +24,13 @@ fn job(mapping: Option<&str>) -> Job {
         }
     };
     let name = dir().join("variant.tess").to_str().unwrap().to_string();
-    let loaded = dsl::load_sources(&[(&name, &text)], &dsl::LoadOptions::default());
+    let loaded = dsl::load_sources(&[(&name, &text)], &tessera::flow::catalog::load_options());
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     Job::new(loaded.accelerators.into_iter().next().unwrap(), None).unwrap()
 }
 
 fn dump(job: &mut Job, point: &str) -> String {
-    job.dumps = vec![DumpPoint::parse(point).unwrap()];
+    job.dumps = vec![DumpPoint::parse(&tessera::flow::registry(), point).unwrap()];
     let c = CROSSBAR_FAMILY.compile(job).unwrap();
     let d = c.ir_dumps();
     assert_eq!(d.len(), 1);

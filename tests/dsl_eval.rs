@@ -7,7 +7,7 @@ use tessera::dsl::{self, LoadOptions, Loaded};
 use tessera::units::Dim;
 
 fn load(src: &str) -> Loaded {
-    let opts = LoadOptions { check_model_paths: false };
+    let opts = LoadOptions { check_model_paths: false, ..tessera::flow::catalog::load_options() };
     dsl::load_sources(&[("test.tess", src)], &opts)
 }
 
@@ -256,7 +256,7 @@ fn model_paths_resolve_against_the_defining_file() {
         "component c { param n: int = 1; }\naccelerator a { model m = xgboost(\"m.json\"); inst i = c(); map m -> i using cam_pack(); }\n",
     )
     .unwrap();
-    let l = dsl::load(std::slice::from_ref(&file));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&file));
     assert!(l.diagnostics.is_empty(), "{}", render_human(&l.files, &l.diagnostics));
     let b = &l.accelerators[0].models["m"];
     assert_eq!(b.written, "m.json");
@@ -264,9 +264,12 @@ fn model_paths_resolve_against_the_defining_file() {
     assert_eq!(l.accelerators[0].source_path, file);
     // A missing model is E0012 unless the caller substitutes its own.
     std::fs::remove_file(sub.join("m.json")).unwrap();
-    let l = dsl::load(std::slice::from_ref(&file));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&file));
     assert_eq!(l.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(), vec![Code::E0012]);
-    let l = dsl::load_with(std::slice::from_ref(&file), &LoadOptions { check_model_paths: false });
+    let l = dsl::load_with(
+        std::slice::from_ref(&file),
+        &LoadOptions { check_model_paths: false, ..tessera::flow::catalog::load_options() },
+    );
     assert!(l.diagnostics.is_empty());
     assert_eq!(l.accelerators[0].models["m"].path, sub.join("m.json"));
 }
@@ -330,7 +333,7 @@ fn imports_are_not_transitive_and_only_root_accelerators_are_returned() {
         "import \"b.tess\";\nconst top = mid + 1;\nconst bad = deep;\naccelerator main1 { }\naccelerator main2 { }\n",
     )
     .unwrap();
-    let l = dsl::load(&[p.join("a.tess")]);
+    let l = tessera::flow::catalog::load(&[p.join("a.tess")]);
     // `deep` is visible in b (which imports c) but not in a.
     let codes: Vec<Code> = l.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(codes, vec![Code::E0004]);

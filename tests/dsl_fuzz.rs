@@ -87,7 +87,7 @@ fn soup() -> impl Strategy<Value = String> {
 }
 
 fn load(src: &str) -> Loaded {
-    let opts = LoadOptions { check_model_paths: false };
+    let opts = LoadOptions { check_model_paths: false, ..tessera::flow::catalog::load_options() };
     dsl::load_sources(&[("fuzz.tess", src)], &opts)
 }
 
@@ -135,7 +135,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("r.tess");
         std::fs::write(&p, &bytes).unwrap();
-        let l = dsl::load(std::slice::from_ref(&p));
+        let l = tessera::flow::catalog::load(std::slice::from_ref(&p));
         let _ = render_human(&l.files, &l.diagnostics);
         if std::str::from_utf8(&bytes).is_err() {
             prop_assert_eq!(l.diagnostics.len(), 1);

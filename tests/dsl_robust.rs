@@ -3,10 +3,10 @@
 //! harness's threads (2 MiB stacks), a stricter setting than the CLI's main thread.
 
 use tessera::diagnostics::Code;
-use tessera::dsl::{self, LoadOptions, Loaded};
+use tessera::dsl::{self, Loaded};
 
 fn load(src: &str) -> Loaded {
-    dsl::load_sources(&[("big.tess", src)], &LoadOptions::default())
+    dsl::load_sources(&[("big.tess", src)], &tessera::flow::catalog::load_options())
 }
 
 fn codes(l: &Loaded) -> Vec<Code> {
@@ -68,13 +68,13 @@ fn huge_files_are_refused_not_parsed() {
     // 10 MB of valid constants.
     let line = "const x = 1;\n";
     std::fs::write(&big, line.repeat(10 * 1024 * 1024 / line.len() + 1)).unwrap();
-    let l = dsl::load(std::slice::from_ref(&big));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&big));
     assert_eq!(codes(&l), vec![Code::E0016]);
     assert!(l.diagnostics[0].message.contains("bytes"));
     // Imported, it is reported at the import.
     let root = dir.path().join("root.tess");
     std::fs::write(&root, "import \"big.tess\";\n").unwrap();
-    let l = dsl::load(std::slice::from_ref(&root));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&root));
     assert_eq!(codes(&l), vec![Code::E0016]);
     assert!(l.diagnostics[0].primary_span().is_some());
 }
@@ -98,7 +98,7 @@ fn deep_import_chains_stop() {
         .unwrap();
     }
     std::fs::write(dir.path().join("f100.tess"), "const end = 1;\n").unwrap();
-    let l = dsl::load(&[dir.path().join("f0.tess")]);
+    let l = tessera::flow::catalog::load(&[dir.path().join("f0.tess")]);
     assert_eq!(codes(&l), vec![Code::E0016]);
 }
 
@@ -109,12 +109,12 @@ fn binary_and_non_utf8_input() {
     let bytes: Vec<u8> =
         (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     std::fs::write(&bin, &bytes).unwrap();
-    let l = dsl::load(std::slice::from_ref(&bin));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&bin));
     assert_eq!(codes(&l), vec![Code::E0001]);
     // Valid text with one bad byte: located by line and column.
     let bad = dir.path().join("bad.tess");
     std::fs::write(&bad, b"const a = 1;\nconst b = \xff;\n").unwrap();
-    let l = dsl::load(std::slice::from_ref(&bad));
+    let l = tessera::flow::catalog::load(std::slice::from_ref(&bad));
     assert_eq!(codes(&l), vec![Code::E0001]);
     assert!(
         l.diagnostics[0].notes[0].contains("line 2, column 11"),

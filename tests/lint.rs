@@ -25,7 +25,7 @@ fn lint_files() {
     insta::glob!("lint/*.tess", |path| {
         let rel = relative(path);
         let name = rel.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-        let loaded = dsl::load(std::slice::from_ref(&rel));
+        let loaded = tessera::flow::catalog::load(std::slice::from_ref(&rel));
         let human = render_human(&loaded.files, &loaded.diagnostics);
         assert!(!human.contains(env!("CARGO_MANIFEST_DIR")), "absolute path in output of {name}");
         let found = codes(&loaded);
@@ -63,7 +63,7 @@ fn lint_json() {
         "w0001_unmapped_model",
     ] {
         let rel = PathBuf::from(format!("tests/lint/{name}.tess"));
-        let loaded = dsl::load(std::slice::from_ref(&rel));
+        let loaded = tessera::flow::catalog::load(std::slice::from_ref(&rel));
         let json = render_json(&loaded.files, &loaded.diagnostics);
         let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
         assert_eq!(parsed.as_array().map(Vec::len), Some(loaded.diagnostics.len()));
@@ -76,8 +76,10 @@ fn lint_json() {
 fn stdlib_modules_lint_clean() {
     for name in tessera::stdlib::names() {
         let src = format!("use {name};\n");
-        let loaded =
-            dsl::load_sources(&[("stdlib_check.tess", &src)], &dsl::LoadOptions::default());
+        let loaded = dsl::load_sources(
+            &[("stdlib_check.tess", &src)],
+            &tessera::flow::catalog::load_options(),
+        );
         let human = render_human(&loaded.files, &loaded.diagnostics);
         assert!(loaded.diagnostics.is_empty(), "stdlib module {name}:\n{human}");
     }

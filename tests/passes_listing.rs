@@ -2,7 +2,6 @@
 
 use assert_cmd::Command;
 use tessera::commands::passes::listing;
-use tessera::passes::registry;
 
 #[test]
 fn listing_snapshot() {
@@ -18,7 +17,7 @@ fn command_prints_the_listing() {
 #[test]
 fn registry_names_are_unique_kebab_case_with_defaults_that_validate() {
     let mut names = std::collections::BTreeSet::new();
-    for p in registry() {
+    for p in tessera::flow::registry() {
         for n in std::iter::once(p.name()).chain(p.aliases().iter().copied()) {
             assert!(
                 n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),

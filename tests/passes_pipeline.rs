@@ -38,8 +38,9 @@ fn run(g: &Graph, x: &[f32]) -> Vec<f32> {
 
 #[test]
 fn dumps_before_and_after_each_pass() {
-    let pm =
-        PassManager::parse_pipeline("fold-identity,dce").unwrap().with_dumps(vec![DumpPoint::All]);
+    let pm = PassManager::parse_pipeline(&tessera::flow::registry(), "fold-identity,dce")
+        .unwrap()
+        .with_dumps(vec![DumpPoint::All]);
     let out = pm.run(&graph(), PassEnv::default()).unwrap();
     let text: String = out.dumps.iter().map(|d| d.render()).collect();
     insta::assert_snapshot!(text);
@@ -48,7 +49,11 @@ fn dumps_before_and_after_each_pass() {
 #[test]
 fn passes_keep_semantics() {
     let g = graph();
-    let pm = PassManager::parse_pipeline("fold_identity,dead_code_elimination").unwrap();
+    let pm = PassManager::parse_pipeline(
+        &tessera::flow::registry(),
+        "fold_identity,dead_code_elimination",
+    )
+    .unwrap();
     let out = pm.run(&g, PassEnv::default()).unwrap().graph;
     let x = [-1.0, 2.0, -3.0, 4.0, 0.5, -0.0];
     // relu by hand: [0, 2, 0, 4, 0.5, 0] in shape [3, 2].
@@ -62,10 +67,11 @@ fn passes_keep_semantics() {
 
 #[test]
 fn selected_dumps_and_options() {
-    let inv = PassInvocation::parse("fold-identity:reshapes=false").unwrap();
-    let pm = PassManager::new(&[inv]).unwrap().with_dumps(vec![
-        DumpPoint::parse("before:fold_identity").unwrap(),
-        DumpPoint::parse("after:fold-identity").unwrap(),
+    let inv =
+        PassInvocation::parse(&tessera::flow::registry(), "fold-identity:reshapes=false").unwrap();
+    let pm = PassManager::new(&tessera::flow::registry(), &[inv]).unwrap().with_dumps(vec![
+        DumpPoint::parse(&tessera::flow::registry(), "before:fold_identity").unwrap(),
+        DumpPoint::parse(&tessera::flow::registry(), "after:fold-identity").unwrap(),
     ]);
     let out = pm.run(&graph(), PassEnv::default()).unwrap();
     let labels: Vec<&str> = out.dumps.iter().map(|d| d.label.as_str()).collect();
@@ -80,32 +86,41 @@ fn selected_dumps_and_options() {
 #[test]
 fn name_and_option_errors_are_clear() {
     let msg = |e: PassError| e.to_string();
-    let e = PassManager::parse_pipeline("dce,fold-identiy").err().unwrap();
+    let e =
+        PassManager::parse_pipeline(&tessera::flow::registry(), "dce,fold-identiy").err().unwrap();
     assert_eq!(msg(e), "unknown pass `fold-identiy` (did you mean `fold-identity`?)");
-    let inv = PassInvocation::parse("fold-identity:reshape=true").unwrap();
+    let inv =
+        PassInvocation::parse(&tessera::flow::registry(), "fold-identity:reshape=true").unwrap();
     assert_eq!(
-        msg(PassManager::new(&[inv]).err().unwrap()),
+        msg(PassManager::new(&tessera::flow::registry(), &[inv]).err().unwrap()),
         "pass `fold-identity` has no option `reshape` (did you mean `reshapes`?); its options are: reshapes"
     );
     assert_eq!(
-        msg(PassInvocation::parse("fold-identity:reshapes=maybe").err().unwrap()),
+        msg(PassInvocation::parse(&tessera::flow::registry(), "fold-identity:reshapes=maybe")
+            .err()
+            .unwrap()),
         "pass `fold-identity`, option `reshapes`: `maybe` is not `true` or `false`"
     );
     assert_eq!(
-        msg(PassInvocation::parse("fold-identity:reshapes").err().unwrap()),
+        msg(PassInvocation::parse(&tessera::flow::registry(), "fold-identity:reshapes")
+            .err()
+            .unwrap()),
         "invalid pass specification `fold-identity:reshapes`: `reshapes` is not key=value"
     );
     let inv =
         PassInvocation::new("fold-identity").with("reshapes", Value::Number(Quantity::scalar(1.0)));
     assert_eq!(
-        msg(PassManager::new(&[inv]).err().unwrap()),
+        msg(PassManager::new(&tessera::flow::registry(), &[inv]).err().unwrap()),
         "pass `fold-identity`, option `reshapes`: expected bool, got the number 1"
     );
     assert_eq!(
-        msg(DumpPoint::parse("during:dce").err().unwrap()),
+        msg(DumpPoint::parse(&tessera::flow::registry(), "during:dce").err().unwrap()),
         "invalid pass specification `during:dce`: expected `all`, `before:PASS` or `after:PASS`"
     );
-    assert!(matches!(DumpPoint::parse("after:nope"), Err(PassError::UnknownPass { .. })));
+    assert!(matches!(
+        DumpPoint::parse(&tessera::flow::registry(), "after:nope"),
+        Err(PassError::UnknownPass { .. })
+    ));
     assert_eq!(lookup("dead_code_elimination").map(|p| p.name()), Some("dce"));
     assert_eq!(lookup("Fold_Identity").map(|p| p.name()), None);
 }
@@ -288,7 +303,10 @@ fn manager_verifies_after_each_pass_and_checks_preconditions() {
     // An invalid input graph is rejected before any pass runs.
     let mut bad = Graph::new();
     bad.add_input("x", TensorType::f32(vec![1])).unwrap();
-    let e =
-        PassManager::parse_pipeline("dce").unwrap().run(&bad, PassEnv::default()).err().unwrap();
+    let e = PassManager::parse_pipeline(&tessera::flow::registry(), "dce")
+        .unwrap()
+        .run(&bad, PassEnv::default())
+        .err()
+        .unwrap();
     assert_eq!(e.to_string(), "the input graph is invalid:\n  graph: the graph has no outputs");
 }

@@ -1,5 +1,5 @@
 //! The integer attention core: one head, bit-exact with the RTL
-//! (`crate::backend::verilog::attention::core`).
+//! (`crate::attention::rtl::core`).
 //!
 //! For every query `t` (rows of `q`, keys and values rows of `k`, `v`):
 //!
@@ -17,7 +17,7 @@
 //! 5. **Values.** `acc_c = sum_j p_j v_jc`, `out_c = clamp(round_half_even(acc_c * M_o / 2^sh_o))`.
 
 use super::select::{select, Selection};
-use crate::crossbar::quant::Requant;
+use crate::ir::requant::Requant;
 use serde::Serialize;
 
 /// Which score the core computes.

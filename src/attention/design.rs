@@ -7,9 +7,9 @@ use super::error::AttnError;
 use super::ir::QkMode;
 use super::program::{MachineOp, Program};
 use super::quant::{build, QuantConfig};
+use super::rtl::machine::{input_elem, machine_design, output_elem};
+use super::rtl::{unit_design, unit_vectors, AttnVerilog};
 use super::sim::{head_operands, run, run_observed, SimEvents};
-use crate::backend::verilog::attention::machine::{input_elem, machine_design, output_elem};
-use crate::backend::verilog::attention::{unit_design, unit_vectors, AttnVerilog};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack;
 use crate::dsl::accel::Accelerator;
@@ -86,7 +86,9 @@ pub fn compile(
     let graph = if passes.is_empty() {
         graph
     } else {
-        let pm = PassManager::new(&passes)?;
+        let registry: Vec<&dyn crate::passes::Pass> =
+            crate::passes::registry::CORE.iter().chain(super::passes::PIPELINE).copied().collect();
+        let pm = PassManager::new(&registry, &passes)?;
         pm.run(&graph, PassEnv { accelerator: accel, calibration: calib })?.graph
     };
     let calib = calib.ok_or_else(|| {

@@ -10,22 +10,22 @@
 //!
 //! What `compile`/`verify` emit follows the mapping's `emit` option: `model` (the default) is
 //! the whole-model sequencer; `unit` is the streaming one-head attention unit of attention layer
-//! `unit_layer`, head `unit_head` (`backend::verilog::attention::unit`), whose test vectors are
+//! `unit_layer`, head `unit_head` (`attention::rtl::unit`), whose test vectors are
 //! the Q/K/V codes that head receives in the bit-exact simulation of the whole model. The unit
 //! is small enough for `compile --synth`, which compares HAD and standard attention block to
 //! block; the whole model is not.
 //!
 //! Costs come from the description's attention instances (any of `ba_cam`, `key_sram`, ...,
 //! `int8_mac`), the CAMformer 45 nm defaults for the rest; the RTL is the whole-model
-//! sequencer of `backend::verilog::attention::machine`, bit-exact with the simulator.
+//! sequencer of `attention::rtl::machine`, bit-exact with the simulator.
 
 use super::design::AttnDesign;
 use super::quant::QuantConfig;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
 use crate::dsl::accel::{Mapping, Value};
-use crate::flow::pipeline::distribute;
-use crate::flow::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
+use crate::family::pipeline::distribute;
+use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::passes::manager::IrDump;
 use crate::passes::options::{canonical, check_value};
@@ -33,7 +33,7 @@ use crate::passes::{DefaultValue, OptionKind, PassEnv, PassManager, PassOption};
 use ndarray::ArrayView2;
 
 /// Every pass an attention mapping may configure, in the order they run.
-pub const PIPELINE: &[&str] = &["binarize", "sparsify"];
+pub use super::passes::PIPELINE;
 
 /// `emit = model | unit`: what the hardware and test vectors describe. Declared by both
 /// attention passes (which ignore it) so that every attention mapping accepts it; the family
@@ -104,7 +104,7 @@ pub fn emit_of(mapping: &Mapping) -> Result<Emit, FlowError> {
     }
 }
 
-/// The family; listed in `crate::flow::families`.
+/// The family; listed in `crate::family::families`.
 pub struct AttentionFamily;
 
 /// The attention family instance.
@@ -117,7 +117,7 @@ impl Family for AttentionFamily {
     fn mapping_passes(&self) -> &'static [&'static str] {
         &["binarize", "sparsify"]
     }
-    fn pipeline(&self) -> &'static [&'static str] {
+    fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
         PIPELINE
     }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
@@ -127,11 +127,11 @@ impl Family for AttentionFamily {
 
 /// The passes a mapping runs: `binarize` maps run both passes (`sparsify` only with `top_n`),
 /// `sparsify` maps run `sparsify`.
-fn pass_names(job: &Job) -> Result<Vec<&'static str>, FlowError> {
+fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowError> {
     let entry = canonical(&job.mapping.pass);
     let has_top_n = job.mapping.options.keys().any(|k| canonical(k) == "top-n");
     match entry.as_str() {
-        "binarize" if has_top_n => Ok(vec!["binarize", "sparsify"]),
+        "binarize" if has_top_n => Ok(PIPELINE.to_vec()),
         "binarize" => {
             // Options only sparsify declares would be lost without top_n: say so.
             let sparse_only = ["hierarchical", "tile", "per-tile"];
@@ -143,9 +143,9 @@ fn pass_names(job: &Job) -> Result<Vec<&'static str>, FlowError> {
                     job.mapping.pass
                 )));
             }
-            Ok(vec!["binarize"])
+            Ok(vec![&super::passes::binarize::Binarize])
         }
-        "sparsify" => Ok(vec!["sparsify"]),
+        "sparsify" => Ok(vec![&super::passes::sparsify::Sparsify]),
         other => Err(FlowError::Description(format!(
             "mapping pass `{other}` does not select the attention family"
         ))),
@@ -164,14 +164,9 @@ pub fn compile_job(job: &Job) -> Result<AttentionCompiled, FlowError> {
     }
     let emit = emit_of(&job.mapping)?;
     let names = pass_names(job)?;
-    let mut steps = distribute(&job.mapping, &names)?;
-    // Both passes declare `layer`; `distribute` hands an option to the first pass declaring
-    // it, but one mapping's `layer` means the same layer for binarization and selection.
-    if let Some(layer) = steps.first().and_then(|(_, o)| o.get("layer").cloned()) {
-        for (_, opts) in steps.iter_mut().skip(1) {
-            opts.insert("layer".into(), layer.clone());
-        }
-    }
+    // Both passes declare `layer`: `distribute` hands it to each, so one mapping's `layer`
+    // means the same layer for binarization and selection.
+    let steps = distribute(&job.mapping, &names)?;
     let path = &job.model.path;
     let model = load_onnx(path).map_err(|e| FlowError::Model(e.to_string()))?;
     let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;

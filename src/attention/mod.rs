@@ -8,8 +8,10 @@ pub mod family;
 pub mod import;
 pub mod ir;
 pub mod lnorm;
+pub mod passes;
 pub mod program;
 pub mod quant;
+pub mod rtl;
 pub mod select;
 pub mod sim;
 

@@ -1,11 +1,11 @@
 //! The integer program a transformer compiles to: buffers of integer codes and a list of
 //! machine operations. The simulator ([`super::sim`]) executes it bit-exactly; the Verilog
-//! generator (`crate::backend::verilog::attention`) turns the same program into a sequencer
+//! generator (`crate::attention::rtl`) turns the same program into a sequencer
 //! with one datapath per operation kind. The program is the hardware-level form of the model.
 
 use super::core::CoreParams;
 use super::lnorm::LnParams;
-use crate::crossbar::quant::Requant;
+use crate::ir::requant::Requant;
 use serde::Serialize;
 
 /// Index of a buffer in [`Program::buffers`].

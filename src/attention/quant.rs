@@ -5,7 +5,7 @@
 //! Values on the residual path (read by an Add, a LayerNorm or a Concat) use `resid_bits`,
 //! everything else `act_bits`. Weights are int8 with one scale per output column
 //! (`max |w| / 127`), biases are integers in accumulator units, and requantization uses the
-//! fixed-point multipliers of `crate::crossbar::quant::Requant` (round half to even).
+//! fixed-point multipliers of `crate::ir::requant::Requant` (round half to even).
 //!
 //! Per op: MatMul [+ constant Add] becomes a linear layer; Add a rescaling addition; LayerNorm
 //! the integer LayerNorm of [`super::lnorm`]; GELU/ReLU/Tanh/Sigmoid a table on the input codes;
@@ -20,7 +20,7 @@ use super::error::AttnError;
 use super::ir::{gelu, Linear, QkMode};
 use super::lnorm::{LnParams, GAIN_BITS, RECIP_BITS};
 use super::program::*;
-use crate::crossbar::quant::Requant;
+use crate::ir::requant::Requant;
 use crate::ir::{Graph, NodeId, Op};
 use ndarray::Array2;
 use serde::Serialize;

@@ -25,7 +25,10 @@ pub struct JobArgs {
 
 /// Loads the description and builds the job, printing diagnostics to stderr on failure.
 pub fn load_job(args: &JobArgs) -> Result<Job, u8> {
-    let opts = LoadOptions { check_model_paths: args.model.is_none() };
+    let opts = LoadOptions {
+        check_model_paths: args.model.is_none(),
+        ..crate::flow::catalog::load_options()
+    };
     let loaded = dsl::load_with(std::slice::from_ref(&args.tess), &opts);
     if !loaded.diagnostics.is_empty() {
         diagnostics::emit_human_stderr(
@@ -66,7 +69,10 @@ pub fn load_job(args: &JobArgs) -> Result<Job, u8> {
     };
     let mut job = Job::new(accel, args.model.clone()).map_err(|e| fail(&e))?;
     for d in &args.dump_ir {
-        job.dumps.push(crate::passes::DumpPoint::parse(d).map_err(|e| fail(&e.into()))?);
+        job.dumps.push(
+            crate::passes::DumpPoint::parse(&crate::flow::registry(), d)
+                .map_err(|e| fail(&e.into()))?,
+        );
     }
     Ok(job)
 }

@@ -4,7 +4,7 @@
 //! (which is also reported as a diagnostic). Human output goes to standard error (coloured on a
 //! terminal only); `--format json` prints one JSON array to standard output.
 use crate::diagnostics::{emit_human_stderr, render_json, HumanStyle};
-use crate::dsl::{self, Loaded};
+use crate::dsl::Loaded;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -17,7 +17,7 @@ pub enum Format {
 
 /// Runs the linter; returns the exit code.
 pub fn run(files: &[PathBuf], format: Format) -> u8 {
-    let loaded = dsl::load(files);
+    let loaded = crate::flow::catalog::load(files);
     match format {
         Format::Human => {
             let style = HumanStyle { colour: std::io::stderr().is_terminal() };

@@ -1,6 +1,6 @@
 //! `tessera passes`: list the registered passes with their options.
 
-use crate::passes::{registry, Pass};
+use crate::passes::Pass;
 use std::fmt::Write;
 
 /// The listing `tessera passes` prints: for each pass its name, aliases, description and
@@ -9,9 +9,9 @@ pub fn listing() -> String {
     let mut out = String::from(
         "Passes (run in the order given; `_` and `-` are interchangeable in names):\n",
     );
-    for p in registry() {
+    for p in crate::flow::registry() {
         out.push('\n');
-        describe(&mut out, *p);
+        describe(&mut out, p);
     }
     out
 }

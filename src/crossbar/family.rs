@@ -9,7 +9,7 @@
 //! `X_calib.npy` beside the model.
 //!
 //! The RTL is the digital twin of the programmed arrays
-//! (`crate::backend::verilog::xbar`): the same integer conductance codes, ADC and shift-add as
+//! (`crate::crossbar::rtl`): the same integer conductance codes, ADC and shift-add as
 //! the simulator, so `verify` compares bit for bit. Read noise (`c2c_sigma > 0`) is
 //! simulator-only: the RTL is then the noise-free chip, and `verify` says it cannot compare.
 
@@ -21,8 +21,8 @@ use super::sim::CrossbarNet;
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
-use crate::flow::pipeline::distribute;
-use crate::flow::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
+use crate::family::pipeline::distribute;
+use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::ir::{Graph, Tensor, TensorType};
 use crate::passes::{IrDump, PassEnv, PassManager};
@@ -30,7 +30,7 @@ use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
 /// The passes a `crossbar_tile` mapping runs, in order.
-pub const PIPELINE: &[&str] = &["quantize", "crossbar-tile", "crossbar-program"];
+pub use super::passes::PIPELINE;
 
 /// The family; registered in `crate::flow::families`.
 pub struct CrossbarFamily;
@@ -45,7 +45,7 @@ impl Family for CrossbarFamily {
     fn mapping_passes(&self) -> &'static [&'static str] {
         &["crossbar_tile"]
     }
-    fn pipeline(&self) -> &'static [&'static str] {
+    fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
         PIPELINE
     }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
@@ -157,7 +157,7 @@ impl Compiled for CrossbarCompiled {
         Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
-        let d = crate::backend::verilog::xbar::lower_chain(&self.chain, &self.top)
+        let d = super::rtl::lower_chain(&self.chain, &self.top)
             .map_err(|e| FlowError::Hardware(e.to_string()))?;
         Ok(d.into_hw_design())
     }

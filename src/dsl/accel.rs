@@ -152,3 +152,35 @@ pub struct Accelerator {
     pub models: BTreeMap<String, ModelBinding>,
     pub mappings: Vec<Mapping>,
 }
+
+/// The type of an option value, with its constraints.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptionKind {
+    /// A whole number in `min..=max`.
+    Int {
+        min: i64,
+        max: i64,
+    },
+    Bool,
+    /// One of the listed identifiers.
+    Symbol(&'static [&'static str]),
+    /// A geometry such as `24x48`.
+    Dims,
+    /// A geometry, or one of the listed identifiers (`tile = auto`).
+    DimsOr(&'static [&'static str]),
+    /// A dimensionless real number.
+    Real,
+}
+
+impl std::fmt::Display for OptionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OptionKind::Int { min, max } => write!(f, "int {min}..={max}"),
+            OptionKind::Bool => f.write_str("bool"),
+            OptionKind::Symbol(s) => write!(f, "one of {}", s.join("|")),
+            OptionKind::Dims => f.write_str("dims (e.g. 24x48)"),
+            OptionKind::DimsOr(s) => write!(f, "dims (e.g. 24x48) or {}", s.join("|")),
+            OptionKind::Real => f.write_str("real"),
+        }
+    }
+}

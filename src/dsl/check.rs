@@ -25,16 +25,28 @@ pub struct Poisoned;
 pub const MAX_CONST_DEPTH: usize = 64;
 
 /// What checking needs to know besides the sources.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 pub struct CheckOptions {
     /// Report model files that cannot be read (E0012). Off when the caller will substitute its
     /// own model (`--model`).
     pub check_model_paths: bool,
+    /// The built families' mapping passes and their options (`crate::flow::catalog`); without
+    /// it only the declared mappings of families not built yet are known.
+    pub catalog: Option<&'static dyn crate::dsl::mappings::MappingCatalog>,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { check_model_paths: true }
+        CheckOptions { check_model_paths: true, catalog: None }
+    }
+}
+
+impl std::fmt::Debug for CheckOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckOptions")
+            .field("check_model_paths", &self.check_model_paths)
+            .field("catalog", &self.catalog.is_some())
+            .finish()
     }
 }
 

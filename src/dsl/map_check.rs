@@ -2,13 +2,13 @@
 //! options against the pass's schema from [`crate::dsl::mappings::mapping_schema`].
 
 use crate::diagnostics::{did_you_mean, Code, Diagnostic, Span};
+use crate::dsl::accel::OptionKind;
 use crate::dsl::accel::{Instance, Mapping, Value};
 use crate::dsl::ast::{self, ExprKind};
 use crate::dsl::check::{Checker, Env, Local, Poisoned};
 use crate::dsl::mappings::{describe, mapping_schema, pass_names, Schema};
 use crate::dsl::types::Ty;
 use crate::dsl::value::{format_value, Val};
-use crate::passes::OptionKind;
 use std::collections::BTreeMap;
 
 impl Checker<'_> {
@@ -56,8 +56,8 @@ impl Checker<'_> {
                 ok = false;
             }
         }
-        let Some(schema) = mapping_schema(&m.pass.name) else {
-            let names: Vec<&str> = pass_names();
+        let Some(schema) = mapping_schema(self.opts.catalog, &m.pass.name) else {
+            let names: Vec<&str> = pass_names(self.opts.catalog);
             self.emit(
                 Diagnostic::error(Code::E0015, format!("unknown mapping pass `{}`", m.pass.name))
                     .primary(m.pass.span, "no pass of this name")

@@ -1,12 +1,13 @@
 //! The mapping passes a `map MODEL -> INSTANCE using PASS(options);` may name, with their
 //! options.
 //!
-//! For a family that is built, the schema comes from the pass registry: the mapping's options
-//! are the union of the options of the family's pipeline passes (`crate::flow`), so the linter
-//! and the compiler can never disagree. Families not built yet keep a declared table here, so
-//! descriptions for them can already be written and checked.
+//! For a family that is built, the schema comes from the family registry through a
+//! [`MappingCatalog`] the caller hands the checker (`crate::flow::catalog`): the mapping's
+//! options are the union of the options of the family's pipeline passes, so the linter and the
+//! compiler can never disagree. The language itself names no driver. Families not built yet
+//! keep a declared table here, so descriptions for them can already be written and checked.
 
-use crate::passes::OptionKind;
+use crate::dsl::accel::OptionKind;
 
 /// One option a mapping accepts, spelled as `.tess` writes it (`leaf_bits`).
 #[derive(Clone, Debug, PartialEq)]
@@ -86,25 +87,19 @@ const DECLARED: &[(&str, &str, &[Declared])] = &[
     ),
 ];
 
-/// The schema of a mapping pass, by the name written after `using`.
-pub fn mapping_schema(pass: &str) -> Option<Schema> {
-    if let Some(family) = crate::flow::family_for(pass) {
-        let pipeline = family.pipeline();
-        if !pipeline.is_empty() {
-            let options = crate::flow::pipeline::schema(pipeline)
-                .into_iter()
-                .map(|o| OptionSpec {
-                    name: o.name.replace('-', "_"),
-                    kind: o.kind,
-                    help: o.help.to_string(),
-                })
-                .collect();
-            return Some(Schema {
-                pass: pass.to_string(),
-                description: format!("{}: {}", family.name(), pipeline.join(" -> ")),
-                options,
-            });
-        }
+/// What the checker learns about mapping passes from the compiler's family registry.
+pub trait MappingCatalog: Sync {
+    /// The schema of a built family's mapping pass, `None` for a name it does not know.
+    fn schema(&self, pass: &str) -> Option<Schema>;
+    /// Every mapping pass name of the built families.
+    fn names(&self) -> Vec<&'static str>;
+}
+
+/// The schema of a mapping pass, by the name written after `using`: from `catalog` for the
+/// built families, then from the declared table.
+pub fn mapping_schema(catalog: Option<&dyn MappingCatalog>, pass: &str) -> Option<Schema> {
+    if let Some(s) = catalog.and_then(|c| c.schema(pass)) {
+        return Some(s);
     }
     DECLARED.iter().find(|(p, _, _)| *p == pass).map(|(p, d, opts)| Schema {
         pass: p.to_string(),
@@ -121,9 +116,8 @@ pub fn mapping_schema(pass: &str) -> Option<Schema> {
 }
 
 /// Every mapping pass name, for suggestions and docs.
-pub fn pass_names() -> Vec<&'static str> {
-    let mut names: Vec<&'static str> =
-        crate::flow::families().iter().flat_map(|f| f.mapping_passes().iter().copied()).collect();
+pub fn pass_names(catalog: Option<&dyn MappingCatalog>) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = catalog.map(|c| c.names()).unwrap_or_default();
     for (p, _, _) in DECLARED {
         if !names.contains(p) {
             names.push(p);

@@ -1,85 +1,17 @@
-//! The family-independent compile/simulate/verify flow behind the CLI.
+//! The one driver behind the CLI: the registry of model families and of passes.
 //!
 //! A [`Job`] names one mapping of an accelerator description (`map m -> cam using cam_pack(..)`);
-//! the mapping's pass decides the model [`Family`]. Each family turns the job into a
-//! [`Compiled`] design that can be simulated bit-exactly, lowered to Verilog, and asked for
-//! test vectors. The commands in `crate::commands` only orchestrate these calls and write files,
-//! so a new family plugs in by implementing two traits and adding one line to [`families`].
+//! the mapping's pass selects the [`Family`] (registered in [`families`]), which compiles the
+//! job through the pass manager into a [`Compiled`] design the commands simulate, lower to
+//! Verilog and ask for test vectors. The interface lives in `crate::family`, below the
+//! families; this module is above them and is the only place that names them all.
 
-pub mod error;
-pub mod job;
-pub mod pipeline;
-pub mod trees;
+pub mod catalog;
 
-pub use error::FlowError;
-pub use job::Job;
-
-use crate::backend::verilog::ast::Module;
-use crate::backend::verilog::bits::Bits;
-use crate::passes::manager::IrDump;
-pub use crate::sim::cost::Cost;
-use ndarray::{Array2, ArrayView2};
-
-/// What a simulation of a batch produced.
-#[derive(Clone, Debug)]
-pub struct SimRun {
-    /// Outputs in the source framework's raw output space, `[n, outputs]`.
-    pub outputs: Array2<f32>,
-    /// Energy, latency and area per inference (means over the batch).
-    pub cost: Cost,
-    /// The family's report section (`cam`, `crossbar`, ...), already serialised.
-    pub section: serde_json::Value,
-    /// The bound the compiler guarantees on |output - framework output|, when it states one.
-    pub bound: Option<f64>,
-}
-
-/// The RTL of a compiled design, ready to print.
-#[derive(Clone, Debug)]
-pub struct HwDesign {
-    /// Name of the top module (it has the streaming interface of `backend::verilog::interface`).
-    pub top: String,
-    /// Every module, the top one included.
-    pub modules: Vec<Module>,
-    pub in_width: u32,
-    pub out_width: u32,
-    /// Cycles from accepting an input to its output, worst case.
-    pub latency: u32,
-    /// Cycles between accepted inputs, worst case.
-    pub interval: u32,
-    /// Extra files the design reads (memory initialisation), `(file name, contents)`.
-    pub files: Vec<(String, String)>,
-}
-
-/// A design compiled for one mapping.
-pub trait Compiled {
-    /// The family's report section name (`cam`, `crossbar`, `attention`).
-    fn section_name(&self) -> &'static str;
-    /// IR dumps requested with `--dump-ir`.
-    fn ir_dumps(&self) -> &[IrDump];
-    /// Simulates a batch bit-exactly and counts events.
-    fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError>;
-    /// The design's Verilog.
-    fn hardware(&self) -> Result<HwDesign, FlowError>;
-    /// Input and expected-output vectors for the testbench, from the simulator.
-    fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError>;
-    /// Views for humans (`(file name, contents)`: SVG/HTML).
-    fn views(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-}
-
-/// One model family: which mapping passes select it and how it compiles a job.
-pub trait Family: Sync {
-    fn name(&self) -> &'static str;
-    /// The `.tess` mapping pass names (`cam_pack`) that select this family.
-    fn mapping_passes(&self) -> &'static [&'static str];
-    /// The registered passes a mapping runs, in order (empty while the family is not built).
-    /// The mapping's options are the union of these passes' options.
-    fn pipeline(&self) -> &'static [&'static str] {
-        &[]
-    }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>;
-}
+pub use crate::family::{
+    error, job, pipeline, Compiled, Cost, Family, FlowError, HwDesign, Job, SimRun,
+};
+use crate::passes::Pass;
 
 /// A family that is designed but not built yet: selecting it fails with a clear message.
 struct NotBuilt {
@@ -101,10 +33,11 @@ impl Family for NotBuilt {
 
 static SPIKING: NotBuilt = NotBuilt { name: "spiking networks", passes: &["lif_fixpoint"] };
 
-/// Every family, in the order their mapping passes are matched.
+/// Every family, in the order their mapping passes are matched. Adding a family is one line
+/// here (see docs/adding-a-family.md).
 pub fn families() -> [&'static dyn Family; 4] {
     [
-        &trees::TREES,
+        &crate::cam::family::TREES,
         &crate::crossbar::family::CROSSBAR_FAMILY,
         &crate::attention::family::ATTENTION_FAMILY,
         &SPIKING,
@@ -115,4 +48,18 @@ pub fn families() -> [&'static dyn Family; 4] {
 pub fn family_for(pass: &str) -> Option<&'static dyn Family> {
     let norm = pass.replace('-', "_");
     families().into_iter().find(|f| f.mapping_passes().contains(&norm.as_str()))
+}
+
+/// Every registered pass, in the order `tessera passes` lists them: the family-independent
+/// passes of `crate::passes`, then each family's pipeline.
+pub fn registry() -> Vec<&'static dyn Pass> {
+    let mut out: Vec<&'static dyn Pass> = crate::passes::registry::CORE.to_vec();
+    for f in families() {
+        for &p in f.pipeline() {
+            if !out.iter().any(|q| q.name() == p.name()) {
+                out.push(p);
+            }
+        }
+    }
+    out
 }

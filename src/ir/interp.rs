@@ -240,19 +240,7 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
 /// in `[0, 2^shift)`; round up when `rem > 2^(shift-1)`, or when `rem == 2^(shift-1)` and
 /// `floor` is odd. This is the same sequence the RTL performs. `out` must be an `Int` format.
 pub fn requantize(x: i64, multiplier: i32, shift: u32, out: NumFormat) -> i128 {
-    let p = i128::from(x) * i128::from(multiplier);
-    let q = if shift == 0 {
-        p
-    } else {
-        let floor = p >> shift;
-        let rem = p - (floor << shift);
-        let half = 1i128 << (shift - 1);
-        if rem > half || (rem == half && floor & 1 == 1) {
-            floor + 1
-        } else {
-            floor
-        }
-    };
+    let q = super::requant::round_shift_half_even(i128::from(x) * i128::from(multiplier), shift);
     let (lo, hi) = out.int_range().unwrap_or((0, 0));
     q.clamp(lo, hi)
 }

@@ -13,6 +13,7 @@ pub mod interp;
 pub mod nn;
 pub mod op;
 pub mod printer;
+pub mod requant;
 pub mod tensor;
 pub mod types;
 pub mod verify;

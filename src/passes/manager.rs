@@ -3,7 +3,7 @@
 //! for `--dump-ir`.
 
 use super::options::{canonical, parse_value, PassEnv};
-use super::registry::{lookup, suggest};
+use super::registry::{lookup_in, suggest_in};
 use super::{Pass, PassContext, PassError};
 use crate::dsl::accel::Value;
 use crate::ir::{print_graph, verify, Graph};
@@ -31,7 +31,7 @@ impl PassInvocation {
     /// Parses the command-line form `name` or `name:key=value,key=value`
     /// (`cam-pack:tile=24x48,order=monosparse`). Values are parsed by the option's declared
     /// kind, so the pass must exist.
-    pub fn parse(spec: &str) -> Result<PassInvocation, PassError> {
+    pub fn parse(registry: &[&'static dyn Pass], spec: &str) -> Result<PassInvocation, PassError> {
         let bad = |message: String| PassError::BadSpec { spec: spec.to_string(), message };
         let (name, rest) = match spec.split_once(':') {
             Some((n, r)) => (n.trim(), Some(r)),
@@ -40,7 +40,7 @@ impl PassInvocation {
         if name.is_empty() {
             return Err(bad("the pass name is empty".into()));
         }
-        let pass = resolve(name)?;
+        let pass = resolve(registry, name)?;
         let mut inv = PassInvocation::new(pass.name());
         for kv in rest.into_iter().flat_map(|r| r.split(',')) {
             let (k, v) =
@@ -62,9 +62,11 @@ impl PassInvocation {
     }
 }
 
-fn resolve(name: &str) -> Result<&'static dyn Pass, PassError> {
-    lookup(name)
-        .ok_or_else(|| PassError::UnknownPass { name: name.to_string(), suggestion: suggest(name) })
+fn resolve(registry: &[&'static dyn Pass], name: &str) -> Result<&'static dyn Pass, PassError> {
+    lookup_in(registry, name).ok_or_else(|| PassError::UnknownPass {
+        name: name.to_string(),
+        suggestion: suggest_in(registry, name),
+    })
 }
 
 /// Where `--dump-ir` records the graph.
@@ -80,14 +82,14 @@ pub enum DumpPoint {
 
 impl DumpPoint {
     /// Parses `all`, `before:PASS` or `after:PASS` (pass names resolved, aliases accepted).
-    pub fn parse(text: &str) -> Result<DumpPoint, PassError> {
+    pub fn parse(registry: &[&'static dyn Pass], text: &str) -> Result<DumpPoint, PassError> {
         let t = text.trim();
         if t == "all" {
             return Ok(DumpPoint::All);
         }
         match t.split_once(':') {
-            Some(("before", p)) => Ok(DumpPoint::Before(resolve(p)?.name().to_string())),
-            Some(("after", p)) => Ok(DumpPoint::After(resolve(p)?.name().to_string())),
+            Some(("before", p)) => Ok(DumpPoint::Before(resolve(registry, p)?.name().to_string())),
+            Some(("after", p)) => Ok(DumpPoint::After(resolve(registry, p)?.name().to_string())),
             _ => Err(PassError::BadSpec {
                 spec: t.to_string(),
                 message: "expected `all`, `before:PASS` or `after:PASS`".into(),
@@ -133,10 +135,13 @@ pub struct PassManager {
 impl PassManager {
     /// Resolves every pass and validates every option before anything runs, so a typo in the
     /// last pass fails fast.
-    pub fn new(pipeline: &[PassInvocation]) -> Result<PassManager, PassError> {
+    pub fn new(
+        registry: &[&'static dyn Pass],
+        pipeline: &[PassInvocation],
+    ) -> Result<PassManager, PassError> {
         let mut steps = Vec::with_capacity(pipeline.len());
         for inv in pipeline {
-            let pass = resolve(&inv.pass)?;
+            let pass = resolve(registry, &inv.pass)?;
             super::options::resolve_options(pass, &inv.options)?;
             steps.push(Step { pass, options: inv.options.clone() });
         }
@@ -157,13 +162,16 @@ impl PassManager {
     }
 
     /// Parses a comma-separated list of pass names (`dce,fold-identity`).
-    pub fn parse_pipeline(text: &str) -> Result<PassManager, PassError> {
+    pub fn parse_pipeline(
+        registry: &[&'static dyn Pass],
+        text: &str,
+    ) -> Result<PassManager, PassError> {
         let invs = text
             .split(',')
             .filter(|s| !s.trim().is_empty())
-            .map(PassInvocation::parse)
+            .map(|spec| PassInvocation::parse(registry, spec))
             .collect::<Result<Vec<_>, _>>()?;
-        PassManager::new(&invs)
+        PassManager::new(registry, &invs)
     }
 
     /// Requests IR dumps.

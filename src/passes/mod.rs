@@ -1,33 +1,28 @@
-//! Named passes, the [`Pass`] trait, the [`registry()`] and the [`manager`].
+//! The pass manager: the [`Pass`] trait, options, [`registry`] look-up, the [`manager`], and
+//! the passes every family can use (`dce`, `fold-identity`). It names no family: a family's
+//! passes live in its own folder (`src/cam/passes/`, ...) and reach the registry through its
+//! `Family::pipeline` (`crate::flow::registry`).
 //!
 //! A pass is a pure function from a graph to a new graph, with a kebab-case name, a one-line
 //! description, typed options with defaults, and preconditions that are checked before it runs
 //! (not written in comments). The [`manager::PassManager`] verifies the graph after every pass.
 //!
-//! Adding a pass: write `src/passes/<name>.rs` with a unit struct implementing [`Pass`], then
-//! list it in [`registry::PASSES`]. Options come from a `.tess` mapping
+//! Adding a pass: write it in its family's `passes/` folder as a unit struct implementing
+//! [`Pass`], then list it in the family's pipeline (a family-independent pass goes in this
+//! folder and in [`registry::CORE`]). Options come from a `.tess` mapping
 //! (`map m -> a using cam_pack(tile = 24x48)`) or the command line (`cam-pack:tile=24x48`) and
 //! reach the pass already validated, with defaults filled in, through [`PassContext`].
 
-pub mod binarize;
-pub mod cam_common;
-pub mod cam_pack;
-pub mod cam_quantize;
-pub mod cam_tile;
 pub mod dce;
 pub mod fold_identity;
 pub mod manager;
 pub mod options;
 pub mod registry;
-pub mod sparsify;
-pub mod xbar_common;
-pub mod xbar_program;
-pub mod xbar_quantize;
-pub mod xbar_tile;
+pub mod rewrite;
 
 pub use manager::{DumpPoint, IrDump, PassInvocation, PassManager, PipelineResult};
 pub use options::{DefaultValue, OptionKind, PassContext, PassEnv, PassOption};
-pub use registry::{lookup, registry};
+pub use registry::{lookup, lookup_in};
 
 use crate::ir::{Graph, VerifyError};
 use thiserror::Error;

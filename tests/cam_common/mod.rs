@@ -5,14 +5,14 @@
 #![allow(dead_code)]
 
 use tessera::dsl::accel::{Instance, Value};
-use tessera::dsl::{load_sources, LoadOptions};
+use tessera::dsl::load_sources;
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 use tessera::units::{Dim, Quantity};
 
 /// The `cam::acam_6t2m` component with its defaults, plus overrides.
 pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
     let src = "use cam::acam_6t2m;\naccelerator t {\n    inst cam = acam_6t2m();\n}\n";
-    let loaded = load_sources(&[("cam_test.tess", src)], &LoadOptions::default());
+    let loaded = load_sources(&[("cam_test.tess", src)], &tessera::flow::catalog::load_options());
     assert!(!loaded.has_errors(), "stdlib/cam.tess must elaborate cleanly");
     let mut inst = loaded.accelerators[0].instances["cam"].clone();
     for (k, v) in overrides {

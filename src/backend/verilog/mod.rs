@@ -3,7 +3,6 @@
 //! the lowering of integer hardware IR.
 
 pub mod ast;
-pub mod attention;
 pub mod bits;
 pub mod build;
 pub mod harness;
@@ -13,7 +12,6 @@ pub mod lower_int;
 pub mod printer;
 pub mod synth;
 pub mod testbench;
-pub mod xbar;
 
 pub use bits::Bits;
 pub use printer::{print_module, print_modules};

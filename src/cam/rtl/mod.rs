@@ -49,7 +49,7 @@ use crate::backend::verilog::interface::stream_ports;
 use crate::cam::design::CamDesign;
 use crate::cam::error::CamError;
 use crate::cam::sim::SearchEvents;
-use crate::flow::HwDesign;
+use crate::family::HwDesign;
 use shape::Shape;
 
 /// Names of the memory-image files of a design whose top module is `top`.

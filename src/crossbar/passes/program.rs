@@ -1,11 +1,11 @@
 //! `crossbar-program`: placed layers → the device's conductance codes.
 
-use super::cam_common::mapped_cell;
-use super::xbar_common::{build, each_stage, read_chain, require_stage};
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use super::common::{build, each_stage, read_chain, require_stage};
 use crate::crossbar::device::DeviceConfig;
 use crate::crossbar::graph::Stage;
 use crate::ir::Graph;
+use crate::passes::rewrite::mapped_cell;
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
 /// Programs the chip: every cell's level becomes an integer conductance code (in `2^-frac`

@@ -15,7 +15,7 @@
 //! `[7:0]` after the last.
 
 use super::core::{core_module, ports, run_cycles};
-use super::rtl::*;
+use super::prims::*;
 use crate::attention::core::{CoreMode, CoreParams};
 use crate::backend::verilog::ast::{BinOp, Expr, Item, Module};
 use crate::backend::verilog::interface::stream_ports;

@@ -1,9 +1,9 @@
 //! Helpers the crossbar-family passes share: calibration rows, the chain of a graph, and
 //! pass-named errors.
 
-use super::{PassContext, PassError};
 use crate::crossbar::graph::{Chain, Stage};
 use crate::ir::{Graph, Op};
+use crate::passes::{PassContext, PassError};
 
 /// The calibration samples as rows of `features` values; the error says where they come from.
 pub fn calibration_rows(

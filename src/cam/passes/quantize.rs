@@ -1,10 +1,10 @@
 //! `cam-quantize`: float CAM rows → per-feature rank codes and fixed-point leaves.
 
-use super::cam_common::{mapped_cell, require_dialect, rewrite_dialect};
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::cam::dialect::{CamCodes, CamRows};
 use crate::cam::quantize::{quantize, QuantConfig};
 use crate::ir::{Graph, Op};
+use crate::passes::rewrite::{mapped_cell, require_dialect, rewrite_dialect};
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
 /// Rank-based threshold codes per feature: lossless while a feature has fewer unique thresholds

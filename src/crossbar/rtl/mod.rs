@@ -40,8 +40,8 @@ pub struct XbarDesign {
 
 impl XbarDesign {
     /// As the flow's hardware description.
-    pub fn into_hw_design(self) -> crate::flow::HwDesign {
-        crate::flow::HwDesign {
+    pub fn into_hw_design(self) -> crate::family::HwDesign {
+        crate::family::HwDesign {
             top: self.module.name.clone(),
             modules: vec![self.module],
             in_width: self.in_width,

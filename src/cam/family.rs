@@ -1,12 +1,12 @@
 //! The tree-ensemble family: XGBoost / LightGBM / Treelite models on analog CAM
 //! (MonoSparse-CAM). Pipeline: `cam-pack` → `cam-quantize` → `cam-tile`.
 
-use super::pipeline::distribute;
-use super::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::backend::verilog::bits::Bits;
 use crate::cam::dialect::CamTiles;
 use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
+use crate::family::pipeline::distribute;
+use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::load_tree_model;
 use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op, TensorType};
@@ -14,9 +14,6 @@ use crate::passes::{IrDump, PassEnv, PassManager};
 use crate::sim::cost::Cost;
 use ndarray::ArrayView2;
 use std::sync::Arc;
-
-/// The passes a `cam_pack` mapping runs, in order.
-pub const PIPELINE: &[&str] = &["cam-pack", "cam-quantize", "cam-tile"];
 
 pub struct Trees;
 
@@ -29,8 +26,8 @@ impl Family for Trees {
     fn mapping_passes(&self) -> &'static [&'static str] {
         &["cam_pack"]
     }
-    fn pipeline(&self) -> &'static [&'static str] {
-        PIPELINE
+    fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
+        super::passes::PIPELINE
     }
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
         let format = job.model.format;
@@ -45,7 +42,7 @@ impl Family for Trees {
         }
         let ensemble = load_tree_model(format, &job.model.path)?;
         let graph = model_graph(ensemble)?;
-        let pm = PassManager::from_passes(distribute(&job.mapping, PIPELINE)?)?
+        let pm = PassManager::from_passes(distribute(&job.mapping, super::passes::PIPELINE)?)?
             .with_dumps(job.dumps.clone());
         let env = PassEnv { accelerator: Some(&job.accel), calibration: job.calibration.as_ref() };
         let result = pm.run(&graph, env)?;

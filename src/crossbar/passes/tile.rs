@@ -1,14 +1,14 @@
 //! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
 
-use super::cam_common::mapped_cell;
-use super::xbar_common::{build, calibration_rows, each_stage, read_chain, require_stage};
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use super::common::{build, calibration_rows, each_stage, read_chain, require_stage};
 use crate::crossbar::graph::Stage;
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::dsl::accel::Instance;
 use crate::ir::Graph;
+use crate::passes::rewrite::mapped_cell;
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
 /// Places every layer on arrays of the mapped instance's geometry: weights split into cell

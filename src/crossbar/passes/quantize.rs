@@ -1,10 +1,10 @@
 //! `quantize`: a float dense-layer chain → integer layers with calibrated scales.
 
-use super::xbar_common::{build, calibration_rows};
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use super::common::{build, calibration_rows};
 use crate::crossbar::graph::{read_model, Chain};
 use crate::crossbar::quant::{quantize, Calibration, QuantConfig, ScaleGranularity};
 use crate::ir::Graph;
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 
 /// Quantizes weights, biases and activations to the integer semantics the crossbar, the
 /// simulator and the RTL share (`crate::crossbar::quant`); trained QONNX quantizers keep their
@@ -77,7 +77,7 @@ impl Pass for Quantize {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        super::cam_common::require_op(
+        crate::passes::rewrite::require_op(
             g,
             |op| op.dialect::<crate::crossbar::dialect::DenseChain>().is_some(),
             "dense-layer chain",

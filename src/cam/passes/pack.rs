@@ -1,11 +1,11 @@
 //! `cam-pack`: tree ensemble → CAM rows (X-TIME layout, MonoSparse-CAM §2 of papers.md).
 
-use super::cam_common::{require_dialect, rewrite_dialect};
-use super::{Pass, PassContext, PassError};
 use crate::cam::dialect::CamRows;
 use crate::cam::pack::pack;
 use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op};
+use crate::passes::rewrite::{require_dialect, rewrite_dialect};
+use crate::passes::{Pass, PassContext, PassError};
 use std::sync::Arc;
 
 /// Turns every root-to-leaf path into one CAM row. Kept separate from quantization so the

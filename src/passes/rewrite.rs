@@ -1,4 +1,4 @@
-//! Helpers the tree-family passes share: finding the mapped cell and replacing ops in place.
+//! Helpers passes share: finding the mapped instance, checking for and rewriting ops in place.
 
 use super::{PassContext, PassError};
 use crate::dsl::accel::Instance;

@@ -8,7 +8,7 @@
 
 pub mod core;
 pub mod machine;
-pub mod rtl;
+pub mod prims;
 pub mod unit;
 
 use crate::attention::core::{attend, CoreMode, CoreParams};

@@ -1,7 +1,5 @@
 //! `cam-tile`: quantized rows → arrays of the cell's geometry, for the three policies.
 
-use super::cam_common::{mapped_cell, require_dialect, rewrite_dialect};
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::cam::design::{default_auto_candidates, layout};
 use crate::cam::dialect::{CamCodes, CamTiles};
 use crate::cam::energy::CamPhysics;
@@ -9,6 +7,8 @@ use crate::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
 use crate::cam::{CamOptions, TileChoice};
 use crate::dsl::accel::Value;
 use crate::ir::{Graph, Op};
+use crate::passes::rewrite::{mapped_cell, require_dialect, rewrite_dialect};
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
 /// Lays the rows out on arrays. All three policies are built (the report compares them under one

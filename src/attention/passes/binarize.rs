@@ -1,9 +1,9 @@
 //! `binarize`: HAD post-training binarization of attention queries and keys.
 
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::attention::calib::{had_sigmas, mha_nodes, probe, require_mha};
 use crate::attention::ir::{MhaOp, QkMode, SigmaOrigin};
 use crate::ir::{Graph, Op};
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 
 /// Turns every float `mha` (or the one selected by `layer`) into HAD form: Q and K become
 /// `sigma * sign(.)` with `sign(0) = +1`, so scores are `tau * (d_k - 2 HD)` and the hardware

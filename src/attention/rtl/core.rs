@@ -22,7 +22,7 @@
 //! - AV: per value column, one entry per cycle `acc += p_i * v[idx_i][c]`; the last entry
 //!   requantizes and emits `res_*` for one cycle. After the last query `done` pulses.
 
-use super::rtl::*;
+use super::prims::*;
 use crate::attention::core::{CoreMode, CoreParams, INV_GUARD};
 use crate::attention::select::Selection;
 use crate::backend::verilog::ast::{BinOp, Expr, Item, Module, Port, Stmt};

@@ -19,7 +19,7 @@
 //! with the design.
 
 use super::core::{core_module, ports, run_cycles};
-use super::rtl::*;
+use super::prims::*;
 use super::AttnVerilog;
 use crate::attention::lnorm::{GAIN_BITS, RECIP_BITS};
 use crate::attention::program::{AddOperand, GatherSrc, MachineOp, Post, Program};

@@ -1,10 +1,10 @@
 //! `sparsify`: top-N attention.
 
-use super::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use crate::attention::calib::{mha_nodes, require_mha};
 use crate::attention::ir::MhaOp;
 use crate::attention::select::Selection;
 use crate::ir::{Graph, Op};
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 
 /// Keeps the `top-n` best scores of every query row before the softmax and masks the rest
 /// (ties to the lower key index; see `crate::attention::select`). With `hierarchical`, the

@@ -1,0 +1,85 @@
+//! The family interface: what every model family implements and what it returns, below both
+//! the families and the driver.
+//!
+//! A family (`crate::cam`, `crate::crossbar`, `crate::attention`) implements [`Family`]: which
+//! `.tess` mapping passes select it, its pipeline of registered passes, and `compile`, which
+//! runs that pipeline through the pass manager and wraps the final graph as a [`Compiled`]
+//! design (simulate, hardware, vectors, views). The driver (`crate::flow`) holds the registry of
+//! families and calls only this interface, so a family never names the driver and the driver
+//! names a family only in its one registration line.
+
+pub mod error;
+pub mod job;
+pub mod pipeline;
+
+pub use error::FlowError;
+pub use job::Job;
+
+use crate::backend::verilog::ast::Module;
+use crate::backend::verilog::bits::Bits;
+use crate::passes::manager::IrDump;
+use crate::passes::Pass;
+pub use crate::sim::cost::Cost;
+use ndarray::{Array2, ArrayView2};
+
+/// What a simulation of a batch produced.
+#[derive(Clone, Debug)]
+pub struct SimRun {
+    /// Outputs in the source framework's raw output space, `[n, outputs]`.
+    pub outputs: Array2<f32>,
+    /// Energy, latency and area per inference (means over the batch).
+    pub cost: Cost,
+    /// The family's report section (`cam`, `crossbar`, ...), already serialised.
+    pub section: serde_json::Value,
+    /// The bound the compiler guarantees on |output - framework output|, when it states one.
+    pub bound: Option<f64>,
+}
+
+/// The RTL of a compiled design, ready to print.
+#[derive(Clone, Debug)]
+pub struct HwDesign {
+    /// Name of the top module (it has the streaming interface of `backend::verilog::interface`).
+    pub top: String,
+    /// Every module, the top one included.
+    pub modules: Vec<Module>,
+    pub in_width: u32,
+    pub out_width: u32,
+    /// Cycles from accepting an input to its output, worst case.
+    pub latency: u32,
+    /// Cycles between accepted inputs, worst case.
+    pub interval: u32,
+    /// Extra files the design reads (memory initialisation), `(file name, contents)`.
+    pub files: Vec<(String, String)>,
+}
+
+/// A design compiled for one mapping.
+pub trait Compiled {
+    /// The family's report section name (`cam`, `crossbar`, `attention`).
+    fn section_name(&self) -> &'static str;
+    /// IR dumps requested with `--dump-ir`.
+    fn ir_dumps(&self) -> &[IrDump];
+    /// Simulates a batch bit-exactly and counts events.
+    fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError>;
+    /// The design's Verilog.
+    fn hardware(&self) -> Result<HwDesign, FlowError>;
+    /// Input and expected-output vectors for the testbench, from the simulator.
+    fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError>;
+    /// Views for humans (`(file name, contents)`: SVG/HTML).
+    fn views(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// One model family: which mapping passes select it and how it compiles a job.
+pub trait Family: Sync {
+    fn name(&self) -> &'static str;
+    /// The `.tess` mapping pass names (`cam_pack`) that select this family.
+    fn mapping_passes(&self) -> &'static [&'static str];
+    /// The passes a mapping runs, in order (empty while the family is not built). They are
+    /// the family's registered passes (`tessera passes` lists them); the mapping's options are
+    /// the union of these passes' options.
+    fn pipeline(&self) -> &'static [&'static dyn Pass] {
+        &[]
+    }
+    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>;
+}

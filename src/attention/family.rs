@@ -24,20 +24,19 @@ use super::quant::QuantConfig;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
 use crate::dsl::accel::{Mapping, Value};
-use crate::family::pipeline::distribute;
+use crate::family::driver::{Lowered, Model};
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::passes::manager::IrDump;
 use crate::passes::options::{canonical, check_value};
-use crate::passes::{DefaultValue, OptionKind, PassEnv, PassManager, PassOption};
+use crate::passes::{DefaultValue, OptionKind, PassOption};
 use ndarray::ArrayView2;
 
 /// Every pass an attention mapping may configure, in the order they run.
 pub use super::passes::PIPELINE;
 
-/// `emit = model | unit`: what the hardware and test vectors describe. Declared by both
-/// attention passes (which ignore it) so that every attention mapping accepts it; the family
-/// reads it from the mapping.
+/// `emit = model | unit`: what the hardware and test vectors describe. A family-level option:
+/// no pass reads it, the family does when it realizes the design.
 pub const EMIT: PassOption = PassOption {
     name: "emit",
     kind: OptionKind::Symbol(&["model", "unit"]),
@@ -61,6 +60,9 @@ pub const UNIT_HEAD: PassOption = PassOption {
     default: DefaultValue::Int(0),
     help: "with emit = unit: the head (0-based)",
 };
+
+/// The attention family's own mapping options (`tessera passes` lists them with the family).
+pub static FAMILY_OPTIONS: &[PassOption] = &[EMIT, UNIT_LAYER, UNIT_HEAD];
 
 /// What the compiled design's hardware and test vectors are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,8 +122,37 @@ impl Family for AttentionFamily {
     fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
         PIPELINE
     }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
-        Ok(Box::new(compile_job(job)?))
+    fn options(&self) -> &'static [PassOption] {
+        FAMILY_OPTIONS
+    }
+    fn load(&self, job: &Job) -> Result<Model, FlowError> {
+        if job.model.format != ModelFormat::Onnx {
+            return Err(FlowError::Description(format!(
+                "`{}` maps model `{}` ({}); attention mapping reads ONNX models",
+                job.mapping.pass,
+                job.model.name,
+                job.model.format.name()
+            )));
+        }
+        emit_of(&job.mapping)?;
+        let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
+        let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;
+        let calib = job.calibration.clone().ok_or_else(|| FlowError::Data {
+            path: job.model_dir().join("X_calib.npy").display().to_string(),
+            message: "attention quantization needs calibration data (sample inputs): give \
+                      --calib or put X_calib.npy beside the model"
+                .into(),
+        })?;
+        Ok(Model { graph, calibration: Some(calib) })
+    }
+    /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run
+    /// `sparsify`. Both passes declare `layer`: the driver hands it to each, so one mapping's
+    /// `layer` means the same layer for binarization and selection.
+    fn select(&self, job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowError> {
+        pass_names(job)
+    }
+    fn realize(&self, job: &Job, lowered: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
+        Ok(Box::new(realize(job, lowered)?))
     }
 }
 
@@ -152,33 +183,13 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
     }
 }
 
-/// Builds the design for a job.
-pub fn compile_job(job: &Job) -> Result<AttentionCompiled, FlowError> {
-    if job.model.format != ModelFormat::Onnx {
-        return Err(FlowError::Description(format!(
-            "`{}` maps model `{}` ({}); attention mapping reads ONNX models",
-            job.mapping.pass,
-            job.model.name,
-            job.model.format.name()
-        )));
-    }
+/// The design the pipeline's final graph describes.
+fn realize(job: &Job, result: Lowered) -> Result<AttentionCompiled, FlowError> {
     let emit = emit_of(&job.mapping)?;
-    let names = pass_names(job)?;
-    // Both passes declare `layer`: `distribute` hands it to each, so one mapping's `layer`
-    // means the same layer for binarization and selection.
-    let steps = distribute(&job.mapping, &names)?;
-    let path = &job.model.path;
-    let model = load_onnx(path).map_err(|e| FlowError::Model(e.to_string()))?;
-    let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;
-    let calib = job.calibration.as_ref().ok_or_else(|| FlowError::Data {
-        path: job.model_dir().join("X_calib.npy").display().to_string(),
-        message: "attention quantization needs calibration data (sample inputs): give --calib \
-                  or put X_calib.npy beside the model"
-            .into(),
-    })?;
-    let pm = PassManager::from_passes(steps)?.with_dumps(job.dumps.clone());
-    let env = PassEnv { accelerator: Some(&job.accel), calibration: Some(calib) };
-    let result = pm.run(&graph, env)?;
+    let calib = result
+        .calibration
+        .as_ref()
+        .ok_or_else(|| FlowError::Model("attention quantization needs calibration data".into()))?;
     let mut design = AttnDesign::from_graph(
         result.graph,
         Some(&job.accel),

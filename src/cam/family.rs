@@ -5,12 +5,12 @@ use crate::backend::verilog::bits::Bits;
 use crate::cam::dialect::CamTiles;
 use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
-use crate::family::pipeline::distribute;
+use crate::family::driver::{Lowered, Model};
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::load_tree_model;
 use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op, TensorType};
-use crate::passes::{IrDump, PassEnv, PassManager};
+use crate::passes::IrDump;
 use crate::sim::cost::Cost;
 use ndarray::ArrayView2;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ impl Family for Trees {
     fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
         super::passes::PIPELINE
     }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
+    fn load(&self, job: &Job) -> Result<Model, FlowError> {
         let format = job.model.format;
         if !matches!(format, ModelFormat::Xgboost | ModelFormat::Lightgbm | ModelFormat::Treelite) {
             return Err(FlowError::Description(format!(
@@ -41,11 +41,9 @@ impl Family for Trees {
             )));
         }
         let ensemble = load_tree_model(format, &job.model.path)?;
-        let graph = model_graph(ensemble)?;
-        let pm = PassManager::from_passes(distribute(&job.mapping, super::passes::PIPELINE)?)?
-            .with_dumps(job.dumps.clone());
-        let env = PassEnv { accelerator: Some(&job.accel), calibration: job.calibration.as_ref() };
-        let result = pm.run(&graph, env)?;
+        Ok(Model { graph: model_graph(ensemble)?, calibration: job.calibration.clone() })
+    }
+    fn realize(&self, job: &Job, result: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
         let design = result
             .graph
             .node_ids()

@@ -45,7 +45,7 @@ fn compile_job(mut job: Job, calib: Option<&Path>) -> Result<(Job, Box<dyn Compi
         job.calibration = Some(read_data(&p)?);
     }
     let pb = step(&format!("compiling {} for {}", job.model.written, job.accel.name));
-    let compiled = family.compile(&job);
+    let compiled = crate::flow::driver::compile(family, &job);
     pb.finish_and_clear();
     let compiled = compiled?;
     for d in compiled.ir_dumps() {

@@ -21,11 +21,11 @@ use super::sim::CrossbarNet;
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
-use crate::family::pipeline::distribute;
+use crate::family::driver::{Lowered, Model};
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::ir::{Graph, Tensor, TensorType};
-use crate::passes::{IrDump, PassEnv, PassManager};
+use crate::passes::IrDump;
 use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
 
@@ -48,8 +48,23 @@ impl Family for CrossbarFamily {
     fn pipeline(&self) -> &'static [&'static dyn crate::passes::Pass] {
         PIPELINE
     }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
-        Ok(Box::new(compile_job(job)?))
+    fn load(&self, job: &Job) -> Result<Model, FlowError> {
+        if job.model.format != ModelFormat::Onnx {
+            return Err(FlowError::Description(format!(
+                "`{}` maps model `{}` ({}); crossbar mapping reads ONNX models",
+                job.mapping.pass,
+                job.model.name,
+                job.model.format.name()
+            )));
+        }
+        let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
+        let mlp = extract_mlp(&model).map_err(FlowError::Model)?;
+        let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
+        let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
+        Ok(Model { graph, calibration: Some(calibration(job)?) })
+    }
+    fn realize(&self, job: &Job, lowered: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
+        Ok(Box::new(realize(job, lowered)?))
     }
 }
 
@@ -78,25 +93,13 @@ fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
     })
 }
 
-/// Builds the design for a job.
+/// Builds the design for a job through the driver (for tools that want the concrete design).
 pub fn compile_job(job: &Job) -> Result<CrossbarCompiled, FlowError> {
-    if job.model.format != ModelFormat::Onnx {
-        return Err(FlowError::Description(format!(
-            "`{}` maps model `{}` ({}); crossbar mapping reads ONNX models",
-            job.mapping.pass,
-            job.model.name,
-            job.model.format.name()
-        )));
-    }
-    let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
-    let mlp = extract_mlp(&model).map_err(FlowError::Model)?;
-    let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
-    let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
-    let calib = calibration(job)?;
-    let pm = PassManager::from_passes(distribute(&job.mapping, PIPELINE)?)?
-        .with_dumps(job.dumps.clone());
-    let env = PassEnv { accelerator: Some(&job.accel), calibration: Some(&calib) };
-    let result = pm.run(&graph, env)?;
+    realize(job, crate::family::driver::lower(&CROSSBAR_FAMILY, job)?)
+}
+
+/// The design the pipeline's final graph describes.
+fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
     let chain = Chain::read(&result.graph).map_err(FlowError::Model)?;
     let net = chain.net().map_err(FlowError::Model)?;
     let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;

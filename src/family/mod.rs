@@ -8,6 +8,7 @@
 //! families and calls only this interface, so a family never names the driver and the driver
 //! names a family only in its one registration line.
 
+pub mod driver;
 pub mod error;
 pub mod job;
 pub mod pipeline;
@@ -70,16 +71,37 @@ pub trait Compiled {
     }
 }
 
-/// One model family: which mapping passes select it and how it compiles a job.
+/// One model family: which mapping passes select it, how its model is loaded, which of its
+/// passes a mapping runs, and how the final graph becomes a design. [`driver`] runs the steps
+/// in between for every family alike.
 pub trait Family: Sync {
     fn name(&self) -> &'static str;
     /// The `.tess` mapping pass names (`cam_pack`) that select this family.
     fn mapping_passes(&self) -> &'static [&'static str];
-    /// The passes a mapping runs, in order (empty while the family is not built). They are
-    /// the family's registered passes (`tessera passes` lists them); the mapping's options are
-    /// the union of these passes' options.
+    /// The family's registered passes, in pipeline order (empty while the family is not built).
+    /// `tessera passes` lists them; the mapping's options are the union of these passes'
+    /// options and the family's own [`Family::options`].
     fn pipeline(&self) -> &'static [&'static dyn Pass] {
         &[]
     }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>;
+    /// Options a mapping carries that configure the family rather than a pass (the attention
+    /// family's `emit`): the driver keeps them from the passes and checks their values.
+    fn options(&self) -> &'static [crate::passes::PassOption] {
+        &[]
+    }
+    /// The frontend step: the job's model as a model-level graph, with calibration data.
+    fn load(&self, job: &Job) -> Result<driver::Model, FlowError>;
+    /// The passes this job's mapping runs (by default the whole pipeline).
+    fn select(&self, _job: &Job) -> Result<Vec<&'static dyn Pass>, FlowError> {
+        Ok(self.pipeline().to_vec())
+    }
+    /// Wraps the final graph as a design.
+    fn realize(&self, job: &Job, lowered: driver::Lowered) -> Result<Box<dyn Compiled>, FlowError>;
+    /// Loads, lowers through the pass manager and realizes: [`driver::compile`].
+    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>
+    where
+        Self: Sized,
+    {
+        driver::compile(self, job)
+    }
 }

@@ -20,6 +20,7 @@ impl MappingCatalog for Families {
         }
         let options = crate::family::pipeline::schema(pipeline)
             .into_iter()
+            .chain(family.options())
             .map(|o| OptionSpec {
                 name: o.name.replace('-', "_"),
                 kind: o.kind,

@@ -9,9 +9,10 @@
 pub mod catalog;
 
 pub use crate::family::{
-    error, job, pipeline, Compiled, Cost, Family, FlowError, HwDesign, Job, SimRun,
+    driver, error, job, pipeline, Compiled, Cost, Family, FlowError, HwDesign, Job, SimRun,
 };
 use crate::passes::Pass;
+use driver::{Lowered, Model};
 
 /// A family that is designed but not built yet: selecting it fails with a clear message.
 struct NotBuilt {
@@ -26,7 +27,10 @@ impl Family for NotBuilt {
     fn mapping_passes(&self) -> &'static [&'static str] {
         self.passes
     }
-    fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
+    fn load(&self, job: &Job) -> Result<Model, FlowError> {
+        Err(FlowError::NotBuilt { family: self.name, pass: job.mapping.pass.clone() })
+    }
+    fn realize(&self, job: &Job, _: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
         Err(FlowError::NotBuilt { family: self.name, pass: job.mapping.pass.clone() })
     }
 }
@@ -48,6 +52,14 @@ pub fn families() -> [&'static dyn Family; 4] {
 pub fn family_for(pass: &str) -> Option<&'static dyn Family> {
     let norm = pass.replace('-', "_");
     families().into_iter().find(|f| f.mapping_passes().contains(&norm.as_str()))
+}
+
+/// Compiles a job with the family its mapping selects, through the one driver.
+pub fn compile(job: &Job) -> Result<Box<dyn Compiled>, FlowError> {
+    let family = family_for(&job.mapping.pass).ok_or_else(|| {
+        FlowError::Description(format!("no family is selected by `{}`", job.mapping.pass))
+    })?;
+    driver::compile(family, job)
 }
 
 /// Every registered pass, in the order `tessera passes` lists them: the family-independent

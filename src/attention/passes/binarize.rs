@@ -26,9 +26,6 @@ const OPTIONS: &[PassOption] = &[
         help: "binarize only this attention layer (0-based, in graph order); -1 means all",
     },
     // Read by the attention family (`crate::attention::family`), not by this pass.
-    crate::attention::family::EMIT,
-    crate::attention::family::UNIT_LAYER,
-    crate::attention::family::UNIT_HEAD,
 ];
 
 impl Pass for Binarize {

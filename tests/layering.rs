@@ -1,0 +1,124 @@
+//! The layer rules of ARCHITECTURE.md, checked on the source: a module may use its own layer and
+//! the layers below it, never one above, and the top-level modules form no cycle.
+//!
+//! Reads every `src/**/*.rs` (comments and `#[cfg(test)]` modules stripped) and collects the
+//! `crate::MODULE` paths each top-level module names. Families may not name one another.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Layers from the bottom up; a module may name modules of its own layer or of any layer
+/// before it. Families share a layer but may not name each other (checked separately).
+const LAYERS: &[&[&str]] = &[
+    &["units", "diagnostics", "ir", "sim", "stdlib"],
+    &["backend"],
+    &["dsl", "frontend"],
+    &["passes"],
+    &["family", "report"],
+    &["cam", "crossbar", "attention"],
+    &["flow"],
+    &["commands"],
+];
+const FAMILIES: &[&str] = &["cam", "crossbar", "attention"];
+
+fn layer_of(m: &str) -> Option<usize> {
+    LAYERS.iter().position(|l| l.contains(&m))
+}
+
+/// Source text without comments and without the trailing `#[cfg(test)]` module.
+fn strip(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let code = match line.find("//") {
+            Some(i) => &line[..i],
+            None => line,
+        };
+        out.push_str(code);
+        out.push('\n');
+    }
+    match out.find("#[cfg(test)]") {
+        Some(i) => out[..i].to_string(),
+        None => out,
+    }
+}
+
+fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// `module -> {named module -> first file naming it}`.
+fn uses() -> BTreeMap<String, BTreeMap<String, String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    for f in all {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_string();
+        if top == "main" || top == "lib" {
+            continue;
+        }
+        let text = strip(&std::fs::read_to_string(&f).unwrap());
+        let entry = out.entry(top.clone()).or_default();
+        for (i, _) in text.match_indices("crate::") {
+            let name: String = text[i + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if !name.is_empty() && name != top {
+                entry.entry(name).or_insert_with(|| rel.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_top_level_module_has_a_layer() {
+    let missing: Vec<String> = uses().into_keys().filter(|m| layer_of(m).is_none()).collect();
+    assert!(missing.is_empty(), "modules without a layer in ARCHITECTURE.md: {missing:?}");
+}
+
+#[test]
+fn no_module_names_a_layer_above_it_and_families_do_not_name_each_other() {
+    let mut bad = Vec::new();
+    for (m, named) in uses() {
+        let Some(lm) = layer_of(&m) else { continue };
+        for (n, file) in named {
+            let Some(ln) = layer_of(&n) else { continue };
+            if ln > lm {
+                bad.push(format!("{file}: `{m}` (layer {lm}) names `{n}` (layer {ln})"));
+            }
+            if FAMILIES.contains(&m.as_str()) && FAMILIES.contains(&n.as_str()) {
+                bad.push(format!("{file}: family `{m}` names family `{n}`"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "layer violations:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_core_ir_names_nothing_outside_the_core() {
+    let named: BTreeSet<String> = uses().remove("ir").unwrap_or_default().into_keys().collect();
+    let outside: Vec<&String> = named.iter().filter(|n| layer_of(n) != Some(0)).collect();
+    assert!(outside.is_empty(), "src/ir names {outside:?}");
+}
+
+#[test]
+fn the_checker_sees_a_violation() {
+    // The rules must be able to fail: a core module naming a family is caught.
+    assert!(layer_of("cam").unwrap() > layer_of("ir").unwrap());
+    assert!(layer_of("flow").unwrap() > layer_of("cam").unwrap());
+    assert_eq!(
+        strip("use crate::cam; // crate::flow\n#[cfg(test)]\nuse crate::x;"),
+        "use crate::cam; \n"
+    );
+}

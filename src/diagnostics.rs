@@ -85,6 +85,9 @@ pub enum Code {
     E0018,
     /// A source file (on the command line or imported) that cannot be read.
     E0019,
+    /// A mapping option that does not fit the instance it targets (an array geometry the cell
+    /// cannot drive at the clock, a tile larger than the instance's arrays, ...).
+    E0020,
     /// Warning: a model is bound but never mapped.
     W0001,
     /// Warning: the same file is imported twice.
@@ -113,6 +116,7 @@ impl Code {
             Code::E0017 => "E0017",
             Code::E0018 => "E0018",
             Code::E0019 => "E0019",
+            Code::E0020 => "E0020",
             Code::W0001 => "W0001",
             Code::W0002 => "W0002",
         }

@@ -68,15 +68,35 @@ impl Checker<'_> {
         };
         let options = self.map_options(env, &schema, &m.args);
         let options = options.ok()?;
-        if !ok || !instances.contains_key(&m.target.name) {
+        let target = instances.get(&m.target.name)?;
+        if !ok {
             return None;
         }
-        Some(Mapping {
+        let mapping = Mapping {
             model: m.model.name.clone(),
             target: m.target.name.clone(),
             pass: m.pass.name.clone(),
             options,
-        })
+        };
+        // What the passes would reject about these options on this instance, reported here
+        // with the option's span so `lint` and `compile` agree.
+        let problems = self.opts.catalog.map(|c| c.check(&mapping, target)).unwrap_or_default();
+        for (option, message) in &problems {
+            let at = m.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.name == *option));
+            let span = at.map_or(m.pass.span, |a| a.value.span);
+            self.emit(
+                Diagnostic::error(
+                    Code::E0020,
+                    format!("option `{option}` does not fit instance `{}`", m.target.name),
+                )
+                .primary(span, message.clone()),
+            );
+        }
+        if problems.is_empty() {
+            Some(mapping)
+        } else {
+            None
+        }
     }
 
     fn unknown_local(

@@ -93,6 +93,15 @@ pub trait MappingCatalog: Sync {
     fn schema(&self, pass: &str) -> Option<Schema>;
     /// Every mapping pass name of the built families.
     fn names(&self) -> Vec<&'static str>;
+    /// What the family's passes would reject about a checked mapping on its target instance:
+    /// `(option, message)` pairs, the option in `.tess` spelling.
+    fn check(
+        &self,
+        _mapping: &crate::dsl::accel::Mapping,
+        _target: &crate::dsl::accel::Instance,
+    ) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// The schema of a mapping pass, by the name written after `using`: from `catalog` for the

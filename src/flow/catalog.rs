@@ -2,8 +2,11 @@
 //! options they take, handed to `crate::dsl` so the language names no driver.
 
 use super::{families, family_for};
+use crate::dsl::accel::{Instance, Mapping, Value};
 use crate::dsl::mappings::{MappingCatalog, OptionSpec, Schema};
 use crate::dsl::LoadOptions;
+use crate::passes::options::canonical;
+use std::collections::BTreeMap;
 
 /// The catalog of the registered families.
 pub struct Families;
@@ -33,6 +36,22 @@ impl MappingCatalog for Families {
             description: format!("{}: {}", family.name(), names.join(" -> ")),
             options,
         })
+    }
+    fn check(&self, mapping: &Mapping, target: &Instance) -> Vec<(String, String)> {
+        let Some(family) = family_for(&mapping.pass) else { return Vec::new() };
+        let mut out = Vec::new();
+        for p in family.pipeline() {
+            let options: BTreeMap<String, Value> = mapping
+                .options
+                .iter()
+                .map(|(k, v)| (canonical(k), v.clone()))
+                .filter(|(k, _)| p.options().iter().any(|o| o.name == *k))
+                .collect();
+            if let Err(e) = p.check_mapping(&options, target) {
+                out.push((e.option.replace('-', "_"), e.message));
+            }
+        }
+        out
     }
     fn names(&self) -> Vec<&'static str> {
         families().iter().flat_map(|f| f.mapping_passes().iter().copied()).collect()

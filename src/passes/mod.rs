@@ -48,8 +48,27 @@ pub trait Pass: Sync {
     fn preconditions(&self, _graph: &Graph) -> Result<(), String> {
         Ok(())
     }
+    /// Checks the options a `.tess` mapping gives this pass against the instance the mapping
+    /// targets, before any model is read: everything `run` would reject about a description
+    /// belongs here, so `lint` reports it first with the option's span. `options` holds the
+    /// options as written (canonical names, no defaults filled in).
+    fn check_mapping(
+        &self,
+        _options: &std::collections::BTreeMap<String, crate::dsl::accel::Value>,
+        _target: &crate::dsl::accel::Instance,
+    ) -> Result<(), OptionProblem> {
+        Ok(())
+    }
     /// Transforms the graph. Must not modify its input; returns the new graph.
     fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError>;
+}
+
+/// A mapping option that does not fit the hardware it configures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OptionProblem {
+    /// The option at fault (canonical name).
+    pub option: String,
+    pub message: String,
 }
 
 /// Everything that can go wrong while selecting, configuring or running passes. Every variant

@@ -4,11 +4,14 @@ use crate::cam::design::{default_auto_candidates, layout};
 use crate::cam::dialect::{CamCodes, CamTiles};
 use crate::cam::energy::CamPhysics;
 use crate::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
-use crate::cam::{CamOptions, TileChoice};
-use crate::dsl::accel::Value;
+use crate::cam::{CamError, CamOptions, TileChoice};
+use crate::dsl::accel::{Instance, Value};
 use crate::ir::{Graph, Op};
 use crate::passes::rewrite::{mapped_cell, require_dialect, rewrite_dialect};
-use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::passes::{
+    DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
+};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Lays the rows out on arrays. All three policies are built (the report compares them under one
@@ -45,6 +48,28 @@ static OPTIONS: &[PassOption] = &[
     },
 ];
 
+/// The geometry `tile = RxC` asks for, checked against the cell instance: a valid size, no larger
+/// than the instance's arrays, and an array the cell's data-line drivers can drive within one
+/// clock (X-TIME's `R_out > 0`). The pass and `lint` (through [`Pass::check_mapping`]) share it.
+fn fixed_tile(dims: &[u64], physics: &CamPhysics) -> Result<Geometry, String> {
+    let [r, c] = dims else {
+        return Err("tile must be rows x columns, e.g. 24x48".into());
+    };
+    let plain = |e: CamError| match e {
+        CamError::BadOption { message, .. } => message,
+        e => e.to_string(),
+    };
+    let g = Geometry::new(*r as usize, *c as usize).map_err(plain)?;
+    if g.rows > physics.rows || g.cols > physics.cols {
+        return Err(format!(
+            "a {g} tile does not fit the instance's {}x{} arrays",
+            physics.rows, physics.cols
+        ));
+    }
+    physics.costs(g).map_err(plain)?;
+    Ok(g)
+}
+
 impl Pass for CamTile {
     fn name(&self) -> &'static str {
         "cam-tile"
@@ -57,19 +82,29 @@ impl Pass for CamTile {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
+    fn check_mapping(
+        &self,
+        options: &BTreeMap<String, Value>,
+        target: &Instance,
+    ) -> Result<(), OptionProblem> {
+        let (Some(Value::Dims(d)), Ok(physics)) =
+            (options.get("tile"), CamPhysics::from_instance(target))
+        else {
+            return Ok(());
+        };
+        fixed_tile(d, &physics)
+            .map(|_| ())
+            .map_err(|message| OptionProblem { option: "tile".into(), message })
+    }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
         require_dialect::<CamCodes>(g, "quantized CAM", "cam-quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
         let cell = mapped_cell(self.name(), cx)?;
+        let physics = CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
         let tile = match cx.options.get("tile") {
-            Some(Value::Dims(d)) => match d.as_slice() {
-                [r, c] => TileChoice::Fixed(
-                    Geometry::new(*r as usize, *c as usize).map_err(|e| fail(e.to_string()))?,
-                ),
-                _ => return Err(fail("tile must be rows x columns, e.g. 24x48".into())),
-            },
+            Some(Value::Dims(d)) => TileChoice::Fixed(fixed_tile(d, &physics).map_err(fail)?),
             Some(Value::Symbol(s)) if s == "auto" => TileChoice::Auto(default_auto_candidates()),
             _ => TileChoice::Cell,
         };
@@ -79,7 +114,7 @@ impl Pass for CamTile {
             .ok_or_else(|| fail("unknown column order".into()))?;
         let train = cx.calibration.map(|c| c.view());
         rewrite_dialect::<CamCodes>(self.name(), g, |CamCodes { packed, quantized }| {
-            let physics = CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
+            let physics = physics.clone();
             let opts = CamOptions {
                 tile: tile.clone(),
                 order,

@@ -95,6 +95,32 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in order (for `tessera explain` and its test).
+    pub const ALL: &'static [Code] = &[
+        Code::E0001,
+        Code::E0002,
+        Code::E0003,
+        Code::E0004,
+        Code::E0005,
+        Code::E0006,
+        Code::E0007,
+        Code::E0008,
+        Code::E0009,
+        Code::E0010,
+        Code::E0011,
+        Code::E0012,
+        Code::E0013,
+        Code::E0014,
+        Code::E0015,
+        Code::E0016,
+        Code::E0017,
+        Code::E0018,
+        Code::E0019,
+        Code::E0020,
+        Code::W0001,
+        Code::W0002,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Code::E0001 => "E0001",

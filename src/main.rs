@@ -116,6 +116,11 @@ enum Command {
     },
     /// List the passes with their descriptions and options.
     Passes,
+    /// Explain an error or warning code (`tessera explain E0008`).
+    Explain {
+        /// The code, e.g. E0008.
+        code: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             commands::flowcmd::verify(&common.job_args(), &data, common.calib.clone(), sim, keep)
         }
         Command::Passes => commands::passes::run(),
+        Command::Explain { code } => commands::explain::run(&code),
     };
     ExitCode::from(code)
 }

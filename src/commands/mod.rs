@@ -2,6 +2,7 @@
 //! Each `run` returns the process exit code.
 
 pub mod common;
+pub mod explain;
 pub mod flowcmd;
 pub mod lint;
 pub mod passes;

@@ -41,10 +41,13 @@ impl Run {
     }
 }
 
-/// Runs `tessera ARGS` from the repository root; kills it at `timeout`.
+/// Runs `tessera ARGS` from the repository root; kills it at `timeout`. `TESSERA_BIN` names
+/// another build to run instead (to check an old binary, or that the harness catches a hang).
 pub fn run_tessera(args: &[&str], timeout: Duration) -> Run {
+    let bin = std::env::var_os("TESSERA_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_tessera")), PathBuf::from);
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut child = Command::new(bin)
         .args(args)
         .current_dir(root())
         .stdin(Stdio::null())

@@ -397,3 +397,22 @@ fn tree_cli_prints_the_code_and_nan_inputs_still_follow_default_left() {
     let r = sim(&["sim", "examples/iris_xgb/accel.tess", "--data", data.to_str().unwrap()]);
     assert_eq!(r.code(), Some(0), "{}", r.stderr);
 }
+
+/// A finite LayerNorm gain of -f32::MAX overflows the float32 reference the attention passes
+/// calibrate on (it used to hang GELU, later a datapath width error): E0102 before any pass,
+/// naming the node and the tensor.
+#[test]
+fn vit_overflowing_layernorm_gain_is_e0102_naming_the_tensor() {
+    let r = vit_with("blocks.1.ln1.weight", 10, -f32::MAX);
+    assert_eq!(r.code(), Some(1));
+    let line = first_line(&r);
+    assert!(
+        line.starts_with(
+            "error[E0102]: student.onnx: node `/blocks.1/ln1/LayerNormalization` \
+             (LayerNormalization) with parameter(s) `blocks.1.ln1.weight` (largest |value| \
+             3.4028235e38)"
+        ),
+        "{line}"
+    );
+    assert!(line.contains("float32 overflows (beyond 3.4028235e38)"), "{line}");
+}

@@ -143,6 +143,7 @@ impl Family for AttentionFamily {
                       --calib or put X_calib.npy beside the model"
                 .into(),
         })?;
+        super::representable::check(&model, &calib)?;
         Ok(Model { graph, calibration: Some(calib) })
     }
     /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run

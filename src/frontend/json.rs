@@ -258,14 +258,14 @@ impl<'a> Json<'a> {
     /// (E0102, naming the first and their count): they are model parameters the mapping
     /// cannot hold.
     pub fn f32_vec(&self) -> Result<Vec<f32>, FrontendError> {
-        let v = self.numbers("a number", |t| parse_unchecked::<f32>(t))?;
+        let v = self.numbers("a number", parse_unchecked::<f32>)?;
         self.in_range(v.iter().map(|x| *x as f64), "float32")?;
         Ok(v)
     }
 
     /// Every element as f64; out-of-range elements are refused as in [`Json::f32_vec`].
     pub fn f64_vec(&self) -> Result<Vec<f64>, FrontendError> {
-        let v = self.numbers("a number", |t| parse_unchecked::<f64>(t))?;
+        let v = self.numbers("a number", parse_unchecked::<f64>)?;
         self.in_range(v.iter().copied(), "float64")?;
         Ok(v)
     }
@@ -293,14 +293,14 @@ impl<'a> Json<'a> {
 
     /// A number as the nearest f32; beyond the f32 range is E0102, as in [`Json::f32_vec`].
     pub fn as_f32(&self) -> Result<f32, FrontendError> {
-        let v = self.number("a number", |t| parse_unchecked::<f32>(t))?;
+        let v = self.number("a number", parse_unchecked::<f32>)?;
         self.in_range(std::iter::once(v as f64), "float32")?;
         Ok(v)
     }
 
     /// A number as f64; beyond the f64 range is E0102.
     pub fn as_f64(&self) -> Result<f64, FrontendError> {
-        let v = self.number("a number", |t| parse_unchecked::<f64>(t))?;
+        let v = self.number("a number", parse_unchecked::<f64>)?;
         self.in_range(std::iter::once(v), "float64")?;
         Ok(v)
     }

@@ -92,6 +92,12 @@ pub enum Code {
     W0001,
     /// Warning: the same file is imported twice.
     W0002,
+    /// A model parameter (weight, bias, constant, tree threshold, leaf value, base score) that
+    /// is NaN or infinite. The 01xx range is for model files, not `.tess` sources.
+    E0101,
+    /// A finite model parameter the mapping cannot represent (beyond f32, or so large that the
+    /// mapping's fixed-point arithmetic overflows).
+    E0102,
 }
 
 impl Code {
@@ -145,6 +151,8 @@ impl Code {
             Code::E0020 => "E0020",
             Code::W0001 => "W0001",
             Code::W0002 => "W0002",
+            Code::E0101 => "E0101",
+            Code::E0102 => "E0102",
         }
     }
 }

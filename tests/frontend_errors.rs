@@ -120,7 +120,10 @@ fn xgboost_feature_out_of_range() {
 fn xgboost_threshold_out_of_float32_range() {
     assert_eq!(
         xgb_err(r#""split_conditions":[5E-1,"#, r#""split_conditions":[1E39,"#),
-        format!("m.json: {TREE0}.split_conditions[0]: `1E39` is outside the float32 range")
+        format!(
+            "m.json: {TREE0}.split_conditions: 1 value outside the float32 range (the first at \
+             index 0); tessera computes with float32 here"
+        )
     );
 }
 
@@ -291,7 +294,8 @@ fn lightgbm_out_of_range_and_malformed_values() {
     );
     assert_eq!(
         lgbm_err("threshold=0.5", "threshold=nan"),
-        "m.txt: Tree=0 threshold[0] (line 14): threshold is NaN"
+        "m.txt: Tree=0 threshold (line 14): 1 non-finite value (the first, NaN, at index 0); a \
+         model parameter must be a finite number: retrain or re-export the model without NaN/inf"
     );
     assert_eq!(
         lgbm_err("threshold=0.5", "threshold=half"),
@@ -303,7 +307,8 @@ fn lightgbm_out_of_range_and_malformed_values() {
     );
     assert_eq!(
         lgbm_err("leaf_value=1 -1", "leaf_value=1 inf"),
-        "m.txt: Tree=0 leaf_value[1] (line 18): leaf value inf is not finite"
+        "m.txt: Tree=0 leaf_value (line 18): 1 non-finite value (the first, inf, at index 1); a \
+         model parameter must be a finite number: retrain or re-export the model without NaN/inf"
     );
     assert_eq!(
         lgbm_err("decision_type=2", "decision_type=14"),

@@ -135,7 +135,7 @@ impl Family for AttentionFamily {
             )));
         }
         emit_of(&job.mapping)?;
-        let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
+        let model = load_onnx(&job.model.path)?;
         let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;
         let calib = job.calibration.clone().ok_or_else(|| FlowError::Data {
             path: job.model_dir().join("X_calib.npy").display().to_string(),
@@ -143,6 +143,7 @@ impl Family for AttentionFamily {
                       --calib or put X_calib.npy beside the model"
                 .into(),
         })?;
+        super::representable::check(&model, &calib)?;
         Ok(Model { graph, calibration: Some(calib) })
     }
     /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run

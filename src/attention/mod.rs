@@ -11,6 +11,7 @@ pub mod lnorm;
 pub mod passes;
 pub mod program;
 pub mod quant;
+pub mod representable;
 pub mod rtl;
 pub mod select;
 pub mod sim;

@@ -86,9 +86,13 @@ pub fn read_data(path: &Path) -> Result<Array2<f32>, FlowError> {
     Ok(f.data)
 }
 
-/// Prints an error and returns the failure exit code.
+/// Prints an error (with its code, `error[E0101]: ...`, when it has one, as `.tess`
+/// diagnostics do) and returns the failure exit code.
 pub fn fail(e: &FlowError) -> u8 {
-    eprintln!("error: {e}");
+    match e.code() {
+        Some(code) => eprintln!("error[{code}]: {e}"),
+        None => eprintln!("error: {e}"),
+    }
     EXIT_FAIL
 }
 

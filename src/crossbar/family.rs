@@ -57,11 +57,21 @@ impl Family for CrossbarFamily {
                 job.model.format.name()
             )));
         }
-        let model = load_onnx(&job.model.path).map_err(|e| FlowError::Model(e.to_string()))?;
+        let model = load_onnx(&job.model.path)?;
         let mlp = extract_mlp(&model).map_err(FlowError::Model)?;
+        let calib = calibration(job)?;
+        super::representable::check(&model, &mlp, &calib)?;
         let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
         let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
-        Ok(Model { graph, calibration: Some(calibration(job)?) })
+        Ok(Model { graph, calibration: Some(calib) })
+    }
+    /// A requantization overflow in `quantize` is E0102 on the layer's weight tensor (the
+    /// model is read again to name it; this runs only on failure).
+    fn explain(&self, job: &Job, e: crate::passes::PassError) -> FlowError {
+        match load_onnx(&job.model.path).map(|m| (extract_mlp(&m), m)) {
+            Ok((Ok(mlp), model)) => super::representable::explain(&model, &mlp, e),
+            _ => e.into(),
+        }
     }
     fn realize(&self, job: &Job, lowered: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
         Ok(Box::new(realize(job, lowered)?))

@@ -13,6 +13,7 @@ pub mod mlp;
 pub mod passes;
 pub mod quant;
 pub mod report;
+pub mod representable;
 pub mod rtl;
 pub mod sim;
 pub mod svg;

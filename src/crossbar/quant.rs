@@ -74,6 +74,10 @@ impl Default for QuantConfig {
 
 pub use crate::ir::requant::Requant;
 
+/// How [`Requant::from_real`]'s errors start; [`quantize`] puts `layer `NAME`: ` in front.
+/// The crossbar family recognises the pair and reports E0102 naming the weight tensor.
+pub const REQUANT_FACTOR: &str = "requantization factor";
+
 /// Float-to-integer quantizer of the graph input.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputQuant {
@@ -345,7 +349,9 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             let requant = acc_scale
                 .iter()
                 .zip(&next.scale)
-                .map(|(sa, sn)| Requant::from_real(sa / sn))
+                .map(|(sa, sn)| {
+                    Requant::from_real(sa / sn).map_err(|e| format!("layer `{}`: {e}", layer.name))
+                })
                 .collect::<Result<_, _>>()?;
             LayerOutput::Requant { requant, lo, hi: next.hi }
         } else {
@@ -450,6 +456,14 @@ pub fn argmax_agreement(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crossbar family recognises a requantization overflow by this prefix (E0102).
+    #[test]
+    fn requant_errors_start_with_the_marker() {
+        for m in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e30] {
+            assert!(Requant::from_real(m).unwrap_err().starts_with(REQUANT_FACTOR), "{m}");
+        }
+    }
 
     #[test]
     fn requant_multiplier_by_hand() {

@@ -37,7 +37,7 @@ pub fn lower(family: &dyn Family, job: &Job) -> Result<Lowered, FlowError> {
     let steps = distribute(&pass_options(family, &job.mapping)?, &passes)?;
     let pm = PassManager::from_passes(steps)?.with_dumps(job.dumps.clone());
     let env = PassEnv { accelerator: Some(&job.accel), calibration: model.calibration.as_ref() };
-    let result = pm.run(&model.graph, env)?;
+    let result = pm.run(&model.graph, env).map_err(|e| family.explain(job, e))?;
     Ok(Lowered { graph: result.graph, dumps: result.dumps, calibration: model.calibration })
 }
 

@@ -21,4 +21,30 @@ pub enum FlowError {
     Hardware(String),
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// A model parameter refused where it was read (E0101, E0102); kept typed, not flattened
+    /// into [`FlowError::Model`], so the CLI can print its code.
+    #[error(transparent)]
+    Param(#[from] crate::frontend::param::ParamError),
+}
+
+impl FlowError {
+    /// The stable code of the error, for the errors that have one (model parameters).
+    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+        match self {
+            FlowError::Param(p) => Some(p.code),
+            FlowError::Frontend(e) => e.code(),
+            _ => None,
+        }
+    }
+}
+
+/// ONNX load errors become [`FlowError::Model`] text, except parameter errors, which keep
+/// their code.
+impl From<crate::frontend::onnx::OnnxError> for FlowError {
+    fn from(e: crate::frontend::onnx::OnnxError) -> Self {
+        match e {
+            crate::frontend::onnx::OnnxError::Param(p) => FlowError::Param(p),
+            other => FlowError::Model(other.to_string()),
+        }
+    }
 }

@@ -97,6 +97,12 @@ pub trait Family: Sync {
     }
     /// Wraps the final graph as a design.
     fn realize(&self, job: &Job, lowered: driver::Lowered) -> Result<Box<dyn Compiled>, FlowError>;
+    /// The error the user sees for a failed pass. The default passes it on; a family that can
+    /// trace a failure back to a model parameter names it (the crossbar family reports a
+    /// requantization overflow as E0102 on the weight tensor).
+    fn explain(&self, _job: &Job, e: crate::passes::PassError) -> FlowError {
+        e.into()
+    }
     /// Loads, lowers through the pass manager and realizes: [`driver::compile`].
     fn compile(&self, job: &Job) -> Result<Box<dyn Compiled>, FlowError>
     where

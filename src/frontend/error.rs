@@ -35,6 +35,10 @@ pub enum FrontendError {
     /// (categorical splits, linear trees, `gblinear`, an unknown objective, ...).
     #[error("{file}: {field}: {message}")]
     Unsupported { file: String, field: String, message: String },
+    /// A parameter (threshold, leaf value, base score) that is not finite or cannot be
+    /// represented; it carries a stable code, unlike the variants above.
+    #[error(transparent)]
+    Param(#[from] super::param::ParamError),
 }
 
 impl FrontendError {
@@ -45,6 +49,15 @@ impl FrontendError {
             | FrontendError::Syntax { file, .. }
             | FrontendError::Invalid { file, .. }
             | FrontendError::Unsupported { file, .. } => file,
+            FrontendError::Param(p) => &p.file,
+        }
+    }
+
+    /// The stable code of the error, for the errors that have one (model parameters).
+    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+        match self {
+            FrontendError::Param(p) => Some(p.code),
+            _ => None,
         }
     }
 
@@ -79,6 +92,15 @@ impl FileCtx {
             field: field.into(),
             message: message.into(),
         }
+    }
+
+    /// E0101 when any of `values` is NaN or infinite; `location` names the field.
+    pub fn finite(
+        &self,
+        location: &str,
+        values: impl IntoIterator<Item = f64>,
+    ) -> Result<(), FrontendError> {
+        super::param::check_finite(&self.file, location, None, values).map_err(Into::into)
     }
 
     pub fn unsupported(

@@ -67,6 +67,9 @@ pub(crate) fn parse_document<'a>(
     match serde_json::from_str::<&RawValue>(text) {
         Ok(raw) => Ok(Json { raw, path: String::new(), ctx }),
         Err(e) => {
+            if let Some(err) = non_finite_literal(text, ctx, e.line(), e.column()) {
+                return Err(err);
+            }
             let what = if e.is_eof() {
                 "file ends in the middle of a JSON value (truncated?)".to_string()
             } else {
@@ -75,6 +78,54 @@ pub(crate) fn parse_document<'a>(
             Err(ctx.syntax(format!("line {}, column {}", e.line(), e.column()), what))
         }
     }
+}
+
+/// Some writers put `NaN` or `Infinity` into JSON, which JSON does not allow. When the parse
+/// stopped at one, say so with E0101 (a non-finite parameter), counting every such bare token
+/// outside strings, instead of a bare syntax error.
+fn non_finite_literal(
+    text: &str,
+    ctx: &FileCtx,
+    line: usize,
+    column: usize,
+) -> Option<FrontendError> {
+    let line_start =
+        text.split_inclusive('\n').take(line.saturating_sub(1)).map(str::len).sum::<usize>();
+    let at = line_start + column.saturating_sub(1);
+    const WORDS: [&str; 3] = ["NaN", "Infinity", "-Infinity"];
+    let here = |i: usize| WORDS.iter().any(|w| text.get(i..).is_some_and(|t| t.starts_with(w)));
+    // serde_json reports the column of the first bad character or the one after it.
+    if !(here(at) || at > 0 && here(at - 1)) {
+        return None;
+    }
+    let (mut count, mut in_str, mut escaped) = (0usize, false, false);
+    let bytes = text.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match (in_str, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (_, false, b'"') => in_str = !in_str,
+            (false, _, b'N' | b'I') if here(i) && !(i > 0 && bytes[i - 1] == b'-') => count += 1,
+            (false, _, b'-') if here(i) => count += 1,
+            _ => {}
+        }
+    }
+    let message = format!(
+        "{count} NaN/Infinity literal{} (the first here); a model parameter must be a finite \
+         number, and JSON has no NaN or infinity: re-export the model without them",
+        if count == 1 { "" } else { "s" }
+    );
+    Some(
+        super::param::ParamError {
+            code: crate::diagnostics::Code::E0101,
+            file: ctx.file.clone(),
+            location: format!("line {line}, column {column}"),
+            first: at,
+            count: count.max(1),
+            message,
+        }
+        .into(),
+    )
 }
 
 /// serde_json appends " at line L column C" to its messages; we print the position ourselves.
@@ -203,24 +254,55 @@ impl<'a> Json<'a> {
         Ok(out)
     }
 
+    /// Every element as the nearest f32. Elements beyond the f32 range are refused all at once
+    /// (E0102, naming the first and their count): they are model parameters the mapping
+    /// cannot hold.
     pub fn f32_vec(&self) -> Result<Vec<f32>, FrontendError> {
-        self.numbers("a number", parse_f32)
+        let v = self.numbers("a number", parse_unchecked::<f32>)?;
+        self.in_range(v.iter().map(|x| *x as f64), "float32")?;
+        Ok(v)
     }
 
+    /// Every element as f64; out-of-range elements are refused as in [`Json::f32_vec`].
     pub fn f64_vec(&self) -> Result<Vec<f64>, FrontendError> {
-        self.numbers("a number", parse_f64)
+        let v = self.numbers("a number", parse_unchecked::<f64>)?;
+        self.in_range(v.iter().copied(), "float64")?;
+        Ok(v)
+    }
+
+    /// E0102 when a parsed number came out infinite: JSON has no NaN or infinity literals, so
+    /// that means a literal beyond the type's range.
+    pub fn in_range(&self, v: impl Iterator<Item = f64>, ty: &str) -> Result<(), FrontendError> {
+        let mut bad = v.enumerate().filter(|(_, x)| !x.is_finite());
+        let Some((first, _)) = bad.next() else {
+            return Ok(());
+        };
+        let count = 1 + bad.count();
+        let message = format!(
+            "{count} value{} outside the {ty} range (the first at index {first}); tessera \
+             computes with {ty} here",
+            if count == 1 { "" } else { "s" }
+        );
+        Err(super::param::not_representable(&self.ctx.file, self.path(), first, count, message)
+            .into())
     }
 
     pub fn i64_vec(&self) -> Result<Vec<i64>, FrontendError> {
         self.numbers("an integer", parse_i64)
     }
 
+    /// A number as the nearest f32; beyond the f32 range is E0102, as in [`Json::f32_vec`].
     pub fn as_f32(&self) -> Result<f32, FrontendError> {
-        self.number("a number", parse_f32)
+        let v = self.number("a number", parse_unchecked::<f32>)?;
+        self.in_range(std::iter::once(v as f64), "float32")?;
+        Ok(v)
     }
 
+    /// A number as f64; beyond the f64 range is E0102.
     pub fn as_f64(&self) -> Result<f64, FrontendError> {
-        self.number("a number", parse_f64)
+        let v = self.number("a number", parse_unchecked::<f64>)?;
+        self.in_range(std::iter::once(v), "float64")?;
+        Ok(v)
     }
 
     pub fn as_i64(&self) -> Result<i64, FrontendError> {
@@ -320,24 +402,10 @@ fn parse_members(text: &str) -> Result<Vec<(String, &RawValue)>, serde_json::Err
     serde_json::from_str::<Members>(text).map(|m| m.0)
 }
 
-/// Parses a JSON number's text as the float32 nearest to its decimal value (correctly
-/// rounded, no detour through f64). Out-of-range values are errors, not infinities.
-pub(crate) fn parse_f32(text: &str) -> Result<f32, String> {
-    let v: f32 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("`{text}` is outside the float32 range"))
-    }
-}
-
-pub(crate) fn parse_f64(text: &str) -> Result<f64, String> {
-    let v: f64 = text.parse().map_err(|_| format!("`{text}` is not a number"))?;
-    if v.is_finite() {
-        Ok(v)
-    } else {
-        Err(format!("`{text}` is outside the float64 range"))
-    }
+/// Parses a number's text, leaving the range check to the caller (out of range gives an
+/// infinity). `f32` is parsed directly, correctly rounded, with no detour through f64.
+fn parse_unchecked<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("`{text}` is not a number"))
 }
 
 pub(crate) fn parse_i64(text: &str) -> Result<i64, String> {
@@ -382,7 +450,7 @@ mod tests {
         let text = "1.00000005960464477539930025046";
         let via_f64 = text.parse::<f64>().unwrap() as f32;
         assert_eq!(via_f64, 1.0);
-        assert_eq!(parse_f32(text).unwrap(), 1.0 + f32::EPSILON);
+        assert_eq!(parse_unchecked::<f32>(text).unwrap(), 1.0 + f32::EPSILON);
         let c = ctx();
         let array = format!("[{text}]");
         let doc = parse_document(&array, &c).unwrap();
@@ -398,8 +466,17 @@ mod tests {
 
     #[test]
     fn out_of_range_float32_is_an_error() {
-        assert!(parse_f32("1e39").unwrap_err().contains("outside the float32 range"));
-        assert_eq!(parse_f32("-0E0").unwrap(), 0.0);
-        assert_eq!(parse_f32("4.5E-1").unwrap(), 0.45f32);
+        let c = ctx();
+        let doc = parse_document("[1, 1e39, -0E0, -1e40, 4.5E-1]", &c).unwrap();
+        let e = doc.f32_vec().unwrap_err();
+        assert_eq!(e.code(), Some(crate::diagnostics::Code::E0102));
+        assert_eq!(
+            e.to_string(),
+            "m.json: (top level): 2 values outside the float32 range (the first at index 1); \
+             tessera computes with float32 here"
+        );
+        let doc = parse_document("[-0E0, 4.5E-1, 1e39]", &c).unwrap();
+        assert_eq!(doc.f64_vec().unwrap(), vec![0.0, 0.45, 1e39]);
+        assert_eq!(parse_unchecked::<f32>("4.5E-1").unwrap(), 0.45f32);
     }
 }

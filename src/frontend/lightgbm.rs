@@ -241,17 +241,15 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
         return Err(ctx.invalid(b.at(&e, None), "a tree needs at least one leaf"));
     }
     let (lve, leaf_value) = b.list::<f64>(ctx, "leaf_value", "a number", num_leaves)?;
-    for (j, v) in leaf_value.iter().enumerate() {
-        if !v.is_finite() {
-            return Err(ctx.invalid(b.at(&lve, Some(j)), format!("leaf value {v} is not finite")));
-        }
-    }
+    ctx.finite(&b.at(&lve, None), leaf_value.iter().copied())?;
     if num_leaves == 1 {
         return Ok(vec![Node::Leaf { value: leaf_value[0] }]);
     }
     let n_int = num_leaves - 1;
     let (sfe, split_feature) = b.list::<i64>(ctx, "split_feature", "an integer", n_int)?;
     let (the, threshold) = b.list::<f64>(ctx, "threshold", "a number", n_int)?;
+    // NaN has no place on the number line; an infinite threshold is no real split either.
+    ctx.finite(&b.at(&the, None), threshold.iter().copied())?;
     let (dte, decision_type) = b.list::<i64>(ctx, "decision_type", "an integer", n_int)?;
     let (lce, left_child) = b.list::<i64>(ctx, "left_child", "an integer", n_int)?;
     let (rce, right_child) = b.list::<i64>(ctx, "right_child", "an integer", n_int)?;
@@ -290,9 +288,6 @@ fn parse_tree(b: &Block, ctx: &FileCtx, num_features: usize) -> Result<Vec<Node>
                 )
             })?;
         let t = threshold[i];
-        if t.is_nan() {
-            return Err(ctx.invalid(b.at(&the, Some(i)), "threshold is NaN"));
-        }
         let dt = decision_type[i];
         if !(0..=15).contains(&dt) {
             return Err(ctx.invalid(b.at(&dte, Some(i)), format!("unknown decision type {dt}")));

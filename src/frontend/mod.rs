@@ -10,6 +10,7 @@ mod json;
 pub mod lightgbm;
 pub mod npy;
 pub mod onnx;
+pub mod param;
 pub mod threshold;
 pub mod tree_ops;
 pub mod treelite;
@@ -21,6 +22,7 @@ use std::path::Path;
 use crate::dsl::accel::ModelFormat;
 use error::FileCtx;
 pub use error::FrontendError;
+pub use param::ParamError;
 use trees::TreeEnsemble;
 
 /// Loads a tree-ensemble model file in the given format.

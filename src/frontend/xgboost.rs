@@ -25,6 +25,7 @@ use std::path::Path;
 use super::check::{check_tree, Side};
 use super::error::{FileCtx, FrontendError};
 use super::json::{parse_document, Json, Kind};
+use super::param;
 use super::read_text;
 use super::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 
@@ -201,13 +202,23 @@ fn base_margins(field: &Json, link: Link, num_outputs: usize) -> Result<Vec<f64>
             let s = field.as_string()?;
             let inner = s.trim();
             let inner = inner.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(inner);
-            inner
-                .split(',')
+            let texts: Vec<&str> = inner.split(',').map(str::trim).collect();
+            let values = texts
+                .iter()
                 .map(|p| {
-                    super::json::parse_f32(p.trim())
-                        .map_err(|m| field.invalid(format!("in \"{s}\": {m}")))
+                    p.parse::<f32>()
+                        .map_err(|_| field.invalid(format!("in \"{s}\": `{p}` is not a number")))
                 })
-                .collect::<Result<_, _>>()?
+                .collect::<Result<Vec<f32>, _>>()?;
+            // A string may spell NaN or inf (E0101); a number beyond float32 is E0102.
+            let spelled = |p: &str| {
+                let p = p.to_ascii_lowercase();
+                p.contains("nan") || p.contains("inf")
+            };
+            let literal = texts.iter().zip(&values).map(|(p, v)| if spelled(p) { *v } else { 0.0 });
+            field.ctx().finite(field.path(), literal.map(f64::from))?;
+            field.in_range(values.iter().map(|v| *v as f64), "float32")?;
+            values
         }
         _ => return Err(field.invalid("expected a number or a string holding numbers")),
     };
@@ -319,6 +330,16 @@ fn parse_tree(
                 Some(w) => cond[j] * w,
                 None => cond[j],
             };
+            if !leaf.is_finite() {
+                return Err(param::not_representable(
+                    &ctx.file,
+                    &at(&cf, j),
+                    j,
+                    1,
+                    format!("leaf {} times the DART weight {scale:?} overflows float32", cond[j]),
+                )
+                .into());
+            }
             nodes.push(Node::Leaf { value: leaf as f64 });
             continue;
         }

@@ -41,6 +41,20 @@ pub enum OnnxError {
     Invalid { file: String, field: String, message: String },
     #[error("{file}: {} unsupported operator(s):\n{}", ops.len(), list_ops(ops))]
     Unsupported { file: String, ops: Vec<UnsupportedOp> },
+    /// A parameter (initializer, `Constant`, float attribute) that is not finite or cannot be
+    /// represented; it carries a stable code.
+    #[error(transparent)]
+    Param(#[from] crate::frontend::param::ParamError),
+}
+
+impl OnnxError {
+    /// The stable code of the error, for the errors that have one (model parameters).
+    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+        match self {
+            OnnxError::Param(p) => Some(p.code),
+            _ => None,
+        }
+    }
 }
 
 fn list_ops(ops: &[UnsupportedOp]) -> String {

@@ -6,6 +6,7 @@ use super::model::{Node, OnnxModel, Op, Rounding, ValueDecl};
 use super::proto::{attr_type, AttributeProto, ModelProto, NodeProto, ValueInfoProto};
 use super::shape::infer_node;
 use super::tensor::{decode_tensor, StoredType, Tensor, TensorData};
+use crate::frontend::param::check_finite;
 use prost::Message;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -392,6 +393,13 @@ fn convert_node(
         _ => return Err(NodeError::Unsupported(None)),
     };
     a.finish()?;
+    if let Op::Gemm { alpha, beta, .. } = &op {
+        finite_attr(
+            ctx,
+            &format!("graph.node `{name}` (Gemm).attribute[alpha, beta]"),
+            &[*alpha, *beta],
+        )?;
+    }
     let arity = match &op {
         Op::Gemm { .. } => (2, 3),
         Op::MatMul | Op::Add => (2, 2),
@@ -425,9 +433,12 @@ fn constant_value(a: &mut Attrs<'_>, name: &str, ctx: &Ctx) -> Result<Tensor, No
         return decode_tensor(t, ctx, &format!("{field}[value]")).map_err(NodeError::Invalid);
     }
     if let Some(x) = a.get("value_float", attr_type::FLOAT)? {
-        return Ok(Tensor::f32(vec![], vec![x.f.unwrap_or(0.0)]));
+        let v = x.f.unwrap_or(0.0);
+        finite_attr(ctx, &format!("{field}[value_float]"), &[v])?;
+        return Ok(Tensor::f32(vec![], vec![v]));
     }
     if let Some(x) = a.get("value_floats", attr_type::FLOATS)? {
+        finite_attr(ctx, &format!("{field}[value_floats]"), &x.floats)?;
         return Ok(Tensor::f32(vec![x.floats.len()], x.floats.clone()));
     }
     if let Some(x) = a.get("value_int", attr_type::INT)? {
@@ -448,6 +459,13 @@ fn constant_value(a: &mut Attrs<'_>, name: &str, ctx: &Ctx) -> Result<Tensor, No
     Err(NodeError::Unsupported(Some(
         "Constant needs one of value, value_float(s), value_int(s)".to_string(),
     )))
+}
+
+/// E0101 for a float attribute that is a model parameter (a `Constant`'s value, Gemm's
+/// `alpha`/`beta`) and is NaN or infinite.
+fn finite_attr(ctx: &Ctx, field: &str, v: &[f32]) -> Result<(), NodeError> {
+    check_finite(&ctx.file, field, None, v.iter().map(|x| *x as f64))
+        .map_err(|e| NodeError::Invalid(e.into()))
 }
 
 /// Orders nodes so every input is defined before use (ONNX requires it; some writers break it).

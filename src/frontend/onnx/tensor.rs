@@ -7,6 +7,7 @@
 
 use super::error::{Ctx, OnnxError};
 use super::proto::{data_type, TensorProto};
+use crate::frontend::param::{check_finite, check_limit};
 
 /// The element type a tensor was stored with. Values are widened to `f32` (exactly: every
 /// int8, uint8 and float16 value is an `f32`) or kept as `i64` for shape tensors.
@@ -137,6 +138,8 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
             _ => Ok(None),
         }
     };
+    // Checked where read, so no later stage (folding, calibration, quantization) sees one.
+    let finite = |v: &mut dyn Iterator<Item = f64>| check_finite(&ctx.file, field, Some(&shape), v);
     let (data, stored) = match dt {
         data_type::FLOAT => {
             let v: Vec<f32> = match raw_chunks(4)? {
@@ -144,18 +147,22 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
                 None => t.float_data.clone(),
             };
             check(v.len(), "float_data")?;
+            finite(&mut v.iter().map(|x| *x as f64))?;
             (TensorData::F32(v), StoredType::F32)
         }
         data_type::DOUBLE => {
-            let v: Vec<f32> = match raw_chunks(8)? {
+            let v: Vec<f64> = match raw_chunks(8)? {
                 Some(c) => c
                     .iter()
-                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
+                    .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                     .collect(),
-                None => t.double_data.iter().map(|x| *x as f32).collect(),
+                None => t.double_data.clone(),
             };
             check(v.len(), "double_data")?;
-            (TensorData::F32(v), StoredType::F64)
+            finite(&mut v.iter().copied())?;
+            // Values are used as f32; a finite double beyond f32 would become infinite.
+            check_limit(&ctx.file, field, Some(&shape), v.iter().copied(), f32::MAX as f64, "the largest f32")?;
+            (TensorData::F32(v.iter().map(|x| *x as f32).collect()), StoredType::F64)
         }
         data_type::FLOAT16 => {
             let v: Vec<f32> = match raw_chunks(2)? {
@@ -164,6 +171,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
                 None => t.int32_data.iter().map(|x| f16_to_f32(*x as u16)).collect(),
             };
             check(v.len(), "int32_data")?;
+            finite(&mut v.iter().map(|x| *x as f64))?;
             (TensorData::F32(v), StoredType::F16)
         }
         data_type::INT8 => {

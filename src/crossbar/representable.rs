@@ -1,0 +1,106 @@
+//! Whether a dense chain's parameters fit the crossbar mapping, checked before any pass runs.
+//!
+//! The mapping calibrates activation ranges by running the float32 reference on the
+//! calibration data and derives every scale and requantization factor from those ranges. A
+//! finite weight large enough to make a layer's float32 output overflow (3e38 is, once
+//! multiplied by a pixel value) turns a range into infinity, and the quantize pass could then
+//! only say "requantization factor inf is not positive and finite", naming neither the model
+//! nor the tensor. This check names both, with the limit, and carries code E0102.
+//!
+//! A weight can also be finite in every float32 value and still out of reach: one huge weight
+//! on an input that calibration never sees non-zero sets its channel's scale so far above the
+//! next layer's range that no `i32` multiplier holds the requantization factor. Whether that
+//! happens depends on the quantize pass's options, so it is decided by that pass; [`explain`]
+//! turns its failure into the same E0102, naming the layer's weight tensor.
+
+use super::mlp::{DenseLayer, Mlp};
+use super::quant::REQUANT_FACTOR;
+use crate::family::FlowError;
+use crate::frontend::onnx::OnnxModel;
+use crate::frontend::param::{not_representable, ParamError};
+use crate::passes::PassError;
+use ndarray::Array2;
+
+/// E0102 when, on some calibration sample with finite inputs, a layer's float32 output is not
+/// finite: names the layer's weight tensor, its largest magnitude and the float32 limit.
+pub fn check(model: &OnnxModel, mlp: &Mlp, calib: &Array2<f32>) -> Result<(), ParamError> {
+    for (s, row) in calib.rows().into_iter().enumerate() {
+        let x = row.to_vec();
+        if x.iter().any(|v| !v.is_finite()) {
+            continue; // bad data, not a bad parameter; the data reader reports it
+        }
+        let mut outputs = mlp.layer_inputs(&x);
+        outputs.remove(0);
+        outputs.push(mlp.forward(&x));
+        for (l, out) in outputs.iter().enumerate() {
+            let count = out.iter().filter(|v| !v.is_finite()).count();
+            if count == 0 {
+                continue;
+            }
+            let layer = &mlp.layers[l];
+            let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+            let tensor = weight_tensor(model, layer);
+            let wmax = layer.weight.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let bmax = layer.bias.iter().fold(0f32, |m, v| m.max(v.abs()));
+            return Err(not_representable(
+                &model.file,
+                &format!("weight {tensor} of layer `{}`", layer.name),
+                first,
+                count,
+                format!(
+                    "largest |weight| {wmax:e} (|bias| {bmax:e}) makes {count} output(s) of the \
+                     layer overflow float32 on calibration sample {s} (the first, output \
+                     {first}, beyond {:e}); the crossbar mapping calibrates and quantizes from \
+                     float32 values, so the layer's outputs must stay within that limit",
+                    f32::MAX
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `` `onnx::MatMul_3` ``: the weight input of the layer's node (or the layer when not found).
+fn weight_tensor(model: &OnnxModel, layer: &DenseLayer) -> String {
+    model
+        .nodes
+        .iter()
+        .find(|n| n.name == layer.name)
+        .and_then(|n| n.inputs.get(1))
+        .map_or_else(|| format!("layer `{}`", layer.name), |w| format!("`{w}`"))
+}
+
+/// A `quantize` failure whose cause is a requantization factor no `i32` multiplier holds
+/// becomes E0102 naming the layer's weight tensor and its largest element; every other pass
+/// error is passed on unchanged.
+pub fn explain(model: &OnnxModel, mlp: &Mlp, e: PassError) -> FlowError {
+    let PassError::Failed { pass, message } = &e else {
+        return e.into();
+    };
+    let layer = mlp.layers.iter().find(|l| {
+        pass == "quantize" && message.starts_with(&format!("layer `{}`: {REQUANT_FACTOR}", l.name))
+    });
+    let Some(layer) = layer else {
+        return e.into();
+    };
+    let (first, wmax) = layer.weight.iter().enumerate().fold((0, 0f32), |(i, m), (k, v)| {
+        if v.abs() > m {
+            (k, v.abs())
+        } else {
+            (i, m)
+        }
+    });
+    let why = &message[message.find(REQUANT_FACTOR).unwrap_or(0)..];
+    not_representable(
+        &model.file,
+        &format!("weight {} of layer `{}`", weight_tensor(model, layer), layer.name),
+        first,
+        1,
+        format!(
+            "largest |weight| {wmax:e} (at index {first}) puts this layer's scale so far above \
+             the calibrated range of its output that the {why}; the crossbar mapping needs \
+             requantization factors below 2^29 (an i32 multiplier)"
+        ),
+    )
+    .into()
+}

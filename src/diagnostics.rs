@@ -125,7 +125,40 @@ impl Code {
         Code::E0020,
         Code::W0001,
         Code::W0002,
+        Code::E0101,
+        Code::E0102,
     ];
+
+    /// Position in [`Code::ALL`]. Exhaustive, so a new code cannot compile without an entry
+    /// here, and the test below fails until it is in `ALL` too.
+    pub const fn index(self) -> usize {
+        match self {
+            Code::E0001 => 0,
+            Code::E0002 => 1,
+            Code::E0003 => 2,
+            Code::E0004 => 3,
+            Code::E0005 => 4,
+            Code::E0006 => 5,
+            Code::E0007 => 6,
+            Code::E0008 => 7,
+            Code::E0009 => 8,
+            Code::E0010 => 9,
+            Code::E0011 => 10,
+            Code::E0012 => 11,
+            Code::E0013 => 12,
+            Code::E0014 => 13,
+            Code::E0015 => 14,
+            Code::E0016 => 15,
+            Code::E0017 => 16,
+            Code::E0018 => 17,
+            Code::E0019 => 18,
+            Code::E0020 => 19,
+            Code::W0001 => 20,
+            Code::W0002 => 21,
+            Code::E0101 => 22,
+            Code::E0102 => 23,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -418,6 +451,13 @@ pub fn render_json(files: &SourceFiles, diagnostics: &[Diagnostic]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_code_is_listed_once_in_all() {
+        for (i, c) in Code::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i, "{c} is out of place in Code::ALL");
+        }
+    }
 
     #[test]
     fn did_you_mean_prefers_case_and_small_edits() {

@@ -72,9 +72,9 @@ fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
         return Ok(c.clone());
     }
     let p = job.model_dir().join("X_calib.npy");
-    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| FlowError::Data {
-        path: p.display().to_string(),
-        message: format!("{e}; crossbar quantization calibrates activation ranges on it"),
+    // The frontend error names the file already.
+    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| {
+        FlowError::Model(format!("{e}; crossbar quantization calibrates activation ranges on it"))
     })
 }
 
@@ -188,5 +188,14 @@ impl Compiled for CrossbarCompiled {
     }
     fn views(&self) -> Vec<(String, String)> {
         vec![("crossbar_tiles.svg".to_string(), super::svg::render(&self.net))]
+    }
+    /// A network ending in a softmax is a classifier; otherwise the ONNX file does not say.
+    fn task(&self) -> crate::report::Task {
+        match self.net.q.layers.last() {
+            Some(l) if self.net.q.softmax => {
+                crate::report::Task::Classifier { classes: l.n_out.max(2) }
+            }
+            _ => crate::report::Task::Unknown,
+        }
     }
 }

@@ -6,9 +6,10 @@ use super::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::backend::verilog::bits::Bits;
 use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
-use crate::frontend::load_tree_model;
+use crate::frontend::load_tree_model_noted;
 use crate::ir::{Graph, Op, TensorType};
 use crate::passes::{IrDump, PassEnv, PassManager};
+use crate::report::Task;
 use crate::sim::cost::Cost;
 use ndarray::ArrayView2;
 use std::sync::Arc;
@@ -41,7 +42,12 @@ impl Family for Trees {
                 job.mapping.pass
             )));
         }
-        let ensemble = load_tree_model(format, &job.model.path)?;
+        let (ensemble, notes) = load_tree_model_noted(format, &job.model.path)?;
+        let task = if ensemble.is_classifier() {
+            Task::Classifier { classes: ensemble.num_outputs.max(2) }
+        } else {
+            Task::Regressor
+        };
         let graph = model_graph(ensemble)?;
         let pm = PassManager::from_passes(distribute(&job.mapping, PIPELINE)?)?
             .with_dumps(job.dumps.clone());
@@ -56,7 +62,13 @@ impl Family for Trees {
                 _ => None,
             })
             .ok_or_else(|| FlowError::Model("the pipeline produced no CAM arrays".into()))?;
-        Ok(Box::new(TreesCompiled { design, dumps: result.dumps, top: job.top.clone() }))
+        Ok(Box::new(TreesCompiled {
+            design,
+            dumps: result.dumps,
+            top: job.top.clone(),
+            task,
+            notes,
+        }))
     }
 }
 
@@ -74,6 +86,8 @@ struct TreesCompiled {
     design: Arc<CamDesign>,
     dumps: Vec<IrDump>,
     top: String,
+    task: Task,
+    notes: Vec<String>,
 }
 
 impl Compiled for TreesCompiled {
@@ -106,6 +120,12 @@ impl Compiled for TreesCompiled {
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
         crate::cam::rtl::vectors(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))
+    }
+    fn task(&self) -> Task {
+        self.task
+    }
+    fn notes(&self) -> &[String] {
+        &self.notes
     }
     fn views(&self) -> Vec<(String, String)> {
         let d = &self.design;

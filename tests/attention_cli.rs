@@ -4,6 +4,7 @@
 use assert_cmd::Command;
 use ndarray::{s, Array2};
 use predicates::prelude::*;
+use tessera::backend::verilog::harness::{self, Simulator};
 
 const EX: &str = "examples/vit_digits_had";
 
@@ -45,10 +46,7 @@ fn sim_reports_the_attention_section() {
 
 #[test]
 fn verify_passes_under_iverilog() {
-    if !tessera::backend::verilog::harness::available(
-        tessera::backend::verilog::harness::Simulator::Iverilog,
-    ) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -65,10 +63,7 @@ fn verify_passes_under_iverilog() {
 fn had_unit_verifies_under_iverilog() {
     // `emit = unit`: layer 0, head 0 of the student as the streaming unit, fed the Q/K/V codes
     // that head receives in the whole-model simulation.
-    if !tessera::backend::verilog::harness::available(
-        tessera::backend::verilog::harness::Simulator::Iverilog,
-    ) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -85,9 +80,7 @@ fn had_unit_verifies_under_iverilog() {
 fn had_unit_synthesizes() {
     // ~35 s of yosys on this 2-core machine (the int8 unit, std_unit.tess, takes ~70 s and is
     // measured in the README instead).
-    let yosys = std::process::Command::new("yosys").arg("-V").output();
-    if !yosys.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!("skipping: yosys is not installed");
+    if !harness::require_yosys() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -151,8 +151,7 @@ fn run_rtl(sim: Simulator, rows: usize, corrupt: bool) -> (usize, usize) {
 
 #[test]
 fn whole_model_rtl_is_bit_exact_under_iverilog() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     assert_eq!(run_rtl(Simulator::Iverilog, 3, false), (3, 0));
@@ -162,8 +161,7 @@ fn whole_model_rtl_is_bit_exact_under_iverilog() {
 
 #[test]
 fn whole_model_rtl_is_bit_exact_under_verilator() {
-    if !harness::available(Simulator::Verilator) {
-        eprintln!("skipping: verilator is not installed");
+    if !harness::require(Simulator::Verilator) {
         return;
     }
     assert_eq!(run_rtl(Simulator::Verilator, 2, false), (2, 0));

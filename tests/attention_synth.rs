@@ -4,16 +4,13 @@
 use tessera::attention::core::{exp_entry, CoreMode, CoreParams};
 use tessera::attention::rtl::unit_design;
 use tessera::attention::select::Selection;
+use tessera::backend::verilog::harness;
 use tessera::backend::verilog::print_modules;
 use tessera::backend::verilog::synth::{run_yosys, SynthStats};
 use tessera::crossbar::quant::Requant;
 
 fn yosys() -> bool {
-    let ok = std::process::Command::new("yosys").arg("-V").output().is_ok();
-    if !ok {
-        eprintln!("skipping: yosys is not installed");
-    }
-    ok
+    harness::require_yosys()
 }
 
 fn synth(text: &str, top: &str) -> SynthStats {

@@ -154,8 +154,7 @@ fn vectors_match_hand_computed_totals() {
 
 #[test]
 fn two_tree_rtl_matches_under_iverilog_for_every_policy() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     for order in Policy::ALL {
@@ -265,7 +264,7 @@ fn row_tiles_without_arrays_and_features_without_thresholds() {
             let want = vec![totals[0] + 2048, totals[1] - 6144];
             assert_eq!(layout.unpack(&expected[i]).0, want, "{order:?} case {i}");
         }
-        if harness::available(Simulator::Iverilog) {
+        if harness::require(Simulator::Iverilog) {
             check(Simulator::Iverilog, &d, x4.view(), &format!("stumps {}", order.name()));
         }
     }
@@ -298,8 +297,7 @@ fn random_design(seed: u64, g: Geometry, order: Policy, mean: bool) -> (CamDesig
 
 #[test]
 fn random_ensembles_on_small_and_degenerate_arrays() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let cases = [
@@ -330,8 +328,7 @@ fn written(hw: &tessera::flow::HwDesign) -> tempfile::TempDir {
 
 #[test]
 fn verilator_lint_is_clean() {
-    if !harness::available(Simulator::Verilator) {
-        eprintln!("verilator not installed: skipped");
+    if !harness::require(Simulator::Verilator) {
         return;
     }
     let mut designs = vec![
@@ -358,8 +355,7 @@ fn verilator_lint_is_clean() {
 
 #[test]
 fn yosys_synthesizes_without_warnings() {
-    if !harness::yosys_available() {
-        eprintln!("yosys not installed: skipped");
+    if !harness::require_yosys() {
         return;
     }
     for (label, d) in [
@@ -445,7 +441,7 @@ fn degenerate_models() {
                 assert_eq!(layout.unpack(e), (vec![want[i]], None), "{label} {order:?} input {i}");
             }
             let label = format!("{label} {}", order.name());
-            if harness::available(Simulator::Verilator) {
+            if harness::require(Simulator::Verilator) {
                 let hw = rtl::lower(&d, "cam_top").unwrap();
                 let dir = written(&hw);
                 let o = Command::new("verilator")
@@ -460,7 +456,7 @@ fn degenerate_models() {
                 );
                 assert!(o.status.success() && text.trim().is_empty(), "{label}:\n{text}");
             }
-            if harness::available(Simulator::Iverilog) {
+            if harness::require(Simulator::Iverilog) {
                 check(Simulator::Iverilog, &d, x.view(), &label);
             }
         }

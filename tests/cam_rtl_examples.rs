@@ -129,8 +129,7 @@ fn run(sim: Simulator, label: &str, d: &CamDesign, x: &Array2<f32>) {
 /// whose RTL differs only in ROM contents and in having no early exit, on 40 plus 20.
 #[test]
 fn small_examples_match_the_simulator_under_iverilog() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     for (dir, _, _) in &EXAMPLES[..4] {
@@ -149,8 +148,7 @@ fn small_examples_match_the_simulator_under_iverilog() {
 /// clustering) per-array column maps are exercised on real models.
 #[test]
 fn small_arrays_and_beyond_paper_layouts_under_iverilog() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let cases = [
@@ -182,17 +180,16 @@ fn small_arrays_and_beyond_paper_layouts_under_iverilog() {
 fn wide_example_matches_the_simulator() {
     let dir = "wide_xgb";
     let mono = design(dir, &CamOptions::default());
-    if harness::available(Simulator::Verilator) {
+    if harness::require(Simulator::Verilator) {
         let x = inputs(dir, &mono, 200, 60);
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cam_rtl_wide_monosparse");
         let r = check_in(Simulator::Verilator, &mono, x.view(), "wide_xgb monosparse", &cache);
         report("wide_xgb monosparse", Simulator::Verilator, &mono, &x, &r);
-    } else if harness::available(Simulator::Iverilog) {
+    } else if harness::require(Simulator::Iverilog) {
         let x = inputs(dir, &mono, 40, 20);
         run(Simulator::Iverilog, "wide_xgb monosparse", &mono, &x);
     }
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: raw and reorder skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     for order in [Policy::Raw, Policy::Reorder] {
@@ -206,8 +203,7 @@ fn wide_example_matches_the_simulator() {
 /// with their 1152 cell comparators, 320 parallel encoders for the wide model).
 #[test]
 fn example_designs_are_lint_clean() {
-    if !harness::available(Simulator::Verilator) {
-        eprintln!("verilator not installed: skipped");
+    if !harness::require(Simulator::Verilator) {
         return;
     }
     for (dir, _, _) in &EXAMPLES {

@@ -171,8 +171,7 @@ const IRIS: &str = "examples/iris_xgb";
 #[test]
 fn compile_writes_a_self_checking_cam_bundle() {
     use tessera::backend::verilog::harness::{self, Simulator};
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("iverilog not installed: skipped");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -221,11 +220,11 @@ fn compile_writes_a_self_checking_cam_bundle() {
 fn verify_tree_examples_bit_exact() {
     use tessera::backend::verilog::harness::{self, Simulator};
     let mut runs = vec![(BC, "iverilog"), (IRIS, "iverilog"), ("examples/rf_treelite", "iverilog")];
-    if harness::available(Simulator::Verilator) {
+    if harness::require(Simulator::Verilator) {
         runs.push((IRIS, "verilator"));
     }
     for (ex, sim) in runs {
-        if sim == "iverilog" && !harness::available(Simulator::Iverilog) {
+        if sim == "iverilog" && !harness::require(Simulator::Iverilog) {
             continue;
         }
         tessera()

@@ -59,8 +59,7 @@ fn digits_compiles_simulates_and_matches_onnxruntime() {
 
 #[test]
 fn digits_rtl_matches_the_simulator_under_iverilog() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let job = job_from(None);

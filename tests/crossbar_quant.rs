@@ -145,7 +145,7 @@ fn sigmoid_between_layers_is_not_an_integer_datapath() {
     let e = quantize(&mlp, &[vec![0.0; 64]], &QuantConfig::default()).unwrap_err();
     assert_eq!(
         e,
-        "layer `node_linear` uses Sigmoid between layers; the integer crossbar datapath supports Relu or no activation there"
+        "layer `node_linear` uses Sigmoid between layers; the integer crossbar datapath supports Relu or no activation there (Sigmoid and Tanh only after the last layer)"
     );
     // Without calibration data there is no activation range to quantize with.
     mlp.layers[0].activation = Activation::Relu;

@@ -63,8 +63,7 @@ fn per_channel_requantization_is_rejected_with_a_reason() {
 
 #[test]
 fn digits_datapath_rtl_matches_under_iverilog() {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let (q, data) = per_tensor("digits_mlp");

@@ -68,8 +68,7 @@ fn rerun(sim: Simulator, dir: &Path) -> String {
 }
 
 fn verify(name: &str, sim: Simulator) {
-    if !harness::available(sim) {
-        eprintln!("skipping: {} is not installed", sim.name());
+    if !harness::require(sim) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -152,8 +151,7 @@ fn variant(dir: &Path, model: &str, inst: &str, mapping: &str) -> PathBuf {
 }
 
 fn verify_variant(model: &str, inst: &str, mapping: &str) {
-    if !harness::available(Simulator::Iverilog) {
-        eprintln!("skipping: iverilog is not installed");
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();

@@ -170,10 +170,10 @@ fn xgboost_missing_field_and_length_mismatch() {
 
 #[test]
 fn xgboost_unsupported_models() {
-    let e = xgb_err(r#""name":"binary:logistic""#, r#""name":"reg:absoluteerror""#);
+    let e = xgb_err(r#""name":"binary:logistic""#, r#""name":"survival:cox""#);
     assert!(
         e.starts_with(
-            "m.json: learner.objective.name: objective `reg:absoluteerror` is not supported (supported: binary:logistic,"
+            "m.json: learner.objective.name: objective `survival:cox` is not supported (supported: binary:logistic,"
         ),
         "{e}"
     );
@@ -190,7 +190,8 @@ fn xgboost_unsupported_models() {
     );
     assert_eq!(
         xgb_err(r#""num_target":"1""#, r#""num_target":"2""#),
-        "m.json: learner.learner_model_param.num_target: multi-target models (2 targets) are not supported"
+        "m.json: learner.learner_model_param.num_target: multi-target models (2 targets) are not \
+         supported (only reg:quantileerror with several quantile_alpha values, one output per alpha)"
     );
     // DART without weights cannot be evaluated.
     let dart = replaced(

@@ -120,8 +120,7 @@ fn check_design(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor]) {
 
 /// [`check_design`] requiring at least `min_distinct` distinct expected outputs.
 fn check_design_with(sim: Simulator, g: &Graph, top: &str, inputs: &[Tensor], min_distinct: usize) {
-    if !harness::available(sim) {
-        eprintln!("skipping: {} is not installed", sim.name());
+    if !harness::require(sim) {
         return;
     }
     let d = lower_int_graph(g, &LowerConfig { top: top.into() }).unwrap();
@@ -234,7 +233,7 @@ fn matvec_relu_exhaustive_iverilog() {
 
 /// `verilator --lint-only -Wall` must print nothing (when verilator is installed).
 fn lint(path: &Path) {
-    if harness::available(Simulator::Verilator) {
+    if harness::require(Simulator::Verilator) {
         let o =
             Command::new("verilator").args(["--lint-only", "-Wall"]).arg(path).output().unwrap();
         let text =
@@ -256,7 +255,7 @@ fn lint_and_synthesis() {
     let path = dir.path().join("mlp_argmax.v");
     std::fs::write(&path, print_module(&d.module)).unwrap();
     lint(&path);
-    if harness::yosys_available() {
+    if harness::require_yosys() {
         let script = format!("read_verilog {}; synth -top mlp_argmax; stat", path.display());
         let o = Command::new("yosys").args(["-q", "-p", &script]).output().unwrap();
         let text =

@@ -252,14 +252,14 @@ fn tools_accept_the_printed_module() {
         assert!(o.status.success(), "{cmd:?}:\n{text}");
         text
     };
-    if harness::available(Simulator::Iverilog) {
+    if harness::require(Simulator::Iverilog) {
         run(Command::new("iverilog")
             .args(["-g2012", "-Wall", "-o", "sink.vvp", "-s", "sink", "sink.v"]));
     }
-    if harness::available(Simulator::Verilator) {
+    if harness::require(Simulator::Verilator) {
         run(Command::new("verilator").args(["--lint-only", "--top-module", "sink", "sink.v"]));
     }
-    if harness::yosys_available() {
+    if harness::require_yosys() {
         run(Command::new("yosys").args(["-q", "-p", "read_verilog sink.v; synth -top sink"]));
     }
 }

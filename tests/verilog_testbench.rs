@@ -81,8 +81,7 @@ fn run(sim: Simulator, design: &str, inputs: &[u8]) -> harness::SimOutcome {
 }
 
 fn check_all(sim: Simulator) {
-    if !harness::available(sim) {
-        eprintln!("skipping: {} is not installed", sim.name());
+    if !harness::require(sim) {
         return;
     }
     let all: Vec<u8> = (0..=255).collect();
@@ -131,7 +130,7 @@ fn testbench_rejects_empty_runs() {
 
 #[test]
 fn compile_errors_carry_the_tool_output() {
-    if !harness::available(Simulator::Iverilog) {
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let cfg = TestbenchConfig::new("dut", 8, 8, 1, 1, 1);
@@ -159,7 +158,7 @@ fn compile_errors_carry_the_tool_output() {
 /// timeout never fires; the harness must stop it and say so.
 #[test]
 fn runaway_simulation_is_stopped() {
-    if !harness::available(Simulator::Iverilog) {
+    if !harness::require(Simulator::Iverilog) {
         return;
     }
     let spin = "module dut (

@@ -144,7 +144,7 @@ impl Family for AttentionFamily {
                 .into(),
         })?;
         super::representable::check(&model, &calib)?;
-        Ok(Model { graph, calibration: Some(calib) })
+        Ok(Model::new(graph, Some(calib)))
     }
     /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run
     /// `sparsify`. Both passes declare `layer`: the driver hands it to each, so one mapping's

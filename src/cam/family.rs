@@ -7,10 +7,11 @@ use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
 use crate::family::driver::{Lowered, Model};
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
-use crate::frontend::load_tree_model;
+use crate::frontend::load_tree_model_noted;
 use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op, TensorType};
 use crate::passes::IrDump;
+use crate::report::Task;
 use crate::sim::cost::Cost;
 use ndarray::ArrayView2;
 use std::sync::Arc;
@@ -40,8 +41,18 @@ impl Family for Trees {
                 job.mapping.pass
             )));
         }
-        let ensemble = load_tree_model(format, &job.model.path)?;
-        Ok(Model { graph: model_graph(ensemble)?, calibration: job.calibration.clone() })
+        let (ensemble, notes) = load_tree_model_noted(format, &job.model.path)?;
+        let task = if ensemble.is_classifier() {
+            Task::Classifier { classes: ensemble.num_outputs.max(2) }
+        } else {
+            Task::Regressor
+        };
+        Ok(Model {
+            graph: model_graph(ensemble)?,
+            calibration: job.calibration.clone(),
+            task,
+            notes,
+        })
     }
     fn realize(&self, job: &Job, result: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
         let design = result
@@ -50,7 +61,13 @@ impl Family for Trees {
             .into_iter()
             .find_map(|id| result.graph.op(id).dialect::<CamTiles>().map(|t| t.0.clone()))
             .ok_or_else(|| FlowError::Model("the pipeline produced no CAM arrays".into()))?;
-        Ok(Box::new(TreesCompiled { design, dumps: result.dumps, top: job.top.clone() }))
+        Ok(Box::new(TreesCompiled {
+            design,
+            dumps: result.dumps,
+            top: job.top.clone(),
+            task: result.task,
+            notes: result.notes,
+        }))
     }
 }
 
@@ -68,6 +85,8 @@ struct TreesCompiled {
     design: Arc<CamDesign>,
     dumps: Vec<IrDump>,
     top: String,
+    task: Task,
+    notes: Vec<String>,
 }
 
 impl Compiled for TreesCompiled {
@@ -100,6 +119,12 @@ impl Compiled for TreesCompiled {
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
         crate::cam::rtl::vectors(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))
+    }
+    fn task(&self) -> Task {
+        self.task
+    }
+    fn notes(&self) -> &[String] {
+        &self.notes
     }
     fn views(&self) -> Vec<(String, String)> {
         let d = &self.design;

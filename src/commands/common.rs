@@ -80,8 +80,9 @@ pub fn load_job(args: &JobArgs) -> Result<Job, u8> {
 /// Reads a float32 `[n, features]` `.npy`, naming the file on failure.
 pub fn read_data(path: &Path) -> Result<Array2<f32>, FlowError> {
     let f = npy::read_features(path)?;
+    // The note names the file already.
     if let Some(note) = f.note {
-        eprintln!("note: {}: {note}", path.display());
+        eprintln!("note: {note}");
     }
     Ok(f.data)
 }
@@ -98,6 +99,13 @@ pub fn fail(e: &FlowError) -> u8 {
 
 /// Creates a directory, naming it on failure.
 pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
+    // create_dir_all would say only "File exists".
+    if dir.is_file() {
+        return Err(FlowError::Data {
+            path: dir.display().to_string(),
+            message: "the output directory path is an existing file, not a directory".into(),
+        });
+    }
     std::fs::create_dir_all(dir)
         .map_err(|source| FlowError::Io { path: dir.display().to_string(), source })
 }

@@ -6,7 +6,7 @@ use crate::backend::verilog::printer::print_modules;
 use crate::backend::verilog::testbench::{self, TestbenchConfig};
 use crate::flow::{family_for, Compiled, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::npy;
-use crate::report::{compare_outputs, Agreement, LabelScore, Report};
+use crate::report::{compare_outputs, Agreement, LabelScore, Report, Scored, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,9 @@ fn compile_job(mut job: Job, calib: Option<&Path>) -> Result<(Job, Box<dyn Compi
     let compiled = crate::flow::driver::compile(family, &job);
     pb.finish_and_clear();
     let compiled = compiled?;
+    for n in compiled.notes() {
+        eprintln!("note: {n}");
+    }
     for d in compiled.ir_dumps() {
         println!("{}", d.render());
     }
@@ -121,17 +124,15 @@ fn agreement(job: &Job, data: &Path, run: &SimRun) -> Result<Option<Agreement>, 
     }))
 }
 
-/// Accuracy against labels: class = argmax (sign for one output), or for a regressor (labels
-/// not whole numbers) none.
-fn score(outputs: &Array2<f32>, labels: &Path) -> Result<LabelScore, FlowError> {
+/// Scores the outputs against a labels file by the model's metric (see `report::labels`);
+/// labels that do not fit the model are an error naming the file.
+fn score(outputs: &Array2<f32>, labels: &Path, task: Task) -> Result<Scored, FlowError> {
     let y = npy::read_labels(labels)?;
+    let bad = |message: String| FlowError::Data { path: labels.display().to_string(), message };
     if y.len() != outputs.nrows() {
-        return Err(FlowError::Data {
-            path: labels.display().to_string(),
-            message: format!("{} labels for {} samples", y.len(), outputs.nrows()),
-        });
+        return Err(bad(format!("{} labels for {} samples", y.len(), outputs.nrows())));
     }
-    Ok(crate::report::score_labels(outputs, &y.to_vec()))
+    crate::report::labels::score(outputs, &y.to_vec(), task).map_err(bad)
 }
 
 fn print_summary(r: &Report) {
@@ -279,7 +280,11 @@ pub fn sim(
         let (job, compiled) = compile_job(job, calib.as_deref())?;
         let (run, mut report) = simulate(&job, compiled.as_ref(), data, &x)?;
         if let Some(l) = &labels {
-            match score(&run.outputs, l)? {
+            let scored = score(&run.outputs, l, compiled.task())?;
+            if let Some(m) = &scored.mapping {
+                println!("note: {}: {m}", l.display());
+            }
+            match scored.score {
                 LabelScore::Accuracy(a) => report.accuracy = Some(a),
                 LabelScore::Rmse(e) => report.rmse = Some(e),
             }
@@ -313,6 +318,15 @@ pub fn verify(
     };
     let result = (|| -> Result<bool, FlowError> {
         let x = read_data(data)?;
+        if x.nrows() == 0 {
+            return Err(FlowError::Data {
+                path: data.display().to_string(),
+                message: format!(
+                    "holds no samples (shape {:?}): verify needs at least one test vector",
+                    x.dim()
+                ),
+            });
+        }
         let (_job, compiled) = compile_job(job, calib.as_deref())?;
         let hw = compiled.hardware()?;
         let (inputs, expected) = compiled.vectors(x.view())?;

@@ -63,7 +63,7 @@ impl Family for CrossbarFamily {
         super::representable::check(&model, &mlp, &calib)?;
         let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
         let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
-        Ok(Model { graph, calibration: Some(calib) })
+        Ok(Model::new(graph, Some(calib)))
     }
     /// A requantization overflow in `quantize` is E0102 on the layer's weight tensor (the
     /// model is read again to name it; this runs only on failure).
@@ -97,9 +97,9 @@ fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
         return Ok(c.clone());
     }
     let p = job.model_dir().join("X_calib.npy");
-    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| FlowError::Data {
-        path: p.display().to_string(),
-        message: format!("{e}; crossbar quantization calibrates activation ranges on it"),
+    // The frontend error names the file already.
+    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| {
+        FlowError::Model(format!("{e}; crossbar quantization calibrates activation ranges on it"))
     })
 }
 
@@ -201,5 +201,14 @@ impl Compiled for CrossbarCompiled {
     }
     fn views(&self) -> Vec<(String, String)> {
         vec![("crossbar_tiles.svg".to_string(), super::svg::render(&self.net))]
+    }
+    /// A network ending in a softmax is a classifier; otherwise the ONNX file does not say.
+    fn task(&self) -> crate::report::Task {
+        match self.net.q.layers.last() {
+            Some(l) if self.net.q.softmax => {
+                crate::report::Task::Classifier { classes: l.n_out.max(2) }
+            }
+            _ => crate::report::Task::Unknown,
+        }
     }
 }

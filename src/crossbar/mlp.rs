@@ -264,7 +264,7 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
                 }
                 softmax = true;
             }
-            _ => return Err(err(n, "not part of a dense-layer chain (crossbar mapping supports Gemm/MatMul(+Add) layers with Relu/Sigmoid/Tanh)")),
+            _ => return Err(err(n, "not part of a dense-layer chain (crossbar mapping supports Gemm/MatMul(+Add) layers with Relu or no activation between them, and Relu, Sigmoid, Tanh or Softmax after the last one)")),
         }
         cur = n.outputs[0].clone();
     }

@@ -264,7 +264,7 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
     for l in &mlp.layers[..n - 1] {
         if !matches!(l.activation, Activation::Relu | Activation::Identity) {
             return Err(format!(
-                "layer `{}` uses {:?} between layers; the integer crossbar datapath supports Relu or no activation there",
+                "layer `{}` uses {:?} between layers; the integer crossbar datapath supports Relu or no activation there (Sigmoid and Tanh only after the last layer)",
                 l.name, l.activation
             ));
         }

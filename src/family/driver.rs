@@ -10,6 +10,7 @@ use crate::dsl::accel::Mapping;
 use crate::ir::Graph;
 use crate::passes::options::canonical;
 use crate::passes::{IrDump, PassEnv, PassManager};
+use crate::report::Task;
 use ndarray::Array2;
 
 /// What a family's frontend step produces.
@@ -19,6 +20,17 @@ pub struct Model {
     /// Calibration or training samples the passes may read (threshold merging, activation
     /// ranges, binarization scales), when the family has any.
     pub calibration: Option<Array2<f32>>,
+    /// What the model predicts, when its format says (scores `--labels`).
+    pub task: Task,
+    /// What the user should know about how the model was read (printed as notes).
+    pub notes: Vec<String>,
+}
+
+impl Model {
+    /// A model whose format states no task and reading which needed no note.
+    pub fn new(graph: Graph, calibration: Option<Array2<f32>>) -> Model {
+        Model { graph, calibration, task: Task::Unknown, notes: Vec::new() }
+    }
 }
 
 /// The pipeline's result, handed to [`Family::realize`].
@@ -28,6 +40,8 @@ pub struct Lowered {
     /// The `--dump-ir` dumps recorded on the way.
     pub dumps: Vec<IrDump>,
     pub calibration: Option<Array2<f32>>,
+    pub task: Task,
+    pub notes: Vec<String>,
 }
 
 /// Loads `job`'s model with `family` and runs the mapping's pipeline on it.
@@ -38,7 +52,13 @@ pub fn lower(family: &dyn Family, job: &Job) -> Result<Lowered, FlowError> {
     let pm = PassManager::from_passes(steps)?.with_dumps(job.dumps.clone());
     let env = PassEnv { accelerator: Some(&job.accel), calibration: model.calibration.as_ref() };
     let result = pm.run(&model.graph, env).map_err(|e| family.explain(job, e))?;
-    Ok(Lowered { graph: result.graph, dumps: result.dumps, calibration: model.calibration })
+    Ok(Lowered {
+        graph: result.graph,
+        dumps: result.dumps,
+        calibration: model.calibration,
+        task: model.task,
+        notes: model.notes,
+    })
 }
 
 /// Lowers `job` and realizes the design.

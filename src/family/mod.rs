@@ -69,6 +69,16 @@ pub trait Compiled {
     fn views(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+    /// What the model predicts, so `--labels` are scored by the model's metric (accuracy for a
+    /// classifier, whatever its labels look like). `Unknown` when the model format does not say.
+    fn task(&self) -> crate::report::Task {
+        crate::report::Task::Unknown
+    }
+    /// What the user should know about how the model was read (e.g. trees dropped after early
+    /// stopping), printed by the commands as notes.
+    fn notes(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// One model family: which mapping passes select it, how its model is loaded, which of its

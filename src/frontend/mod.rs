@@ -27,13 +27,22 @@ use trees::TreeEnsemble;
 
 /// Loads a tree-ensemble model file in the given format.
 ///
-/// This is the entry point the CLI and the `.tess` model binding use; the per-format modules
-/// also expose `load` and `parse_str` for direct use.
+/// The per-format modules also expose `load` and `parse_str` for direct use; the CLI reads
+/// through [`load_tree_model_noted`] to print how the file was read.
 pub fn load_tree_model(format: ModelFormat, path: &Path) -> Result<TreeEnsemble, FrontendError> {
+    load_tree_model_noted(format, path).map(|(e, _)| e)
+}
+
+/// [`load_tree_model`], with notes for the user on how the file was read (XGBoost trees dropped
+/// after early stopping), which the commands print.
+pub fn load_tree_model_noted(
+    format: ModelFormat,
+    path: &Path,
+) -> Result<(TreeEnsemble, Vec<String>), FrontendError> {
     match format {
-        ModelFormat::Xgboost => xgboost::load(path),
-        ModelFormat::Lightgbm => lightgbm::load(path),
-        ModelFormat::Treelite => treelite::load(path),
+        ModelFormat::Xgboost => xgboost::load_noted(path),
+        ModelFormat::Lightgbm => lightgbm::load(path).map(|e| (e, Vec::new())),
+        ModelFormat::Treelite => treelite::load(path).map(|e| (e, Vec::new())),
         other => Err(FrontendError::Unsupported {
             file: path.display().to_string(),
             field: "(model format)".into(),

@@ -49,7 +49,13 @@ struct Raw {
     descr: String,
 }
 
-fn open(path: &Path, ctx: &FileCtx) -> Result<Raw, FrontendError> {
+/// Element types each reader takes, for the refusal of any other.
+const FLOATS: &str = "little-endian float32 `<f4` or float64 `<f8`";
+const LABEL_TYPES: &str = "little-endian float32 `<f4`, float64 `<f8`, int64 `<i8` or int32 `<i4`";
+
+/// Reads and checks a `.npy` file; an element type no reader knows is refused listing
+/// `accepted`, the types of the calling reader.
+fn open(path: &Path, ctx: &FileCtx, accepted: &str) -> Result<Raw, FrontendError> {
     let bytes = std::fs::read(path).map_err(|e| FrontendError::io(path, "cannot read", e))?;
     let mut rest: &[u8] = &bytes;
     let header = Header::from_reader(&mut rest)
@@ -64,10 +70,7 @@ fn open(path: &Path, ctx: &FileCtx) -> Result<Raw, FrontendError> {
         other => {
             return Err(ctx.invalid(
                 "dtype",
-                format!(
-                    "unsupported element type `{other}` (expected little-endian float32 `<f4`, \
-                     float64 `<f8`, int64 `<i8` or int32 `<i4`)"
-                ),
+                format!("unsupported element type `{other}` (expected {accepted})"),
             ))
         }
     };
@@ -111,7 +114,7 @@ fn shape_error(ctx: &FileCtx, raw: &Raw, want: &str) -> FrontendError {
 /// Reads a float32 feature matrix `[samples, features]`; float64 is converted with a note.
 pub fn read_features(path: &Path) -> Result<Features, FrontendError> {
     let ctx = FileCtx::new(path);
-    let raw = open(path, &ctx)?;
+    let raw = open(path, &ctx, FLOATS)?;
     if raw.shape.len() != 2 {
         return Err(shape_error(&ctx, &raw, "a 2-D array [samples, features]"));
     }
@@ -141,7 +144,7 @@ pub fn read_features(path: &Path) -> Result<Features, FrontendError> {
 /// `[n, 1]` (XGBoost and LightGBM return 1-D margins for single-output models).
 pub fn read_matrix_f64(path: &Path) -> Result<Array2<f64>, FrontendError> {
     let ctx = FileCtx::new(path);
-    let raw = open(path, &ctx)?;
+    let raw = open(path, &ctx, FLOATS)?;
     if !matches!(raw.dtype, Dtype::F32 | Dtype::F64) {
         return Err(
             ctx.invalid("dtype", format!("expected float32 or float64, found `{}`", raw.descr))
@@ -164,7 +167,7 @@ pub fn read_matrix_f64(path: &Path) -> Result<Array2<f64>, FrontendError> {
 /// Reads labels `[n]` (or `[n, 1]`): int64/int32 class indices or float32/float64 targets.
 pub fn read_labels(path: &Path) -> Result<Array1<f64>, FrontendError> {
     let ctx = FileCtx::new(path);
-    let raw = open(path, &ctx)?;
+    let raw = open(path, &ctx, LABEL_TYPES)?;
     let n = match raw.shape.as_slice() {
         [n] | [n, 1] => *n,
         _ => return Err(shape_error(&ctx, &raw, "a 1-D array [samples] (or [samples, 1])")),

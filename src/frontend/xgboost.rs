@@ -13,12 +13,16 @@
 //! - DART models scale each tree by `weight_drop[i]` at prediction time; the scaled leaf is
 //!   computed in float32, as XGBoost does.
 //!
-//! - every tree in the file is used, as `Booster.predict` does; the scikit-learn wrapper's
-//!   `best_iteration` truncation after early stopping is not applied (save the model with the
-//!   trees you want).
+//! - after early stopping (`learner.attributes.best_iteration`, written by the scikit-learn
+//!   wrapper) only the rounds up to the best one are used, as `XGBClassifier.predict` /
+//!   `XGBRegressor.predict` do (`iteration_range = (0, best_iteration + 1)`); the file keeps the
+//!   later trees, and a note says how many trees are used;
+//! - margins are what tessera computes, so `binary:logitraw` and `binary:hinge` are plain
+//!   margins (their `predict` is the sigmoid-free margin and its sign as 0/1);
+//!   `reg:quantileerror` with several `quantile_alpha`s has one output per alpha.
 //!
-//! Categorical splits, vector-leaf trees, multi-target models and `gblinear` are rejected with
-//! the field that shows them. The UBJSON format is not read.
+//! Categorical splits, vector-leaf trees, other multi-target models and `gblinear` are rejected
+//! with the field that shows them. The UBJSON format is not read.
 
 use std::path::Path;
 
@@ -31,6 +35,12 @@ use super::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 
 /// Reads an XGBoost JSON model file.
 pub fn load(path: &Path) -> Result<TreeEnsemble, FrontendError> {
+    load_noted(path).map(|(e, _)| e)
+}
+
+/// [`load`], with notes for the user on what was read differently from the file's full
+/// content (the trees dropped after early stopping).
+pub fn load_noted(path: &Path) -> Result<(TreeEnsemble, Vec<String>), FrontendError> {
     let ctx = FileCtx::new(path);
     let text = read_text(path, &ctx)?;
     parse_with(&text, &ctx)
@@ -39,7 +49,7 @@ pub fn load(path: &Path) -> Result<TreeEnsemble, FrontendError> {
 /// Parses XGBoost JSON held in memory; `file` names it in errors.
 pub fn parse_str(text: &str, file: &str) -> Result<TreeEnsemble, FrontendError> {
     let ctx = FileCtx { file: file.into() };
-    parse_with(text, &ctx)
+    parse_with(text, &ctx).map(|(e, _)| e)
 }
 
 /// How `base_score` maps from output space to margin space, per objective.
@@ -54,8 +64,16 @@ enum Link {
 /// than guessed: a wrong link shifts every margin.
 const OBJECTIVES: &[(&str, Link)] = &[
     ("binary:logistic", Link::Logit),
+    // The margin without the sigmoid. XGBoost adds base_score to it as it is (checked against
+    // XGBoost 3.2's own margins: the logit link would be off by the logit of base_score).
+    ("binary:logitraw", Link::Identity),
+    // predict is `margin > 0` as 0/1; base_score is stored in margin space.
+    ("binary:hinge", Link::Identity),
     ("reg:logistic", Link::Logit),
     ("reg:squarederror", Link::Identity),
+    ("reg:absoluteerror", Link::Identity),
+    // One output per `quantile_alpha` (learner_model_param.num_target of them).
+    ("reg:quantileerror", Link::Identity),
     ("multi:softprob", Link::Identity),
     ("multi:softmax", Link::Identity),
     ("count:poisson", Link::Log),
@@ -63,7 +81,7 @@ const OBJECTIVES: &[(&str, Link)] = &[
     ("reg:tweedie", Link::Log),
 ];
 
-fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> {
+fn parse_with(text: &str, ctx: &FileCtx) -> Result<(TreeEnsemble, Vec<String>), FrontendError> {
     let root = parse_document(text, ctx)?;
     let top = root.object()?;
     let version = match top.opt("version") {
@@ -79,16 +97,6 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let num_features = param.req("num_feature")?.as_usize_lenient()?;
     let num_class_field = param.req("num_class")?;
     let num_class = num_class_field.as_usize_lenient()?;
-    if let Some(t) = param.opt("num_target") {
-        let n = t.as_usize_lenient()?;
-        if n > 1 {
-            return Err(
-                t.unsupported(format!("multi-target models ({n} targets) are not supported"))
-            );
-        }
-    }
-    let num_outputs = num_class.max(1);
-
     let objective_field = learner.req("objective")?.field("name")?;
     let objective = objective_field.as_string()?;
     let link = OBJECTIVES.iter().find(|(name, _)| *name == objective).map(|(_, l)| *l).ok_or_else(
@@ -100,6 +108,19 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
             ))
         },
     )?;
+    let mut num_outputs = num_class.max(1);
+    if let Some(t) = param.opt("num_target") {
+        let n = t.as_usize_lenient()?;
+        if n > 1 && objective == "reg:quantileerror" && num_class <= 1 {
+            // One tree per alpha per round, `tree_info` naming the alpha: like multi-class.
+            num_outputs = n;
+        } else if n > 1 {
+            return Err(t.unsupported(format!(
+                "multi-target models ({n} targets) are not supported (only reg:quantileerror \
+                 with several quantile_alpha values, one output per alpha)"
+            )));
+        }
+    }
 
     let base_field = param.req("base_score")?;
     let base_margin = base_margins(&base_field, link, num_outputs)?;
@@ -162,8 +183,27 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         }
     }
 
-    let mut trees = Vec::with_capacity(tree_values.len());
-    for (i, tv) in tree_values.iter().enumerate() {
+    let mut notes = Vec::new();
+    let used = match learner.opt("attributes") {
+        Some(a) => best_iteration_trees(&a, model_obj.opt("iteration_indptr"), tree_values.len())?,
+        None => None,
+    };
+    let used = match used {
+        Some((best, n, rounds)) if n < tree_values.len() => {
+            notes.push(format!(
+                "{}: early stopping chose round {best} (learner.attributes.best_iteration): using \
+                 the first {n} of {} trees ({} of {rounds} rounds), as the scikit-learn \
+                 wrapper's predict does",
+                ctx.file,
+                tree_values.len(),
+                best + 1
+            ));
+            n
+        }
+        _ => tree_values.len(),
+    };
+    let mut trees = Vec::with_capacity(used);
+    for (i, tv) in tree_values.iter().enumerate().take(used) {
         let output =
             usize::try_from(tree_info[i]).ok().filter(|o| *o < num_outputs).ok_or_else(|| {
                 ctx.invalid(
@@ -190,7 +230,39 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         source: format!("xgboost {version}"),
     };
     super::check::check_ensemble(ctx, &ensemble)?;
-    Ok(ensemble)
+    Ok((ensemble, notes))
+}
+
+/// After early stopping, `(best_iteration, trees it uses, rounds in the file)`: the trees of
+/// rounds `0..=best_iteration`, found from `iteration_indptr` (tree offsets per round). `None`
+/// without a `best_iteration` attribute. Files without `iteration_indptr` (XGBoost < 2) are
+/// refused when truncation is needed: their trees per round are not recorded.
+fn best_iteration_trees(
+    attributes: &Json,
+    indptr: Option<Json>,
+    trees: usize,
+) -> Result<Option<(usize, usize, usize)>, FrontendError> {
+    let Some(best_field) = attributes.object()?.opt("best_iteration") else {
+        return Ok(None);
+    };
+    let best = best_field.as_usize_lenient()?;
+    let Some(indptr_field) = indptr else {
+        return Err(best_field.unsupported(
+            "early stopping is recorded but the model has no `iteration_indptr` (XGBoost < 2), \
+             so the trees of each round are unknown: save the model with XGBoost 2 or later",
+        ));
+    };
+    let indptr = indptr_field.i64_vec()?;
+    let rounds = indptr.len().saturating_sub(1);
+    let ok = indptr.first() == Some(&0)
+        && indptr.last().copied() == Some(trees as i64)
+        && indptr.windows(2).all(|w| w[0] <= w[1]);
+    if !ok {
+        return Err(indptr_field
+            .invalid(format!("expected non-decreasing tree offsets from 0 to the {trees} trees")));
+    }
+    let n = indptr[(best + 1).min(rounds)] as usize;
+    Ok(Some((best, n, rounds)))
 }
 
 /// Reads `base_score` (a number, a scalar string or a bracketed vector string) and maps each

@@ -5,6 +5,10 @@
 //! family adds its own section (`cam`, `crossbar`, `attention`, `snn`). Keys are ordered so the
 //! file diffs cleanly between runs.
 
+pub mod labels;
+
+pub use labels::{LabelScore, Scored, Task};
+
 use crate::sim::cost::{Cost, Ledger};
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -74,8 +78,28 @@ impl Report {
         Ok(())
     }
 
+    /// The report as written to report.json. A negative zero (an energy summed from no events
+    /// times a negative-signed factor) is written as 0.0: `-0.0` reads as a bug to users.
     pub fn to_json_pretty(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        serde_json::to_value(self)
+            .map(|mut v| {
+                positive_zeros(&mut v);
+                v
+            })
+            .and_then(|v| serde_json::to_string_pretty(&v))
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+}
+
+/// Replaces every `-0.0` in `v` by `0.0`.
+fn positive_zeros(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.as_f64().is_some_and(|f| f == 0.0 && f.is_sign_negative()) => {
+            *v = Value::from(0.0);
+        }
+        Value::Array(a) => a.iter_mut().for_each(positive_zeros),
+        Value::Object(m) => m.values_mut().for_each(positive_zeros),
+        _ => {}
     }
 }
 
@@ -146,60 +170,5 @@ mod tests {
             compare_outputs(&[vec![0.1, 0.9], vec![0.8, 0.2]], &[vec![0.2, 0.7], vec![0.1, 0.9]]);
         assert_eq!(agree, 0.5);
         assert!((err - 0.7).abs() < 1e-6);
-    }
-}
-
-/// How outputs score against labels: classifiers by accuracy, regressors by RMSE.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum LabelScore {
-    Accuracy(f64),
-    Rmse(f64),
-}
-
-/// Scores `outputs` (`[n, k]`) against labels. Labels that are all class indices of the
-/// outputs (`0..k`, or `0/1` for a single binary margin) mean a classifier, scored by argmax
-/// (or margin sign) accuracy; any other label (a regression target such as 151.0) means a
-/// regressor with one output, scored by RMSE of that output.
-pub fn score_labels(outputs: &ndarray::Array2<f32>, labels: &[f64]) -> LabelScore {
-    let classes = outputs.ncols().max(2) as f64;
-    let is_class = |y: f64| y.fract() == 0.0 && (0.0..classes).contains(&y);
-    if outputs.ncols() == 1 && !labels.iter().all(|&y| is_class(y)) {
-        let n = labels.len().max(1) as f64;
-        let se: f64 =
-            outputs.column(0).iter().zip(labels).map(|(&p, &y)| (p as f64 - y).powi(2)).sum();
-        return LabelScore::Rmse((se / n).sqrt());
-    }
-    let right = outputs
-        .rows()
-        .into_iter()
-        .zip(labels)
-        .filter(|(row, &y)| predicted_class(&row.to_vec()) as f64 == y)
-        .count();
-    LabelScore::Accuracy(right as f64 / labels.len().max(1) as f64)
-}
-
-#[cfg(test)]
-mod score_tests {
-    use super::*;
-    use ndarray::array;
-
-    #[test]
-    fn binary_margins_score_by_sign() {
-        // Margins -1.2, 0.3, 2.0 predict classes 0, 1, 1; the labels 0, 0, 1 agree on two of three.
-        let out = array![[-1.2f32], [0.3], [2.0]];
-        assert_eq!(score_labels(&out, &[0.0, 0.0, 1.0]), LabelScore::Accuracy(2.0 / 3.0));
-    }
-
-    #[test]
-    fn multiclass_scores_by_argmax() {
-        let out = array![[0.1f32, 0.7, 0.2], [0.5, 0.1, 0.4]];
-        assert_eq!(score_labels(&out, &[1.0, 2.0]), LabelScore::Accuracy(0.5));
-    }
-
-    #[test]
-    fn regression_targets_score_by_rmse() {
-        // Errors 1 and -3: sqrt((1 + 9) / 2) = sqrt(5).
-        let out = array![[151.0f32], [72.0]];
-        assert_eq!(score_labels(&out, &[150.0, 75.0]), LabelScore::Rmse(5f64.sqrt()));
     }
 }

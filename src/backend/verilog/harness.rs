@@ -8,7 +8,7 @@
 use super::bits::Bits;
 use super::hex::{hex_text, HexError};
 use super::testbench::{parse_result, tb_name, EXPECTED_HEX, INPUTS_HEX};
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -48,6 +48,50 @@ pub fn available(sim: Simulator) -> bool {
 /// Whether yosys can be started (for synthesis checks).
 pub fn yosys_available() -> bool {
     Command::new("yosys").arg("-V").output().is_ok()
+}
+
+/// The environment variable that turns a missing simulator or yosys into a test failure.
+/// CI sets it (`.ci/run`), so a cosimulation test cannot pass there by not running.
+pub const REQUIRE_TOOLS_VAR: &str = "TESSERA_REQUIRE_TOOLS";
+
+/// Whether [`REQUIRE_TOOLS_VAR`] is switched on (any value but empty or `0`).
+pub fn tools_required() -> bool {
+    std::env::var_os(REQUIRE_TOOLS_VAR).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// For tests that need `sim`: `true` when it can be started. When it cannot, the test fails
+/// under [`REQUIRE_TOOLS_VAR`] (panics naming the tool); otherwise this prints a `SKIPPED:`
+/// line to stderr and returns `false`, so a skip is never silent.
+pub fn require(sim: Simulator) -> bool {
+    gate(sim.name(), available(sim), tools_required())
+}
+
+/// [`require`] for yosys.
+pub fn require_yosys() -> bool {
+    gate("yosys", yosys_available(), tools_required())
+}
+
+fn gate(tool: &str, present: bool, required: bool) -> bool {
+    if present {
+        return true;
+    }
+    // libtest names each test's thread after the test (except with one test thread).
+    let thread = std::thread::current();
+    let test =
+        thread.name().filter(|n| *n != "main").map(|n| format!(" in `{n}`")).unwrap_or_default();
+    if required {
+        panic!(
+            "{tool} not found{test}, and {REQUIRE_TOOLS_VAR} is set, so this test may not skip: \
+             install {tool} or put it on PATH (unset {REQUIRE_TOOLS_VAR} to let tests skip)"
+        );
+    }
+    // Written to the stderr handle, not through `eprintln!`, which the test harness captures
+    // and shows only for failing tests: a skip must be visible in a passing run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {tool} not found{test} (set {REQUIRE_TOOLS_VAR}=1 to make this a failure)"
+    );
+    false
 }
 
 /// The verdict of one simulation.

@@ -111,6 +111,15 @@ pub fn simulate_layer(
     let mut steps = 0usize;
     let mut psum = vec![0i64; ncols];
     let mut psq = vec![0f64; ncols];
+    let convert = Conversion::new(adc);
+    // Where each logical column's converted value goes: its output, the shift of its slice,
+    // and whether its polarity subtracts (no division per conversion).
+    let col_out: Vec<(u32, u32, bool)> = (0..ncols)
+        .map(|c| {
+            let (j, rem) = (c / cpw, c % cpw);
+            (j as u32, (rem / p_n) as u32 * map.cell_bits, rem % p_n == 1)
+        })
+        .collect();
     for a in &map.arrays {
         let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
         steps = steps.max((c1 - c0).div_ceil(n_adc));
@@ -143,11 +152,10 @@ pub fn simulate_layer(
                 if let Some(rec) = hooks.partial_sums.as_deref_mut() {
                     rec.add(p);
                 }
-                let level = adc.level(adc.code(p));
-                let (j, rem) = (c / cpw, c % cpw);
-                let (s, pol) = (rem / p_n, rem % p_n);
-                let v = plane_w * (level << (s as u32 * map.cell_bits));
-                acc[j] += if pol == 1 { -v } else { v };
+                let level = convert.level(p);
+                let (j, shift, neg) = col_out[c];
+                let v = plane_w * (level << shift);
+                acc[j as usize] += if neg { -v } else { v };
             }
             let used = (c1 - c0) as u64;
             ev.column_reads += used;
@@ -166,6 +174,36 @@ pub fn simulate_layer(
     ev.planes += a_bits as u64;
     ev.macs += (map.n_in * map.n_out) as u64;
     (acc, ev)
+}
+
+/// The ADC transfer `p -> adc.level(adc.code(p))` without a wide division per conversion:
+/// for ADCs of up to 8 bits, the code is the number of thresholds `p` reaches
+/// ([`Adc::thresholds`], the comparator ladder the RTL builds) and the level a table entry;
+/// wider ADCs use the formulas.
+struct Conversion<'a> {
+    adc: &'a Adc,
+    /// `(thresholds, levels)` when the ADC has at most 8 bits.
+    table: Option<(Vec<i64>, Vec<i64>)>,
+}
+
+impl<'a> Conversion<'a> {
+    fn new(adc: &'a Adc) -> Self {
+        let table = (adc.bits <= 8).then(|| {
+            let levels = (0..=adc.max_code()).map(|k| adc.level(k)).collect();
+            (adc.thresholds(), levels)
+        });
+        Conversion { adc, table }
+    }
+    fn level(&self, p: i64) -> i64 {
+        match &self.table {
+            Some((t, l)) => {
+                let code = t.partition_point(|&th| th <= p);
+                debug_assert_eq!(code as u64, self.adc.code(p));
+                l[code]
+            }
+            None => self.adc.level(self.adc.code(p)),
+        }
+    }
 }
 
 /// A quantized network placed and programmed on crossbars.

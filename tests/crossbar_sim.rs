@@ -242,7 +242,7 @@ fn device_programming_is_seeded() {
     let no_var =
         program(&map, &DeviceConfig { d2d_sigma: 0.0, p_stuck_off: 0.0, ..dev }, 0).unwrap();
     for (g, c) in no_var.g.iter().zip(&map.levels) {
-        assert_eq!(*g, (*c as i64) * 64 + 12);
+        assert_eq!(*g, u32::from(*c) * 64 + 12);
     }
 }
 

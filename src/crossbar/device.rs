@@ -110,10 +110,12 @@ pub fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// A layer as programmed: conductance codes, row-major like [`LayerMap::levels`].
+/// A layer as programmed: conductance codes, row-major like [`LayerMap::levels`]. Four bytes
+/// a cell (a code is non-negative and below `2^32`; programming fails otherwise), so a large
+/// network's chip costs a few bytes per cell, not a wide integer or a struct.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgrammedLayer {
-    pub g: Vec<i64>,
+    pub g: Vec<u32>,
     pub frac_bits: u32,
     /// Cells that are stuck (off, on).
     pub stuck: (usize, usize),
@@ -131,29 +133,29 @@ pub fn program(
     let g_off =
         if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
     if dev.programs_exactly() {
-        let g = map.levels.iter().map(|c| (*c as i64) << dev.frac_bits).collect();
+        let g = map.levels.iter().map(|c| u32::from(*c) << dev.frac_bits).collect();
         return Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck: (0, 0) });
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
-    let g = map
-        .levels
-        .iter()
-        .map(|c| {
-            let u = uniform(&mut rng);
-            let z = normal(&mut rng);
-            if u < dev.p_stuck_off {
-                stuck.0 += 1;
-                (scale * g_off).round_ties_even() as i64
-            } else if u < dev.p_stuck_off + dev.p_stuck_on {
-                stuck.1 += 1;
-                (scale * (max_level + g_off)).round_ties_even() as i64
-            } else {
-                ((scale * (*c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
-                    .max(0)
-            }
-        })
-        .collect();
+    let mut g = Vec::with_capacity(map.levels.len());
+    for c in &map.levels {
+        let u = uniform(&mut rng);
+        let z = normal(&mut rng);
+        let v = if u < dev.p_stuck_off {
+            stuck.0 += 1;
+            (scale * g_off).round_ties_even() as i64
+        } else if u < dev.p_stuck_off + dev.p_stuck_on {
+            stuck.1 += 1;
+            (scale * (max_level + g_off)).round_ties_even() as i64
+        } else {
+            ((scale * (*c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
+                .max(0)
+        };
+        g.push(u32::try_from(v).map_err(|_| {
+            format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
+        })?);
+    }
     Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck })
 }
 

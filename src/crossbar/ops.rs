@@ -21,6 +21,7 @@ use super::quant::{InputQuant, QLayer};
 use super::sim::{simulate_layer, Hooks, LayerHw, LayerInput};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
 use crate::ir::{NumFormat, TensorType};
+use std::sync::Arc;
 
 /// The host's last step: accumulators to the ONNX output space.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,31 +54,33 @@ impl OutputDequant {
 
 /// One layer on crossbar arrays: the quantized layer, its placement, the programmed chip and
 /// the ADC. Programming is part of the payload so the IR holds exactly the integers the RTL's
-/// weight-slice memories are loaded with.
+/// weight-slice memories are loaded with. The large parts are shared (`Arc`): a pass that
+/// changes one of them allocates only the new one, and the simulator's network and the RTL
+/// read the same cells.
 #[derive(Clone, Debug, PartialEq)]
 pub struct XbarLayerHw {
-    pub layer: QLayer,
-    pub map: LayerMap,
+    pub layer: Arc<QLayer>,
+    pub map: Arc<LayerMap>,
     pub cfg: XbarConfig,
     pub dev: DeviceConfig,
-    pub prog: ProgrammedLayer,
+    pub prog: Arc<ProgrammedLayer>,
     pub adc: Adc,
 }
 
 impl XbarLayerHw {
     /// Places `layer` on arrays of `cfg` with ideally programmed cells (codes = levels).
-    pub fn place(layer: &QLayer, cfg: &XbarConfig) -> Result<XbarLayerHw, String> {
+    pub fn place(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<XbarLayerHw, String> {
         let map = map_layer(layer, cfg)?;
         let dev = DeviceConfig::ideal();
-        let prog = program(&map, &dev, 0)?;
+        let prog = Arc::new(program(&map, &dev, 0)?);
         let adc = Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: 0 };
-        Ok(XbarLayerHw { layer: layer.clone(), map, cfg: *cfg, dev, prog, adc })
+        Ok(XbarLayerHw { layer: layer.clone(), map: Arc::new(map), cfg: *cfg, dev, prog, adc })
     }
 
     /// The same placement programmed on a real device; `index` selects the layer's PRNG stream
     /// (so each layer's chip is the same whatever else is programmed).
     pub fn program(&self, dev: &DeviceConfig, index: usize) -> Result<XbarLayerHw, String> {
-        let prog = program(&self.map, dev, index)?;
+        let prog = Arc::new(program(&self.map, dev, index)?);
         let adc = Adc { frac_bits: dev.frac_bits, ..self.adc };
         Ok(XbarLayerHw { prog, adc, dev: *dev, ..self.clone() })
     }
@@ -103,7 +106,7 @@ impl XbarLayerHw {
     pub fn is_exact(&self) -> bool {
         let f = self.prog.frac_bits;
         let codes_exact =
-            self.map.levels.iter().zip(&self.prog.g).all(|(l, g)| i64::from(*l) << f == *g);
+            self.map.levels.iter().zip(&self.prog.g).all(|(l, g)| u32::from(*l) << f == *g);
         let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
         codes_exact && self.adc.is_lossless_up_to(max_sum)
     }
@@ -118,7 +121,8 @@ impl XbarLayerHw {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
             for (c, o) in out[cols.clone()].iter_mut().enumerate().map(|(k, o)| (cols.start + k, o))
             {
-                let s: i64 = (a.row0..a.row0 + a.nrows).map(|i| self.prog.g[i * ncols + c]).sum();
+                let s: i64 =
+                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
                 *o = (*o).max(s);
             }
         }
@@ -145,7 +149,7 @@ impl XbarLayerHw {
         for a in &m.arrays {
             for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
                 let max_p: i64 =
-                    (a.row0..a.row0 + a.nrows).map(|i| self.prog.g[i * ncols + c]).sum();
+                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
                 let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
                 let (j, rem) = (c / cpw, c % cpw);
                 let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
@@ -186,9 +190,9 @@ impl XbarLayerHw {
                 m.logical_cols()
             ));
         }
-        if self.prog.frac_bits != self.adc.frac_bits || self.prog.g.iter().any(|g| *g < 0) {
+        if self.prog.frac_bits != self.adc.frac_bits {
             return Err(format!(
-                "layer `{}`: conductance codes must be non-negative with the ADC's {} fraction bits",
+                "layer `{}`: conductance codes must have the ADC's {} fraction bits",
                 l.name, self.adc.frac_bits
             ));
         }
@@ -387,7 +391,14 @@ pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, Str
             ("stuck", format!("{}/{}", h.prog.stuck.0, h.prog.stuck.1)),
             ("seed", d.seed.to_string()),
             ("thresholds", ints_attr(&h.adc.thresholds())),
-            ("g", format!("<{} x {}>", h.prog.g.len(), hash_ints(h.prog.g.iter().copied()))),
+            (
+                "g",
+                format!(
+                    "<{} x {}>",
+                    h.prog.g.len(),
+                    hash_ints(h.prog.g.iter().map(|g| i64::from(*g)))
+                ),
+            ),
         ]);
     } else {
         let levels = m.levels.iter().map(|x| i64::from(*x));

@@ -17,6 +17,7 @@ use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 use std::ops::AddAssign;
+use std::sync::Arc;
 
 /// Events of one inference (or a sum over several).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -61,9 +62,9 @@ impl AddAssign for Events {
 pub struct Hooks<'a> {
     /// Cycle-to-cycle read noise.
     pub noise: Option<Noise<'a>>,
-    /// Receives every column partial sum before conversion (fine units), e.g. to calibrate
+    /// Counts every column partial sum before conversion (fine units), e.g. to calibrate
     /// the ADC full scale.
-    pub partial_sums: Option<&'a mut Vec<i64>>,
+    pub partial_sums: Option<&'a mut SumHistogram>,
 }
 
 /// Read noise for one simulation: its relative sigma and PRNG stream.
@@ -110,6 +111,15 @@ pub fn simulate_layer(
     let mut steps = 0usize;
     let mut psum = vec![0i64; ncols];
     let mut psq = vec![0f64; ncols];
+    let convert = Conversion::new(adc);
+    // Where each logical column's converted value goes: its output, the shift of its slice,
+    // and whether its polarity subtracts (no division per conversion).
+    let col_out: Vec<(u32, u32, bool)> = (0..ncols)
+        .map(|c| {
+            let (j, rem) = (c / cpw, c % cpw);
+            (j as u32, (rem / p_n) as u32 * map.cell_bits, rem % p_n == 1)
+        })
+        .collect();
     for a in &map.arrays {
         let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
         steps = steps.max((c1 - c0).div_ceil(n_adc));
@@ -126,7 +136,7 @@ pub fn simulate_layer(
                 ev.row_activations += 1;
                 let row = &prog.g[i * ncols + c0..i * ncols + c1];
                 for (p, g) in psum[c0..c1].iter_mut().zip(row) {
-                    *p += g;
+                    *p += i64::from(*g);
                 }
                 if noisy {
                     for (q, g) in psq[c0..c1].iter_mut().zip(row) {
@@ -140,13 +150,12 @@ pub fn simulate_layer(
                     p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
                 }
                 if let Some(rec) = hooks.partial_sums.as_deref_mut() {
-                    rec.push(p);
+                    rec.add(p);
                 }
-                let level = adc.level(adc.code(p));
-                let (j, rem) = (c / cpw, c % cpw);
-                let (s, pol) = (rem / p_n, rem % p_n);
-                let v = plane_w * (level << (s as u32 * map.cell_bits));
-                acc[j] += if pol == 1 { -v } else { v };
+                let level = convert.level(p);
+                let (j, shift, neg) = col_out[c];
+                let v = plane_w * (level << shift);
+                acc[j as usize] += if neg { -v } else { v };
             }
             let used = (c1 - c0) as u64;
             ev.column_reads += used;
@@ -167,14 +176,45 @@ pub fn simulate_layer(
     (acc, ev)
 }
 
+/// The ADC transfer `p -> adc.level(adc.code(p))` without a wide division per conversion:
+/// for ADCs of up to 8 bits, the code is the number of thresholds `p` reaches
+/// ([`Adc::thresholds`], the comparator ladder the RTL builds) and the level a table entry;
+/// wider ADCs use the formulas.
+struct Conversion<'a> {
+    adc: &'a Adc,
+    /// `(thresholds, levels)` when the ADC has at most 8 bits.
+    table: Option<(Vec<i64>, Vec<i64>)>,
+}
+
+impl<'a> Conversion<'a> {
+    fn new(adc: &'a Adc) -> Self {
+        let table = (adc.bits <= 8).then(|| {
+            let levels = (0..=adc.max_code()).map(|k| adc.level(k)).collect();
+            (adc.thresholds(), levels)
+        });
+        Conversion { adc, table }
+    }
+    fn level(&self, p: i64) -> i64 {
+        match &self.table {
+            Some((t, l)) => {
+                let code = t.partition_point(|&th| th <= p);
+                debug_assert_eq!(code as u64, self.adc.code(p));
+                l[code]
+            }
+            None => self.adc.level(self.adc.code(p)),
+        }
+    }
+}
+
 /// A quantized network placed and programmed on crossbars.
 #[derive(Clone, Debug)]
 pub struct CrossbarNet {
     pub q: QuantizedMlp,
     pub cfg: XbarConfig,
     pub dev: DeviceConfig,
-    pub maps: Vec<LayerMap>,
-    pub programmed: Vec<ProgrammedLayer>,
+    /// Shared with the IR's layers (`crate::crossbar::ops::XbarLayerHw`): one copy of the cells.
+    pub maps: Vec<Arc<LayerMap>>,
+    pub programmed: Vec<Arc<ProgrammedLayer>>,
     pub adc: Adc,
 }
 
@@ -198,11 +238,15 @@ impl CrossbarNet {
         cfg: &XbarConfig,
         dev: &DeviceConfig,
     ) -> Result<CrossbarNet, String> {
-        let maps = q.layers.iter().map(|l| map_layer(l, cfg)).collect::<Result<Vec<_>, _>>()?;
+        let maps = q
+            .layers
+            .iter()
+            .map(|l| map_layer(l, cfg).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let programmed = maps
             .iter()
             .enumerate()
-            .map(|(i, m)| program(m, dev, i))
+            .map(|(i, m)| program(m, dev, i).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
         let adc = Adc {
             bits: cfg.adc_bits,
@@ -217,12 +261,12 @@ impl CrossbarNet {
         self.infer_with(x, noise_rng, None)
     }
 
-    /// [`CrossbarNet::infer`], also recording every column partial sum into `partial_sums`.
+    /// [`CrossbarNet::infer`], also counting every column partial sum into `partial_sums`.
     pub fn infer_with(
         &self,
         x: &[f32],
         noise_rng: Option<&mut Pcg64Mcg>,
-        partial_sums: Option<&mut Vec<i64>>,
+        partial_sums: Option<&mut SumHistogram>,
     ) -> Inference {
         let mut events = Vec::with_capacity(self.maps.len());
         let noise = match noise_rng {
@@ -305,14 +349,64 @@ pub fn calibrate_full_scale(
         ..*cfg
     };
     let net = CrossbarNet::build(q, &lossless, &DeviceConfig::ideal())?;
-    let mut sums = Vec::new();
+    let mut sums = SumHistogram::default();
     for x in calib {
         net.infer_with(x, None, Some(&mut sums));
     }
-    if sums.is_empty() {
-        return Err("full-scale calibration needs calibration samples".into());
+    let k = ((percentile.clamp(0.0, 100.0) / 100.0) * (sums.len().max(1) - 1) as f64).round();
+    let v = sums.nth(k as u64).ok_or("full-scale calibration needs calibration samples")?;
+    Ok(v.max(1) as u64)
+}
+
+/// A count per column partial-sum value: the sorted list of every sum a calibration run
+/// produces, in memory bounded by the largest sum instead of by rows x planes x columns
+/// (an ideal array's sums lie in `0..=rows * (2^cell_bits - 1)`). Negative sums (read noise
+/// only) are counted apart.
+#[derive(Clone, Debug, Default)]
+pub struct SumHistogram {
+    counts: Vec<u64>,
+    negative: Vec<i64>,
+    total: u64,
+}
+
+impl SumHistogram {
+    /// Counts one sum.
+    pub fn add(&mut self, p: i64) {
+        self.total += 1;
+        match usize::try_from(p) {
+            Ok(i) => {
+                if i >= self.counts.len() {
+                    self.counts.resize(i + 1, 0);
+                }
+                self.counts[i] += 1;
+            }
+            Err(_) => self.negative.push(p),
+        }
     }
-    sums.sort_unstable();
-    let k = ((percentile.clamp(0.0, 100.0) / 100.0) * (sums.len() - 1) as f64).round() as usize;
-    Ok((sums[k].max(1)) as u64)
+    /// How many sums were counted.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+    /// Whether no sum was counted.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+    /// The `k`-th smallest sum (0-based), as `sorted[k]` of the list of all sums would be.
+    pub fn nth(&mut self, k: u64) -> Option<i64> {
+        if k >= self.total {
+            return None;
+        }
+        self.negative.sort_unstable();
+        if let Some(v) = self.negative.get(k as usize) {
+            return Some(*v);
+        }
+        let mut rest = k - self.negative.len() as u64;
+        for (v, c) in self.counts.iter().enumerate() {
+            if rest < *c {
+                return Some(v as i64);
+            }
+            rest -= c;
+        }
+        None
+    }
 }

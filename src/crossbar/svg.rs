@@ -83,6 +83,7 @@ pub fn render(net: &CrossbarNet) -> String {
             let (c0, c1) = (a.out0 * cpw, a.out0 * cpw + used);
             let sum: i64 = (a.row0..a.row0 + a.nrows)
                 .flat_map(|i| p.g[i * ncols + c0..i * ncols + c1].iter())
+                .map(|g| i64::from(*g))
                 .sum();
             let mean = sum as f64 / (a.nrows * used).max(1) as f64 / gmax as f64;
             let _ = writeln!(

@@ -138,8 +138,8 @@ pub struct LayerMap {
     /// Stored magnitude bits per weight.
     pub stored_bits: u32,
     pub cell_bits: u32,
-    /// Cell levels, row-major `[n_in][n_out * S * P]`.
-    pub levels: Vec<u16>,
+    /// Cell levels, row-major `[n_in][n_out * S * P]`; one byte each (`cell_bits <= 8`).
+    pub levels: Vec<u8>,
     pub arrays: Vec<ArrayTile>,
     pub row_tiles: usize,
     pub col_tiles: usize,
@@ -192,7 +192,7 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
     let (n_in, n_out) = (layer.n_in, layer.n_out);
     let ncols = n_out * cpw;
     let mask = (1i64 << cfg.cell_bits) - 1;
-    let mut levels = vec![0u16; n_in * ncols];
+    let mut levels = vec![0u8; n_in * ncols];
     for j in 0..n_out {
         for i in 0..n_in {
             let w = layer.w[j * n_in + i];
@@ -203,7 +203,7 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
             for (p, v) in stored.iter().enumerate().take(polarities as usize) {
                 for s in 0..slices as usize {
                     let c = (j * slices as usize + s) * polarities as usize + p;
-                    levels[i * ncols + c] = ((v >> (s as u32 * cfg.cell_bits)) & mask) as u16;
+                    levels[i * ncols + c] = ((v >> (s as u32 * cfg.cell_bits)) & mask) as u8;
                 }
             }
         }

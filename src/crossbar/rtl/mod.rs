@@ -85,6 +85,38 @@ fn image(
     Ok(s)
 }
 
+/// The `$readmemh` image of a row tile's conductance codes: one line per row, lane `c` (of
+/// `lane` bits, lane 0 least significant) the code of logical column `c`, in the hex digits
+/// [`crate::backend::verilog::bits::Bits::to_hex`] writes. Written straight from the packed
+/// codes, a machine word at a time: no per-cell word or bit vector.
+fn codes_image<'a>(rows: impl Iterator<Item = &'a [u32]>, lane: u32) -> Result<String, String> {
+    let mut s = String::new();
+    let mut word: Vec<u64> = Vec::new();
+    for (i, row) in rows.enumerate() {
+        let width = lane as usize * row.len();
+        word.clear();
+        word.resize(width.div_ceil(64) + 1, 0);
+        for (c, &g) in row.iter().enumerate() {
+            let g = u64::from(g);
+            if lane < 64 && g >> lane != 0 {
+                return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
+            }
+            let at = c * lane as usize;
+            let (k, off) = (at / 64, at % 64);
+            word[k] |= g << off;
+            if off != 0 && off + lane as usize > 64 {
+                word[k + 1] |= g >> (64 - off);
+            }
+        }
+        for d in (0..width.div_ceil(4)).rev() {
+            let nib = (word[d * 4 / 64] >> (d * 4 % 64)) & 0xf;
+            s.push(char::from_digit(nib as u32, 16).unwrap_or('0'));
+        }
+        s.push('\n');
+    }
+    Ok(s)
+}
+
 fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i128>> {
     values.into_iter().map(|v| vec![v])
 }
@@ -108,9 +140,10 @@ pub fn lower_chain(chain: &Chain, top: &str) -> Result<XbarDesign, XbarLowerErro
         files.push((level_file(top), img.map_err(err)?));
     }
     for (l, lp) in plan.layers.iter().enumerate() {
+        let hw = chain.stages[l].hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
         for (r, t) in lp.row_tiles.iter().enumerate() {
-            let words = t.words.iter().map(|w| w.iter().map(|g| *g as i128).collect());
-            files.push((g_file(top, l, r), image(words, lp.lane, false).map_err(err)?));
+            let rows = hw.prog.g[t.row0 * lp.ncols..(t.row0 + t.nrows) * lp.ncols].chunks(lp.ncols);
+            files.push((g_file(top, l, r), codes_image(rows, lp.lane).map_err(err)?));
         }
         let bias = image(column(lp.bias.iter().map(|b| i128::from(*b))), lp.bias_bits, true);
         files.push((bias_file(top, l), bias.map_err(err)?));

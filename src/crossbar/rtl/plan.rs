@@ -80,8 +80,6 @@ pub struct RowTile {
     pub nrows: usize,
     /// The arrays' first logical column and used column count.
     pub arrays: Vec<(usize, usize)>,
-    /// Memory image: one word per row, lane `c` = the conductance code of logical column `c`.
-    pub words: Vec<Vec<u64>>,
 }
 
 /// What the requantization of a hidden layer needs.
@@ -156,12 +154,7 @@ fn layer_plan(
         let idx = match tiles.iter().position(|t| t.row0 == a.row0) {
             Some(i) => i,
             None => {
-                let words = (a.row0..a.row0 + a.nrows)
-                    .map(|i| {
-                        h.prog.g[i * ncols..(i + 1) * ncols].iter().map(|g| *g as u64).collect()
-                    })
-                    .collect();
-                tiles.push(RowTile { row0: a.row0, nrows: a.nrows, arrays: Vec::new(), words });
+                tiles.push(RowTile { row0: a.row0, nrows: a.nrows, arrays: Vec::new() });
                 tiles.len() - 1
             }
         };

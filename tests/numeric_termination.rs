@@ -272,7 +272,7 @@ fn ir_interpreter_and_attention_quantizer_end() {
     let _ = ends("pop_std", move || tessera::attention::calib::pop_std(xs.into_iter()));
 
     let mlp = load_onnx(&root().join("examples/digits_mlp/model.onnx")).unwrap();
-    let g = tessera::frontend::onnx::onnx_to_ir(&mlp).unwrap();
+    let g = tessera::attention::import::import(&mlp).unwrap();
     let ty = g.ty(g.inputs()[0]).clone();
     for row in special_rows(ty.numel()).rows() {
         let (g2, x) = (g.clone(), Tensor::f32(ty.shape.clone(), row.to_vec()).unwrap());

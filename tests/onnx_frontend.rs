@@ -210,7 +210,7 @@ mod corrupted {
                 Ok(m) => {
                     let n: usize = m.inputs[0].shape.iter().product();
                     let _ = evaluate(&m, &[&vec![1.0; n]]);
-                    let _ = tessera::frontend::onnx::onnx_to_ir(&m);
+                    let _ = tessera::attention::import::import(&m);
                     if let Ok(mlp) = tessera::crossbar::mlp::extract_mlp(&m) {
                         let cfg = tessera::crossbar::quant::QuantConfig::default();
                         if let Ok(q) = tessera::crossbar::quant::quantize(&mlp, &[vec![1.0; n]], &cfg) {

@@ -24,5 +24,5 @@ pub use ids::NodeId;
 pub use op::Op;
 pub use printer::print_graph;
 pub use tensor::{Tensor, TensorData};
-pub use types::{NumFormat, TensorType};
+pub use types::{signed_width, unsigned_width, NumFormat, TensorType};
 pub use verify::{verify, VerifyError};

@@ -94,19 +94,20 @@ impl NumFormat {
     }
 
     /// The narrowest `Int` format holding every value in `lo..=hi`: unsigned when `lo >= 0`,
-    /// otherwise signed. Errors when that needs more than [`MAX_INT_BITS`].
+    /// otherwise signed. Errors when the range is empty or needs more than [`MAX_INT_BITS`].
     ///
     /// Type rules of the integer ops use this so accumulators are exactly as wide as the
-    /// worst case needs: no overflow by construction, and no wasted hardware.
+    /// worst case needs: no overflow by construction, and no wasted hardware. The width comes
+    /// from [`unsigned_width`] / [`signed_width`], the same arithmetic the Verilog generators
+    /// size their signals with.
     pub fn int_for_range(lo: i128, hi: i128) -> Result<NumFormat, String> {
-        debug_assert!(lo <= hi);
+        if lo > hi {
+            return Err(format!("the range [{lo}, {hi}] is empty and has no integer format"));
+        }
         let (signed, bits) = if lo >= 0 {
-            (false, (128 - hi.leading_zeros()).max(1))
+            (false, unsigned_width(hi as u128))
         } else {
-            // Signed b bits holds [-2^(b-1), 2^(b-1)-1].
-            let need_hi = if hi >= 0 { 128 - hi.leading_zeros() + 1 } else { 1 };
-            let need_lo = 128 - (!lo).leading_zeros() + 1;
-            (true, need_hi.max(need_lo))
+            (true, signed_width(lo, hi))
         };
         if bits > MAX_INT_BITS {
             return Err(format!(
@@ -132,6 +133,37 @@ impl NumFormat {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// Bits of an unsigned integer holding every value in `0..=max`: at least 1, at most 128.
+///
+/// The one width rule of the compiler: [`NumFormat::int_for_range`] (IR types, capped at
+/// [`MAX_INT_BITS`]) and the Verilog generators' signal widths (`backend::verilog::build`)
+/// both call it, so an IR value and the wire carrying it cannot disagree. Every `u128` has a
+/// width, so it cannot fail; the callers that cap the width report the error.
+pub const fn unsigned_width(max: u128) -> u32 {
+    let bits = 128 - max.leading_zeros();
+    if bits == 0 {
+        1
+    } else {
+        bits
+    }
+}
+
+/// Bits of a two's-complement integer holding every value in `lo..=hi` (or `hi..=lo`): at
+/// least 1, at most 128. The signed twin of [`unsigned_width`].
+pub const fn signed_width(lo: i128, hi: i128) -> u32 {
+    // b bits hold [-2^(b-1), 2^(b-1) - 1]: a value needs its magnitude bits plus a sign bit.
+    const fn need(v: i128) -> u32 {
+        let magnitude = if v >= 0 { v } else { !v };
+        129 - magnitude.leading_zeros()
+    }
+    let (a, b) = (need(lo), need(hi));
+    if a > b {
+        a
+    } else {
+        b
     }
 }
 
@@ -215,6 +247,12 @@ mod tests {
         assert_eq!(NumFormat::int_for_range(-1, -1), Ok(NumFormat::int(1)));
         assert_eq!(NumFormat::int_for_range(-5, -3), Ok(NumFormat::int(4)));
         assert!(NumFormat::int_for_range(0, 1i128 << 64).is_err());
+        assert!(NumFormat::int_for_range(1, 0).is_err());
+        assert_eq!(
+            NumFormat::int_for_range(i64::MIN.into(), i64::MAX.into()),
+            Ok(NumFormat::int(64))
+        );
+        assert!(NumFormat::int_for_range(i128::MIN, i128::MAX).is_err());
         assert_eq!(NumFormat::int(8).int_range(), Some((-128, 127)));
         assert!(NumFormat::uint(4).holds(15) && !NumFormat::uint(4).holds(16));
     }

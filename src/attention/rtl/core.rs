@@ -75,7 +75,7 @@ pub fn run_cycles(p: &CoreParams) -> u64 {
     1 + p.s as u64 * query_cycles(p)
 }
 
-fn st(v: u128) -> Expr {
+fn st(v: u128) -> Result<Expr, String> {
     uc(v, 3)
 }
 
@@ -133,12 +133,19 @@ impl List {
         out
     }
 
-    fn clear(&self) -> Stmt {
-        nb(self.count.clone(), uc(0, self.cw))
+    fn clear(&self) -> Result<Stmt, String> {
+        Ok(nb(self.count.clone(), uc(0, self.cw)?))
     }
 
     /// `(key, idx)` of entry `sel` through a combinational mux.
-    fn select(&self, r: &mut Rtl, tag: &str, sel: Expr, kw: u32, rw: u32) -> (Expr, Expr) {
+    fn select(
+        &self,
+        r: &mut Rtl,
+        tag: &str,
+        sel: Expr,
+        kw: u32,
+        rw: u32,
+    ) -> Result<(Expr, Expr), String> {
         let k = r.reg(&format!("{tag}_kr"), kw, true);
         let i = r.reg(&format!("{tag}_ir"), rw, false);
         let arms = (0..self.keys.len())
@@ -152,9 +159,9 @@ impl List {
         r.items.push(Item::AlwaysComb(vec![case(
             sel,
             arms,
-            Some(vec![bl(k.clone(), sc(0, kw)), bl(i.clone(), uc(0, rw))]),
+            Some(vec![bl(k.clone(), sc(0, kw)?), bl(i.clone(), uc(0, rw)?)]),
         )]));
-        (k, i)
+        Ok((k, i))
     }
 }
 
@@ -229,10 +236,10 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
     // The kept list, its current entry i, and its minimum.
     let mut score_stmts: Vec<Stmt> = Vec::new();
     let mut query_reset: Vec<Stmt> = Vec::new();
-    let mut flush_body: Vec<Stmt> = vec![nb(state.clone(), st(IDLE))];
+    let mut flush_body: Vec<Stmt> = vec![nb(state.clone(), st(IDLE)?)];
     let last_key = eq(j.clone(), n(s as i64 - 1));
     let to_exp =
-        vec![nb(state.clone(), st(EXP)), nb(i.clone(), uc(0, iw)), nb(z.clone(), uc(0, zw))];
+        vec![nb(state.clone(), st(EXP)?), nb(i.clone(), uc(0, iw)?), nb(z.clone(), uc(0, zw)?)];
     let (cur_key, cur_idx, min_key, count): (Expr, Expr, Expr, Expr);
     match p.select {
         Selection::All => {
@@ -250,7 +257,7 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
                 vec![nb(j.clone(), add(j.clone(), n(1)))],
             ));
             cur_key = r.let_("cur_key", kw, true, lkey.index(i.clone()));
-            cur_idx = r.let_("cur_idx", rw, false, resize(i.clone(), iw, rw));
+            cur_idx = r.let_("cur_idx", rw, false, resize(i.clone(), iw, rw)?);
             min_key = mk;
             count = n(s as i64);
         }
@@ -262,8 +269,8 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
                 to_exp.clone(),
                 vec![nb(j.clone(), add(j.clone(), n(1)))],
             ));
-            query_reset.push(g.clear());
-            let (k, ix) = g.select(&mut r, "cur", i.clone(), kw, rw);
+            query_reset.push(g.clear()?);
+            let (k, ix) = g.select(&mut r, "cur", i.clone(), kw, rw)?;
             cur_key = k;
             cur_idx = ix;
             min_key = g.keys[0].clone();
@@ -289,29 +296,29 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
             score_stmts.push(if_(
                 or(last_key.clone(), ends),
                 vec![
-                    nb(state.clone(), st(FLUSH)),
-                    nb(f.clone(), uc(0, tl.cw)),
+                    nb(state.clone(), st(FLUSH)?),
+                    nb(f.clone(), uc(0, tl.cw)?),
                     nb(last_tile.clone(), last_key.clone()),
                 ],
                 vec![],
             ));
             score_stmts.push(nb(j.clone(), add(j.clone(), n(1))));
-            let (fk, fi) = tl.select(&mut r, "fsel", f.clone(), kw, rw);
+            let (fk, fi) = tl.select(&mut r, "fsel", f.clone(), kw, rw)?;
             let gins = g.insert(&mut r, "gins", fk, fi);
             flush_body = vec![
                 if_(lt(f.clone(), tl.count.clone()), gins, vec![]),
                 if_(
                     ge(add(f.clone(), n(1)), tl.count.clone()),
                     vec![
-                        tl.clear(),
-                        if_(last_tile.clone(), to_exp.clone(), vec![nb(state.clone(), st(SCORE))]),
+                        tl.clear()?,
+                        if_(last_tile.clone(), to_exp.clone(), vec![nb(state.clone(), st(SCORE)?)]),
                     ],
                     vec![nb(f.clone(), add(f.clone(), n(1)))],
                 ),
             ];
-            query_reset.push(g.clear());
-            query_reset.push(tl.clear());
-            let (k, ix) = g.select(&mut r, "cur", i.clone(), kw, rw);
+            query_reset.push(g.clear()?);
+            query_reset.push(tl.clear()?);
+            let (k, ix) = g.select(&mut r, "cur", i.clone(), kw, rw)?;
             cur_key = k;
             cur_idx = ix;
             min_key = g.keys[0].clone();
@@ -330,17 +337,17 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
                 "lut_ix",
                 delta,
                 kw,
-                uc(rq.multiplier as u128, 31),
+                uc(rq.multiplier as u128, 31)?,
                 n(i64::from(rq.shift)),
                 0,
                 hi,
                 aw_lut + 1,
-            );
+            )?;
             r.let_("lut_addr", aw_lut, false, ix.slice(aw_lut - 1, 0))
         }
         _ => r.let_("lut_addr", aw_lut, false, delta.slice(aw_lut - 1, 0)),
     };
-    let e_val = r.case_rom("lut_e", ew, false, addr, &lut);
+    let e_val = r.case_rom("lut_e", ew, false, addr, &lut)?;
 
     r.comment("probabilities and the value product");
     let prod_w = ew + invw;
@@ -360,12 +367,12 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         "outq",
         total.clone(),
         aw,
-        uc(p.out.multiplier as u128, 31),
+        uc(p.out.multiplier as u128, 31)?,
         n(i64::from(p.out.shift)),
         p.out_lo,
         p.out_hi,
         8,
-    );
+    )?;
     r.comment("restoring division step");
     let dbit = r.let_("dbit", 1, false, eq(dcnt.clone(), n(i64::from(numw) - 1)));
     let dtrial =
@@ -385,8 +392,8 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         vec![case(
             id("ld_sel"),
             vec![
-                (vec![uc(0, 2)], vec![nb(qmem.clone().index(ld(dk)), qk_data.clone())]),
-                (vec![uc(1, 2)], vec![nb(kmem.clone().index(ld(dk)), qk_data)]),
+                (vec![uc(0, 2)?], vec![nb(qmem.clone().index(ld(dk)), qk_data.clone())]),
+                (vec![uc(1, 2)?], vec![nb(kmem.clone().index(ld(dk)), qk_data)]),
             ],
             Some(vec![nb(vmem.clone().index(ld(dv)), id("ld_data"))]),
         )],
@@ -401,9 +408,9 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         if_(
             last_i.clone(),
             vec![
-                nb(state.clone(), st(DIV)),
-                nb(drem.clone(), uc(0, zw + 1)),
-                nb(inv.clone(), uc(0, invw)),
+                nb(state.clone(), st(DIV)?),
+                nb(drem.clone(), uc(0, zw + 1)?),
+                nb(inv.clone(), uc(0, invw)?),
                 nb(dcnt.clone(), n(i64::from(numw) - 1)),
             ],
             vec![nb(i.clone(), add(i.clone(), n(1)))],
@@ -418,7 +425,7 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         nb(inv.clone(), Expr::Concat(vec![inv.clone().slice(invw - 2, 0), id("dge")])),
         if_(
             eq(dcnt.clone(), n(0)),
-            vec![nb(state.clone(), st(PROB)), nb(i.clone(), uc(0, iw))],
+            vec![nb(state.clone(), st(PROB)?), nb(i.clone(), uc(0, iw)?)],
             vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))],
         ),
     ];
@@ -427,18 +434,18 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         if_(
             last_i.clone(),
             vec![
-                nb(state.clone(), st(AV)),
-                nb(i.clone(), uc(0, iw)),
-                nb(c.clone(), uc(0, cw)),
-                nb(acc.clone(), sc(0, aw)),
+                nb(state.clone(), st(AV)?),
+                nb(i.clone(), uc(0, iw)?),
+                nb(c.clone(), uc(0, cw)?),
+                nb(acc.clone(), sc(0, aw)?),
             ],
             vec![nb(i.clone(), add(i.clone(), n(1)))],
         ),
     ];
     let mut next_query = vec![
         nb(t.clone(), add(t.clone(), n(1))),
-        nb(j.clone(), uc(0, rw)),
-        nb(state.clone(), st(SCORE)),
+        nb(j.clone(), uc(0, rw)?),
+        nb(state.clone(), st(SCORE)?),
     ];
     next_query.extend(query_reset.clone());
     let av_body = vec![if_(
@@ -448,13 +455,13 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
             nb(rrow, t.clone()),
             nb(rcol, c.clone()),
             nb(rdata, outq),
-            nb(acc.clone(), sc(0, aw)),
-            nb(i.clone(), uc(0, iw)),
+            nb(acc.clone(), sc(0, aw)?),
+            nb(i.clone(), uc(0, iw)?),
             if_(
                 eq(c.clone(), n(dv as i64 - 1)),
                 vec![if_(
                     eq(t.clone(), n(s as i64 - 1)),
-                    vec![nb(state.clone(), st(IDLE)), nb(done.clone(), Expr::bit(true))],
+                    vec![nb(state.clone(), st(IDLE)?), nb(done.clone(), Expr::bit(true))],
                     next_query,
                 )],
                 vec![nb(c.clone(), add(c.clone(), n(1)))],
@@ -463,27 +470,27 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
         vec![nb(acc.clone(), total), nb(i.clone(), add(i.clone(), n(1)))],
     )];
     let mut start =
-        vec![nb(t.clone(), uc(0, rw)), nb(j.clone(), uc(0, rw)), nb(state.clone(), st(SCORE))];
+        vec![nb(t.clone(), uc(0, rw)?), nb(j.clone(), uc(0, rw)?), nb(state.clone(), st(SCORE)?)];
     start.extend(query_reset);
     let fsm = case(
         state.clone(),
         vec![
-            (vec![st(IDLE)], vec![if_(id("start"), start, vec![])]),
-            (vec![st(SCORE)], score_stmts),
-            (vec![st(FLUSH)], flush_body),
-            (vec![st(EXP)], exp_body),
-            (vec![st(DIV)], div_body),
-            (vec![st(PROB)], prob_body),
-            (vec![st(AV)], av_body),
+            (vec![st(IDLE)?], vec![if_(id("start"), start, vec![])]),
+            (vec![st(SCORE)?], score_stmts),
+            (vec![st(FLUSH)?], flush_body),
+            (vec![st(EXP)?], exp_body),
+            (vec![st(DIV)?], div_body),
+            (vec![st(PROB)?], prob_body),
+            (vec![st(AV)?], av_body),
         ],
-        Some(vec![nb(state.clone(), st(IDLE))]),
+        Some(vec![nb(state.clone(), st(IDLE)?)]),
     );
     r.items.push(Item::AlwaysFF {
         clock: "clk".into(),
         body: vec![
             nb(rv, Expr::bit(false)),
             nb(done, Expr::bit(false)),
-            if_(id("rst"), vec![nb(state, st(IDLE))], vec![load, fsm]),
+            if_(id("rst"), vec![nb(state, st(IDLE)?)], vec![load, fsm]),
         ],
     });
 
@@ -510,12 +517,12 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
 }
 
 /// Zero-extends or truncates an unsigned value from `from` to `to` bits.
-fn resize(x: Expr, from: u32, to: u32) -> Expr {
-    if from == to {
+fn resize(x: Expr, from: u32, to: u32) -> Result<Expr, String> {
+    Ok(if from == to {
         x
     } else if from > to {
         x.slice(to - 1, 0)
     } else {
-        Expr::Concat(vec![uc(0, to - from), x])
-    }
+        Expr::Concat(vec![uc(0, to - from)?, x])
+    })
 }

@@ -152,36 +152,36 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
     let out_w = oew * ob.len as u32;
     g.r.assign(id("out_data"), Expr::Concat(out_fields));
     g.r.assign(id("out_valid"), ovalid.clone());
-    g.r.assign(id("in_ready"), eq(pc.clone(), uc(0, pcw)));
+    g.r.assign(id("in_ready"), eq(pc.clone(), uc(0, pcw)?));
 
-    let next = |pcv: i64| -> Vec<Stmt> {
-        vec![
-            nb(pc.clone(), uc((pcv + 1) as u128, pcw)),
-            nb(ph.clone(), uc(0, 3)),
-            nb(rr.clone(), uc(0, CW)),
-            nb(jj.clone(), uc(0, CW)),
-            nb(ii.clone(), uc(0, CW)),
-        ]
+    let next = |pcv: i64| -> Result<Vec<Stmt>, String> {
+        Ok(vec![
+            nb(pc.clone(), uc((pcv + 1) as u128, pcw)?),
+            nb(ph.clone(), uc(0, 3)?),
+            nb(rr.clone(), uc(0, CW)?),
+            nb(jj.clone(), uc(0, CW)?),
+            nb(ii.clone(), uc(0, CW)?),
+        ])
     };
     let step = |c: &Expr| nb(c.clone(), add(c.clone(), n(1)));
     let mut arms: Vec<(Vec<Expr>, Vec<Stmt>)> = Vec::new();
     arms.push((
-        vec![uc(0, pcw)],
+        vec![uc(0, pcw)?],
         vec![if_(
             id("in_valid"),
             vec![
                 nb(inbuf.clone(), id("in_data")),
-                nb(pc.clone(), uc(1, pcw)),
-                nb(ii.clone(), uc(0, CW)),
+                nb(pc.clone(), uc(1, pcw)?),
+                nb(ii.clone(), uc(0, CW)?),
             ],
             vec![],
         )],
     ));
     arms.push((
-        vec![uc(1, pcw)],
+        vec![uc(1, pcw)?],
         vec![
             nb(dm().index(g.addr(p.input.buf, ii.clone())), in_val),
-            if_(eq(ii.clone(), n(ib.len as i64 - 1)), next(1), vec![step(&ii)]),
+            if_(eq(ii.clone(), n(ib.len as i64 - 1)), next(1)?, vec![step(&ii)]),
         ],
     ));
     g.cycles = 1 + ib.len as u64;
@@ -216,7 +216,7 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                 );
                 g.cycles += map.len() as u64;
                 b.push(nb(dm().index(g.addr(*dst, ii.clone())), v));
-                b.push(if_(eq(ii.clone(), n(map.len() as i64 - 1)), next(pcv), vec![step(&ii)]));
+                b.push(if_(eq(ii.clone(), n(map.len() as i64 - 1)), next(pcv)?, vec![step(&ii)]));
                 b
             }
             MachineOp::Linear(l) => {
@@ -319,9 +319,9 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                             *lo,
                             *hi,
                             dw,
-                        ),
+                        )?,
                         (Post::Sign, _) => {
-                            Expr::ternary(ge(sum.clone(), sc(0, aw)), sc(1, dw), sc(0, dw))
+                            Expr::ternary(ge(sum.clone(), sc(0, aw)?), sc(1, dw)?, sc(0, dw)?)
                         }
                         _ => sum.clone(),
                     };
@@ -331,11 +331,11 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                 }
                 g.cycles += (l.rows * (l.n / lanes) * l.k) as u64;
                 let row_done =
-                    if_(eq(rr.clone(), n(l.rows as i64 - 1)), next(pcv), vec![step(&rr)]);
-                writes.push(nb(ii.clone(), uc(0, CW)));
+                    if_(eq(rr.clone(), n(l.rows as i64 - 1)), next(pcv)?, vec![step(&rr)]);
+                writes.push(nb(ii.clone(), uc(0, CW)?));
                 writes.push(if_(
                     eq(jj.clone(), n(groups - 1)),
-                    vec![nb(jj.clone(), uc(0, CW)), row_done],
+                    vec![nb(jj.clone(), uc(0, CW)?), row_done],
                     vec![step(&jj)],
                 ));
                 keep.push(step(&ii));
@@ -352,12 +352,12 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                     &format!("a{k}_ra"),
                     xa,
                     dw,
-                    uc(a.ra.multiplier as u128, 31),
+                    uc(a.ra.multiplier as u128, 31)?,
                     n(i64::from(a.ra.shift)),
                     -big,
                     big,
                     wide,
-                );
+                )?;
                 let rb = match &a.b {
                     AddOperand::Buf(bf, rb) => {
                         let xb = dm().index(g.addr(*bf, ii.clone()));
@@ -366,12 +366,12 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                             &format!("a{k}_rb"),
                             xb,
                             dw,
-                            uc(rb.multiplier as u128, 31),
+                            uc(rb.multiplier as u128, 31)?,
                             n(i64::from(rb.shift)),
                             -big,
                             big,
                             wide,
-                        )
+                        )?
                     }
                     AddOperand::Const(c) => {
                         let rom = g.rom(
@@ -384,10 +384,10 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                     }
                 };
                 let s = g.r.tmp(&mut b, &format!("a{k}_s"), wide, true, add(ra, rb));
-                let y = clamp(s, wide, a.lo, a.hi, dw);
+                let y = clamp(s, wide, a.lo, a.hi, dw)?;
                 g.cycles += a.len as u64;
                 b.push(nb(dm().index(g.addr(a.dst, ii.clone())), y));
-                b.push(if_(eq(ii.clone(), n(a.len as i64 - 1)), next(pcv), vec![step(&ii)]));
+                b.push(if_(eq(ii.clone(), n(a.len as i64 - 1)), next(pcv)?, vec![step(&ii)]));
                 b
             }
             MachineOp::Lut { src, dst, len, in_lo, table } => {
@@ -404,11 +404,11 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
                     &format!("t{k}_ix"),
                     dw + 1,
                     true,
-                    sub(x, sc(i128::from(*in_lo), dw + 1)),
+                    sub(x, sc(i128::from(*in_lo), dw + 1)?),
                 );
                 g.cycles += *len as u64;
                 b.push(nb(dm().index(g.addr(*dst, ii.clone())), rom.index(ix)));
-                b.push(if_(eq(ii.clone(), n(*len as i64 - 1)), next(pcv), vec![step(&ii)]));
+                b.push(if_(eq(ii.clone(), n(*len as i64 - 1)), next(pcv)?, vec![step(&ii)]));
                 b
             }
             MachineOp::LayerNorm { src, dst, rows, p: lp } => {
@@ -416,23 +416,23 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
             }
             MachineOp::Attention(a) => attention(&mut g, k, pcv, a, &next, &ph)?,
         };
-        arms.push((vec![uc(pcv as u128, pcw)], body));
+        arms.push((vec![uc(pcv as u128, pcw)?], body));
     }
     let mut idle = g.init.clone();
     idle.extend(std::mem::take(&mut arms[0].1));
     arms[0].1 = idle;
     let last = 2 + nops;
     arms.push((
-        vec![uc(last as u128, pcw)],
-        vec![nb(ovalid.clone(), Expr::bit(true)), nb(pc.clone(), uc(0, pcw))],
+        vec![uc(last as u128, pcw)?],
+        vec![nb(ovalid.clone(), Expr::bit(true)), nb(pc.clone(), uc(0, pcw)?)],
     ));
     g.cycles += 1;
-    let fsm = case(pc.clone(), arms, Some(vec![nb(pc.clone(), uc(0, pcw))]));
+    let fsm = case(pc.clone(), arms, Some(vec![nb(pc.clone(), uc(0, pcw)?)]));
     g.r.items.push(Item::AlwaysFF {
         clock: "clk".into(),
         body: vec![
             nb(ovalid, Expr::bit(false)),
-            if_(id("rst"), vec![nb(pc, uc(0, pcw)), nb(ph, uc(0, 3))], vec![fsm]),
+            if_(id("rst"), vec![nb(pc, uc(0, pcw)?), nb(ph, uc(0, 3)?)], vec![fsm]),
         ],
     });
     let mut modules = vec![Module {
@@ -453,16 +453,16 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
 }
 
 /// Signed clamp of a `w`-bit value into `[lo, hi]`, `ow` bits wide.
-fn clamp(x: Expr, w: u32, lo: i64, hi: i64, ow: u32) -> Expr {
-    Expr::ternary(
-        lt(x.clone(), sc(i128::from(lo), w)),
-        sc(i128::from(lo), ow),
+fn clamp(x: Expr, w: u32, lo: i64, hi: i64, ow: u32) -> Result<Expr, String> {
+    Ok(Expr::ternary(
+        lt(x.clone(), sc(i128::from(lo), w)?),
+        sc(i128::from(lo), ow)?,
         Expr::ternary(
-            gt(x.clone(), sc(i128::from(hi), w)),
-            sc(i128::from(hi), ow),
+            gt(x.clone(), sc(i128::from(hi), w)?),
+            sc(i128::from(hi), ow)?,
             x.slice(ow - 1, 0).signed(),
         ),
-    )
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -474,7 +474,7 @@ fn layer_norm(
     dst: crate::attention::program::BufId,
     rows: usize,
     lp: &crate::attention::lnorm::LnParams,
-    next: &dyn Fn(i64) -> Vec<Stmt>,
+    next: &dyn Fn(i64) -> Result<Vec<Stmt>, String>,
     rr: &Expr,
     ii: &Expr,
     ph: &Expr,
@@ -524,7 +524,7 @@ fn layer_norm(
         &format!("n{k}_ssn"),
         2 * m,
         false,
-        add(Expr::ternary(eq(ii.clone(), n(0)), uc(0, 2 * m), ss.clone()), csq),
+        add(Expr::ternary(eq(ii.clone(), n(0)), uc(0, 2 * m)?, ss.clone()), csq),
     );
     let trial =
         g.r.tmp(&mut pre, &format!("n{k}_trial"), 2 * m, false, add(sres.clone(), sbit.clone()));
@@ -533,7 +533,7 @@ fn layer_norm(
         &format!("n{k}_root"),
         rootw,
         false,
-        Expr::ternary(eq(sres.clone(), n(0)), uc(1, rootw), sres.clone().slice(rootw - 1, 0)),
+        Expr::ternary(eq(sres.clone(), n(0)), uc(1, rootw)?, sres.clone().slice(rootw - 1, 0)),
     );
     let dbit = g.r.tmp(
         &mut pre,
@@ -565,11 +565,11 @@ fn layer_norm(
         true,
         add(
             add(mul(mul(c, zext(dq.clone())), gains.index(ii.clone())), biases.index(ii.clone())),
-            sc(1i128 << (sh - 1), vw),
+            sc(1i128 << (sh - 1), vw)?,
         ),
     );
     let y = g.r.tmp(&mut pre, &format!("n{k}_y"), vw, true, bin(BinOp::AShr, v, n(i64::from(sh))));
-    let yc = clamp(y, vw, lp.out_lo, lp.out_hi, g.dw);
+    let yc = clamp(y, vw, lp.out_lo, lp.out_hi, g.dw)?;
     let last_el = eq(ii.clone(), n(d - 1));
     let step = |c: &Expr| nb(c.clone(), add(c.clone(), n(1)));
     let mut body = pre;
@@ -577,38 +577,38 @@ fn layer_norm(
         ph.clone(),
         vec![
             (
-                vec![uc(0, 3)],
+                vec![uc(0, 3)?],
                 vec![
                     nb(
                         s1.clone(),
-                        add(Expr::ternary(eq(ii.clone(), n(0)), sc(0, s1w), s1.clone()), x),
+                        add(Expr::ternary(eq(ii.clone(), n(0)), sc(0, s1w)?, s1.clone()), x),
                     ),
                     if_(
                         last_el.clone(),
-                        vec![nb(ph.clone(), uc(1, 3)), nb(ii.clone(), uc(0, CW))],
+                        vec![nb(ph.clone(), uc(1, 3)?), nb(ii.clone(), uc(0, CW)?)],
                         vec![step(ii)],
                     ),
                 ],
             ),
             (
-                vec![uc(1, 3)],
+                vec![uc(1, 3)?],
                 vec![
                     nb(ss.clone(), ssn.clone()),
                     if_(
                         last_el.clone(),
                         vec![
-                            nb(ph.clone(), uc(2, 3)),
-                            nb(ii.clone(), uc(0, CW)),
-                            nb(sx.clone(), add(ssn, uc(u128::from(lp.eps_term), 2 * m))),
-                            nb(sres.clone(), uc(0, 2 * m)),
-                            nb(sbit.clone(), uc(1u128 << (2 * m - 2), 2 * m)),
+                            nb(ph.clone(), uc(2, 3)?),
+                            nb(ii.clone(), uc(0, CW)?),
+                            nb(sx.clone(), add(ssn, uc(u128::from(lp.eps_term), 2 * m)?)),
+                            nb(sres.clone(), uc(0, 2 * m)?),
+                            nb(sbit.clone(), uc(1u128 << (2 * m - 2), 2 * m)?),
                         ],
                         vec![step(ii)],
                     ),
                 ],
             ),
             (
-                vec![uc(2, 3)],
+                vec![uc(2, 3)?],
                 vec![
                     if_(
                         ge(sx.clone(), trial.clone()),
@@ -625,9 +625,9 @@ fn layer_norm(
                     if_(
                         eq(sbit.clone(), n(1)),
                         vec![
-                            nb(ph.clone(), uc(3, 3)),
-                            nb(drem.clone(), uc(0, rootw + 1)),
-                            nb(dq.clone(), uc(0, RECIP_BITS + 2)),
+                            nb(ph.clone(), uc(3, 3)?),
+                            nb(drem.clone(), uc(0, rootw + 1)?),
+                            nb(dq.clone(), uc(0, RECIP_BITS + 2)?),
                             nb(dcnt.clone(), n(i64::from(RECIP_BITS))),
                         ],
                         vec![],
@@ -635,7 +635,7 @@ fn layer_norm(
                 ],
             ),
             (
-                vec![uc(3, 3)],
+                vec![uc(3, 3)?],
                 vec![
                     if_(
                         dge.clone(),
@@ -645,21 +645,21 @@ fn layer_norm(
                     nb(dq.clone(), Expr::Concat(vec![dq.clone().slice(RECIP_BITS, 0), dge])),
                     if_(
                         eq(dcnt.clone(), n(0)),
-                        vec![nb(ph.clone(), uc(4, 3)), nb(ii.clone(), uc(0, CW))],
+                        vec![nb(ph.clone(), uc(4, 3)?), nb(ii.clone(), uc(0, CW)?)],
                         vec![nb(dcnt.clone(), sub(dcnt.clone(), n(1)))],
                     ),
                 ],
             ),
             (
-                vec![uc(4, 3)],
+                vec![uc(4, 3)?],
                 vec![
                     nb(dm().index(g.addr(dst, add(mul(rr.clone(), n(d)), ii.clone()))), yc),
                     if_(
                         last_el,
                         vec![
-                            nb(ph.clone(), uc(0, 3)),
-                            nb(ii.clone(), uc(0, CW)),
-                            if_(eq(rr.clone(), n(rows as i64 - 1)), next(pcv), vec![step(rr)]),
+                            nb(ph.clone(), uc(0, 3)?),
+                            nb(ii.clone(), uc(0, CW)?),
+                            if_(eq(rr.clone(), n(rows as i64 - 1)), next(pcv)?, vec![step(rr)]),
                         ],
                         vec![step(ii)],
                     ),
@@ -677,7 +677,7 @@ fn attention(
     k: usize,
     pcv: i64,
     a: &crate::attention::program::AttentionOp,
-    next: &dyn Fn(i64) -> Vec<Stmt>,
+    next: &dyn Fn(i64) -> Result<Vec<Stmt>, String>,
     ph: &Expr,
 ) -> Result<Vec<Stmt>, String> {
     let heads = a.heads.len();
@@ -693,13 +693,16 @@ fn attention(
     // Address of the element being loaded: buffer base + row * H * d + h * d + col.
     let off = |d: i64| add(add(mul(row.clone(), n(hw * d)), mul(hh.clone(), n(d))), col.clone());
     let addr = Expr::ternary(
-        eq(sel.clone(), uc(0, 2)),
+        eq(sel.clone(), uc(0, 2)?),
         g.addr(a.q, off(dk)),
-        Expr::ternary(eq(sel.clone(), uc(1, 2)), g.addr(a.k, off(dk)), g.addr(a.v, off(dv))),
+        Expr::ternary(eq(sel.clone(), uc(1, 2)?), g.addr(a.k, off(dk)), g.addr(a.v, off(dv))),
     );
     let ld_data = g.r.let_(&format!("m{k}_ld"), 8, true, dm().index(addr).slice(7, 0).signed());
-    let active = |h: usize, phase: u128| {
-        and(and(eq(id("pc"), n(pcv)), eq(ph.clone(), uc(phase, 3))), eq(hh.clone(), n(h as i64)))
+    let active = |h: usize, phase: u128| -> Result<Expr, String> {
+        Ok(and(
+            and(eq(id("pc"), n(pcv)), eq(ph.clone(), uc(phase, 3)?)),
+            eq(hh.clone(), n(h as i64)),
+        ))
     };
     let mut res_valid = Vec::new();
     let mut res_row = Vec::new();
@@ -718,8 +721,8 @@ fn attention(
         let rcw = w("res_col", pr.col_w, false, &mut g.r);
         let rdw = w("res_data", 8, true, &mut g.r);
         let dn = w("done", 1, false, &mut g.r);
-        let ld_en = g.r.let_(&format!("m{k}_{h}_ld_en"), 1, false, active(h, 0));
-        let start = g.r.let_(&format!("m{k}_{h}_start"), 1, false, active(h, 1));
+        let ld_en = g.r.let_(&format!("m{k}_{h}_ld_en"), 1, false, active(h, 0)?);
+        let start = g.r.let_(&format!("m{k}_{h}_start"), 1, false, active(h, 1)?);
         g.r.items.push(Item::Instance {
             module: name,
             name: format!("core{k}_{h}"),
@@ -755,14 +758,14 @@ fn attention(
             add(add(mul(res_row[h].clone(), n(hw * dv)), n(h as i64 * dv)), res_col[h].clone()),
         );
         let last_head = if h + 1 == heads {
-            next(pcv)
+            next(pcv)?
         } else {
             vec![
                 nb(hh.clone(), add(hh.clone(), n(1))),
-                nb(ph.clone(), uc(0, 3)),
-                nb(sel.clone(), uc(0, 2)),
-                nb(row.clone(), uc(0, CW)),
-                nb(col.clone(), uc(0, CW)),
+                nb(ph.clone(), uc(0, 3)?),
+                nb(sel.clone(), uc(0, 2)?),
+                nb(row.clone(), uc(0, CW)?),
+                nb(col.clone(), uc(0, CW)?),
             ]
         };
         wait.push(if_(
@@ -774,18 +777,18 @@ fn attention(
             vec![],
         ));
     }
-    let last_col = Expr::ternary(eq(sel.clone(), uc(2, 2)), n(dv - 1), n(dk - 1));
+    let last_col = Expr::ternary(eq(sel.clone(), uc(2, 2)?), n(dv - 1), n(dk - 1));
     let load = vec![if_(
         eq(col.clone(), last_col),
         vec![
-            nb(col.clone(), uc(0, CW)),
+            nb(col.clone(), uc(0, CW)?),
             if_(
                 eq(row.clone(), n(s - 1)),
                 vec![
-                    nb(row.clone(), uc(0, CW)),
+                    nb(row.clone(), uc(0, CW)?),
                     if_(
-                        eq(sel.clone(), uc(2, 2)),
-                        vec![nb(ph.clone(), uc(1, 3))],
+                        eq(sel.clone(), uc(2, 2)?),
+                        vec![nb(ph.clone(), uc(1, 3)?)],
                         vec![nb(sel.clone(), add(sel.clone(), n(1)))],
                     ),
                 ],
@@ -797,9 +800,9 @@ fn attention(
     Ok(vec![case(
         ph.clone(),
         vec![
-            (vec![uc(0, 3)], load),
-            (vec![uc(1, 3)], vec![nb(ph.clone(), uc(2, 3))]),
-            (vec![uc(2, 3)], wait),
+            (vec![uc(0, 3)?], load),
+            (vec![uc(1, 3)?], vec![nb(ph.clone(), uc(2, 3)?)]),
+            (vec![uc(2, 3)?], wait),
         ],
         Some(vec![]),
     )])

@@ -1,10 +1,12 @@
 //! Small helpers for building the attention family's Verilog AST: declarations collected in
 //! order, literal and operator shorthands, a requantizer, and case-statement ROMs.
 
-use crate::backend::verilog::ast::{BinOp, CaseArm, Decl, Expr, Item, NetKind, Stmt, Width};
+use crate::backend::verilog::ast::{CaseArm, Decl, Expr, Item, NetKind, Stmt, Width};
 pub use crate::backend::verilog::build::{
-    add, and, bin, bl, eq, ge, gt, id, if_else as if_, lt, mul, nb, neg, not, or, sbits, sub, ubits,
+    add, and, bin, bl, eq, ge, gt, id, if_else as if_, lt, mul, nb, neg, not, or, sbits,
+    sconst as sc, sub, ubits, uconst as uc,
 };
+use crate::backend::verilog::build::{requantize, Requantizer};
 
 /// Verilator lint waiver placed at the top of every generated module: operands are extended
 /// by the Verilog rules (unsigned zero-, signed sign-extension to the context width), which the
@@ -21,19 +23,6 @@ pub struct Rtl {
 /// An unsized decimal (indices, loop-free counters).
 pub fn n(v: i64) -> Expr {
     Expr::Int(v)
-}
-
-/// A sized signed literal; values that do not fit are a generator bug, reported as the widest
-/// literal of the right sign so the Verilog still compiles and the mismatch shows in tests.
-pub fn sc(v: i128, w: u32) -> Expr {
-    Expr::constant(v, w, true).unwrap_or_else(|_| {
-        Expr::constant(if v < 0 { -1 } else { 0 }, w, true).unwrap_or(Expr::Int(0))
-    })
-}
-
-/// A sized unsigned literal.
-pub fn uc(v: u128, w: u32) -> Expr {
-    Expr::constant(v as i128, w, false).unwrap_or(Expr::Int(0))
 }
 
 /// Zero-extends an unsigned value into a signed context: `$signed({1'b0, x})`.
@@ -91,8 +80,9 @@ impl Rtl {
 
     /// `clamp(round_half_even(x * m / 2^s), lo, hi)` on a signed `x` of width `xw`, with
     /// multiplier `m` (31-bit positive) and shift `s >= 1` given as expressions (constants or
-    /// ROM outputs), exactly as `Requant::apply` and a saturation compute. Returns a signed
-    /// expression of width `ow`.
+    /// ROM outputs), as wires: the backend's one requantizer
+    /// ([`crate::backend::verilog::build::requantize`]). Returns a signed expression of width
+    /// `ow`.
     #[allow(clippy::too_many_arguments)]
     pub fn requant(
         &mut self,
@@ -104,35 +94,12 @@ impl Rtl {
         lo: i64,
         hi: i64,
         ow: u32,
-    ) -> Expr {
-        let pw = xw + 33;
-        let p = self.let_(&format!("{name}_p"), pw, true, mul(x, zext(m)));
-        let f = self.let_(&format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
-        let r = self.let_(
-            &format!("{name}_r"),
-            pw,
-            true,
-            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
-        );
-        let half =
-            self.let_(&format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
-        let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
-        let q = self.let_(
-            &format!("{name}_q"),
-            pw,
-            true,
-            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
-        );
-        let clamped = Expr::ternary(
-            lt(q.clone(), sc(i128::from(lo), pw)),
-            sc(i128::from(lo), ow),
-            Expr::ternary(
-                gt(q.clone(), sc(i128::from(hi), pw)),
-                sc(i128::from(hi), ow),
-                q.slice(ow - 1, 0).signed(),
-            ),
-        );
-        self.let_(name, ow, true, clamped)
+    ) -> Result<Expr, String> {
+        let mut out = id(name);
+        for d in requantize(requantizer(name, x, xw, m, s, lo, hi, ow))? {
+            out = self.let_(&d.name, d.width, d.signed, d.value);
+        }
+        Ok(out)
     }
 
     /// A procedural temporary: declares `reg name` and returns the blocking assignment that
@@ -163,38 +130,12 @@ impl Rtl {
         lo: i64,
         hi: i64,
         ow: u32,
-    ) -> Expr {
-        let pw = xw + 33;
-        let p = self.tmp(out, &format!("{name}_p"), pw, true, mul(x, zext(m)));
-        let f =
-            self.tmp(out, &format!("{name}_f"), pw, true, bin(BinOp::AShr, p.clone(), s.clone()));
-        let r = self.tmp(
-            out,
-            &format!("{name}_r"),
-            pw,
-            true,
-            sub(p, bin(BinOp::Shl, f.clone(), s.clone())),
-        );
-        let half =
-            self.tmp(out, &format!("{name}_h"), pw, true, bin(BinOp::Shl, sc(1, pw), sub(s, n(1))));
-        let up = or(gt(r.clone(), half.clone()), and(eq(r, half), f.clone().index(n(0))));
-        let q = self.tmp(
-            out,
-            &format!("{name}_q"),
-            pw,
-            true,
-            add(f, Expr::Concat(vec![uc(0, pw - 1), up]).signed()),
-        );
-        let clamped = Expr::ternary(
-            lt(q.clone(), sc(i128::from(lo), pw)),
-            sc(i128::from(lo), ow),
-            Expr::ternary(
-                gt(q.clone(), sc(i128::from(hi), pw)),
-                sc(i128::from(hi), ow),
-                q.slice(ow - 1, 0).signed(),
-            ),
-        );
-        self.tmp(out, name, ow, true, clamped)
+    ) -> Result<Expr, String> {
+        let mut res = id(name);
+        for d in requantize(requantizer(name, x, xw, m, s, lo, hi, ow))? {
+            res = self.tmp(out, &d.name, d.width, d.signed, d.value);
+        }
+        Ok(res)
     }
 
     /// A combinational ROM: `always @* case (addr) k: out = v_k; ... default: out = 0; endcase`.
@@ -205,20 +146,40 @@ impl Rtl {
         signed: bool,
         addr: Expr,
         values: &[i128],
-    ) -> Expr {
+    ) -> Result<Expr, String> {
         let o = self.reg(out, w, signed);
+        let lit = |v: i128| if signed { sc(v, w) } else { uc(v as u128, w) };
         let arms = values
             .iter()
             .enumerate()
-            .map(|(k, &v)| {
-                (
-                    vec![n(k as i64)],
-                    vec![bl(o.clone(), if signed { sc(v, w) } else { uc(v as u128, w) })],
-                )
-            })
-            .collect();
-        let zero = if signed { sc(0, w) } else { uc(0, w) };
+            .map(|(k, &v)| Ok((vec![n(k as i64)], vec![bl(o.clone(), lit(v)?)])))
+            .collect::<Result<_, String>>()?;
+        let zero = lit(0)?;
         self.items.push(Item::AlwaysComb(vec![case(addr, arms, Some(vec![bl(o.clone(), zero)]))]));
-        o
+        Ok(o)
+    }
+}
+
+/// The backend requantizer's operands from the generators' arguments.
+#[allow(clippy::too_many_arguments)]
+fn requantizer(
+    name: &str,
+    x: Expr,
+    xw: u32,
+    m: Expr,
+    s: Expr,
+    lo: i64,
+    hi: i64,
+    ow: u32,
+) -> Requantizer<'_> {
+    Requantizer {
+        name,
+        x,
+        x_width: xw,
+        multiplier: m,
+        shift: s,
+        lo: i128::from(lo),
+        hi: i128::from(hi),
+        out_width: ow,
     }
 }

@@ -60,7 +60,7 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
     let ovalid = r.reg("ovalid", 1, false);
     let shifted = inbuf.clone();
     let qk_el = if qkb == 1 {
-        Expr::Concat(vec![uc(0, 7), shifted.clone().index(n(0))])
+        Expr::Concat(vec![uc(0, 7)?, shifted.clone().index(n(0))])
     } else {
         shifted.clone().slice(7, 0)
     };
@@ -68,10 +68,10 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
         "ld_data",
         8,
         true,
-        Expr::ternary(eq(sel.clone(), uc(2, 2)), shifted.slice(7, 0), qk_el).signed(),
+        Expr::ternary(eq(sel.clone(), uc(2, 2)?), shifted.slice(7, 0), qk_el).signed(),
     );
-    let ld_en = r.let_("ld_en", 1, false, eq(state.clone(), uc(1, 3)));
-    let start = r.let_("start", 1, false, eq(state.clone(), uc(2, 3)));
+    let ld_en = r.let_("ld_en", 1, false, eq(state.clone(), uc(1, 3)?));
+    let start = r.let_("start", 1, false, eq(state.clone(), uc(2, 3)?));
     for (nm, w, signed) in [
         ("done", 1, false),
         ("res_valid", 1, false),
@@ -104,26 +104,26 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
         .map(|(a, b)| (a.to_string(), b))
         .collect(),
     });
-    r.assign(id("in_ready"), eq(state.clone(), uc(0, 3)));
+    r.assign(id("in_ready"), eq(state.clone(), uc(0, 3)?));
     r.assign(id("out_valid"), ovalid.clone());
     r.assign(id("out_data"), obuf.clone());
     // Load sequencing: Q rows, K rows (d_k columns), then V rows (d_v columns).
     let (s, dk, dv) = (p.s as i64, p.d_k as i64, p.d_v as i64);
-    let last_col = Expr::ternary(eq(sel.clone(), uc(2, 2)), n(dv - 1), n(dk - 1));
-    let width = Expr::ternary(eq(sel.clone(), uc(2, 2)), n(8), n(i64::from(qkb)));
+    let last_col = Expr::ternary(eq(sel.clone(), uc(2, 2)?), n(dv - 1), n(dk - 1));
+    let width = Expr::ternary(eq(sel.clone(), uc(2, 2)?), n(8), n(i64::from(qkb)));
     let advance = vec![
         nb(inbuf.clone(), bin(BinOp::Shr, inbuf.clone(), width)),
         if_(
             eq(col.clone(), last_col),
             vec![
-                nb(col.clone(), uc(0, cw)),
+                nb(col.clone(), uc(0, cw)?),
                 if_(
                     eq(row.clone(), n(s - 1)),
                     vec![
-                        nb(row.clone(), uc(0, rw)),
+                        nb(row.clone(), uc(0, rw)?),
                         if_(
-                            eq(sel.clone(), uc(2, 2)),
-                            vec![nb(state.clone(), uc(2, 3))],
+                            eq(sel.clone(), uc(2, 2)?),
+                            vec![nb(state.clone(), uc(2, 3)?)],
                             vec![nb(sel.clone(), add(sel.clone(), n(1)))],
                         ),
                     ],
@@ -143,40 +143,40 @@ pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
         state.clone(),
         vec![
             (
-                vec![uc(0, 3)],
+                vec![uc(0, 3)?],
                 vec![if_(
                     id("in_valid"),
                     vec![
                         nb(inbuf.clone(), id("in_data")),
-                        nb(state.clone(), uc(1, 3)),
-                        nb(sel.clone(), uc(0, 2)),
-                        nb(row.clone(), uc(0, rw)),
-                        nb(col.clone(), uc(0, cw)),
+                        nb(state.clone(), uc(1, 3)?),
+                        nb(sel.clone(), uc(0, 2)?),
+                        nb(row.clone(), uc(0, rw)?),
+                        nb(col.clone(), uc(0, cw)?),
                     ],
                     vec![],
                 )],
             ),
-            (vec![uc(1, 3)], advance),
-            (vec![uc(2, 3)], vec![nb(state.clone(), uc(3, 3))]),
+            (vec![uc(1, 3)?], advance),
+            (vec![uc(2, 3)?], vec![nb(state.clone(), uc(3, 3)?)]),
             (
-                vec![uc(3, 3)],
+                vec![uc(3, 3)?],
                 vec![
                     if_(id("res_valid"), vec![nb(obuf.clone(), shifted_in)], vec![]),
-                    if_(id("done"), vec![nb(state.clone(), uc(4, 3))], vec![]),
+                    if_(id("done"), vec![nb(state.clone(), uc(4, 3)?)], vec![]),
                 ],
             ),
             (
-                vec![uc(4, 3)],
-                vec![nb(ovalid.clone(), Expr::bit(true)), nb(state.clone(), uc(0, 3))],
+                vec![uc(4, 3)?],
+                vec![nb(ovalid.clone(), Expr::bit(true)), nb(state.clone(), uc(0, 3)?)],
             ),
         ],
-        Some(vec![nb(state.clone(), uc(0, 3))]),
+        Some(vec![nb(state.clone(), uc(0, 3)?)]),
     );
     r.items.push(Item::AlwaysFF {
         clock: "clk".into(),
         body: vec![
             nb(ovalid, Expr::bit(false)),
-            if_(id("rst"), vec![nb(state, uc(0, 3))], vec![fsm]),
+            if_(id("rst"), vec![nb(state, uc(0, 3)?)], vec![fsm]),
         ],
     });
     let wrapper = Module {

@@ -1,6 +1,6 @@
 //! Verilog backend: a small Verilog AST and its printer, the streaming top-level interface
-//! every family uses, hex test-vector files, testbench generation, the simulator harness, and
-//! the lowering of integer hardware IR.
+//! every family uses, the shorthands and shared builders the family generators compose
+//! (`build`), hex test-vector files, testbench generation, the simulator harness and synthesis.
 
 pub mod ast;
 pub mod bits;
@@ -8,7 +8,6 @@ pub mod build;
 pub mod harness;
 pub mod hex;
 pub mod interface;
-pub mod lower_int;
 pub mod printer;
 pub mod synth;
 pub mod testbench;

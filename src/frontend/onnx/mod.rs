@@ -14,11 +14,9 @@ pub mod ops_ext;
 pub mod proto;
 pub mod shape;
 pub mod tensor;
-pub mod to_ir;
 
 pub use error::{OnnxError, UnsupportedOp};
 pub use eval::evaluate;
 pub use load::{load_onnx, parse_onnx};
 pub use model::{Node, OnnxModel, Op, Rounding, ValueDecl};
 pub use tensor::{Tensor, TensorData};
-pub use to_ir::onnx_to_ir;

@@ -6,7 +6,6 @@
 //! flag in bit `code_bits`. The arrays read codes from it; nothing else of the input reaches them.
 
 use crate::cam::quantize::{FeatureEncoder, QuantReport};
-use crate::cam::rtl::shape::bit_len;
 use crate::ir::dialect::{expect_f32, int_tensor, operand_f32, DialectOp};
 use crate::ir::{NumFormat, Tensor, TensorType};
 use std::sync::Arc;
@@ -24,7 +23,7 @@ pub struct CamEncode {
 }
 
 impl CamEncode {
-    /// Width of a code: codes run `0..=u_f`, so `bit_len(max u_f)`, at least 1 (as the RTL's).
+    /// Width of a code: codes run `0..=u_f` ([`code_bits_of`]).
     pub fn code_bits(&self) -> u32 {
         code_bits_of(&self.encoders)
     }
@@ -44,10 +43,11 @@ impl CamEncode {
     }
 }
 
-/// `bit_len(max u_f)`, at least 1.
+/// Bits to write `max u_f` in binary, at least 1: the one definition of the code width, which
+/// the RTL's flat feature vector uses too.
 pub fn code_bits_of(encoders: &[FeatureEncoder]) -> u32 {
     let max_u = encoders.iter().map(|e| e.thresholds.len()).max().unwrap_or(0);
-    bit_len(max_u as u64).max(1)
+    (usize::BITS - max_u.leading_zeros()).max(1)
 }
 
 /// Splits an encoder word of a `code_bits`-bit code into `(code, nan)`.

@@ -36,7 +36,7 @@ pub mod array;
 pub mod encoder;
 pub mod roms;
 pub mod sequencer;
-pub(crate) mod shape;
+mod shape;
 mod vectors;
 mod vl;
 

@@ -59,10 +59,8 @@ mod cam_common;
 
 use cam_common::*;
 use ndarray::{arr2, Array2};
-use tessera::cam::design::{compile, CamOptions, TileChoice};
 use tessera::cam::report::evaluate;
 use tessera::cam::sim::Simulator;
-use tessera::cam::tile::Geometry;
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 
 fn split(
@@ -106,11 +104,7 @@ fn two_trees() -> TreeEnsemble {
 }
 
 fn design() -> tessera::cam::CamDesign {
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 2, cols: 2 }),
-        ..CamOptions::default()
-    };
-    compile(&two_trees(), &cell_instance(), &opts, None).unwrap()
+    lower(&two_trees(), "tile = 2x2", None).unwrap()
 }
 
 fn close(a: f64, b: f64) -> bool {

@@ -3,9 +3,7 @@
 mod cam_common;
 
 use cam_common::*;
-use tessera::cam::design::{compile, CamOptions, TileChoice};
 use tessera::cam::energy::CamPhysics;
-use tessera::cam::tile::{ColumnOrder, Geometry, TileOptions};
 use tessera::cam::CamError;
 use tessera::dsl::accel::Value;
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
@@ -62,49 +60,29 @@ fn missing_or_mistyped_parameters_are_named() {
 #[test]
 fn a_too_tall_array_is_rejected_by_the_driver_model() {
     // R_out = 1 ns / (4096 * 1 fF) - 0.5 * 1 Ohm * 4095 = 244.1 - 2047.5 < 0.
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 4096, cols: 16 }),
-        ..CamOptions::default()
-    };
-    let e = compile(&small_model(), &cell_instance(), &opts, None).unwrap_err();
-    assert!(
-        e.to_string().starts_with("invalid option `tile`: 4096x16: data-line driver resistance"),
-        "{e}"
-    );
+    let e = lower(&small_model(), "tile = 4096x16", None).unwrap_err();
+    assert!(e.contains("invalid option `tile`: 4096x16: data-line driver resistance"), "{e}");
 }
 
 #[test]
 fn options_that_need_training_data_say_so() {
-    let auto = CamOptions {
-        tile: TileChoice::Auto(vec![Geometry { rows: 24, cols: 48 }]),
-        ..CamOptions::default()
-    };
-    let e = compile(&small_model(), &cell_instance(), &auto, None).unwrap_err();
-    assert!(e.to_string().contains("`auto` picks the geometry"), "{e}");
-    let rejection = CamOptions {
-        tile_options: TileOptions { cluster: false, column_order: ColumnOrder::Rejection },
-        ..CamOptions::default()
-    };
-    let e = compile(&small_model(), &cell_instance(), &rejection, None).unwrap_err();
-    assert!(e.to_string().starts_with("invalid option `column_order`"), "{e}");
+    let e = lower(&small_model(), "tile = auto", None).unwrap_err();
+    assert!(e.contains("`auto` picks the geometry"), "{e}");
+    // The report compares the monosparse layout whatever the hardware implements.
+    for order in ["monosparse", "raw"] {
+        let e = lower(&small_model(), &format!("order = {order}, column_order = rejection"), None)
+            .unwrap_err();
+        assert!(e.contains("invalid option `column_order`"), "{e}");
+    }
 }
 
 #[test]
 fn levels_beyond_the_cell_and_bad_geometries_are_errors() {
-    let opts = CamOptions { levels: Some(1024), ..CamOptions::default() };
-    assert_eq!(
-        compile(&small_model(), &cell_instance(), &opts, None).unwrap_err().to_string(),
-        "invalid option `levels`: 1024 exceeds the 256 levels of cell `cam`"
-    );
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 0, cols: 4 }),
-        ..CamOptions::default()
-    };
-    assert!(matches!(
-        compile(&small_model(), &cell_instance(), &opts, None),
-        Err(CamError::BadOption { .. })
-    ));
-    let d = compile(&small_model(), &cell_instance(), &CamOptions::default(), None).unwrap();
+    let e = lower(&small_model(), "levels = 1024", None).unwrap_err();
+    assert!(e.ends_with("levels = 1024 exceeds the 256 levels of cell `cam`"), "{e}");
+    let e = lower(&small_model(), "tile = 0x4", None).unwrap_err();
+    assert!(e.contains("0x4"), "{e}");
+    let d = lower(&small_model(), "", None).unwrap();
     let wrong = ndarray::Array2::<f32>::zeros((2, 3));
     assert_eq!(
         tessera::cam::evaluate(&d, wrong.view()).unwrap_err().to_string(),

@@ -8,9 +8,8 @@ mod cam_common;
 use cam_common::*;
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
-use tessera::cam::design::{compile, default_auto_candidates, CamOptions, TileChoice};
+use tessera::cam::pack::pack;
 use tessera::cam::report::{evaluate, CamReport};
-use tessera::cam::tile::{ColumnOrder, Geometry, TileOptions};
 use tessera::dsl::accel::ModelFormat;
 use tessera::frontend::load_tree_model;
 use tessera::frontend::npy::{read_features, read_matrix_f64};
@@ -44,13 +43,16 @@ fn summary(name: &str, r: &CamReport) -> String {
     )
 }
 
-/// Compiles, evaluates on `X_test` and checks leaves and margins; returns the report.
-fn run(dir: &str, format: ModelFormat, model_file: &str, opts: &CamOptions) -> CamReport {
+/// Compiles with `cam_pack(<options>)`, evaluates on `X_test` and checks leaves and margins;
+/// returns the report.
+fn run(dir: &str, format: ModelFormat, model_file: &str, options: &str) -> CamReport {
     let model = load_tree_model(format, &example(dir).join(model_file)).unwrap();
     let train = features(dir, "X_train.npy");
     let test = features(dir, "X_test.npy");
     let expected = read_matrix_f64(&example(dir).join("expected_margin.npy")).unwrap();
-    let d = compile(&model, &cell_instance(), opts, Some(train.view())).unwrap();
+    let d = lower(&model, options, Some(train.view())).unwrap();
+    // Rows keep `cam-pack`'s numbering through every pass.
+    let packed = pack(&model).unwrap();
     let ev = evaluate(&d, test.view()).unwrap();
     let per = model.trees_per_output();
     let mut worst = 0.0f64;
@@ -62,7 +64,7 @@ fn run(dir: &str, format: ModelFormat, model_file: &str, opts: &CamOptions) -> C
             let rows = d.quantized.matching_rows(&e);
             assert_eq!(rows.len(), model.trees.len());
             for r in rows {
-                let pr = &d.packed.rows[r];
+                let pr = &packed.rows[r];
                 assert_eq!(pr.leaf_node, model.trees[pr.tree].leaf_index(&x), "{dir} sample {i}");
             }
         }
@@ -104,41 +106,32 @@ fn run(dir: &str, format: ModelFormat, model_file: &str, opts: &CamOptions) -> C
 
 #[test]
 fn small_examples_run_exactly_on_the_cam() {
-    let opts = CamOptions::default();
     for (dir, format, file) in [
         ("breast_cancer_xgb", ModelFormat::Xgboost, "model.json"),
         ("iris_xgb", ModelFormat::Xgboost, "model.json"),
         ("diabetes_lgbm", ModelFormat::Lightgbm, "model.txt"),
         ("rf_treelite", ModelFormat::Treelite, "model.json"),
     ] {
-        let r = run(dir, format, file, &opts);
+        let r = run(dir, format, file, "");
         eprintln!("{}", summary(dir, &r));
     }
 }
 
 #[test]
 fn wide_xgb_energy_study() {
-    let g = Geometry { rows: 24, cols: 48 };
     let configs = [
-        ("24x48 paper (reorder + liveness)", TileChoice::Fixed(g), false, ColumnOrder::CareCount),
-        ("24x48 + column order by rejection", TileChoice::Fixed(g), false, ColumnOrder::Rejection),
-        ("24x48 + row clustering", TileChoice::Fixed(g), true, ColumnOrder::CareCount),
-        ("24x48 + clustering + rejection", TileChoice::Fixed(g), true, ColumnOrder::Rejection),
+        ("24x48 paper (reorder + liveness)", "tile = 24x48"),
+        ("24x48 + column order by rejection", "tile = 24x48, column_order = rejection"),
+        ("24x48 + row clustering", "tile = 24x48, cluster = true"),
         (
-            "auto + clustering + rejection",
-            TileChoice::Auto(default_auto_candidates()),
-            true,
-            ColumnOrder::Rejection,
+            "24x48 + clustering + rejection",
+            "tile = 24x48, cluster = true, column_order = rejection",
         ),
+        ("auto + clustering + rejection", "tile = auto, cluster = true, column_order = rejection"),
     ];
     let mut lines = Vec::new();
-    for (name, tile, cluster, column_order) in configs {
-        let opts = CamOptions {
-            tile,
-            tile_options: TileOptions { cluster, column_order },
-            ..CamOptions::default()
-        };
-        let r = run("wide_xgb", ModelFormat::Xgboost, "model.json", &opts);
+    for (name, options) in configs {
+        let r = run("wide_xgb", ModelFormat::Xgboost, "model.json", options);
         assert!(r.energy_pj.monosparse < r.energy_pj.reorder);
         lines.push(summary(name, &r));
         if name.contains("paper") {
@@ -186,8 +179,8 @@ fn lossy_levels_report_the_loss_they_cause() {
     let dir = "breast_cancer_xgb";
     let model = load_tree_model(ModelFormat::Xgboost, &example(dir).join("model.json")).unwrap();
     let train = features(dir, "X_train.npy");
-    let opts = CamOptions { levels: Some(4), ..CamOptions::default() };
-    let d = compile(&model, &cell_instance(), &opts, Some(train.view())).unwrap();
+    let d = lower(&model, "levels = 4", Some(train.view())).unwrap();
+    let packed = pack(&model).unwrap();
     let q = &d.quantized.report;
     assert!(!q.lossless && !q.merged_features.is_empty());
     assert!(q.merged_features.iter().all(|m| m.unique_after == 3 && m.unique_before > 3));
@@ -198,7 +191,7 @@ fn lossy_levels_report_the_loss_they_cause() {
         let rows = d.quantized.matching_rows(&e);
         assert_eq!(rows.len(), model.trees.len(), "still exactly one row per tree");
         if rows.iter().any(|r| {
-            let pr = &d.packed.rows[*r];
+            let pr = &packed.rows[*r];
             pr.leaf_node != model.trees[pr.tree].leaf_index(&x)
         }) {
             changed += 1;

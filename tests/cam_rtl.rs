@@ -13,20 +13,22 @@
 mod cam_common;
 mod cam_rtl_common;
 
-use cam_common::{
-    cell_instance, nasty_pool, probes, random_ensemble, random_input, EnsembleShape, Rng,
-};
+use cam_common::{lower, nasty_pool, probes, random_ensemble, random_input, EnsembleShape, Rng};
 use cam_rtl_common::check;
 use ndarray::Array2;
 use std::process::Command;
 use tessera::backend::verilog::harness::{self, Simulator};
 use tessera::backend::verilog::print_modules;
-use tessera::cam::design::{compile, CamOptions, TileChoice};
 use tessera::cam::pack::{next_down_f32, next_up_f32};
 use tessera::cam::rtl::{self, OutputLayout};
 use tessera::cam::tile::{Geometry, Policy};
 use tessera::cam::{CamDesign, CamError};
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
+
+/// The mapping options of a fixed geometry and policy.
+fn options(g: Geometry, order: Policy) -> String {
+    format!("tile = {g}, order = {}", order.name())
+}
 
 fn split(feature: u32, threshold: f32, op: SplitOp, missing_left: bool, l: u32, r: u32) -> Node {
     Node::Split { feature, threshold, op, left: l, right: r, missing_left }
@@ -76,12 +78,7 @@ fn two_trees() -> TreeEnsemble {
 
 /// The two-tree model on 4x2 arrays: 6 rows in two row tiles, 3 features in two column tiles.
 fn two_tree_design(order: Policy) -> CamDesign {
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 4, cols: 2 }),
-        order,
-        ..CamOptions::default()
-    };
-    compile(&two_trees(), &cell_instance(), &opts, None).unwrap()
+    lower(&two_trees(), &options(Geometry { rows: 4, cols: 2 }, order), None).unwrap()
 }
 
 /// Fixed-point values of the leaves and bases. Leaves and bases are multiples of 2^-2 and the
@@ -194,11 +191,7 @@ fn bad_inputs_are_errors() {
         }
     }
     // 64x65536 arrays of 7-bit cells are 29 Mbit per array word: refused, not attempted.
-    let huge = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 64, cols: 65536 }),
-        ..CamOptions::default()
-    };
-    let d_huge = compile(&two_trees(), &cell_instance(), &huge, None).unwrap();
+    let d_huge = lower(&two_trees(), "tile = 64x65536", None).unwrap();
     match rtl::lower(&d_huge, "cam_top") {
         Err(CamError::BadOption { option, message }) => {
             assert_eq!(option, "tile");
@@ -228,12 +221,7 @@ fn with_stumps() -> TreeEnsemble {
 }
 
 fn stump_design(order: Policy) -> CamDesign {
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 2, cols: 2 }),
-        order,
-        ..CamOptions::default()
-    };
-    compile(&with_stumps(), &cell_instance(), &opts, None).unwrap()
+    lower(&with_stumps(), &options(Geometry { rows: 2, cols: 2 }, order), None).unwrap()
 }
 
 #[test]
@@ -281,8 +269,7 @@ fn random_design(seed: u64, g: Geometry, order: Policy, mean: bool) -> (CamDesig
         pool: nasty_pool(),
     };
     let model = random_ensemble(seed, &shape);
-    let opts = CamOptions { tile: TileChoice::Fixed(g), order, ..CamOptions::default() };
-    let d = compile(&model, &cell_instance(), &opts, None).unwrap();
+    let d = lower(&model, &options(g, order), None).unwrap();
     let pool = probes(&nasty_pool());
     let mut rng = Rng(seed ^ 0xabcd);
     let n = 150;
@@ -428,11 +415,11 @@ fn degenerate_models() {
     let one_feature_totals = [-16384, -16384, -16384, 8192, -16384, 8192, 16384, 16384];
     for order in Policy::ALL {
         let g = Geometry { rows: 2, cols: 1 };
-        let opts = CamOptions { tile: TileChoice::Fixed(g), order, ..CamOptions::default() };
+        let opts = options(g, order);
         for (label, model, want) in
             [("stumps", &stumps, [-24576; 8]), ("one feature", &one_feature, one_feature_totals)]
         {
-            let d = compile(model, &cell_instance(), &opts, None).unwrap();
+            let d = lower(model, &opts, None).unwrap();
             let f = model.num_features;
             let x = Array2::from_shape_fn((xs.len(), f), |(i, _)| xs[i]);
             let (_, expected) = rtl::vectors(&d, x.view()).unwrap();

@@ -9,18 +9,17 @@
 mod cam_common;
 mod cam_rtl_common;
 
-use cam_common::{cell_instance, Rng};
+use cam_common::{lower, Rng};
 use cam_rtl_common::{check, check_in, RtlRun};
 use ndarray::{concatenate, s, Array2, Axis};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tessera::backend::verilog::harness::{self, Simulator};
 use tessera::backend::verilog::print_modules;
-use tessera::cam::design::{compile, CamOptions, TileChoice};
 use tessera::cam::pack::{next_down_f32, next_up_f32};
 use tessera::cam::rtl;
 use tessera::cam::sim::{SearchEvents, Simulator as CamSim};
-use tessera::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
+use tessera::cam::tile::Policy;
 use tessera::cam::CamDesign;
 use tessera::dsl::accel::ModelFormat;
 use tessera::frontend::load_tree_model;
@@ -42,11 +41,12 @@ const EXAMPLES: [(&str, ModelFormat, &str); 5] = [
     ("wide_xgb", ModelFormat::Xgboost, "model.json"),
 ];
 
-fn design(dir: &str, opts: &CamOptions) -> CamDesign {
+/// The example's design under `cam_pack(<options>)`, through the pass pipeline.
+fn design(dir: &str, options: &str) -> CamDesign {
     let (_, format, file) = EXAMPLES.iter().find(|e| e.0 == dir).unwrap();
     let model = load_tree_model(*format, &example(dir).join(file)).unwrap();
     let train = features(dir, "X_train.npy");
-    compile(&model, &cell_instance(), opts, Some(train.view())).unwrap()
+    lower(&model, options, Some(train.view())).unwrap()
 }
 
 /// NaNs with different payloads and signs: every one must behave as the simulator's NaN.
@@ -134,7 +134,7 @@ fn small_examples_match_the_simulator_under_iverilog() {
     }
     for (dir, _, _) in &EXAMPLES[..4] {
         for order in Policy::ALL {
-            let d = design(dir, &CamOptions { order, ..CamOptions::default() });
+            let d = design(dir, &format!("order = {}", order.name()));
             let x = match order {
                 Policy::Monosparse => inputs(dir, &d, 200, 60),
                 _ => inputs(dir, &d, 40, 20),
@@ -152,22 +152,16 @@ fn small_arrays_and_beyond_paper_layouts_under_iverilog() {
         return;
     }
     let cases = [
-        ("breast_cancer_xgb", Geometry { rows: 8, cols: 8 }, false, ColumnOrder::CareCount),
-        ("breast_cancer_xgb", Geometry { rows: 8, cols: 8 }, true, ColumnOrder::Rejection),
-        ("diabetes_lgbm", Geometry { rows: 32, cols: 3 }, true, ColumnOrder::CareCount),
-        ("rf_treelite", Geometry { rows: 16, cols: 4 }, false, ColumnOrder::Rejection),
+        ("breast_cancer_xgb", "tile = 8x8, cluster = false, column_order = care_count"),
+        ("breast_cancer_xgb", "tile = 8x8, cluster = true, column_order = rejection"),
+        ("diabetes_lgbm", "tile = 32x3, cluster = true, column_order = care_count"),
+        ("rf_treelite", "tile = 16x4, cluster = false, column_order = rejection"),
     ];
-    for (dir, g, cluster, column_order) in cases {
+    for (dir, layout) in cases {
         for order in [Policy::Reorder, Policy::Monosparse] {
-            let opts = CamOptions {
-                tile: TileChoice::Fixed(g),
-                order,
-                tile_options: TileOptions { cluster, column_order },
-                ..CamOptions::default()
-            };
-            let d = design(dir, &opts);
+            let d = design(dir, &format!("{layout}, order = {}", order.name()));
             let x = inputs(dir, &d, 100, 40);
-            let label = format!("{dir} {g} {} cluster={cluster} {column_order:?}", order.name());
+            let label = format!("{dir} {layout} {}", order.name());
             run(Simulator::Iverilog, &label, &d, &x);
         }
     }
@@ -179,7 +173,7 @@ fn small_arrays_and_beyond_paper_layouts_under_iverilog() {
 #[test]
 fn wide_example_matches_the_simulator() {
     let dir = "wide_xgb";
-    let mono = design(dir, &CamOptions::default());
+    let mono = design(dir, "");
     if harness::require(Simulator::Verilator) {
         let x = inputs(dir, &mono, 200, 60);
         let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cam_rtl_wide_monosparse");
@@ -193,7 +187,7 @@ fn wide_example_matches_the_simulator() {
         return;
     }
     for order in [Policy::Raw, Policy::Reorder] {
-        let d = CamDesign { options: CamOptions { order, ..mono.options.clone() }, ..mono.clone() };
+        let d = design(dir, &format!("order = {}", order.name()));
         let x = inputs(dir, &d, 8, 4);
         run(Simulator::Iverilog, &format!("wide_xgb {}", order.name()), &d, &x);
     }
@@ -207,7 +201,7 @@ fn example_designs_are_lint_clean() {
         return;
     }
     for (dir, _, _) in &EXAMPLES {
-        let d = design(dir, &CamOptions::default());
+        let d = design(dir, "");
         let hw = rtl::lower(&d, "cam_top").unwrap();
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join("cam_top.v"), print_modules(&hw.modules)).unwrap();

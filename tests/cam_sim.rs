@@ -6,10 +6,10 @@ mod cam_common;
 use cam_common::*;
 use ndarray::Array2;
 use proptest::prelude::*;
-use tessera::cam::design::{compile, CamOptions, TileChoice};
+use tessera::cam::pack::pack;
 use tessera::cam::quantize::samples_to_array;
 use tessera::cam::sim::{simulate_all, Simulator};
-use tessera::cam::tile::{ColumnOrder, Geometry, TileOptions, TiledCam};
+use tessera::cam::tile::TiledCam;
 use tessera::frontend::trees::{Aggregation, TreeEnsemble};
 
 fn random_model(seed: u64, features: usize, outputs: usize, mean: bool) -> TreeEnsemble {
@@ -63,15 +63,10 @@ proptest! {
     ) {
         let m = random_model(seed, features, outputs, mean);
         let train = inputs(seed ^ 1, features, 40);
-        let opts = CamOptions {
-            tile: TileChoice::Fixed(Geometry { rows, cols }),
-            tile_options: TileOptions {
-                cluster: false,
-                column_order: if rejection { ColumnOrder::Rejection } else { ColumnOrder::CareCount },
-            },
-            ..CamOptions::default()
-        };
-        let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
+        let column_order = if rejection { "rejection" } else { "care_count" };
+        let options = format!("tile = {rows}x{cols}, column_order = {column_order}");
+        let d = lower(&m, &options, Some(train.view())).unwrap();
+        let packed = pack(&m).unwrap();
         let n_rows = d.quantized.rows.len();
         for t in [&d.tiled.raw, &d.tiled.reorder, &d.tiled.monosparse] {
             check_coverage(t, n_rows, features);
@@ -90,12 +85,12 @@ proptest! {
             let e = d.quantized.encode(&x).unwrap();
             let res = simulate_all(&sims, &e).unwrap();
             // Same rows as the brute-force code-space match and as the float traversal.
-            let expect: Vec<u32> = d.packed.matching_rows(&x).into_iter().map(|r| r as u32).collect();
+            let expect: Vec<u32> = packed.matching_rows(&x).into_iter().map(|r| r as u32).collect();
             prop_assert_eq!(&res[0].matched_rows, &expect);
             for (ti, tree) in m.trees.iter().enumerate() {
-                let hit: Vec<u32> = expect.iter().copied().filter(|r| d.packed.rows[*r as usize].tree == ti).collect();
+                let hit: Vec<u32> = expect.iter().copied().filter(|r| packed.rows[*r as usize].tree == ti).collect();
                 prop_assert_eq!(hit.len(), 1);
-                prop_assert_eq!(d.packed.rows[hit[0] as usize].leaf_node, tree.leaf_index(&x));
+                prop_assert_eq!(packed.rows[hit[0] as usize].leaf_node, tree.leaf_index(&x));
             }
             let reference = m.predict_margin(&x);
             for k in 0..outputs {
@@ -130,12 +125,8 @@ proptest! {
         let features = 6;
         let m = random_model(seed, features, 2, false);
         let train = inputs(seed ^ 3, features, 30);
-        let opts = CamOptions {
-            tile: TileChoice::Fixed(Geometry { rows, cols }),
-            tile_options: TileOptions { cluster: true, column_order: ColumnOrder::Rejection },
-            ..CamOptions::default()
-        };
-        let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
+        let options = format!("tile = {rows}x{cols}, cluster = true, column_order = rejection");
+        let d = lower(&m, &options, Some(train.view())).unwrap();
         check_coverage(&d.tiled.monosparse, d.quantized.rows.len(), features);
         // Per-row-tile packing builds only arrays holding care cells.
         prop_assert_eq!(d.tiled.monosparse.nonempty_tiles(), d.tiled.monosparse.scheduled_tiles());
@@ -161,11 +152,7 @@ fn all_dont_care_rows_match_without_any_search() {
         objective: "reg".into(),
         source: "test".into(),
     };
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 1, cols: 1 }),
-        ..CamOptions::default()
-    };
-    let d = compile(&m, &cell_instance(), &opts, None).unwrap();
+    let d = lower(&m, "tile = 1x1", None).unwrap();
     assert_eq!(d.tiled.raw.scheduled_tiles(), 2);
     assert_eq!(d.tiled.monosparse.scheduled_tiles(), 0);
     let r = Simulator::new(&d.quantized, &d.tiled.monosparse).run_f32(&[f32::NAN, 1.0]).unwrap();

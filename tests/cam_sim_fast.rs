@@ -12,12 +12,12 @@ use proptest::prelude::*;
 use std::path::Path;
 use std::sync::Arc;
 use tessera::cam::batch::simulate_batch;
-use tessera::cam::design::{compile, CamDesign, CamOptions, TileChoice};
 use tessera::cam::fast::{FastSimulator, SparseCam, TableMode};
 use tessera::cam::quantize::{samples_to_array, Encoded, QuantizedCam};
 use tessera::cam::report::evaluate;
 use tessera::cam::sim::{SearchEvents, SimResult, Simulator};
 use tessera::cam::tile::{tile, ColumnOrder, Geometry, Policy, TileOptions};
+use tessera::cam::CamDesign;
 use tessera::cam::CamError;
 use tessera::dsl::accel::ModelFormat;
 use tessera::frontend::load_tree_model;
@@ -162,8 +162,8 @@ proptest! {
     ) {
         let m = random_model(seed, features, outputs, 12);
         let train = inputs(seed ^ 1, features, 40);
-        let opts = CamOptions { levels, ..CamOptions::default() };
-        let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
+        let options = levels.map(|l| format!("levels = {l}")).unwrap_or_default();
+        let d = lower(&m, &options, Some(train.view())).unwrap();
         let q = &d.quantized;
         let train_e: Vec<Encoded> =
             train.rows().into_iter().map(|x| q.encode(&x.to_vec()).unwrap()).collect();
@@ -183,12 +183,8 @@ proptest! {
     ) {
         let m = random_model(seed, features, outputs, 9);
         let train = inputs(seed ^ 3, features, 40);
-        let opts = CamOptions {
-            tile: TileChoice::Fixed(Geometry { rows, cols }),
-            tile_options: TileOptions { cluster, column_order: ColumnOrder::Rejection },
-            ..CamOptions::default()
-        };
-        let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
+        let options = format!("tile = {rows}x{cols}, cluster = {cluster}, column_order = rejection");
+        let d = lower(&m, &options, Some(train.view())).unwrap();
         let data = inputs(seed ^ 4, features, 37);
         check_batch(&d, data.view(), "random");
         // A non-contiguous view (every other column of a wider array) reads the same samples.
@@ -204,8 +200,8 @@ fn fused_encoder_equals_encode() {
     let m = random_model(11, 7, 2, 12);
     for levels in [None, Some(4)] {
         let train = inputs(12, 7, 40);
-        let opts = CamOptions { levels, ..CamOptions::default() };
-        let d = compile(&m, &cell_instance(), &opts, Some(train.view())).unwrap();
+        let options = levels.map(|l| format!("levels = {l}")).unwrap_or_default();
+        let d = lower(&m, &options, Some(train.view())).unwrap();
         let q = &d.quantized;
         let space = SparseCam::new(q).unwrap();
         for x in inputs(13, 7, 200).rows() {
@@ -221,7 +217,7 @@ fn fused_encoder_equals_encode() {
 #[test]
 fn bad_widths_are_errors_naming_the_mismatch() {
     let m = random_model(5, 4, 1, 3);
-    let d = compile(&m, &cell_instance(), &CamOptions::default(), None).unwrap();
+    let d = lower(&m, "", None).unwrap();
     let q = &d.quantized;
     let space = SparseCam::new(q).unwrap();
     let mut codes = vec![0u32; 4];
@@ -244,11 +240,7 @@ fn bad_widths_are_errors_naming_the_mismatch() {
 fn a_tiling_that_loses_a_care_column_is_caught_at_the_first_bad_sample() {
     // Drop reorder's column tiles: its rows then match whatever the dropped columns said.
     let m = random_model(21, 6, 1, 9);
-    let opts = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 4, cols: 2 }),
-        ..CamOptions::default()
-    };
-    let mut d = compile(&m, &cell_instance(), &opts, None).unwrap();
+    let mut d = lower(&m, "tile = 4x2", None).unwrap();
     for rt in &mut d.tiled.reorder.row_tiles {
         rt.column_tiles.truncate(1);
     }
@@ -283,32 +275,26 @@ fn example_design(
     dir: &str,
     format: ModelFormat,
     file: &str,
-    opts: &CamOptions,
+    options: &str,
 ) -> (CamDesign, Array2<f32>) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(dir);
     let model = load_tree_model(format, &root.join(file)).unwrap();
     let train = read_features(&root.join("X_train.npy")).unwrap().data;
     let test = read_features(&root.join("X_test.npy")).unwrap().data;
-    (compile(&model, &cell_instance(), opts, Some(train.view())).unwrap(), test)
+    (lower(&model, options, Some(train.view())).unwrap(), test)
 }
 
 #[test]
 fn examples_equal_reference() {
-    let paper = CamOptions {
-        tile: TileChoice::Fixed(Geometry { rows: 24, cols: 48 }),
-        ..CamOptions::default()
-    };
-    let cluster = CamOptions {
-        tile_options: TileOptions { cluster: true, column_order: ColumnOrder::Rejection },
-        ..paper.clone()
-    };
+    let paper = "tile = 24x48";
+    let cluster = "tile = 24x48, cluster = true, column_order = rejection";
     for (dir, format, file, opts, take) in [
-        ("breast_cancer_xgb", ModelFormat::Xgboost, "model.json", &paper, usize::MAX),
-        ("iris_xgb", ModelFormat::Xgboost, "model.json", &paper, usize::MAX),
-        ("diabetes_lgbm", ModelFormat::Lightgbm, "model.txt", &paper, usize::MAX),
-        ("rf_treelite", ModelFormat::Treelite, "model.json", &paper, usize::MAX),
-        ("wide_xgb", ModelFormat::Xgboost, "model.json", &paper, 400),
-        ("wide_xgb", ModelFormat::Xgboost, "model.json", &cluster, 400),
+        ("breast_cancer_xgb", ModelFormat::Xgboost, "model.json", paper, usize::MAX),
+        ("iris_xgb", ModelFormat::Xgboost, "model.json", paper, usize::MAX),
+        ("diabetes_lgbm", ModelFormat::Lightgbm, "model.txt", paper, usize::MAX),
+        ("rf_treelite", ModelFormat::Treelite, "model.json", paper, usize::MAX),
+        ("wide_xgb", ModelFormat::Xgboost, "model.json", paper, 400),
+        ("wide_xgb", ModelFormat::Xgboost, "model.json", cluster, 400),
     ] {
         let (d, test) = example_design(dir, format, file, opts);
         let n = test.nrows().min(take);

@@ -72,6 +72,27 @@ fn dump_ir_prints_the_graph_after_a_pass() {
         .stdout(predicate::str::contains("cam.rows(%0)"));
 }
 
+/// After `cam-tile` the graph is the hardware: the encoder, every array with its rows and
+/// feature columns in search order (row tile by row tile, each chained to the previous array
+/// of its row tile through the liveness register), the accumulator and the float conversion.
+/// Reviewed: iris on 24x2 arrays has 220 rows in 10 row tiles; the two most-tested features
+/// (2, 3) are searched first and the second array of a row tile is only built when its rows
+/// test features 0 or 1 (row tiles 6 and 7 do not).
+#[test]
+fn dump_ir_after_cam_tile_shows_the_arrays_in_search_order() {
+    let out = tessera()
+        .args(["sim", "tests/cli/iris_small_arrays.tess"])
+        .args(["--data", "examples/iris_xgb/X_test.npy", "--dump-ir", "after:cam-tile"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let dump: String = text.split_inclusive('\n').take_while(|l| !l.starts_with('}')).collect();
+    insta::assert_snapshot!(dump + "}");
+}
+
 #[test]
 fn several_accelerators_need_accel() {
     tessera()

@@ -1,14 +1,11 @@
-//! The whole CAM flow for one model and one cell: pack, quantize, choose the geometry, tile for
-//! the three policies. The lead's IR passes wrap these steps; [`compile`] is the one-call form.
+//! What the CAM passes and the realized design share: values per policy, the geometry choice
+//! of `tile = auto`, and [`CamDesign`], the hardware graph read back for simulation and RTL.
 
 use super::energy::CamPhysics;
 use super::error::CamError;
-use super::pack::{pack, PackedCam};
-use super::quantize::{quantize, Encoded, QuantConfig, QuantizedCam};
+use super::quantize::{Encoded, QuantizedCam};
 use super::sim::{SearchEvents, Simulator};
 use super::tile::{tile, Geometry, Policy, TileOptions, TiledCam};
-use crate::dsl::accel::Instance;
-use crate::frontend::trees::TreeEnsemble;
 use ndarray::ArrayView2;
 use serde::Serialize;
 
@@ -57,30 +54,6 @@ pub enum TileChoice {
     Auto(Vec<Geometry>),
 }
 
-/// The options of the `cam_pack` mapping.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CamOptions {
-    pub tile: TileChoice,
-    /// The policy the generated hardware implements (its schedule is what the RTL follows).
-    pub order: Policy,
-    /// Cell levels to use; `None` means the cell's `levels`. May not exceed them.
-    pub levels: Option<u32>,
-    pub leaf_bits: u32,
-    pub tile_options: TileOptions,
-}
-
-impl Default for CamOptions {
-    fn default() -> Self {
-        CamOptions {
-            tile: TileChoice::Cell,
-            order: Policy::Monosparse,
-            levels: None,
-            leaf_bits: 16,
-            tile_options: TileOptions::default(),
-        }
-    }
-}
-
 /// Candidate geometries for `tile = auto`: the 6T2M array stays reliable up to 64 columns and
 /// 512 rows (Li et al. 2020, Fig. 5), so the list stays inside that.
 pub fn default_auto_candidates() -> Vec<Geometry> {
@@ -100,12 +73,16 @@ pub struct AutoCandidate {
     pub energy_pj: Option<f64>,
 }
 
-/// Everything the later stages need: the packed, quantized and tiled CAM.
+/// A realized design: the hardware graph read back ([`super::hardware`]) with the cell physics,
+/// and the layouts of the two policies the hardware does not implement, rebuilt from the
+/// graph's rows for the report's comparison.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CamDesign {
     pub physics: CamPhysics,
-    pub options: CamOptions,
-    pub packed: PackedCam,
+    /// The policy the hardware implements.
+    pub order: Policy,
+    /// The layout options of the monosparse layout.
+    pub tile_options: TileOptions,
     pub quantized: QuantizedCam,
     pub geometry: Geometry,
     pub tiled: ByPolicy<TiledCam>,
@@ -114,70 +91,24 @@ pub struct CamDesign {
 }
 
 impl CamDesign {
-    /// The tiling the hardware implements (`options.order`).
+    /// The tiling the hardware implements (`order`).
     pub fn hardware(&self) -> &TiledCam {
-        self.tiled.get(self.options.order)
+        self.tiled.get(self.order)
     }
 }
 
 /// Training samples used to score `tile = auto` candidates.
 const AUTO_SAMPLES: usize = 512;
 
-/// Packs, quantizes and tiles `model` for the aCAM cell instance `cell`.
-pub fn compile(
-    model: &TreeEnsemble,
-    cell: &Instance,
-    opts: &CamOptions,
+/// Runs the input encoder over training samples (none when there are none).
+pub fn encode_all(
+    q: &QuantizedCam,
     train: Option<ArrayView2<f32>>,
-) -> Result<CamDesign, CamError> {
-    let physics = CamPhysics::from_instance(cell)?;
-    let levels = opts.levels.unwrap_or(physics.levels);
-    if levels > physics.levels {
-        return Err(CamError::BadOption {
-            option: "levels".into(),
-            message: format!(
-                "{levels} exceeds the {} levels of cell `{}`",
-                physics.levels, cell.name
-            ),
-        });
+) -> Result<Vec<Encoded>, CamError> {
+    match train {
+        Some(t) => t.rows().into_iter().map(|r| q.encode(&r.to_vec())).collect(),
+        None => Ok(Vec::new()),
     }
-    let packed = pack(model)?;
-    let quantized = quantize(&packed, &QuantConfig { levels, leaf_bits: opts.leaf_bits }, train)?;
-    layout(packed, quantized, physics, opts, train)
-}
-
-/// The tiling step on its own (the `cam-tile` pass): chooses the geometry and lays the quantized
-/// rows out for the three policies.
-pub fn layout(
-    packed: PackedCam,
-    quantized: QuantizedCam,
-    physics: CamPhysics,
-    opts: &CamOptions,
-    train: Option<ArrayView2<f32>>,
-) -> Result<CamDesign, CamError> {
-    let encoded: Vec<Encoded> = match &train {
-        Some(t) => {
-            t.rows().into_iter().map(|r| quantized.encode(&r.to_vec())).collect::<Result<_, _>>()?
-        }
-        None => Vec::new(),
-    };
-    let (geometry, auto) = match &opts.tile {
-        TileChoice::Cell => (Geometry::new(physics.rows, physics.cols)?, None),
-        TileChoice::Fixed(g) => (Geometry::new(g.rows, g.cols)?, None),
-        TileChoice::Auto(candidates) => {
-            let (g, scored) =
-                choose_geometry(&quantized, &physics, candidates, &opts.tile_options, &encoded)?;
-            (g, Some(scored))
-        }
-    };
-    physics.costs(geometry)?;
-    let layout = |p: Policy| tile(&quantized, geometry, p, &opts.tile_options, &encoded);
-    let tiled = ByPolicy {
-        raw: layout(Policy::Raw)?,
-        reorder: layout(Policy::Reorder)?,
-        monosparse: layout(Policy::Monosparse)?,
-    };
-    Ok(CamDesign { physics, options: opts.clone(), packed, quantized, geometry, tiled, auto })
 }
 
 /// Mean monosparse energy (pJ per inference) of a tiling over encoded samples.

@@ -2,7 +2,7 @@
 //! (MonoSparse-CAM). Pipeline: `cam-pack` → `cam-quantize` → `cam-tile`.
 
 use crate::backend::verilog::bits::Bits;
-use crate::cam::dialect::CamTiles;
+use crate::cam::energy::CamPhysics;
 use crate::cam::CamDesign;
 use crate::dsl::accel::ModelFormat;
 use crate::family::driver::{Lowered, Model};
@@ -55,12 +55,7 @@ impl Family for Trees {
         })
     }
     fn realize(&self, job: &Job, result: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
-        let design = result
-            .graph
-            .node_ids()
-            .into_iter()
-            .find_map(|id| result.graph.op(id).dialect::<CamTiles>().map(|t| t.0.clone()))
-            .ok_or_else(|| FlowError::Model("the pipeline produced no CAM arrays".into()))?;
+        let design = realized_design(job, &result)?;
         Ok(Box::new(TreesCompiled {
             design,
             dumps: result.dumps,
@@ -71,8 +66,18 @@ impl Family for Trees {
     }
 }
 
-/// `x: [features] f32 -> trees.ensemble -> margin: [outputs] f32`.
-fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, FlowError> {
+/// The design the final graph describes, on the job's cell: what [`Trees::realize`] simulates
+/// and lowers to RTL (read from the graph's nodes by [`crate::cam::hardware::design`]).
+pub fn realized_design(job: &Job, lowered: &Lowered) -> Result<CamDesign, FlowError> {
+    let model = |e: crate::cam::CamError| FlowError::Model(e.to_string());
+    let physics = CamPhysics::from_instance(&job.target).map_err(model)?;
+    let train = lowered.calibration.as_ref().map(|c| c.view());
+    crate::cam::hardware::design(&lowered.graph, physics, train).map_err(model)
+}
+
+/// `x: [features] f32 -> trees.ensemble -> margin: [outputs] f32`: the model-level graph the
+/// tree frontends' ensembles start from.
+pub fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, FlowError> {
     let mut g = Graph::new();
     let bad = |err: crate::ir::graph::GraphError| FlowError::Model(format!("tree ensemble: {err}"));
     let x = g.add_input("x", TensorType::f32(vec![e.num_features])).map_err(bad)?;
@@ -82,7 +87,7 @@ fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, FlowErr
 }
 
 struct TreesCompiled {
-    design: Arc<CamDesign>,
+    design: CamDesign,
     dumps: Vec<IrDump>,
     top: String,
     task: Task,
@@ -100,7 +105,7 @@ impl Compiled for TreesCompiled {
         let ev =
             crate::cam::evaluate(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))?;
         let r = &ev.report;
-        let order = self.design.options.order;
+        let order = self.design.order;
         let cost = Cost {
             energy_pj: *r.energy_pj.get(order),
             latency_ns: r.latency_ns,

@@ -6,7 +6,9 @@
 //! `reorder` and `monosparse` policies, [`cluster`] for the optimisations beyond the paper) →
 //! [`sim`] (bit-exact search on codes with event counts; the reference) → [`energy`] (X-TIME's
 //! aCAM model) → [`report`] (the `cam` section of `report.json`) and [`svg`] (tile maps).
-//! [`design::compile`] runs the whole flow for one model and one `cam::acam_6t2m` instance. [`fast`] reproduces [`sim`]
+//! The passes (`cam-pack` → `cam-quantize` → `cam-tile`, in [`passes`]) run these steps as IR
+//! rewrites; after `cam-tile` the graph is the hardware ([`dialect`]), and [`hardware`] reads it
+//! back into the tables the simulator and the RTL ([`rtl`]) are built from. [`fast`] reproduces [`sim`]
 //! exactly from bit-mask tables, much faster, and [`batch`] runs it over a data set for the
 //! three policies on all threads; [`evaluate`] uses it.
 
@@ -19,6 +21,7 @@ pub mod energy;
 pub mod error;
 pub mod family;
 pub mod fast;
+pub mod hardware;
 pub mod merge;
 pub mod pack;
 pub mod passes;
@@ -29,6 +32,6 @@ pub mod sim;
 pub mod svg;
 pub mod tile;
 
-pub use design::{compile, ByPolicy, CamDesign, CamOptions, TileChoice};
+pub use design::{ByPolicy, CamDesign, TileChoice};
 pub use error::CamError;
 pub use report::{evaluate, CamEvaluation, CamReport};

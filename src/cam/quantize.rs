@@ -182,6 +182,18 @@ impl QuantizedCam {
         Err(CamError::SampleWidth { what: what.into(), expected: self.num_features, got })
     }
 
+    /// Fraction of cells that are don't-care. Quantization keeps a cell's missing bounds and
+    /// NaN bit, so this equals the float rows' [`super::pack::PackedCam::sparsity`].
+    pub fn sparsity(&self) -> f64 {
+        let total = self.rows.len() * self.num_features;
+        if total == 0 {
+            return 0.0;
+        }
+        let dc: usize =
+            self.rows.iter().map(|r| r.cells.iter().filter(|c| c.is_dont_care()).count()).sum();
+        dc as f64 / total as f64
+    }
+
     /// Runs the input encoder: codes and NaN flags, exactly as the RTL comparators do.
     pub fn encode(&self, x: &[f32]) -> Result<Encoded, CamError> {
         if x.len() != self.num_features {

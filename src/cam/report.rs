@@ -120,7 +120,7 @@ pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, C
     let areas = d.tiled.map(|_, t| d.physics.area(t, q));
     let energy_pj = energy.map(|_, b| b.total());
     let energy_pj_array = energy.map(|_, b| b.array());
-    let order = d.options.order;
+    let order = d.order;
     let t_ns = d.physics.t_clk * 1e9;
     let latency = cycles.map(|_, c| c * t_ns);
     let report = CamReport {
@@ -128,11 +128,11 @@ pub fn evaluate(d: &CamDesign, data: ArrayView2<f32>) -> Result<CamEvaluation, C
         features: q.num_features,
         trees: q.num_trees,
         outputs: q.num_outputs,
-        sparsity: d.packed.sparsity(),
+        sparsity: q.sparsity(),
         geometry: d.geometry.to_string(),
         order,
-        cluster: d.options.tile_options.cluster,
-        column_order: d.options.tile_options.column_order,
+        cluster: d.tile_options.cluster,
+        column_order: d.tile_options.column_order,
         tiles_total: d.tiled.raw.grid_tiles,
         tiles_nonempty: d.tiled.reorder.nonempty_tiles(),
         tiles_scheduled: d.tiled.map(|_, t| t.scheduled_tiles()),

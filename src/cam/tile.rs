@@ -192,6 +192,20 @@ pub(crate) fn column_tiles(
         .collect()
 }
 
+/// Fails when the monosparse layout cannot be built with `opts`: ordering column tiles by
+/// rejection needs encoded training samples.
+pub fn check_options(opts: &TileOptions, train: &[Encoded]) -> Result<(), CamError> {
+    if opts.column_order == ColumnOrder::Rejection && train.is_empty() {
+        return Err(CamError::BadOption {
+            option: "column_order".into(),
+            message: "`rejection` orders column tiles by how often they reject training \
+                      samples, so it needs training data"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
 /// Builds the layout and schedule of one policy. `train` (encoded training samples) is needed
 /// only for `ColumnOrder::Rejection`.
 pub fn tile(
@@ -224,14 +238,7 @@ pub fn tile(
                     }
                 }
                 ColumnOrder::Rejection => {
-                    if train.is_empty() {
-                        return Err(CamError::BadOption {
-                            option: "column_order".into(),
-                            message: "`rejection` orders column tiles by how often they reject \
-                                      training samples, so it needs training data"
-                                .into(),
-                        });
-                    }
+                    check_options(opts, train)?;
                     for t in &mut tiles {
                         order_by_rejection(q, t, train);
                     }

@@ -46,7 +46,12 @@ pub struct Lowered {
 
 /// Loads `job`'s model with `family` and runs the mapping's pipeline on it.
 pub fn lower(family: &dyn Family, job: &Job) -> Result<Lowered, FlowError> {
-    let model = family.load(job)?;
+    lower_model(family, job, family.load(job)?)
+}
+
+/// Runs the mapping's pipeline on an already loaded model: every step of [`lower`] after the
+/// frontend.
+pub fn lower_model(family: &dyn Family, job: &Job, model: Model) -> Result<Lowered, FlowError> {
     let passes = family.select(job)?;
     let steps = distribute(&pass_options(family, &job.mapping)?, &passes)?;
     let pm = PassManager::from_passes(steps)?.with_dumps(job.dumps.clone());

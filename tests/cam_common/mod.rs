@@ -4,8 +4,12 @@
 //! so every figure the cost model uses comes from `stdlib/cam.tess`.
 #![allow(dead_code)]
 
+use ndarray::ArrayView2;
+use tessera::cam::CamDesign;
 use tessera::dsl::accel::{Instance, Value};
-use tessera::dsl::load_sources;
+use tessera::dsl::{load_sources, LoadOptions};
+use tessera::flow::driver::{lower_model, Lowered, Model};
+use tessera::flow::Job;
 use tessera::frontend::trees::{Aggregation, Node, SplitOp, Tree, TreeEnsemble};
 use tessera::units::{Dim, Quantity};
 
@@ -23,6 +27,51 @@ pub fn cell_instance_with(overrides: &[(&str, Value)]) -> Instance {
 
 pub fn cell_instance() -> Instance {
     cell_instance_with(&[])
+}
+
+/// The job `tessera compile` builds for a description mapping a model onto a default
+/// `cam::acam_6t2m` with `cam_pack(<options>)`, read through the real `.tess` front end (the
+/// model file is never read: the tests hand the pipeline their ensemble).
+pub fn cam_job(options: &str) -> Result<Job, String> {
+    let src = format!(
+        "use cam::acam_6t2m;\naccelerator t {{\n    model m = xgboost(\"model.json\");\n    \
+         inst cam = acam_6t2m();\n    map m -> cam using cam_pack({options});\n}}\n"
+    );
+    let opts = LoadOptions { check_model_paths: false, ..tessera::flow::catalog::load_options() };
+    let loaded = load_sources(&[("cam_test.tess", &src)], &opts);
+    if loaded.has_errors() {
+        let messages: Vec<&str> = loaded.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        return Err(messages.join("; "));
+    }
+    let accel = loaded.accelerators.into_iter().next().ok_or("no accelerator")?;
+    Job::new(accel, None).map_err(|e| e.to_string())
+}
+
+/// Runs `model` through the tree family's pipeline as `tessera compile` does after loading
+/// the model file: the pass manager on its model-level graph, with `train` as calibration data.
+pub fn lower_graph(
+    model: &TreeEnsemble,
+    options: &str,
+    train: Option<ArrayView2<f32>>,
+) -> Result<(Job, Lowered), String> {
+    let mut job = cam_job(options)?;
+    job.calibration = train.map(|t| t.to_owned());
+    let graph = tessera::cam::family::model_graph(model.clone()).map_err(|e| e.to_string())?;
+    let loaded = Model { graph, calibration: job.calibration.clone() };
+    let lowered =
+        lower_model(&tessera::cam::family::TREES, &job, loaded).map_err(|e| e.to_string())?;
+    Ok((job, lowered))
+}
+
+/// The design `tessera sim` and `compile` realize for `model` mapped with `cam_pack(<options>)`:
+/// the pipeline's final graph read back ([`tessera::cam::family::realized_design`]).
+pub fn lower(
+    model: &TreeEnsemble,
+    options: &str,
+    train: Option<ArrayView2<f32>>,
+) -> Result<CamDesign, String> {
+    let (job, lowered) = lower_graph(model, options, train)?;
+    tessera::cam::family::realized_design(&job, &lowered).map_err(|e| e.to_string())
 }
 
 pub fn count(v: u64) -> Value {

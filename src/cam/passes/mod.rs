@@ -1,6 +1,7 @@
 //! The tree family's passes: `cam-pack` → `cam-quantize` → `cam-tile`, each an IR → IR rewrite
 //! between the `trees` and `cam` dialects.
 
+mod emit;
 pub mod pack;
 pub mod quantize;
 pub mod tile;

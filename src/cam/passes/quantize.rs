@@ -62,7 +62,7 @@ impl Pass for CamQuantize {
         rewrite_dialect::<CamRows>(self.name(), g, |CamRows(p)| {
             let q = quantize(p, &cfg, train)
                 .map_err(|e| PassError::failed(self.name(), e.to_string()))?;
-            Ok(Op::dialect_op(CamCodes { packed: p.clone(), quantized: Arc::new(q) }))
+            Ok(Op::dialect_op(CamCodes { quantized: Arc::new(q) }))
         })
     }
 }

@@ -1,21 +1,23 @@
-//! `cam-tile`: quantized rows → arrays of the cell's geometry, for the three policies.
+//! `cam-tile`: quantized rows → the hardware: an input encoder, the arrays of the cell's
+//! geometry in search order, the accumulator (see [`crate::cam::dialect`]).
 
-use crate::cam::design::{default_auto_candidates, layout};
-use crate::cam::dialect::{CamCodes, CamTiles};
+use super::emit::emit;
+use crate::cam::design::{choose_geometry, default_auto_candidates, encode_all, TileChoice};
+use crate::cam::dialect::{CamCodes, Schedule};
 use crate::cam::energy::CamPhysics;
-use crate::cam::tile::{ColumnOrder, Geometry, Policy, TileOptions};
-use crate::cam::{CamError, CamOptions, TileChoice};
+use crate::cam::tile::{check_options, tile, ColumnOrder, Geometry, Policy, TileOptions};
+use crate::cam::CamError;
 use crate::dsl::accel::{Instance, Value};
-use crate::ir::{Graph, Op};
-use crate::passes::rewrite::{mapped_cell, require_dialect, rewrite_dialect};
+use crate::ir::Graph;
+use crate::passes::rewrite::{mapped_cell, nodes_where, require_dialect};
 use crate::passes::{
     DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
 };
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-/// Lays the rows out on arrays. All three policies are built (the report compares them under one
-/// energy model); `order` picks the one the hardware implements.
+/// Lays the rows out on arrays for the policy `order` picks and writes them as hardware nodes.
+/// The report's comparison with the other two policies rebuilds their layouts from the graph
+/// ([`crate::cam::hardware::design`]).
 pub struct CamTile;
 
 static OPTIONS: &[PassOption] = &[
@@ -103,7 +105,7 @@ impl Pass for CamTile {
         let fail = |m: String| PassError::failed(self.name(), m);
         let cell = mapped_cell(self.name(), cx)?;
         let physics = CamPhysics::from_instance(cell).map_err(|e| fail(e.to_string()))?;
-        let tile = match cx.options.get("tile") {
+        let tile_choice = match cx.options.get("tile") {
             Some(Value::Dims(d)) => TileChoice::Fixed(fixed_tile(d, &physics).map_err(fail)?),
             Some(Value::Symbol(s)) if s == "auto" => TileChoice::Auto(default_auto_candidates()),
             _ => TileChoice::Cell,
@@ -112,19 +114,39 @@ impl Pass for CamTile {
             Policy::by_name(cx.symbol("order")?).ok_or_else(|| fail("unknown order".into()))?;
         let column_order = ColumnOrder::by_name(cx.symbol("column-order")?)
             .ok_or_else(|| fail("unknown column order".into()))?;
+        let options = TileOptions { cluster: cx.bool("cluster")?, column_order };
         let train = cx.calibration.map(|c| c.view());
-        rewrite_dialect::<CamCodes>(self.name(), g, |CamCodes { packed, quantized }| {
-            let physics = physics.clone();
-            let opts = CamOptions {
-                tile: tile.clone(),
-                order,
-                levels: Some(quantized.levels),
-                leaf_bits: quantized.fixed.leaf_bits,
-                tile_options: TileOptions { cluster: cx.bool("cluster")?, column_order },
+        let mut out = g.clone();
+        for id in nodes_where(g, |op| op.dialect::<CamCodes>().is_some()) {
+            let Some(CamCodes { quantized: q }) = g.op(id).dialect::<CamCodes>() else {
+                continue;
             };
-            let d = layout((**packed).clone(), (**quantized).clone(), physics, &opts, train)
-                .map_err(|e| fail(e.to_string()))?;
-            Ok(Op::dialect_op(CamTiles(Arc::new(d))))
-        })
+            let encoded = encode_all(q, train).map_err(|e| fail(e.to_string()))?;
+            let (geometry, auto) = match &tile_choice {
+                TileChoice::Cell => (Geometry::new(physics.rows, physics.cols), None),
+                TileChoice::Fixed(g) => (Geometry::new(g.rows, g.cols), None),
+                TileChoice::Auto(candidates) => {
+                    match choose_geometry(q, &physics, candidates, &options, &encoded) {
+                        Ok((g, scored)) => (Ok(g), Some(scored)),
+                        Err(e) => (Err(e), None),
+                    }
+                }
+            };
+            let geometry = geometry.map_err(|e| fail(e.to_string()))?;
+            physics.costs(geometry).map_err(|e| fail(e.to_string()))?;
+            // The report compares all three layouts, so what the monosparse one needs is
+            // checked whatever `order` the hardware implements.
+            check_options(&options, &encoded).map_err(|e| fail(e.to_string()))?;
+            let layout =
+                tile(q, geometry, order, &options, &encoded).map_err(|e| fail(e.to_string()))?;
+            let schedule = Schedule { geometry, policy: order, options, auto };
+            let x = *g.operands(id).first().ok_or_else(|| fail("cam.codes has no input".into()))?;
+            let bad = |e: crate::ir::graph::GraphError| fail(e.to_string());
+            let margins = emit(&mut out, x, q, &layout, schedule).map_err(bad)?;
+            out.node_mut(margins).name = g.node(id).name.clone();
+            out.replace_all_uses(id, margins);
+            out.remove_node(id);
+        }
+        Ok(out)
     }
 }

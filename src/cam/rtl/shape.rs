@@ -5,6 +5,7 @@
 //! vectors ([`super::OutputLayout`]) cannot disagree about a field position.
 
 use crate::cam::design::CamDesign;
+use crate::cam::dialect::encode::code_bits_of;
 use crate::cam::error::CamError;
 
 /// Bits needed to write `n` in binary (`0` for `0`).
@@ -78,8 +79,7 @@ impl Shape {
             threshold_base.push(total);
             total += u;
         }
-        let max_u = thresholds.iter().copied().max().unwrap_or(0);
-        let code_bits = bit_len(max_u as u64).max(1);
+        let code_bits = code_bits_of(&q.encoders);
         let steps: Vec<u32> = thresholds.iter().map(|u| bit_len(*u as u64)).collect();
         let rows = t.geometry.rows;
         let cols = t.geometry.cols;

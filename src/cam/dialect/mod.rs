@@ -3,14 +3,24 @@
 //! - `cam.rows` (`cam-pack`): every root-to-leaf path as a row of half-open float32 ranges
 //!   with don't-care cells; computes the ensemble's margins.
 //! - `cam.codes` (`cam-quantize`): rows over per-feature rank codes, the encoder tables and
-//!   fixed-point leaves; margins are the fixed-point sums converted to float32. The float rows
-//!   stay attached because the report states sparsity and loss against them.
-//! - `cam.tiles` (`cam-tile`): the hardware layout (arrays, the search schedule of every
-//!   policy) with the cell physics; computes exactly what the RTL computes.
+//!   fixed-point leaves; margins are the fixed-point sums converted to float32. The loss
+//!   against the float rows is measured here and carried in the quantizer's report.
+//! - after `cam-tile` the graph is the hardware, one node per block a designer draws, wired in
+//!   search order: `cam.encode` (the input encoder, [`encode`]) → `cam.array` per built array
+//!   ([`array`]; under monosparse each takes the previous array of its row tile as `live_in`) →
+//!   `cam.leaves` (the accumulator, [`leaves`]) → `cam.margin` (totals to float32). Each
+//!   computes exactly what its RTL block computes, so the interpreter runs the hardware graph.
+
+pub mod array;
+pub mod encode;
+pub mod leaves;
+
+pub use array::{CamArray, TilePos};
+pub use encode::CamEncode;
+pub use leaves::{CamLeaves, CamMargin, LeafRow, LeafTable, LeafTile, Schedule};
 
 use super::pack::PackedCam;
 use super::quantize::QuantizedCam;
-use super::CamDesign;
 use crate::frontend::tree_ops::margins_type;
 use crate::ir::dialect::{per_sample, DialectOp};
 use crate::ir::{Tensor, TensorType};
@@ -23,13 +33,8 @@ pub struct CamRows(pub Arc<PackedCam>);
 /// `cam.codes`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CamCodes {
-    pub packed: Arc<PackedCam>,
     pub quantized: Arc<QuantizedCam>,
 }
-
-/// `cam.tiles`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CamTiles(pub Arc<CamDesign>);
 
 impl DialectOp for CamRows {
     fn name(&self) -> &'static str {
@@ -67,18 +72,26 @@ impl DialectOp for CamCodes {
         "cam.codes"
     }
     fn verify(&self) -> Result<(), String> {
-        let (p, q) = (&self.packed, &self.quantized);
-        if p.rows.len() != q.rows.len()
-            || p.num_features != q.num_features
-            || p.num_outputs != q.num_outputs
-        {
+        let q = &self.quantized;
+        if q.encoders.len() != q.num_features || q.base_q.len() != q.num_outputs {
             return Err(format!(
-                "{} code rows over {} features for {} packed rows over {} features",
-                q.rows.len(),
+                "{} encoder tables and {} base values for {} features and {} outputs",
+                q.encoders.len(),
+                q.base_q.len(),
                 q.num_features,
-                p.rows.len(),
-                p.num_features
+                q.num_outputs
             ));
+        }
+        for (i, r) in q.rows.iter().enumerate() {
+            if r.cells.len() != q.num_features || r.output >= q.num_outputs {
+                return Err(format!(
+                    "row {i} has {} cells and feeds output {} ({} features, {} outputs)",
+                    r.cells.len(),
+                    r.output,
+                    q.num_features,
+                    q.num_outputs
+                ));
+            }
         }
         Ok(())
     }
@@ -101,50 +114,6 @@ impl DialectOp for CamCodes {
         per_sample(a[0], ty, c.num_features, |x| {
             let totals = c.totals(&c.encode(x).map_err(|e| e.to_string())?);
             Ok(totals.into_iter().map(|t| c.fixed.to_margin(t)).collect())
-        })
-    }
-    crate::dialect_op_boilerplate!();
-}
-
-impl DialectOp for CamTiles {
-    fn name(&self) -> &'static str {
-        "cam.tiles"
-    }
-    fn verify(&self) -> Result<(), String> {
-        let d = &self.0;
-        let rows = d.quantized.rows.len();
-        for (policy, t) in [
-            ("raw", &d.tiled.raw),
-            ("reorder", &d.tiled.reorder),
-            ("monosparse", &d.tiled.monosparse),
-        ] {
-            let placed: usize = t.row_tiles.iter().map(|r| r.rows.len()).sum();
-            if placed != rows {
-                return Err(format!("{policy} tiling places {placed} rows of {rows}"));
-            }
-        }
-        Ok(())
-    }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
-        let q = &self.0.quantized;
-        margins_type(operands[0], q.num_features, q.num_outputs)
-    }
-    fn attributes(&self) -> Vec<(&'static str, String)> {
-        let d = &self.0;
-        let t = d.hardware();
-        let arrays: usize = t.row_tiles.iter().map(|r| r.column_tiles.len()).sum();
-        vec![
-            ("tile", d.geometry.to_string()),
-            ("order", d.options.order.name().to_string()),
-            ("row_tiles", t.row_tiles.len().to_string()),
-            ("arrays", arrays.to_string()),
-        ]
-    }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
-        let d = &self.0;
-        let sim = super::sim::Simulator::new(&d.quantized, d.hardware());
-        per_sample(a[0], ty, d.quantized.num_features, |x| {
-            Ok(sim.run_f32(x).map_err(|e| e.to_string())?.margins)
         })
     }
     crate::dialect_op_boilerplate!();

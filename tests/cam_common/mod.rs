@@ -57,7 +57,7 @@ pub fn lower_graph(
     let mut job = cam_job(options)?;
     job.calibration = train.map(|t| t.to_owned());
     let graph = tessera::cam::family::model_graph(model.clone()).map_err(|e| e.to_string())?;
-    let loaded = Model { graph, calibration: job.calibration.clone() };
+    let loaded = Model::new(graph, job.calibration.clone());
     let lowered =
         lower_model(&tessera::cam::family::TREES, &job, loaded).map_err(|e| e.to_string())?;
     Ok((job, lowered))

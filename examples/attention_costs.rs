@@ -16,26 +16,52 @@
 use std::path::Path;
 use tessera::attention::core::CoreParams;
 use tessera::attention::cost::{head_cost, scaling, AttnShape, AttnUnits, Variant};
-use tessera::attention::design::{compile, CompileOptions};
+use tessera::attention::dialect::ProgramOp;
+use tessera::attention::family::ATTENTION_FAMILY;
+use tessera::attention::program::MachineOp;
 use tessera::attention::rtl::unit_design;
 use tessera::attention::select::Selection;
 use tessera::backend::verilog::print_modules;
 use tessera::backend::verilog::synth::{run_yosys, SynthStats};
-use tessera::frontend::onnx::load_onnx;
-use tessera::passes::PassInvocation;
+use tessera::flow::{driver, Job};
 
-fn core_of(model: &str, passes: &[&str]) -> Result<CoreParams, String> {
+/// Layer 0, head 0 of `model` compiled as `tessera compile` does: the example's description
+/// with `mapping` as its mapping line, lowered by the one driver, the core read from the
+/// `attn.program` node of the final graph.
+fn core_of(model: &str, mapping: &str) -> Result<CoreParams, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vit_digits_had");
     let calib: ndarray::Array2<f32> =
         ndarray_npy::read_npy(dir.join("X_calib.npy")).map_err(|e| e.to_string())?;
-    let m = load_onnx(&dir.join(model)).map_err(|e| e.to_string())?;
-    let passes = passes
+    let text = format!(
+        "use attention;\naccelerator v {{\n    model vit = onnx(\"{model}\");\n    \
+         inst cam = attention::ba_cam(rows = 16, cols = 16);\n    map vit -> cam using {mapping};\n}}\n"
+    );
+    let name = dir.join("variant.tess").display().to_string();
+    let loaded = tessera::dsl::load_sources(
+        &[(&name, text.as_str())],
+        &tessera::flow::catalog::load_options(),
+    );
+    if loaded.has_errors() {
+        return Err(format!("{:?}", loaded.diagnostics));
+    }
+    let accel = loaded.accelerators.into_iter().next().ok_or("no accelerator")?;
+    let mut job = Job::new(accel, None).map_err(|e| e.to_string())?;
+    job.calibration = Some(calib);
+    let lowered = driver::lower(&ATTENTION_FAMILY, &job).map_err(|e| e.to_string())?;
+    let g = &lowered.graph;
+    let program = g
+        .topo_order()
+        .into_iter()
+        .find_map(|n| g.op(n).dialect::<ProgramOp>().map(|p| p.program.clone()))
+        .ok_or("no attn.program in the final graph")?;
+    program
+        .ops
         .iter()
-        .map(|p| PassInvocation::parse(&tessera::flow::registry(), p).map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let opts = CompileOptions { passes, ..CompileOptions::default() };
-    let d = compile(&m, None, &opts, Some(&calib)).map_err(|e| e.to_string())?;
-    d.core(0, 0).cloned().map_err(|e| e.to_string())
+        .find_map(|o| match o {
+            MachineOp::Attention(a) => a.heads.first().cloned(),
+            _ => None,
+        })
+        .ok_or_else(|| "the model has no attention layer".to_string())
 }
 
 /// Synthesizes the core module alone (the unit's streaming wrapper excluded).
@@ -67,9 +93,13 @@ fn main() {
         }
     };
     let run = || -> Result<(), String> {
-        let had_all = core_of("student.onnx", &[])?;
-        let had_top = core_of("student.onnx", &["sparsify:top-n=6"])?;
-        let std_all = core_of("teacher.onnx", &[])?;
+        // The student carries Sign on Q and K, so `binarize` keeps its trained scales.
+        let had_all = core_of("student.onnx", "binarize()")?;
+        let had_top = core_of("student.onnx", "binarize(top_n = 6)")?;
+        // The teacher keeps float Q/K (standard attention); a mapping is `binarize` or
+        // `sparsify`, so it is compiled with all 17 keys kept and its core reads them all.
+        let std_all = core_of("teacher.onnx", "sparsify(top_n = 17)")?;
+        let std_all = CoreParams { select: Selection::All, ..std_all };
         println!("## Synthesis of one attention core (yosys 0.23 generic gates; transistors and NanGate 45 nm X1 areas per `backend::verilog::synth::CELLS`)\n");
         println!("| S | d_k | d_v | core | cells | DFF | transistors | area um2 | transistors vs int8 | area vs int8 |");
         println!("|---|---|---|---|---|---|---|---|---|---|");

@@ -181,3 +181,35 @@ fn layer_option_applies_to_binarization_and_selection() {
     );
     assert_eq!((layers[1]["mode"].as_str(), layers[1]["kept"].as_u64()), (Some("had"), Some(6)));
 }
+
+#[test]
+fn activation_bits_are_an_attn_quantize_option_in_the_description() {
+    let x = npy("X_test.npy").slice(s![..8, ..]).to_owned();
+    let sim = |mapping: &str| {
+        let job = job_from(Some(&variant("student.onnx", mapping)));
+        ATTENTION_FAMILY.compile(&job).unwrap().simulate(x.view()).unwrap().outputs
+    };
+    // The default is 8 bits: saying so changes nothing; 4-bit activations change the outputs.
+    let default = sim("binarize(top_n = 6)");
+    assert_eq!(default, sim("binarize(top_n = 6, act_bits = 8)"));
+    assert_ne!(default, sim("binarize(top_n = 6, act_bits = 4)"));
+    // Out of range: the description checker names the option.
+    let name = dir().join("variant.tess").display().to_string();
+    let text = variant("student.onnx", "binarize(top_n = 6, act_bits = 40)");
+    let loaded =
+        dsl::load_sources(&[(&name, text.as_str())], &tessera::flow::catalog::load_options());
+    assert!(loaded.has_errors());
+    let msg = format!("{:?}", loaded.diagnostics);
+    assert!(msg.contains("act_bits") || msg.contains("act-bits"), "{msg}");
+}
+
+#[test]
+fn dump_after_attn_quantize_shows_the_program() {
+    let mut job = job_from(None);
+    job.dumps =
+        vec![tessera::passes::DumpPoint::parse(&tessera::flow::registry(), "after:attn-quantize")
+            .unwrap()];
+    let c = ATTENTION_FAMILY.compile(&job).unwrap();
+    let text: String = c.ir_dumps().iter().map(|d| d.render()).collect();
+    insta::assert_snapshot!(text);
+}

@@ -1,142 +1,33 @@
-//! The family API the command line calls: compile a transformer for an accelerator,
-//! simulate it with costs, lower it to Verilog and produce test vectors.
+//! A compiled transformer as the attention family realizes it from the final graph: simulate
+//! it with costs, lower it to Verilog and produce test vectors.
 
 use super::core::CoreMode;
 use super::cost::{head_cost, price_cores, scaling, AttnShape, AttnUnits, Variant};
 use super::error::AttnError;
-use super::ir::QkMode;
 use super::program::{MachineOp, Program};
-use super::quant::{build, QuantConfig};
 use super::rtl::machine::{input_elem, machine_design, output_elem};
 use super::rtl::{unit_design, unit_vectors, AttnVerilog};
 use super::sim::{head_operands, run, run_observed, SimEvents};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack;
-use crate::dsl::accel::Accelerator;
-use crate::frontend::onnx::OnnxModel;
-use crate::ir::{interp, Graph, Tensor};
-use crate::passes::{PassEnv, PassInvocation, PassManager};
 use crate::sim::cost::Ledger;
 use ndarray::Array2;
 use serde_json::json;
+use std::sync::Arc;
 
 /// Sequence lengths of the scaling study in reports.
 pub const SCALING_SEQS: &[usize] = &[64, 128, 256, 512, 1024, 2048, 4096];
 
-/// How to compile.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CompileOptions {
-    /// Name of the generated top module.
-    pub top: String,
-    pub quant: QuantConfig,
-    /// Passes to run after import (`binarize`, `sparsify`, ...), in order. When empty, the
-    /// accelerator's mappings that name attention passes are used.
-    pub passes: Vec<PassInvocation>,
-}
-
-impl Default for CompileOptions {
-    fn default() -> Self {
-        CompileOptions {
-            top: "tessera_attn".into(),
-            quant: QuantConfig::default(),
-            passes: Vec::new(),
-        }
-    }
-}
-
-/// The attention passes a description's mappings request (`map m -> a using binarize(per_head =
-/// true);`), in order.
-pub fn passes_from_accelerator(acc: &Accelerator) -> Vec<PassInvocation> {
-    acc.mappings
-        .iter()
-        .filter(|m| {
-            matches!(crate::passes::options::canonical(&m.pass).as_str(), "binarize" | "sparsify")
-        })
-        .map(|m| PassInvocation {
-            pass: crate::passes::options::canonical(&m.pass),
-            options: m.options.clone(),
-        })
-        .collect()
-}
-
-/// A compiled transformer: the model-level graph after the passes, its integer program, and
+/// A compiled transformer: the integer program `attn-quantize` left in the final graph, and
 /// the unit figures its costs use.
 #[derive(Clone, Debug)]
 pub struct AttnDesign {
-    pub graph: Graph,
-    pub program: Program,
+    pub program: Arc<Program>,
     pub units: AttnUnits,
     pub top: String,
 }
 
-/// Imports `model`, runs the passes, and quantizes with `calib` (required: activation scales
-/// and HAD's sigmas are calibrated).
-pub fn compile(
-    model: &OnnxModel,
-    accel: Option<&Accelerator>,
-    opts: &CompileOptions,
-    calib: Option<&Array2<f32>>,
-) -> Result<AttnDesign, AttnError> {
-    let graph = super::import::import(model)?;
-    let passes = if opts.passes.is_empty() {
-        accel.map(passes_from_accelerator).unwrap_or_default()
-    } else {
-        opts.passes.clone()
-    };
-    let graph = if passes.is_empty() {
-        graph
-    } else {
-        let registry: Vec<&dyn crate::passes::Pass> =
-            crate::passes::registry::CORE.iter().chain(super::passes::PIPELINE).copied().collect();
-        let pm = PassManager::new(&registry, &passes)?;
-        pm.run(&graph, PassEnv { accelerator: accel, calibration: calib })?.graph
-    };
-    let calib = calib.ok_or_else(|| {
-        AttnError::Calibration(
-            "quantization needs calibration data (give --data with sample inputs)".into(),
-        )
-    })?;
-    AttnDesign::from_graph(graph, accel, &opts.quant, calib, &opts.top)
-}
-
 impl AttnDesign {
-    /// Quantizes a model-level graph (imported, passes already run) with `calib` and reads
-    /// the unit figures from `accel` (the CAMformer defaults without one).
-    pub fn from_graph(
-        graph: Graph,
-        accel: Option<&Accelerator>,
-        quant: &QuantConfig,
-        calib: &Array2<f32>,
-        top: &str,
-    ) -> Result<AttnDesign, AttnError> {
-        let program = build(&graph, calib, quant)?;
-        let units = match accel {
-            Some(a) => AttnUnits::from_accelerator(a).map_err(AttnError::Cost)?,
-            None => AttnUnits::camformer_45nm(),
-        };
-        Ok(AttnDesign { graph, program, units, top: top.to_string() })
-    }
-}
-
-impl AttnDesign {
-    /// Float outputs of the model-level graph (after the passes): the reference the integer
-    /// hardware approximates.
-    pub fn reference(&self, x: &Array2<f32>) -> Result<Array2<f32>, AttnError> {
-        let [input] = self.graph.inputs() else {
-            return Err(AttnError::Structure("one input expected".into()));
-        };
-        let ty = self.graph.ty(*input).clone();
-        let mut rows = Vec::with_capacity(x.nrows());
-        for (i, r) in x.rows().into_iter().enumerate() {
-            let t = Tensor::f32(ty.shape.clone(), r.to_vec())
-                .map_err(|e| AttnError::Input(format!("row {i}: {e}")))?;
-            let out = interp::run(&self.graph, &[t])
-                .map_err(|e| AttnError::Input(format!("row {i}: {e}")))?;
-            rows.push(out[0].floats().unwrap_or_default().to_vec());
-        }
-        to_array(rows)
-    }
-
     /// Integer codes of every row: (input codes, output codes), with summed events.
     fn run_all(&self, x: &Array2<f32>) -> Result<RunCodes, AttnError> {
         let mut ins = Vec::with_capacity(x.nrows());
@@ -339,17 +230,6 @@ impl AttnDesign {
             outs.push(expected);
         }
         Ok((ins, outs))
-    }
-
-    /// Attention layers' Q/K modes (for reports and tests).
-    pub fn qk_modes(&self) -> Vec<QkMode> {
-        self.graph
-            .topo_order()
-            .into_iter()
-            .filter_map(|n| {
-                self.graph.op(n).dialect::<crate::attention::ir::MhaOp>().map(|m| m.qk.clone())
-            })
-            .collect()
     }
 }
 

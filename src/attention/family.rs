@@ -19,8 +19,10 @@
 //! `int8_mac`), the CAMformer 45 nm defaults for the rest; the RTL is the whole-model
 //! sequencer of `attention::rtl::machine`, bit-exact with the simulator.
 
+use super::cost::AttnUnits;
 use super::design::AttnDesign;
-use super::quant::QuantConfig;
+use super::dialect::ProgramOp;
+use super::passes::quantize::AttnQuantize;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
 use crate::dsl::accel::{Mapping, Value};
@@ -158,7 +160,7 @@ impl Family for AttentionFamily {
 }
 
 /// The passes a mapping runs: `binarize` maps run both passes (`sparsify` only with `top_n`),
-/// `sparsify` maps run `sparsify`.
+/// `sparsify` maps run `sparsify`; every mapping ends with `attn-quantize`.
 fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowError> {
     let entry = canonical(&job.mapping.pass);
     let has_top_n = job.mapping.options.keys().any(|k| canonical(k) == "top-n");
@@ -175,9 +177,9 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
                     job.mapping.pass
                 )));
             }
-            Ok(vec![&super::passes::binarize::Binarize])
+            Ok(vec![&super::passes::binarize::Binarize, &AttnQuantize])
         }
-        "sparsify" => Ok(vec![&super::passes::sparsify::Sparsify]),
+        "sparsify" => Ok(vec![&super::passes::sparsify::Sparsify, &AttnQuantize]),
         other => Err(FlowError::Description(format!(
             "mapping pass `{other}` does not select the attention family"
         ))),
@@ -187,18 +189,20 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
 /// The design the pipeline's final graph describes.
 fn realize(job: &Job, result: Lowered) -> Result<AttentionCompiled, FlowError> {
     let emit = emit_of(&job.mapping)?;
-    let calib = result
-        .calibration
-        .as_ref()
-        .ok_or_else(|| FlowError::Model("attention quantization needs calibration data".into()))?;
-    let mut design = AttnDesign::from_graph(
-        result.graph,
-        Some(&job.accel),
-        &QuantConfig::default(),
-        calib,
-        &job.top,
-    )
-    .map_err(|e| FlowError::Model(e.to_string()))?;
+    // The program is the `attn.program` node `attn-quantize` left in the final graph.
+    let program = result
+        .graph
+        .topo_order()
+        .into_iter()
+        .find_map(|n| result.graph.op(n).dialect::<ProgramOp>().map(|p| p.program.clone()))
+        .ok_or_else(|| {
+            FlowError::Model(
+                "the final graph has no `attn.program` (attn-quantize did not run)".into(),
+            )
+        })?;
+    let units = AttnUnits::from_accelerator(&job.accel)
+        .map_err(|e| FlowError::Model(super::AttnError::Cost(e).to_string()))?;
+    let mut design = AttnDesign { program, units, top: job.top.clone() };
     design.units.clock_ghz = job.clock_hz() / 1e9;
     if let Emit::Unit { layer, head } = emit {
         // Fail at compile time, naming the options, when the model has no such head.

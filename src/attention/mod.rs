@@ -3,6 +3,7 @@ pub mod calib;
 pub mod core;
 pub mod cost;
 pub mod design;
+pub mod dialect;
 pub mod error;
 pub mod family;
 pub mod import;

@@ -1,0 +1,137 @@
+//! `attn-quantize`: the model-level attention graph (after `binarize`/`sparsify`) becomes the
+//! integer machine program the hardware runs, as one `attn.program` node between the graph's
+//! input and output. Every number format is an option, so a `.tess` mapping sets them
+//! (`binarize(top_n = 6, act_bits = 6)`); the defaults are the formats tessera has always used.
+
+use crate::attention::calib::require_mha;
+use crate::attention::dialect::ProgramOp;
+use crate::attention::quant::{build, QuantConfig};
+use crate::ir::{Graph, Op};
+use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use std::sync::Arc;
+
+/// Quantizes the model with the calibration data and replaces it by its integer program.
+pub struct AttnQuantize;
+
+// Defaults must equal `QuantConfig::default()` (checked by a test below).
+const OPTIONS: &[PassOption] = &[
+    PassOption {
+        name: "act-bits",
+        kind: OptionKind::Int { min: 2, max: 16 },
+        default: DefaultValue::Int(8),
+        help: "bits of the activation codes linear layers and tables read",
+    },
+    PassOption {
+        name: "resid-bits",
+        kind: OptionKind::Int { min: 2, max: 24 },
+        default: DefaultValue::Int(16),
+        help: "bits of the residual-path codes (read by adds, layer norms, concatenations)",
+    },
+    PassOption {
+        name: "prob-bits",
+        kind: OptionKind::Int { min: 1, max: 16 },
+        default: DefaultValue::Int(10),
+        help: "fraction bits of the attention probabilities",
+    },
+    PassOption {
+        name: "exp-bits",
+        kind: OptionKind::Int { min: 1, max: 24 },
+        default: DefaultValue::Int(15),
+        help: "fraction bits of the softmax exponent table",
+    },
+    PassOption {
+        name: "std-lut-len",
+        kind: OptionKind::Int { min: 2, max: 4096 },
+        default: DefaultValue::Int(256),
+        help: "standard attention: entries of the exponent table",
+    },
+    PassOption {
+        name: "std-lut-steps",
+        kind: OptionKind::Real,
+        default: DefaultValue::Real(16.0),
+        help: "standard attention: exponent table steps per logit unit (positive)",
+    },
+];
+
+impl AttnQuantize {
+    /// The number formats the options ask for.
+    fn config(&self, cx: &PassContext) -> Result<QuantConfig, PassError> {
+        let bits = |name: &str| -> Result<u32, PassError> {
+            // The option kinds bound every integer, so the conversions cannot fail.
+            u32::try_from(cx.int(name)?).map_err(|e| self.bad(name, e.to_string()))
+        };
+        let steps = cx.real("std-lut-steps")?;
+        if !(steps > 0.0 && steps.is_finite()) {
+            return Err(self.bad("std-lut-steps", format!("must be positive, got {steps}")));
+        }
+        Ok(QuantConfig {
+            act_bits: bits("act-bits")?,
+            resid_bits: bits("resid-bits")?,
+            prob_bits: bits("prob-bits")?,
+            exp_bits: bits("exp-bits")?,
+            std_lut_len: bits("std-lut-len")? as usize,
+            std_lut_steps: steps,
+        })
+    }
+
+    fn bad(&self, option: &str, message: String) -> PassError {
+        PassError::BadOption { pass: self.name().into(), option: option.into(), message }
+    }
+}
+
+impl Pass for AttnQuantize {
+    fn name(&self) -> &'static str {
+        "attn-quantize"
+    }
+    fn description(&self) -> &'static str {
+        "Quantize the attention model with the calibration data into its integer machine program (attn.program)."
+    }
+    fn options(&self) -> &'static [PassOption] {
+        OPTIONS
+    }
+    fn preconditions(&self, graph: &Graph) -> Result<(), String> {
+        require_mha(graph)
+    }
+    fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
+        let fail = |m: String| PassError::failed(self.name(), m);
+        let config = self.config(cx)?;
+        let calib = cx.calibration.ok_or_else(|| {
+            fail("needs calibration data to set the activation scales (give --data)".into())
+        })?;
+        let (&[input], &[output]) = (graph.inputs(), graph.outputs()) else {
+            return Err(fail("the graph must have one input and one output".into()));
+        };
+        let program = build(graph, calib, &config).map_err(|e| fail(e.to_string()))?;
+        let Op::Input { name: in_name, ty: in_ty } = graph.op(input) else {
+            return Err(fail("the graph input is not an input op".into()));
+        };
+        let Op::Output { name: out_name } = graph.op(output) else {
+            return Err(fail("the graph output is not an output op".into()));
+        };
+        let out_shape = graph.ty(output).shape.clone();
+        let op = ProgramOp { program: Arc::new(program), config, out_shape };
+        let mut g = Graph::new();
+        let build_err = |e: crate::ir::GraphError| fail(e.to_string());
+        let x = g.add_input(in_name, in_ty.clone()).map_err(build_err)?;
+        let p = g.add(Op::dialect_op(op), &[x]).map_err(build_err)?;
+        g.add_output(out_name, p).map_err(build_err)?;
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn option_defaults_are_the_default_formats() {
+        let d = QuantConfig::default();
+        let get = |n: &str| OPTIONS.iter().find(|o| o.name == n).map(|o| o.default);
+        assert_eq!(get("act-bits"), Some(DefaultValue::Int(i64::from(d.act_bits))));
+        assert_eq!(get("resid-bits"), Some(DefaultValue::Int(i64::from(d.resid_bits))));
+        assert_eq!(get("prob-bits"), Some(DefaultValue::Int(i64::from(d.prob_bits))));
+        assert_eq!(get("exp-bits"), Some(DefaultValue::Int(i64::from(d.exp_bits))));
+        assert_eq!(get("std-lut-len"), Some(DefaultValue::Int(d.std_lut_len as i64)));
+        assert_eq!(get("std-lut-steps"), Some(DefaultValue::Real(d.std_lut_steps)));
+    }
+}

@@ -16,7 +16,7 @@
 use std::path::Path;
 use tessera::attention::core::CoreParams;
 use tessera::attention::cost::{head_cost, scaling, AttnShape, AttnUnits, Variant};
-use tessera::attention::dialect::ProgramOp;
+use tessera::attention::dialect::program_of;
 use tessera::attention::family::ATTENTION_FAMILY;
 use tessera::attention::program::MachineOp;
 use tessera::attention::rtl::unit_design;
@@ -27,7 +27,7 @@ use tessera::flow::{driver, Job};
 
 /// Layer 0, head 0 of `model` compiled as `tessera compile` does: the example's description
 /// with `mapping` as its mapping line, lowered by the one driver, the core read from the
-/// `attn.program` node of the final graph.
+/// hardware nodes of the final graph.
 fn core_of(model: &str, mapping: &str) -> Result<CoreParams, String> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/vit_digits_had");
     let calib: ndarray::Array2<f32> =
@@ -49,11 +49,7 @@ fn core_of(model: &str, mapping: &str) -> Result<CoreParams, String> {
     job.calibration = Some(calib);
     let lowered = driver::lower(&ATTENTION_FAMILY, &job).map_err(|e| e.to_string())?;
     let g = &lowered.graph;
-    let program = g
-        .topo_order()
-        .into_iter()
-        .find_map(|n| g.op(n).dialect::<ProgramOp>().map(|p| p.program.clone()))
-        .ok_or("no attn.program in the final graph")?;
+    let (program, _) = program_of(g)?;
     program
         .ops
         .iter()

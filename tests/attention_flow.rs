@@ -213,3 +213,52 @@ fn dump_after_attn_quantize_shows_the_program() {
     let text: String = c.ir_dumps().iter().map(|d| d.render()).collect();
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn the_hardware_nodes_evaluated_one_by_one_give_the_simulators_outputs() {
+    // `attn-quantize` leaves one node per machine operation; the IR interpreter runs them
+    // through each node's own reference semantics and wiring, the simulator runs the program
+    // read back from the same graph. Both must agree bit for bit on every sample.
+    let job = job_from(None);
+    let lowered = tessera::flow::driver::lower(&ATTENTION_FAMILY, &job).unwrap();
+    let g = &lowered.graph;
+    let names: Vec<&str> = g.topo_order().iter().map(|&n| g.op(n).mnemonic()).collect();
+    for unit in
+        ["attn.input_quant", "attn.linear", "attn.attention", "attn.layer_norm", "attn.dequant"]
+    {
+        assert!(names.contains(&unit), "{unit} missing from {names:?}");
+    }
+    let x = npy("X_test.npy").slice(s![..6, ..]).to_owned();
+    let sim = ATTENTION_FAMILY.compile(&job).unwrap().simulate(x.view()).unwrap().outputs;
+    for (r, row) in x.rows().into_iter().enumerate() {
+        let input = tessera::ir::Tensor::f32(vec![row.len()], row.to_vec()).unwrap();
+        let out = tessera::ir::interp::run(g, &[input]).unwrap();
+        let got = out[0].floats().unwrap().to_vec();
+        let want: Vec<f32> = sim.row(r).to_vec();
+        assert_eq!(
+            got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+            "row {r}"
+        );
+    }
+}
+
+#[test]
+fn a_schedule_with_a_gap_is_refused_when_read_back() {
+    use tessera::attention::dialect::{program_of, AttnUnit};
+    let job = job_from(None);
+    let mut g = tessera::flow::driver::lower(&ATTENTION_FAMILY, &job).unwrap().graph;
+    assert!(program_of(&g).is_ok());
+    // Move the last unit one step later: step k is then missing.
+    let last = g
+        .topo_order()
+        .into_iter()
+        .filter(|&n| g.op(n).dialect::<AttnUnit>().is_some())
+        .max_by_key(|&n| g.op(n).dialect::<AttnUnit>().map(|u| u.step))
+        .unwrap();
+    let mut unit = g.op(last).dialect::<AttnUnit>().unwrap().clone();
+    unit.step += 1;
+    g.node_mut(last).op = tessera::ir::Op::dialect_op(unit);
+    let e = program_of(&g).unwrap_err();
+    assert!(e.contains("schedule step") && e.contains("missing"), "{e}");
+}

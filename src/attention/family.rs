@@ -21,7 +21,7 @@
 
 use super::cost::AttnUnits;
 use super::design::AttnDesign;
-use super::dialect::ProgramOp;
+use super::dialect::program_of;
 use super::passes::quantize::AttnQuantize;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
@@ -189,17 +189,9 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
 /// The design the pipeline's final graph describes.
 fn realize(job: &Job, result: Lowered) -> Result<AttentionCompiled, FlowError> {
     let emit = emit_of(&job.mapping)?;
-    // The program is the `attn.program` node `attn-quantize` left in the final graph.
-    let program = result
-        .graph
-        .topo_order()
-        .into_iter()
-        .find_map(|n| result.graph.op(n).dialect::<ProgramOp>().map(|p| p.program.clone()))
-        .ok_or_else(|| {
-            FlowError::Model(
-                "the final graph has no `attn.program` (attn-quantize did not run)".into(),
-            )
-        })?;
+    // The program is read back from the hardware nodes `attn-quantize` left in the final graph.
+    let (program, _) = program_of(&result.graph).map_err(FlowError::Model)?;
+    let program = std::sync::Arc::new(program);
     let units = AttnUnits::from_accelerator(&job.accel)
         .map_err(|e| FlowError::Model(super::AttnError::Cost(e).to_string()))?;
     let mut design = AttnDesign { program, units, top: job.top.clone() };

@@ -64,86 +64,7 @@ pub fn run_observed(
     let mut ev = SimEvents::default();
     for (i, op) in p.ops.iter().enumerate() {
         observe(i, &mem);
-        let out: Vec<i64> = match op {
-            MachineOp::Gather { src, map, .. } => map
-                .iter()
-                .map(|m| match *m {
-                    GatherSrc::Elem(i) => mem[src.0][i as usize],
-                    GatherSrc::Const(c) => c,
-                })
-                .collect(),
-            MachineOp::Linear(l) => {
-                let x = &mem[l.src.0];
-                let mut y = Vec::with_capacity(l.rows * l.n);
-                for r in 0..l.rows {
-                    for j in 0..l.n {
-                        let mut acc = l.b[j];
-                        for i in 0..l.k {
-                            acc += x[r * l.k + i] * l.w[j * l.k + i];
-                        }
-                        y.push(match &l.post {
-                            Post::Requant { rq, lo, hi } => rq[j].apply(acc).clamp(*lo, *hi),
-                            Post::Sign => i64::from(acc >= 0),
-                            Post::Acc => acc,
-                        });
-                    }
-                }
-                ev.linear_macs += (l.rows * l.n * l.k) as u64;
-                y
-            }
-            MachineOp::Add(a) => {
-                let xa = &mem[a.a.0];
-                ev.adds += a.len as u64;
-                (0..a.len)
-                    .map(|i| {
-                        let b = match &a.b {
-                            AddOperand::Buf(b, rb) => rb.apply(mem[b.0][i]),
-                            AddOperand::Const(c) => c[i],
-                        };
-                        (a.ra.apply(xa[i]) + b).clamp(a.lo, a.hi)
-                    })
-                    .collect()
-            }
-            MachineOp::LayerNorm { src, rows, p: lp, .. } => {
-                let x = &mem[src.0];
-                ev.ln_rows += *rows as u64;
-                ev.ln_elements += (*rows * lp.d) as u64;
-                (0..*rows)
-                    .flat_map(|r| layer_norm_row(lp, &x[r * lp.d..(r + 1) * lp.d]).y)
-                    .collect()
-            }
-            MachineOp::Lut { src, len, in_lo, table, .. } => {
-                ev.lut_lookups += *len as u64;
-                mem[src.0][..*len]
-                    .iter()
-                    .map(|&x| {
-                        let i = x - in_lo;
-                        usize::try_from(i)
-                            .ok()
-                            .and_then(|i| table.get(i).copied())
-                            .ok_or_else(|| format!("code {x} is outside the activation table"))
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            MachineOp::Attention(a) => {
-                let heads = a.heads.len();
-                let (s, dv) = (a.heads[0].s, a.heads[0].d_v);
-                let mut out = vec![0i64; s * heads * dv];
-                for (h, cp) in a.heads.iter().enumerate() {
-                    let [q, k, v] = head_operands(a, &mem, h);
-                    let (o, e) = attend(cp, &q, &k, &v);
-                    for t in 0..s {
-                        out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv]
-                            .copy_from_slice(&o[t * dv..(t + 1) * dv]);
-                    }
-                    match cp.mode {
-                        CoreMode::Had => ev.had += e,
-                        CoreMode::Standard => ev.standard += e,
-                    }
-                }
-                out
-            }
-        };
+        let out = step(op, &mem, &mut ev)?;
         let dst = op.dst().0;
         let b = &p.buffers[dst];
         if let Some(bad) = out.iter().find(|&&v| v < b.lo || v > b.hi) {
@@ -158,4 +79,89 @@ pub fn run_observed(
         mem[dst] = out;
     }
     Ok((mem[p.output.buf.0].clone(), ev))
+}
+
+/// Executes one machine operation on the buffers `mem` (its sources are read, its destination
+/// is not) and returns the destination's codes, counting its events into `ev`. The simulator
+/// runs it for every op of a program; an `attn.*` unit node's reference semantics is this
+/// function on its operands.
+pub fn step(op: &MachineOp, mem: &[Vec<i64>], ev: &mut SimEvents) -> Result<Vec<i64>, String> {
+    Ok(match op {
+        MachineOp::Gather { src, map, .. } => map
+            .iter()
+            .map(|m| match *m {
+                GatherSrc::Elem(i) => mem[src.0][i as usize],
+                GatherSrc::Const(c) => c,
+            })
+            .collect(),
+        MachineOp::Linear(l) => {
+            let x = &mem[l.src.0];
+            let mut y = Vec::with_capacity(l.rows * l.n);
+            for r in 0..l.rows {
+                for j in 0..l.n {
+                    let mut acc = l.b[j];
+                    for i in 0..l.k {
+                        acc += x[r * l.k + i] * l.w[j * l.k + i];
+                    }
+                    y.push(match &l.post {
+                        Post::Requant { rq, lo, hi } => rq[j].apply(acc).clamp(*lo, *hi),
+                        Post::Sign => i64::from(acc >= 0),
+                        Post::Acc => acc,
+                    });
+                }
+            }
+            ev.linear_macs += (l.rows * l.n * l.k) as u64;
+            y
+        }
+        MachineOp::Add(a) => {
+            let xa = &mem[a.a.0];
+            ev.adds += a.len as u64;
+            (0..a.len)
+                .map(|i| {
+                    let b = match &a.b {
+                        AddOperand::Buf(b, rb) => rb.apply(mem[b.0][i]),
+                        AddOperand::Const(c) => c[i],
+                    };
+                    (a.ra.apply(xa[i]) + b).clamp(a.lo, a.hi)
+                })
+                .collect()
+        }
+        MachineOp::LayerNorm { src, rows, p: lp, .. } => {
+            let x = &mem[src.0];
+            ev.ln_rows += *rows as u64;
+            ev.ln_elements += (*rows * lp.d) as u64;
+            (0..*rows).flat_map(|r| layer_norm_row(lp, &x[r * lp.d..(r + 1) * lp.d]).y).collect()
+        }
+        MachineOp::Lut { src, len, in_lo, table, .. } => {
+            ev.lut_lookups += *len as u64;
+            mem[src.0][..*len]
+                .iter()
+                .map(|&x| {
+                    let i = x - in_lo;
+                    usize::try_from(i)
+                        .ok()
+                        .and_then(|i| table.get(i).copied())
+                        .ok_or_else(|| format!("code {x} is outside the activation table"))
+                })
+                .collect::<Result<_, _>>()?
+        }
+        MachineOp::Attention(a) => {
+            let heads = a.heads.len();
+            let (s, dv) = (a.heads[0].s, a.heads[0].d_v);
+            let mut out = vec![0i64; s * heads * dv];
+            for (h, cp) in a.heads.iter().enumerate() {
+                let [q, k, v] = head_operands(a, &mem, h);
+                let (o, e) = attend(cp, &q, &k, &v);
+                for t in 0..s {
+                    out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv]
+                        .copy_from_slice(&o[t * dv..(t + 1) * dv]);
+                }
+                match cp.mode {
+                    CoreMode::Had => ev.had += e,
+                    CoreMode::Standard => ev.standard += e,
+                }
+            }
+            out
+        }
+    })
 }

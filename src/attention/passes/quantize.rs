@@ -1,14 +1,14 @@
 //! `attn-quantize`: the model-level attention graph (after `binarize`/`sparsify`) becomes the
-//! integer machine program the hardware runs, as one `attn.program` node between the graph's
-//! input and output. Every number format is an option, so a `.tess` mapping sets them
+//! integer machine the hardware runs: the host's input quantizer, one `attn.*` node per machine
+//! operation in schedule order (gathers, linear layers, attention cores, residual adds, layer
+//! norms, activation tables), the host's dequantizer (`crate::attention::dialect`). Every number format is an option, so a `.tess` mapping sets them
 //! (`binarize(top_n = 6, act_bits = 6)`); the defaults are the formats tessera has always used.
 
 use crate::attention::calib::require_mha;
-use crate::attention::dialect::ProgramOp;
+use crate::attention::dialect::add_program;
 use crate::attention::quant::{build, QuantConfig};
 use crate::ir::{Graph, Op};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
-use std::sync::Arc;
 
 /// Quantizes the model with the calibration data and replaces it by its integer program.
 pub struct AttnQuantize;
@@ -84,7 +84,7 @@ impl Pass for AttnQuantize {
         "attn-quantize"
     }
     fn description(&self) -> &'static str {
-        "Quantize the attention model with the calibration data into its integer machine program (attn.program)."
+        "Quantize the attention model with the calibration data into its integer machine: one attn.* unit per operation, in schedule order."
     }
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
@@ -109,11 +109,10 @@ impl Pass for AttnQuantize {
             return Err(fail("the graph output is not an output op".into()));
         };
         let out_shape = graph.ty(output).shape.clone();
-        let op = ProgramOp { program: Arc::new(program), config, out_shape };
         let mut g = Graph::new();
         let build_err = |e: crate::ir::GraphError| fail(e.to_string());
         let x = g.add_input(in_name, in_ty.clone()).map_err(build_err)?;
-        let p = g.add(Op::dialect_op(op), &[x]).map_err(build_err)?;
+        let p = add_program(&mut g, x, &program, config, out_shape).map_err(fail)?;
         g.add_output(out_name, p).map_err(build_err)?;
         Ok(g)
     }

@@ -59,9 +59,18 @@ fn missing_or_mistyped_parameters_are_named() {
 
 #[test]
 fn a_too_tall_array_is_rejected_by_the_driver_model() {
-    // R_out = 1 ns / (4096 * 1 fF) - 0.5 * 1 Ohm * 4095 = 244.1 - 2047.5 < 0.
+    // A 4096-row instance: R_out = 1 ns / (4096 * 1 fF) - 0.5 * 1 Ohm * 4095 = 244.1 - 2047.5 < 0,
+    // refused by the instance's `require` in stdlib/cam.tess when the description is loaded.
     let e = lower(&small_model(), "tile = 4096x16", None).unwrap_err();
-    assert!(e.contains("invalid option `tile`: 4096x16: data-line driver resistance"), "{e}");
+    assert!(e.contains("driver resistance") && e.contains("too tall for the clock"), "{e}");
+}
+
+#[test]
+fn a_tile_larger_than_the_instance_is_refused() {
+    // 65536 columns exceed the component's range, so the instance keeps its 24x48 default and
+    // the mapping check (E0020, which `lint` runs too) refuses the tile.
+    let e = lower(&small_model(), "tile = 64x65536", None).unwrap_err();
+    assert!(e.contains("option `tile` does not fit instance `cam`"), "{e}");
 }
 
 #[test]

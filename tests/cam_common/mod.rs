@@ -35,7 +35,8 @@ pub fn cell_instance() -> Instance {
 pub fn cam_job(options: &str) -> Result<Job, String> {
     let src = format!(
         "use cam::acam_6t2m;\naccelerator t {{\n    model m = xgboost(\"model.json\");\n    \
-         inst cam = acam_6t2m();\n    map m -> cam using cam_pack({options});\n}}\n"
+         inst cam = acam_6t2m({});\n    map m -> cam using cam_pack({options});\n}}\n",
+        instance_args(options)
     );
     let opts = LoadOptions { check_model_paths: false, ..tessera::flow::catalog::load_options() };
     let loaded = load_sources(&[("cam_test.tess", &src)], &opts);
@@ -45,6 +46,22 @@ pub fn cam_job(options: &str) -> Result<Job, String> {
     }
     let accel = loaded.accelerators.into_iter().next().ok_or("no accelerator")?;
     Job::new(accel, None).map_err(|e| e.to_string())
+}
+
+/// The instance a user mapping `tile = RxC` declares: arrays of at least that size (the stdlib
+/// default is 24x48), within the component's parameter ranges; other options keep the default.
+fn instance_args(options: &str) -> String {
+    let tile = options.split(',').find_map(|o| {
+        let (k, v) = o.split_once('=')?;
+        let (r, c) = v.trim().split_once('x')?;
+        (k.trim() == "tile").then(|| (r.trim().parse::<u32>().ok(), c.trim().parse::<u32>().ok()))
+    });
+    match tile {
+        Some((Some(r), Some(c))) if (1..=4096).contains(&r) && (1..=4096).contains(&c) => {
+            format!("rows = {}, cols = {}", r.max(24), c.max(48))
+        }
+        _ => String::new(),
+    }
 }
 
 /// Runs `model` through the tree family's pipeline as `tessera compile` does after loading

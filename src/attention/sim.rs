@@ -150,7 +150,7 @@ pub fn step(op: &MachineOp, mem: &[Vec<i64>], ev: &mut SimEvents) -> Result<Vec<
             let (s, dv) = (a.heads[0].s, a.heads[0].d_v);
             let mut out = vec![0i64; s * heads * dv];
             for (h, cp) in a.heads.iter().enumerate() {
-                let [q, k, v] = head_operands(a, &mem, h);
+                let [q, k, v] = head_operands(a, mem, h);
                 let (o, e) = attend(cp, &q, &k, &v);
                 for t in 0..s {
                     out[t * heads * dv + h * dv..t * heads * dv + (h + 1) * dv]

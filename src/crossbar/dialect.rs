@@ -158,13 +158,12 @@ impl DialectOp for XbarDequant {
 
 /// A quantized layer's sizes agree and its weight codes lie in their declared range.
 fn check_layer(l: &QLayer) -> Result<(), String> {
-    if l.w.len() != l.n_in * l.n_out || l.acc_scale.len() != l.n_out || l.bias.len() != l.n_out {
+    if l.w.len() != l.n_in * l.n_out || l.acc_scale.len() != l.n_out {
         return Err(format!(
-            "layer `{}`: {} weights, {} scales, {} biases for {}x{}",
+            "layer `{}`: {} weights, {} scales for {}x{}",
             l.name,
             l.w.len(),
             l.acc_scale.len(),
-            l.bias.len(),
             l.n_out,
             l.n_in
         ));

@@ -1,10 +1,10 @@
 //! `crossbar-program`: placed layers → the device's conductance codes.
 
-use super::common::{build, each_stage, read_chain, require_stage};
+use super::common::require_stage;
 use crate::crossbar::device::DeviceConfig;
-use crate::crossbar::graph::Stage;
-use crate::ir::Graph;
-use crate::passes::rewrite::mapped_cell;
+use crate::crossbar::dialect::XbarTiles;
+use crate::ir::{Graph, Op};
+use crate::passes::rewrite::{mapped_cell, retype, rewrite_dialect};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
@@ -44,7 +44,7 @@ impl Pass for CrossbarProgram {
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
         require_stage(
             g,
-            |op| op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some_and(|t| !t.programmed),
+            |op| op.dialect::<XbarTiles>().is_some_and(|t| !t.programmed),
             "placed layers",
             "crossbar-tile",
         )
@@ -58,11 +58,18 @@ impl Pass for CrossbarProgram {
         if dev.programs_exactly() && dev.c2c_sigma == 0.0 {
             dev.frac_bits = 0;
         }
-        let mut chain = read_chain(self.name(), g)?;
-        chain.stages = each_stage(self.name(), &chain.stages, |i, s| match s {
-            Stage::Tiles(h) => Ok(Stage::Arrays(Arc::new(h.program(&dev, i)?))),
-            _ => Err("is not placed, or already programmed".into()),
+        // Each `xbar.tiles` node becomes an `xbar.arrays` node; layer `i` (in dataflow order)
+        // draws its chip from PRNG stream `i`. Programmed codes change the output bounds, so
+        // the types after each layer are inferred anew.
+        let mut index = 0;
+        let mut out = rewrite_dialect::<XbarTiles>(self.name(), g, |t| {
+            let hw =
+                t.hw.program(&dev, index)
+                    .map_err(|m| fail(format!("layer `{}`: {m}", t.hw.layer.name)))?;
+            index += 1;
+            Ok(Op::dialect_op(XbarTiles { hw: Arc::new(hw), programmed: true }))
         })?;
-        build(self.name(), &chain)
+        retype(self.name(), &mut out)?;
+        Ok(out)
     }
 }

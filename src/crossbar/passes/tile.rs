@@ -1,13 +1,15 @@
 //! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
 
-use super::common::{build, calibration_rows, each_stage, read_chain, require_stage};
-use crate::crossbar::graph::Stage;
+use super::common::{calibration_rows, require_stage};
+use crate::crossbar::dialect::{XbarDense, XbarTiles};
+use crate::crossbar::graph::read;
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::dsl::accel::Instance;
 use crate::ir::Graph;
-use crate::passes::rewrite::mapped_cell;
+use crate::ir::Op;
+use crate::passes::rewrite::{mapped_cell, retype, rewrite_dialect};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
@@ -120,19 +122,13 @@ impl Pass for CrossbarTile {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_stage(
-            g,
-            |op| op.dialect::<crate::crossbar::dialect::XbarDense>().is_some(),
-            "quantized layers",
-            "quantize",
-        )
+        require_stage(g, |op| op.dialect::<XbarDense>().is_some(), "quantized layers", "quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
         let inst = mapped_cell(self.name(), cx)?;
         let mut cfg =
             geometry(inst, cx).map_err(|m| fail(format!("instance `{}`: {m}", inst.name)))?;
-        let mut chain = read_chain(self.name(), g)?;
         let fs = cx.int("adc-full-scale")? as u64;
         let pct = cx.real("adc-percentile")?;
         if !(0.0..=100.0).contains(&pct) {
@@ -142,7 +138,7 @@ impl Pass for CrossbarTile {
             (0, false) => FullScale::ArrayMax,
             (v, false) => FullScale::Levels(v),
             (0, true) => {
-                let q = chain.quantized();
+                let q = read(g).map_err(fail)?.quantized();
                 let n_in = q.input.scale.len();
                 let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
                 FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
@@ -151,10 +147,14 @@ impl Pass for CrossbarTile {
                 return Err(fail("give adc-full-scale or adc-percentile, not both".to_string()))
             }
         };
-        chain.stages = each_stage(self.name(), &chain.stages, |_, s| match s {
-            Stage::Dense(l) => Ok(Stage::Tiles(Arc::new(XbarLayerHw::place(l, &cfg)?))),
-            _ => Err("is already placed".into()),
+        // Each `xbar.dense` node becomes an `xbar.tiles` node over the same layer; the
+        // accumulator types after it widen to the arrays' bounds.
+        let mut out = rewrite_dialect::<XbarDense>(self.name(), g, |XbarDense(l)| {
+            let hw = XbarLayerHw::place(l, &cfg)
+                .map_err(|m| fail(format!("layer `{}`: {m}", l.name)))?;
+            Ok(Op::dialect_op(XbarTiles { hw: Arc::new(hw), programmed: false }))
         })?;
-        build(self.name(), &chain)
+        retype(self.name(), &mut out)?;
+        Ok(out)
     }
 }

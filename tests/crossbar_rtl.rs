@@ -16,16 +16,33 @@ fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
 }
 
-fn job(name: &str) -> Job {
-    let loaded = tessera::flow::catalog::load(&[example(name).join("accel.tess")]);
+/// The example's own description, or `variant` read as if it sat beside the model.
+fn job(name: &str, variant: Option<&str>) -> Job {
+    let loaded = match variant {
+        None => tessera::flow::catalog::load(&[example(name).join("accel.tess")]),
+        Some(text) => {
+            let path = example(name).join("variant.tess");
+            let path = path.to_str().unwrap().to_string();
+            tessera::dsl::load_sources(&[(&path, text)], &tessera::flow::catalog::load_options())
+        }
+    };
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     Job::new(loaded.accelerators.into_iter().next().unwrap(), None).unwrap()
 }
 
+/// Offset-encoded weights on 2-bit cells of a varied chip with stuck cells.
+const VARIED_OFFSET: &str =
+    "use crossbar;\naccelerator v {\n    model net = onnx(\"model.onnx\");\n    \
+    inst xbar = crossbar::rram_1t1r(rows = 32, cols = 64, cell_bits = 2, d2d_sigma = 0.1, \
+    p_stuck_on = 0.01, p_stuck_off = 0.01);\n    \
+    map net -> xbar using crossbar_tile(signed = offset, adc_percentile = 99.9);\n}\n";
+
 #[test]
 fn final_graph_interpreter_equals_the_simulator() {
-    for name in ["digits_mlp", "breast_cancer_mlp"] {
-        let job = job(name);
+    let cases =
+        [("digits_mlp", None), ("breast_cancer_mlp", None), ("digits_mlp", Some(VARIED_OFFSET))];
+    for (name, variant) in cases {
+        let job = job(name, variant);
         let lowered = driver::lower(&CROSSBAR_FAMILY, &job).unwrap();
         let g = &lowered.graph;
         assert!(verify(g).is_ok(), "{:?}", verify(g));

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! x: [n] f32 -> xbar.input_quant (host) -> codes
-//!   -> (xbar.dense | xbar.tiles | xbar.arrays) -> int_add(const bias)
+//!   -> (xbar.dense | codes -> xbar.array x N -> xbar.readout(codes, arrays)) -> int_add(const bias)
 //!   -> requantize | requantize_channels            (hidden layers; ReLU is the clamp at 0)
 //!   -> ...                                          (next layer)
 //!   -> xbar.dequant (host) -> output
@@ -18,7 +18,7 @@
 //! them back into a [`Network`], the plan the simulator, the RTL and `crossbar-tile`'s ADC
 //! calibration are built from.
 
-use super::dialect::{DenseChain, XbarDense, XbarDequant, XbarInputQuant, XbarTiles};
+use super::dialect::{DenseChain, XbarArray, XbarDense, XbarDequant, XbarInputQuant, XbarReadout};
 use super::mlp::Mlp;
 use super::ops::{OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, LayerRequant, LayerTail, QLayer, QuantizedMlp, Requant};
@@ -105,13 +105,32 @@ pub fn add_quantized(g: &mut Graph, x: NodeId, q: QuantizedMlp) -> Result<NodeId
     g.add(Op::dialect_op(XbarDequant(Arc::new(q.output))), &[cur]).map_err(ge)
 }
 
+/// Adds a placed layer reading the codes `x`: one `xbar.array` per array of `hw`'s placement
+/// (named `layer[r,c]` by its tile), and the `xbar.readout` of them all, which it returns.
+pub fn add_placed(
+    g: &mut Graph,
+    x: NodeId,
+    hw: &Arc<XbarLayerHw>,
+    programmed: bool,
+) -> Result<NodeId, String> {
+    let name = &hw.layer.name;
+    let mut operands = vec![x];
+    for (index, a) in hw.map.arrays.iter().enumerate() {
+        let op = Op::dialect_op(XbarArray { hw: hw.clone(), index, programmed });
+        let tile = format!("{name}[{},{}]", a.row_tile, a.col_tile);
+        operands.push(g.add_named(op, &[x], Some(tile)).map_err(ge)?);
+    }
+    let op = Op::dialect_op(XbarReadout { hw: hw.clone(), programmed });
+    g.add_named(op, &operands, Some(name.clone())).map_err(ge)
+}
+
 /// How far a layer node has been lowered.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stage {
     /// Quantized, exact integer product (`xbar.dense`).
     Dense(Arc<QLayer>),
-    /// Placed on arrays: ideally programmed (`xbar.tiles`) or programmed on the device
-    /// (`xbar.arrays`).
+    /// Placed on arrays (`xbar.array`s read by an `xbar.readout`): ideally programmed, or
+    /// programmed on the device.
     Placed { hw: Arc<XbarLayerHw>, programmed: bool },
 }
 
@@ -189,14 +208,56 @@ pub fn read_model(g: &Graph) -> Result<(NodeId, Arc<Mlp>), String> {
     Ok((c, m.clone()))
 }
 
-/// The layer node `id` holds, if it is one.
+/// The layer an op computes the product of (`xbar.dense` or `xbar.readout`), if it is one.
 fn stage_of(op: &Op) -> Option<Stage> {
     if let Some(XbarDense(l)) = op.dialect::<XbarDense>() {
         Some(Stage::Dense(l.clone()))
     } else {
-        op.dialect::<XbarTiles>()
+        op.dialect::<XbarReadout>()
             .map(|t| Stage::Placed { hw: t.hw.clone(), programmed: t.programmed })
     }
+}
+
+/// The node after `cur` in the layer chain: its one user that is not an `xbar.array` (a
+/// placed layer's arrays and read-out all take the layer's input codes).
+fn next_node(g: &Graph, cur: NodeId) -> Result<NodeId, String> {
+    let users: Vec<(NodeId, u32)> = g
+        .users(cur)
+        .into_iter()
+        .filter(|(u, _)| g.op(*u).dialect::<XbarArray>().is_none())
+        .collect();
+    match users.as_slice() {
+        [(u, 0)] => Ok(*u),
+        us => Err(format!(
+            "`{}` must feed exactly one layer or read-out as its first operand, it feeds {}",
+            g.op(cur).mnemonic(),
+            us.len()
+        )),
+    }
+}
+
+/// A read-out's operands after the input codes must be its layer's arrays, in order, each
+/// reading the same codes and sharing the read-out's cells.
+fn check_arrays(
+    g: &Graph,
+    readout: NodeId,
+    hw: &Arc<XbarLayerHw>,
+    programmed: bool,
+) -> Result<(), String> {
+    let ops = g.operands(readout);
+    for (k, &a) in ops.iter().enumerate().skip(1) {
+        let ok = g.op(a).dialect::<XbarArray>().is_some_and(|t| {
+            Arc::ptr_eq(&t.hw, hw) && t.index == k - 1 && t.programmed == programmed
+        }) && g.operands(a).first() == ops.first();
+        if !ok {
+            return Err(format!(
+                "layer `{}`: operand {k} of its read-out is not its array {}",
+                hw.layer.name,
+                k - 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a hardware-level graph (as [`add_quantized`] writes it and the passes rewrite it);
@@ -213,7 +274,7 @@ pub fn read(g: &Graph) -> Result<Network, String> {
     let mut cur = iq;
     let mut layers = Vec::new();
     loop {
-        let node = single_user(g, cur)?;
+        let node = next_node(g, cur)?;
         let op = g.op(node);
         if let Some(XbarDequant(d)) = op.dialect::<XbarDequant>() {
             if single_user(g, node)? != out {
@@ -227,6 +288,9 @@ pub fn read(g: &Graph) -> Result<Network, String> {
         }
         let stage =
             stage_of(op).ok_or_else(|| format!("expected a layer, found `{}`", op.mnemonic()))?;
+        if let Stage::Placed { hw, programmed } = &stage {
+            check_arrays(g, node, hw, *programmed)?;
+        }
         let name = &stage.layer().name;
         let add = single_user(g, node)?;
         let bias = match (g.op(add), g.operands(add).as_slice()) {

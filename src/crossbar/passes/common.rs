@@ -33,7 +33,7 @@ pub fn calibration_rows(
     Ok(c.rows().into_iter().map(|r| r.to_vec()).collect())
 }
 
-/// Precondition: every layer of the graph is at `want` (`xbar_dense`, `xbar_tiles`), and there
+/// Precondition: every layer of the graph is at `want` (`xbar.dense`, an `xbar.readout`), and there
 /// is at least one.
 pub fn require_stage(
     g: &Graph,
@@ -46,7 +46,7 @@ pub fn require_stage(
         .iter()
         .filter(|op| {
             op.dialect::<crate::crossbar::dialect::XbarDense>().is_some()
-                || op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some()
+                || op.dialect::<crate::crossbar::dialect::XbarReadout>().is_some()
         })
         .count();
     let ready = ops.iter().filter(|op| want(op)).count();

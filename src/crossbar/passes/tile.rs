@@ -1,15 +1,14 @@
 //! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
 
 use super::common::{calibration_rows, require_stage};
-use crate::crossbar::dialect::{XbarDense, XbarTiles};
-use crate::crossbar::graph::read;
+use crate::crossbar::dialect::XbarDense;
+use crate::crossbar::graph::{add_placed, read};
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::dsl::accel::Instance;
 use crate::ir::Graph;
-use crate::ir::Op;
-use crate::passes::rewrite::{mapped_cell, retype, rewrite_dialect};
+use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
@@ -147,13 +146,18 @@ impl Pass for CrossbarTile {
                 return Err(fail("give adc-full-scale or adc-percentile, not both".to_string()))
             }
         };
-        // Each `xbar.dense` node becomes an `xbar.tiles` node over the same layer; the
+        // Each `xbar.dense` node becomes its layer's arrays and their read-out; the
         // accumulator types after it widen to the arrays' bounds.
-        let mut out = rewrite_dialect::<XbarDense>(self.name(), g, |XbarDense(l)| {
+        let mut out = g.clone();
+        for id in nodes_where(g, |op| op.dialect::<XbarDense>().is_some()) {
+            let Some(XbarDense(l)) = g.op(id).dialect::<XbarDense>() else { continue };
             let hw = XbarLayerHw::place(l, &cfg)
                 .map_err(|m| fail(format!("layer `{}`: {m}", l.name)))?;
-            Ok(Op::dialect_op(XbarTiles { hw: Arc::new(hw), programmed: false }))
-        })?;
+            let readout =
+                add_placed(&mut out, g.operands(id)[0], &Arc::new(hw), false).map_err(fail)?;
+            out.replace_all_uses(id, readout);
+            out.remove_node(id);
+        }
         retype(self.name(), &mut out)?;
         Ok(out)
     }

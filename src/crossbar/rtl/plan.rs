@@ -195,7 +195,7 @@ fn layer_plan(
 }
 
 impl Plan {
-    /// The plan of a network whose every layer is placed (`xbar.tiles` or `xbar.arrays`),
+    /// The plan of a network whose every layer is placed (`xbar.array`s and `xbar.readout`),
     /// with the register widths of the types the passes inferred for its nodes.
     pub fn new(net: &Network) -> Result<Plan, String> {
         let out = net.accumulators()?.format;

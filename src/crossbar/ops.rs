@@ -187,8 +187,8 @@ impl XbarLayerHw {
         let mut out = vec![0i64; a_bits as usize * cols.len()];
         for t in 0..a_bits {
             let plane = &mut out[t as usize * cols.len()..(t as usize + 1) * cols.len()];
-            for i in a.row0..a.row0 + a.nrows {
-                if (x[i] as u64 >> t) & 1 == 0 {
+            for (i, xi) in x.iter().enumerate().skip(a.row0).take(a.nrows) {
+                if (*xi as u64 >> t) & 1 == 0 {
                     continue;
                 }
                 let row = &self.prog.g[i * ncols + cols.start..i * ncols + cols.end];

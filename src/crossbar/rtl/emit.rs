@@ -473,10 +473,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
             )];
             body.push(blk(
                 v("num"),
-                add(
-                    mul(resize(v("p"), lp.lane, nb_)?, uconst(adc.a, nb_)?),
-                    uconst(adc.b, nb_)?,
-                ),
+                add(mul(resize(v("p"), lp.lane, nb_)?, uconst(adc.a, nb_)?), uconst(adc.b, nb_)?),
             ));
             body.push(blk(
                 v("quo"),

@@ -37,11 +37,12 @@ fn dump(job: &mut Job, point: &str) -> String {
     d[0].text.clone()
 }
 
-/// Reviewed by hand: an input quantizer with 30 per-feature scales to u8, then per layer an
-/// `xbar.tiles` op (8-bit weights: 7 magnitude bits = 7 one-bit slices x 2 polarities = 14
-/// columns per weight; layer 0 needs 16 x 14 = 224 columns = 2 column tiles of 128; 30 x 224 =
-/// 6720 levels), the bias, per-channel requantization (ReLU = clamp at 0) and the dequantized
-/// logits.
+/// Reviewed by hand: an input quantizer with 30 per-feature scales to u8, then per layer its
+/// arrays and their read-out (8-bit weights: 7 magnitude bits = 7 one-bit slices x 2
+/// polarities = 14 columns per weight; layer 0 needs 16 x 14 = 224 columns = 2 column tiles of
+/// 128: `xbar.array` [0, 0] holds outputs 0..9 in columns 0..126, [0, 1] outputs 9..16 in
+/// 126..224, each of its 30 rows; per bit plane a column sums at most 30 one-bit levels, u5),
+/// the bias, per-channel requantization (ReLU = clamp at 0) and the dequantized logits.
 #[test]
 fn dump_after_crossbar_tile() {
     let text = dump(&mut job(None), "after:crossbar-tile");
@@ -49,7 +50,8 @@ fn dump_after_crossbar_tile() {
 }
 
 /// After programming, the levels are conductance codes: on/off 17 leaks 1/16 of a level per
-/// off cell, so codes carry fraction bits.
+/// off cell, so codes carry fraction bits (a column of 30 cells now sums to at most 30 x 64,
+/// u11).
 #[test]
 fn programming_bakes_the_off_state_into_codes() {
     let text = dump(&mut job(None), "after:crossbar-program");

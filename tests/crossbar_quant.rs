@@ -74,7 +74,7 @@ fn per_tensor_scales_keep_agreement_with_per_feature_inputs() {
 #[test]
 fn two_layer_network_by_hand() {
     use tessera::crossbar::mlp::{Activation, DenseLayer, Mlp};
-    use tessera::crossbar::quant::{LayerOutput, ScaleGranularity::PerTensor};
+    use tessera::crossbar::quant::ScaleGranularity::PerTensor;
     let dense =
         |name: &str, n_in, n_out, weight: Vec<f32>, bias: Vec<f32>, activation| DenseLayer {
             name: name.into(),
@@ -106,13 +106,15 @@ fn two_layer_network_by_hand() {
     let l0 = &q.layers[0];
     assert_eq!(l0.w, vec![64, -127, 127, 64]);
     // Bias: 0.1 / (s/127) = 0.1 * 127^2 / 2 = 806.45 -> 806; -0.2 / (0.25 s/127) = -6451.6 -> -6452.
-    assert_eq!(l0.bias, vec![806, -6452]);
+    assert_eq!(q.tails[0].bias, vec![806, -6452]);
     // Hidden: relu(W0 x + b0) on calib = [0, 0.3] and [0, 0] -> unsigned, s_h = 0.3 / 255.
-    let LayerOutput::Requant { lo, hi, .. } = &l0.output else { panic!() };
+    let Some(r) = &q.tails[0].requant else { panic!() };
+    let (lo, hi) = (&r.lo, &r.hi);
     assert_eq!((*lo, *hi), (0, 255));
     // Layer 1: w' = [s_h, -1.6 s_h], scale 1.6 s_h / 127: codes [79.375 -> 79, -127], bias 0.
     assert_eq!(q.layers[1].w, vec![79, -127]);
-    assert_eq!(q.layers[1].bias, vec![0]);
+    assert_eq!(q.tails[1].bias, vec![0]);
+    assert!(q.tails[1].requant.is_none());
     // x = [0.5, 2.0] -> codes [31.75 -> 32, 127].
     let codes = q.input.quantize(&[0.5, 2.0]);
     assert_eq!(codes, vec![32, 127]);
@@ -153,31 +155,44 @@ fn sigmoid_between_layers_is_not_an_integer_datapath() {
     assert!(e.starts_with("activation ranges need calibration data"), "{e}");
 }
 
+/// A `.tess` description of `dir`'s model on `rram_1t1r` with the given instance arguments.
+fn load(dir: &std::path::Path, model: &str, inst_args: &str) -> tessera::dsl::Loaded {
+    let text = format!(
+        "use crossbar;\naccelerator q {{\n    model net = onnx(\"{model}\");\n    \
+         inst xbar = crossbar::rram_1t1r({inst_args});\n    \
+         map net -> xbar using crossbar_tile();\n}}\n"
+    );
+    let name = dir.join("variant.tess");
+    let name = name.to_str().unwrap().to_string();
+    tessera::dsl::load_sources(&[(&name, text.as_str())], &tessera::flow::catalog::load_options())
+}
+
+fn job(dir: &std::path::Path, model: &str, inst_args: &str) -> tessera::flow::Job {
+    let loaded = load(dir, model, inst_args);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    tessera::flow::Job::new(loaded.accelerators.into_iter().next().unwrap(), None).unwrap()
+}
+
 #[test]
-fn compile_onnx_runs_the_whole_flow() {
-    use tessera::crossbar::device::DeviceConfig;
-    use tessera::crossbar::tile::XbarConfig;
+fn qonnx_model_runs_the_whole_flow() {
     let dir = example("qonnx_mlp");
     let data = ExampleData::load(&dir).unwrap();
-    let net = tessera::crossbar::compile_onnx(
-        &dir.join("model.onnx"),
-        &data.x_calib,
-        &QuantConfig::default(),
-        &XbarConfig { adc_bits: 9, ..XbarConfig::default() },
-        &DeviceConfig::ideal(),
-    )
-    .unwrap();
+    // 2-bit cells, a 9-bit ADC that converts a 128-row column of them without loss, and
+    // (practically) no off-state leakage: the chip computes the exact integer network.
+    let j = job(&dir, "model.onnx", "cell_bits = 2, adc_bits = 9, on_off = 1e12");
+    let c = tessera::flow::compile(&j).unwrap();
+    let flat: Vec<f32> = data.x_test.iter().flatten().copied().collect();
+    let x =
+        ndarray::Array2::from_shape_vec((data.x_test.len(), data.x_test[0].len()), flat).unwrap();
+    let run = c.simulate(x.view()).unwrap();
     // Trained 4-bit weights: 3 magnitude bits in 2 slices of 2-bit cells, x2 polarities.
-    assert!(net.maps.iter().all(|m| m.stored_bits == 3 && m.cols_per_weight() == 4));
-    let run = net.run_batch(&data.x_test, 0);
-    assert_eq!(argmax_agreement(&run.outputs, &data.expected), 1.0);
-    let e = tessera::crossbar::compile_onnx(
-        &dir.join("missing.onnx"),
-        &[],
-        &QuantConfig::default(),
-        &XbarConfig::default(),
-        &DeviceConfig::ideal(),
-    )
-    .unwrap_err();
-    assert!(e.starts_with("missing.onnx: cannot read the file"), "{e}");
+    for l in run.section["layers"].as_array().unwrap() {
+        assert_eq!((&l["stored_bits"], &l["cols_per_weight"]), (&3.into(), &4.into()), "{l}");
+    }
+    let outs: Vec<Vec<f32>> = run.outputs.rows().into_iter().map(|r| r.to_vec()).collect();
+    assert_eq!(argmax_agreement(&outs, &data.expected), 1.0);
+    // A missing model is the description's error, with the path.
+    let loaded = load(&dir, "missing.onnx", "");
+    let e = &loaded.diagnostics.first().expect("a diagnostic").message;
+    assert!(e.starts_with("cannot read model file") && e.contains("missing.onnx"), "{e}");
 }

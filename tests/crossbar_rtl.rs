@@ -1,57 +1,63 @@
-//! The quantized network's integer datapath (what an ideal crossbar computes) as a hardware IR
-//! graph: the IR interpreter agrees with the crossbar integer reference on every test sample.
-//! (The crossbar RTL users run is checked by `crossbar_verify.rs`.)
+//! The final hardware graph's reference semantics: interpreting the graph `tessera compile`
+//! lowers (host quantizer, programmed arrays, bias constants, requantization ops, host
+//! dequantizer) gives, bit for bit, what the simulator built from the same nodes computes.
+//! (The RTL lowered from those nodes is checked against the simulator by
+//! `crossbar_verify.rs`.)
 
+use ndarray::Array2;
 use std::path::PathBuf;
 use tessera::crossbar::dataset::ExampleData;
-use tessera::crossbar::lower_ir::quantized_to_ir;
-use tessera::crossbar::mlp::extract_mlp;
-use tessera::crossbar::quant::{quantize, QuantConfig, QuantizedMlp, ScaleGranularity};
-use tessera::frontend::onnx::load_onnx;
+use tessera::crossbar::family::CROSSBAR_FAMILY;
+use tessera::family::driver;
+use tessera::flow::{Family, Job};
 use tessera::ir::{interp, verify, Tensor, TensorData};
 
-fn per_tensor(name: &str) -> (QuantizedMlp, ExampleData) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
-    let data = ExampleData::load(&dir).unwrap();
-    let cfg = QuantConfig {
-        weight_scale: ScaleGranularity::PerTensor,
-        act_scale: ScaleGranularity::PerTensor,
-        ..QuantConfig::default()
-    };
-    (quantize(&mlp, &data.x_calib, &cfg).unwrap(), data)
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
 }
 
-fn code_tensor(g: &tessera::ir::Graph, codes: &[i64]) -> Tensor {
-    let ty = g.ty(g.inputs()[0]).clone();
-    Tensor::int(ty.shape, ty.format, codes.to_vec()).unwrap()
+/// The example's own description, or `variant` read as if it sat beside the model.
+fn job(name: &str, variant: Option<&str>) -> Job {
+    let loaded = match variant {
+        None => tessera::flow::catalog::load(&[example(name).join("accel.tess")]),
+        Some(text) => {
+            let path = example(name).join("variant.tess");
+            let path = path.to_str().unwrap().to_string();
+            tessera::dsl::load_sources(&[(&path, text)], &tessera::flow::catalog::load_options())
+        }
+    };
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+    Job::new(loaded.accelerators.into_iter().next().unwrap(), None).unwrap()
 }
+
+/// Offset-encoded weights on 2-bit cells of a varied chip with stuck cells.
+const VARIED_OFFSET: &str =
+    "use crossbar;\naccelerator v {\n    model net = onnx(\"model.onnx\");\n    \
+    inst xbar = crossbar::rram_1t1r(rows = 32, cols = 64, cell_bits = 2, d2d_sigma = 0.1, \
+    p_stuck_on = 0.01, p_stuck_off = 0.01);\n    \
+    map net -> xbar using crossbar_tile(signed = offset, adc_percentile = 99.9);\n}\n";
 
 #[test]
-fn ir_interpreter_equals_integer_reference() {
-    for name in ["digits_mlp", "breast_cancer_mlp"] {
-        let (q, data) = per_tensor(name);
-        let g = quantized_to_ir(&q).unwrap();
-        assert!(verify(&g).is_ok(), "{:?}", verify(&g));
-        for x in &data.x_test {
-            let codes = q.input.quantize(x);
-            let out = interp::run(&g, &[code_tensor(&g, &codes)]).unwrap();
-            let got: Vec<i64> = match &out[0].data {
-                TensorData::I64(v) => v.clone(),
-                TensorData::I32(v) => v.iter().map(|x| *x as i64).collect(),
-                d => panic!("{d:?}"),
-            };
-            assert_eq!(got, q.accumulators(&codes), "{name}");
+fn final_graph_interpreter_equals_the_simulator() {
+    let cases =
+        [("digits_mlp", None), ("breast_cancer_mlp", None), ("digits_mlp", Some(VARIED_OFFSET))];
+    for (name, variant) in cases {
+        let job = job(name, variant);
+        let lowered = driver::lower(&CROSSBAR_FAMILY, &job).unwrap();
+        let g = &lowered.graph;
+        assert!(verify(g).is_ok(), "{:?}", verify(g));
+        let c = CROSSBAR_FAMILY.compile(&job).unwrap();
+        let data = ExampleData::load(&example(name)).unwrap();
+        let xs = &data.x_test[..data.x_test.len().min(60)];
+        let flat: Vec<f32> = xs.iter().flatten().copied().collect();
+        let x = Array2::from_shape_vec((xs.len(), xs[0].len()), flat).unwrap();
+        let sim = c.simulate(x.view()).unwrap().outputs;
+        for (i, row) in xs.iter().enumerate() {
+            let input = Tensor::f32(vec![row.len()], row.clone()).unwrap();
+            let out = interp::run(g, &[input]).unwrap();
+            let TensorData::F32(got) = &out[0].data else { panic!("{:?}", out[0].data) };
+            let want: Vec<f32> = sim.row(i).to_vec();
+            assert_eq!(got.as_slice(), want.as_slice(), "{name} sample {i}");
         }
     }
-}
-
-#[test]
-fn per_channel_requantization_is_rejected_with_a_reason() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/digits_mlp");
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
-    let data = ExampleData::load(&dir).unwrap();
-    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
-    let e = quantized_to_ir(&q).unwrap_err();
-    assert!(e.starts_with("layer `node_linear` has per-channel requantization multipliers"), "{e}");
 }

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use tessera::crossbar::adc::Adc;
 use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::{program, DeviceConfig};
-use tessera::crossbar::mlp::{extract_mlp, Activation};
-use tessera::crossbar::quant::{argmax_agreement, quantize, LayerOutput, QLayer, QuantConfig};
+use tessera::crossbar::mlp::extract_mlp;
+use tessera::crossbar::quant::{argmax_agreement, quantize, QLayer, QuantConfig};
 use tessera::crossbar::sim::{simulate_layer, CrossbarNet, Events, Hooks, LayerHw, LayerInput};
 use tessera::crossbar::tile::{map_layer, tile_stats, FullScale, SignedEncoding, XbarConfig};
 use tessera::frontend::onnx::load_onnx;
@@ -30,12 +30,10 @@ fn qlayer(
         w_lo,
         w_hi,
         acc_scale: vec![1.0; n_out],
-        bias: vec![0; n_out],
         in_scale: vec![1.0; n_in],
         in_lo,
         in_hi,
         a_bits,
-        output: LayerOutput::Dequant { scale: vec![1.0; n_out], activation: Activation::Identity },
     }
 }
 

@@ -5,12 +5,17 @@
 //! - `xbar.input_quant`: the host's quantizer of the graph input, `[n] f32 -> [n]` codes.
 //! - `xbar.dense` (`quantize`): a quantized layer's exact product `y_j = sum_i x_i w[j,i]`
 //!   (the bias is a following core `int_add` of a constant).
-//! - `xbar.tiles` (`crossbar-tile`): the same product as crossbar arrays compute it with ideally
-//!   programmed cells: bit-serial inputs, bit-sliced weights, ADC conversion of every column
-//!   sum (lossy when the ADC is), shift-and-add over slices, planes and row tiles.
-//! - `xbar.arrays` (`crossbar-program`): as `xbar.tiles`, with the conductance codes the device
-//!   was programmed with (variation, stuck cells, finite on/off ratio). Computes exactly what
+//! - `xbar.array` (`crossbar-tile`, one per placed array): the partial sums of one array's
+//!   columns for every input bit plane, `[a_bits, cols]`: bit-serial inputs on its rows,
+//!   bit-sliced weights in its cells (levels when placed, the device's conductance codes after
+//!   `crossbar-program`: variation, stuck cells, finite on/off ratio).
+//! - `xbar.readout` (one per layer, fed by the layer's input codes and its arrays): ADC
+//!   conversion of every partial sum (lossy when the ADC is), shift-and-add over slices,
+//!   polarities, planes and row tiles, the offset encoding's correction: the same product as
 //!   the RTL computes; read noise is the simulator's, not the IR's.
+//!
+//! A layer's arrays and read-out share one [`XbarLayerHw`] (`Arc`): the cells are stored once,
+//! each `xbar.array` names its part of them.
 //! - `xbar.dequant`: the host's conversion of the last accumulators to the ONNX output space.
 
 use super::mlp::Mlp;
@@ -33,9 +38,18 @@ pub struct XbarInputQuant(pub Arc<InputQuant>);
 #[derive(Clone, Debug, PartialEq)]
 pub struct XbarDense(pub Arc<QLayer>);
 
-/// `xbar.tiles` (`programmed = false`) or `xbar.arrays` (`programmed = true`).
+/// `xbar.array`: array `index` of the layer's placement (`hw.map.arrays[index]`).
 #[derive(Clone, Debug, PartialEq)]
-pub struct XbarTiles {
+pub struct XbarArray {
+    pub hw: Arc<XbarLayerHw>,
+    pub index: usize,
+    /// Whether the cells hold the device's programmed codes (after `crossbar-program`).
+    pub programmed: bool,
+}
+
+/// `xbar.readout`: the layer's ADCs and shift-and-add over its arrays.
+#[derive(Clone, Debug, PartialEq)]
+pub struct XbarReadout {
     pub hw: Arc<XbarLayerHw>,
     pub programmed: bool,
 }
@@ -110,26 +124,57 @@ impl DialectOp for XbarDense {
     crate::dialect_op_boilerplate!();
 }
 
-impl DialectOp for XbarTiles {
+impl DialectOp for XbarArray {
     fn name(&self) -> &'static str {
-        if self.programmed {
-            "xbar.arrays"
-        } else {
-            "xbar.tiles"
+        "xbar.array"
+    }
+    fn verify(&self) -> Result<(), String> {
+        check_layer(&self.hw.layer)?;
+        self.hw.check()?;
+        if self.index >= self.hw.map.arrays.len() {
+            return Err(format!(
+                "array {} of a layer placed on {}",
+                self.index,
+                self.hw.map.arrays.len()
+            ));
         }
+        Ok(())
+    }
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+        xbar::array_type(&self.hw, self.index, operands[0])
+    }
+    fn attributes(&self) -> Vec<(&'static str, String)> {
+        xbar::array_attrs(&self.hw, self.index, self.programmed)
+    }
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+        let sums = self.hw.array_sums(self.index, &operand_ints(a[0])?);
+        int_tensor(ty, sums.into_iter().map(i128::from).collect())
+    }
+    crate::dialect_op_boilerplate!();
+}
+
+impl DialectOp for XbarReadout {
+    fn name(&self) -> &'static str {
+        "xbar.readout"
+    }
+    fn arity(&self) -> (usize, usize) {
+        let n = 1 + self.hw.map.arrays.len();
+        (n, n)
     }
     fn verify(&self) -> Result<(), String> {
         check_layer(&self.hw.layer)?;
         self.hw.check()
     }
     fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
-        xbar::arrays_type(&self.hw, operands[0])
+        xbar::readout_type(&self.hw, operands)
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
-        xbar::arrays_attrs(&self.hw, self.programmed)
+        xbar::readout_attrs(&self.hw, self.programmed)
     }
     fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
-        int_tensor(ty, self.hw.matvec(&operand_ints(a[0])?).into_iter().map(i128::from).collect())
+        let x = operand_ints(a[0])?;
+        let sums = a[1..].iter().map(|t| operand_ints(t)).collect::<Result<Vec<_>, _>>()?;
+        int_tensor(ty, self.hw.read_out(&x, &sums).into_iter().map(i128::from).collect())
     }
     crate::dialect_op_boilerplate!();
 }
@@ -158,13 +203,12 @@ impl DialectOp for XbarDequant {
 
 /// A quantized layer's sizes agree and its weight codes lie in their declared range.
 fn check_layer(l: &QLayer) -> Result<(), String> {
-    if l.w.len() != l.n_in * l.n_out || l.acc_scale.len() != l.n_out || l.bias.len() != l.n_out {
+    if l.w.len() != l.n_in * l.n_out || l.acc_scale.len() != l.n_out {
         return Err(format!(
-            "layer `{}`: {} weights, {} scales, {} biases for {}x{}",
+            "layer `{}`: {} weights, {} scales for {}x{}",
             l.name,
             l.w.len(),
             l.acc_scale.len(),
-            l.bias.len(),
             l.n_out,
             l.n_in
         ));

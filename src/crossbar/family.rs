@@ -14,7 +14,7 @@
 //! simulator-only: the RTL is then the noise-free chip, and `verify` says it cannot compare.
 
 use super::cost::{price, CrossbarParams};
-use super::graph::{model_graph, Chain};
+use super::graph::{model_graph, Network};
 use super::mlp::extract_mlp;
 use super::report::summarize;
 use super::sim::CrossbarNet;
@@ -24,7 +24,7 @@ use crate::dsl::accel::ModelFormat;
 use crate::family::driver::{Lowered, Model};
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
-use crate::ir::{Graph, Tensor, TensorType};
+use crate::ir::{Tensor, TensorType};
 use crate::passes::IrDump;
 use ndarray::{Array2, ArrayView2};
 use std::sync::Arc;
@@ -80,9 +80,9 @@ impl Family for CrossbarFamily {
 
 /// A compiled crossbar design.
 pub struct CrossbarCompiled {
-    /// The hardware-level layer chain the pipeline produced.
-    pub chain: Chain,
-    /// The same network placed and programmed, for the event-counting simulator.
+    /// The network the pipeline's final graph describes (read from its nodes).
+    pub network: Network,
+    /// The event-counting simulator's plan of the same nodes.
     pub net: CrossbarNet,
     pub params: CrossbarParams,
     pub dumps: Vec<IrDump>,
@@ -110,12 +110,12 @@ pub fn compile_job(job: &Job) -> Result<CrossbarCompiled, FlowError> {
 
 /// The design the pipeline's final graph describes.
 fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
-    let chain = Chain::read(&result.graph).map_err(FlowError::Model)?;
-    let net = chain.net().map_err(FlowError::Model)?;
+    let network = super::graph::read(&result.graph).map_err(FlowError::Model)?;
+    let net = network.net().map_err(FlowError::Model)?;
     let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
     Ok(CrossbarCompiled {
         seed: net.dev.seed,
-        chain,
+        network,
         net,
         params,
         dumps: result.dumps,
@@ -126,11 +126,7 @@ fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
 impl CrossbarCompiled {
     /// True when the chip computes the exact integer products (ideal cells, lossless ADC).
     pub fn is_exact(&self) -> bool {
-        self.chain.stages.iter().all(|s| s.hw().is_some_and(|h| h.is_exact()))
-    }
-    /// The integer datapath the RTL implements: input codes to the last accumulators.
-    pub fn device_graph(&self) -> Result<Graph, FlowError> {
-        self.chain.device_graph().map_err(FlowError::Hardware)
+        self.network.layers.iter().all(|l| l.stage.hw().is_some_and(|h| h.is_exact()))
     }
     fn rows(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
         x.rows().into_iter().map(|r| r.to_vec()).collect()
@@ -170,7 +166,7 @@ impl Compiled for CrossbarCompiled {
         Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
-        let d = super::rtl::lower_chain(&self.chain, &self.top)
+        let d = super::rtl::lower(&self.network, &self.top)
             .map_err(|e| FlowError::Hardware(e.to_string()))?;
         Ok(d.into_hw_design())
     }
@@ -183,9 +179,8 @@ impl Compiled for CrossbarCompiled {
                 self.net.dev.c2c_sigma
             )));
         }
-        let g = self.device_graph()?;
-        let in_ty = g.ty(g.inputs()[0]).clone();
-        let out_ty = g.ty(g.outputs()[0]).clone();
+        let in_ty = self.network.codes.clone();
+        let out_ty = self.network.accumulators().map_err(FlowError::Hardware)?.clone();
         let pack = |ty: &TensorType, v: Vec<i64>| {
             Tensor::int(ty.shape.clone(), ty.format, v)
                 .and_then(|t| pack_tensor(&t))
@@ -205,7 +200,7 @@ impl Compiled for CrossbarCompiled {
     /// A network ending in a softmax is a classifier; otherwise the ONNX file does not say.
     fn task(&self) -> crate::report::Task {
         match self.net.q.layers.last() {
-            Some(l) if self.net.q.softmax => {
+            Some(l) if self.net.q.output.softmax => {
                 crate::report::Task::Classifier { classes: l.n_out.max(2) }
             }
             _ => crate::report::Task::Unknown,

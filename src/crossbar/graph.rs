@@ -1,75 +1,32 @@
-//! The crossbar family's graphs: the model-level graph a frontend gives the passes, and the
-//! layer chain the passes rewrite, with its exact reading back.
+//! The crossbar family's graphs and how they are read back.
 //!
-//! Hardware-level shape (one line per layer, host parts marked):
+//! Model level (the frontend's): `x: [n_in] f32 -> xbar.dense_chain -> output`.
+//!
+//! Hardware level (one line per layer, host parts marked), what `quantize` writes in place of
+//! the `dense_chain` node and the later passes rewrite layer node by layer node:
 //!
 //! ```text
-//! x: [n] f32 -> xbar_input_quant (host) -> codes
-//!   -> (xbar_dense | xbar_tiles | xbar_arrays) -> int_add(const bias)
+//! x: [n] f32 -> xbar.input_quant (host) -> codes
+//!   -> (xbar.dense | codes -> xbar.array x N -> xbar.readout(codes, arrays)) -> int_add(const bias)
 //!   -> requantize | requantize_channels            (hidden layers; ReLU is the clamp at 0)
 //!   -> ...                                          (next layer)
-//!   -> xbar_dequant (host) -> output
+//!   -> xbar.dequant (host) -> output
 //! ```
 //!
-//! Passes read the chain with [`Chain::read`], change its stages and [`Chain::build`] a new
-//! graph, so every type is inferred afresh and a wider accumulator propagates to its users.
-//! Reading checks that the bias constants and requantization ops agree with the quantized
-//! layer each stage carries: the simulator uses the layers, the RTL the ops.
+//! Every fact is stored once: a layer node carries the product (weights, placement, cells),
+//! the bias lives only in its constant, the requantization only in its op. [`read`] gathers
+//! them back into a [`Network`], the plan the simulator, the RTL and `crossbar-tile`'s ADC
+//! calibration are built from.
 
-use super::dialect::{DenseChain, XbarDense, XbarDequant, XbarInputQuant, XbarTiles};
+use super::dialect::{DenseChain, XbarArray, XbarDense, XbarDequant, XbarInputQuant, XbarReadout};
 use super::mlp::Mlp;
 use super::ops::{OutputDequant, XbarLayerHw};
-use super::quant::{InputQuant, LayerOutput, QLayer, QuantizedMlp, Requant};
+use super::quant::{InputQuant, LayerRequant, LayerTail, QLayer, QuantizedMlp, Requant};
 use super::sim::CrossbarNet;
-use crate::ir::{Graph, NodeId, NumFormat, Op, Tensor, TensorType};
+use crate::ir::{Graph, GraphError, NodeId, NumFormat, Op, Tensor, TensorType};
 use std::sync::Arc;
 
-/// How far a layer has been lowered.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Stage {
-    /// Quantized, exact integer product (`xbar_dense`).
-    Dense(Arc<QLayer>),
-    /// Placed on arrays, ideally programmed (`xbar_tiles`).
-    Tiles(Arc<XbarLayerHw>),
-    /// Placed and programmed on the device (`xbar_arrays`).
-    Arrays(Arc<XbarLayerHw>),
-}
-
-impl Stage {
-    pub fn layer(&self) -> &QLayer {
-        match self {
-            Stage::Dense(l) => l,
-            Stage::Tiles(h) | Stage::Arrays(h) => &h.layer,
-        }
-    }
-    /// The placed layer, once tiled.
-    pub fn hw(&self) -> Option<&Arc<XbarLayerHw>> {
-        match self {
-            Stage::Dense(_) => None,
-            Stage::Tiles(h) | Stage::Arrays(h) => Some(h),
-        }
-    }
-    fn op(&self) -> Op {
-        match self {
-            Stage::Dense(l) => Op::dialect_op(XbarDense(l.clone())),
-            Stage::Tiles(h) => Op::dialect_op(XbarTiles { hw: h.clone(), programmed: false }),
-            Stage::Arrays(h) => Op::dialect_op(XbarTiles { hw: h.clone(), programmed: true }),
-        }
-    }
-}
-
-/// A quantized network as a chain of stages between the host's quantizer and dequantizer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Chain {
-    /// Names of the graph input and output (the ONNX model's).
-    pub input_name: String,
-    pub output_name: String,
-    pub input: Arc<InputQuant>,
-    pub stages: Vec<Stage>,
-    pub dequant: Arc<OutputDequant>,
-}
-
-fn ge(e: crate::ir::GraphError) -> String {
+fn ge(e: GraphError) -> String {
     e.to_string()
 }
 
@@ -83,36 +40,137 @@ pub fn model_graph(mlp: Arc<Mlp>, input: &str, output: &str) -> Result<Graph, St
     Ok(g)
 }
 
-/// The `dense_chain` of a model-level graph with the graph's input and output names.
-pub fn read_model(g: &Graph) -> Result<(Arc<Mlp>, String, String), String> {
-    let (x, out) = io(g)?;
-    let c = single_user(g, x)?;
-    let Some(DenseChain(m)) = g.op(c).dialect::<DenseChain>() else {
-        return Err(format!("the graph input feeds `{}`, not a dense chain", g.op(c).mnemonic()));
-    };
-    let next = single_user(g, c)?;
-    if next != out {
-        return Err("the dense chain must feed the graph output directly".into());
-    }
-    Ok((m.clone(), io_name(g, x), io_name(g, out)))
+/// Narrowest format of the integers in `v` (at least one bit).
+fn format_of(v: &[i64]) -> Result<NumFormat, String> {
+    let lo = v.iter().copied().min().unwrap_or(0).min(0);
+    let hi = v.iter().copied().max().unwrap_or(0).max(0);
+    NumFormat::int_for_range(lo.into(), hi.into())
 }
 
-fn io(g: &Graph) -> Result<(NodeId, NodeId), String> {
-    match (g.inputs(), g.outputs()) {
-        (&[x], &[y]) => Ok((x, y)),
-        (i, o) => Err(format!(
-            "a crossbar network has one input and one output, the graph has {} and {}",
-            i.len(),
-            o.len()
-        )),
+/// `requantize` when one multiplier serves every channel and the clamp is a whole format,
+/// else `requantize_channels`.
+fn requant_op(r: &LayerRequant) -> Result<Op, String> {
+    let (lo, hi) = (r.lo, r.hi);
+    let out = NumFormat::int_for_range(lo.into(), hi.into())?;
+    let whole = out.int_range() == Some((lo.into(), hi.into()));
+    match r.requant.first() {
+        Some(r0) if whole && r.requant.iter().all(|x| x == r0) => {
+            Ok(Op::Requantize { multiplier: r0.multiplier, shift: r0.shift, out })
+        }
+        _ => Ok(Op::RequantizeChannels {
+            multipliers: r.requant.iter().map(|x| x.multiplier).collect(),
+            shifts: r.requant.iter().map(|x| x.shift).collect(),
+            lo,
+            hi,
+        }),
     }
 }
 
-fn io_name(g: &Graph, id: NodeId) -> String {
-    match g.op(id) {
-        Op::Input { name, .. } | Op::Output { name } => name.clone(),
-        _ => String::new(),
+/// The requantization an op applies to `n` channels (the inverse of [`requant_op`]).
+fn requant_of(op: &Op, n: usize) -> Option<LayerRequant> {
+    match op {
+        Op::Requantize { multiplier, shift, out } => {
+            let (lo, hi) = out.int_range()?;
+            let r = Requant { multiplier: *multiplier, shift: *shift };
+            Some(LayerRequant { requant: vec![r; n], lo: lo as i64, hi: hi as i64 })
+        }
+        Op::RequantizeChannels { multipliers, shifts, lo, hi } => Some(LayerRequant {
+            requant: multipliers
+                .iter()
+                .zip(shifts)
+                .map(|(m, s)| Requant { multiplier: *m, shift: *s })
+                .collect(),
+            lo: *lo,
+            hi: *hi,
+        }),
+        _ => None,
     }
+}
+
+/// Adds the quantized network `q` to `g` after `x` (the graph input): the host's quantizer,
+/// per layer its product, bias and requantization, the host's dequantizer. Returns the
+/// dequantizer, whose result is the network's output.
+pub fn add_quantized(g: &mut Graph, x: NodeId, q: QuantizedMlp) -> Result<NodeId, String> {
+    let mut cur = g.add(Op::dialect_op(XbarInputQuant(Arc::new(q.input))), &[x]).map_err(ge)?;
+    for (l, tail) in q.layers.into_iter().zip(q.tails) {
+        let name = l.name.clone();
+        let mv = g.add_named(Op::dialect_op(XbarDense(l)), &[cur], Some(name.clone()));
+        let bias = Tensor::int(vec![tail.bias.len()], format_of(&tail.bias)?, tail.bias)?;
+        let b = g.add_named(Op::Constant(bias), &[], Some(format!("{name}.bias"))).map_err(ge)?;
+        cur = g.add(Op::IntAdd, &[mv.map_err(ge)?, b]).map_err(ge)?;
+        if let Some(r) = &tail.requant {
+            cur = g.add(requant_op(r)?, &[cur]).map_err(ge)?;
+        }
+    }
+    g.add(Op::dialect_op(XbarDequant(Arc::new(q.output))), &[cur]).map_err(ge)
+}
+
+/// Adds a placed layer reading the codes `x`: one `xbar.array` per array of `hw`'s placement
+/// (named `layer[r,c]` by its tile), and the `xbar.readout` of them all, which it returns.
+pub fn add_placed(
+    g: &mut Graph,
+    x: NodeId,
+    hw: &Arc<XbarLayerHw>,
+    programmed: bool,
+) -> Result<NodeId, String> {
+    let name = &hw.layer.name;
+    let mut operands = vec![x];
+    for (index, a) in hw.map.arrays.iter().enumerate() {
+        let op = Op::dialect_op(XbarArray { hw: hw.clone(), index, programmed });
+        let tile = format!("{name}[{},{}]", a.row_tile, a.col_tile);
+        operands.push(g.add_named(op, &[x], Some(tile)).map_err(ge)?);
+    }
+    let op = Op::dialect_op(XbarReadout { hw: hw.clone(), programmed });
+    g.add_named(op, &operands, Some(name.clone())).map_err(ge)
+}
+
+/// How far a layer node has been lowered.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
+    /// Quantized, exact integer product (`xbar.dense`).
+    Dense(Arc<QLayer>),
+    /// Placed on arrays (`xbar.array`s read by an `xbar.readout`): ideally programmed, or
+    /// programmed on the device.
+    Placed { hw: Arc<XbarLayerHw>, programmed: bool },
+}
+
+impl Stage {
+    /// The quantized layer the node computes the product of.
+    pub fn layer(&self) -> &Arc<QLayer> {
+        match self {
+            Stage::Dense(l) => l,
+            Stage::Placed { hw, .. } => &hw.layer,
+        }
+    }
+    /// The placed layer, once tiled.
+    pub fn hw(&self) -> Option<&Arc<XbarLayerHw>> {
+        match self {
+            Stage::Dense(_) => None,
+            Stage::Placed { hw, .. } => Some(hw),
+        }
+    }
+}
+
+/// One layer as the graph holds it: the product node, its bias and requantization, and the
+/// types the passes inferred (the RTL sizes its registers from them).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub stage: Stage,
+    pub tail: LayerTail,
+    /// Type of the product node's result.
+    pub product: TensorType,
+    /// Type of `product + bias`.
+    pub sum: TensorType,
+}
+
+/// The network a hardware-level graph describes, read from its nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub input: Arc<InputQuant>,
+    /// Type of the input codes (the accelerator's input port).
+    pub codes: TensorType,
+    pub layers: Vec<Layer>,
+    pub dequant: Arc<OutputDequant>,
 }
 
 fn single_user(g: &Graph, id: NodeId) -> Result<NodeId, String> {
@@ -126,43 +184,163 @@ fn single_user(g: &Graph, id: NodeId) -> Result<NodeId, String> {
     }
 }
 
-/// Narrowest format of the integers in `v` (at least one bit).
-fn format_of(v: &[i64]) -> Result<NumFormat, String> {
-    let lo = v.iter().copied().min().unwrap_or(0).min(0);
-    let hi = v.iter().copied().max().unwrap_or(0).max(0);
-    NumFormat::int_for_range(lo.into(), hi.into())
+fn io(g: &Graph) -> Result<(NodeId, NodeId), String> {
+    match (g.inputs(), g.outputs()) {
+        (&[x], &[y]) => Ok((x, y)),
+        (i, o) => Err(format!(
+            "a crossbar network has one input and one output, the graph has {} and {}",
+            i.len(),
+            o.len()
+        )),
+    }
 }
 
-impl Chain {
-    /// The chain of a freshly quantized network (every stage `xbar_dense`).
-    pub fn from_quantized(q: &QuantizedMlp, input: &str, output: &str) -> Result<Chain, String> {
-        let dequant = q.output_dequant().ok_or("the last layer must dequantize")?;
-        Ok(Chain {
-            input_name: input.to_string(),
-            output_name: output.to_string(),
-            input: Arc::new(q.input.clone()),
-            stages: q.layers.iter().map(|l| Stage::Dense(Arc::new(l.clone()))).collect(),
-            dequant: Arc::new(dequant),
-        })
+/// The `dense_chain` node of a model-level graph and its float network.
+pub fn read_model(g: &Graph) -> Result<(NodeId, Arc<Mlp>), String> {
+    let (x, out) = io(g)?;
+    let c = single_user(g, x)?;
+    let Some(DenseChain(m)) = g.op(c).dialect::<DenseChain>() else {
+        return Err(format!("the graph input feeds `{}`, not a dense chain", g.op(c).mnemonic()));
+    };
+    if single_user(g, c)? != out {
+        return Err("the dense chain must feed the graph output directly".into());
     }
+    Ok((c, m.clone()))
+}
 
-    /// The quantized network the stages carry.
+/// The layer an op computes the product of (`xbar.dense` or `xbar.readout`), if it is one.
+fn stage_of(op: &Op) -> Option<Stage> {
+    if let Some(XbarDense(l)) = op.dialect::<XbarDense>() {
+        Some(Stage::Dense(l.clone()))
+    } else {
+        op.dialect::<XbarReadout>()
+            .map(|t| Stage::Placed { hw: t.hw.clone(), programmed: t.programmed })
+    }
+}
+
+/// The node after `cur` in the layer chain: its one user that is not an `xbar.array` (a
+/// placed layer's arrays and read-out all take the layer's input codes).
+fn next_node(g: &Graph, cur: NodeId) -> Result<NodeId, String> {
+    let users: Vec<(NodeId, u32)> = g
+        .users(cur)
+        .into_iter()
+        .filter(|(u, _)| g.op(*u).dialect::<XbarArray>().is_none())
+        .collect();
+    match users.as_slice() {
+        [(u, 0)] => Ok(*u),
+        us => Err(format!(
+            "`{}` must feed exactly one layer or read-out as its first operand, it feeds {}",
+            g.op(cur).mnemonic(),
+            us.len()
+        )),
+    }
+}
+
+/// A read-out's operands after the input codes must be its layer's arrays, in order, each
+/// reading the same codes and sharing the read-out's cells.
+fn check_arrays(
+    g: &Graph,
+    readout: NodeId,
+    hw: &Arc<XbarLayerHw>,
+    programmed: bool,
+) -> Result<(), String> {
+    let ops = g.operands(readout);
+    for (k, &a) in ops.iter().enumerate().skip(1) {
+        let ok = g.op(a).dialect::<XbarArray>().is_some_and(|t| {
+            Arc::ptr_eq(&t.hw, hw) && t.index == k - 1 && t.programmed == programmed
+        }) && g.operands(a).first() == ops.first();
+        if !ok {
+            return Err(format!(
+                "layer `{}`: operand {k} of its read-out is not its array {}",
+                hw.layer.name,
+                k - 1
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads a hardware-level graph (as [`add_quantized`] writes it and the passes rewrite it);
+/// the error names the first node that does not fit the shape.
+pub fn read(g: &Graph) -> Result<Network, String> {
+    let (x, out) = io(g)?;
+    let iq = single_user(g, x)?;
+    let Some(XbarInputQuant(input)) = g.op(iq).dialect::<XbarInputQuant>() else {
+        return Err(format!(
+            "expected the host's input quantizer, found `{}`",
+            g.op(iq).mnemonic()
+        ));
+    };
+    let mut cur = iq;
+    let mut layers = Vec::new();
+    loop {
+        let node = next_node(g, cur)?;
+        let op = g.op(node);
+        if let Some(XbarDequant(d)) = op.dialect::<XbarDequant>() {
+            if single_user(g, node)? != out {
+                return Err("`xbar.dequant` must feed the graph output".into());
+            }
+            if layers.is_empty() {
+                return Err("the network has no layer".into());
+            }
+            let codes = g.ty(iq).clone();
+            return Ok(Network { input: input.clone(), codes, layers, dequant: d.clone() });
+        }
+        let stage =
+            stage_of(op).ok_or_else(|| format!("expected a layer, found `{}`", op.mnemonic()))?;
+        if let Stage::Placed { hw, programmed } = &stage {
+            check_arrays(g, node, hw, *programmed)?;
+        }
+        let name = &stage.layer().name;
+        let add = single_user(g, node)?;
+        let bias = match (g.op(add), g.operands(add).as_slice()) {
+            (Op::IntAdd, [_, b]) => match g.op(*b) {
+                Op::Constant(t) => t.ints(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let bias = bias.filter(|b| b.len() == stage.layer().n_out).ok_or_else(|| {
+            format!("layer `{name}` must be followed by the addition of its bias")
+        })?;
+        cur = add;
+        let next = single_user(g, add)?;
+        let requant = requant_of(g.op(next), stage.layer().n_out);
+        if requant.is_some() {
+            cur = next;
+        }
+        let (product, sum) = (g.ty(node).clone(), g.ty(add).clone());
+        layers.push(Layer { stage, tail: LayerTail { bias, requant }, product, sum });
+    }
+}
+
+impl Network {
+    /// The quantized network the nodes describe (layers shared with the graph).
     pub fn quantized(&self) -> QuantizedMlp {
         QuantizedMlp {
             input: (*self.input).clone(),
-            layers: self.stages.iter().map(|s| s.layer().clone()).collect(),
-            softmax: self.dequant.softmax,
-            output_quant: self.dequant.output_quant.clone(),
+            layers: self.layers.iter().map(|l| l.stage.layer().clone()).collect(),
+            tails: self.layers.iter().map(|l| l.tail.clone()).collect(),
+            output: (*self.dequant).clone(),
         }
     }
 
-    /// The placed and programmed network, for the event-counting simulator. Every stage must
+    /// Type of the last layer's accumulators (the accelerator's output port).
+    pub fn accumulators(&self) -> Result<&TensorType, String> {
+        self.layers.last().map(|l| &l.sum).ok_or_else(|| "the network has no layer".into())
+    }
+
+    /// The placed and programmed network, for the event-counting simulator. Every layer must
     /// be placed, with one geometry, device and ADC.
     pub fn net(&self) -> Result<CrossbarNet, String> {
         let hws: Vec<&Arc<XbarLayerHw>> = self
-            .stages
+            .layers
             .iter()
-            .map(|s| s.hw().ok_or_else(|| format!("layer `{}` is not placed", s.layer().name)))
+            .map(|l| {
+                l.stage
+                    .hw()
+                    .ok_or_else(|| format!("layer `{}` is not placed", l.stage.layer().name))
+            })
             .collect::<Result<_, _>>()?;
         let first = hws.first().ok_or("the network has no layer")?;
         if let Some(h) = hws.iter().find(|h| h.cfg != first.cfg || h.adc != first.adc) {
@@ -179,142 +357,5 @@ impl Chain {
             programmed: hws.iter().map(|h| h.prog.clone()).collect(),
             adc: first.adc,
         })
-    }
-
-    /// The whole graph, host quantizer and dequantizer included.
-    pub fn build(&self) -> Result<Graph, String> {
-        self.build_with(true)
-    }
-
-    /// Only the integer datapath the accelerator implements: input `codes`, output `acc` (the
-    /// last layer's accumulators, bias included). What the RTL is lowered from.
-    pub fn device_graph(&self) -> Result<Graph, String> {
-        self.build_with(false)
-    }
-
-    fn build_with(&self, host: bool) -> Result<Graph, String> {
-        let mut g = Graph::new();
-        let n_in = self.input.scale.len();
-        let mut cur = if host {
-            let x = g.add_input(&self.input_name, TensorType::f32(vec![n_in])).map_err(ge)?;
-            g.add(Op::dialect_op(XbarInputQuant(self.input.clone())), &[x]).map_err(ge)?
-        } else {
-            let f = NumFormat::int_for_range(self.input.lo.into(), self.input.hi.into())?;
-            g.add_input("codes", TensorType::new(vec![n_in], f)).map_err(ge)?
-        };
-        for s in &self.stages {
-            let l = s.layer();
-            let mv = g.add_named(s.op(), &[cur], Some(l.name.clone())).map_err(ge)?;
-            let bias = Tensor::int(vec![l.n_out], format_of(&l.bias)?, l.bias.clone())?;
-            let b = g
-                .add_named(Op::Constant(bias), &[], Some(format!("{}.bias", l.name)))
-                .map_err(ge)?;
-            let acc = g.add(Op::IntAdd, &[mv, b]).map_err(ge)?;
-            cur = match &l.output {
-                LayerOutput::Requant { requant, lo, hi } => {
-                    g.add(requant_op(requant, *lo, *hi)?, &[acc]).map_err(ge)?
-                }
-                LayerOutput::Dequant { .. } => acc,
-            };
-        }
-        if host {
-            let y = g.add(Op::dialect_op(XbarDequant(self.dequant.clone())), &[cur]).map_err(ge)?;
-            g.add_output(&self.output_name, y).map_err(ge)?;
-        } else {
-            g.add_output("acc", cur).map_err(ge)?;
-        }
-        Ok(g)
-    }
-
-    /// Reads a hardware-level graph back (as [`Chain::build`] writes it); the error names the
-    /// first node that does not fit the shape or disagrees with its layer.
-    pub fn read(g: &Graph) -> Result<Chain, String> {
-        let (x, out) = io(g)?;
-        let iq = single_user(g, x)?;
-        let Some(XbarInputQuant(input)) = g.op(iq).dialect::<XbarInputQuant>() else {
-            return Err(format!(
-                "expected the host's input quantizer, found `{}`",
-                g.op(iq).mnemonic()
-            ));
-        };
-        let mut cur = iq;
-        let mut stages = Vec::new();
-        loop {
-            let node = single_user(g, cur)?;
-            let op = g.op(node);
-            let stage = if let Some(XbarDense(l)) = op.dialect::<XbarDense>() {
-                Stage::Dense(l.clone())
-            } else if let Some(t) = op.dialect::<XbarTiles>() {
-                if t.programmed {
-                    Stage::Arrays(t.hw.clone())
-                } else {
-                    Stage::Tiles(t.hw.clone())
-                }
-            } else if let Some(XbarDequant(d)) = op.dialect::<XbarDequant>() {
-                {
-                    if single_user(g, node)? != out {
-                        return Err("`xbar.dequant` must feed the graph output".into());
-                    }
-                    if stages.is_empty() {
-                        return Err("the chain has no layer".into());
-                    }
-                    return Ok(Chain {
-                        input_name: io_name(g, x),
-                        output_name: io_name(g, out),
-                        input: input.clone(),
-                        stages,
-                        dequant: d.clone(),
-                    });
-                }
-            } else {
-                return Err(format!("expected a layer, found `{}`", op.mnemonic()));
-            };
-            let l = stage.layer();
-            let add = single_user(g, node)?;
-            let bias = match (g.op(add), g.operands(add).as_slice()) {
-                (Op::IntAdd, [_, b]) => match g.op(*b) {
-                    Op::Constant(t) => t.ints(),
-                    _ => None,
-                },
-                _ => None,
-            };
-            if bias.as_deref() != Some(l.bias.as_slice()) {
-                return Err(format!(
-                    "layer `{}` must be followed by the addition of its bias",
-                    l.name
-                ));
-            }
-            cur = add;
-            if let LayerOutput::Requant { requant, lo, hi } = &l.output {
-                let rq = single_user(g, add)?;
-                if *g.op(rq) != requant_op(requant, *lo, *hi)? {
-                    return Err(format!(
-                        "layer `{}`: `{}` does not apply the layer's requantization",
-                        l.name,
-                        g.op(rq).mnemonic()
-                    ));
-                }
-                cur = rq;
-            }
-            stages.push(stage);
-        }
-    }
-}
-
-/// `requantize` when one multiplier serves every channel and the clamp is a whole format,
-/// else `requantize_channels`.
-fn requant_op(r: &[Requant], lo: i64, hi: i64) -> Result<Op, String> {
-    let out = NumFormat::int_for_range(lo.into(), hi.into())?;
-    let whole = out.int_range() == Some((lo.into(), hi.into()));
-    match r.first() {
-        Some(r0) if whole && r.iter().all(|x| x == r0) => {
-            Ok(Op::Requantize { multiplier: r0.multiplier, shift: r0.shift, out })
-        }
-        _ => Ok(Op::RequantizeChannels {
-            multipliers: r.iter().map(|x| x.multiplier).collect(),
-            shifts: r.iter().map(|x| x.shift).collect(),
-            lo,
-            hi,
-        }),
     }
 }

@@ -7,10 +7,10 @@
 //!   f32`, as the frontend read it (trained QONNX quantizers included).
 //! - `xbar.input_quant` ([`InputQuant`]): the host's float-to-code quantizer of the graph input.
 //! - `xbar.dense` ([`QLayer`]): a quantized layer's exact integer product `sum_i x_i w[j,i]`.
-//! - `xbar.tiles` / `xbar.arrays` ([`XbarLayerHw`]): the same product as the arrays compute it:
-//!   bit-serial inputs, bit-sliced conductance codes, ADC conversion, shift-and-add. `tiles` is
-//!   the placed layer with ideally programmed cells; `arrays` has the programmed chip
-//!   (variation, stuck cells, finite on/off ratio baked into integer conductance codes).
+//! - `xbar.array` / `xbar.readout` ([`XbarLayerHw`], shared by a layer's arrays and read-out):
+//!   the same product as the arrays compute it: bit-serial inputs, bit-sliced cells (levels
+//!   when placed; after programming, integer conductance codes with variation, stuck cells and
+//!   finite on/off ratio baked in), ADC conversion, shift-and-add.
 //! - `xbar.dequant` ([`OutputDequant`]): the host's conversion of the last accumulators to the
 //!   ONNX output space.
 
@@ -18,7 +18,6 @@ use super::adc::Adc;
 use super::device::{program, DeviceConfig, ProgrammedLayer};
 use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
-use super::sim::{simulate_layer, Hooks, LayerHw, LayerInput};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
 use crate::ir::{NumFormat, TensorType};
 use std::sync::Arc;
@@ -90,17 +89,6 @@ impl XbarLayerHw {
         self.layer.in_lo < 0
     }
 
-    /// The simulator's view of the hardware.
-    pub fn hw(&self) -> LayerHw<'_> {
-        LayerHw { map: &self.map, prog: &self.prog, adc: &self.adc, cfg: &self.cfg }
-    }
-
-    /// `sum_i x_i w[j,i]` as the noise-free chip computes it.
-    pub fn matvec(&self, x: &[i64]) -> Vec<i64> {
-        let input = LayerInput { x, a_bits: self.layer.a_bits, signed: self.signed_input() };
-        simulate_layer(self.hw(), input, &mut Hooks::default()).0
-    }
-
     /// Whether the chip computes the exact product: every cell holds its level exactly and
     /// the ADC converts every column sum of a full array without loss.
     pub fn is_exact(&self) -> bool {
@@ -169,6 +157,78 @@ impl XbarLayerHw {
             }
         }
         b
+    }
+
+    /// Logical columns (`out0 * S * P ..`) of array `k`.
+    pub fn array_cols(&self, k: usize) -> std::ops::Range<usize> {
+        let (a, cpw) = (&self.map.arrays[k], self.map.cols_per_weight());
+        a.out0 * cpw..(a.out0 + a.nouts) * cpw
+    }
+
+    /// The largest partial sum (fine units) any column of array `k` carries: all of its rows
+    /// driven.
+    pub fn array_max_sum(&self, k: usize) -> i64 {
+        let (a, ncols) = (&self.map.arrays[k], self.map.logical_cols());
+        self.array_cols(k)
+            .map(|c| {
+                (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Array `k`'s column partial sums for every input bit plane, `[a_bits][cols]` row-major:
+    /// per plane `t`, the sum of the conductance codes of the rows whose input bit `t` is 1
+    /// (what the bit lines carry to the ADCs; noise-free).
+    pub fn array_sums(&self, k: usize, x: &[i64]) -> Vec<i64> {
+        let (a, ncols) = (&self.map.arrays[k], self.map.logical_cols());
+        let cols = self.array_cols(k);
+        let a_bits = self.layer.a_bits;
+        let mut out = vec![0i64; a_bits as usize * cols.len()];
+        for t in 0..a_bits {
+            let plane = &mut out[t as usize * cols.len()..(t as usize + 1) * cols.len()];
+            for (i, xi) in x.iter().enumerate().skip(a.row0).take(a.nrows) {
+                if (*xi as u64 >> t) & 1 == 0 {
+                    continue;
+                }
+                let row = &self.prog.g[i * ncols + cols.start..i * ncols + cols.end];
+                for (p, g) in plane.iter_mut().zip(row) {
+                    *p += i64::from(*g);
+                }
+            }
+        }
+        out
+    }
+
+    /// The read-out of the layer's arrays: every partial sum converted by the ADC and shifted
+    /// and added into its output (slice shift, polarity sign, plane weight; the top plane of
+    /// signed inputs weighs `-2^(a-1)`), then the offset encoding's digital correction
+    /// `- offset * sum_i x_i`. `sums[k]` is [`XbarLayerHw::array_sums`] of array `k`. Equal to
+    /// the simulator's noise-free product.
+    pub fn read_out(&self, x: &[i64], sums: &[Vec<i64>]) -> Vec<i64> {
+        let m = &self.map;
+        let (p_n, cpw) = (m.polarities as usize, m.cols_per_weight());
+        let a_bits = self.layer.a_bits;
+        let mut acc = vec![0i64; m.n_out];
+        for (k, s) in sums.iter().enumerate() {
+            let cols = self.array_cols(k);
+            for t in 0..a_bits {
+                let signed_top = self.signed_input() && t + 1 == a_bits;
+                let plane_w: i64 = if signed_top { -(1i64 << t) } else { 1i64 << t };
+                let plane = &s[t as usize * cols.len()..(t as usize + 1) * cols.len()];
+                for (c, p) in cols.clone().zip(plane) {
+                    let level = self.adc.level(self.adc.code(*p));
+                    let (j, rem) = (c / cpw, c % cpw);
+                    let v = plane_w * (level << ((rem / p_n) as u32 * m.cell_bits));
+                    acc[j] += if rem % p_n == 1 { -v } else { v };
+                }
+            }
+        }
+        if m.offset != 0 {
+            let sum_x: i64 = x[..m.n_in].iter().sum();
+            acc.iter_mut().for_each(|v| *v -= m.offset * sum_x);
+        }
+        acc
     }
 
     /// Consistency of the parts (sizes agree), checked by the IR verifier.
@@ -283,7 +343,7 @@ pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
     Ok(TensorType::new(vec![l.n_out], NumFormat::int_for_range(lo, hi)?))
 }
 
-/// Type of `xbar.tiles` / `xbar.arrays`: the hardware bounds of [`XbarLayerHw::output_bounds`].
+/// The read-out's result type: the hardware bounds of [`XbarLayerHw::output_bounds`].
 pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String> {
     let (xlo, xhi) = codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
     let b = h.output_bounds(xlo, xhi);
@@ -361,8 +421,8 @@ pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Printed attributes of `xbar.tiles` (`programmed = false`) and `xbar.arrays`.
-pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, String)> {
+/// Printed attributes of `xbar.readout`: the layer's geometry, ADC and (programmed) device.
+pub fn readout_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, String)> {
     let (m, c) = (&h.map, &h.cfg);
     let mut v = vec![
         ("array", format!("{}x{}", c.rows, c.cols)),
@@ -391,20 +451,57 @@ pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, Str
             ("stuck", format!("{}/{}", h.prog.stuck.0, h.prog.stuck.1)),
             ("seed", d.seed.to_string()),
             ("thresholds", ints_attr(&h.adc.thresholds())),
-            (
-                "g",
-                format!(
-                    "<{} x {}>",
-                    h.prog.g.len(),
-                    hash_ints(h.prog.g.iter().map(|g| i64::from(*g)))
-                ),
-            ),
         ]);
-    } else {
-        let levels = m.levels.iter().map(|x| i64::from(*x));
-        v.push(("levels", format!("<{} x {}>", m.levels.len(), hash_ints(levels))));
     }
     v
+}
+
+/// Printed attributes of `xbar.array` `k`: its place in the layer's tiling, the inputs (rows)
+/// and logical columns it holds, and its cells (levels when ideally programmed, conductance
+/// codes when programmed), summarised.
+pub fn array_attrs(h: &XbarLayerHw, k: usize, programmed: bool) -> Vec<(&'static str, String)> {
+    let a = &h.map.arrays[k];
+    let cols = h.array_cols(k);
+    let ncols = h.map.logical_cols();
+    let cells = (a.row0..a.row0 + a.nrows).flat_map(|i| cols.clone().map(move |c| i * ncols + c));
+    let (what, hash) = if programmed {
+        ("codes", hash_ints(cells.map(|i| i64::from(h.prog.g[i]))))
+    } else {
+        ("levels", hash_ints(cells.map(|i| i64::from(h.map.levels[i]))))
+    };
+    vec![
+        ("tile", format!("[{}, {}]", a.row_tile, a.col_tile)),
+        ("rows", format!("{}..{}", a.row0, a.row0 + a.nrows)),
+        ("cols", format!("{}..{}", cols.start, cols.end)),
+        ("cells", format!("<{}x{} {what} {hash}>", a.nrows, cols.len())),
+    ]
+}
+
+/// Type of `xbar.array` `k`: per input bit plane, its columns' partial sums, `[a_bits, cols]`
+/// in `[0, largest sum]`.
+pub fn array_type(h: &XbarLayerHw, k: usize, x: &TensorType) -> Result<TensorType, String> {
+    codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
+    let shape = vec![h.layer.a_bits as usize, h.array_cols(k).len()];
+    Ok(TensorType::new(shape, NumFormat::int_for_range(0, h.array_max_sum(k).max(0).into())?))
+}
+
+/// Type of `xbar.readout`: operand 0 the layer's input codes, then every array's partial sums
+/// in the layer's array order; the result is [`arrays_type`].
+pub fn readout_type(h: &XbarLayerHw, operands: &[&TensorType]) -> Result<TensorType, String> {
+    let n = h.map.arrays.len();
+    if operands.len() != n + 1 {
+        return Err(format!(
+            "takes the input codes and {n} arrays, has {} operands",
+            operands.len()
+        ));
+    }
+    for (k, t) in operands[1..].iter().enumerate() {
+        let want = [h.layer.a_bits as usize, h.array_cols(k).len()];
+        if t.shape != want || !t.format.is_int() {
+            return Err(format!("operand {} is {t}, array {k} gives {want:?} integers", k + 1));
+        }
+    }
+    arrays_type(h, operands[0])
 }
 
 /// Printed attributes of `xbar.dequant`.

@@ -22,8 +22,10 @@
 //! 5. Last layer: `out_j = f32(acc_j * s_acc[j])` (f64 product), then the final activation and
 //!    softmax in float: the ONNX output space.
 
-use super::mlp::{Activation, Mlp, TrainedQuant};
+use super::mlp::{Activation, Mlp};
+use super::ops::OutputDequant;
 use crate::frontend::onnx::Rounding;
+use std::sync::Arc;
 
 /// Weight scale granularity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,16 +99,26 @@ impl InputQuant {
     }
 }
 
-/// What a layer does with its accumulators.
+/// A hidden layer's requantization of its accumulators to the next layer's input codes in
+/// `[lo, hi]`, one multiplier per output channel.
 #[derive(Clone, Debug, PartialEq)]
-pub enum LayerOutput {
-    /// Hidden layer: requantize per channel to the next layer's input codes in `[lo, hi]`.
-    Requant { requant: Vec<Requant>, lo: i64, hi: i64 },
-    /// Last layer: dequantize with `scale[j]`, then apply `activation` in float.
-    Dequant { scale: Vec<f64>, activation: Activation },
+pub struct LayerRequant {
+    pub requant: Vec<Requant>,
+    pub lo: i64,
+    pub hi: i64,
 }
 
-/// One quantized dense layer.
+/// What follows a layer's product in integers: the bias, then (hidden layers) the
+/// requantization. Kept apart from [`QLayer`] because the IR stores them apart: the bias is a
+/// constant added by a core `int_add`, the requantization a core `requantize` op.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerTail {
+    pub bias: Vec<i64>,
+    /// `None` for the last layer, whose accumulators the host dequantizes.
+    pub requant: Option<LayerRequant>,
+}
+
+/// One quantized dense layer's product: what the crossbar arrays hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QLayer {
     pub name: String,
@@ -118,14 +130,12 @@ pub struct QLayer {
     pub w_hi: i64,
     /// The real value of one accumulator LSB per output channel (`s_acc[j]`).
     pub acc_scale: Vec<f64>,
-    pub bias: Vec<i64>,
     /// Input code scale per input channel, range and width (`a_bits`; two's complement when
     /// `in_lo < 0`).
     pub in_scale: Vec<f64>,
     pub in_lo: i64,
     pub in_hi: i64,
     pub a_bits: u32,
-    pub output: LayerOutput,
 }
 
 impl QLayer {
@@ -135,13 +145,14 @@ impl QLayer {
             .map(|j| (0..self.n_in).map(|i| self.w[j * self.n_in + i] * x[i]).sum())
             .collect()
     }
-    /// Bits of a two's-complement accumulator that holds every reachable `acc_j` (bias included).
-    pub fn acc_bits(&self) -> u32 {
+    /// Bits of a two's-complement accumulator that holds every reachable `acc_j` (the layer's
+    /// `bias` included).
+    pub fn acc_bits(&self, bias: &[i64]) -> u32 {
         let xmax = self.in_lo.abs().max(self.in_hi);
         let worst = (0..self.n_out)
             .map(|j| {
                 (0..self.n_in).map(|i| self.w[j * self.n_in + i].abs() * xmax).sum::<i64>()
-                    + self.bias[j].abs()
+                    + bias[j].abs()
             })
             .max()
             .unwrap_or(0);
@@ -149,13 +160,15 @@ impl QLayer {
     }
 }
 
-/// A quantized network.
+/// A quantized network. The layers are shared (`Arc`) with the IR nodes that carry them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedMlp {
     pub input: InputQuant,
-    pub layers: Vec<QLayer>,
-    pub softmax: bool,
-    pub output_quant: Option<TrainedQuant>,
+    pub layers: Vec<Arc<QLayer>>,
+    /// Per layer, its bias and requantization.
+    pub tails: Vec<LayerTail>,
+    /// The host's conversion of the last layer's accumulators.
+    pub output: OutputDequant,
 }
 
 impl QuantizedMlp {
@@ -173,15 +186,15 @@ impl QuantizedMlp {
         mut matvec: impl FnMut(usize, &[i64]) -> Vec<i64>,
     ) -> Vec<i64> {
         let mut codes = codes.to_vec();
-        for (l, layer) in self.layers.iter().enumerate() {
+        for (l, tail) in self.tails.iter().enumerate() {
             let acc: Vec<i64> =
-                matvec(l, &codes).iter().zip(&layer.bias).map(|(a, b)| a + b).collect();
-            match &layer.output {
-                LayerOutput::Requant { requant, lo, hi } => {
+                matvec(l, &codes).iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
+            match &tail.requant {
+                Some(LayerRequant { requant, lo, hi }) => {
                     codes =
                         acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect();
                 }
-                LayerOutput::Dequant { .. } => return acc,
+                None => return acc,
             }
         }
         codes
@@ -190,21 +203,7 @@ impl QuantizedMlp {
     /// The host's float part after the last layer: dequantize, final activation, output
     /// quantizer, softmax.
     pub fn dequantize(&self, acc: &[i64]) -> Vec<f32> {
-        self.output_dequant().map(|d| d.apply(acc)).unwrap_or_default()
-    }
-
-    /// The host's conversion of the last layer's accumulators (none when the last layer
-    /// requantizes, which [`quantize`] never produces).
-    pub fn output_dequant(&self) -> Option<super::ops::OutputDequant> {
-        match self.layers.last().map(|l| &l.output) {
-            Some(LayerOutput::Dequant { scale, activation }) => Some(super::ops::OutputDequant {
-                scale: scale.clone(),
-                activation: *activation,
-                output_quant: self.output_quant.clone(),
-                softmax: self.softmax,
-            }),
-            _ => None,
-        }
+        self.output.apply(acc)
     }
 
     /// The last layer's integer accumulators (bias included) for input codes: the exact
@@ -329,6 +328,8 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         });
     }
     let mut layers = Vec::with_capacity(n);
+    let mut tails = Vec::with_capacity(n);
+    let mut output = None;
     for (l, layer) in mlp.layers.iter().enumerate() {
         let inp = &inputs[l];
         let (w, acc_scale, w_lo, w_hi) = quantize_weights(layer, &inp.scale, cfg)?;
@@ -343,7 +344,7 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             }
             bias.push(b as i64);
         }
-        let output = if l + 1 < n {
+        let requant = if l + 1 < n {
             let next = &inputs[l + 1];
             let lo = if layer.activation == Activation::Relu { next.lo.max(0) } else { next.lo };
             let requant = acc_scale
@@ -353,11 +354,18 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
                     Requant::from_real(sa / sn).map_err(|e| format!("layer `{}`: {e}", layer.name))
                 })
                 .collect::<Result<_, _>>()?;
-            LayerOutput::Requant { requant, lo, hi: next.hi }
+            Some(LayerRequant { requant, lo, hi: next.hi })
         } else {
-            LayerOutput::Dequant { scale: acc_scale.clone(), activation: layer.activation }
+            output = Some(OutputDequant {
+                scale: acc_scale.clone(),
+                activation: layer.activation,
+                output_quant: mlp.output_quant.clone(),
+                softmax: mlp.softmax,
+            });
+            None
         };
-        layers.push(QLayer {
+        tails.push(LayerTail { bias, requant });
+        layers.push(Arc::new(QLayer {
             name: layer.name.clone(),
             n_in: layer.n_in,
             n_out: layer.n_out,
@@ -365,13 +373,11 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             w_lo,
             w_hi,
             acc_scale,
-            bias,
             in_scale: inp.scale.clone(),
             in_lo: inp.lo,
             in_hi: inp.hi,
             a_bits: inp.bits,
-            output,
-        });
+        }));
     }
     let i0 = &inputs[0];
     Ok(QuantizedMlp {
@@ -382,8 +388,8 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
             rounding: i0.rounding,
         },
         layers,
-        softmax: mlp.softmax,
-        output_quant: mlp.output_quant.clone(),
+        tails,
+        output: output.ok_or("the network has no layer")?,
     })
 }
 

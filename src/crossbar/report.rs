@@ -60,8 +60,8 @@ pub fn summarize(net: &CrossbarNet, run: &BatchRun, cost: &CrossbarCost) -> Cros
         .zip(&stats)
         .zip(&run.events)
         .zip(&cost.layers)
-        .zip(&net.q.layers)
-        .map(|((((m, st), ev), c), ql)| LayerSummary {
+        .zip(net.q.layers.iter().zip(&net.q.tails))
+        .map(|((((m, st), ev), c), (ql, tail))| LayerSummary {
             name: m.name.clone(),
             inputs: m.n_in,
             outputs: m.n_out,
@@ -73,7 +73,7 @@ pub fn summarize(net: &CrossbarNet, run: &BatchRun, cost: &CrossbarCost) -> Cros
             col_tiles: st.col_tiles,
             utilization: st.utilization,
             adcs: st.adcs,
-            accumulator_bits: ql.acc_bits(),
+            accumulator_bits: ql.acc_bits(&tail.bias),
             row_activations: ev.row_activations as f64 / n,
             adc_conversions: ev.adc_conversions as f64 / n,
             shift_adds: ev.shift_adds as f64 / n,

@@ -3,7 +3,7 @@
 //! The core IR ([`crate::ir::Op`]) holds the ops every family shares: graph inputs and outputs,
 //! constants, the model-level float ops that ONNX exporters write, and the exact integer ops of
 //! a hardware datapath. Everything a single family needs — `trees.ensemble`, `cam.rows`,
-//! `xbar.arrays`, `attn.mha` — is a [`DialectOp`] implemented in that family's folder and
+//! `xbar.array`, `attn.mha` — is a [`DialectOp`] implemented in that family's folder and
 //! carried by [`Op::Dialect`](crate::ir::Op::Dialect). This is MLIR's split (and pliron's in
 //! safe Rust): the core defines the op interface and verifies through it; a dialect defines
 //! the ops.

@@ -103,7 +103,7 @@ pub enum Op {
     Gelu {
         tanh: bool,
     },
-    /// An op of a family's dialect (`cam.tiles`, `xbar.arrays`, `attn.mha`): the core knows
+    /// An op of a family's dialect (`cam.tiles`, `xbar.array`, `attn.mha`): the core knows
     /// it only through the [`DialectOp`] interface.
     Dialect(DialectHandle),
 }

@@ -79,3 +79,19 @@ pub fn rewrite(
     }
     Ok(out)
 }
+
+/// Infers every node's type anew from its operands, in dataflow order: after a rewrite that
+/// changes a node's result type (a wider accumulator), its users' types follow.
+pub fn retype(pass: &str, g: &mut Graph) -> Result<(), PassError> {
+    for id in g.topo_order() {
+        let tys: Vec<crate::ir::TensorType> =
+            g.operands(id).iter().map(|&o| g.ty(o).clone()).collect();
+        let refs: Vec<&crate::ir::TensorType> = tys.iter().collect();
+        let ty = g
+            .op(id)
+            .infer_type(&refs)
+            .map_err(|m| PassError::failed(pass, format!("`{}`: {m}", g.op(id).mnemonic())))?;
+        g.node_mut(id).ty = ty;
+    }
+    Ok(())
+}

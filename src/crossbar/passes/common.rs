@@ -1,7 +1,6 @@
-//! Helpers the crossbar-family passes share: calibration rows, the chain of a graph, and
-//! pass-named errors.
+//! Helpers the crossbar-family passes share: calibration rows and the layer-stage
+//! precondition.
 
-use crate::crossbar::graph::{Chain, Stage};
 use crate::ir::{Graph, Op};
 use crate::passes::{PassContext, PassError};
 
@@ -34,17 +33,7 @@ pub fn calibration_rows(
     Ok(c.rows().into_iter().map(|r| r.to_vec()).collect())
 }
 
-/// Reads the layer chain of `g` as the pass's error.
-pub fn read_chain(pass: &str, g: &Graph) -> Result<Chain, PassError> {
-    Chain::read(g).map_err(|m| PassError::failed(pass, format!("not a crossbar layer chain: {m}")))
-}
-
-/// Builds the rewritten chain's graph.
-pub fn build(pass: &str, chain: &Chain) -> Result<Graph, PassError> {
-    chain.build().map_err(|m| PassError::failed(pass, m))
-}
-
-/// Precondition: every layer of the graph is at `want` (`xbar_dense`, `xbar_tiles`), and there
+/// Precondition: every layer of the graph is at `want` (`xbar.dense`, an `xbar.readout`), and there
 /// is at least one.
 pub fn require_stage(
     g: &Graph,
@@ -57,7 +46,7 @@ pub fn require_stage(
         .iter()
         .filter(|op| {
             op.dialect::<crate::crossbar::dialect::XbarDense>().is_some()
-                || op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some()
+                || op.dialect::<crate::crossbar::dialect::XbarReadout>().is_some()
         })
         .count();
     let ready = ops.iter().filter(|op| want(op)).count();
@@ -65,19 +54,4 @@ pub fn require_stage(
         return Err(format!("the graph has no {what} (run `{provider}` first)"));
     }
     Ok(())
-}
-
-/// The stages' layers must all be at one level: a pass rewrites every layer or none.
-pub fn each_stage<T>(
-    pass: &str,
-    stages: &[Stage],
-    mut f: impl FnMut(usize, &Stage) -> Result<T, String>,
-) -> Result<Vec<T>, PassError> {
-    stages
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            f(i, s).map_err(|m| PassError::failed(pass, format!("layer `{}`: {m}", s.layer().name)))
-        })
-        .collect()
 }

@@ -1,10 +1,11 @@
 //! `crossbar-program`: placed layers → the device's conductance codes.
 
-use super::common::{build, each_stage, read_chain, require_stage};
+use super::common::require_stage;
 use crate::crossbar::device::DeviceConfig;
-use crate::crossbar::graph::Stage;
+use crate::crossbar::dialect::XbarReadout;
+use crate::crossbar::graph::add_placed;
 use crate::ir::Graph;
-use crate::passes::rewrite::mapped_cell;
+use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
@@ -44,7 +45,7 @@ impl Pass for CrossbarProgram {
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
         require_stage(
             g,
-            |op| op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some_and(|t| !t.programmed),
+            |op| op.dialect::<XbarReadout>().is_some_and(|t| !t.programmed),
             "placed layers",
             "crossbar-tile",
         )
@@ -58,11 +59,25 @@ impl Pass for CrossbarProgram {
         if dev.programs_exactly() && dev.c2c_sigma == 0.0 {
             dev.frac_bits = 0;
         }
-        let mut chain = read_chain(self.name(), g)?;
-        chain.stages = each_stage(self.name(), &chain.stages, |i, s| match s {
-            Stage::Tiles(h) => Ok(Stage::Arrays(Arc::new(h.program(&dev, i)?))),
-            _ => Err("is not placed, or already programmed".into()),
-        })?;
-        build(self.name(), &chain)
+        // Each layer's arrays and read-out are replaced by programmed ones; layer `i` (in
+        // dataflow order) draws its chip from PRNG stream `i`. Programmed codes change the
+        // bounds, so the types after each layer are inferred anew.
+        let mut out = g.clone();
+        let readouts = nodes_where(g, |op| op.dialect::<XbarReadout>().is_some());
+        for (index, id) in readouts.into_iter().enumerate() {
+            let Some(t) = g.op(id).dialect::<XbarReadout>() else { continue };
+            let hw =
+                t.hw.program(&dev, index)
+                    .map_err(|m| fail(format!("layer `{}`: {m}", t.hw.layer.name)))?;
+            let operands = g.operands(id);
+            let readout = add_placed(&mut out, operands[0], &Arc::new(hw), true).map_err(fail)?;
+            out.replace_all_uses(id, readout);
+            out.remove_node(id);
+            for a in &operands[1..] {
+                out.remove_node(*a);
+            }
+        }
+        retype(self.name(), &mut out)?;
+        Ok(out)
     }
 }

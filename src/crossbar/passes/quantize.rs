@@ -1,7 +1,7 @@
 //! `quantize`: a float dense-layer chain → integer layers with calibrated scales.
 
-use super::common::{build, calibration_rows};
-use crate::crossbar::graph::{read_model, Chain};
+use super::common::calibration_rows;
+use crate::crossbar::graph::{add_quantized, read_model};
 use crate::crossbar::quant::{quantize, Calibration, QuantConfig, ScaleGranularity};
 use crate::ir::Graph;
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
@@ -86,7 +86,7 @@ impl Pass for Quantize {
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
-        let (mlp, input, output) = read_model(g).map_err(fail)?;
+        let (chain, mlp) = read_model(g).map_err(fail)?;
         let p = cx.real("act-percentile")?;
         if !(p > 0.0 && p <= 100.0) {
             return Err(fail(format!("act-percentile = {p} must be in (0, 100]")));
@@ -102,6 +102,13 @@ impl Pass for Quantize {
         let n_in = mlp.layers.first().map_or(0, |l| l.n_in);
         let calib = calibration_rows(self.name(), cx, n_in, "calibrating activation ranges")?;
         let q = quantize(&mlp, &calib, &cfg).map_err(fail)?;
-        build(self.name(), &Chain::from_quantized(&q, &input, &output).map_err(fail)?)
+        // The dense chain's node becomes the integer network's nodes; the rest of the graph
+        // (its input and output) stays.
+        let mut out = g.clone();
+        let x = g.operands(chain)[0];
+        let y = add_quantized(&mut out, x, q).map_err(fail)?;
+        out.replace_all_uses(chain, y);
+        out.remove_node(chain);
+        Ok(out)
     }
 }

@@ -1,13 +1,14 @@
 //! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
 
-use super::common::{build, calibration_rows, each_stage, read_chain, require_stage};
-use crate::crossbar::graph::Stage;
+use super::common::{calibration_rows, require_stage};
+use crate::crossbar::dialect::XbarDense;
+use crate::crossbar::graph::{add_placed, read};
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
 use crate::dsl::accel::Instance;
 use crate::ir::Graph;
-use crate::passes::rewrite::mapped_cell;
+use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 use std::sync::Arc;
 
@@ -120,19 +121,13 @@ impl Pass for CrossbarTile {
         OPTIONS
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
-        require_stage(
-            g,
-            |op| op.dialect::<crate::crossbar::dialect::XbarDense>().is_some(),
-            "quantized layers",
-            "quantize",
-        )
+        require_stage(g, |op| op.dialect::<XbarDense>().is_some(), "quantized layers", "quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
         let inst = mapped_cell(self.name(), cx)?;
         let mut cfg =
             geometry(inst, cx).map_err(|m| fail(format!("instance `{}`: {m}", inst.name)))?;
-        let mut chain = read_chain(self.name(), g)?;
         let fs = cx.int("adc-full-scale")? as u64;
         let pct = cx.real("adc-percentile")?;
         if !(0.0..=100.0).contains(&pct) {
@@ -142,7 +137,7 @@ impl Pass for CrossbarTile {
             (0, false) => FullScale::ArrayMax,
             (v, false) => FullScale::Levels(v),
             (0, true) => {
-                let q = chain.quantized();
+                let q = read(g).map_err(fail)?.quantized();
                 let n_in = q.input.scale.len();
                 let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
                 FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
@@ -151,10 +146,19 @@ impl Pass for CrossbarTile {
                 return Err(fail("give adc-full-scale or adc-percentile, not both".to_string()))
             }
         };
-        chain.stages = each_stage(self.name(), &chain.stages, |_, s| match s {
-            Stage::Dense(l) => Ok(Stage::Tiles(Arc::new(XbarLayerHw::place(l, &cfg)?))),
-            _ => Err("is already placed".into()),
-        })?;
-        build(self.name(), &chain)
+        // Each `xbar.dense` node becomes its layer's arrays and their read-out; the
+        // accumulator types after it widen to the arrays' bounds.
+        let mut out = g.clone();
+        for id in nodes_where(g, |op| op.dialect::<XbarDense>().is_some()) {
+            let Some(XbarDense(l)) = g.op(id).dialect::<XbarDense>() else { continue };
+            let hw = XbarLayerHw::place(l, &cfg)
+                .map_err(|m| fail(format!("layer `{}`: {m}", l.name)))?;
+            let readout =
+                add_placed(&mut out, g.operands(id)[0], &Arc::new(hw), false).map_err(fail)?;
+            out.replace_all_uses(id, readout);
+            out.remove_node(id);
+        }
+        retype(self.name(), &mut out)?;
+        Ok(out)
     }
 }

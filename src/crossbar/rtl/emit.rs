@@ -19,28 +19,24 @@ use super::plan::{index_bits, sbits, ubits, LayerPlan, Plan};
 use crate::backend::verilog::ast::{
     BinOp, CaseArm, Decl, Expr, Item, Module, NetKind, Stmt, UnOp, Width,
 };
-use crate::backend::verilog::build::{add, bin, bl as blk, eq, id, if_else, mul, nb};
+use crate::backend::verilog::build::{
+    add, bin, bl as blk, eq, id, if_else, mul, nb, requantize, sconst, uconst, Def, Requantizer,
+};
 use crate::backend::verilog::interface::{
     stream_ports, CLK, IN_DATA, IN_READY, IN_VALID, OUT_DATA, OUT_VALID, RST,
 };
 
 type R<T> = Result<T, String>;
 
-const INIT: i128 = 0;
-const ROW: i128 = 1;
-const CONV: i128 = 2;
-const ADD: i128 = 3;
-const REQ: i128 = 4;
+const INIT: u128 = 0;
+const ROW: u128 = 1;
+const CONV: u128 = 2;
+const ADD: u128 = 3;
+const REQ: u128 = 4;
 const PH_BITS: u32 = 3;
 
 fn int(v: usize) -> Expr {
     Expr::Int(v as i64)
-}
-fn cu(v: i128, w: u32) -> R<Expr> {
-    Expr::constant(v, w, false)
-}
-fn cs(v: i128, w: u32) -> R<Expr> {
-    Expr::constant(v, w, true)
 }
 fn if_(cond: Expr, then: Vec<Stmt>) -> Stmt {
     if_else(cond, then, vec![])
@@ -64,7 +60,7 @@ fn resize(e: Expr, from: u32, to: u32) -> R<Expr> {
     Ok(if from == to {
         e
     } else if from < to {
-        Expr::Concat(vec![cu(0, to - from)?, e])
+        Expr::Concat(vec![uconst(0, to - from)?, e])
     } else if to == 1 {
         e.index(Expr::Int(0))
     } else {
@@ -85,7 +81,7 @@ fn sext(e: Expr, from: u32, to: u32) -> Expr {
 }
 /// `$signed` of an unsigned `from`-bit value zero-extended to `to` bits (`to > from`).
 fn uext(e: Expr, from: u32, to: u32) -> R<Expr> {
-    Ok(Expr::Concat(vec![cu(0, to - from)?, e]).signed())
+    Ok(Expr::Concat(vec![uconst(0, to - from)?, e]).signed())
 }
 fn reg(name: &str, w: u32) -> Item {
     Item::Decl(Decl::reg(name, w, false))
@@ -247,11 +243,8 @@ fn layer_decls(top: &str, l: usize, lp: &LayerPlan, p: &Plan) -> R<Vec<Item>> {
         v.push(sreg(&nm.s("sx"), w.sx));
         v.push(reg(&nm.s("xv"), lp.a_bits));
     }
-    if lp.requant.is_some() {
-        for t in ["prod", "fl", "rem", "half", "rq"] {
-            v.push(sreg(&nm.s(t), w.prod));
-        }
-        v.push(reg(&nm.s("up"), 1));
+    for d in requant_defs(&nm, lp, &w)?.unwrap_or_default() {
+        v.push(Item::Decl(Decl::reg(&d.name, d.width, d.signed)));
     }
     Ok(v)
 }
@@ -261,7 +254,9 @@ struct Widths {
     num: u32,
     sum: u32,
     sx: u32,
-    prod: u32,
+    /// Width the requantizer's input is taken at: the sum's, or more when a shift is so large
+    /// that `1 << (shift - 1)` needs it (the builder sizes its product from the input).
+    req_in: u32,
 }
 
 impl Widths {
@@ -272,18 +267,43 @@ impl Widths {
         let sum = lp.acc_bits.max(lp.bias_bits).max(lp.sum_bits) + 1;
         let (lo, hi) = crate::crossbar::ops::code_range(lp.a_bits, lp.signed_in);
         let n = lp.n_in as i128;
-        // The product of the sum and a 31-bit multiplier, and room for `1 << (shift - 1)`.
+        // The builder's product has `req_in + 33` bits; `1 << (shift - 1)` needs `shift + 1`.
         let max_shift =
             lp.requant.as_ref().and_then(|r| r.shifts.iter().max().copied()).unwrap_or(0);
-        Widths { num, sum, sx: sbits(n * lo, n * hi), prod: (sum + 33).max(max_shift + 2) }
+        let req_in = sum.max((max_shift + 2).saturating_sub(33));
+        Widths { num, sum, sx: sbits(n * lo, n * hi), req_in }
     }
+}
+
+/// A hidden layer's requantizer of its biased sum `s` (channel `j`'s multiplier and shift from
+/// the ROMs): the shared builder's signals, named `rq{l}_*`, the last `rq{l}` holding the next
+/// layer's code. `None` for the last layer.
+fn requant_defs(nm: &Names, lp: &LayerPlan, w: &Widths) -> R<Option<Vec<Def>>> {
+    let Some(rq) = &lp.requant else { return Ok(None) };
+    let (lo, hi) = (i128::from(rq.lo), i128::from(rq.hi));
+    let j = id(&nm.s("j"));
+    let defs = requantize(Requantizer {
+        name: &nm.s("rq"),
+        x: id(&nm.s("s")),
+        x_width: w.req_in,
+        multiplier: id(&nm.s("mul")).index(j.clone()),
+        shift: id(&nm.s("sh")).index(j),
+        lo,
+        hi,
+        out_width: sbits(lo, hi),
+    })?;
+    Ok(Some(defs))
 }
 
 /// `(lyr == 0) ? v0 : (lyr == 1) ? v1 : ... vN` for per-layer constants.
 fn per_layer(ctl: &Ctl, vals: &[usize], w: u32) -> R<Expr> {
-    let mut e = cu(vals[vals.len() - 1] as i128, w)?;
+    let mut e = uconst(vals[vals.len() - 1] as u128, w)?;
     for (l, v) in vals.iter().enumerate().rev().skip(1) {
-        e = Expr::ternary(eq(id("lyr"), cu(l as i128, ctl.layer_bits)?), cu(*v as i128, w)?, e);
+        e = Expr::ternary(
+            eq(id("lyr"), uconst(l as u128, ctl.layer_bits)?),
+            uconst(*v as u128, w)?,
+            e,
+        );
     }
     Ok(e)
 }
@@ -293,10 +313,10 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
     let steps: Vec<usize> = p.layers.iter().map(|l| l.steps - 1).collect();
     let planes: Vec<usize> = p.layers.iter().map(|l| (l.a_bits - 1) as usize).collect();
     let cb = ctl.cnt_bits;
-    let ph = |v: i128| cu(v, PH_BITS);
-    let goto = |v: i128| -> R<Stmt> { Ok(nb(id("ph"), ph(v)?)) };
-    let zero_cnt = nb(id("cnt"), cu(0, cb)?);
-    let inc_cnt = nb(id("cnt"), add(id("cnt"), cu(1, cb)?));
+    let ph = |v: u128| uconst(v, PH_BITS);
+    let goto = |v: u128| -> R<Stmt> { Ok(nb(id("ph"), ph(v)?)) };
+    let zero_cnt = nb(id("cnt"), uconst(0, cb)?);
+    let inc_cnt = nb(id("cnt"), add(id("cnt"), uconst(1, cb)?));
     // Input codes into layer 0's register, each widened to the layer's a_bits.
     let l0 = &p.layers[0];
     let ib = p.in_format.bits();
@@ -310,14 +330,14 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
             let sign = id(IN_DATA).index(Expr::Int(i64::from(i * ib + ib - 1)));
             Expr::Concat(vec![Expr::replicate(l0.a_bits - ib, sign), src])
         } else {
-            Expr::Concat(vec![cu(0, l0.a_bits - ib)?, src])
+            Expr::Concat(vec![uconst(0, l0.a_bits - ib)?, src])
         };
         load.push(nb(id("x0").slice(i * l0.a_bits + l0.a_bits - 1, i * l0.a_bits), e));
     }
     let arms = vec![
         CaseArm {
             labels: vec![ph(INIT)?],
-            body: vec![goto(ROW)?, zero_cnt.clone(), nb(id("pl"), cu(0, ctl.plane_bits)?)],
+            body: vec![goto(ROW)?, zero_cnt.clone(), nb(id("pl"), uconst(0, ctl.plane_bits)?)],
         },
         CaseArm {
             labels: vec![ph(ROW)?],
@@ -341,7 +361,7 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
                 eq(id("pl"), per_layer(ctl, &planes, ctl.plane_bits)?),
                 vec![goto(REQ)?],
                 vec![
-                    nb(id("pl"), add(id("pl"), cu(1, ctl.plane_bits)?)),
+                    nb(id("pl"), add(id("pl"), uconst(1, ctl.plane_bits)?)),
                     goto(ROW)?,
                     zero_cnt.clone(),
                 ],
@@ -350,9 +370,9 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
         CaseArm {
             labels: vec![ph(REQ)?],
             body: vec![if_else(
-                eq(id("lyr"), cu(ctl.last as i128, ctl.layer_bits)?),
+                eq(id("lyr"), uconst(ctl.last as u128, ctl.layer_bits)?),
                 vec![nb(id("busy"), Expr::bit(false))],
-                vec![nb(id("lyr"), add(id("lyr"), cu(1, ctl.layer_bits)?)), goto(INIT)?],
+                vec![nb(id("lyr"), add(id("lyr"), uconst(1, ctl.layer_bits)?)), goto(INIT)?],
             )],
         },
     ];
@@ -361,16 +381,16 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
         id("busy"),
         bin(
             BinOp::LogicAnd,
-            eq(id("lyr"), cu(ctl.last as i128, ctl.layer_bits)?),
+            eq(id("lyr"), uconst(ctl.last as u128, ctl.layer_bits)?),
             eq(id("ph"), ph(REQ)?),
         ),
     );
     let mut start = load;
     start.extend([
         nb(id("busy"), Expr::bit(true)),
-        nb(id("lyr"), cu(0, ctl.layer_bits)?),
+        nb(id("lyr"), uconst(0, ctl.layer_bits)?),
         goto(INIT)?,
-        nb(id("pl"), cu(0, ctl.plane_bits)?),
+        nb(id("pl"), uconst(0, ctl.plane_bits)?),
         zero_cnt,
     ]);
     let run = vec![
@@ -384,10 +404,10 @@ fn control(p: &Plan, ctl: &Ctl, _in_width: u32) -> R<Item> {
     let reset = vec![
         nb(id("busy"), Expr::bit(false)),
         nb(id("out_valid_r"), Expr::bit(false)),
-        nb(id("lyr"), cu(0, ctl.layer_bits)?),
+        nb(id("lyr"), uconst(0, ctl.layer_bits)?),
         nb(id("ph"), ph(INIT)?),
-        nb(id("pl"), cu(0, ctl.plane_bits)?),
-        nb(id("cnt"), cu(0, cb)?),
+        nb(id("pl"), uconst(0, ctl.plane_bits)?),
+        nb(id("cnt"), uconst(0, cb)?),
     ];
     Ok(Item::AlwaysFF { clock: CLK.into(), body: vec![if_else(id(RST), reset, run)] })
 }
@@ -404,7 +424,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
     // INIT: accumulators start at 0, or at -offset * sum(x) for the offset encoding.
     let mut init = Vec::new();
     let start = if lp.offset != 0 {
-        init.push(blk(v("sx"), cs(0, w.sx)?));
+        init.push(blk(v("sx"), sconst(0, w.sx)?));
         let xe = id(&nm.s("x")).part(mul(v("j"), int(a as usize)), a);
         let xs = if lp.signed_in { sext(v("xv"), a, w.sx) } else { uext(v("xv"), a, w.sx)? };
         init.push(for_n(
@@ -412,9 +432,9 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
             lp.n_in,
             vec![blk(v("xv"), xe), blk(v("sx"), add(v("sx"), xs))],
         ));
-        mul(sext(v("sx"), w.sx, aw), cs(-i128::from(lp.offset), aw)?)
+        mul(sext(v("sx"), w.sx, aw), sconst(-i128::from(lp.offset), aw)?)
     } else {
-        cs(0, aw)?
+        sconst(0, aw)?
     };
     init.push(for_n(&nm.s("j"), lp.n_out, vec![nb(acc_j.clone(), start)]));
     for r in 0..lp.row_tiles.len() {
@@ -431,7 +451,8 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
         );
         let mut cond = id(&nm.s("x")).index(bit_index);
         if t.nrows < lp.rows {
-            cond = bin(BinOp::LogicAnd, bin(BinOp::Lt, id("cnt"), cu(t.nrows as i128, cb)?), cond);
+            cond =
+                bin(BinOp::LogicAnd, bin(BinOp::Lt, id("cnt"), uconst(t.nrows as u128, cb)?), cond);
         }
         let ib = index_bits(t.nrows);
         let addr = resize(id("cnt"), cb, ib)?;
@@ -452,27 +473,24 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
             )];
             body.push(blk(
                 v("num"),
-                add(
-                    mul(resize(v("p"), lp.lane, nb_)?, cu(adc.a as i128, nb_)?),
-                    cu(adc.b as i128, nb_)?,
-                ),
+                add(mul(resize(v("p"), lp.lane, nb_)?, uconst(adc.a, nb_)?), uconst(adc.b, nb_)?),
             ));
             body.push(blk(
                 v("quo"),
                 match adc.shift() {
                     Some(0) => v("num"),
                     Some(s) => bin(BinOp::Shr, v("num"), Expr::Int(i64::from(s))),
-                    None => bin(BinOp::Div, v("num"), cu(adc.d as i128, nb_)?),
+                    None => bin(BinOp::Div, v("num"), uconst(adc.d, nb_)?),
                 },
             ));
-            let max = adc.max_code as i128;
+            let max = u128::from(adc.max_code);
             let code_of_quo = resize(v("quo"), nb_, adc.bits)?;
             body.push(blk(
                 v("code"),
-                if ubits(max as u128) <= nb_ && (max as u128) < (1u128 << nb_) - 1 {
+                if ubits(max) <= nb_ && max < (1u128 << nb_) - 1 {
                     Expr::ternary(
-                        bin(BinOp::Gt, v("quo"), cu(max, nb_)?),
-                        cu(max, adc.bits)?,
+                        bin(BinOp::Gt, v("quo"), uconst(max, nb_)?),
+                        uconst(max, adc.bits)?,
                         code_of_quo,
                     )
                 } else {
@@ -511,7 +529,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
     }
     let plane_term = bin(BinOp::Shl, v("sum"), id("pl"));
     let update = if lp.signed_in {
-        let sign_plane = eq(id("pl"), cu(i128::from(a - 1), ctl.plane_bits)?);
+        let sign_plane = eq(id("pl"), uconst(u128::from(a - 1), ctl.plane_bits)?);
         Expr::ternary(
             sign_plane,
             bin(BinOp::Sub, acc_j.clone().signed(), plane_term.clone()),
@@ -523,7 +541,11 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
     let mut addp = vec![for_n(
         &nm.s("j"),
         lp.n_out,
-        vec![blk(v("sum"), cs(0, aw)?), for_n(&nm.s("q"), cpw, inner), nb(acc_j.clone(), update)],
+        vec![
+            blk(v("sum"), sconst(0, aw)?),
+            for_n(&nm.s("q"), cpw, inner),
+            nb(acc_j.clone(), update),
+        ],
     )];
     for r in 0..lp.row_tiles.len() {
         addp.push(nb(id(&nm.rt("ps", r)), zeros(lp.ncols as u32 * lp.lane)));
@@ -536,30 +558,17 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
         blk(v("s"), add(sext(v("a"), aw, w.sum), sext(bias_j, lp.bias_bits, w.sum))),
     ];
     match (&lp.requant, next_a) {
-        (Some(rq), Some(na)) => {
-            let pw = w.prod;
-            let sh = id(&nm.s("sh")).index(v("j"));
-            req.push(blk(
-                v("prod"),
-                mul(sext(v("s"), w.sum, pw), uext(id(&nm.s("mul")).index(v("j")), 32, pw)?),
-            ));
-            req.push(blk(v("fl"), bin(BinOp::AShr, v("prod"), sh.clone())));
-            req.push(blk(
-                v("rem"),
-                bin(BinOp::Sub, v("prod"), bin(BinOp::Shl, v("fl"), sh.clone())),
-            ));
-            req.push(blk(v("half"), bin(BinOp::Shl, cs(1, pw)?, bin(BinOp::Sub, sh, cu(1, 7)?))));
-            let tie = bin(BinOp::LogicAnd, eq(v("rem"), v("half")), v("fl").index(Expr::Int(0)));
-            req.push(blk(v("up"), bin(BinOp::LogicOr, bin(BinOp::Gt, v("rem"), v("half")), tie)));
-            req.push(blk(v("rq"), add(v("fl"), uext(v("up"), 1, pw)?)));
-            let (lo, hi) = (cs(i128::from(rq.lo), pw)?, cs(i128::from(rq.hi), pw)?);
-            req.push(if_else(
-                bin(BinOp::Lt, v("rq"), lo.clone()),
-                vec![blk(v("rq"), lo)],
-                vec![if_(bin(BinOp::Gt, v("rq"), hi.clone()), vec![blk(v("rq"), hi)])],
-            ));
+        (Some(_), Some(na)) => {
+            // The shared requantizer (`backend::verilog::build::requantize`) as procedural
+            // temporaries: round half to even, then the clamp (ReLU is the clamp at 0).
+            let defs = requant_defs(&nm, lp, &w)?.unwrap_or_default();
+            let mut out = (v("s"), w.sum);
+            for d in defs {
+                out = (id(&d.name), d.width);
+                req.push(blk(id(&d.name), d.value));
+            }
             let next = id(&format!("x{}", l + 1)).part(mul(v("j"), int(na as usize)), na);
-            req.push(nb(next, resize(v("rq"), pw, na)?));
+            req.push(nb(next, resize(out.0, out.1, na)?));
         }
         (None, None) => {
             let ob = lp.out_format.bits();
@@ -577,7 +586,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
     }
     let req = vec![for_n(&nm.s("j"), lp.n_out, req)];
 
-    let ph = |v: i128| cu(v, PH_BITS);
+    let ph = |v: u128| uconst(v, PH_BITS);
     let arms = vec![
         CaseArm { labels: vec![ph(INIT)?], body: init },
         CaseArm { labels: vec![ph(ROW)?], body: row },
@@ -585,7 +594,7 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
         CaseArm { labels: vec![ph(ADD)?], body: addp },
         CaseArm { labels: vec![ph(REQ)?], body: req },
     ];
-    let mine = bin(BinOp::LogicAnd, id("busy"), eq(id("lyr"), cu(l as i128, ctl.layer_bits)?));
+    let mine = bin(BinOp::LogicAnd, id("busy"), eq(id("lyr"), uconst(l as u128, ctl.layer_bits)?));
     Ok(Item::AlwaysFF {
         clock: CLK.into(),
         body: vec![if_(mine, vec![Stmt::Case { expr: id("ph"), arms, default: Some(vec![]) }])],

@@ -1,8 +1,8 @@
 //! The crossbar family's RTL: a synthesizable digital twin of the programmed arrays.
 //!
-//! Lowered from the hardware IR's layer chain ([`crate::crossbar::graph::Chain`], read back
-//! from the graph the passes produced) by pure functions: [`plan::Plan`] computes the
-//! numbers, [`emit`] builds the Verilog AST, and [`lower_chain`] adds the memory images. The
+//! Lowered from the final graph's nodes ([`crate::crossbar::graph::read`] gathers each layer's
+//! arrays, bias constant and requantization op) by pure functions: [`plan::Plan`] computes
+//! the numbers, [`emit`] builds the Verilog AST, and [`lower`] adds the memory images. The
 //! design reproduces [`crate::crossbar::sim::simulate_layer`] bit for bit: the weight-slice
 //! memories hold the programmed conductance codes (variation, stuck cells and off-state
 //! leakage included), inputs are applied one bit plane at a time, every used column's sum is
@@ -14,7 +14,7 @@ pub mod emit;
 pub mod plan;
 
 use crate::backend::verilog::ast::Module;
-use crate::crossbar::graph::Chain;
+use crate::crossbar::graph::Network;
 use plan::Plan;
 use thiserror::Error;
 
@@ -121,13 +121,12 @@ fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i1
     values.into_iter().map(|v| vec![v])
 }
 
-/// Lowers a placed chain to a module named `top` with its memory images.
-pub fn lower_chain(chain: &Chain, top: &str) -> Result<XbarDesign, XbarLowerError> {
+/// Lowers a placed network to a module named `top` with its memory images.
+pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
     let err = XbarLowerError;
-    let plan = Plan::new(chain).map_err(err)?;
-    let g = chain.device_graph().map_err(err)?;
-    let in_ty = g.ty(g.inputs()[0]).clone();
-    let out_ty = g.ty(g.outputs()[0]).clone();
+    let plan = Plan::new(net).map_err(err)?;
+    let in_ty = net.codes.clone();
+    let out_ty = net.accumulators().map_err(err)?.clone();
     let width = |t: &crate::ir::TensorType| {
         u32::try_from(t.total_bits())
             .map_err(|_| XbarLowerError(format!("port of type {t} is too wide")))
@@ -140,7 +139,7 @@ pub fn lower_chain(chain: &Chain, top: &str) -> Result<XbarDesign, XbarLowerErro
         files.push((level_file(top), img.map_err(err)?));
     }
     for (l, lp) in plan.layers.iter().enumerate() {
-        let hw = chain.stages[l].hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
+        let hw = net.layers[l].stage.hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
         for (r, t) in lp.row_tiles.iter().enumerate() {
             let rows = hw.prog.g[t.row0 * lp.ncols..(t.row0 + t.nrows) * lp.ncols].chunks(lp.ncols);
             files.push((g_file(top, l, r), codes_image(rows, lp.lane).map_err(err)?));

@@ -4,10 +4,10 @@
 //! memory images (conductance codes, biases, requantization constants).
 
 use crate::crossbar::adc::Adc;
-use crate::crossbar::graph::Chain;
+use crate::crossbar::graph::Network;
 use crate::crossbar::ops::XbarLayerHw;
-use crate::crossbar::quant::LayerOutput;
-use crate::ir::{NumFormat, Op};
+use crate::crossbar::quant::{LayerRequant, LayerTail};
+use crate::ir::NumFormat;
 
 pub use crate::backend::verilog::build::{sbits, ubits};
 
@@ -140,6 +140,7 @@ fn signed_bits_of(f: NumFormat) -> Result<u32, String> {
 
 fn layer_plan(
     h: &XbarLayerHw,
+    tail: &LayerTail,
     acc: NumFormat,
     sum: NumFormat,
     out: NumFormat,
@@ -161,16 +162,13 @@ fn layer_plan(
         tiles[idx].arrays.push((a.out0 * cpw, a.nouts * cpw));
     }
     let steps = m.arrays.iter().map(|a| (a.nouts * cpw).div_ceil(adcs)).max().unwrap_or(0);
-    let requant = match &l.output {
-        LayerOutput::Requant { requant, lo, hi } => Some(RequantPlan {
-            multipliers: requant.iter().map(|r| r.multiplier).collect(),
-            shifts: requant.iter().map(|r| r.shift).collect(),
-            lo: *lo,
-            hi: *hi,
-        }),
-        LayerOutput::Dequant { .. } => None,
-    };
-    let (blo, bhi) = l.bias.iter().fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
+    let requant = tail.requant.as_ref().map(|LayerRequant { requant, lo, hi }| RequantPlan {
+        multipliers: requant.iter().map(|r| r.multiplier).collect(),
+        shifts: requant.iter().map(|r| r.shift).collect(),
+        lo: *lo,
+        hi: *hi,
+    });
+    let (blo, bhi) = tail.bias.iter().fold((0i64, 0i64), |(a, b), v| (a.min(*v), b.max(*v)));
     Ok(LayerPlan {
         name: l.name.clone(),
         n_in: l.n_in,
@@ -188,7 +186,7 @@ fn layer_plan(
         steps,
         offset: m.offset,
         acc_bits: signed_bits_of(acc)? + 1,
-        bias: l.bias.clone(),
+        bias: tail.bias.clone(),
         bias_bits: sbits(blo.into(), bhi.into()),
         sum_bits: signed_bits_of(sum)?,
         requant,
@@ -197,30 +195,17 @@ fn layer_plan(
 }
 
 impl Plan {
-    /// The plan of a chain whose every layer is placed (`xbar.tiles` or `xbar.arrays`).
-    pub fn new(chain: &Chain) -> Result<Plan, String> {
-        let g = chain.device_graph()?;
-        // The device graph lists, per layer: the layer op, its bias constant, the addition and
-        // (hidden layers) the requantization; read the result formats in that order.
-        let order = g.topo_order();
-        let fmt_of = |pred: &dyn Fn(&Op) -> bool| -> Vec<NumFormat> {
-            order.iter().filter(|id| pred(g.op(**id))).map(|id| g.ty(*id).format).collect()
-        };
-        let accs = fmt_of(&|op| op.dialect::<crate::crossbar::dialect::XbarTiles>().is_some());
-        let sums = fmt_of(&|op| matches!(op, Op::IntAdd));
-        let out = g.ty(g.outputs()[0]).format;
-        let in_format = g.ty(g.inputs()[0]).format;
+    /// The plan of a network whose every layer is placed (`xbar.array`s and `xbar.readout`),
+    /// with the register widths of the types the passes inferred for its nodes.
+    pub fn new(net: &Network) -> Result<Plan, String> {
+        let out = net.accumulators()?.format;
         let mut layers = Vec::new();
         let mut adc: Option<(Adc, u64)> = None;
-        for (i, s) in chain.stages.iter().enumerate() {
-            let h = s
-                .hw()
-                .ok_or_else(|| format!("layer `{}` is not placed on arrays", s.layer().name))?;
-            let (acc, sum) = match (accs.get(i), sums.get(i)) {
-                (Some(a), Some(b)) => (*a, *b),
-                _ => return Err("the device graph does not list every layer".into()),
-            };
-            layers.push(layer_plan(h, acc, sum, out)?);
+        for l in &net.layers {
+            let h = l.stage.hw().ok_or_else(|| {
+                format!("layer `{}` is not placed on arrays", l.stage.layer().name)
+            })?;
+            layers.push(layer_plan(h, &l.tail, l.product.format, l.sum.format, out)?);
             let max_sum = h.max_partial_sums().iter().copied().max().unwrap_or(0).max(0) as u64;
             adc = match adc {
                 None => Some((h.adc, max_sum)),
@@ -231,7 +216,7 @@ impl Plan {
             };
         }
         let (adc, max_sum) = adc.ok_or("the network has no layer")?;
-        Ok(Plan { layers, adc: AdcPlan::new(&adc, max_sum), in_format })
+        Ok(Plan { layers, adc: AdcPlan::new(&adc, max_sum), in_format: net.codes.format })
     }
 
     /// Cycles from accepting an input to its output: per layer one initialisation cycle,

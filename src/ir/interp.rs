@@ -230,6 +230,13 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
         Op::Gelu { tanh } => {
             ftensor(ty, floats(a[0])?.iter().map(|&x| nn::gelu(x, *tanh)).collect())
         }
+        Op::Quant(q) => {
+            let x = floats(a[0])?;
+            let s = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
+            let z = broadcast_to(floats(a[2])?, &a[2].shape, &ty.shape);
+            let bits = *floats(a[3])?.first().ok_or("bit_width is empty")?;
+            ftensor(ty, q.eval(x, &s, &z, bits))
+        }
         Op::Dialect(d) => d.eval(a, ty)?,
     })
 }

@@ -204,16 +204,7 @@ fn eval_node(
     })
 }
 
-/// The integer range of a QONNX `Quant` (`min_int`/`max_int` in qonnx's `intquant.py`).
-pub fn quant_range(signed: bool, narrow: bool, bits: f32) -> (f32, f32) {
-    let b = bits as i32;
-    match (signed, narrow) {
-        (true, true) => (-(2f32.powi(b - 1)) + 1.0, 2f32.powi(b - 1) - 1.0),
-        (true, false) => (-(2f32.powi(b - 1)), 2f32.powi(b - 1) - 1.0),
-        (false, true) => (0.0, 2f32.powi(b) - 2.0),
-        (false, false) => (0.0, 2f32.powi(b) - 1.0),
-    }
-}
+pub use crate::ir::nn::quant_range;
 
 /// Expands `v` to `shape` by numpy broadcasting (the caller checked compatibility).
 fn broadcast_to(v: &Value, shape: &[usize]) -> Vec<f32> {

@@ -8,15 +8,18 @@
 
 pub mod error;
 pub mod eval;
+pub mod import;
 pub mod load;
 pub mod model;
 pub mod ops_ext;
 pub mod proto;
 pub mod shape;
 pub mod tensor;
+pub mod view;
 
 pub use error::{OnnxError, UnsupportedOp};
 pub use eval::evaluate;
+pub use import::{import, import_with, Recognizer, Replacement};
 pub use load::{load_onnx, parse_onnx};
 pub use model::{Node, OnnxModel, Op, Rounding, ValueDecl};
 pub use tensor::{Tensor, TensorData};

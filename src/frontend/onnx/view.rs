@@ -1,4 +1,4 @@
-//! A read-only view of an [`OnnxModel`] for pattern matching: producers, users, constants, and
+//! A read-only view of an [`OnnxModel`] for the importer and family recognisers: producers, users, constants, and
 //! index maps of data-movement chains.
 //!
 //! An index map is computed by running the chain's own operators (through the ONNX float
@@ -6,10 +6,10 @@
 //! Gather, Split or Squeeze an exporter chose, the result says where every output element comes
 //! from. Indices stay exact in `f32` below 2^24 elements, which is checked.
 
-use crate::frontend::onnx::eval::{eval_node_outputs, Value};
-use crate::frontend::onnx::model::{Node, OnnxModel, Op};
-use crate::frontend::onnx::ops_ext::ExtOp;
-use crate::frontend::onnx::Tensor;
+use super::eval::{eval_node_outputs, Value};
+use super::model::{Node, OnnxModel, Op};
+use super::ops_ext::ExtOp;
+use super::Tensor;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest tensor whose element indices are exact in `f32`.

@@ -165,9 +165,15 @@ const NOT_IN_CHAIN: &str = "not part of a dense-layer chain (crossbar mapping su
      Gemm/MatMul(+Add) layers with Relu or no activation between them, and Relu, Sigmoid, Tanh \
      or Softmax after the last one)";
 
-/// Imports `m` (the one ONNX importer, no family patterns) and extracts its dense-layer chain.
-/// A node the importer cannot convert is outside any dense chain, and said so.
+/// Imports `m` and extracts its dense-layer chain (see [`import_mlp`]).
 pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
+    import_mlp(m).map(|(_, mlp)| mlp)
+}
+
+/// Imports `m` (the one ONNX importer, no family patterns) and extracts its dense-layer chain
+/// from the model-level graph, returned with it. A node the importer cannot convert is outside
+/// any dense chain, and said so.
+pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), String> {
     if m.inputs.len() != 1 || m.outputs.len() != 1 {
         return Err(io_count(&m.file, m.inputs.len(), m.outputs.len()));
     }
@@ -177,7 +183,8 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
         }
         other => other.to_string(),
     })?;
-    from_graph(&g, &m.file)
+    let mlp = from_graph(&g, &m.file)?;
+    Ok((g, mlp))
 }
 
 fn io_count(file: &str, inputs: usize, outputs: usize) -> String {

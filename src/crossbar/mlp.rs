@@ -82,8 +82,9 @@ pub struct Mlp {
 
 impl Mlp {
     /// Float forward pass of one sample, applying trained QONNX quantizers in float exactly as
-    /// the QONNX executor does. This equals [`crate::frontend::onnx::evaluate`] on the source
-    /// model up to the folding of Gemm's `alpha` into the weights.
+    /// the QONNX executor does: the chain's calibration arithmetic (dot products accumulated in
+    /// f64). It equals `crate::ir::interp` on the imported graph up to the rounding of those
+    /// sums (the interpreter accumulates in f32, like onnxruntime's reference kernels).
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         let mut h = x.to_vec();
         for l in &self.layers {

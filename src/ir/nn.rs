@@ -332,6 +332,25 @@ mod tests {
     }
 
     #[test]
+    fn quant_ranges_match_qonnx_docstrings() {
+        // qonnx intquant.py docstrings: min_int/max_int for 8 bits.
+        assert_eq!(quant_range(true, true, 8.0), (-127.0, 127.0));
+        assert_eq!(quant_range(true, false, 8.0), (-128.0, 127.0));
+        assert_eq!(quant_range(false, true, 8.0), (0.0, 254.0));
+        assert_eq!(quant_range(false, false, 8.0), (0.0, 255.0));
+    }
+
+    #[test]
+    fn quant_by_hand() {
+        // 4-bit unsigned, scale 0.5: 1.3 -> round(2.6) = 3 -> 1.5; 9 clamps to 15 -> 7.5.
+        let q = QuantOp { signed: false, narrow: false, rounding: Rounding::HalfEven };
+        assert_eq!(q.eval(&[1.3, 9.0, -1.0], &[0.5; 3], &[0.0; 3], 4.0), vec![1.5, 7.5, 0.0]);
+        // 1-bit signed is the sign, 0 counting as positive.
+        let s = QuantOp { signed: true, ..q };
+        assert_eq!(s.eval(&[0.0, -0.2], &[1.0; 2], &[0.0; 2], 1.0), vec![1.0, -1.0]);
+    }
+
+    #[test]
     fn concat_by_hand() {
         let a = [1, 2, 3, 4];
         let b = [9, 8];

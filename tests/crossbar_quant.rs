@@ -5,10 +5,27 @@ use std::path::PathBuf;
 use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::mlp::extract_mlp;
 use tessera::crossbar::quant::{argmax_agreement, quantize, QuantConfig};
-use tessera::frontend::onnx::{evaluate, load_onnx};
+use tessera::frontend::onnx::load_onnx;
 
 fn example(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+/// The float reference: the model's import (what the crossbar family reads) evaluated by
+/// `ir::interp`; every output flattened.
+fn reference(
+    m: &tessera::frontend::onnx::OnnxModel,
+    xs: &[&[f32]],
+) -> Result<Vec<Vec<f32>>, String> {
+    let g = tessera::frontend::onnx::import(m).map_err(|e| e.to_string())?;
+    let inputs = g
+        .inputs()
+        .iter()
+        .zip(xs)
+        .map(|(&id, x)| tessera::ir::Tensor::f32(g.ty(id).shape.clone(), x.to_vec()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let outs = tessera::ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?;
+    Ok(outs.iter().map(|t| t.floats().unwrap_or_default().to_vec()).collect())
 }
 
 /// (agreement of the integer datapath with the framework, max abs diff of the float chain).
@@ -21,7 +38,7 @@ fn agreement(name: &str, cfg: &QuantConfig) -> (f64, f64) {
     let mut chain_err = 0f64;
     for x in data.x_test.iter().take(50) {
         let a = mlp.forward(x);
-        let b = &evaluate(&model, &[x]).unwrap()[0];
+        let b = &reference(&model, &[x]).unwrap()[0];
         for (p, q) in a.iter().zip(b) {
             chain_err = chain_err.max((p - q).abs() as f64);
         }

@@ -2,9 +2,10 @@
 //! attention family's frontend step, which converts every op outside its patterns one to
 //! one): the IR graph of a plain MLP, run by the IR interpreter, matches onnxruntime.
 //!
-//! tessera's own ONNX evaluator is checked against the same references, and on the
-//! kitchen-sink fixture (legacy opset-11 Softmax, which the importer refuses), in
-//! `onnx_frontend.rs`; the importer on transformer graphs in `attention_import.rs`.
+//! The same float reference on the kitchen-sink fixture and the QONNX example is checked in
+//! `onnx_frontend.rs`; the importer on transformer graphs in `attention_import.rs`. Here too:
+//! the QONNX MLP imports with its `Quant` nodes as IR `quant` ops, and the crossbar family's
+//! dense-chain extraction reads that graph.
 
 use std::path::PathBuf;
 use tessera::attention::import::import;
@@ -62,4 +63,43 @@ fn breast_cancer_ir_matches_onnxruntime() {
     let (err, agree) = ir_vs_reference("breast_cancer_mlp");
     assert!(err < 1e-4, "{err}"); // raw features ~4000: f32 sums of large terms
     assert_eq!(agree, 1.0);
+}
+
+/// QONNX: activation and weight quantizers become `quant` ops (the transB weights behind a
+/// transposing gather), and the crossbar extraction over the imported graph recovers every
+/// layer's trained quantizers.
+#[test]
+fn qonnx_imports_quant_ops_and_the_crossbar_reads_them() {
+    let m = load_onnx(&root().join("examples/qonnx_mlp/model.onnx")).unwrap();
+    let g = tessera::frontend::onnx::import(&m).unwrap();
+    assert!(verify(&g).is_ok(), "{:?}", verify(&g));
+    let quants = g.node_ids().into_iter().filter(|&id| g.op(id).mnemonic() == "quant").count();
+    assert_eq!(quants, 6);
+    let mlp = tessera::crossbar::mlp::from_graph(&g, &m.file).unwrap();
+    assert_eq!(mlp.layers.len(), 3);
+    for l in &mlp.layers {
+        assert!(l.input_quant.is_some() && l.weight_quant.is_some(), "{}", l.name);
+        assert_eq!(l.weight.len(), l.n_in * l.n_out);
+    }
+    // The chain is the graph's function, up to f32 vs f64 sums.
+    let data = ExampleData::load(&root().join("examples/qonnx_mlp")).unwrap();
+    for x in data.x_test.iter().take(20) {
+        let y = floats(&interp::run(&g, &[input(&g, x)]).unwrap()[0]);
+        for (a, b) in y.iter().zip(mlp.forward(x)) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+}
+
+/// An op outside the importer's set is reported with its node name and op type, and the
+/// crossbar family says the node is outside a dense chain.
+#[test]
+fn unsupported_nodes_are_named() {
+    let m = load_onnx(&root().join("examples/vit_digits_had/student.onnx")).unwrap();
+    let e = tessera::frontend::onnx::import(&m).unwrap_err();
+    let tessera::frontend::onnx::OnnxError::NotImported { ops, .. } = &e else { panic!("{e}") };
+    assert!(ops.iter().any(|o| o.op_type == "LayerNormalization"), "{e}");
+    assert!(e.to_string().contains("node(s) cannot be imported"), "{e}");
+    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err();
+    assert!(e.contains("not part of a dense-layer chain"), "{e}");
 }

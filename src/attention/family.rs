@@ -145,7 +145,7 @@ impl Family for AttentionFamily {
                       --calib or put X_calib.npy beside the model"
                 .into(),
         })?;
-        super::representable::check(&model, &calib)?;
+        super::representable::check(&model, &graph, &calib)?;
         Ok(Model::new(graph, Some(calib)))
     }
     /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run

@@ -4,14 +4,15 @@
 //! calibration rows. A finite parameter large enough to make some node overflow float32 (a
 //! LayerNorm gain of -3.4e38, a weight of 3e38) turns a calibrated range into infinity or NaN;
 //! before, that hung GELU's series or surfaced passes later as a requantization or datapath
-//! width error naming an IR node. Here the first node whose finite inputs give a non-finite
-//! output is found on the ONNX graph itself, and its parameter tensors are named with E0102.
+//! width error naming an IR node. Here the first node of the imported model-level graph whose
+//! value is not finite is found with the one float reference ([`crate::ir::interp`]), and its
+//! parameters are named with E0102.
 
-use crate::frontend::onnx::eval::{eval_node_outputs, Value};
-use crate::frontend::onnx::{OnnxModel, Op};
+use crate::frontend::onnx::OnnxModel;
 use crate::frontend::param::{not_representable, ParamError};
+use crate::ir::{interp, Graph, NodeId, Tensor};
 use ndarray::Array2;
-use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 
 /// Calibration rows the check evaluates. A parameter large enough to overflow float32 does so
 /// on almost any input; a few rows catch it at a fraction of the passes' own calibration cost
@@ -19,51 +20,46 @@ use std::collections::BTreeMap;
 const ROWS: usize = 4;
 
 /// E0102 for the first node that, on one of the first [`ROWS`] calibration rows with finite
-/// values, turns finite inputs into a non-finite output. Rows that are not finite, or that the
-/// reference cannot evaluate, are left to the passes, which report them.
-pub fn check(model: &OnnxModel, calib: &Array2<f32>) -> Result<(), ParamError> {
-    let [input] = model.inputs.as_slice() else {
+/// values, computes a non-finite value (graph inputs are finite and constants were checked at
+/// load, so its inputs were finite). Rows that are not finite, or that the reference cannot
+/// evaluate, are left to the passes, which report them.
+pub fn check(model: &OnnxModel, g: &Graph, calib: &Array2<f32>) -> Result<(), ParamError> {
+    let [input] = g.inputs() else {
         return Ok(());
     };
-    let n: usize = input.shape.iter().product();
+    let shape = g.ty(*input).shape.clone();
+    let n: usize = shape.iter().product();
     let rows = calib.rows().into_iter().enumerate();
     let finite = rows.filter(|(_, r)| r.len() == n && r.iter().all(|v| v.is_finite()));
     for (s, row) in finite.take(ROWS) {
-        let mut vals: BTreeMap<String, Value> = BTreeMap::new();
-        vals.insert(input.name.clone(), Value { shape: input.shape.clone(), data: row.to_vec() });
-        for (k, t) in &model.constants {
-            vals.insert(k.clone(), Value { shape: t.shape.clone(), data: t.to_f32() });
-        }
-        for node in model.nodes.iter().filter(|n| n.op != Op::Constant) {
-            let Ok(outs) = eval_node_outputs(model, node, &vals) else {
-                break;
-            };
-            let bad: Vec<&f32> =
-                outs.iter().flat_map(|v| &v.data).filter(|v| !v.is_finite()).collect();
-            if !bad.is_empty() {
-                return Err(overflow(model, node, s, outs.iter().flat_map(|v| &v.data), bad.len()));
+        let Ok(x) = Tensor::f32(shape.clone(), row.to_vec()) else { continue };
+        let mut bad = None;
+        let _ = interp::trace(g, &[x], |id, v| match v.floats() {
+            Some(d) if d.iter().any(|x| !x.is_finite()) => {
+                bad = Some((id, d.to_vec()));
+                ControlFlow::Break(())
             }
-            for (o, v) in node.outputs.iter().zip(outs) {
-                vals.insert(o.clone(), v);
-            }
+            _ => ControlFlow::Continue(()),
+        });
+        if let Some((id, out)) = bad {
+            return Err(overflow(model, g, id, s, &out));
         }
     }
     Ok(())
 }
 
-/// The error for `node`, which overflowed on sample `s`: names its constant inputs (the
-/// parameters) with their largest magnitudes.
-fn overflow<'a>(
-    model: &OnnxModel,
-    node: &crate::frontend::onnx::Node,
-    s: usize,
-    out: impl Iterator<Item = &'a f32>,
-    count: usize,
-) -> ParamError {
-    let first = out.into_iter().position(|v| !v.is_finite()).unwrap_or(0);
-    let params: Vec<String> = node
-        .inputs
+/// The error for node `id`, which overflowed on sample `s`: names the ONNX node it came from
+/// (IR nodes keep their source node's name) and that node's parameters (its constant inputs)
+/// with their largest magnitudes.
+fn overflow(model: &OnnxModel, g: &Graph, id: NodeId, s: usize, out: &[f32]) -> ParamError {
+    let count = out.iter().filter(|v| !v.is_finite()).count();
+    let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+    let name = g.node(id).name.clone().unwrap_or_default();
+    let source = model.nodes.iter().find(|n| n.name == name);
+    let op = source.map_or(g.op(id).mnemonic(), |n| n.op.op_type());
+    let params: Vec<String> = source
         .iter()
+        .flat_map(|n| &n.inputs)
         .filter_map(|x| model.constants.get(x).map(|t| (x, t)))
         .map(|(x, t)| {
             let m = t.to_f32().iter().fold(0f32, |m, v| m.max(v.abs()));
@@ -71,16 +67,12 @@ fn overflow<'a>(
         })
         .collect();
     let location = match params.len() {
-        0 => format!("node `{}` ({})", node.name, node.op.op_type()),
-        _ => format!(
-            "node `{}` ({}) with parameter(s) {}",
-            node.name,
-            node.op.op_type(),
-            params.join(", ")
-        ),
+        0 => format!("node `{name}` ({op})"),
+        _ => format!("node `{name}` ({op}) with parameter(s) {}", params.join(", ")),
     };
+    let file = &model.file;
     not_representable(
-        &model.file,
+        file,
         &location,
         first,
         count,

@@ -15,7 +15,7 @@
 
 use super::cost::{price, CrossbarParams};
 use super::graph::{model_graph, Network};
-use super::mlp::extract_mlp;
+use super::mlp::{extract_mlp, import_mlp};
 use super::report::summarize;
 use super::sim::CrossbarNet;
 use crate::backend::verilog::bits::Bits;
@@ -58,9 +58,9 @@ impl Family for CrossbarFamily {
             )));
         }
         let model = load_onnx(&job.model.path)?;
-        let mlp = extract_mlp(&model).map_err(FlowError::Model)?;
+        let (imported, mlp) = import_mlp(&model).map_err(FlowError::Model)?;
         let calib = calibration(job)?;
-        super::representable::check(&model, &mlp, &calib)?;
+        super::representable::check(&model, &imported, &mlp, &calib)?;
         let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
         let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
         Ok(Model::new(graph, Some(calib)))

@@ -1,13 +1,15 @@
-//! Recognising a chain of dense layers in an ONNX model: what a crossbar accelerator executes.
+//! Recognising a chain of dense layers in the model-level IR graph the ONNX importer builds:
+//! what a crossbar accelerator executes.
 //!
-//! The chain is `[Flatten|Reshape|Identity]* ( [Quant] (Gemm | MatMul [Add]) [Relu|Sigmoid|Tanh]
-//! [Quant] )+ [Softmax]`, with weights and biases constant. Gemm's `alpha`/`beta`/`transB` are
-//! folded into a `[out, in]` weight matrix; QONNX `Quant` nodes on weights keep their trained
-//! scales and bit widths, and on activations their trained activation scales.
+//! The chain is `[gather (identity)]* ( [quant] matmul [add] [relu|sigmoid|tanh] [quant] )+
+//! [softmax]`, with weights and biases constant. The importer already turned a Gemm on one
+//! sample into `matmul(x, alpha * B')` and `add(beta * C)`; a QONNX weight `quant` (behind a
+//! transposing `gather` under `transB`) keeps its trained scales and bit width, an activation
+//! `quant` its trained activation scale.
 
-use crate::frontend::onnx::eval::quant_range;
-use crate::frontend::onnx::{Node, OnnxModel, Op, Rounding};
-use std::collections::HashMap;
+use crate::frontend::onnx::{import, OnnxError, OnnxModel};
+use crate::ir::nn::{quant_range, QuantOp, Rounding};
+use crate::ir::{Graph, NodeId, Op};
 
 /// A trained quantizer taken from a QONNX `Quant` node (zero point 0: symmetric).
 #[derive(Clone, Debug, PartialEq)]
@@ -80,8 +82,9 @@ pub struct Mlp {
 
 impl Mlp {
     /// Float forward pass of one sample, applying trained QONNX quantizers in float exactly as
-    /// the QONNX executor does. This equals [`crate::frontend::onnx::evaluate`] on the source
-    /// model up to the folding of Gemm's `alpha` into the weights.
+    /// the QONNX executor does: the chain's calibration arithmetic (dot products accumulated in
+    /// f64). It equals `crate::ir::interp` on the imported graph up to the rounding of those
+    /// sums (the interpreter accumulates in f32, like onnxruntime's reference kernels).
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
         let mut h = x.to_vec();
         for l in &self.layers {
@@ -158,139 +161,185 @@ pub fn fake_quant(x: &[f32], q: &TrainedQuant, per: usize) -> Vec<f32> {
         .collect()
 }
 
-/// Extracts the dense-layer chain; the error names the node that breaks the pattern.
+/// What the crossbar mapping accepts, said when a node is outside it.
+const NOT_IN_CHAIN: &str = "not part of a dense-layer chain (crossbar mapping supports \
+     Gemm/MatMul(+Add) layers with Relu or no activation between them, and Relu, Sigmoid, Tanh \
+     or Softmax after the last one)";
+
+/// Imports `m` and extracts its dense-layer chain (see [`import_mlp`]).
 pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
-    let err =
-        |n: &Node, why: &str| format!("{}: node `{}` ({}): {why}", m.file, n.name, n.op.op_type());
+    import_mlp(m).map(|(_, mlp)| mlp)
+}
+
+/// Imports `m` (the one ONNX importer, no family patterns) and extracts its dense-layer chain
+/// from the model-level graph, returned with it. A node the importer cannot convert is outside
+/// any dense chain, and said so.
+pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), String> {
     if m.inputs.len() != 1 || m.outputs.len() != 1 {
-        return Err(format!(
-            "{}: crossbar mapping needs one graph input and one output, found {} and {}",
-            m.file,
-            m.inputs.len(),
-            m.outputs.len()
-        ));
+        return Err(io_count(&m.file, m.inputs.len(), m.outputs.len()));
     }
-    let consumers: HashMap<&str, Vec<&Node>> = m.nodes.iter().fold(HashMap::new(), |mut acc, n| {
-        for i in &n.inputs {
-            acc.entry(i.as_str()).or_default().push(n);
+    let g = import(m).map_err(|e| match e {
+        OnnxError::NotImported { file, ops } if !ops.is_empty() => {
+            format!("{file}: node `{}` ({}): {NOT_IN_CHAIN}", ops[0].node, ops[0].op_type)
         }
-        acc
-    });
-    let mut cur = m.inputs[0].name.clone();
+        other => other.to_string(),
+    })?;
+    let mlp = from_graph(&g, &m.file)?;
+    Ok((g, mlp))
+}
+
+fn io_count(file: &str, inputs: usize, outputs: usize) -> String {
+    format!(
+        "{file}: crossbar mapping needs one graph input and one output, found {inputs} and \
+         {outputs}"
+    )
+}
+
+/// Extracts the dense-layer chain from a model-level graph; the error names the node that
+/// breaks the pattern (`file` is the model's, for messages).
+pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
+    let name = |id: NodeId| g.node(id).name.clone().unwrap_or_else(|| format!("{id:?}"));
+    let err = |id: NodeId, why: &str| {
+        format!("{file}: node `{}` ({}): {why}", name(id), g.op(id).mnemonic())
+    };
+    let ([input], [_]) = (g.inputs(), g.outputs()) else {
+        return Err(io_count(file, g.inputs().len(), g.outputs().len()));
+    };
+    let mut cur = *input;
     let mut layers: Vec<DenseLayer> = Vec::new();
     let mut pending_quant: Option<TrainedQuant> = None;
     let mut softmax = false;
-    let mut output_quant = None;
     let mut expect_activation = false;
     loop {
-        if cur == m.outputs[0].name {
-            break;
-        }
-        let users = consumers.get(cur.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-        let n = match users {
-            [n] => *n,
+        let n = match g.users(cur).as_slice() {
+            [(n, _)] => *n,
             [] => {
                 return Err(format!(
-                    "{}: value `{cur}` is not used and is not the graph output",
-                    m.file
+                    "{file}: value `{}` is not used and is not the graph output",
+                    name(cur)
                 ))
             }
-            _ => {
+            users => {
                 return Err(format!(
-                    "{}: value `{cur}` feeds {} nodes; crossbar mapping needs a chain of layers",
-                    m.file,
+                    "{file}: value `{}` feeds {} nodes; crossbar mapping needs a chain of layers",
+                    name(cur),
                     users.len()
                 ))
             }
         };
+        if matches!(g.op(n), Op::Output { .. }) {
+            break;
+        }
         if softmax {
             return Err(err(n, "only the graph output may follow the final Softmax"));
         }
-        let vshape = &m.shapes[&cur];
-        match &n.op {
-            Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
-                let out = &m.shapes[&n.outputs[0]];
-                if out.len() != 2 || out[0] != 1 {
-                    return Err(err(n, &format!("reshapes to {out:?}; layers between dense layers must stay [1, features]")));
+        let vshape = &g.ty(cur).shape;
+        match g.op(n) {
+            Op::Gather { shape, map } => {
+                let identity = map.iter().enumerate().all(|(i, &s)| s as usize == i);
+                if shape.len() != 1 || !identity {
+                    return Err(err(n, &format!("moves data into {shape:?}; layers between dense layers must stay [1, features]")));
                 }
             }
-            Op::Quant { signed, narrow, rounding } => {
-                let q = trained_quant(m, n, *signed, *narrow, *rounding, 1).map_err(|e| err(n, &e))?;
+            Op::Quant(q) if g.operands(n)[0] == cur => {
+                let q = trained_quant(g, n, q, 1).map_err(|e| err(n, &e))?;
                 if pending_quant.is_some() {
                     return Err(err(n, "two activation quantizers in a row"));
                 }
                 pending_quant = Some(q);
                 expect_activation = false;
             }
-            Op::Gemm { .. } | Op::MatMul => {
-                if vshape.len() != 2 || vshape[0] != 1 {
-                    return Err(err(n, &format!("input has shape {vshape:?}; dense layers need [1, features]")));
+            Op::MatMul => {
+                if vshape.len() != 1 {
+                    return Err(err(
+                        n,
+                        &format!("input has shape {vshape:?}; dense layers need [1, features]"),
+                    ));
                 }
-                let mut layer = dense_from(m, n, &cur).map_err(|e| err(n, &e))?;
+                let mut layer = dense_from(g, n, cur, &name(n)).map_err(|e| err(n, &e))?;
                 layer.input_quant = pending_quant.take();
-                let mut out = n.outputs[0].clone();
-                // A MatMul's bias comes as a following Add of a constant.
-                if n.op == Op::MatMul {
-                    if let Some([a]) = consumers.get(out.as_str()).map(Vec::as_slice) {
-                        if a.op == Op::Add {
-                            let other = if a.inputs[0] == out { &a.inputs[1] } else { &a.inputs[0] };
-                            let b = m.constants.get(other).ok_or_else(|| err(a, "bias must be a constant"))?;
-                            let bv = b.to_f32();
-                            if bv.len() != layer.n_out || m.shapes[&a.outputs[0]] != vec![1, layer.n_out] {
-                                return Err(err(a, &format!("bias of shape {:?} is not one value per output", b.shape)));
-                            }
-                            layer.bias = bv;
-                            out = a.outputs[0].clone();
-                        }
+                cur = n;
+                // The bias is a following add of a constant (a Gemm's C, scaled by beta).
+                if let [(a, _)] = g.users(n).as_slice() {
+                    if let Some(bias) = bias_of(g, *a, n, layer.n_out).map_err(|e| err(*a, &e))? {
+                        layer.bias = bias;
+                        cur = *a;
                     }
                 }
                 layers.push(layer);
-                cur = out;
                 expect_activation = true;
                 continue;
             }
+            Op::Gemm { .. } => {
+                return Err(err(
+                    n,
+                    &format!("input has shape {vshape:?}; dense layers need [1, features]"),
+                ));
+            }
             Op::Relu | Op::Sigmoid | Op::Tanh if expect_activation => {
                 let l = layers.last_mut().ok_or_else(|| err(n, "activation before any layer"))?;
-                l.activation = match n.op {
+                l.activation = match g.op(n) {
                     Op::Relu => Activation::Relu,
                     Op::Sigmoid => Activation::Sigmoid,
                     _ => Activation::Tanh,
                 };
                 expect_activation = false;
             }
-            Op::Softmax { axis, .. } => {
-                if !(*axis == -1 || *axis == 1) || vshape.len() != 2 {
-                    return Err(err(n, "only a softmax over the features of a [1, n] tensor is supported"));
+            Op::Softmax { axis } => {
+                if !(*axis == -1 || *axis == 0) || vshape.len() != 1 {
+                    return Err(err(
+                        n,
+                        "only a softmax over the features of a [1, n] tensor is supported",
+                    ));
                 }
                 softmax = true;
             }
-            _ => return Err(err(n, "not part of a dense-layer chain (crossbar mapping supports Gemm/MatMul(+Add) layers with Relu or no activation between them, and Relu, Sigmoid, Tanh or Softmax after the last one)")),
+            _ => return Err(err(n, NOT_IN_CHAIN)),
         }
-        cur = n.outputs[0].clone();
+        cur = n;
     }
     if layers.is_empty() {
-        return Err(format!("{}: the model has no dense layer", m.file));
+        return Err(format!("{file}: the model has no dense layer"));
     }
-    if let Some(q) = pending_quant {
-        output_quant = Some(q);
-    }
-    Ok(Mlp { layers, softmax, output_quant })
+    Ok(Mlp { layers, softmax, output_quant: pending_quant })
 }
 
-/// A `Quant` node's constants as a trained quantizer; weights may have per-channel scales.
+/// The values of a constant node.
+fn constant(g: &Graph, id: NodeId) -> Option<(&[usize], Vec<f32>)> {
+    match g.op(id) {
+        Op::Constant(t) => Some((t.shape.as_slice(), t.floats()?.to_vec())),
+        _ => None,
+    }
+}
+
+/// The bias `add` node `a` applies to dense layer `mm`'s `n_out` outputs, if it is one.
+fn bias_of(g: &Graph, a: NodeId, mm: NodeId, n_out: usize) -> Result<Option<Vec<f32>>, String> {
+    if !matches!(g.op(a), Op::Add) {
+        return Ok(None);
+    }
+    let ops = g.operands(a);
+    let other = if ops[0] == mm { ops[1] } else { ops[0] };
+    let Some((shape, v)) = constant(g, other) else {
+        return Err("bias must be a constant".into());
+    };
+    match v.len() {
+        1 => Ok(Some(vec![v[0]; n_out])),
+        k if k == n_out && g.ty(a).shape == [n_out] => Ok(Some(v)),
+        _ => Err(format!("bias of shape {shape:?} is not one value per output")),
+    }
+}
+
+/// A `quant` node's constant operands as a trained quantizer; weights may have per-channel
+/// scales.
 fn trained_quant(
-    m: &OnnxModel,
-    n: &Node,
-    signed: bool,
-    narrow: bool,
-    rounding: Rounding,
+    g: &Graph,
+    n: NodeId,
+    q: &QuantOp,
     channels: usize,
 ) -> Result<TrainedQuant, String> {
+    let ops = g.operands(n);
     let c = |i: usize| {
-        m.constants
-            .get(&n.inputs[i])
-            .map(|t| t.to_f32())
-            .ok_or_else(|| format!("input {i} must be constant"))
+        constant(g, ops[i]).map(|(_, v)| v).ok_or_else(|| format!("input {i} must be constant"))
     };
     let scale = c(1)?;
     let zero = c(2)?;
@@ -312,104 +361,78 @@ fn trained_quant(
             scale.len()
         ));
     }
-    Ok(TrainedQuant { node: n.name.clone(), scale, bits: bits as u32, signed, narrow, rounding })
+    let name = g.node(n).name.clone().unwrap_or_default();
+    Ok(TrainedQuant {
+        node: name,
+        scale,
+        bits: bits as u32,
+        signed: q.signed,
+        narrow: q.narrow,
+        rounding: q.rounding,
+    })
 }
 
-/// Builds a layer from a Gemm or MatMul whose other operand is a constant (possibly through a
-/// QONNX weight `Quant`).
-fn dense_from(m: &OnnxModel, n: &Node, input: &str) -> Result<DenseLayer, String> {
-    let (trans_b, alpha, beta) = match &n.op {
-        Op::Gemm { alpha, beta, trans_a, trans_b } => {
-            if *trans_a || n.inputs[0] != input {
-                return Err("the activation must be Gemm's A operand, untransposed".into());
-            }
-            (*trans_b, *alpha, *beta)
-        }
-        _ => {
-            if n.inputs[0] != input {
-                return Err("the activation must be MatMul's first operand".into());
-            }
-            (false, 1.0, 1.0)
-        }
-    };
-    let wname = &n.inputs[1];
-    // Weight: a constant, or the output of a Quant on a constant.
-    let (wt, wq) = match m.constants.get(wname) {
-        Some(t) => (t.clone(), None),
-        None => {
-            let q = m
-                .nodes
-                .iter()
-                .find(|q| q.outputs[0] == *wname)
-                .filter(|q| matches!(q.op, Op::Quant { .. }))
-                .ok_or_else(|| {
-                    format!("weight `{wname}` must be a constant or a QONNX Quant of one")
-                })?;
-            let t = m
-                .constants
-                .get(&q.inputs[0])
-                .ok_or_else(|| format!("weight `{}` must be a constant", q.inputs[0]))?;
-            (t.clone(), Some(q))
-        }
-    };
-    if wt.shape.len() != 2 {
-        return Err(format!("weight has shape {:?}; expected 2-D", wt.shape));
+/// Builds a layer from `matmul(x, W)` whose weight is a constant `[in, out]`, a QONNX `quant`
+/// of one, or a transposing `gather` of a `quant` of an `[out, in]` constant (Gemm `transB`).
+fn dense_from(g: &Graph, n: NodeId, input: NodeId, name: &str) -> Result<DenseLayer, String> {
+    let ops = g.operands(n);
+    if ops[0] != input {
+        return Err("the activation must be MatMul's first operand".into());
     }
-    let w = wt.to_f32();
-    let (n_out, n_in) =
-        if trans_b { (wt.shape[0], wt.shape[1]) } else { (wt.shape[1], wt.shape[0]) };
+    let mut w = ops[1];
+    let mut trans_b = false;
+    if let Op::Gather { shape, map } = g.op(w) {
+        let src = g.operands(w)[0];
+        let transposes = matches!(shape[..], [k, o] if g.ty(src).shape == [o, k]
+            && map.iter().enumerate().all(|(p, &s)| s as usize == (p % o) * k + p / o));
+        if !transposes {
+            return Err("the weight is moved by something other than a transpose".into());
+        }
+        (w, trans_b) = (src, true);
+    }
+    // Weight: a constant, or a quant of a constant.
+    let (wq, wc) = match g.op(w) {
+        Op::Quant(q) => (Some((w, *q)), g.operands(w)[0]),
+        _ => (None, w),
+    };
+    let Some((wshape, wv)) = constant(g, wc) else {
+        return Err(format!(
+            "weight `{}` must be a constant or a QONNX Quant of one",
+            g.node(wc).name.clone().unwrap_or_default()
+        ));
+    };
+    if wshape.len() != 2 {
+        return Err(format!("weight has shape {wshape:?}; expected 2-D"));
+    }
+    let (n_out, n_in) = if trans_b { (wshape[0], wshape[1]) } else { (wshape[1], wshape[0]) };
     // To [out][in]; QONNX per-channel weight scales are laid out along the output axis.
     let mut weight = vec![0f32; n_out * n_in];
     for j in 0..n_out {
         for i in 0..n_in {
-            let v = if trans_b { w[j * n_in + i] } else { w[i * n_out + j] };
-            weight[j * n_in + i] = v;
+            weight[j * n_in + i] = if trans_b { wv[j * n_in + i] } else { wv[i * n_out + j] };
         }
     }
     let weight_quant = match wq {
-        Some(q) => {
-            let Op::Quant { signed, narrow, rounding } = q.op else {
-                unreachable!("filtered above")
-            };
-            let s = &m.shapes[&q.inputs[1]];
+        Some((qn, q)) => {
+            let s = &g.ty(g.operands(qn)[1]).shape;
             let per_out_axis = if trans_b { 0 } else { 1 };
-            let tq = trained_quant(m, q, signed, narrow, rounding, n_out)?;
+            let tq = trained_quant(g, qn, &q, n_out)?;
             if tq.scale.len() > 1 && (s.len() != 2 || s[per_out_axis] != n_out) {
                 return Err(format!(
                     "weight Quant `{}` scale of shape {s:?} is not per output channel",
-                    q.name
+                    tq.node
                 ));
-            }
-            if alpha != 1.0 {
-                return Err("alpha != 1 with a quantized weight is not supported".into());
             }
             Some(tq)
         }
-        None => {
-            weight.iter_mut().for_each(|v| *v *= alpha);
-            None
-        }
-    };
-    let bias = match n.inputs.get(2).filter(|s| !s.is_empty()) {
-        Some(c) => {
-            let t = m.constants.get(c).ok_or_else(|| format!("bias `{c}` must be a constant"))?;
-            let v = t.to_f32();
-            match v.len() {
-                1 => vec![beta * v[0]; n_out],
-                k if k == n_out => v.iter().map(|b| beta * b).collect(),
-                _ => {
-                    return Err(format!("bias of shape {:?} is not one value per output", t.shape))
-                }
-            }
-        }
-        None => vec![0.0; n_out],
+        None => None,
     };
     Ok(DenseLayer {
-        name: n.name.clone(),
+        name: name.to_string(),
         n_in,
         n_out,
         weight,
-        bias,
+        bias: vec![0.0; n_out],
         activation: Activation::Identity,
         weight_quant,
         input_quant: None,

@@ -1,7 +1,7 @@
 //! Whether a dense chain's parameters fit the crossbar mapping, checked before any pass runs.
 //!
-//! The mapping calibrates activation ranges by running the float32 reference on the
-//! calibration data and derives every scale and requantization factor from those ranges. A
+//! The mapping calibrates activation ranges by running the float32 chain on the calibration
+//! data and derives every scale and requantization factor from those ranges. A
 //! finite weight large enough to make a layer's float32 output overflow (3e38 is, once
 //! multiplied by a pixel value) turns a range into infinity, and the quantize pass could then
 //! only say "requantization factor inf is not positive and finite", naming neither the model
@@ -18,46 +18,78 @@ use super::quant::REQUANT_FACTOR;
 use crate::family::FlowError;
 use crate::frontend::onnx::OnnxModel;
 use crate::frontend::param::{not_representable, ParamError};
+use crate::ir::{interp, Graph, NodeId, Op, Tensor};
 use crate::passes::PassError;
 use ndarray::Array2;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
 
-/// E0102 when, on some calibration sample with finite inputs, a layer's float32 output is not
-/// finite: names the layer's weight tensor, its largest magnitude and the float32 limit.
-pub fn check(model: &OnnxModel, mlp: &Mlp, calib: &Array2<f32>) -> Result<(), ParamError> {
+/// E0102 when, on some calibration sample with finite inputs, a layer's float32 value is not
+/// finite under the one float reference ([`crate::ir::interp`] over the imported graph `g`):
+/// names the layer's weight tensor, its largest magnitude and the float32 limit.
+pub fn check(
+    model: &OnnxModel,
+    g: &Graph,
+    mlp: &Mlp,
+    calib: &Array2<f32>,
+) -> Result<(), ParamError> {
+    let layer_of = chain_layers(g);
+    let Some(&input) = g.inputs().first() else { return Ok(()) };
+    let shape = g.ty(input).shape.clone();
     for (s, row) in calib.rows().into_iter().enumerate() {
         let x = row.to_vec();
         if x.iter().any(|v| !v.is_finite()) {
             continue; // bad data, not a bad parameter; the data reader reports it
         }
-        let mut outputs = mlp.layer_inputs(&x);
-        outputs.remove(0);
-        outputs.push(mlp.forward(&x));
-        for (l, out) in outputs.iter().enumerate() {
-            let count = out.iter().filter(|v| !v.is_finite()).count();
-            if count == 0 {
-                continue;
+        let Ok(x) = Tensor::f32(shape.clone(), x) else { continue };
+        let mut bad = None;
+        let _ = interp::trace(g, &[x], |id, v| match (layer_of.get(&id), v.floats()) {
+            (Some(&l), Some(d)) if d.iter().any(|x| !x.is_finite()) => {
+                bad = Some((l, d.to_vec()));
+                ControlFlow::Break(())
             }
-            let layer = &mlp.layers[l];
-            let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
-            let tensor = weight_tensor(model, layer);
-            let wmax = layer.weight.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let bmax = layer.bias.iter().fold(0f32, |m, v| m.max(v.abs()));
-            return Err(not_representable(
-                &model.file,
-                &format!("weight {tensor} of layer `{}`", layer.name),
-                first,
-                count,
-                format!(
-                    "largest |weight| {wmax:e} (|bias| {bmax:e}) makes {count} output(s) of the \
-                     layer overflow float32 on calibration sample {s} (the first, output \
-                     {first}, beyond {:e}); the crossbar mapping calibrates and quantizes from \
-                     float32 values, so the layer's outputs must stay within that limit",
-                    f32::MAX
-                ),
-            ));
-        }
+            _ => ControlFlow::Continue(()),
+        });
+        let Some((l, out)) = bad else { continue };
+        let count = out.iter().filter(|v| !v.is_finite()).count();
+        let layer = &mlp.layers[l];
+        let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
+        let tensor = weight_tensor(model, layer);
+        let wmax = layer.weight.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let bmax = layer.bias.iter().fold(0f32, |m, v| m.max(v.abs()));
+        return Err(not_representable(
+            &model.file,
+            &format!("weight {tensor} of layer `{}`", layer.name),
+            first,
+            count,
+            format!(
+                "largest |weight| {wmax:e} (|bias| {bmax:e}) makes {count} output(s) of the \
+                 layer overflow float32 on calibration sample {s} (the first, output \
+                 {first}, beyond {:e}); the crossbar mapping calibrates and quantizes from \
+                 float32 values, so the layer's outputs must stay within that limit",
+                f32::MAX
+            ),
+        ));
     }
     Ok(())
+}
+
+/// The dense layer each node of the chain from the graph input belongs to: a layer's
+/// `matmul` and everything after it up to the next layer's `matmul`.
+fn chain_layers(g: &Graph) -> HashMap<NodeId, usize> {
+    let mut out = HashMap::new();
+    let Some(&start) = g.inputs().first() else { return out };
+    let (mut cur, mut layer) = (start, None::<usize>);
+    while let [(n, _)] = g.users(cur).as_slice() {
+        if matches!(g.op(*n), Op::MatMul) {
+            layer = Some(layer.map_or(0, |l| l + 1));
+        }
+        if let Some(l) = layer {
+            out.insert(*n, l);
+        }
+        cur = *n;
+    }
+    out
 }
 
 /// `` `onnx::MatMul_3` ``: the weight input of the layer's node (or the layer when not found).

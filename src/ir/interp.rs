@@ -20,6 +20,7 @@ use super::tensor::{Tensor, TensorData};
 use super::types::{NumFormat, TensorType};
 use super::NodeId;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use thiserror::Error;
 
 /// Why a graph could not be evaluated.
@@ -40,6 +41,19 @@ pub enum InterpError {
 /// Evaluates `g` on `inputs` (one tensor per graph input, in declaration order) and returns
 /// one tensor per graph output, in declaration order. Integer results are stored as `I64`.
 pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
+    let vals = trace(g, inputs, |_, _| ControlFlow::Continue(()))?;
+    Ok(g.outputs().iter().map(|o| vals[o].clone()).collect())
+}
+
+/// Evaluates `g` like [`run`], showing `visit` every node's value as it is computed (in
+/// topological order), and returns every value computed. `visit` may stop the evaluation
+/// early (the values so far are returned): the float checks use it to find the first node
+/// that overflows.
+pub fn trace(
+    g: &Graph,
+    inputs: &[Tensor],
+    mut visit: impl FnMut(NodeId, &Tensor) -> ControlFlow<()>,
+) -> Result<HashMap<NodeId, Tensor>, InterpError> {
     if g.has_cycle() {
         return Err(InterpError::Cycle);
     }
@@ -77,9 +91,13 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
             op: g.op(id).mnemonic().to_string(),
             message,
         })?;
+        let stop = visit(id, &v).is_break();
         vals.insert(id, v);
+        if stop {
+            break;
+        }
     }
-    Ok(g.outputs().iter().map(|o| vals[o].clone()).collect())
+    Ok(vals)
 }
 
 /// Integer storage becomes `I64` so every op reads one representation.
@@ -229,6 +247,13 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
         Op::LayerNorm(ln) => ftensor(ty, ln.eval(floats(a[0])?)),
         Op::Gelu { tanh } => {
             ftensor(ty, floats(a[0])?.iter().map(|&x| nn::gelu(x, *tanh)).collect())
+        }
+        Op::Quant(q) => {
+            let x = floats(a[0])?;
+            let s = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
+            let z = broadcast_to(floats(a[2])?, &a[2].shape, &ty.shape);
+            let bits = *floats(a[3])?.first().ok_or("bit_width is empty")?;
+            ftensor(ty, q.eval(x, &s, &z, bits))
         }
         Op::Dialect(d) => d.eval(a, ty)?,
     })

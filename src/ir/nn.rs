@@ -46,6 +46,130 @@ impl LayerNormOp {
     }
 }
 
+/// QONNX `Quant` rounding modes (`qonnx.custom_op.general.intquant.resolve_rounding_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// `ROUND` / `HALF_EVEN`: numpy's `np.round`, half to even.
+    HalfEven,
+    Ceil,
+    Floor,
+    /// `UP`: away from zero.
+    Up,
+    /// `DOWN`: toward zero.
+    Down,
+    /// `HALF_UP`: half away from zero.
+    HalfUp,
+    /// `HALF_DOWN`: half toward zero.
+    HalfDown,
+}
+
+impl Rounding {
+    /// Parses the attribute value the way qonnx does (case-insensitive).
+    pub fn parse(s: &str) -> Option<Rounding> {
+        Some(match s.to_ascii_uppercase().as_str() {
+            "ROUND" | "HALF_EVEN" => Rounding::HalfEven,
+            "CEIL" => Rounding::Ceil,
+            "FLOOR" => Rounding::Floor,
+            "UP" => Rounding::Up,
+            "DOWN" => Rounding::Down,
+            "HALF_UP" => Rounding::HalfUp,
+            "HALF_DOWN" => Rounding::HalfDown,
+            _ => return None,
+        })
+    }
+
+    /// The printed name (qonnx's spelling).
+    pub fn name(self) -> &'static str {
+        match self {
+            Rounding::HalfEven => "ROUND",
+            Rounding::Ceil => "CEIL",
+            Rounding::Floor => "FLOOR",
+            Rounding::Up => "UP",
+            Rounding::Down => "DOWN",
+            Rounding::HalfUp => "HALF_UP",
+            Rounding::HalfDown => "HALF_DOWN",
+        }
+    }
+
+    /// Applies the rounding to one value.
+    pub fn apply(self, x: f32) -> f32 {
+        match self {
+            Rounding::HalfEven => x.round_ties_even(),
+            Rounding::Ceil => x.ceil(),
+            Rounding::Floor => x.floor(),
+            Rounding::Up => x.signum() * x.abs().ceil(),
+            Rounding::Down => x.trunc(),
+            Rounding::HalfUp => x.signum() * (x.abs() + 0.5).floor(),
+            Rounding::HalfDown => x.signum() * (x.abs() - 0.5).ceil(),
+        }
+    }
+}
+
+/// QONNX `Quant` (domain `qonnx.custom_op.general`): operands x, scale, zero_point, bit_width,
+/// the last three constants in every model tessera reads. Fake quantization in float:
+/// `(round(clamp(x / s + z)) - z) * s`, a 1-bit signed quantizer being the sign.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QuantOp {
+    pub signed: bool,
+    pub narrow: bool,
+    pub rounding: Rounding,
+}
+
+impl QuantOp {
+    /// The integer code range `[lo, hi]` for `bits` (qonnx's `min_int`/`max_int`).
+    pub fn range(&self, bits: f32) -> (f32, f32) {
+        quant_range(self.signed, self.narrow, bits)
+    }
+
+    pub fn infer(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+        float(operands[0])?;
+        let x = operands[0];
+        for (what, t) in ["scale", "zero_point"].iter().zip(&operands[1..3]) {
+            let b =
+                super::op::broadcast(&t.shape, &x.shape).map_err(|e| format!("{what} {t}: {e}"))?;
+            if b != x.shape {
+                return Err(format!("{what} {t} does not broadcast to {x}"));
+            }
+        }
+        if operands[3].shape.iter().product::<usize>() != 1 {
+            return Err(format!("bit_width must be one value, got {}", operands[3]));
+        }
+        Ok(x.clone())
+    }
+
+    /// The reference semantics, element by element (scale and zero point broadcast to `x`).
+    pub fn eval(&self, x: &[f32], scale: &[f32], zero: &[f32], bits: f32) -> Vec<f32> {
+        let (lo, hi) = self.range(bits);
+        x.iter()
+            .zip(scale.iter().zip(zero))
+            .map(|(v, (s, z))| {
+                let y = v / s + z;
+                let q = if bits == 1.0 && self.signed {
+                    if y >= 0.0 {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                } else {
+                    self.rounding.apply(y.clamp(lo, hi))
+                };
+                (q - z) * s
+            })
+            .collect()
+    }
+}
+
+/// The integer range of a QONNX `Quant` (`min_int`/`max_int` in qonnx's `intquant.py`).
+pub fn quant_range(signed: bool, narrow: bool, bits: f32) -> (f32, f32) {
+    let b = bits as i32;
+    match (signed, narrow) {
+        (true, true) => (-(2f32.powi(b - 1)) + 1.0, 2f32.powi(b - 1) - 1.0),
+        (true, false) => (-(2f32.powi(b - 1)), 2f32.powi(b - 1) - 1.0),
+        (false, true) => (0.0, 2f32.powi(b) - 2.0),
+        (false, false) => (0.0, 2f32.powi(b) - 1.0),
+    }
+}
+
 /// Most terms [`erf64`]'s series may take. Below 4 the stopping test holds after at most 70
 /// terms (checked on a 1e-4 grid of [0, 4)); `|x|^(2n+1) / n!` is below 1e-37 at n = 100 for
 /// |x| < 4, so the cap is never what stops a finite input. It only guarantees the loop ends.
@@ -205,6 +329,25 @@ mod tests {
         // [1, 3]: mean 2, var 1 -> [-1, 1] / sqrt(1 + eps); gamma [2, 1], beta [0, 5].
         let ln = LayerNormOp { eps: 0.0, gamma: vec![2.0, 1.0], beta: vec![0.0, 5.0] };
         assert_eq!(ln.eval(&[1.0, 3.0]), vec![-2.0, 6.0]);
+    }
+
+    #[test]
+    fn quant_ranges_match_qonnx_docstrings() {
+        // qonnx intquant.py docstrings: min_int/max_int for 8 bits.
+        assert_eq!(quant_range(true, true, 8.0), (-127.0, 127.0));
+        assert_eq!(quant_range(true, false, 8.0), (-128.0, 127.0));
+        assert_eq!(quant_range(false, true, 8.0), (0.0, 254.0));
+        assert_eq!(quant_range(false, false, 8.0), (0.0, 255.0));
+    }
+
+    #[test]
+    fn quant_by_hand() {
+        // 4-bit unsigned, scale 0.5: 1.3 -> round(2.6) = 3 -> 1.5; 9 clamps to 15 -> 7.5.
+        let q = QuantOp { signed: false, narrow: false, rounding: Rounding::HalfEven };
+        assert_eq!(q.eval(&[1.3, 9.0, -1.0], &[0.5; 3], &[0.0; 3], 4.0), vec![1.5, 7.5, 0.0]);
+        // 1-bit signed is the sign, 0 counting as positive.
+        let s = QuantOp { signed: true, ..q };
+        assert_eq!(s.eval(&[0.0, -0.2], &[1.0; 2], &[0.0; 2], 1.0), vec![1.0, -1.0]);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! (see [`super::dialect`]) and reach the graph as [`Op::Dialect`].
 
 use super::dialect::{DialectHandle, DialectOp};
-use super::nn::{self, LayerNormOp};
+use super::nn::{self, LayerNormOp, QuantOp};
 use super::tensor::Tensor;
 use super::types::{NumFormat, TensorType};
 use std::sync::Arc;
@@ -103,6 +103,8 @@ pub enum Op {
     Gelu {
         tanh: bool,
     },
+    /// QONNX `Quant` (fake quantization in float): operands x, scale, zero_point, bit_width.
+    Quant(QuantOp),
     /// An op of a family's dialect (`cam.tiles`, `xbar.array`, `attn.mha`): the core knows
     /// it only through the [`DialectOp`] interface.
     Dialect(DialectHandle),
@@ -154,6 +156,7 @@ impl Op {
             Op::Concat { .. } => "concat",
             Op::LayerNorm(_) => "layer_norm",
             Op::Gelu { .. } => "gelu",
+            Op::Quant(_) => "quant",
             Op::Dialect(d) => d.name(),
         }
     }
@@ -164,6 +167,7 @@ impl Op {
             Op::Input { .. } | Op::Constant(_) => (0, 0),
             Op::MatMul | Op::Add | Op::IntAdd => (2, 2),
             Op::Gemm { .. } => (2, 3),
+            Op::Quant(_) => (4, 4),
             Op::Concat { .. } => (1, usize::MAX),
             Op::Dialect(d) => d.arity(),
             _ => (1, 1),
@@ -249,7 +253,8 @@ impl Op {
             | Op::Argmax
             | Op::Concat { .. }
             | Op::LayerNorm(_)
-            | Op::Gelu { .. } => Ok(()),
+            | Op::Gelu { .. }
+            | Op::Quant(_) => Ok(()),
         }
     }
 
@@ -384,6 +389,7 @@ impl Op {
             Op::Concat { axis } => nn::concat_type(operands, *axis),
             Op::LayerNorm(ln) => ln.infer(operands[0]),
             Op::Gelu { .. } => Ok(float(operands[0], "input")?.clone()),
+            Op::Quant(q) => q.infer(operands),
             Op::Dialect(d) => d.infer_type(operands),
         }
     }
@@ -424,6 +430,11 @@ impl Op {
             Op::Gelu { tanh } => {
                 vec![("approximate", if *tanh { "tanh" } else { "none" }.to_string())]
             }
+            Op::Quant(q) => vec![
+                ("signed", q.signed.to_string()),
+                ("narrow", q.narrow.to_string()),
+                ("rounding", q.rounding.name().to_string()),
+            ],
             Op::Dialect(d) => d.attributes(),
             _ => Vec::new(),
         }

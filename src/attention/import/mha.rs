@@ -21,11 +21,11 @@
 //! marks a HAD-trained model: factors after the Sign are its sigma_Q / sigma_K (kept exactly),
 //! factors before it must be positive (sign is invariant to them).
 
-use super::view::{strip, View};
 use crate::attention::ir::{Linear, MhaOp, QkMode, SigmaOrigin};
 use crate::attention::select::Selection;
 use crate::frontend::onnx::model::Op;
 use crate::frontend::onnx::ops_ext::ExtOp;
+use crate::frontend::onnx::view::{strip, View};
 
 /// One recognised attention block.
 #[derive(Clone, Debug)]

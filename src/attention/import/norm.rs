@@ -7,10 +7,10 @@
 //!   `x * (erf(x / sqrt 2) + 1) * 0.5` in any association of the two Muls, with `x / sqrt 2`
 //!   written as a Div or a Mul by `1/sqrt 2`.
 
-use super::view::View;
 use crate::attention::ir::LayerNormOp;
 use crate::frontend::onnx::model::Op;
 use crate::frontend::onnx::ops_ext::ExtOp;
+use crate::frontend::onnx::view::View;
 
 /// A recognised normalisation or activation: its op, input, output and replaced nodes.
 #[derive(Clone, Debug)]

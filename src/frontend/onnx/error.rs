@@ -41,6 +41,13 @@ pub enum OnnxError {
     Invalid { file: String, field: String, message: String },
     #[error("{file}: {} unsupported operator(s):\n{}", ops.len(), list_ops(ops))]
     Unsupported { file: String, ops: Vec<UnsupportedOp> },
+    /// A node the IR importer understands in general but not in this configuration.
+    #[error("{file}: node `{node}`: {message}")]
+    Node { file: String, node: String, message: String },
+    /// Nodes the IR importer cannot convert (no recogniser or one-to-one rule covers them),
+    /// all listed with their op types.
+    #[error("{file}: {} node(s) cannot be imported:\n{}", ops.len(), list_ops(ops))]
+    NotImported { file: String, ops: Vec<UnsupportedOp> },
     /// A parameter (initializer, `Constant`, float attribute) that is not finite or cannot be
     /// represented; it carries a stable code.
     #[error(transparent)]

@@ -6,51 +6,8 @@
 use super::tensor::Tensor;
 use std::collections::BTreeMap;
 
-/// QONNX `Quant` rounding modes (`qonnx.custom_op.general.intquant.resolve_rounding_mode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rounding {
-    /// `ROUND` / `HALF_EVEN`: numpy's `np.round`, half to even.
-    HalfEven,
-    Ceil,
-    Floor,
-    /// `UP`: away from zero.
-    Up,
-    /// `DOWN`: toward zero.
-    Down,
-    /// `HALF_UP`: half away from zero.
-    HalfUp,
-    /// `HALF_DOWN`: half toward zero.
-    HalfDown,
-}
-
-impl Rounding {
-    /// Parses the attribute value the way qonnx does (case-insensitive).
-    pub fn parse(s: &str) -> Option<Rounding> {
-        Some(match s.to_ascii_uppercase().as_str() {
-            "ROUND" | "HALF_EVEN" => Rounding::HalfEven,
-            "CEIL" => Rounding::Ceil,
-            "FLOOR" => Rounding::Floor,
-            "UP" => Rounding::Up,
-            "DOWN" => Rounding::Down,
-            "HALF_UP" => Rounding::HalfUp,
-            "HALF_DOWN" => Rounding::HalfDown,
-            _ => return None,
-        })
-    }
-
-    /// Applies the rounding to one value.
-    pub fn apply(self, x: f32) -> f32 {
-        match self {
-            Rounding::HalfEven => x.round_ties_even(),
-            Rounding::Ceil => x.ceil(),
-            Rounding::Floor => x.floor(),
-            Rounding::Up => x.signum() * x.abs().ceil(),
-            Rounding::Down => x.trunc(),
-            Rounding::HalfUp => x.signum() * (x.abs() + 0.5).floor(),
-            Rounding::HalfDown => x.signum() * (x.abs() - 0.5).ceil(),
-        }
-    }
-}
+/// QONNX rounding modes: the IR's `quant` op owns them (its reference semantics round).
+pub use crate::ir::nn::Rounding;
 
 /// The operators tessera understands, with attributes resolved (ONNX defaults filled in).
 #[derive(Clone, Debug, PartialEq)]

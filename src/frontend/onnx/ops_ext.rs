@@ -1,19 +1,25 @@
 //! The operators transformer exports need beyond the MLP set: data movement (Transpose, Split,
 //! Slice, Concat, Gather, Unsqueeze, Squeeze), element-wise arithmetic (Mul, Div, Sub, Pow,
 //! Sqrt, Erf, Sign), ReduceMean, LayerNormalization and Gelu, with their attributes, static
-//! shapes and float semantics. Batched MatMul (rank 3 and 4, numpy broadcasting) lives here
-//! too. Everything follows the ONNX operator specification; inputs that fix a shape (axes,
-//! split sizes, slice bounds, gather indices) must be constants, since tessera compiles static
-//! graphs.
+//! shapes and float semantics (used to fold constants and compute index maps at load time).
+//! Batched MatMul's shape rule (rank 3 and 4, numpy broadcasting) lives here too. Everything
+//! follows the ONNX operator specification; inputs that fix a shape (axes, split sizes, slice
+//! bounds, gather indices) must be constants, since tessera compiles static graphs.
 //!
-//! Sign follows ONNX (`Sign(0) = 0`) in this float reference. Hardware binarization maps 0 to
+//! Sign follows ONNX (`Sign(0) = 0`) here. Hardware binarization maps 0 to
 //! +1 (HAD's convention); the attention importer documents where the two can differ.
 
-use super::eval::Value;
 use super::model::Node;
 use super::shape::{broadcast, norm_axis};
 use super::tensor::Tensor;
 use std::collections::BTreeMap;
+
+/// A dense float tensor while folding constants or computing index maps at load time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    pub shape: Vec<usize>,
+    pub data: Vec<f32>,
+}
 
 /// One extension operator with its attributes resolved.
 #[derive(Clone, Debug, PartialEq)]
@@ -685,33 +691,6 @@ fn binary(x: &Value, b: &Value, out: &[usize], f: impl Fn(f32, f32) -> f32) -> V
 
 pub use crate::ir::nn::{erf64, gelu64};
 
-/// Batched numpy `matmul` with f64 accumulation in increasing `k`.
-pub fn matmul(a: &Value, b: &Value) -> Result<Value, String> {
-    let out = matmul_shape(&a.shape, &b.shape)?;
-    let a2: Vec<usize> = if a.shape.len() == 1 { vec![1, a.shape[0]] } else { a.shape.clone() };
-    let b2: Vec<usize> = if b.shape.len() == 1 { vec![b.shape[0], 1] } else { b.shape.clone() };
-    let (m, k, n) = (a2[a2.len() - 2], a2[a2.len() - 1], b2[b2.len() - 1]);
-    let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
-    let batch = broadcast(ab, bb).ok_or("batch dimensions do not broadcast")?;
-    let nb: usize = batch.iter().product();
-    let mut data = Vec::with_capacity(nb * m * n);
-    for bi in 0..nb {
-        let idx = unravel(bi, &batch);
-        let ao = bcast_index(ab, &idx) * m * k;
-        let bo = bcast_index(bb, &idx) * k * n;
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = 0f64;
-                for p in 0..k {
-                    acc += f64::from(a.data[ao + i * k + p]) * f64::from(b.data[bo + p * n + j]);
-                }
-                data.push(acc as f32);
-            }
-        }
-    }
-    Ok(Value { shape: out, data })
-}
-
 /// Evaluates an extension node; one value per output.
 pub fn eval(
     op: &ExtOp,
@@ -938,16 +917,8 @@ mod tests {
     }
 
     #[test]
-    fn batched_matmul_by_hand() {
-        // Two batches of [1x2] x [2x1]: [1,2].[3,4] = 11 and [5,6].[7,8] = 83.
-        let a = Value { shape: vec![2, 1, 2], data: vec![1.0, 2.0, 5.0, 6.0] };
-        let b = Value { shape: vec![2, 2, 1], data: vec![3.0, 4.0, 7.0, 8.0] };
-        let y = matmul(&a, &b).unwrap();
-        assert_eq!(y.shape, vec![2, 1, 1]);
-        assert_eq!(y.data, vec![11.0, 83.0]);
-        // Broadcast: [2,1,2] x [2,2] uses the same matrix for both batches.
-        let b = Value { shape: vec![2, 2], data: vec![1.0, 0.0, 0.0, 1.0] };
-        assert_eq!(matmul(&a, &b).unwrap().data, a.data);
+    fn matmul_shapes_broadcast_batches() {
+        assert_eq!(matmul_shape(&[2, 1, 2], &[2, 2]).unwrap(), vec![2, 1, 2]);
         assert_eq!(matmul_shape(&[1, 2, 5, 4], &[1, 2, 4, 5]).unwrap(), vec![1, 2, 5, 5]);
         assert!(matmul_shape(&[2, 3], &[4, 2]).is_err());
     }

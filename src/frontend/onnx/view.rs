@@ -1,4 +1,4 @@
-//! A read-only view of an [`OnnxModel`] for pattern matching: producers, users, constants, and
+//! A read-only view of an [`OnnxModel`] for the importer and family recognisers: producers, users, constants, and
 //! index maps of data-movement chains.
 //!
 //! An index map is computed by running the chain's own operators (through the ONNX float
@@ -6,10 +6,9 @@
 //! Gather, Split or Squeeze an exporter chose, the result says where every output element comes
 //! from. Indices stay exact in `f32` below 2^24 elements, which is checked.
 
-use crate::frontend::onnx::eval::{eval_node_outputs, Value};
-use crate::frontend::onnx::model::{Node, OnnxModel, Op};
-use crate::frontend::onnx::ops_ext::ExtOp;
-use crate::frontend::onnx::Tensor;
+use super::model::{Node, OnnxModel, Op};
+use super::ops_ext::{ExtOp, Value};
+use super::Tensor;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest tensor whose element indices are exact in `f32`.
@@ -154,10 +153,36 @@ impl<'m> View<'m> {
                     vals.insert(x.clone(), Value { shape: t.shape.clone(), data: t.to_f32() });
                 }
             }
-            let outs = eval_node_outputs(self.m, node, &vals)?;
+            let outs = move_node(self.m, node, &vals)?;
             cur = outs.into_iter().nth(out).ok_or("missing output")?;
         }
         Ok(cur)
+    }
+}
+
+/// Runs one data-movement node on the values given (its data input and constant operands):
+/// one value per node output. Only for index maps; the model's float semantics are the IR's
+/// (`crate::ir::interp` over the imported graph).
+fn move_node(
+    m: &OnnxModel,
+    n: &Node,
+    vals: &BTreeMap<String, Value>,
+) -> Result<Vec<Value>, String> {
+    let args: Vec<Option<&Value>> =
+        n.inputs.iter().map(|s| if s.is_empty() { None } else { vals.get(s) }).collect();
+    let shapes: Vec<Vec<usize>> =
+        n.outputs.iter().map(|o| m.shapes.get(o).cloned().unwrap_or_default()).collect();
+    match &n.op {
+        Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity => {
+            let x = args.first().copied().flatten().ok_or("input 0 missing")?;
+            Ok(vec![Value {
+                shape: shapes.first().cloned().unwrap_or_default(),
+                data: x.data.clone(),
+            }])
+        }
+        Op::Ext(e) => super::ops_ext::eval(e, n, &args, &shapes, &m.constants)
+            .map_err(|msg| format!("node `{}` ({}): {msg}", n.name, e.op_type())),
+        other => Err(format!("node `{}` ({}) does not move data", n.name, other.op_type())),
     }
 }
 

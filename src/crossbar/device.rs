@@ -10,9 +10,11 @@
 //! Cycle-to-cycle read noise is simulator-only: a column sum `P` over active cells reads as
 //! `P + round_half_even(sigma_c2c * sqrt(sum g^2) * z)` (independent relative noise per cell).
 
+use super::kernel::PlaneKernel;
 use super::tile::LayerMap;
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use std::sync::Arc;
 
 /// Nonideality parameters. [`DeviceConfig::ideal`] has none.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -119,6 +121,25 @@ pub struct ProgrammedLayer {
     pub frac_bits: u32,
     /// Cells that are stuck (off, on).
     pub stuck: (usize, usize),
+    /// The cells as bit planes when every code is a function of the cell's level (no
+    /// variation, no stuck cells): what the simulator's fast kernel reads.
+    pub kernel: Option<Arc<PlaneKernel>>,
+}
+
+impl ProgrammedLayer {
+    fn new(
+        map: &LayerMap,
+        g: Vec<u32>,
+        frac_bits: u32,
+        stuck: (usize, usize),
+        table: Option<Vec<u32>>,
+    ) -> Self {
+        let kernel = table
+            .filter(|t| map.levels.iter().zip(&g).all(|(l, c)| t.get(usize::from(*l)) == Some(c)))
+            .and_then(|t| PlaneKernel::build(map, &t))
+            .map(Arc::new);
+        ProgrammedLayer { g, frac_bits, stuck, kernel }
+    }
 }
 
 /// Programs a layer's cells. `layer_index` selects the PRNG stream.
@@ -132,9 +153,31 @@ pub fn program(
     let max_level = ((1u32 << map.cell_bits) - 1) as f64;
     let g_off =
         if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
+    let n_levels = 1u32 << map.cell_bits;
     if dev.programs_exactly() {
         let g = map.levels.iter().map(|c| u32::from(*c) << dev.frac_bits).collect();
-        return Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck: (0, 0) });
+        let table = (0..n_levels).map(|l| l << dev.frac_bits).collect();
+        return Ok(ProgrammedLayer::new(map, g, dev.frac_bits, (0, 0), Some(table)));
+    }
+    // Without variation or stuck cells a code depends on the level only (the per-cell formula
+    // below with `z` multiplied by 0 and no stuck draw).
+    let by_level = dev.d2d_sigma == 0.0 && dev.p_stuck_off == 0.0 && dev.p_stuck_on == 0.0;
+    if by_level {
+        let table: Vec<i64> = (0..n_levels)
+            .map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0))
+            .collect();
+        let g = map
+            .levels
+            .iter()
+            .map(|l| {
+                let v = table[usize::from(*l)];
+                u32::try_from(v).map_err(|_| {
+                    format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
+                })
+            })
+            .collect::<Result<Vec<u32>, _>>()?;
+        let table = table.iter().map(|v| u32::try_from(*v).unwrap_or(u32::MAX)).collect();
+        return Ok(ProgrammedLayer::new(map, g, dev.frac_bits, (0, 0), Some(table)));
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
@@ -156,7 +199,7 @@ pub fn program(
             format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
         })?);
     }
-    Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck })
+    Ok(ProgrammedLayer::new(map, g, dev.frac_bits, stuck, None))
 }
 
 #[cfg(test)]

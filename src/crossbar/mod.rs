@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dataset;
 pub mod device;
 pub mod dialect;
+pub mod kernel;
 pub mod lower_ir;
 pub mod mlp;
 pub mod passes;

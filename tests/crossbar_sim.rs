@@ -236,13 +236,13 @@ fn device_programming_is_seeded() {
     };
     let a = program(&map, &dev, 0).unwrap();
     assert_eq!(a, program(&map, &dev, 0).unwrap());
-    assert_ne!(a.g, program(&map, &DeviceConfig { seed: 12, ..dev }, 0).unwrap().g);
-    assert_ne!(a.g, program(&map, &dev, 1).unwrap().g);
+    assert_ne!(a.codes, program(&map, &DeviceConfig { seed: 12, ..dev }, 0).unwrap().codes);
+    assert_ne!(a.codes, program(&map, &dev, 1).unwrap().codes);
     // Level 0 leaks g_off = (2^2 - 1) / (17 - 1) = 0.1875 levels = 12 fine units (2^6 * 0.1875).
     let no_var =
         program(&map, &DeviceConfig { d2d_sigma: 0.0, p_stuck_off: 0.0, ..dev }, 0).unwrap();
-    for (g, c) in no_var.g.iter().zip(&map.levels) {
-        assert_eq!(*g, u32::from(*c) * 64 + 12);
+    for (g, c) in no_var.codes(&map).zip(&map.levels) {
+        assert_eq!(g, u32::from(*c) * 64 + 12);
     }
 }
 
@@ -265,7 +265,7 @@ fn stuck_cells_follow_their_probability() {
     assert!((p.stuck.0 as f64 - 800.0).abs() < 5.0 * 26.8, "{:?}", p.stuck);
     assert!((p.stuck.1 as f64 - 160.0).abs() < 5.0 * 12.5, "{:?}", p.stuck);
     // A stuck-on cell reads the top level (3 for 2-bit cells) in fine units: 3 * 16 = 48.
-    assert!(p.g.iter().filter(|g| **g == 48).count() >= p.stuck.1);
+    assert!(p.codes(&map).filter(|g| *g == 48).count() >= p.stuck.1);
 }
 
 #[test]
@@ -316,6 +316,9 @@ fn differential_pairs_cancel_off_state_leakage() {
     assert!(off > 0 && diff * 10 < off, "differential {diff} vs offset {off}");
 }
 
+/// A layer simulation's outputs and events, and every partial sum it converted (sorted).
+type Outcome = ((Vec<i64>, Events), Vec<i64>);
+
 /// Runs a layer twice: through the bit-plane kernel the programmed layer carries, and through
 /// the reference loop (the same layer with the kernel removed); returns both results and the
 /// partial sums each counted.
@@ -324,7 +327,7 @@ fn kernel_and_reference(
     cfg: &XbarConfig,
     dev: &DeviceConfig,
     x: &[i64],
-) -> [((Vec<i64>, Events), Vec<i64>); 2] {
+) -> [Outcome; 2] {
     let map = map_layer(layer, cfg).unwrap();
     let fast = program(&map, dev, 0).unwrap();
     assert!(fast.kernel.is_some(), "codes depend on the level only, so the kernel applies");

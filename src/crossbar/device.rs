@@ -14,6 +14,8 @@ use super::kernel::PlaneKernel;
 use super::tile::LayerMap;
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use std::borrow::Cow;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Nonideality parameters. [`DeviceConfig::ideal`] has none.
@@ -112,12 +114,23 @@ pub fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// A layer as programmed: conductance codes, row-major like [`LayerMap::levels`]. Four bytes
-/// a cell (a code is non-negative and below `2^32`; programming fails otherwise), so a large
-/// network's chip costs a few bytes per cell, not a wide integer or a struct.
+/// A layer's conductance codes, in fine units.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Codes {
+    /// Every cell's code is `table[level]` (no variation, no stuck cells): the placement's
+    /// levels are the storage, nothing is kept per cell here.
+    ByLevel(Vec<u32>),
+    /// One code per cell, row-major like [`LayerMap::levels`]: four bytes a cell (a code is
+    /// non-negative and below `2^32`; programming fails otherwise).
+    PerCell(Vec<u32>),
+}
+
+/// A layer as programmed: its conductance codes (stored once: per level when the device
+/// allows, per cell otherwise) and, when they depend on the level only, the simulator's
+/// bit-plane kernel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgrammedLayer {
-    pub g: Vec<u32>,
+    pub codes: Codes,
     pub frac_bits: u32,
     /// Cells that are stuck (off, on).
     pub stuck: (usize, usize),
@@ -127,18 +140,39 @@ pub struct ProgrammedLayer {
 }
 
 impl ProgrammedLayer {
-    fn new(
-        map: &LayerMap,
-        g: Vec<u32>,
-        frac_bits: u32,
-        stuck: (usize, usize),
-        table: Option<Vec<u32>>,
-    ) -> Self {
-        let kernel = table
-            .filter(|t| map.levels.iter().zip(&g).all(|(l, c)| t.get(usize::from(*l)) == Some(c)))
-            .and_then(|t| PlaneKernel::build(map, &t))
-            .map(Arc::new);
-        ProgrammedLayer { g, frac_bits, stuck, kernel }
+    fn by_level(map: &LayerMap, table: Vec<u32>, frac_bits: u32) -> Self {
+        let kernel = PlaneKernel::build(map, &table).map(Arc::new);
+        ProgrammedLayer { codes: Codes::ByLevel(table), frac_bits, stuck: (0, 0), kernel }
+    }
+    /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
+    pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
+        match &self.codes {
+            Codes::ByLevel(t) => t[usize::from(map.levels[idx])],
+            Codes::PerCell(g) => g[idx],
+        }
+    }
+    /// The codes of the cells `range` (row-major): borrowed when stored per cell.
+    pub fn span<'a>(&'a self, map: &LayerMap, range: Range<usize>) -> Cow<'a, [u32]> {
+        match &self.codes {
+            Codes::ByLevel(t) => {
+                Cow::Owned(map.levels[range].iter().map(|l| t[usize::from(*l)]).collect())
+            }
+            Codes::PerCell(g) => Cow::Borrowed(&g[range]),
+        }
+    }
+    /// Every cell's code, row-major.
+    pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
+        match &self.codes {
+            Codes::ByLevel(t) => Box::new(map.levels.iter().map(|l| t[usize::from(*l)])),
+            Codes::PerCell(g) => Box::new(g.iter().copied()),
+        }
+    }
+    /// How many cells the codes describe.
+    pub fn len(&self, map: &LayerMap) -> usize {
+        match &self.codes {
+            Codes::ByLevel(_) => map.levels.len(),
+            Codes::PerCell(g) => g.len(),
+        }
     }
 }
 
@@ -155,9 +189,8 @@ pub fn program(
         if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
     let n_levels = 1u32 << map.cell_bits;
     if dev.programs_exactly() {
-        let g = map.levels.iter().map(|c| u32::from(*c) << dev.frac_bits).collect();
         let table = (0..n_levels).map(|l| l << dev.frac_bits).collect();
-        return Ok(ProgrammedLayer::new(map, g, dev.frac_bits, (0, 0), Some(table)));
+        return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
     }
     // Without variation or stuck cells a code depends on the level only (the per-cell formula
     // below with `z` multiplied by 0 and no stuck draw).
@@ -166,18 +199,15 @@ pub fn program(
         let table: Vec<i64> = (0..n_levels)
             .map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0))
             .collect();
-        let g = map
-            .levels
-            .iter()
-            .map(|l| {
-                let v = table[usize::from(*l)];
-                u32::try_from(v).map_err(|_| {
-                    format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
-                })
-            })
-            .collect::<Result<Vec<u32>, _>>()?;
+        // A code that does not fit is an error only where a cell uses it (first in row-major
+        // order, as when codes were computed per cell).
+        if let Some(l) = map.levels.iter().find(|l| u32::try_from(table[usize::from(**l)]).is_err())
+        {
+            let v = table[usize::from(*l)];
+            return Err(format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name));
+        }
         let table = table.iter().map(|v| u32::try_from(*v).unwrap_or(u32::MAX)).collect();
-        return Ok(ProgrammedLayer::new(map, g, dev.frac_bits, (0, 0), Some(table)));
+        return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
@@ -199,7 +229,7 @@ pub fn program(
             format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
         })?);
     }
-    Ok(ProgrammedLayer::new(map, g, dev.frac_bits, stuck, None))
+    Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
 }
 
 #[cfg(test)]

@@ -105,8 +105,12 @@ impl XbarLayerHw {
     /// the ADC converts every column sum of a full array without loss.
     pub fn is_exact(&self) -> bool {
         let f = self.prog.frac_bits;
-        let codes_exact =
-            self.map.levels.iter().zip(&self.prog.g).all(|(l, g)| u32::from(*l) << f == *g);
+        let codes_exact = self
+            .map
+            .levels
+            .iter()
+            .zip(self.prog.codes(&self.map))
+            .all(|(l, g)| u32::from(*l) << f == g);
         let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
         codes_exact && self.adc.is_lossless_up_to(max_sum)
     }
@@ -121,8 +125,9 @@ impl XbarLayerHw {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
             for (c, o) in out[cols.clone()].iter_mut().enumerate().map(|(k, o)| (cols.start + k, o))
             {
-                let s: i64 =
-                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
+                let s: i64 = (a.row0..a.row0 + a.nrows)
+                    .map(|i| i64::from(self.prog.code(&self.map, i * ncols + c)))
+                    .sum();
                 *o = (*o).max(s);
             }
         }
@@ -148,8 +153,9 @@ impl XbarLayerHw {
         let mut b = vec![(0i128, 0i128); m.n_out];
         for a in &m.arrays {
             for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
-                let max_p: i64 =
-                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
+                let max_p: i64 = (a.row0..a.row0 + a.nrows)
+                    .map(|i| i64::from(self.prog.code(m, i * ncols + c)))
+                    .sum();
                 let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
                 let (j, rem) = (c / cpw, c % cpw);
                 let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
@@ -180,12 +186,12 @@ impl XbarLayerHw {
                 l.name, m.n_in, m.n_out, l.n_in, l.n_out
             ));
         }
-        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.g.len() != m.levels.len() {
+        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.len(m) != m.levels.len() {
             return Err(format!(
                 "layer `{}`: {} cell levels and {} conductance codes for {} rows x {} columns",
                 l.name,
                 m.levels.len(),
-                self.prog.g.len(),
+                self.prog.len(m),
                 m.n_in,
                 m.logical_cols()
             ));
@@ -391,14 +397,7 @@ pub fn arrays_attrs(h: &XbarLayerHw, programmed: bool) -> Vec<(&'static str, Str
             ("stuck", format!("{}/{}", h.prog.stuck.0, h.prog.stuck.1)),
             ("seed", d.seed.to_string()),
             ("thresholds", ints_attr(&h.adc.thresholds())),
-            (
-                "g",
-                format!(
-                    "<{} x {}>",
-                    h.prog.g.len(),
-                    hash_ints(h.prog.g.iter().map(|g| i64::from(*g)))
-                ),
-            ),
+            ("g", format!("<{} x {}>", h.prog.len(m), hash_ints(h.prog.codes(m).map(i64::from)))),
         ]);
     } else {
         let levels = m.levels.iter().map(|x| i64::from(*x));

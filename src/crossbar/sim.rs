@@ -151,12 +151,12 @@ pub fn simulate_layer(
                     continue;
                 }
                 ev.row_activations += 1;
-                let row = &prog.g[i * ncols + c0..i * ncols + c1];
-                for (p, g) in psum[c0..c1].iter_mut().zip(row) {
+                let row = prog.span(map, i * ncols + c0..i * ncols + c1);
+                for (p, g) in psum[c0..c1].iter_mut().zip(row.iter()) {
                     *p += i64::from(*g);
                 }
                 if noisy {
-                    for (q, g) in psq[c0..c1].iter_mut().zip(row) {
+                    for (q, g) in psq[c0..c1].iter_mut().zip(row.iter()) {
                         *q += (*g as f64) * (*g as f64);
                     }
                 }

@@ -12,8 +12,9 @@ For each hidden width h this script
     X_test, one thread, every row bit-exact with event counting and pricing;
   * times onnxruntime on the same model.onnx and X_test, one intra-op thread, the whole batch
     in one call and one row per call;
-  * prints one table row per h: weights, build s, peak MB, bytes per weight, sim rows/s,
-    ort batched rows/s, ort one-row rows/s, and the two ratios.
+  * prints one table row per h: weights, build s, compile peak MB, bytes per weight, the
+    peak MB of the sim run (`bench_crossbar`: quantize, tile, program, simulate; no RTL), sim
+    rows/s, ort batched rows/s, ort one-row rows/s, and the two ratios.
 
 Runs with a memory cap (`--mem-gb`, default 6) and a time cap (`--timeout`, default 300 s) per
 command so that a design too large for the machine is reported, not swapped. Needs
@@ -125,7 +126,7 @@ def main():
     tessera = str(TARGET / "tessera")
     bench = str(TARGET / "examples" / "bench_crossbar")
     print(f"onnxruntime {ort.__version__}, one thread each; rates in rows per second")
-    head = (f"{'h':>5} {'weights':>10} {'build s':>8} {'peak MB':>8} {'B/weight':>9} "
+    head = (f"{'h':>5} {'weights':>10} {'build s':>8} {'peak MB':>8} {'B/weight':>9} {'sim MB':>7} "
             f"{'sim rows/s':>11} {'ort batch':>10} {'ort 1-row':>10} {'sim/batch':>10} {'sim/1-row':>10}")
     print(head)
     root = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="xbar-scale-"))
@@ -138,8 +139,8 @@ def main():
         if wall is None:
             print(f"{h:>5} {weights:>10} compile {out}", flush=True)
             continue
-        _, _, out = timed_run([bench, str(d / "accel.tess"), str(args.seconds)], args.mem_gb,
-                              args.timeout)
+        _, sim_rss, out = timed_run([bench, str(d / "accel.tess"), str(args.seconds)],
+                                    args.mem_gb, args.timeout)
         try:
             sim = json.loads(out.strip().splitlines()[-1])["per_second"]
         except (ValueError, IndexError, KeyError):
@@ -147,6 +148,7 @@ def main():
             continue
         batch, single = ort_rates(d, args.seconds)
         print(f"{h:>5} {weights:>10} {wall:>8.2f} {rss:>8.0f} {rss * 2**20 / weights:>9.0f} "
+              f"{sim_rss:>7.0f} "
               f"{sim:>11.1f} {batch:>10.0f} {single:>10.0f} {sim / batch:>10.5f} {sim / single:>10.4f}",
               flush=True)
 

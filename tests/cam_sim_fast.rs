@@ -31,7 +31,7 @@ fn random_model(seed: u64, features: usize, outputs: usize, trees: usize) -> Tre
         trees,
         max_depth: 5,
         early_leaf: 0.25,
-        aggregation: if seed % 2 == 0 { Aggregation::Mean } else { Aggregation::Sum },
+        aggregation: if seed.is_multiple_of(2) { Aggregation::Mean } else { Aggregation::Sum },
         pool: nasty_pool(),
     };
     random_ensemble(seed, &s)

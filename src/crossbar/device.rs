@@ -10,9 +10,13 @@
 //! Cycle-to-cycle read noise is simulator-only: a column sum `P` over active cells reads as
 //! `P + round_half_even(sigma_c2c * sqrt(sum g^2) * z)` (independent relative noise per cell).
 
+use super::kernel::PlaneKernel;
 use super::tile::LayerMap;
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
+use std::borrow::Cow;
+use std::ops::Range;
+use std::sync::Arc;
 
 /// Nonideality parameters. [`DeviceConfig::ideal`] has none.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -110,15 +114,66 @@ pub fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// A layer as programmed: conductance codes, row-major like [`LayerMap::levels`]. Four bytes
-/// a cell (a code is non-negative and below `2^32`; programming fails otherwise), so a large
-/// network's chip costs a few bytes per cell, not a wide integer or a struct.
+/// A layer's conductance codes, in fine units.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Codes {
+    /// Every cell's code is `table[level]` (no variation, no stuck cells): the placement's
+    /// levels are the storage, nothing is kept per cell here.
+    ByLevel(Vec<u32>),
+    /// One code per cell, row-major like [`LayerMap::levels`]: four bytes a cell (a code is
+    /// non-negative and below `2^32`; programming fails otherwise).
+    PerCell(Vec<u32>),
+}
+
+/// A layer as programmed: its conductance codes (stored once: per level when the device
+/// allows, per cell otherwise) and, when they depend on the level only, the simulator's
+/// bit-plane kernel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProgrammedLayer {
-    pub g: Vec<u32>,
+    pub codes: Codes,
     pub frac_bits: u32,
     /// Cells that are stuck (off, on).
     pub stuck: (usize, usize),
+    /// The cells as bit planes when every code is a function of the cell's level (no
+    /// variation, no stuck cells): what the simulator's fast kernel reads.
+    pub kernel: Option<Arc<PlaneKernel>>,
+}
+
+impl ProgrammedLayer {
+    fn by_level(map: &LayerMap, table: Vec<u32>, frac_bits: u32) -> Self {
+        let kernel = PlaneKernel::build(map, &table).map(Arc::new);
+        ProgrammedLayer { codes: Codes::ByLevel(table), frac_bits, stuck: (0, 0), kernel }
+    }
+    /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
+    pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
+        match &self.codes {
+            Codes::ByLevel(t) => t[usize::from(map.levels[idx])],
+            Codes::PerCell(g) => g[idx],
+        }
+    }
+    /// The codes of the cells `range` (row-major): borrowed when stored per cell.
+    pub fn span<'a>(&'a self, map: &LayerMap, range: Range<usize>) -> Cow<'a, [u32]> {
+        match &self.codes {
+            Codes::ByLevel(t) => {
+                Cow::Owned(map.levels[range].iter().map(|l| t[usize::from(*l)]).collect())
+            }
+            Codes::PerCell(g) => Cow::Borrowed(&g[range]),
+        }
+    }
+    /// Every cell's code, row-major.
+    pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
+        match &self.codes {
+            Codes::ByLevel(t) => Box::new(map.levels.iter().map(|l| t[usize::from(*l)])),
+            Codes::PerCell(g) => Box::new(g.iter().copied()),
+        }
+    }
+    /// How many cells the codes describe.
+    pub fn len(&self, map: &LayerMap) -> usize {
+        match &self.codes {
+            Codes::ByLevel(_) => map.levels.len(),
+            Codes::PerCell(g) => g.len(),
+        }
+    }
 }
 
 /// Programs a layer's cells. `layer_index` selects the PRNG stream.
@@ -132,9 +187,27 @@ pub fn program(
     let max_level = ((1u32 << map.cell_bits) - 1) as f64;
     let g_off =
         if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
+    let n_levels = 1u32 << map.cell_bits;
     if dev.programs_exactly() {
-        let g = map.levels.iter().map(|c| u32::from(*c) << dev.frac_bits).collect();
-        return Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck: (0, 0) });
+        let table = (0..n_levels).map(|l| l << dev.frac_bits).collect();
+        return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
+    }
+    // Without variation or stuck cells a code depends on the level only (the per-cell formula
+    // below with `z` multiplied by 0 and no stuck draw).
+    let by_level = dev.d2d_sigma == 0.0 && dev.p_stuck_off == 0.0 && dev.p_stuck_on == 0.0;
+    if by_level {
+        let table: Vec<i64> = (0..n_levels)
+            .map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0))
+            .collect();
+        // A code that does not fit is an error only where a cell uses it (first in row-major
+        // order, as when codes were computed per cell).
+        if let Some(l) = map.levels.iter().find(|l| u32::try_from(table[usize::from(**l)]).is_err())
+        {
+            let v = table[usize::from(*l)];
+            return Err(format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name));
+        }
+        let table = table.iter().map(|v| u32::try_from(*v).unwrap_or(u32::MAX)).collect();
+        return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
@@ -156,7 +229,7 @@ pub fn program(
             format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
         })?);
     }
-    Ok(ProgrammedLayer { g, frac_bits: dev.frac_bits, stuck })
+    Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
 }
 
 #[cfg(test)]

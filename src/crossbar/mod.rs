@@ -10,6 +10,7 @@ pub mod device;
 pub mod dialect;
 pub mod family;
 pub mod graph;
+pub mod kernel;
 pub mod mlp;
 pub mod ops;
 pub mod passes;

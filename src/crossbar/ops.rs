@@ -93,8 +93,12 @@ impl XbarLayerHw {
     /// the ADC converts every column sum of a full array without loss.
     pub fn is_exact(&self) -> bool {
         let f = self.prog.frac_bits;
-        let codes_exact =
-            self.map.levels.iter().zip(&self.prog.g).all(|(l, g)| u32::from(*l) << f == *g);
+        let codes_exact = self
+            .map
+            .levels
+            .iter()
+            .zip(self.prog.codes(&self.map))
+            .all(|(l, g)| u32::from(*l) << f == g);
         let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
         codes_exact && self.adc.is_lossless_up_to(max_sum)
     }
@@ -109,8 +113,9 @@ impl XbarLayerHw {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
             for (c, o) in out[cols.clone()].iter_mut().enumerate().map(|(k, o)| (cols.start + k, o))
             {
-                let s: i64 =
-                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
+                let s: i64 = (a.row0..a.row0 + a.nrows)
+                    .map(|i| i64::from(self.prog.code(&self.map, i * ncols + c)))
+                    .sum();
                 *o = (*o).max(s);
             }
         }
@@ -136,8 +141,9 @@ impl XbarLayerHw {
         let mut b = vec![(0i128, 0i128); m.n_out];
         for a in &m.arrays {
             for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
-                let max_p: i64 =
-                    (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum();
+                let max_p: i64 = (a.row0..a.row0 + a.nrows)
+                    .map(|i| i64::from(self.prog.code(m, i * ncols + c)))
+                    .sum();
                 let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
                 let (j, rem) = (c / cpw, c % cpw);
                 let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
@@ -171,7 +177,9 @@ impl XbarLayerHw {
         let (a, ncols) = (&self.map.arrays[k], self.map.logical_cols());
         self.array_cols(k)
             .map(|c| {
-                (a.row0..a.row0 + a.nrows).map(|i| i64::from(self.prog.g[i * ncols + c])).sum()
+                (a.row0..a.row0 + a.nrows)
+                    .map(|i| i64::from(self.prog.code(&self.map, i * ncols + c)))
+                    .sum()
             })
             .max()
             .unwrap_or(0)
@@ -191,8 +199,8 @@ impl XbarLayerHw {
                 if (*xi as u64 >> t) & 1 == 0 {
                     continue;
                 }
-                let row = &self.prog.g[i * ncols + cols.start..i * ncols + cols.end];
-                for (p, g) in plane.iter_mut().zip(row) {
+                let row = self.prog.span(&self.map, i * ncols + cols.start..i * ncols + cols.end);
+                for (p, g) in plane.iter_mut().zip(row.iter()) {
                     *p += i64::from(*g);
                 }
             }
@@ -240,12 +248,12 @@ impl XbarLayerHw {
                 l.name, m.n_in, m.n_out, l.n_in, l.n_out
             ));
         }
-        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.g.len() != m.levels.len() {
+        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.len(m) != m.levels.len() {
             return Err(format!(
                 "layer `{}`: {} cell levels and {} conductance codes for {} rows x {} columns",
                 l.name,
                 m.levels.len(),
-                self.prog.g.len(),
+                self.prog.len(m),
                 m.n_in,
                 m.logical_cols()
             ));
@@ -465,7 +473,7 @@ pub fn array_attrs(h: &XbarLayerHw, k: usize, programmed: bool) -> Vec<(&'static
     let ncols = h.map.logical_cols();
     let cells = (a.row0..a.row0 + a.nrows).flat_map(|i| cols.clone().map(move |c| i * ncols + c));
     let (what, hash) = if programmed {
-        ("codes", hash_ints(cells.map(|i| i64::from(h.prog.g[i]))))
+        ("codes", hash_ints(cells.map(|i| i64::from(h.prog.code(&h.map, i)))))
     } else {
         ("levels", hash_ints(cells.map(|i| i64::from(h.map.levels[i]))))
     };

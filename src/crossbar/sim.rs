@@ -12,6 +12,7 @@
 
 use super::adc::Adc;
 use super::device::{normal, program, DeviceConfig, ProgrammedLayer};
+use super::kernel::KernelRun;
 use super::quant::QuantizedMlp;
 use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
 use rand_pcg::Pcg64Mcg;
@@ -109,6 +110,22 @@ pub fn simulate_layer(
     let mut ev = Events::default();
     let n_adc = cfg.adcs_per_array();
     let mut steps = 0usize;
+    if let (Some(kernel), false) = (prog.kernel.as_deref(), noisy) {
+        let run = KernelRun { map, adc, bits: &bits, a_bits, signed };
+        let driven = match hooks.partial_sums.as_deref_mut() {
+            Some(rec) => kernel.run(run, &mut acc, Some(&mut |p| rec.add(p))),
+            None => kernel.run(run, &mut acc, None),
+        };
+        ev.row_activations += driven;
+        for a in &map.arrays {
+            let used = (a.nouts * cpw) as u64;
+            steps = steps.max((a.nouts * cpw).div_ceil(n_adc));
+            ev.column_reads += used * u64::from(a_bits);
+            ev.adc_conversions += used * u64::from(a_bits);
+            ev.shift_adds += used * u64::from(a_bits);
+        }
+        return finish(map, x, a_bits, steps, acc, ev);
+    }
     let mut psum = vec![0i64; ncols];
     let mut psq = vec![0f64; ncols];
     let convert = Conversion::new(adc);
@@ -134,12 +151,12 @@ pub fn simulate_layer(
                     continue;
                 }
                 ev.row_activations += 1;
-                let row = &prog.g[i * ncols + c0..i * ncols + c1];
-                for (p, g) in psum[c0..c1].iter_mut().zip(row) {
+                let row = prog.span(map, i * ncols + c0..i * ncols + c1);
+                for (p, g) in psum[c0..c1].iter_mut().zip(row.iter()) {
                     *p += i64::from(*g);
                 }
                 if noisy {
-                    for (q, g) in psq[c0..c1].iter_mut().zip(row) {
+                    for (q, g) in psq[c0..c1].iter_mut().zip(row.iter()) {
                         *q += (*g as f64) * (*g as f64);
                     }
                 }
@@ -163,6 +180,19 @@ pub fn simulate_layer(
             ev.shift_adds += used;
         }
     }
+    finish(map, x, a_bits, steps, acc, ev)
+}
+
+/// The digital tail of a layer shared by both datapaths: the offset encoding's correction and
+/// the per-layer events.
+fn finish(
+    map: &LayerMap,
+    x: &[i64],
+    a_bits: u32,
+    steps: usize,
+    mut acc: Vec<i64>,
+    mut ev: Events,
+) -> (Vec<i64>, Events) {
     if map.offset != 0 {
         let sum_x: i64 = x[..map.n_in].iter().sum();
         acc.iter_mut().for_each(|v| *v -= map.offset * sum_x);

@@ -36,7 +36,14 @@ pub fn render(net: &CrossbarNet) -> String {
     let width =
         2.0 * MARGIN + net.maps.iter().map(|m| m.col_tiles as f64 * cell_w).fold(360.0, f64::max);
     let height = 2.0 * MARGIN + net.maps.iter().map(|m| layer_h(m.row_tiles)).sum::<f64>() + 16.0;
-    let gmax = net.programmed.iter().flat_map(|p| p.g.iter()).copied().max().unwrap_or(1).max(1);
+    let gmax = net
+        .programmed
+        .iter()
+        .zip(&net.maps)
+        .flat_map(|(p, m)| p.codes(m))
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -82,8 +89,12 @@ pub fn render(net: &CrossbarNet) -> String {
             let used = a.nouts * cpw;
             let (c0, c1) = (a.out0 * cpw, a.out0 * cpw + used);
             let sum: i64 = (a.row0..a.row0 + a.nrows)
-                .flat_map(|i| p.g[i * ncols + c0..i * ncols + c1].iter())
-                .map(|g| i64::from(*g))
+                .map(|i| {
+                    p.span(m, i * ncols + c0..i * ncols + c1)
+                        .iter()
+                        .map(|g| i64::from(*g))
+                        .sum::<i64>()
+                })
                 .sum();
             let mean = sum as f64 / (a.nrows * used).max(1) as f64 / gmax as f64;
             let _ = writeln!(

@@ -521,7 +521,7 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || numel % known != 0 {
+        if known == 0 || !numel.is_multiple_of(known) {
             return Err(format!("cannot infer -1: {numel} elements into {target:?}"));
         }
         out[i] = numel / known;

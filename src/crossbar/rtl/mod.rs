@@ -89,14 +89,17 @@ fn image(
 /// `lane` bits, lane 0 least significant) the code of logical column `c`, in the hex digits
 /// [`crate::backend::verilog::bits::Bits::to_hex`] writes. Written straight from the packed
 /// codes, a machine word at a time: no per-cell word or bit vector.
-fn codes_image<'a>(rows: impl Iterator<Item = &'a [u32]>, lane: u32) -> Result<String, String> {
+fn codes_image<R: AsRef<[u32]>>(
+    rows: impl Iterator<Item = R>,
+    lane: u32,
+) -> Result<String, String> {
     let mut s = String::new();
     let mut word: Vec<u64> = Vec::new();
     for (i, row) in rows.enumerate() {
-        let width = lane as usize * row.len();
+        let width = lane as usize * row.as_ref().len();
         word.clear();
         word.resize(width.div_ceil(64) + 1, 0);
-        for (c, &g) in row.iter().enumerate() {
+        for (c, &g) in row.as_ref().iter().enumerate() {
             let g = u64::from(g);
             if lane < 64 && g >> lane != 0 {
                 return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
@@ -141,7 +144,8 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
     for (l, lp) in plan.layers.iter().enumerate() {
         let hw = net.layers[l].stage.hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
         for (r, t) in lp.row_tiles.iter().enumerate() {
-            let rows = hw.prog.g[t.row0 * lp.ncols..(t.row0 + t.nrows) * lp.ncols].chunks(lp.ncols);
+            let rows = (t.row0..t.row0 + t.nrows)
+                .map(|i| hw.prog.span(&hw.map, i * lp.ncols..(i + 1) * lp.ncols));
             files.push((g_file(top, l, r), codes_image(rows, lp.lane).map_err(err)?));
         }
         let bias = image(column(lp.bias.iter().map(|b| i128::from(*b))), lp.bias_bits, true);

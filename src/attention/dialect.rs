@@ -127,7 +127,7 @@ fn unit_shape(op: &MachineOp, len: usize) -> Vec<usize> {
         MachineOp::Attention(a) => a.heads.first().map_or(1, |h| h.s),
         _ => 1,
     };
-    if rows > 1 && len % rows == 0 {
+    if rows > 1 && len.is_multiple_of(rows) {
         vec![rows, len / rows]
     } else {
         vec![len]

@@ -48,12 +48,16 @@ pub enum OnnxError {
 }
 
 impl OnnxError {
-    /// The stable code of the error, for the errors that have one (model parameters).
+    /// The stable code of the error (every variant has one).
     pub fn code(&self) -> Option<crate::diagnostics::Code> {
-        match self {
-            OnnxError::Param(p) => Some(p.code),
-            _ => None,
-        }
+        use crate::diagnostics::Code;
+        Some(match self {
+            OnnxError::Io { .. } => Code::E0120,
+            OnnxError::Decode { .. } => Code::E0121,
+            OnnxError::Invalid { .. } => Code::E0122,
+            OnnxError::Unsupported { .. } => Code::E0123,
+            OnnxError::Param(p) => p.code,
+        })
     }
 }
 

@@ -163,8 +163,8 @@ pub(crate) fn check_sizes(
             file: ctx.file.clone(),
             field: field.to_string(),
             message: format!(
-                "{leaves} leaves x {n} features = {cells} CAM cells, more than the {MAX_DENSE_CELLS} \
-                 the dense CAM storage holds"
+                "{leaves} leaves x {n} features = {cells} CAM cells, more than the dense CAM \
+                 storage holds ({MAX_DENSE_CELLS})"
             ),
         });
     }

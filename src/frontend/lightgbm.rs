@@ -177,7 +177,10 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let num_features = max_feature_idx.checked_add(1).and_then(|n| usize::try_from(n).ok());
     let num_features = num_features.ok_or_else(|| {
         let e = header.get("max_feature_idx").expect("read above");
-        ctx.invalid(header.at(&e, None), format!("must be >= -1, found {max_feature_idx}"))
+        ctx.invalid(
+            header.at(&e, None),
+            format!("must be at least -1 and below {}, found {max_feature_idx}", i64::MAX),
+        )
     })?;
     let num_class: usize = header.scalar(ctx, "num_class", "a positive integer")?;
     let per_iter: usize = match header.get("num_tree_per_iteration") {

@@ -133,6 +133,25 @@ fn lightgbm_and_treelite_declared_feature_counts_are_checked() {
         "{err}"
     );
 
+    // A tree's num_leaves sizes its lists: found by fuzz_frontends, it used to reserve 32 GB.
+    let mut first = true;
+    let crafted: String = text
+        .lines()
+        .map(|l| {
+            if first && l.starts_with("num_leaves=") {
+                first = false;
+                "num_leaves=4000000000"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let tess = example_with_model(dir.path(), "diabetes_lgbm", "model.txt", crafted.as_bytes());
+    let err = sim_fails(&tess, "examples/diabetes_lgbm/X_test.npy", dir.path());
+    assert!(err.starts_with("error[E0122]: [TMP]/model.txt: Tree=0 leaf_value"), "{err}");
+    assert!(err.contains("but num_leaves implies 4000000000"), "{err}");
+
     let mut m = json("examples/rf_treelite/model.json");
     m["num_feature"] = 2_000_000_000u64.into();
     let tess = example_with_model(

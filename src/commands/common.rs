@@ -90,10 +90,7 @@ pub fn read_data(path: &Path) -> Result<Array2<f32>, FlowError> {
 /// Prints an error with its code (`error[E0101]: ...`, as `.tess` diagnostics do) and returns
 /// the failure exit code.
 pub fn fail(e: &FlowError) -> u8 {
-    match e.code() {
-        Some(code) => eprintln!("error[{code}]: {e}"),
-        None => eprintln!("error: {e}"),
-    }
+    eprintln!("error[{}]: {e}", e.code());
     EXIT_FAIL
 }
 

@@ -77,7 +77,7 @@ fn simulate(
     let run = run.map_err(|e| FlowError::Data {
         path: data.display().to_string(),
         message: e.to_string(),
-        code: e.code().unwrap_or(Code::E0126),
+        code: e.code(),
     })?;
     let mut report =
         Report::from_cost(&job.accel.name, &job.model.written, compiled.section_name(), &run.cost);

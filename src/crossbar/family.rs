@@ -103,7 +103,7 @@ fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
     let c =
         crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| FlowError::Input {
             message: format!("{e}; crossbar quantization calibrates activation ranges on it"),
-            code: e.code().unwrap_or(crate::diagnostics::Code::E0120),
+            code: e.code(),
         })?;
     finite_inputs(c.view(), "crossbar").map_err(|e| e.in_file(&p))?;
     Ok(c)

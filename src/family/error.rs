@@ -50,14 +50,13 @@ pub enum FlowError {
 }
 
 impl FlowError {
-    /// The stable code of the error; every variant has one. `Option` for the callers that treat
-    /// all error types alike (it is never `None`).
-    pub fn code(&self) -> Option<Code> {
-        Some(match self {
+    /// The stable code of the error; every variant has one.
+    pub fn code(&self) -> Code {
+        match self {
             FlowError::NotBuilt { .. } => Code::E0136,
             FlowError::Description(_) => Code::E0135,
-            FlowError::Frontend(e) => e.code().unwrap_or(Code::E0122),
-            FlowError::Onnx(e) => e.code().unwrap_or(Code::E0122),
+            FlowError::Frontend(e) => e.code(),
+            FlowError::Onnx(e) => e.code(),
             FlowError::Pass(_) => Code::E0130,
             FlowError::Model(_) | FlowError::Hardware(_) => Code::E0131,
             FlowError::Data { code, .. } | FlowError::Input { code, .. } => *code,
@@ -70,7 +69,7 @@ impl FlowError {
             },
             FlowError::Io { .. } => Code::E0137,
             FlowError::Param(p) => p.code,
-        })
+        }
     }
 
     /// Names the data file an [`FlowError::Input`] error is about (other errors pass through).

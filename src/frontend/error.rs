@@ -66,11 +66,10 @@ impl FrontendError {
         }
     }
 
-    /// The stable code of the error (every variant has one; `Option` for the callers that
-    /// treat all error types alike).
-    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+    /// The stable code of the error (every variant has one).
+    pub fn code(&self) -> crate::diagnostics::Code {
         use crate::diagnostics::Code;
-        Some(match self {
+        match self {
             FrontendError::Io { .. } => Code::E0120,
             FrontendError::Syntax { .. } => Code::E0121,
             FrontendError::Invalid { .. } => Code::E0122,
@@ -79,7 +78,7 @@ impl FrontendError {
             FrontendError::TooLarge { .. } => Code::E0125,
             FrontendError::Data { kind, .. } => kind.code(),
             FrontendError::Param(p) => p.code,
-        })
+        }
     }
 
     pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {

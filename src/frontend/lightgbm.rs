@@ -114,7 +114,8 @@ impl<'a> Block<'a> {
         len: usize,
     ) -> Result<(Entry<'a>, Vec<T>), FrontendError> {
         let e = self.req(ctx, key)?;
-        let mut out = Vec::with_capacity(len);
+        // `len` comes from the file (num_leaves): reserve no more than the text can hold.
+        let mut out = Vec::with_capacity(len.min(e.value.len() / 2 + 1));
         for (i, tok) in e.value.split_whitespace().enumerate() {
             let v = tok.parse().map_err(|_| {
                 ctx.invalid(self.at(&e, Some(i)), format!("expected {what}, found `{tok}`"))

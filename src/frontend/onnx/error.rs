@@ -49,15 +49,15 @@ pub enum OnnxError {
 
 impl OnnxError {
     /// The stable code of the error (every variant has one).
-    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+    pub fn code(&self) -> crate::diagnostics::Code {
         use crate::diagnostics::Code;
-        Some(match self {
+        match self {
             OnnxError::Io { .. } => Code::E0120,
             OnnxError::Decode { .. } => Code::E0121,
             OnnxError::Invalid { .. } => Code::E0122,
             OnnxError::Unsupported { .. } => Code::E0123,
             OnnxError::Param(p) => p.code,
-        })
+        }
     }
 }
 

@@ -98,6 +98,47 @@ pub enum Code {
     /// A finite model parameter the mapping cannot represent (beyond f32, or so large that the
     /// mapping's fixed-point arithmetic overflows).
     E0102,
+    /// A model or data file that cannot be read (missing, unreadable, a folder).
+    E0120,
+    /// A model or data file that is not well formed (broken JSON, a truncated LightGBM text
+    /// model, an undecodable ONNX protobuf, a broken `.npy` header).
+    E0121,
+    /// A model file field that is missing or holds a value that cannot be right (wrong type,
+    /// index out of range, a cycle in child pointers).
+    E0122,
+    /// A valid model that uses something tessera does not compile (an operator, a split kind, an
+    /// objective).
+    E0123,
+    /// A size declared in a model file that what the file holds does not back (a declared feature
+    /// count far beyond the features the trees read).
+    E0124,
+    /// A model too large for the mapping's storage (dense CAM cells).
+    E0125,
+    /// Data whose shape does not fit the model or the other data (feature count, sample count).
+    E0126,
+    /// A data file that holds no samples.
+    E0127,
+    /// A data file whose element type is not supported.
+    E0128,
+    /// A non-finite input value (NaN or infinite) given to a family that refuses them.
+    E0129,
+    /// A mapping pass that cannot run or fails on this model.
+    E0130,
+    /// A model that cannot be mapped onto the target (the mapping or its hardware cannot be built).
+    E0131,
+    /// A Verilog simulator that is not installed or cannot be started.
+    E0132,
+    /// A Verilog simulation that fails (compilation error, a run without a result).
+    E0133,
+    /// A Verilog simulation that exceeds its time limit.
+    E0134,
+    /// An accelerator description the flow cannot compile (no accelerator, no mapping, an unbound
+    /// model, an option the mapping does not take).
+    E0135,
+    /// A mapping whose model family is not built yet.
+    E0136,
+    /// An output file or folder that cannot be written.
+    E0137,
 }
 
 impl Code {
@@ -127,6 +168,24 @@ impl Code {
         Code::W0002,
         Code::E0101,
         Code::E0102,
+        Code::E0120,
+        Code::E0121,
+        Code::E0122,
+        Code::E0123,
+        Code::E0124,
+        Code::E0125,
+        Code::E0126,
+        Code::E0127,
+        Code::E0128,
+        Code::E0129,
+        Code::E0130,
+        Code::E0131,
+        Code::E0132,
+        Code::E0133,
+        Code::E0134,
+        Code::E0135,
+        Code::E0136,
+        Code::E0137,
     ];
 
     /// Position in [`Code::ALL`]. Exhaustive, so a new code cannot compile without an entry
@@ -157,6 +216,24 @@ impl Code {
             Code::W0002 => 21,
             Code::E0101 => 22,
             Code::E0102 => 23,
+            Code::E0120 => 24,
+            Code::E0121 => 25,
+            Code::E0122 => 26,
+            Code::E0123 => 27,
+            Code::E0124 => 28,
+            Code::E0125 => 29,
+            Code::E0126 => 30,
+            Code::E0127 => 31,
+            Code::E0128 => 32,
+            Code::E0129 => 33,
+            Code::E0130 => 34,
+            Code::E0131 => 35,
+            Code::E0132 => 36,
+            Code::E0133 => 37,
+            Code::E0134 => 38,
+            Code::E0135 => 39,
+            Code::E0136 => 40,
+            Code::E0137 => 41,
         }
     }
 
@@ -186,6 +263,24 @@ impl Code {
             Code::W0002 => "W0002",
             Code::E0101 => "E0101",
             Code::E0102 => "E0102",
+            Code::E0120 => "E0120",
+            Code::E0121 => "E0121",
+            Code::E0122 => "E0122",
+            Code::E0123 => "E0123",
+            Code::E0124 => "E0124",
+            Code::E0125 => "E0125",
+            Code::E0126 => "E0126",
+            Code::E0127 => "E0127",
+            Code::E0128 => "E0128",
+            Code::E0129 => "E0129",
+            Code::E0130 => "E0130",
+            Code::E0131 => "E0131",
+            Code::E0132 => "E0132",
+            Code::E0133 => "E0133",
+            Code::E0134 => "E0134",
+            Code::E0135 => "E0135",
+            Code::E0136 => "E0136",
+            Code::E0137 => "E0137",
         }
     }
 }

@@ -52,7 +52,7 @@ fn float16_is_refused_listing_what_each_reader_accepts() {
     assert_ne!(code, 0);
     assert_eq!(
         err.trim(),
-        "error: [TMP]/h.npy: dtype: unsupported element type `<f2` (expected little-endian \
+        "error[E0128]: [TMP]/h.npy: dtype: unsupported element type `<f2` (expected little-endian \
          float32 `<f4` or float64 `<f8`)"
     );
     let (code, _, err) = run(
@@ -106,7 +106,7 @@ fn calibration_files_are_named_once() {
         dir.path(),
     );
     assert_ne!(code, 0);
-    assert!(err.starts_with("error: [TMP]/X_calib.npy: cannot read: "), "{err}");
+    assert!(err.starts_with("error[E0120]: [TMP]/X_calib.npy: cannot read: "), "{err}");
     assert_eq!(err.matches("X_calib.npy").count(), 1, "{err}");
 }
 
@@ -120,7 +120,7 @@ fn output_directory_that_is_a_file_is_named_as_such() {
     assert_ne!(code, 0);
     assert_eq!(
         err.trim(),
-        "error: [TMP]/build: the output directory path is an existing file, not a directory"
+        "error[E0137]: [TMP]/build: the output directory path is an existing file, not a directory"
     );
 }
 
@@ -196,7 +196,7 @@ fn verify_on_an_empty_file_names_it() {
     assert_ne!(code, 0);
     assert_eq!(
         err.trim(),
-        "error: [TMP]/empty.npy: holds no samples (shape (0, 4)): verify needs at least one test \
+        "error[E0127]: [TMP]/empty.npy: holds no samples (shape (0, 4)): verify needs at least one test \
          vector"
     );
 }

@@ -144,7 +144,9 @@ impl Family for AttentionFamily {
             message: "attention quantization needs calibration data (sample inputs): give \
                       --calib or put X_calib.npy beside the model"
                 .into(),
+            code: crate::diagnostics::Code::E0120,
         })?;
+        crate::family::error::finite_inputs(calib.view(), "attention")?;
         super::representable::check(&model, &graph, &calib)?;
         Ok(Model::new(graph, Some(calib)))
     }
@@ -227,6 +229,7 @@ impl Compiled for AttentionCompiled {
         &self.dumps
     }
     fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
+        crate::family::error::finite_inputs(x, "attention")?;
         let (outputs, ledger, mut section) =
             self.design.simulate(&x.to_owned()).map_err(model_err)?;
         if let Emit::Unit { layer, head } = self.emit {
@@ -259,6 +262,7 @@ impl Compiled for AttentionCompiled {
         })
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
+        crate::family::error::finite_inputs(x, "attention")?;
         match self.emit {
             Emit::Model => self.design.test_vectors(&x.to_owned()),
             Emit::Unit { layer, head } => self.design.unit_test_vectors(layer, head, &x.to_owned()),

@@ -94,6 +94,17 @@ struct TreesCompiled {
     notes: Vec<String>,
 }
 
+/// Errors of running the CAM on data: a sample width that does not fit is a data error (E0126),
+/// anything else a mapping error.
+fn input_err(e: crate::cam::CamError) -> FlowError {
+    match e {
+        crate::cam::CamError::SampleWidth { .. } => {
+            FlowError::Input { message: e.to_string(), code: crate::diagnostics::Code::E0126 }
+        }
+        other => FlowError::Model(other.to_string()),
+    }
+}
+
 impl Compiled for TreesCompiled {
     fn section_name(&self) -> &'static str {
         "cam"
@@ -102,8 +113,7 @@ impl Compiled for TreesCompiled {
         &self.dumps
     }
     fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
-        let ev =
-            crate::cam::evaluate(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))?;
+        let ev = crate::cam::evaluate(&self.design, x).map_err(input_err)?;
         let r = &ev.report;
         let order = self.design.order;
         let cost = Cost {
@@ -123,7 +133,7 @@ impl Compiled for TreesCompiled {
             .map_err(|e| FlowError::Hardware(e.to_string()))
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {
-        crate::cam::rtl::vectors(&self.design, x).map_err(|e| FlowError::Model(e.to_string()))
+        crate::cam::rtl::vectors(&self.design, x).map_err(input_err)
     }
     fn task(&self) -> Task {
         self.task

@@ -87,13 +87,10 @@ pub fn read_data(path: &Path) -> Result<Array2<f32>, FlowError> {
     Ok(f.data)
 }
 
-/// Prints an error (with its code, `error[E0101]: ...`, when it has one, as `.tess`
-/// diagnostics do) and returns the failure exit code.
+/// Prints an error with its code (`error[E0101]: ...`, as `.tess` diagnostics do) and returns
+/// the failure exit code.
 pub fn fail(e: &FlowError) -> u8 {
-    match e.code() {
-        Some(code) => eprintln!("error[{code}]: {e}"),
-        None => eprintln!("error: {e}"),
-    }
+    eprintln!("error[{}]: {e}", e.code());
     EXIT_FAIL
 }
 
@@ -104,6 +101,7 @@ pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
         return Err(FlowError::Data {
             path: dir.display().to_string(),
             message: "the output directory path is an existing file, not a directory".into(),
+            code: crate::diagnostics::Code::E0137,
         });
     }
     std::fs::create_dir_all(dir)

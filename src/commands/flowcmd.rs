@@ -4,6 +4,7 @@ use super::common::{create_dir, fail, load_job, read_data, write_file, JobArgs};
 use crate::backend::verilog::harness::{self, SimBundle, Simulator};
 use crate::backend::verilog::printer::print_modules;
 use crate::backend::verilog::testbench::{self, TestbenchConfig};
+use crate::diagnostics::Code;
 use crate::flow::{family_for, Compiled, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::npy;
 use crate::report::{compare_outputs, Agreement, LabelScore, Report, Scored, Task};
@@ -41,13 +42,17 @@ fn compile_job(mut job: Job, calib: Option<&Path>) -> Result<(Job, Box<dyn Compi
         Some(p) => Some(p.to_path_buf()),
         None => CALIBRATION.iter().map(|f| job.model_dir().join(f)).find(|p| p.is_file()),
     };
-    if let Some(p) = calib_path {
-        job.calibration = Some(read_data(&p)?);
+    if let Some(p) = &calib_path {
+        job.calibration = Some(read_data(p)?);
     }
     let pb = step(&format!("compiling {} for {}", job.model.written, job.accel.name));
     let compiled = crate::flow::driver::compile(family, &job);
     pb.finish_and_clear();
-    let compiled = compiled?;
+    // Input-value errors while compiling are about the calibration data: name the file.
+    let compiled = match (compiled, &calib_path) {
+        (Err(e), Some(p)) => return Err(e.in_file(p)),
+        (c, _) => c?,
+    };
     for n in compiled.notes() {
         eprintln!("note: {n}");
     }
@@ -72,6 +77,7 @@ fn simulate(
     let run = run.map_err(|e| FlowError::Data {
         path: data.display().to_string(),
         message: e.to_string(),
+        code: e.code(),
     })?;
     let mut report =
         Report::from_cost(&job.accel.name, &job.model.written, compiled.section_name(), &run.cost);
@@ -109,6 +115,7 @@ fn agreement(job: &Job, data: &Path, run: &SimRun) -> Result<Option<Agreement>, 
                 r.dim(),
                 run.outputs.dim()
             ),
+            code: Code::E0126,
         });
     }
     let rows = |a: &Array2<f32>| a.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>();
@@ -128,7 +135,11 @@ fn agreement(job: &Job, data: &Path, run: &SimRun) -> Result<Option<Agreement>, 
 /// labels that do not fit the model are an error naming the file.
 fn score(outputs: &Array2<f32>, labels: &Path, task: Task) -> Result<Scored, FlowError> {
     let y = npy::read_labels(labels)?;
-    let bad = |message: String| FlowError::Data { path: labels.display().to_string(), message };
+    let bad = |message: String| FlowError::Data {
+        path: labels.display().to_string(),
+        message,
+        code: Code::E0126,
+    };
     if y.len() != outputs.nrows() {
         return Err(bad(format!("{} labels for {} samples", y.len(), outputs.nrows())));
     }
@@ -216,7 +227,7 @@ fn compile_inner(
         Some(path) => {
             let x = read_data(path)?;
             let (run, report) = simulate(&job, compiled.as_ref(), path, &x)?;
-            let (inputs, expected) = compiled.vectors(x.view())?;
+            let (inputs, expected) = compiled.vectors(x.view()).map_err(|e| e.in_file(path))?;
             crate::backend::verilog::hex::write_hex(&out.join(testbench::INPUTS_HEX), &inputs)
                 .map_err(|e| FlowError::Hardware(e.to_string()))?;
             crate::backend::verilog::hex::write_hex(&out.join(testbench::EXPECTED_HEX), &expected)
@@ -325,11 +336,12 @@ pub fn verify(
                     "holds no samples (shape {:?}): verify needs at least one test vector",
                     x.dim()
                 ),
+                code: Code::E0127,
             });
         }
         let (_job, compiled) = compile_job(job, calib.as_deref())?;
         let hw = compiled.hardware()?;
-        let (inputs, expected) = compiled.vectors(x.view())?;
+        let (inputs, expected) = compiled.vectors(x.view()).map_err(|e| e.in_file(data))?;
         let tmp;
         let dir = match &keep {
             Some(d) => d.clone(),
@@ -354,7 +366,7 @@ pub fn verify(
         let pb = step(&format!("running {} on {} vectors", simulator.name(), inputs.len()));
         let outcome = harness::simulate(simulator, &dir, &bundle);
         pb.finish_and_clear();
-        let outcome = outcome.map_err(|e| FlowError::Hardware(e.to_string()))?;
+        let outcome = outcome?;
         println!(
             "{}: {} vectors, {} mismatches{}",
             simulator.name(),

@@ -22,6 +22,7 @@ use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
 use crate::family::driver::{Lowered, Model};
+use crate::family::error::finite_inputs;
 use crate::family::{Compiled, Family, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::onnx::load_onnx;
 use crate::ir::{Tensor, TensorType};
@@ -94,13 +95,18 @@ pub struct CrossbarCompiled {
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
 fn calibration(job: &Job) -> Result<Array2<f32>, FlowError> {
     if let Some(c) = &job.calibration {
+        finite_inputs(c.view(), "crossbar")?;
         return Ok(c.clone());
     }
     let p = job.model_dir().join("X_calib.npy");
     // The frontend error names the file already.
-    crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| {
-        FlowError::Model(format!("{e}; crossbar quantization calibrates activation ranges on it"))
-    })
+    let c =
+        crate::frontend::npy::read_features(&p).map(|f| f.data).map_err(|e| FlowError::Input {
+            message: format!("{e}; crossbar quantization calibrates activation ranges on it"),
+            code: e.code(),
+        })?;
+    finite_inputs(c.view(), "crossbar").map_err(|e| e.in_file(&p))?;
+    Ok(c)
 }
 
 /// Builds the design for a job through the driver (for tools that want the concrete design).
@@ -143,11 +149,15 @@ impl Compiled for CrossbarCompiled {
     fn simulate(&self, x: ArrayView2<f32>) -> Result<SimRun, FlowError> {
         let n_in = self.net.q.input.scale.len();
         if x.ncols() != n_in {
-            return Err(FlowError::Model(format!(
-                "the data have {} features per sample; the model takes {n_in}",
-                x.ncols()
-            )));
+            return Err(FlowError::Input {
+                message: format!(
+                    "the data have {} features per sample; the model takes {n_in}",
+                    x.ncols()
+                ),
+                code: crate::diagnostics::Code::E0126,
+            });
         }
+        finite_inputs(x, "crossbar")?;
         let run = self.net.run_batch(&Self::rows(x), self.seed);
         let cost = price(
             &self.net.layer_names(),
@@ -179,6 +189,7 @@ impl Compiled for CrossbarCompiled {
                 self.net.dev.c2c_sigma
             )));
         }
+        finite_inputs(x, "crossbar")?;
         let in_ty = self.network.codes.clone();
         let out_ty = self.network.accumulators().map_err(FlowError::Hardware)?.clone();
         let pack = |ty: &TensorType, v: Vec<i64>| {

@@ -91,10 +91,95 @@ fn compact(nodes: Vec<Node>, keep: &[bool]) -> Vec<Node> {
         .collect()
 }
 
+/// Declared features that no split reads beyond which a file is refused (E0124): every sample
+/// would need that many columns and every per-feature table as many entries, so a count far
+/// beyond what the trees use is a corrupt or hostile header, not a model.
+pub const MAX_UNUSED_FEATURES: usize = 1 << 20;
+
+/// Most CAM cells (leaves x features) the dense CAM storage holds (E0125); one cell takes
+/// tens of bytes across packing and quantization, so this is tens of GB. Lean storage for
+/// wide sparse models belongs to the tree-scale work.
+pub const MAX_DENSE_CELLS: u64 = 1 << 28;
+
+/// Declared outputs (classes) beyond the trees a file holds above which it is refused (E0124):
+/// each output gets a base margin and a row of every output table.
+pub const MAX_UNUSED_OUTPUTS: usize = 1 << 16;
+
+/// Checks a declared output count (named `field`) against the number of trees in the file
+/// before the base margins are allocated from it: each output of a real model has trees.
+pub(crate) fn check_declared_outputs(
+    ctx: &FileCtx,
+    field: &str,
+    declared: usize,
+    trees: usize,
+) -> Result<(), FrontendError> {
+    if declared.saturating_sub(trees) > MAX_UNUSED_OUTPUTS {
+        return Err(FrontendError::Declared {
+            file: ctx.file.clone(),
+            field: field.to_string(),
+            message: format!(
+                "declares {declared} outputs, but the file holds only {trees} trees; more than \
+                 {MAX_UNUSED_OUTPUTS} outputs without trees are refused"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Checks the declared feature count (named `field` in the framework's vocabulary) against what
+/// the file holds, before any stage allocates per feature or per cell: E0124 when it exceeds
+/// the features the splits read by more than [`MAX_UNUSED_FEATURES`], E0125 when the dense CAM
+/// (one row per leaf, one cell per feature) would exceed [`MAX_DENSE_CELLS`].
+pub(crate) fn check_sizes(
+    ctx: &FileCtx,
+    field: &str,
+    m: &TreeEnsemble,
+) -> Result<(), FrontendError> {
+    let mut used = 0usize;
+    let mut leaves = 0u64;
+    for tree in &m.trees {
+        for node in &tree.nodes {
+            match node {
+                Node::Split { feature, .. } => used = used.max(*feature as usize + 1),
+                Node::Leaf { .. } => leaves += 1,
+            }
+        }
+    }
+    let n = m.num_features;
+    if n.saturating_sub(used) > MAX_UNUSED_FEATURES {
+        return Err(FrontendError::Declared {
+            file: ctx.file.clone(),
+            field: field.to_string(),
+            message: format!(
+                "declares {n} features, but the trees split only on features below {used}; \
+                 more than {MAX_UNUSED_FEATURES} declared features that no split reads are \
+                 refused (each sample would need {n} columns)"
+            ),
+        });
+    }
+    let cells = leaves.saturating_mul(n as u64);
+    if cells > MAX_DENSE_CELLS {
+        return Err(FrontendError::TooLarge {
+            file: ctx.file.clone(),
+            field: field.to_string(),
+            message: format!(
+                "{leaves} leaves x {n} features = {cells} CAM cells, more than the dense CAM \
+                 storage holds ({MAX_DENSE_CELLS})"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Last line of defence after a frontend has built an ensemble: the invariants every later
 /// stage relies on. The frontends check each of these with a precise field path first, so a
-/// failure here is a frontend bug, reported rather than left to panic downstream.
-pub(crate) fn check_ensemble(ctx: &FileCtx, m: &TreeEnsemble) -> Result<(), FrontendError> {
+/// failure here is a frontend bug, reported rather than left to panic downstream. `size_field`
+/// names the declared feature count for [`check_sizes`].
+pub(crate) fn check_ensemble(
+    ctx: &FileCtx,
+    size_field: &str,
+    m: &TreeEnsemble,
+) -> Result<(), FrontendError> {
     if m.num_outputs == 0 {
         return Err(ctx.invalid("(model)", "the model has no outputs"));
     }
@@ -141,7 +226,7 @@ pub(crate) fn check_ensemble(ctx: &FileCtx, m: &TreeEnsemble) -> Result<(), Fron
             }
         }
     }
-    Ok(())
+    check_sizes(ctx, size_field, m)
 }
 
 #[cfg(test)]

@@ -35,8 +35,18 @@ pub enum FrontendError {
     /// (categorical splits, linear trees, `gblinear`, an unknown objective, ...).
     #[error("{file}: {field}: {message}")]
     Unsupported { file: String, field: String, message: String },
+    /// A size the file declares (a feature count) that what the file holds does not back
+    /// (E0124), refused before anything is allocated from it.
+    #[error("{file}: {field}: {message}")]
+    Declared { file: String, field: String, message: String },
+    /// A model larger than the mapping's storage can hold (E0125), refused before allocating.
+    #[error("{file}: {field}: {message}")]
+    TooLarge { file: String, field: String, message: String },
+    /// A data file whose shape, size or element type does not fit (E0126, E0127, E0128).
+    #[error("{file}: {}: {message}", kind.field())]
+    Data { file: String, kind: DataProblem, message: String },
     /// A parameter (threshold, leaf value, base score) that is not finite or cannot be
-    /// represented; it carries a stable code, unlike the variants above.
+    /// represented (E0101, E0102).
     #[error(transparent)]
     Param(#[from] super::param::ParamError),
 }
@@ -48,21 +58,60 @@ impl FrontendError {
             FrontendError::Io { file, .. }
             | FrontendError::Syntax { file, .. }
             | FrontendError::Invalid { file, .. }
-            | FrontendError::Unsupported { file, .. } => file,
+            | FrontendError::Unsupported { file, .. }
+            | FrontendError::Declared { file, .. }
+            | FrontendError::TooLarge { file, .. }
+            | FrontendError::Data { file, .. } => file,
             FrontendError::Param(p) => &p.file,
         }
     }
 
-    /// The stable code of the error, for the errors that have one (model parameters).
-    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+    /// The stable code of the error (every variant has one).
+    pub fn code(&self) -> crate::diagnostics::Code {
+        use crate::diagnostics::Code;
         match self {
-            FrontendError::Param(p) => Some(p.code),
-            _ => None,
+            FrontendError::Io { .. } => Code::E0120,
+            FrontendError::Syntax { .. } => Code::E0121,
+            FrontendError::Invalid { .. } => Code::E0122,
+            FrontendError::Unsupported { .. } => Code::E0123,
+            FrontendError::Declared { .. } => Code::E0124,
+            FrontendError::TooLarge { .. } => Code::E0125,
+            FrontendError::Data { kind, .. } => kind.code(),
+            FrontendError::Param(p) => p.code,
         }
     }
 
     pub(crate) fn io(path: &Path, action: &'static str, source: std::io::Error) -> Self {
         FrontendError::Io { file: path.display().to_string(), action, source }
+    }
+}
+
+/// What is wrong with a data file; each has its own code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataProblem {
+    /// The array's shape does not fit (rank, feature count, sample count): E0126.
+    Shape,
+    /// The array holds no samples: E0127.
+    Empty,
+    /// The element type is not one tessera reads: E0128.
+    Dtype,
+}
+
+impl DataProblem {
+    /// The field the message names (as before the problems had codes).
+    pub fn field(self) -> &'static str {
+        match self {
+            DataProblem::Shape | DataProblem::Empty => "shape",
+            DataProblem::Dtype => "dtype",
+        }
+    }
+    pub fn code(self) -> crate::diagnostics::Code {
+        use crate::diagnostics::Code;
+        match self {
+            DataProblem::Shape => Code::E0126,
+            DataProblem::Empty => Code::E0127,
+            DataProblem::Dtype => Code::E0128,
+        }
     }
 }
 
@@ -101,6 +150,11 @@ impl FileCtx {
         values: impl IntoIterator<Item = f64>,
     ) -> Result<(), FrontendError> {
         super::param::check_finite(&self.file, location, None, values).map_err(Into::into)
+    }
+
+    /// A data-file problem with its own code (shape, empty, dtype).
+    pub fn data(&self, kind: DataProblem, message: impl Into<String>) -> FrontendError {
+        FrontendError::Data { file: self.file.clone(), kind, message: message.into() }
     }
 
     pub fn unsupported(

@@ -469,7 +469,7 @@ mod tests {
         let c = ctx();
         let doc = parse_document("[1, 1e39, -0E0, -1e40, 4.5E-1]", &c).unwrap();
         let e = doc.f32_vec().unwrap_err();
-        assert_eq!(e.code(), Some(crate::diagnostics::Code::E0102));
+        assert_eq!(e.code(), crate::diagnostics::Code::E0102);
         assert_eq!(
             e.to_string(),
             "m.json: (top level): 2 values outside the float32 range (the first at index 1); \

@@ -31,7 +31,7 @@ mod zero;
 
 use std::path::Path;
 
-use super::check::{check_ensemble, check_tree, Side};
+use super::check::{check_declared_outputs, check_ensemble, check_tree, Side};
 use super::error::{FileCtx, FrontendError};
 use super::read_text;
 use super::threshold::f32_at_or_below;
@@ -114,7 +114,8 @@ impl<'a> Block<'a> {
         len: usize,
     ) -> Result<(Entry<'a>, Vec<T>), FrontendError> {
         let e = self.req(ctx, key)?;
-        let mut out = Vec::with_capacity(len);
+        // `len` comes from the file (num_leaves): reserve no more than the text can hold.
+        let mut out = Vec::with_capacity(len.min(e.value.len() / 2 + 1));
         for (i, tok) in e.value.split_whitespace().enumerate() {
             let v = tok.parse().map_err(|_| {
                 ctx.invalid(self.at(&e, Some(i)), format!("expected {what}, found `{tok}`"))
@@ -174,9 +175,13 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
     let (header, tree_blocks) = blocks.split_first().expect("blocks() returns the header first");
 
     let max_feature_idx: i64 = header.scalar(ctx, "max_feature_idx", "an integer")?;
-    let num_features = usize::try_from(max_feature_idx + 1).map_err(|_| {
+    let num_features = max_feature_idx.checked_add(1).and_then(|n| usize::try_from(n).ok());
+    let num_features = num_features.ok_or_else(|| {
         let e = header.get("max_feature_idx").expect("read above");
-        ctx.invalid(header.at(&e, None), format!("must be >= -1, found {max_feature_idx}"))
+        ctx.invalid(
+            header.at(&e, None),
+            format!("must be at least -1 and below {}, found {max_feature_idx}", i64::MAX),
+        )
     })?;
     let num_class: usize = header.scalar(ctx, "num_class", "a positive integer")?;
     let per_iter: usize = match header.get("num_tree_per_iteration") {
@@ -205,6 +210,12 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         }
     }
 
+    let field = if header.get("num_tree_per_iteration").is_some() {
+        "num_tree_per_iteration"
+    } else {
+        "num_class"
+    };
+    check_declared_outputs(ctx, field, per_iter, tree_blocks.len())?;
     let mut trees = Vec::with_capacity(tree_blocks.len());
     for (i, b) in tree_blocks.iter().enumerate() {
         let nodes = parse_tree(b, ctx, num_features)?;
@@ -219,7 +230,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         objective,
         source: format!("lightgbm {version}").trim_end().to_string(),
     };
-    check_ensemble(ctx, &ensemble)?;
+    check_ensemble(ctx, "max_feature_idx", &ensemble)?;
     Ok(ensemble)
 }
 

@@ -12,7 +12,7 @@ use ndarray::{Array1, Array2, ArrayD, Ix2};
 use ndarray_npy::npy::header::Header;
 use ndarray_npy::{ReadNpyExt, WriteNpyExt};
 
-use super::error::{FileCtx, FrontendError};
+use super::error::{DataProblem, FileCtx, FrontendError};
 
 /// A feature matrix `[samples, features]` in float32.
 #[derive(Clone, Debug, PartialEq)]
@@ -68,15 +68,15 @@ fn open(path: &Path, ctx: &FileCtx, accepted: &str) -> Result<Raw, FrontendError
         "<i8" | "i8" => Dtype::I64,
         "<i4" | "i4" => Dtype::I32,
         other => {
-            return Err(ctx.invalid(
-                "dtype",
+            return Err(ctx.data(
+                DataProblem::Dtype,
                 format!("unsupported element type `{other}` (expected {accepted})"),
             ))
         }
     };
     let expected = header.shape.iter().try_fold(dtype.size(), |acc, d| acc.checked_mul(*d));
     if expected != Some(rest.len()) {
-        return Err(ctx.invalid(
+        return Err(ctx.syntax(
             "shape",
             format!(
                 "header declares shape {:?} of `{descr}` ({} data bytes) but the file holds {} \
@@ -108,7 +108,7 @@ fn as_f64(raw: &Raw, ctx: &FileCtx) -> Result<ArrayD<f64>, FrontendError> {
 }
 
 fn shape_error(ctx: &FileCtx, raw: &Raw, want: &str) -> FrontendError {
-    ctx.invalid("shape", format!("expected {want}, found shape {:?}", raw.shape))
+    ctx.data(DataProblem::Shape, format!("expected {want}, found shape {:?}", raw.shape))
 }
 
 /// Reads a float32 feature matrix `[samples, features]`; float64 is converted with a note.
@@ -129,14 +129,15 @@ pub fn read_features(path: &Path) -> Result<Features, FrontendError> {
             )),
         ),
         _ => {
-            return Err(ctx.invalid(
-                "dtype",
+            return Err(ctx.data(
+                DataProblem::Dtype,
                 format!("features must be float32 (or float64), found `{}`", raw.descr),
             ))
         }
     };
-    let data =
-        data.into_dimensionality::<Ix2>().map_err(|e| ctx.invalid("shape", e.to_string()))?;
+    let data = data
+        .into_dimensionality::<Ix2>()
+        .map_err(|e| ctx.data(DataProblem::Shape, e.to_string()))?;
     Ok(Features { data, note })
 }
 
@@ -146,22 +147,23 @@ pub fn read_matrix_f64(path: &Path) -> Result<Array2<f64>, FrontendError> {
     let ctx = FileCtx::new(path);
     let raw = open(path, &ctx, FLOATS)?;
     if !matches!(raw.dtype, Dtype::F32 | Dtype::F64) {
-        return Err(
-            ctx.invalid("dtype", format!("expected float32 or float64, found `{}`", raw.descr))
-        );
+        return Err(ctx.data(
+            DataProblem::Dtype,
+            format!("expected float32 or float64, found `{}`", raw.descr),
+        ));
     }
     let a = as_f64(&raw, &ctx)?;
     let a = match raw.shape.len() {
         1 => {
             let n = raw.shape[0];
             a.into_shape_with_order((n, 1))
-                .map_err(|e| ctx.invalid("shape", e.to_string()))?
+                .map_err(|e| ctx.data(DataProblem::Shape, e.to_string()))?
                 .into_dyn()
         }
         2 => a,
         _ => return Err(shape_error(&ctx, &raw, "a 1-D or 2-D array")),
     };
-    a.into_dimensionality::<Ix2>().map_err(|e| ctx.invalid("shape", e.to_string()))
+    a.into_dimensionality::<Ix2>().map_err(|e| ctx.data(DataProblem::Shape, e.to_string()))
 }
 
 /// Reads labels `[n]` (or `[n, 1]`): int64/int32 class indices or float32/float64 targets.
@@ -173,7 +175,7 @@ pub fn read_labels(path: &Path) -> Result<Array1<f64>, FrontendError> {
         _ => return Err(shape_error(&ctx, &raw, "a 1-D array [samples] (or [samples, 1])")),
     };
     let a = as_f64(&raw, &ctx)?;
-    a.into_shape_with_order(n).map_err(|e| ctx.invalid("shape", e.to_string()))
+    a.into_shape_with_order(n).map_err(|e| ctx.data(DataProblem::Shape, e.to_string()))
 }
 
 /// Writes a float32 matrix `[samples, outputs]`, the format of `tessera sim --out`.

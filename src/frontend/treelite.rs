@@ -176,7 +176,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<TreeEnsemble, FrontendError> 
         objective: format!("{task_type}:{postprocessor}"),
         source: "treelite json".to_string(),
     };
-    check_ensemble(ctx, &ensemble)?;
+    check_ensemble(ctx, "num_feature", &ensemble)?;
     Ok(ensemble)
 }
 

@@ -123,7 +123,6 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<(TreeEnsemble, Vec<String>), 
     }
 
     let base_field = param.req("base_score")?;
-    let base_margin = base_margins(&base_field, link, num_outputs)?;
 
     let booster = learner.req("gradient_booster")?;
     let gb = booster.object()?;
@@ -163,6 +162,14 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<(TreeEnsemble, Vec<String>), 
             tree_values.len()
         )));
     }
+    // The output count sizes the base margins: checked against the trees before allocating.
+    super::check::check_declared_outputs(
+        ctx,
+        num_class_field.path(),
+        num_outputs,
+        tree_values.len(),
+    )?;
+    let base_margin = base_margins(&base_field, link, num_outputs)?;
     if let Some(p) = model_obj.opt("gbtree_model_param") {
         if let Some(nt) = p.object()?.opt("num_trees") {
             let n = nt.as_usize_lenient()?;
@@ -229,7 +236,7 @@ fn parse_with(text: &str, ctx: &FileCtx) -> Result<(TreeEnsemble, Vec<String>), 
         objective,
         source: format!("xgboost {version}"),
     };
-    super::check::check_ensemble(ctx, &ensemble)?;
+    super::check::check_ensemble(ctx, "learner.learner_model_param.num_feature", &ensemble)?;
     Ok((ensemble, notes))
 }
 

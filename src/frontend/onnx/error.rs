@@ -55,11 +55,16 @@ pub enum OnnxError {
 }
 
 impl OnnxError {
-    /// The stable code of the error, for the errors that have one (model parameters).
-    pub fn code(&self) -> Option<crate::diagnostics::Code> {
+    /// The stable code of the error (every variant has one).
+    pub fn code(&self) -> crate::diagnostics::Code {
+        use crate::diagnostics::Code;
         match self {
-            OnnxError::Param(p) => Some(p.code),
-            _ => None,
+            OnnxError::Io { .. } => Code::E0120,
+            OnnxError::Decode { .. } => Code::E0121,
+            OnnxError::Invalid { .. } => Code::E0122,
+            OnnxError::Unsupported { .. } | OnnxError::NotImported { .. } => Code::E0123,
+            OnnxError::Node { .. } => Code::E0123,
+            OnnxError::Param(p) => p.code,
         }
     }
 }

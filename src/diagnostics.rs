@@ -98,6 +98,19 @@ pub enum Code {
     /// A finite model parameter the mapping cannot represent (beyond f32, or so large that the
     /// mapping's fixed-point arithmetic overflows).
     E0102,
+    /// Threshold merging: a feature has more unique thresholds than the CAM cell has levels,
+    /// so splits move (denied by `--deny-lossy`).
+    E0110,
+    /// Leaf rounding: `leaf_bits` fixed point moves margins by more than float32 rounding.
+    E0111,
+    /// Activation clipping: crossbar activations beyond the calibrated range were clipped.
+    E0112,
+    /// ADC saturation: column partial sums beyond the ADC full scale were read as full scale.
+    E0113,
+    /// Quantization error: the quantized crossbar network's outputs differ from the float model.
+    E0114,
+    /// Quantization error: the quantized transformer's outputs differ from the float model.
+    E0115,
 }
 
 impl Code {
@@ -127,6 +140,12 @@ impl Code {
         Code::W0002,
         Code::E0101,
         Code::E0102,
+        Code::E0110,
+        Code::E0111,
+        Code::E0112,
+        Code::E0113,
+        Code::E0114,
+        Code::E0115,
     ];
 
     /// Position in [`Code::ALL`]. Exhaustive, so a new code cannot compile without an entry
@@ -157,6 +176,12 @@ impl Code {
             Code::W0002 => 21,
             Code::E0101 => 22,
             Code::E0102 => 23,
+            Code::E0110 => 24,
+            Code::E0111 => 25,
+            Code::E0112 => 26,
+            Code::E0113 => 27,
+            Code::E0114 => 28,
+            Code::E0115 => 29,
         }
     }
 
@@ -186,6 +211,12 @@ impl Code {
             Code::W0002 => "W0002",
             Code::E0101 => "E0101",
             Code::E0102 => "E0102",
+            Code::E0110 => "E0110",
+            Code::E0111 => "E0111",
+            Code::E0112 => "E0112",
+            Code::E0113 => "E0113",
+            Code::E0114 => "E0114",
+            Code::E0115 => "E0115",
         }
     }
 }

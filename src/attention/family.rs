@@ -244,7 +244,7 @@ impl Compiled for AttentionCompiled {
                 "layer": layer, "head": head, "top": v.top, "latency_cycles": v.latency,
             });
         }
-        Ok(SimRun { outputs, cost: ledger.cost(), section, bound: None })
+        Ok(SimRun { outputs, cost: ledger.cost(), section, bound: None, no_bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let v = match self.emit {

@@ -21,6 +21,8 @@ pub struct JobArgs {
     pub accel: Option<String>,
     /// `--dump-ir` points.
     pub dump_ir: Vec<String>,
+    /// `--deny-lossy`: every lossy step is an error.
+    pub deny_lossy: bool,
 }
 
 /// Loads the description and builds the job, printing diagnostics to stderr on failure.

@@ -167,7 +167,7 @@ impl Compiled for CrossbarCompiled {
             .map_err(|e| FlowError::Model(e.to_string()))?;
         let section = serde_json::to_value(summarize(&self.net, &run, &cost))
             .map_err(|e| FlowError::Model(e.to_string()))?;
-        Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
+        Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None, no_bound: None })
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower_chain(&self.chain, &self.top)

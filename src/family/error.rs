@@ -25,6 +25,9 @@ pub enum FlowError {
     /// into [`FlowError::Model`], so the CLI can print its code.
     #[error(transparent)]
     Param(#[from] crate::frontend::param::ParamError),
+    /// A lossy step refused by `--deny-lossy` or `deny_lossy = true` (E0110..E0115).
+    #[error("{message}")]
+    Lossy { code: crate::diagnostics::Code, message: String },
 }
 
 impl FlowError {
@@ -32,6 +35,7 @@ impl FlowError {
     pub fn code(&self) -> Option<crate::diagnostics::Code> {
         match self {
             FlowError::Param(p) => Some(p.code),
+            FlowError::Lossy { code, .. } => Some(*code),
             FlowError::Frontend(e) => e.code(),
             _ => None,
         }

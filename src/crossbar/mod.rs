@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dataset;
 pub mod device;
 pub mod dialect;
+pub mod lossy;
 pub mod lower_ir;
 pub mod mlp;
 pub mod passes;

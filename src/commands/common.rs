@@ -99,15 +99,21 @@ pub fn fail(e: &FlowError) -> u8 {
     EXIT_FAIL
 }
 
-/// Creates a directory, naming it on failure.
-pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
-    // create_dir_all would say only "File exists".
+/// Refuses an output directory path that is an existing file (create_dir_all would say only
+/// "File exists"), so a command can check before doing any work.
+pub fn check_dir_path(dir: &Path) -> Result<(), FlowError> {
     if dir.is_file() {
         return Err(FlowError::Data {
             path: dir.display().to_string(),
             message: "the output directory path is an existing file, not a directory".into(),
         });
     }
+    Ok(())
+}
+
+/// Creates a directory, naming it on failure.
+pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
+    check_dir_path(dir)?;
     std::fs::create_dir_all(dir)
         .map_err(|source| FlowError::Io { path: dir.display().to_string(), source })
 }

@@ -1,6 +1,6 @@
 //! `tessera compile`, `sim` and `verify`: the family-independent orchestration.
 
-use super::common::{create_dir, fail, load_job, read_data, write_file, JobArgs};
+use super::common::{check_dir_path, create_dir, fail, load_job, read_data, write_file, JobArgs};
 use crate::backend::verilog::harness::{self, SimBundle, Simulator};
 use crate::backend::verilog::printer::print_modules;
 use crate::backend::verilog::testbench::{self, TestbenchConfig};
@@ -241,6 +241,7 @@ fn compile_inner(
     deny: bool,
 ) -> Result<(), FlowError> {
     let data = default_data(&job, data);
+    check_dir_path(out)?;
     let (job, compiled) = compile_job(job, calib)?;
     // Simulate first: a refused lossy step leaves no output directory behind.
     let simulated = match &data {

@@ -172,3 +172,14 @@ fn verify_refuses_a_lossy_design_before_running_a_simulator() {
         .code(1);
     assert!(stderr(&a).contains("error[E0110]"), "{}", stderr(&a));
 }
+
+#[test]
+fn attention_quantization_error_is_measured_against_the_float_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let rep = dir.path().join("r.json");
+    let e = "examples/vit_digits_had";
+    let a = sim(&example(&format!("{e}/accel.tess")), e, &["--deny-lossy"], &rep).code(1);
+    let err = stderr(&a);
+    assert!(err.contains("lossy: attn-quantize changes outputs by up to"), "{err}");
+    assert!(err.contains("error[E0115]"), "{err}");
+}

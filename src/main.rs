@@ -38,6 +38,10 @@ struct Common {
     /// Print the IR at a point of the pipeline: `after:PASS`, `before:PASS` or `all` (repeatable).
     #[arg(long = "dump-ir", value_name = "POINT")]
     dump_ir: Vec<String>,
+    /// Refuse lossy steps (threshold merging, leaf rounding, clipping, ADC saturation,
+    /// quantization error): each becomes an error with its code (E0110..E0115).
+    #[arg(long = "deny-lossy")]
+    deny_lossy: bool,
 }
 
 impl Common {
@@ -47,6 +51,7 @@ impl Common {
             model: self.model.clone(),
             accel: self.accel.clone(),
             dump_ir: self.dump_ir.clone(),
+            deny_lossy: self.deny_lossy,
         }
     }
 }

@@ -207,7 +207,9 @@ fn realize(job: &Job, result: Lowered) -> Result<AttentionCompiled, FlowError> {
             ))
         })?;
     }
-    Ok(AttentionCompiled { design, dumps: result.dumps, emit })
+    // The float model, the reference the lossy step is measured against.
+    let reference = load_onnx(&job.model.path)?;
+    Ok(AttentionCompiled { design, dumps: result.dumps, emit, reference })
 }
 
 /// A compiled transformer.
@@ -215,6 +217,7 @@ pub struct AttentionCompiled {
     pub design: AttnDesign,
     pub dumps: Vec<IrDump>,
     pub emit: Emit,
+    pub reference: crate::frontend::onnx::OnnxModel,
 }
 
 fn model_err(e: super::AttnError) -> FlowError {
@@ -239,7 +242,14 @@ impl Compiled for AttentionCompiled {
                 "layer": layer, "head": head, "top": v.top, "latency_cycles": v.latency,
             });
         }
-        Ok(SimRun { outputs, cost: ledger.cost(), section, bound: None })
+        Ok(SimRun { outputs, cost: ledger.cost(), section, bound: None, no_bound: None })
+    }
+    fn lossy(
+        &self,
+        x: ArrayView2<f32>,
+        run: &SimRun,
+    ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
+        super::lossy::steps(&self.reference, x, run.outputs.view()).map_err(FlowError::Model)
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let v = match self.emit {

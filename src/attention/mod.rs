@@ -9,6 +9,7 @@ pub mod family;
 pub mod import;
 pub mod ir;
 pub mod lnorm;
+pub mod lossy;
 pub mod passes;
 pub mod program;
 pub mod quant;

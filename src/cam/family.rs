@@ -11,7 +11,7 @@ use crate::frontend::load_tree_model_noted;
 use crate::frontend::tree_ops::Ensemble;
 use crate::ir::{Graph, Op, TensorType};
 use crate::passes::IrDump;
-use crate::report::Task;
+use crate::report::{LossyStep, Task};
 use crate::sim::cost::Cost;
 use ndarray::ArrayView2;
 use std::sync::Arc;
@@ -56,8 +56,11 @@ impl Family for Trees {
     }
     fn realize(&self, job: &Job, result: Lowered) -> Result<Box<dyn Compiled>, FlowError> {
         let design = realized_design(job, &result)?;
+        // The float model, the reference the lossy steps are measured against.
+        let (reference, _) = load_tree_model_noted(job.model.format, &job.model.path)?;
         Ok(Box::new(TreesCompiled {
             design,
+            reference,
             dumps: result.dumps,
             top: job.top.clone(),
             task: result.task,
@@ -88,6 +91,7 @@ pub fn model_graph(e: crate::frontend::trees::TreeEnsemble) -> Result<Graph, Flo
 
 struct TreesCompiled {
     design: CamDesign,
+    reference: crate::frontend::trees::TreeEnsemble,
     dumps: Vec<IrDump>,
     top: String,
     task: Task,
@@ -123,10 +127,14 @@ impl Compiled for TreesCompiled {
             breakdown: r.breakdown.clone(),
         };
         let q = &self.design.quantized;
-        let per_output = q.trees_per_output.iter().copied().max().unwrap_or(0);
-        let bound = q.fixed.error_bound(per_output);
+        let bound = crate::cam::lossy::stated_bound(q);
+        let no_bound = bound.is_none().then(|| crate::cam::lossy::NO_BOUND_MERGED.to_string());
         let section = serde_json::to_value(r).map_err(|e| FlowError::Model(e.to_string()))?;
-        Ok(SimRun { outputs: ev.margins, cost, section, bound: Some(bound) })
+        Ok(SimRun { outputs: ev.margins, cost, section, bound, no_bound })
+    }
+    fn lossy(&self, x: ArrayView2<f32>, run: &SimRun) -> Result<Vec<LossyStep>, FlowError> {
+        let err = crate::cam::lossy::max_margin_error(&self.reference, x, run.outputs.view());
+        Ok(crate::cam::lossy::steps(&self.design.quantized, err))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         crate::cam::rtl::lower(&self.design, &self.top)

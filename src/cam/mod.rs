@@ -22,6 +22,7 @@ pub mod error;
 pub mod family;
 pub mod fast;
 pub mod hardware;
+pub mod lossy;
 pub mod merge;
 pub mod pack;
 pub mod passes;

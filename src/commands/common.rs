@@ -21,6 +21,8 @@ pub struct JobArgs {
     pub accel: Option<String>,
     /// `--dump-ir` points.
     pub dump_ir: Vec<String>,
+    /// `--deny-lossy`: every lossy step is an error.
+    pub deny_lossy: bool,
 }
 
 /// Loads the description and builds the job, printing diagnostics to stderr on failure.
@@ -94,9 +96,9 @@ pub fn fail(e: &FlowError) -> u8 {
     EXIT_FAIL
 }
 
-/// Creates a directory, naming it on failure.
-pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
-    // create_dir_all would say only "File exists".
+/// Refuses an output directory path that is an existing file (create_dir_all would say only
+/// "File exists"), so a command can check before doing any work.
+pub fn check_dir_path(dir: &Path) -> Result<(), FlowError> {
     if dir.is_file() {
         return Err(FlowError::Data {
             path: dir.display().to_string(),
@@ -104,6 +106,12 @@ pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
             code: crate::diagnostics::Code::E0137,
         });
     }
+    Ok(())
+}
+
+/// Creates a directory, naming it on failure.
+pub fn create_dir(dir: &Path) -> Result<(), FlowError> {
+    check_dir_path(dir)?;
     std::fs::create_dir_all(dir)
         .map_err(|source| FlowError::Io { path: dir.display().to_string(), source })
 }

@@ -1,13 +1,13 @@
 //! `tessera compile`, `sim` and `verify`: the family-independent orchestration.
 
-use super::common::{create_dir, fail, load_job, read_data, write_file, JobArgs};
+use super::common::{check_dir_path, create_dir, fail, load_job, read_data, write_file, JobArgs};
 use crate::backend::verilog::harness::{self, SimBundle, Simulator};
 use crate::backend::verilog::printer::print_modules;
 use crate::backend::verilog::testbench::{self, TestbenchConfig};
 use crate::diagnostics::Code;
 use crate::flow::{family_for, Compiled, FlowError, HwDesign, Job, SimRun};
 use crate::frontend::npy;
-use crate::report::{compare_outputs, Agreement, LabelScore, Report, Scored, Task};
+use crate::report::{compare_outputs, Agreement, LabelScore, LossyStep, Report, Scored, Task};
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::Array2;
 use std::path::{Path, PathBuf};
@@ -62,13 +62,42 @@ fn compile_job(mut job: Job, calib: Option<&Path>) -> Result<(Job, Box<dyn Compi
     Ok((job, compiled))
 }
 
+/// Measures the design's lossy steps on `x`, prints one `lossy:` line each, and refuses the
+/// first when lossy steps are denied (`--deny-lossy` or `deny_lossy = true;`).
+fn lossy_steps(
+    job: &Job,
+    compiled: &dyn Compiled,
+    x: &Array2<f32>,
+    run: &SimRun,
+    deny: bool,
+) -> Result<Vec<LossyStep>, FlowError> {
+    let steps = compiled.lossy(x.view(), run)?;
+    for s in &steps {
+        eprintln!("{}", s.line());
+    }
+    let by = match (deny, job.deny_lossy()) {
+        (true, _) => "--deny-lossy",
+        (false, true) => "`deny_lossy = true` in the description",
+        (false, false) => return Ok(steps),
+    };
+    match steps.first() {
+        Some(s) => Err(FlowError::Lossy {
+            code: s.code,
+            message: format!("lossy step refused by {by}: {} {}", s.step, s.message),
+        }),
+        None => Ok(steps),
+    }
+}
+
 /// Simulates `x` and builds the report, comparing with the framework's reference outputs when
-/// the data is the model folder's own test set.
+/// the data is the model folder's own test set; lossy steps are measured, printed and
+/// recorded (an error when denied).
 fn simulate(
     job: &Job,
     compiled: &dyn Compiled,
     data: &Path,
     x: &Array2<f32>,
+    deny: bool,
 ) -> Result<(SimRun, Report), FlowError> {
     let pb = step(&format!("simulating {} samples", x.nrows()));
     let run = compiled.simulate(x.view());
@@ -84,6 +113,7 @@ fn simulate(
     report
         .section(compiled.section_name(), &run.section)
         .map_err(|e| FlowError::Model(format!("report section: {e}")))?;
+    report.lossy = lossy_steps(job, compiled, x, &run, deny)?;
     if let Some(agreement) = agreement(job, data, &run)? {
         report.agreement = Some(agreement);
     }
@@ -128,6 +158,7 @@ fn agreement(job: &Job, data: &Path, run: &SimRun) -> Result<Option<Agreement>, 
         argmax,
         max_abs_error,
         bound: run.bound,
+        no_bound: run.no_bound.clone(),
     }))
 }
 
@@ -161,7 +192,11 @@ fn print_summary(r: &Report) {
         println!("  rmse     {:.4}", e);
     }
     if let Some(a) = &r.agreement {
-        let bound = a.bound.map(|b| format!(" (bound {b:.3e})")).unwrap_or_default();
+        let bound = match (&a.bound, &a.no_bound) {
+            (Some(b), _) => format!(" (bound {b:.3e})"),
+            (None, Some(why)) => format!(" (no bound: {why})"),
+            (None, None) => String::new(),
+        };
         println!(
             "  agreement with {}: argmax {:.4} over {} samples, max |error| {:.3e}{bound}",
             a.reference, a.argmax, a.samples, a.max_abs_error
@@ -202,7 +237,7 @@ pub fn compile(
         Ok(j) => j,
         Err(code) => return code,
     };
-    match compile_inner(job, out, data, calib.as_deref(), synth) {
+    match compile_inner(job, out, data, calib.as_deref(), synth, args.deny_lossy) {
         Ok(()) => 0,
         Err(e) => fail(&e),
     }
@@ -214,19 +249,28 @@ fn compile_inner(
     data: Option<PathBuf>,
     calib: Option<&Path>,
     synth: bool,
+    deny: bool,
 ) -> Result<(), FlowError> {
     let data = default_data(&job, data);
+    check_dir_path(out)?;
     let (job, compiled) = compile_job(job, calib)?;
+    // Simulate first: a refused lossy step leaves no output directory behind.
+    let simulated = match &data {
+        Some(path) => {
+            let x = read_data(path)?;
+            let (_run, report) = simulate(&job, compiled.as_ref(), path, &x, deny)?;
+            Some((path, x, report))
+        }
+        None => None,
+    };
     create_dir(out)?;
     let hw = compiled.hardware()?;
     write_design(out, &hw)?;
     for (name, contents) in compiled.views() {
         write_file(&out.join(name), &contents)?;
     }
-    let report = match &data {
-        Some(path) => {
-            let x = read_data(path)?;
-            let (run, report) = simulate(&job, compiled.as_ref(), path, &x)?;
+    let report = match simulated {
+        Some((path, x, report)) => {
             let (inputs, expected) = compiled.vectors(x.view()).map_err(|e| e.in_file(path))?;
             crate::backend::verilog::hex::write_hex(&out.join(testbench::INPUTS_HEX), &inputs)
                 .map_err(|e| FlowError::Hardware(e.to_string()))?;
@@ -236,13 +280,12 @@ fn compile_inner(
                 &out.join(format!("{}.sv", testbench::tb_name(&hw.top))),
                 &testbench_for(&hw, inputs.len())?,
             )?;
-            drop(run);
             report
         }
         None => {
             eprintln!(
-                "note: no --data and no X_test.npy beside the model: wrote the design without test vectors or \
-                 data-dependent energy figures"
+                "note: no --data and no X_test.npy beside the model: wrote the design without test vectors, \
+                 data-dependent energy figures or measured lossy steps"
             );
             let mut r = Report::from_ledger(
                 &job.accel.name,
@@ -289,7 +332,7 @@ pub fn sim(
     let result = (|| -> Result<(), FlowError> {
         let x = read_data(data)?;
         let (job, compiled) = compile_job(job, calib.as_deref())?;
-        let (run, mut report) = simulate(&job, compiled.as_ref(), data, &x)?;
+        let (run, mut report) = simulate(&job, compiled.as_ref(), data, &x, args.deny_lossy)?;
         if let Some(l) = &labels {
             let scored = score(&run.outputs, l, compiled.task())?;
             if let Some(m) = &scored.mapping {
@@ -339,7 +382,11 @@ pub fn verify(
                 code: Code::E0127,
             });
         }
-        let (_job, compiled) = compile_job(job, calib.as_deref())?;
+        let (job, compiled) = compile_job(job, calib.as_deref())?;
+        // The vectors are the simulator's outputs: measure (and maybe refuse) its lossy steps.
+        let run = compiled.simulate(x.view()).map_err(|e| e.in_file(data))?;
+        lossy_steps(&job, compiled.as_ref(), &x, &run, args.deny_lossy)?;
+        drop(run);
         let hw = compiled.hardware()?;
         let (inputs, expected) = compiled.vectors(x.view()).map_err(|e| e.in_file(data))?;
         let tmp;

@@ -90,6 +90,8 @@ pub struct CrossbarCompiled {
     pub top: String,
     /// Seed of the read-noise stream in simulation (the programming seed).
     pub seed: u64,
+    /// The float model, the reference the lossy steps are measured against.
+    pub reference: super::mlp::Mlp,
 }
 
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
@@ -119,7 +121,9 @@ fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
     let network = super::graph::read(&result.graph).map_err(FlowError::Model)?;
     let net = network.net().map_err(FlowError::Model)?;
     let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
+    let reference = extract_mlp(&load_onnx(&job.model.path)?).map_err(FlowError::Model)?;
     Ok(CrossbarCompiled {
+        reference,
         seed: net.dev.seed,
         network,
         net,
@@ -173,7 +177,16 @@ impl Compiled for CrossbarCompiled {
             .map_err(|e| FlowError::Model(e.to_string()))?;
         let section = serde_json::to_value(summarize(&self.net, &run, &cost))
             .map_err(|e| FlowError::Model(e.to_string()))?;
-        Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None })
+        Ok(SimRun { outputs, cost: cost.ledger.cost(), section, bound: None, no_bound: None })
+    }
+    fn lossy(
+        &self,
+        x: ArrayView2<f32>,
+        run: &SimRun,
+    ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
+        let rows = |a: ArrayView2<f32>| Self::rows(a);
+        let (xs, ys) = (rows(x), rows(run.outputs.view()));
+        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact()))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower(&self.network, &self.top)

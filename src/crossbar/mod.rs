@@ -11,6 +11,7 @@ pub mod dialect;
 pub mod family;
 pub mod graph;
 pub mod kernel;
+pub mod lossy;
 pub mod mlp;
 pub mod ops;
 pub mod passes;

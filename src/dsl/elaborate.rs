@@ -17,7 +17,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Known accelerator settings and their types.
-pub const SETTINGS: &[(&str, Ty)] = &[("clock", Ty::Num(Dim::FREQUENCY)), ("top", Ty::Str)];
+pub const SETTINGS: &[(&str, Ty)] =
+    &[("clock", Ty::Num(Dim::FREQUENCY)), ("top", Ty::Str), ("deny_lossy", Ty::Bool)];
 
 /// Default clock when a description sets none.
 pub const DEFAULT_CLOCK_HZ: f64 = 1e9;

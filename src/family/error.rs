@@ -47,6 +47,9 @@ pub enum FlowError {
     /// A model parameter refused where it was read (E0101, E0102).
     #[error(transparent)]
     Param(#[from] crate::frontend::param::ParamError),
+    /// A lossy step refused by `--deny-lossy` or `deny_lossy = true` (E0110..E0115).
+    #[error("{message}")]
+    Lossy { code: crate::diagnostics::Code, message: String },
 }
 
 impl FlowError {
@@ -55,6 +58,7 @@ impl FlowError {
         match self {
             FlowError::NotBuilt { .. } => Code::E0136,
             FlowError::Description(_) => Code::E0135,
+            FlowError::Lossy { code, .. } => *code,
             FlowError::Frontend(e) => e.code(),
             FlowError::Onnx(e) => e.code(),
             FlowError::Pass(_) => Code::E0130,

@@ -68,6 +68,11 @@ impl Job {
         Ok(Job { accel, mapping, model, target, calibration: None, dumps: Vec::new(), top })
     }
 
+    /// Whether the description refuses lossy steps (`deny_lossy = true;`, default false).
+    pub fn deny_lossy(&self) -> bool {
+        matches!(self.accel.settings.get("deny_lossy"), Some(crate::dsl::accel::Value::Bool(true)))
+    }
+
     /// The clock frequency in Hz (`clock = 1 GHz;`, default 1 GHz).
     pub fn clock_hz(&self) -> f64 {
         self.accel

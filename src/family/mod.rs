@@ -34,6 +34,8 @@ pub struct SimRun {
     pub section: serde_json::Value,
     /// The bound the compiler guarantees on |output - framework output|, when it states one.
     pub bound: Option<f64>,
+    /// Why no bound is stated, when a lossy step makes none hold.
+    pub no_bound: Option<String>,
 }
 
 /// The RTL of a compiled design, ready to print.
@@ -73,6 +75,16 @@ pub trait Compiled {
     /// classifier, whatever its labels look like). `Unknown` when the model format does not say.
     fn task(&self) -> crate::report::Task {
         crate::report::Task::Unknown
+    }
+    /// The design's lossy steps, measured on `x` whose simulated outputs are `run.outputs`
+    /// (see `report::lossy`). Empty when the design computes the float model exactly (up to
+    /// float32 rounding).
+    fn lossy(
+        &self,
+        _x: ArrayView2<f32>,
+        _run: &SimRun,
+    ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
+        Ok(Vec::new())
     }
     /// What the user should know about how the model was read (e.g. trees dropped after early
     /// stopping), printed by the commands as notes.

@@ -6,8 +6,10 @@
 //! file diffs cleanly between runs.
 
 pub mod labels;
+pub mod lossy;
 
 pub use labels::{LabelScore, Scored, Task};
+pub use lossy::LossyStep;
 
 use crate::sim::cost::{Cost, Ledger};
 use serde::Serialize;
@@ -27,6 +29,9 @@ pub struct Agreement {
     /// The bound the compiler guarantees for `max_abs_error`, when it states one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bound: Option<f64>,
+    /// Why no bound is stated when a lossy step makes none hold (thresholds merged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_bound: Option<String>,
 }
 
 /// One run's figures.
@@ -47,6 +52,9 @@ pub struct Report {
     pub rmse: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agreement: Option<Agreement>,
+    /// Every lossy step with its measured effect (absent when the design loses nothing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lossy: Vec<LossyStep>,
     /// Family sections and extras (`cam`, `crossbar`, `synth`, ...), merged at top level.
     #[serde(flatten)]
     pub sections: Map<String, Value>,

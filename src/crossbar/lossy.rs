@@ -1,0 +1,154 @@
+//! The crossbar's lossy steps, measured on the data at hand against the float model:
+//! activations clipped to the calibrated range, ADC reads saturated at full scale, and the
+//! quantized network's output error.
+//!
+//! Clipping is counted on the exact integer datapath (`QuantizedMlp`), so it is the
+//! quantizer's own effect whatever the cells and ADC do: the graph input is clipped when
+//! `x / s` rounds beyond the code range, a hidden layer when its requantized accumulator falls
+//! outside it. A ReLU's clamp at zero is the activation, not clipping, and a layer input with
+//! a trained QONNX quantizer clips exactly as the float model does, so neither is counted.
+//! Saturated ADC reads are counted noise-free, from the simulator's partial-sum histogram.
+
+use super::mlp::{Activation, Mlp};
+use super::quant::LayerRequant;
+use super::sim::{CrossbarNet, SumHistogram};
+use crate::diagnostics::Code;
+use crate::report::lossy::fmt_err;
+use crate::report::{compare_outputs, LossyStep};
+
+/// Outputs within this relative distance of the float model are float32 rounding, not loss.
+const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
+
+/// Clipped activations per stage (`input`, then each hidden layer's output) and how many
+/// activations were examined in all.
+fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>, u64) {
+    let q = &net.q;
+    let trained = |l: usize| mlp.layers.get(l).is_some_and(|d| d.input_quant.is_some());
+    let mut counts: Vec<(String, u64)> = vec![("input".into(), 0)];
+    counts.extend(q.layers.iter().map(|l| (l.name.clone(), 0)));
+    let mut total = 0u64;
+    for x in xs {
+        if !trained(0) {
+            let (lo, hi) = (q.input.lo as f32 - 0.5, q.input.hi as f32 + 0.5);
+            for (v, s) in x.iter().zip(&q.input.scale) {
+                let c = v / s;
+                total += 1;
+                counts[0].1 += u64::from(c > hi || c < lo);
+            }
+        }
+        let mut codes = q.input.quantize(x);
+        for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
+            let acc: Vec<i64> =
+                layer.matvec(&codes).iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
+            let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
+            let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
+            let count = !trained(l + 1);
+            codes = acc
+                .iter()
+                .zip(requant)
+                .map(|(a, r)| {
+                    let y = r.apply(*a);
+                    if count {
+                        total += 1;
+                        counts[l + 1].1 += u64::from(y > *hi || (y < *lo && !relu));
+                    }
+                    y.clamp(*lo, *hi)
+                })
+                .collect();
+        }
+    }
+    (counts, total)
+}
+
+/// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
+fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
+    let mut h = SumHistogram::default();
+    for x in xs {
+        net.infer_with(x, None, Some(&mut h));
+    }
+    let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
+    // Smallest k with sorted[k] > full: every read from k on saturated.
+    let (mut lo, mut hi) = (0u64, h.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if h.nth(mid).is_some_and(|p| p > full) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    (h.len() - lo, h.len())
+}
+
+/// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`
+/// when the arrays compute exact products (then no read can saturate).
+pub fn steps(
+    net: &CrossbarNet,
+    mlp: &Mlp,
+    xs: &[Vec<f32>],
+    outputs: &[Vec<f32>],
+    exact: bool,
+) -> Vec<LossyStep> {
+    let reference: Vec<Vec<f32>> = xs.iter().map(|x| mlp.forward(x)).collect();
+    let (argmax, max_error) = compare_outputs(outputs, &reference);
+    let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
+    let mut out = Vec::new();
+    let (counts, total) = clipped(net, mlp, xs);
+    let k: u64 = counts.iter().map(|c| c.1).sum();
+    if k > 0 {
+        let per: Vec<String> =
+            counts.iter().filter(|c| c.1 > 0).map(|(n, c)| format!("{n}: {c}")).collect();
+        out.push(LossyStep {
+            step: "quantize",
+            code: Code::E0112,
+            message: format!(
+                "clipped {k} of {total} activations to the range calibrated on the calibration \
+                 set ({}); max output error vs the float model on the data {}",
+                per.join(", "),
+                fmt_err(max_error)
+            ),
+            count: Some(k),
+            of: Some(total),
+            max_error: Some(max_error),
+        });
+    }
+    if !exact {
+        let (s, reads) = saturated(net, xs);
+        if s > 0 {
+            out.push(LossyStep {
+                step: "crossbar-adc",
+                code: Code::E0113,
+                message: format!(
+                    "saturated {s} of {reads} column reads at full scale ({} levels, {}-bit ADC)",
+                    net.adc.fs_eff(),
+                    net.adc.bits
+                ),
+                count: Some(s),
+                of: Some(reads),
+                max_error: None,
+            });
+        }
+    }
+    if max_error > TOLERANCE * scale {
+        let first = net.q.layers.first();
+        let a_bits = first.map_or(0, |l| l.a_bits);
+        let w_bits = first.map_or(0, |l| 65 - (l.w_hi.max(1) as u64).leading_zeros());
+        out.push(LossyStep {
+            step: "quantize",
+            code: Code::E0114,
+            message: format!(
+                "to {}-bit weights and {}-bit activations changes outputs by up to {} vs the float \
+                 model on the data (predicted class agrees on {:.2}% of {} samples)",
+                w_bits,
+                a_bits,
+                fmt_err(max_error),
+                100.0 * argmax,
+                xs.len()
+            ),
+            count: None,
+            of: None,
+            max_error: Some(max_error),
+        });
+    }
+    out
+}

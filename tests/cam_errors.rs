@@ -70,7 +70,7 @@ fn a_tile_larger_than_the_instance_is_refused() {
     // 65536 columns exceed the component's range, so the instance keeps its 24x48 default and
     // the mapping check (E0020, which `lint` runs too) refuses the tile.
     let e = lower(&small_model(), "tile = 64x65536", None).unwrap_err();
-    assert!(e.contains("option `tile` does not fit instance `cam`"), "{e}");
+    assert!(e.contains("option `tile` is refused on instance `cam`"), "{e}");
 }
 
 #[test]

@@ -193,7 +193,7 @@ fn bad_inputs_are_errors() {
     // 64x65536 arrays (29 Mbit per array word) fit no instance the stdlib component allows
     // (at most 4096 columns): refused when the mapping is checked, before any RTL is attempted.
     let e = lower(&two_trees(), "tile = 64x65536", None).unwrap_err();
-    assert!(e.contains("option `tile` does not fit instance `cam`"), "{e}");
+    assert!(e.contains("option `tile` is refused on instance `cam`"), "{e}");
     let narrow = Array2::<f32>::zeros((2, 2));
     assert_eq!(
         rtl::vectors(&d, narrow.view()).unwrap_err(),

@@ -87,7 +87,7 @@ impl Checker<'_> {
             self.emit(
                 Diagnostic::error(
                     Code::E0020,
-                    format!("option `{option}` does not fit instance `{}`", m.target.name),
+                    format!("option `{option}` is refused on instance `{}`", m.target.name),
                 )
                 .primary(span, message.clone()),
             );

@@ -7,8 +7,12 @@
 use crate::attention::calib::require_mha;
 use crate::attention::dialect::add_program;
 use crate::attention::quant::{build, QuantConfig};
+use crate::dsl::accel::{Instance, Value};
 use crate::ir::{Graph, Op};
-use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::passes::{
+    DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
+};
+use std::collections::BTreeMap;
 
 /// Quantizes the model with the calibration data and replaces it by its integer program.
 pub struct AttnQuantize;
@@ -61,9 +65,7 @@ impl AttnQuantize {
             u32::try_from(cx.int(name)?).map_err(|e| self.bad(name, e.to_string()))
         };
         let steps = cx.real("std-lut-steps")?;
-        if !(steps > 0.0 && steps.is_finite()) {
-            return Err(self.bad("std-lut-steps", format!("must be positive, got {steps}")));
-        }
+        check_steps(steps).map_err(|p| self.bad(&p.option, p.message))?;
         Ok(QuantConfig {
             act_bits: bits("act-bits")?,
             resid_bits: bits("resid-bits")?,
@@ -79,6 +81,19 @@ impl AttnQuantize {
     }
 }
 
+/// The exponent table's step rule, shared by [`Pass::check_mapping`] (so `lint` reports it with
+/// the option's span) and [`Pass::run`].
+fn check_steps(steps: f64) -> Result<(), OptionProblem> {
+    if steps > 0.0 && steps.is_finite() {
+        Ok(())
+    } else {
+        Err(OptionProblem {
+            option: "std-lut-steps".into(),
+            message: format!("std-lut-steps must be positive, got {steps}"),
+        })
+    }
+}
+
 impl Pass for AttnQuantize {
     fn name(&self) -> &'static str {
         "attn-quantize"
@@ -88,6 +103,16 @@ impl Pass for AttnQuantize {
     }
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
+    }
+    fn check_mapping(
+        &self,
+        options: &BTreeMap<String, Value>,
+        _target: &Instance,
+    ) -> Result<(), OptionProblem> {
+        match options.get("std-lut-steps") {
+            Some(Value::Number(q)) => check_steps(q.si),
+            _ => Ok(()),
+        }
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
         require_mha(graph)

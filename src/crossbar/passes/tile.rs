@@ -6,10 +6,13 @@ use crate::crossbar::graph::{add_placed, read};
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
 use crate::crossbar::tile::{FullScale, SignedEncoding, XbarConfig};
-use crate::dsl::accel::Instance;
+use crate::dsl::accel::{Instance, Value};
 use crate::ir::Graph;
 use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
-use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
+use crate::passes::{
+    DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
+};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Places every layer on arrays of the mapped instance's geometry: weights split into cell
@@ -108,6 +111,26 @@ fn geometry(inst: &Instance, cx: &PassContext) -> Result<XbarConfig, String> {
     Ok(cfg)
 }
 
+/// The read-out options' own rule, shared by [`Pass::check_mapping`] (so `lint` reports it with
+/// the option's span) and [`Pass::run`]: the percentile is a percentage, and a full scale is
+/// either given or calibrated, not both.
+fn check_full_scale(full_scale: i64, percentile: f64) -> Result<(), OptionProblem> {
+    let problem = |option: &str, message: String| OptionProblem { option: option.into(), message };
+    if !(0.0..=100.0).contains(&percentile) {
+        return Err(problem(
+            "adc-percentile",
+            format!("adc-percentile = {percentile} must be in 0..=100"),
+        ));
+    }
+    if full_scale > 0 && percentile > 0.0 {
+        return Err(problem(
+            "adc-percentile",
+            "give adc-full-scale or adc-percentile, not both".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Pass for CrossbarTile {
     fn name(&self) -> &'static str {
         "crossbar-tile"
@@ -120,6 +143,17 @@ impl Pass for CrossbarTile {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
+    fn check_mapping(
+        &self,
+        options: &BTreeMap<String, Value>,
+        _target: &Instance,
+    ) -> Result<(), OptionProblem> {
+        let number = |name: &str| match options.get(name) {
+            Some(Value::Number(q)) => q.si,
+            _ => 0.0,
+        };
+        check_full_scale(number("adc-full-scale") as i64, number("adc-percentile"))
+    }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {
         require_stage(g, |op| op.dialect::<XbarDense>().is_some(), "quantized layers", "quantize")
     }
@@ -130,21 +164,17 @@ impl Pass for CrossbarTile {
             geometry(inst, cx).map_err(|m| fail(format!("instance `{}`: {m}", inst.name)))?;
         let fs = cx.int("adc-full-scale")? as u64;
         let pct = cx.real("adc-percentile")?;
-        if !(0.0..=100.0).contains(&pct) {
-            return Err(fail(format!("adc-percentile = {pct} must be in 0..=100")));
-        }
-        cfg.full_scale = match (fs, pct > 0.0) {
-            (0, false) => FullScale::ArrayMax,
-            (v, false) => FullScale::Levels(v),
-            (0, true) => {
-                let q = read(g).map_err(fail)?.quantized();
-                let n_in = q.input.scale.len();
-                let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
-                FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
-            }
-            (_, true) => {
-                return Err(fail("give adc-full-scale or adc-percentile, not both".to_string()))
-            }
+        check_full_scale(fs as i64, pct).map_err(|p| fail(p.message))?;
+        // `check_full_scale` has refused a percentile together with a full scale.
+        cfg.full_scale = if pct > 0.0 {
+            let q = read(g).map_err(fail)?.quantized();
+            let n_in = q.input.scale.len();
+            let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
+            FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
+        } else if fs > 0 {
+            FullScale::Levels(fs)
+        } else {
+            FullScale::ArrayMax
         };
         // Each `xbar.dense` node becomes its layer's arrays and their read-out; the
         // accumulator types after it widen to the arrays' bounds.

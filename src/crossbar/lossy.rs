@@ -60,12 +60,16 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     (counts, total)
 }
 
-/// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
-fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
-    let mut h = SumHistogram::default();
-    for x in xs {
-        net.infer_with(x, None, Some(&mut h));
-    }
+/// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free):
+/// from `sums` when the simulation already counted them, else simulated here.
+fn saturated(net: &CrossbarNet, xs: &[Vec<f32>], sums: Option<SumHistogram>) -> (u64, u64) {
+    let mut h = sums.unwrap_or_else(|| {
+        let mut h = SumHistogram::default();
+        for x in xs {
+            net.infer_with(x, None, Some(&mut h));
+        }
+        h
+    });
     let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
     // Smallest k with sorted[k] > full: every read from k on saturated.
     let (mut lo, mut hi) = (0u64, h.len());
@@ -81,13 +85,15 @@ fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
 }
 
 /// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`
-/// when the arrays compute exact products (then no read can saturate).
+/// when the arrays compute exact products (then no read can saturate); `sums`, the noise-free
+/// partial sums of `xs` if the caller has them.
 pub fn steps(
     net: &CrossbarNet,
     mlp: &Mlp,
     xs: &[Vec<f32>],
     outputs: &[Vec<f32>],
     exact: bool,
+    sums: Option<SumHistogram>,
 ) -> Vec<LossyStep> {
     let reference: Vec<Vec<f32>> = xs.iter().map(|x| mlp.forward(x)).collect();
     let (argmax, max_error) = compare_outputs(outputs, &reference);
@@ -113,7 +119,7 @@ pub fn steps(
         });
     }
     if !exact {
-        let (s, reads) = saturated(net, xs);
+        let (s, reads) = saturated(net, xs, sums);
         if s > 0 {
             out.push(LossyStep {
                 step: "crossbar-adc",

@@ -17,7 +17,7 @@ use super::cost::{price, CrossbarParams};
 use super::graph::{model_graph, Network};
 use super::mlp::{extract_mlp, import_mlp};
 use super::report::summarize;
-use super::sim::{BatchRun, CrossbarNet, Events, SumHistogram};
+use super::sim::{BatchRun, CrossbarNet, Events, Exceeding, SumSink};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
@@ -103,8 +103,8 @@ struct NoiseFreeRun {
     x: Array2<f32>,
     codes: Vec<Vec<i64>>,
     accumulators: Vec<Vec<i64>>,
-    /// Every column partial sum (only when the arrays are not exact: else nothing saturates).
-    sums: Option<SumHistogram>,
+    /// The saturated column reads (only when the arrays are not exact: else nothing saturates).
+    sums: Option<Exceeding>,
 }
 
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
@@ -160,12 +160,13 @@ impl CrossbarCompiled {
     /// row's codes and accumulators and, for a lossy chip, the partial sums for `lossy`.
     fn run_noise_free(&self, x: ArrayView2<f32>, xs: &[Vec<f32>]) -> BatchRun {
         let mut events = vec![Events::default(); self.net.maps.len()];
-        let mut sums = (!self.is_exact()).then(SumHistogram::default);
+        let mut sums = (!self.is_exact()).then(|| super::lossy::saturation_counter(&self.net));
         let (mut codes, mut accumulators) = (Vec::new(), Vec::new());
         let outputs = xs
             .iter()
             .map(|row| {
-                let inf = self.net.infer_with(row, None, sums.as_mut());
+                let sink = sums.as_mut().map(|s| s as &mut dyn SumSink);
+                let inf = self.net.infer_with(row, None, sink);
                 for (t, e) in events.iter_mut().zip(inf.events) {
                     *t += e;
                 }

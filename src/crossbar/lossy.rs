@@ -11,7 +11,7 @@
 
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
-use super::sim::{CrossbarNet, SumHistogram};
+use super::sim::{CrossbarNet, Exceeding};
 use crate::diagnostics::Code;
 use crate::report::lossy::fmt_err;
 use crate::report::{compare_outputs, LossyStep};
@@ -60,28 +60,23 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     (counts, total)
 }
 
+/// The counter of column reads beyond the ADC full scale that [`steps`] reads.
+pub fn saturation_counter(net: &CrossbarNet) -> Exceeding {
+    let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
+    Exceeding { full, over: 0, total: 0 }
+}
+
 /// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free):
 /// from `sums` when the simulation already counted them, else simulated here.
-fn saturated(net: &CrossbarNet, xs: &[Vec<f32>], sums: Option<SumHistogram>) -> (u64, u64) {
-    let mut h = sums.unwrap_or_else(|| {
-        let mut h = SumHistogram::default();
+fn saturated(net: &CrossbarNet, xs: &[Vec<f32>], sums: Option<Exceeding>) -> (u64, u64) {
+    let e = sums.unwrap_or_else(|| {
+        let mut e = saturation_counter(net);
         for x in xs {
-            net.infer_with(x, None, Some(&mut h));
+            net.infer_with(x, None, Some(&mut e));
         }
-        h
+        e
     });
-    let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
-    // Smallest k with sorted[k] > full: every read from k on saturated.
-    let (mut lo, mut hi) = (0u64, h.len());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if h.nth(mid).is_some_and(|p| p > full) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    (h.len() - lo, h.len())
+    (e.over, e.total)
 }
 
 /// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`
@@ -93,7 +88,7 @@ pub fn steps(
     xs: &[Vec<f32>],
     outputs: &[Vec<f32>],
     exact: bool,
-    sums: Option<SumHistogram>,
+    sums: Option<Exceeding>,
 ) -> Vec<LossyStep> {
     let reference: Vec<Vec<f32>> = xs.iter().map(|x| mlp.forward(x)).collect();
     let (argmax, max_error) = compare_outputs(outputs, &reference);

@@ -17,7 +17,7 @@ use super::cost::{price, CrossbarParams};
 use super::graph::{model_graph, Network};
 use super::mlp::{extract_mlp, import_mlp};
 use super::report::summarize;
-use super::sim::{BatchRun, CrossbarNet, Events, Exceeding, SumSink};
+use super::sim::{BatchRun, CrossbarNet, Events};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
@@ -92,9 +92,8 @@ pub struct CrossbarCompiled {
     pub seed: u64,
     /// The float model, the reference the lossy steps are measured against.
     pub reference: super::mlp::Mlp,
-    /// The last noise-free `simulate`'s per-row results: `compile` measures the lossy steps and
-    /// writes the test vectors from the same rows, and re-simulating them twice more dominated
-    /// its build time on large networks.
+    /// The last noise-free `simulate`'s per-row codes and accumulators: `compile` writes the
+    /// test vectors from the rows it just simulated instead of simulating them again.
     last_run: Mutex<Option<NoiseFreeRun>>,
 }
 
@@ -103,8 +102,6 @@ struct NoiseFreeRun {
     x: Array2<f32>,
     codes: Vec<Vec<i64>>,
     accumulators: Vec<Vec<i64>>,
-    /// The saturated column reads (only when the arrays are not exact: else nothing saturates).
-    sums: Option<Exceeding>,
 }
 
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
@@ -157,16 +154,15 @@ impl CrossbarCompiled {
     }
     /// Simulates `xs` as [`CrossbarNet::run_batch`] does without read noise (the same outputs
     /// and events: the noise stream is only drawn from when `c2c_sigma > 0`), keeping each
-    /// row's codes and accumulators and, for a lossy chip, the partial sums for `lossy`.
+    /// row's codes and accumulators for `vectors`. Saturated reads are not counted here: a
+    /// counting hook takes the kernel off its fused path, and `sim` throughput matters more.
     fn run_noise_free(&self, x: ArrayView2<f32>, xs: &[Vec<f32>]) -> BatchRun {
         let mut events = vec![Events::default(); self.net.maps.len()];
-        let mut sums = (!self.is_exact()).then(|| super::lossy::saturation_counter(&self.net));
         let (mut codes, mut accumulators) = (Vec::new(), Vec::new());
         let outputs = xs
             .iter()
             .map(|row| {
-                let sink = sums.as_mut().map(|s| s as &mut dyn SumSink);
-                let inf = self.net.infer_with(row, None, sink);
+                let inf = self.net.infer(row, None);
                 for (t, e) in events.iter_mut().zip(inf.events) {
                     *t += e;
                 }
@@ -175,7 +171,7 @@ impl CrossbarCompiled {
                 inf.output
             })
             .collect();
-        let run = NoiseFreeRun { x: x.to_owned(), codes, accumulators, sums };
+        let run = NoiseFreeRun { x: x.to_owned(), codes, accumulators };
         *self.last_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
         BatchRun { outputs, events, samples: xs.len() as u64 }
     }
@@ -234,8 +230,7 @@ impl Compiled for CrossbarCompiled {
     ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
         let rows = |a: ArrayView2<f32>| Self::rows(a);
         let (xs, ys) = (rows(x), rows(run.outputs.view()));
-        let sums = self.with_run(x, |r| r.sums.take()).flatten();
-        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact(), sums))
+        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact()))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower(&self.network, &self.top)

@@ -60,35 +60,24 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     (counts, total)
 }
 
-/// The counter of column reads beyond the ADC full scale that [`steps`] reads.
-pub fn saturation_counter(net: &CrossbarNet) -> Exceeding {
+/// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
+fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
     let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
-    Exceeding { full, over: 0, total: 0 }
-}
-
-/// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free):
-/// from `sums` when the simulation already counted them, else simulated here.
-fn saturated(net: &CrossbarNet, xs: &[Vec<f32>], sums: Option<Exceeding>) -> (u64, u64) {
-    let e = sums.unwrap_or_else(|| {
-        let mut e = saturation_counter(net);
-        for x in xs {
-            net.infer_with(x, None, Some(&mut e));
-        }
-        e
-    });
+    let mut e = Exceeding { full, over: 0, total: 0 };
+    for x in xs {
+        net.infer_with(x, None, Some(&mut e));
+    }
     (e.over, e.total)
 }
 
 /// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`
-/// when the arrays compute exact products (then no read can saturate); `sums`, the noise-free
-/// partial sums of `xs` if the caller has them.
+/// when the arrays compute exact products (then no read can saturate).
 pub fn steps(
     net: &CrossbarNet,
     mlp: &Mlp,
     xs: &[Vec<f32>],
     outputs: &[Vec<f32>],
     exact: bool,
-    sums: Option<Exceeding>,
 ) -> Vec<LossyStep> {
     let reference: Vec<Vec<f32>> = xs.iter().map(|x| mlp.forward(x)).collect();
     let (argmax, max_error) = compare_outputs(outputs, &reference);
@@ -114,7 +103,7 @@ pub fn steps(
         });
     }
     if !exact {
-        let (s, reads) = saturated(net, xs, sums);
+        let (s, reads) = saturated(net, xs);
         if s > 0 {
             out.push(LossyStep {
                 step: "crossbar-adc",

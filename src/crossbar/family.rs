@@ -17,7 +17,7 @@ use super::cost::{price, CrossbarParams};
 use super::graph::{model_graph, Network};
 use super::mlp::{extract_mlp, import_mlp};
 use super::report::summarize;
-use super::sim::CrossbarNet;
+use super::sim::{BatchRun, CrossbarNet, Events};
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack_tensor;
 use crate::dsl::accel::ModelFormat;
@@ -28,7 +28,7 @@ use crate::frontend::onnx::load_onnx;
 use crate::ir::{Tensor, TensorType};
 use crate::passes::IrDump;
 use ndarray::{Array2, ArrayView2};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The passes a `crossbar_tile` mapping runs, in order.
 pub use super::passes::PIPELINE;
@@ -92,6 +92,16 @@ pub struct CrossbarCompiled {
     pub seed: u64,
     /// The float model, the reference the lossy steps are measured against.
     pub reference: super::mlp::Mlp,
+    /// The last noise-free `simulate`'s per-row codes and accumulators: `compile` writes the
+    /// test vectors from the rows it just simulated instead of simulating them again.
+    last_run: Mutex<Option<NoiseFreeRun>>,
+}
+
+/// One noise-free simulation of data `x`: everything `lossy` and `vectors` need from it.
+struct NoiseFreeRun {
+    x: Array2<f32>,
+    codes: Vec<Vec<i64>>,
+    accumulators: Vec<Vec<i64>>,
 }
 
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
@@ -130,6 +140,7 @@ fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
         params,
         dumps: result.dumps,
         top: job.top.clone(),
+        last_run: Mutex::new(None),
     })
 }
 
@@ -140,6 +151,34 @@ impl CrossbarCompiled {
     }
     fn rows(x: ArrayView2<f32>) -> Vec<Vec<f32>> {
         x.rows().into_iter().map(|r| r.to_vec()).collect()
+    }
+    /// Simulates `xs` as [`CrossbarNet::run_batch`] does without read noise (the same outputs
+    /// and events: the noise stream is only drawn from when `c2c_sigma > 0`), keeping each
+    /// row's codes and accumulators for `vectors`. Saturated reads are not counted here: a
+    /// counting hook takes the kernel off its fused path, and `sim` throughput matters more.
+    fn run_noise_free(&self, x: ArrayView2<f32>, xs: &[Vec<f32>]) -> BatchRun {
+        let mut events = vec![Events::default(); self.net.maps.len()];
+        let (mut codes, mut accumulators) = (Vec::new(), Vec::new());
+        let outputs = xs
+            .iter()
+            .map(|row| {
+                let inf = self.net.infer(row, None);
+                for (t, e) in events.iter_mut().zip(inf.events) {
+                    *t += e;
+                }
+                codes.push(inf.codes);
+                accumulators.push(inf.accumulators);
+                inf.output
+            })
+            .collect();
+        let run = NoiseFreeRun { x: x.to_owned(), codes, accumulators };
+        *self.last_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
+        BatchRun { outputs, events, samples: xs.len() as u64 }
+    }
+    /// Runs `f` on the last noise-free run if it simulated exactly `x`.
+    fn with_run<T>(&self, x: ArrayView2<f32>, f: impl FnOnce(&mut NoiseFreeRun) -> T) -> Option<T> {
+        let mut guard = self.last_run.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_mut().filter(|r| r.x.view() == x).map(f)
     }
 }
 
@@ -162,7 +201,12 @@ impl Compiled for CrossbarCompiled {
             });
         }
         finite_inputs(x, "crossbar")?;
-        let run = self.net.run_batch(&Self::rows(x), self.seed);
+        let xs = Self::rows(x);
+        let run = if self.net.dev.c2c_sigma > 0.0 {
+            self.net.run_batch(&xs, self.seed)
+        } else {
+            self.run_noise_free(x, &xs)
+        };
         let cost = price(
             &self.net.layer_names(),
             &run.events,
@@ -210,11 +254,22 @@ impl Compiled for CrossbarCompiled {
                 .and_then(|t| pack_tensor(&t))
                 .map_err(FlowError::Hardware)
         };
+        let cached = self
+            .with_run(x, |r| (std::mem::take(&mut r.codes), std::mem::take(&mut r.accumulators)));
+        let (codes, accumulators) = match cached {
+            Some((c, a)) if c.len() == x.nrows() => (c, a),
+            _ => Self::rows(x)
+                .iter()
+                .map(|row| {
+                    let inf = self.net.infer(row, None);
+                    (inf.codes, inf.accumulators)
+                })
+                .unzip(),
+        };
         let (mut ins, mut outs) = (Vec::new(), Vec::new());
-        for row in Self::rows(x) {
-            let inf = self.net.infer(&row, None);
-            ins.push(pack(&in_ty, inf.codes)?);
-            outs.push(pack(&out_ty, inf.accumulators)?);
+        for (c, a) in codes.into_iter().zip(accumulators) {
+            ins.push(pack(&in_ty, c)?);
+            outs.push(pack(&out_ty, a)?);
         }
         Ok((ins, outs))
     }

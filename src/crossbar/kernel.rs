@@ -137,18 +137,22 @@ pub struct KernelRun<'a> {
     pub signed: bool,
 }
 
+/// Receives each (array, plane)'s column partial sums.
+pub type SumsHook<'a> = &'a mut dyn FnMut(&[i64]);
+
 /// Per-(array, bit plane) tallies the event counter needs: driven rows.
 pub type DrivenRows = u64;
 
 impl PlaneKernel {
     /// Adds every column's shift-added converted values into `acc` (as the reference loop does)
-    /// and returns the number of driven rows over all (array, plane) pairs. `each_sum` sees every
-    /// column partial sum (for calibration histograms).
+    /// and returns the number of driven rows over all (array, plane) pairs. `each_sum` sees each
+    /// (array, plane)'s column partial sums as one slice (for calibration and saturation
+    /// histograms; one call per slice keeps a dynamic call out of the per-column loop).
     pub fn run(
         &self,
         run: KernelRun<'_>,
         acc: &mut [i64],
-        mut each_sum: Option<&mut dyn FnMut(i64)>,
+        mut each_sum: Option<SumsHook<'_>>,
     ) -> DrivenRows {
         let KernelRun { map, adc, bits, a_bits, signed } = run;
         let (words, cb) = (self.words, self.cell_bits as usize);
@@ -194,7 +198,7 @@ impl PlaneKernel {
                 column_sums(xs, cols, cb, sums);
                 sums.iter_mut().for_each(|s| *s = offset + self.step * *s);
                 if let Some(f) = each_sum.as_deref_mut() {
-                    sums.iter().for_each(|p| f(*p));
+                    f(sums);
                 }
                 for (ca, p) in col_acc.iter_mut().zip(sums.iter()) {
                     let level = match &table {

@@ -11,7 +11,7 @@
 
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
-use super::sim::{CrossbarNet, SumHistogram};
+use super::sim::{CrossbarNet, Exceeding};
 use crate::diagnostics::Code;
 use crate::report::lossy::fmt_err;
 use crate::report::{compare_outputs, LossyStep};
@@ -62,22 +62,12 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
 
 /// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
 fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
-    let mut h = SumHistogram::default();
-    for x in xs {
-        net.infer_with(x, None, Some(&mut h));
-    }
     let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
-    // Smallest k with sorted[k] > full: every read from k on saturated.
-    let (mut lo, mut hi) = (0u64, h.len());
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if h.nth(mid).is_some_and(|p| p > full) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
+    let mut e = Exceeding { full, over: 0, total: 0 };
+    for x in xs {
+        net.infer_with(x, None, Some(&mut e));
     }
-    (h.len() - lo, h.len())
+    (e.over, e.total)
 }
 
 /// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`

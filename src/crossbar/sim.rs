@@ -65,7 +65,35 @@ pub struct Hooks<'a> {
     pub noise: Option<Noise<'a>>,
     /// Counts every column partial sum before conversion (fine units), e.g. to calibrate
     /// the ADC full scale.
-    pub partial_sums: Option<&'a mut SumHistogram>,
+    pub partial_sums: Option<&'a mut dyn SumSink>,
+}
+
+/// Where a simulation's column partial sums go, a slice at a time.
+pub trait SumSink {
+    /// Counts `ps`.
+    fn add_all(&mut self, ps: &[i64]);
+}
+
+/// How many partial sums exceeded `full` (the ADC full scale in fine units), out of all: the
+/// lossy measurement's saturation count without a histogram's per-sum bookkeeping.
+#[derive(Clone, Debug)]
+pub struct Exceeding {
+    pub full: i64,
+    pub over: u64,
+    pub total: u64,
+}
+
+impl SumSink for Exceeding {
+    fn add_all(&mut self, ps: &[i64]) {
+        self.total += ps.len() as u64;
+        self.over += ps.iter().filter(|p| **p > self.full).count() as u64;
+    }
+}
+
+impl SumSink for SumHistogram {
+    fn add_all(&mut self, ps: &[i64]) {
+        ps.iter().for_each(|p| self.add(*p));
+    }
 }
 
 /// Read noise for one simulation: its relative sigma and PRNG stream.
@@ -113,7 +141,7 @@ pub fn simulate_layer(
     if let (Some(kernel), false) = (prog.kernel.as_deref(), noisy) {
         let run = KernelRun { map, adc, bits: &bits, a_bits, signed };
         let driven = match hooks.partial_sums.as_deref_mut() {
-            Some(rec) => kernel.run(run, &mut acc, Some(&mut |p| rec.add(p))),
+            Some(rec) => kernel.run(run, &mut acc, Some(&mut |ps: &[i64]| rec.add_all(ps))),
             None => kernel.run(run, &mut acc, None),
         };
         ev.row_activations += driven;
@@ -167,7 +195,7 @@ pub fn simulate_layer(
                     p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
                 }
                 if let Some(rec) = hooks.partial_sums.as_deref_mut() {
-                    rec.add(p);
+                    rec.add_all(&[p]);
                 }
                 let level = convert.level(p);
                 let (j, shift, neg) = col_out[c];
@@ -292,11 +320,11 @@ impl CrossbarNet {
     }
 
     /// [`CrossbarNet::infer`], also counting every column partial sum into `partial_sums`.
-    pub fn infer_with(
+    pub fn infer_with<'a>(
         &self,
         x: &[f32],
-        noise_rng: Option<&mut Pcg64Mcg>,
-        partial_sums: Option<&mut SumHistogram>,
+        noise_rng: Option<&'a mut Pcg64Mcg>,
+        partial_sums: Option<&'a mut (dyn SumSink + 'a)>,
     ) -> Inference {
         let mut events = Vec::with_capacity(self.maps.len());
         let noise = match noise_rng {
@@ -401,6 +429,7 @@ pub struct SumHistogram {
 
 impl SumHistogram {
     /// Counts one sum.
+    #[inline]
     pub fn add(&mut self, p: i64) {
         self.total += 1;
         match usize::try_from(p) {

@@ -273,13 +273,27 @@ pub fn requantize(x: i64, multiplier: i32, shift: u32, out: NumFormat) -> i128 {
 /// `C[m,n] = sum_k A'[m,k] * B'[k,n]` in f32, `k` increasing, optional transposes.
 fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
     let mut out = vec![0f32; m * n];
+    // Eight output columns at once, each summed in the same order as alone (bit-identical):
+    // independent accumulators keep the adder busy instead of waiting on one chain.
+    const LANES: usize = 8;
+    let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+    let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
     for i in 0..m {
-        for j in 0..n {
+        let full = n - n % LANES;
+        for j0 in (0..full).step_by(LANES) {
+            let mut acc = [0f32; LANES];
+            for p in 0..k {
+                let av = at(i, p);
+                for (q, s) in acc.iter_mut().enumerate() {
+                    *s += av * bt(p, j0 + q);
+                }
+            }
+            out[i * n + j0..i * n + j0 + LANES].copy_from_slice(&acc);
+        }
+        for j in full..n {
             let mut acc = 0f32;
             for p in 0..k {
-                let av = if ta { a[p * m + i] } else { a[i * k + p] };
-                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
-                acc += av * bv;
+                acc += at(i, p) * bt(p, j);
             }
             out[i * n + j] = acc;
         }

@@ -1,18 +1,16 @@
 //! Small constructors over the Verilog AST, so the generators read like the RTL they build.
 
 use crate::backend::verilog::ast::{BinOp, Decl, Expr, Item};
-use crate::backend::verilog::bits::Bits;
+use crate::backend::verilog::build::uconst;
 pub(crate) use crate::backend::verilog::build::{bin, id, if_else as when, nb, not};
 use crate::cam::error::CamError;
 
-/// An unsigned sized literal. Every width here is computed to hold its value, so a failure is a
-/// bug in the generator, reported as such.
+/// An unsigned sized literal, through the one constant builder every generator uses
+/// (`backend::verilog::build::uconst`: a value that does not fit is an error, never a zero
+/// literal). Every width here is computed to hold its value, so a failure is a bug in the
+/// generator, reported as such.
 pub(crate) fn uc(value: u128, width: u32) -> Result<Expr, CamError> {
-    let v = i128::try_from(value)
-        .map_err(|_| CamError::Internal(format!("constant {value} is too large")))?;
-    Bits::from_int(v, width, false)
-        .map(|bits| Expr::Const { signed: false, bits })
-        .map_err(|e| CamError::Internal(format!("constant: {e}")))
+    uconst(value, width).map_err(|e| CamError::Internal(format!("constant: {e}")))
 }
 
 /// Bits `lsb .. lsb + width` of `e`, a vector of `total` bits: the whole of it, one bit, or a

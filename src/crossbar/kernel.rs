@@ -313,16 +313,24 @@ fn fused_fixed<const W: usize, const CB: usize>(
     let x: [u64; W] = std::array::from_fn(|w| xs[w]);
     let Pass { offset, step, plane_w, table } = *pass;
     for (col, ca) in cols.chunks_exact(W * CB).zip(col_acc) {
-        let mut s = 0i64;
-        for k in 0..CB {
-            let mut n = 0u32;
-            for w in 0..W {
-                n += (x[w] & col[k * W + w]).count_ones();
-            }
-            s += i64::from(n) << k;
-        }
+        let s = column_sum_fixed::<W, CB>(&x, col);
         *ca += plane_w * table[(offset + step * s) as usize];
     }
+}
+
+/// One column's `sum_k 2^k * sum_w popcount(x[w] & col[k * W + w])` with the shape known at
+/// compile time (unrolled); shared by [`fixed`] and [`fused_fixed`].
+#[inline(always)]
+fn column_sum_fixed<const W: usize, const CB: usize>(x: &[u64; W], col: &[u64]) -> i64 {
+    let mut s = 0i64;
+    for k in 0..CB {
+        let mut n = 0u32;
+        for w in 0..W {
+            n += (x[w] & col[k * W + w]).count_ones();
+        }
+        s += i64::from(n) << k;
+    }
+    s
 }
 
 /// [`column_sums_any`] with the column shape known at compile time (unrolled).
@@ -330,15 +338,7 @@ fn fused_fixed<const W: usize, const CB: usize>(
 fn fixed<const W: usize, const CB: usize>(xs: &[u64], cols: &[u64], out: &mut [i64]) {
     let x: [u64; W] = std::array::from_fn(|w| xs[w]);
     for (col, o) in cols.chunks_exact(W * CB).zip(out) {
-        let mut s = 0i64;
-        for k in 0..CB {
-            let mut n = 0u32;
-            for w in 0..W {
-                n += (x[w] & col[k * W + w]).count_ones();
-            }
-            s += i64::from(n) << k;
-        }
-        *o = s;
+        *o = column_sum_fixed::<W, CB>(&x, col);
     }
 }
 

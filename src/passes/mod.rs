@@ -21,7 +21,7 @@ pub mod registry;
 pub mod rewrite;
 
 pub use manager::{DumpPoint, IrDump, PassInvocation, PassManager, PipelineResult};
-pub use options::{DefaultValue, OptionKind, PassContext, PassEnv, PassOption};
+pub use options::{written_number, DefaultValue, OptionKind, PassContext, PassEnv, PassOption};
 pub use registry::{lookup, lookup_in};
 
 use crate::ir::{Graph, VerifyError};

@@ -60,6 +60,18 @@ pub struct PassOption {
     pub help: &'static str,
 }
 
+/// A number option as written in a mapping (what [`crate::passes::Pass::check_mapping`] sees:
+/// canonical names, no defaults filled in); `None` when it is absent or not a number.
+pub fn written_number(
+    options: &std::collections::BTreeMap<String, crate::dsl::accel::Value>,
+    name: &str,
+) -> Option<f64> {
+    match options.get(name) {
+        Some(crate::dsl::accel::Value::Number(q)) => Some(q.si),
+        _ => None,
+    }
+}
+
 /// Canonical spelling of a pass or option name: `_` becomes `-`.
 pub fn canonical(name: &str) -> String {
     name.trim().replace('_', "-")

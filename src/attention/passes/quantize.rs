@@ -10,7 +10,8 @@ use crate::attention::quant::{build, QuantConfig};
 use crate::dsl::accel::{Instance, Value};
 use crate::ir::{Graph, Op};
 use crate::passes::{
-    DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
+    written_number, DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError,
+    PassOption,
 };
 use std::collections::BTreeMap;
 
@@ -109,10 +110,7 @@ impl Pass for AttnQuantize {
         options: &BTreeMap<String, Value>,
         _target: &Instance,
     ) -> Result<(), OptionProblem> {
-        match options.get("std-lut-steps") {
-            Some(Value::Number(q)) => check_steps(q.si),
-            _ => Ok(()),
-        }
+        written_number(options, "std-lut-steps").map_or(Ok(()), check_steps)
     }
     fn preconditions(&self, graph: &Graph) -> Result<(), String> {
         require_mha(graph)

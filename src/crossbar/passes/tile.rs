@@ -10,7 +10,8 @@ use crate::dsl::accel::{Instance, Value};
 use crate::ir::Graph;
 use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
 use crate::passes::{
-    DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError, PassOption,
+    written_number, DefaultValue, OptionKind, OptionProblem, Pass, PassContext, PassError,
+    PassOption,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -148,10 +149,7 @@ impl Pass for CrossbarTile {
         options: &BTreeMap<String, Value>,
         _target: &Instance,
     ) -> Result<(), OptionProblem> {
-        let number = |name: &str| match options.get(name) {
-            Some(Value::Number(q)) => q.si,
-            _ => 0.0,
-        };
+        let number = |name: &str| written_number(options, name).unwrap_or(0.0);
         check_full_scale(number("adc-full-scale") as i64, number("adc-percentile"))
     }
     fn preconditions(&self, g: &Graph) -> Result<(), String> {

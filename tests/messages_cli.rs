@@ -156,7 +156,8 @@ fn sigmoid_and_tanh_messages_agree() {
         ),
         "{err}"
     );
-    // Bias adds turned into subtractions: no dense chain, and the message states the same rule.
+    // Bias adds turned into subtractions (imported as core `sub`): no dense chain, and the
+    // message states the same rule.
     let sub = dir.path().join("sub.onnx");
     let mut bytes = bytes;
     for i in 0..bytes.len().saturating_sub(2) {
@@ -176,7 +177,7 @@ fn sigmoid_and_tanh_messages_agree() {
     assert_ne!(code, 0);
     assert!(
         err.contains(
-            "(Sub): not part of a dense-layer chain (crossbar mapping supports Gemm/MatMul(+Add) \
+            "(sub): not part of a dense-layer chain (crossbar mapping supports Gemm/MatMul(+Add) \
              layers with Relu or no activation between them, and Relu, Sigmoid, Tanh or Softmax \
              after the last one)"
         ),

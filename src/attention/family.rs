@@ -23,6 +23,7 @@ use super::cost::AttnUnits;
 use super::design::AttnDesign;
 use super::dialect::program_of;
 use super::passes::quantize::AttnQuantize;
+use super::passes::recognize::AttnRecognize;
 use crate::backend::verilog::bits::Bits;
 use crate::dsl::accel::ModelFormat;
 use crate::dsl::accel::{Mapping, Value};
@@ -138,7 +139,13 @@ impl Family for AttentionFamily {
         }
         emit_of(&job.mapping)?;
         let model = load_onnx(&job.model.path)?;
-        let graph = super::import::import(&model).map_err(|e| FlowError::Model(e.to_string()))?;
+        // The pipeline's `attn-recognize` rewrites the imported graph; the same rewrite here
+        // refuses unmappable models before any pass runs and gives the parameter check the
+        // graph whose nodes the passes calibrate.
+        let graph = crate::frontend::onnx::import(&model)
+            .map_err(|e| FlowError::Model(super::import::import_error(e).to_string()))?;
+        let recognized = super::import::recognized(&model, &graph)
+            .map_err(|e| FlowError::Model(e.to_string()))?;
         let calib = job.calibration.clone().ok_or_else(|| FlowError::Data {
             path: job.model_dir().join("X_calib.npy").display().to_string(),
             message: "attention quantization needs calibration data (sample inputs): give \
@@ -147,7 +154,7 @@ impl Family for AttentionFamily {
             code: crate::diagnostics::Code::E0120,
         })?;
         crate::family::error::finite_inputs(calib.view(), "attention")?;
-        super::representable::check(&model, &graph, &calib)?;
+        super::representable::check(&model, &recognized, &calib)?;
         Ok(Model::new(graph, Some(calib)))
     }
     /// `binarize` maps run both passes (`sparsify` only with `top_n`), `sparsify` maps run
@@ -162,7 +169,8 @@ impl Family for AttentionFamily {
 }
 
 /// The passes a mapping runs: `binarize` maps run both passes (`sparsify` only with `top_n`),
-/// `sparsify` maps run `sparsify`; every mapping ends with `attn-quantize`.
+/// `sparsify` maps run `sparsify`; every mapping starts with `attn-recognize` and ends with
+/// `attn-quantize`.
 fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowError> {
     let entry = canonical(&job.mapping.pass);
     let has_top_n = job.mapping.options.keys().any(|k| canonical(k) == "top-n");
@@ -179,9 +187,9 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
                     job.mapping.pass
                 )));
             }
-            Ok(vec![&super::passes::binarize::Binarize, &AttnQuantize])
+            Ok(vec![&AttnRecognize, &super::passes::binarize::Binarize, &AttnQuantize])
         }
-        "sparsify" => Ok(vec![&super::passes::sparsify::Sparsify, &AttnQuantize]),
+        "sparsify" => Ok(vec![&AttnRecognize, &super::passes::sparsify::Sparsify, &AttnQuantize]),
         other => Err(FlowError::Description(format!(
             "mapping pass `{other}` does not select the attention family"
         ))),

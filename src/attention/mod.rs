@@ -13,6 +13,7 @@ pub mod lossy;
 pub mod passes;
 pub mod program;
 pub mod quant;
+pub mod recognize;
 pub mod representable;
 pub mod rtl;
 pub mod select;

@@ -142,6 +142,9 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
         Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
             Tensor { shape: ty.shape.clone(), ..a[0].clone() }
         }
+        Op::MatMul if a[0].shape.len() > 2 || a[1].shape.len() > 2 => {
+            ftensor(ty, nn::batched_matmul_eval(a[0], a[1], ty)?)
+        }
         Op::MatMul => {
             let (x, w) = (floats(a[0])?, floats(a[1])?);
             // Promote rank-1 operands to matrices as numpy does, then drop those dims.
@@ -254,6 +257,25 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             let z = broadcast_to(floats(a[2])?, &a[2].shape, &ty.shape);
             let bits = *floats(a[3])?.first().ok_or("bit_width is empty")?;
             ftensor(ty, q.eval(x, &s, &z, bits))
+        }
+        Op::Mul | Op::Sub | Op::Div | Op::Pow => {
+            let x = broadcast_to(floats(a[0])?, &a[0].shape, &ty.shape);
+            let y = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
+            let f: fn(f32, f32) -> f32 = match op {
+                Op::Mul => |p, q| p * q,
+                Op::Sub => |p, q| p - q,
+                Op::Div => |p, q| p / q,
+                _ => nn::pow,
+            };
+            ftensor(ty, x.iter().zip(&y).map(|(&p, &q)| f(p, q)).collect())
+        }
+        Op::Sqrt => ftensor(ty, floats(a[0])?.iter().map(|&x| x.sqrt()).collect()),
+        Op::Erf => {
+            ftensor(ty, floats(a[0])?.iter().map(|&x| nn::erf64(f64::from(x)) as f32).collect())
+        }
+        Op::Sign => ftensor(ty, floats(a[0])?.iter().map(|&x| nn::sign(x)).collect()),
+        Op::ReduceMean { axes, .. } => {
+            ftensor(ty, nn::reduce_mean_eval(floats(a[0])?, &a[0].shape, axes))
         }
         Op::Dialect(d) => d.eval(a, ty)?,
     })

@@ -320,6 +320,130 @@ pub fn concat_tensors(a: &[&Tensor], axis: i64, ty: &TensorType) -> Result<Tenso
     Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data })
 }
 
+/// Type rule of `reduce_mean` (axes already normalised by the op's invariants).
+pub fn reduce_mean_type(
+    x: &TensorType,
+    axes: &[usize],
+    keepdims: bool,
+) -> Result<TensorType, String> {
+    if let Some(a) = axes.iter().find(|&&a| a >= x.rank()) {
+        return Err(format!("axis {a} is out of range for {x}"));
+    }
+    let shape: Vec<usize> = (0..x.rank())
+        .filter_map(|d| match (axes.contains(&d), keepdims) {
+            (false, _) => Some(x.shape[d]),
+            (true, true) => Some(1),
+            (true, false) => None,
+        })
+        .collect();
+    Ok(TensorType::f32(shape))
+}
+
+/// `reduce_mean` semantics: each mean summed in f64 in row-major order, divided by the count
+/// and rounded once to f32 (as tessera's ONNX constant folding computes it).
+pub fn reduce_mean_eval(x: &[f32], shape: &[usize], axes: &[usize]) -> Vec<f32> {
+    let kept: Vec<usize> =
+        shape.iter().enumerate().map(|(d, &s)| if axes.contains(&d) { 1 } else { s }).collect();
+    let mut ks = vec![1usize; kept.len()];
+    for d in (0..kept.len().saturating_sub(1)).rev() {
+        ks[d] = ks[d + 1] * kept[d + 1];
+    }
+    let total: usize = kept.iter().product();
+    let mut sums = vec![0f64; total];
+    let mut idx = vec![0usize; shape.len()];
+    for v in x {
+        let o: usize =
+            (0..shape.len()).map(|d| if axes.contains(&d) { 0 } else { idx[d] * ks[d] }).sum();
+        sums[o] += f64::from(*v);
+        for d in (0..shape.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    let cnt: usize = axes.iter().map(|&d| shape[d]).product();
+    sums.iter().map(|s| (s / cnt as f64) as f32).collect()
+}
+
+/// ONNX Sign on one value: -1, 0 or 1 (NaN passes through).
+pub fn sign(v: f32) -> f32 {
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        v
+    }
+}
+
+/// ONNX Pow on one pair; a square is the product (what exporters' `x ** 2` means, exact).
+pub fn pow(p: f32, q: f32) -> f32 {
+    if q == 2.0 {
+        p * p
+    } else {
+        p.powf(q)
+    }
+}
+
+/// Type rule of a batched `matmul`: both operands of rank 2 or more, the leading (batch)
+/// dimensions broadcast numpy-style, the last two multiply as matrices.
+pub fn batched_matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
+    let (ra, rb) = (a.rank(), b.rank());
+    let (m, ka) = (a.shape[ra - 2], a.shape[ra - 1]);
+    let (kb, n) = (b.shape[rb - 2], b.shape[rb - 1]);
+    if ka != kb {
+        return Err(format!("inner dimensions of {a} and {b} differ"));
+    }
+    let mut shape = super::op::broadcast(&a.shape[..ra - 2], &b.shape[..rb - 2])?;
+    shape.extend([m, n]);
+    Ok(TensorType::f32(shape))
+}
+
+/// Batched `matmul` semantics: for every batch index (operands broadcast), `C = A B` summed in
+/// f32 over increasing `k`, without fused multiply-add, like the 2-D product.
+pub fn batched_matmul_eval(a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Vec<f32>, String> {
+    let (x, y) =
+        (a.floats().ok_or("expected float data")?, b.floats().ok_or("expected float data")?);
+    let (ra, rb, r) = (a.shape.len(), b.shape.len(), ty.rank());
+    let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
+    let batch = &ty.shape[..r - 2];
+    // Offset of batch index `bi` in an operand whose batch dims are `dims` (right-aligned).
+    let offset = |dims: &[usize], bi: &[usize], mat: usize| -> usize {
+        let off = batch.len() - dims.len();
+        let mut o = 0usize;
+        for (d, &s) in dims.iter().enumerate() {
+            o = o * s + if s == 1 { 0 } else { bi[off + d] };
+        }
+        o * mat
+    };
+    let nb: usize = batch.iter().product();
+    let mut out = Vec::with_capacity(nb * m * n);
+    let mut bi = vec![0usize; batch.len()];
+    for _ in 0..nb {
+        let oa = offset(&a.shape[..ra - 2], &bi, m * k);
+        let ob = offset(&b.shape[..rb - 2], &bi, k * n);
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0f32;
+                for p in 0..k {
+                    acc += x[oa + i * k + p] * y[ob + p * n + j];
+                }
+                out.push(acc);
+            }
+        }
+        for d in (0..batch.len()).rev() {
+            bi[d] += 1;
+            if bi[d] < batch[d] {
+                break;
+            }
+            bi[d] = 0;
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

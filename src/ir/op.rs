@@ -28,7 +28,8 @@ pub enum Op {
     },
     /// A constant tensor (weights, biases).
     Constant(Tensor),
-    /// ONNX MatMul for operands of rank 1 or 2 (numpy `matmul` rules).
+    /// ONNX MatMul (numpy `matmul` rules) for operands of rank 1 or 2, or of rank 2 and more
+    /// with broadcast batch dimensions (attention's score and value products).
     MatMul,
     /// ONNX Gemm: `alpha * A' B' + beta * C`, with `C` optional and unidirectionally broadcast.
     Gemm {
@@ -105,6 +106,25 @@ pub enum Op {
     },
     /// QONNX `Quant` (fake quantization in float): operands x, scale, zero_point, bit_width.
     Quant(QuantOp),
+    // --- element-wise arithmetic of decomposed transformer blocks (semantics: `super::nn`) ---
+    /// ONNX Mul, Sub, Div and Pow: element-wise in f32 with numpy broadcasting. They let any
+    /// export of LayerNorm, GELU or scaled attention import as-is; the attention family's
+    /// `attn-recognize` pass rewrites the subgraphs it knows into `layer_norm`, `gelu` and
+    /// `attn.mha`.
+    Mul,
+    Sub,
+    Div,
+    Pow,
+    /// ONNX Sqrt, Erf and Sign (`sign(0) = 0`), element-wise in f32.
+    Sqrt,
+    Erf,
+    Sign,
+    /// ONNX ReduceMean over `axes` (normalised: ascending, distinct, below the rank, at least
+    /// one), keeping them as size 1 when `keepdims`.
+    ReduceMean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// An op of a family's dialect (`cam.tiles`, `xbar.array`, `attn.mha`): the core knows
     /// it only through the [`DialectOp`] interface.
     Dialect(DialectHandle),
@@ -157,6 +177,14 @@ impl Op {
             Op::LayerNorm(_) => "layer_norm",
             Op::Gelu { .. } => "gelu",
             Op::Quant(_) => "quant",
+            Op::Mul => "mul",
+            Op::Sub => "sub",
+            Op::Div => "div",
+            Op::Pow => "pow",
+            Op::Sqrt => "sqrt",
+            Op::Erf => "erf",
+            Op::Sign => "sign",
+            Op::ReduceMean { .. } => "reduce_mean",
             Op::Dialect(d) => d.name(),
         }
     }
@@ -166,6 +194,7 @@ impl Op {
         match self {
             Op::Input { .. } | Op::Constant(_) => (0, 0),
             Op::MatMul | Op::Add | Op::IntAdd => (2, 2),
+            Op::Mul | Op::Sub | Op::Div | Op::Pow => (2, 2),
             Op::Gemm { .. } => (2, 3),
             Op::Quant(_) => (4, 4),
             Op::Concat { .. } => (1, usize::MAX),
@@ -237,6 +266,12 @@ impl Op {
                 }
                 Ok(())
             }
+            Op::ReduceMean { axes, .. } => {
+                if axes.is_empty() || axes.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(format!("axes {axes:?} must be ascending, distinct and non-empty"));
+                }
+                Ok(())
+            }
             Op::Dialect(d) => d.verify(),
             Op::Output { .. }
             | Op::MatMul
@@ -254,7 +289,14 @@ impl Op {
             | Op::Concat { .. }
             | Op::LayerNorm(_)
             | Op::Gelu { .. }
-            | Op::Quant(_) => Ok(()),
+            | Op::Quant(_)
+            | Op::Mul
+            | Op::Sub
+            | Op::Div
+            | Op::Pow
+            | Op::Sqrt
+            | Op::Erf
+            | Op::Sign => Ok(()),
         }
     }
 
@@ -390,6 +432,14 @@ impl Op {
             Op::LayerNorm(ln) => ln.infer(operands[0]),
             Op::Gelu { .. } => Ok(float(operands[0], "input")?.clone()),
             Op::Quant(q) => q.infer(operands),
+            Op::Mul | Op::Sub | Op::Div | Op::Pow => {
+                let (a, b) = (float(operands[0], "A")?, float(operands[1], "B")?);
+                Ok(TensorType::f32(broadcast(&a.shape, &b.shape)?))
+            }
+            Op::Sqrt | Op::Erf | Op::Sign => Ok(float(operands[0], "input")?.clone()),
+            Op::ReduceMean { axes, keepdims } => {
+                nn::reduce_mean_type(float(operands[0], "input")?, axes, *keepdims)
+            }
             Op::Dialect(d) => d.infer_type(operands),
         }
     }
@@ -435,6 +485,9 @@ impl Op {
                 ("narrow", q.narrow.to_string()),
                 ("rounding", q.rounding.name().to_string()),
             ],
+            Op::ReduceMean { axes, keepdims } => {
+                vec![("axes", format!("{axes:?}")), ("keepdims", keepdims.to_string())]
+            }
             Op::Dialect(d) => d.attributes(),
             _ => Vec::new(),
         }
@@ -495,6 +548,7 @@ fn matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
         (x, y) if x.len() <= 2 && y.len() <= 2 && !x.is_empty() && !y.is_empty() => {
             return Err(format!("inner dimensions of {a} and {b} differ"))
         }
+        (x, y) if x.len() >= 2 && y.len() >= 2 => return nn::batched_matmul_type(a, b),
         _ => return Err(format!("matmul supports operands of rank 1 or 2, got {a} and {b}")),
     };
     Ok(TensorType::f32(shape))

@@ -17,6 +17,7 @@ pub mod dce;
 pub mod fold_identity;
 pub mod manager;
 pub mod options;
+pub mod pattern;
 pub mod registry;
 pub mod rewrite;
 

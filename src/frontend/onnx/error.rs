@@ -44,7 +44,7 @@ pub enum OnnxError {
     /// A node the IR importer understands in general but not in this configuration.
     #[error("{file}: node `{node}`: {message}")]
     Node { file: String, node: String, message: String },
-    /// Nodes the IR importer cannot convert (no recogniser or one-to-one rule covers them),
+    /// Nodes the IR importer cannot convert (no one-to-one rule covers them),
     /// all listed with their op types.
     #[error("{file}: {} node(s) cannot be imported:\n{}", ops.len(), list_ops(ops))]
     NotImported { file: String, ops: Vec<UnsupportedOp> },

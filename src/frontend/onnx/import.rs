@@ -1,12 +1,13 @@
 //! ONNX models into the one model-level IR graph every family reads.
 //!
-//! Family recognisers run first ([`Recognizer`]): each may claim a group of ONNX nodes and
-//! replace it with one op (the attention family's multi-head attention, LayerNorm and GELU).
-//! Every other node is converted one to one: data movement (Reshape, Transpose, Slice,
-//! Gather, Split, Squeeze, Unsqueeze, Flatten, Identity) becomes `gather` with its index map,
-//! consecutive gathers fuse into one; MatMul, Gemm, Add, Concat, Relu, Sigmoid, Tanh, Softmax
-//! and QONNX `Quant` map to their IR ops. Anything else is reported, every node at once, by
-//! node name and op type.
+//! Every node is converted one to one: data movement (Reshape, Transpose, Slice, Gather,
+//! Split, Squeeze, Unsqueeze, Flatten, Identity) becomes `gather` with its index map,
+//! consecutive gathers fuse into one; MatMul (batched too), Gemm, Add, Mul, Sub, Div, Pow,
+//! Sqrt, Erf, Sign, ReduceMean, Concat, Relu, Sigmoid, Tanh, Softmax, LayerNormalization,
+//! Gelu and QONNX `Quant` map to their IR ops. Anything else is reported, every node at once,
+//! by node name and op type. Families recognise their patterns afterwards, as passes over this
+//! graph (the attention family's `attn-recognize` turns decomposed LayerNorm, GELU and
+//! multi-head attention into `layer_norm`, `gelu` and `attn.mha`).
 //!
 //! The IR works on one sample, so the leading batch dimension of size 1 that exporters keep on
 //! every activation is dropped (`[1, 17, 32]` becomes `[17, 32]`); constants combined with a
@@ -19,31 +20,10 @@ use super::model::{OnnxModel, Op as OOp};
 use super::ops_ext::ExtOp;
 use super::view::{strip, to_map, View};
 use super::UnsupportedOp;
-use crate::ir::nn::QuantOp;
+use crate::ir::nn::{LayerNormOp, QuantOp};
 use crate::ir::{Graph, NodeId, Op, Tensor, TensorType};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// A recogniser's replacement for a group of nodes: one op reading `input`, producing
-/// `output`, standing for the `claimed` nodes (indices into the model's nodes).
-pub struct Replacement {
-    pub op: Op,
-    pub input: String,
-    pub output: String,
-    pub claimed: Vec<usize>,
-}
-
-/// A pattern a family recognises on the ONNX graph before the one-to-one conversion: asked at
-/// every node, in order. An error names why the node looked like the pattern but cannot be
-/// imported; it stops the import (reported against that node).
-pub trait Recognizer: Sync {
-    fn at(&self, view: &View, node: usize) -> Result<Option<Replacement>, String>;
-}
-
-/// Imports `model` with no family patterns: every node converted one to one.
-pub fn import(model: &OnnxModel) -> Result<Graph, OnnxError> {
-    import_with(model, &[])
-}
 
 /// A value in the IR: its node and whether its ONNX shape lost the batch dimension.
 #[derive(Clone, Copy)]
@@ -61,8 +41,8 @@ impl Val {
     }
 }
 
-/// Imports `model`, letting `recognizers` replace the node groups they match.
-pub fn import_with(model: &OnnxModel, recognizers: &[&dyn Recognizer]) -> Result<Graph, OnnxError> {
+/// Imports `model`: every node converted one to one.
+pub fn import(model: &OnnxModel) -> Result<Graph, OnnxError> {
     let view = View::new(model);
     let file = model.file.clone();
     let node_err = |i: usize, message: String| OnnxError::Node {
@@ -70,44 +50,8 @@ pub fn import_with(model: &OnnxModel, recognizers: &[&dyn Recognizer]) -> Result
         node: model.nodes[i].name.clone(),
         message,
     };
-    // 1. Patterns, keyed by the value they produce.
-    let mut owner: HashMap<usize, String> = HashMap::new();
-    let mut patterns: HashMap<String, Replacement> = HashMap::new();
-    let mut add = |output: String,
-                   r: Replacement,
-                   owner: &mut HashMap<usize, String>|
-     -> Result<(), String> {
-        for &c in &r.claimed {
-            if let Some(prev) = owner.get(&c) {
-                return Err(format!("node {c} belongs to two patterns (`{prev}` and `{output}`)"));
-            }
-        }
-        for &c in &r.claimed {
-            owner.insert(c, output.clone());
-        }
-        patterns.insert(output, r);
-        Ok(())
-    };
-    for i in 0..model.nodes.len() {
-        let mut found = None;
-        for r in recognizers {
-            if let Some(rep) = r.at(&view, i).map_err(|e| node_err(i, e))? {
-                found = Some((rep.output.clone(), rep));
-                break;
-            }
-        }
-        if let Some((out, r)) = found {
-            if r.claimed.iter().any(|c| owner.contains_key(c)) {
-                continue; // already inside a bigger pattern (an Add of a LayerNorm, say)
-            }
-            add(out, r, &mut owner).map_err(|e| node_err(i, e))?;
-        }
-    }
-
-    // 2. Emit in topological order.
     let mut g = Graph::new();
     let mut vals: HashMap<String, Val> = HashMap::new();
-    let ge = |i: usize, e: crate::ir::GraphError| node_err(i, e.to_string());
     for d in &model.inputs {
         let id = g.add_input(&d.name, TensorType::f32(strip(&d.shape))).map_err(|e| {
             OnnxError::Node { file: file.clone(), node: d.name.clone(), message: e.to_string() }
@@ -117,22 +61,6 @@ pub fn import_with(model: &OnnxModel, recognizers: &[&dyn Recognizer]) -> Result
     let mut consts: HashMap<(String, bool), NodeId> = HashMap::new();
     let mut unsupported = Vec::new();
     for (i, n) in model.nodes.iter().enumerate() {
-        if let Some(out) = owner.get(&i) {
-            if n.outputs.contains(out) {
-                let r = &patterns[out];
-                let Some(&x) = vals.get(&r.input) else {
-                    if unsupported.is_empty() {
-                        return Err(node_err(i, format!("`{}` is not computed", r.input)));
-                    }
-                    continue; // an unsupported node upstream; reported below
-                };
-                let id = g
-                    .add_named(r.op.clone(), &[x.id], Some(n.name.clone()))
-                    .map_err(|e| ge(i, e))?;
-                vals.insert(out.clone(), Val::new(id, x.stripped));
-            }
-            continue;
-        }
         if n.op == OOp::Constant || view.is_const_alias(i) {
             continue;
         }
@@ -236,10 +164,9 @@ fn convert(
         OOp::MatMul => {
             let weight = view.constant(&n.inputs[1]).is_some()
                 || vals.get(&n.inputs[1]).is_some_and(|v| v.derived);
-            if !computed(&n.inputs[0]) || !weight {
+            if !computed(&n.inputs[0]) && !weight {
                 return Err(Conv::Unsupported(Some(
-                    "only activation x constant-weight MatMuls exist outside attention blocks"
-                        .into(),
+                    "a product of two constants (not folded)".into(),
                 )));
             }
             let a = operand(g, &n.inputs[0], None)?;
@@ -348,9 +275,81 @@ fn convert(
             };
             (op, vec![x])
         }
+        OOp::Ext(e @ (ExtOp::Mul | ExtOp::Sub | ExtOp::Div | ExtOp::Pow)) => {
+            let anchor = n.inputs.iter().find(|x| computed(x)).ok_or_else(|| {
+                Conv::Unsupported(Some("every operand is a constant (not folded)".into()))
+            })?;
+            let like = Some((onnx_rank(anchor), vals[anchor.as_str()].stripped));
+            let mut ops = Vec::new();
+            for x in &n.inputs {
+                ops.push(operand(g, x, like)?);
+            }
+            let op = match e {
+                ExtOp::Mul => Op::Mul,
+                ExtOp::Sub => Op::Sub,
+                ExtOp::Div => Op::Div,
+                _ => Op::Pow,
+            };
+            (op, ops)
+        }
+        OOp::Ext(e @ (ExtOp::Sqrt | ExtOp::Erf | ExtOp::Sign | ExtOp::Gelu { .. })) => {
+            if !computed(&n.inputs[0]) {
+                return Err(Conv::Unsupported(Some("constant input (not folded)".into())));
+            }
+            let op = match e {
+                ExtOp::Sqrt => Op::Sqrt,
+                ExtOp::Erf => Op::Erf,
+                ExtOp::Sign => Op::Sign,
+                ExtOp::Gelu { tanh } => Op::Gelu { tanh: *tanh },
+                _ => return Err(Conv::Unsupported(None)),
+            };
+            (op, vec![operand(g, &n.inputs[0], None)?])
+        }
+        OOp::Ext(e @ ExtOp::ReduceMean { keepdims, .. }) if computed(&n.inputs[0]) => {
+            let x = operand(g, &n.inputs[0], None)?;
+            let axes =
+                super::ops_ext::reduce_axes(e, n, onnx_rank(&n.inputs[0]), &view.m.constants)
+                    .map_err(failed)?;
+            if axes.is_empty() {
+                (Op::Identity, vec![x]) // noop_with_empty_axes
+            } else if x.stripped && axes.contains(&0) {
+                return Err(Conv::Unsupported(Some(
+                    "reduces over the batch dimension (the IR holds one sample)".into(),
+                )));
+            } else {
+                let axes = axes.iter().map(|&a| if x.stripped { a - 1 } else { a }).collect();
+                (Op::ReduceMean { axes, keepdims: *keepdims }, vec![x])
+            }
+        }
+        OOp::Ext(ExtOp::LayerNormalization { axis, epsilon }) if computed(&n.inputs[0]) => {
+            let shape = view.shape(&n.inputs[0]);
+            let last = super::shape::norm_axis(*axis, shape.len(), false)
+                == Some(shape.len().saturating_sub(1));
+            if !last {
+                return Err(Conv::Unsupported(Some(format!(
+                    "normalises from axis {axis}; only the last axis is supported"
+                ))));
+            }
+            let d = *shape.last().unwrap_or(&0);
+            let vector = |v: &str| -> Option<Vec<f32>> {
+                let t = view.constant(v)?;
+                (t.len() == d && t.shape.iter().rev().skip(1).all(|&x| x == 1)).then(|| t.to_f32())
+            };
+            let gamma = vector(&n.inputs[1]).ok_or_else(|| {
+                Conv::Unsupported(Some("the scale must be a constant vector".into()))
+            })?;
+            let beta = match n.inputs.get(2).filter(|s| !s.is_empty()) {
+                Some(b) => vector(b).ok_or_else(|| {
+                    Conv::Unsupported(Some("the bias must be a constant vector".into()))
+                })?,
+                None => vec![0.0; d],
+            };
+            let x = operand(g, &n.inputs[0], None)?;
+            (Op::LayerNorm(LayerNormOp { eps: *epsilon, gamma, beta }.into()), vec![x])
+        }
         OOp::Ext(e) => {
             return Err(Conv::Unsupported(Some(format!(
-                "{} outside a recognised attention, LayerNorm or GELU pattern",
+                "{} is not imported here (constant operands are folded at load)",
                 e.op_type()
             ))))
         }

@@ -4,8 +4,10 @@
 //! `crate::ir::interp` over that graph; the operator semantics here only fold constants and
 //! compute the index maps of data-movement chains at load time.
 //!
-//! Supported: Gemm (alpha, beta, transA, transB), MatMul, Add, Relu, Sigmoid, Tanh, Softmax,
-//! Flatten, Reshape, Identity, Constant, and QONNX `Quant`; initializers in FLOAT, FLOAT16,
+//! Supported: Gemm (alpha, beta, transA, transB), MatMul, Add, Mul, Sub, Div, Pow, Sqrt, Erf,
+//! Sign, ReduceMean, Relu, Sigmoid, Tanh, Softmax, LayerNormalization, Gelu, Concat, data
+//! movement (Flatten, Reshape, Transpose, Slice, Gather, Split, Squeeze, Unsqueeze), Identity,
+//! Constant, and QONNX `Quant`; initializers in FLOAT, FLOAT16,
 //! DOUBLE, INT8, UINT8, INT32 and INT64. Everything else is reported, all at once, by node.
 
 pub mod error;
@@ -19,7 +21,7 @@ pub mod tensor;
 pub mod view;
 
 pub use error::{OnnxError, UnsupportedOp};
-pub use import::{import, import_with, Recognizer, Replacement};
+pub use import::import;
 pub use load::{load_onnx, parse_onnx};
 pub use model::{Node, OnnxModel, Op, Rounding, ValueDecl};
 pub use tensor::{Tensor, TensorData};

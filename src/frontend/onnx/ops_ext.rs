@@ -380,7 +380,9 @@ fn unsqueeze_axes(
     }
 }
 
-fn reduce_axes(
+/// ReduceMean's axes for input rank `rank`: normalised, ascending, distinct; empty only when
+/// `noop_with_empty_axes` makes the node an identity.
+pub fn reduce_axes(
     op: &ExtOp,
     n: &Node,
     rank: usize,

@@ -1,5 +1,5 @@
-//! A read-only view of an [`OnnxModel`] for the importer and family recognisers: producers, users, constants, and
-//! index maps of data-movement chains.
+//! A read-only view of an [`OnnxModel`] for the importer: constants (with the `Identity`
+//! aliases exporters add) and index maps of data-movement chains.
 //!
 //! An index map is computed by running the chain's own operators (through the ONNX float
 //! reference) on a tensor holding `0, 1, 2, ...`: whatever mix of Reshape, Transpose, Slice,
@@ -16,27 +16,12 @@ const MAX_INDEXED: usize = 1 << 24;
 
 pub struct View<'m> {
     pub m: &'m OnnxModel,
-    producer: HashMap<&'m str, usize>,
-    users: HashMap<&'m str, Vec<usize>>,
     /// `Identity` outputs whose input is a constant (exporters dedupe equal initializers so).
     aliases: HashMap<&'m str, &'m Tensor>,
 }
 
 impl<'m> View<'m> {
     pub fn new(m: &'m OnnxModel) -> Self {
-        let mut producer = HashMap::new();
-        let mut users: HashMap<&str, Vec<usize>> = HashMap::new();
-        for (i, n) in m.nodes.iter().enumerate() {
-            for o in &n.outputs {
-                producer.insert(o.as_str(), i);
-            }
-            if n.op == Op::Constant {
-                continue; // folded at load time (a Shape, say): reads nothing any more
-            }
-            for x in n.inputs.iter().filter(|x| !x.is_empty()) {
-                users.entry(x.as_str()).or_default().push(i);
-            }
-        }
         let mut aliases: HashMap<&str, &Tensor> = HashMap::new();
         for n in &m.nodes {
             if n.op == Op::Identity {
@@ -49,7 +34,7 @@ impl<'m> View<'m> {
                 }
             }
         }
-        View { m, producer, users, aliases }
+        View { m, aliases }
     }
 
     /// Whether node `i` only renames a constant.
@@ -61,31 +46,8 @@ impl<'m> View<'m> {
         &self.m.nodes[i]
     }
 
-    /// The node computing `v` (not for constants and graph inputs).
-    pub fn producer(&self, v: &str) -> Option<usize> {
-        self.producer
-            .get(v)
-            .copied()
-            .filter(|&i| self.m.nodes[i].op != Op::Constant && !self.is_const_alias(i))
-    }
-
-    /// Nodes reading `v`, plus one for every graph output naming it.
-    pub fn use_count(&self, v: &str) -> usize {
-        self.users.get(v).map_or(0, Vec::len)
-            + self.m.outputs.iter().filter(|o| o.name == v).count()
-    }
-
-    pub fn users(&self, v: &str) -> &[usize] {
-        self.users.get(v).map_or(&[], Vec::as_slice)
-    }
-
     pub fn constant(&self, v: &str) -> Option<&'m Tensor> {
         self.m.constants.get(v).or_else(|| self.aliases.get(v).copied())
-    }
-
-    /// The value of a one-element constant.
-    pub fn scalar(&self, v: &str) -> Option<f32> {
-        self.constant(v).filter(|t| t.len() == 1).map(|t| t.to_f32()[0])
     }
 
     pub fn shape(&self, v: &str) -> &'m [usize] {
@@ -109,25 +71,6 @@ impl<'m> View<'m> {
             ) && self.m.nodes[i].inputs[1..]
                 .iter()
                 .all(|x| x.is_empty() || self.constant(x).is_some())
-    }
-
-    /// For `Mul`/`Div` by a one-element constant: the factor applied to the other operand
-    /// (`1/c` for division) and that operand.
-    pub fn scalar_factor(&self, i: usize) -> Option<(f64, &'m str)> {
-        let n = &self.m.nodes[i];
-        match &n.op {
-            Op::Ext(ExtOp::Mul) => {
-                if let Some(c) = self.scalar(&n.inputs[1]) {
-                    Some((f64::from(c), n.inputs[0].as_str()))
-                } else {
-                    self.scalar(&n.inputs[0]).map(|c| (f64::from(c), n.inputs[1].as_str()))
-                }
-            }
-            Op::Ext(ExtOp::Div) => {
-                self.scalar(&n.inputs[1]).map(|c| (1.0 / f64::from(c), n.inputs[0].as_str()))
-            }
-            _ => None,
-        }
     }
 
     /// Runs movement nodes `chain` (each with the position of the output followed) forward from

@@ -10,6 +10,7 @@
 use crate::frontend::onnx::{import, OnnxError, OnnxModel};
 use crate::ir::nn::{quant_range, QuantOp, Rounding};
 use crate::ir::{Graph, NodeId, Op};
+use crate::passes::pattern::{dense_after, weight_source};
 
 /// A trained quantizer taken from a QONNX `Quant` node (zero point 0: symmetric).
 #[derive(Clone, Debug, PartialEq)]
@@ -259,11 +260,12 @@ pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
                 let mut layer = dense_from(g, n, cur, &name(n)).map_err(|e| err(n, &e))?;
                 layer.input_quant = pending_quant.take();
                 cur = n;
-                // The bias is a following add of a constant (a Gemm's C, scaled by beta).
-                if let [(a, _)] = g.users(n).as_slice() {
-                    if let Some(bias) = bias_of(g, *a, n, layer.n_out).map_err(|e| err(*a, &e))? {
+                // The bias is a following add of a constant (a Gemm's C, scaled by beta): the
+                // shared dense-layer matcher's bias add, checked here.
+                if let Some(a) = dense_after(g, n).and_then(|d| d.bias_add) {
+                    if let Some(bias) = bias_of(g, a, n, layer.n_out).map_err(|e| err(a, &e))? {
                         layer.bias = bias;
-                        cur = *a;
+                        cur = a;
                     }
                 }
                 layers.push(layer);
@@ -379,28 +381,14 @@ fn dense_from(g: &Graph, n: NodeId, input: NodeId, name: &str) -> Result<DenseLa
     if ops[0] != input {
         return Err("the activation must be MatMul's first operand".into());
     }
-    let mut w = ops[1];
-    let mut trans_b = false;
-    if let Op::Gather { shape, map } = g.op(w) {
-        let src = g.operands(w)[0];
-        let transposes = matches!(shape[..], [k, o] if g.ty(src).shape == [o, k]
-            && map.iter().enumerate().all(|(p, &s)| s as usize == (p % o) * k + p / o));
-        if !transposes {
-            return Err("the weight is moved by something other than a transpose".into());
-        }
-        (w, trans_b) = (src, true);
-    }
-    // Weight: a constant, or a quant of a constant.
-    let (wq, wc) = match g.op(w) {
-        Op::Quant(q) => (Some((w, *q)), g.operands(w)[0]),
-        _ => (None, w),
-    };
-    let Some((wshape, wv)) = constant(g, wc) else {
-        return Err(format!(
-            "weight `{}` must be a constant or a QONNX Quant of one",
-            g.node(wc).name.clone().unwrap_or_default()
-        ));
-    };
+    // Weight: a constant, a quant of one, or a transposed quant of one (the shared matcher).
+    let src = weight_source(g, ops[1])?;
+    let trans_b = src.transposed;
+    let wq = src.quant.and_then(|q| match g.op(q) {
+        Op::Quant(qo) => Some((q, *qo)),
+        _ => None,
+    });
+    let (wshape, wv) = constant(g, src.constant).ok_or("the weight is not a float constant")?;
     if wshape.len() != 2 {
         return Err(format!("weight has shape {wshape:?}; expected 2-D"));
     }

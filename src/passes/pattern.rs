@@ -1,11 +1,13 @@
 //! Patterns over the model-level graph that more than one family reads.
 //!
-//! A dense layer is what every exporter writes for `y = x W + b`: `matmul(x, W)` with a
-//! constant weight, optionally followed by `add` of a constant bias (in either operand order),
-//! or a `gemm` (whose `alpha`/`beta` scale the constants). The attention family's
-//! `attn-recognize` finds the projections of an attention block with it; the crossbar family
-//! reads the layers of an MLP with it. It lives here, below the families, because a family
-//! never names another.
+//! A dense layer is what every exporter writes for `y = x W + b`: `matmul(x, W)`, optionally
+//! followed by `add` of a bias (in either operand order), or a `gemm` (whose `alpha`/`beta`
+//! scale the constants). Its weight is a constant, a QONNX `quant` of one, or a transposing
+//! `gather` of such a `quant` (a Gemm's `transB` on a quantized weight) ([`weight_source`]).
+//! The attention family's `attn-recognize` finds the projections of an attention block with
+//! [`dense_at`] (backwards from a result); the crossbar family reads the layers of an MLP with
+//! [`dense_after`] (forwards from the product) and [`weight_source`]. It lives here, below the
+//! families, because a family never names another.
 
 use crate::ir::{Graph, NodeId, Op};
 
@@ -18,6 +20,8 @@ pub struct Dense {
     pub product: NodeId,
     /// The bias `add` node, when the bias is a separate node.
     pub bias_add: Option<NodeId>,
+    /// The bias operand: of `bias_add`, or a `gemm`'s `C`.
+    pub bias: Option<NodeId>,
     /// The node computing the layer's result (`bias_add`, else `product`).
     pub output: NodeId,
     /// The weight operand of `product` (a constant, or whatever computes it).
@@ -83,7 +87,7 @@ pub fn dense_at(g: &Graph, out: NodeId) -> Option<Dense> {
                 return None;
             }
             vector(g, b, d.outputs)?;
-            Some(Dense { bias_add: Some(out), output: out, ..d })
+            Some(Dense { bias_add: Some(out), bias: Some(b), output: out, ..d })
         }
         Op::MatMul => {
             let [k, o] = g.ty(ops[1]).shape[..] else { return None };
@@ -91,6 +95,7 @@ pub fn dense_at(g: &Graph, out: NodeId) -> Option<Dense> {
                 input: ops[0],
                 product: out,
                 bias_add: None,
+                bias: None,
                 output: out,
                 weight: ops[1],
                 inputs: k,
@@ -107,6 +112,7 @@ pub fn dense_at(g: &Graph, out: NodeId) -> Option<Dense> {
                 input: ops[0],
                 product: out,
                 bias_add: None,
+                bias: ops.get(2).copied(),
                 output: out,
                 weight: ops[1],
                 inputs: k,
@@ -123,7 +129,6 @@ pub fn dense_at(g: &Graph, out: NodeId) -> Option<Dense> {
 pub fn float_params(g: &Graph, d: &Dense) -> Option<(Vec<f32>, Vec<f32>)> {
     let (_, wv) = constant(g, d.weight)?;
     let (k, o) = (d.inputs, d.outputs);
-    let ops = g.operands(d.product);
     let (alpha, beta, trans_b) = match g.op(d.product) {
         Op::Gemm { alpha, beta, trans_b, .. } => (*alpha, *beta, *trans_b),
         _ => (1.0, 1.0, false),
@@ -138,13 +143,119 @@ pub fn float_params(g: &Graph, d: &Dense) -> Option<(Vec<f32>, Vec<f32>)> {
     } else {
         wv.to_vec()
     };
-    let bias_node = match d.bias_add {
-        Some(a) => g.operands(a).into_iter().find(|&x| x != d.product),
-        None => ops.get(2).copied(),
-    };
-    let b = match bias_node {
+    let b = match d.bias {
         Some(c) => vector(g, c, o)?.iter().map(|x| beta * x).collect(),
         None => vec![0.0; o],
     };
     Some((w, b))
+}
+
+/// The dense layer whose product is `matmul` node `product`, read forwards: with the `add`
+/// that is the product's only user as its bias add, whatever that add's other operand is (the
+/// caller decides whether a non-constant one is an error or not a bias).
+pub fn dense_after(g: &Graph, product: NodeId) -> Option<Dense> {
+    if !matches!(g.op(product), Op::MatMul) {
+        return None;
+    }
+    let d = dense_at(g, product)?;
+    match g.users(product)[..] {
+        [(a, _)] if matches!(g.op(a), Op::Add) => {
+            let ops = g.operands(a);
+            let b = if ops[0] == product { ops[1] } else { ops[0] };
+            Some(Dense { bias_add: Some(a), bias: Some(b), output: a, ..d })
+        }
+        _ => Some(d),
+    }
+}
+
+/// Where a dense layer's weight comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WeightSource {
+    /// The constant holding the values.
+    pub constant: NodeId,
+    /// The QONNX `quant` between the constant and the layer, if any.
+    pub quant: Option<NodeId>,
+    /// Whether a transposing `gather` reads the constant as `[out, in]` (Gemm `transB`).
+    pub transposed: bool,
+}
+
+/// The source of weight operand `w`: a constant `[in, out]`, a `quant` of one, or a
+/// transposing `gather` of a `quant` of an `[out, in]` constant. The error says what else it is.
+pub fn weight_source(g: &Graph, mut w: NodeId) -> Result<WeightSource, String> {
+    let mut transposed = false;
+    if let Op::Gather { shape, map } = g.op(w) {
+        let src = g.operands(w)[0];
+        let transposes = matches!(shape[..], [k, o] if g.ty(src).shape == [o, k]
+            && map.iter().enumerate().all(|(p, &s)| s as usize == (p % o) * k + p / o));
+        if !transposes {
+            return Err("the weight is moved by something other than a transpose".into());
+        }
+        (w, transposed) = (src, true);
+    }
+    let (quant, c) = match g.op(w) {
+        Op::Quant(_) => (Some(w), g.operands(w)[0]),
+        _ => (None, w),
+    };
+    if constant(g, c).is_none() {
+        return Err(format!(
+            "weight `{}` must be a constant or a QONNX Quant of one",
+            g.node(c).name.clone().unwrap_or_default()
+        ));
+    }
+    Ok(WeightSource { constant: c, quant, transposed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::nn::{QuantOp, Rounding};
+    use crate::ir::{Tensor, TensorType};
+
+    fn konst(g: &mut Graph, shape: &[usize], v: Vec<f32>) -> NodeId {
+        g.add(Op::Constant(Tensor::f32(shape.to_vec(), v).unwrap()), &[]).unwrap()
+    }
+
+    /// `x [3] -> matmul(W [3, 2]) -> add(b [2]) -> add(x2)`: the layer is found backwards from
+    /// its bias add and forwards from its product, and the residual add after it is no bias.
+    #[test]
+    fn dense_layers_backwards_and_forwards() {
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![3])).unwrap();
+        let w = konst(&mut g, &[3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let mm = g.add(Op::MatMul, &[x, w]).unwrap();
+        let b = konst(&mut g, &[2], vec![0.5, -0.5]);
+        let add = g.add(Op::Add, &[b, mm]).unwrap();
+        let y = g.add_input("y", TensorType::f32(vec![2])).unwrap();
+        let res = g.add(Op::Add, &[add, y]).unwrap();
+        g.add_output("out", res).unwrap();
+        let d = dense_at(&g, add).unwrap();
+        assert_eq!((d.input, d.product, d.bias_add, d.bias), (x, mm, Some(add), Some(b)));
+        assert_eq!((d.inputs, d.outputs, d.nodes()), (3, 2, vec![mm, add]));
+        assert_eq!(dense_after(&g, mm), Some(d.clone()));
+        assert_eq!(
+            float_params(&g, &d),
+            Some((vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0], vec![0.5, -0.5]))
+        );
+        assert_eq!(dense_at(&g, res), None, "a residual add is not a bias");
+        assert_eq!(weight_source(&g, w).unwrap().constant, w);
+    }
+
+    /// A Gemm `transB` weight behind a quantizer: a transposing gather of a quant of `[out, in]`.
+    #[test]
+    fn quantized_transposed_weights_are_traced_to_their_constant() {
+        let mut g = Graph::new();
+        let wc = konst(&mut g, &[2, 3], vec![1.0; 6]);
+        let s = konst(&mut g, &[1], vec![0.5]);
+        let z = konst(&mut g, &[1], vec![0.0]);
+        let bits = konst(&mut g, &[1], vec![4.0]);
+        let q = QuantOp { signed: true, narrow: false, rounding: Rounding::HalfEven };
+        let wq = g.add(Op::Quant(q), &[wc, s, z, bits]).unwrap();
+        let map: std::sync::Arc<[u32]> = (0..6u32).map(|p| (p % 2) * 3 + p / 2).collect();
+        let wt = g.add(Op::Gather { shape: vec![3, 2], map }, &[wq]).unwrap();
+        let src = weight_source(&g, wt).unwrap();
+        assert_eq!(src, WeightSource { constant: wc, quant: Some(wq), transposed: true });
+        let moved: std::sync::Arc<[u32]> = (0..6u32).collect();
+        let bad = g.add(Op::Gather { shape: vec![3, 2], map: moved }, &[wq]).unwrap();
+        assert!(weight_source(&g, bad).unwrap_err().contains("other than a transpose"));
+    }
 }

@@ -207,3 +207,34 @@ fn bad_inputs_are_reported() {
         "input \"x\": element 1 = 8 does not fit format i4"
     );
 }
+
+#[test]
+fn transformer_arithmetic_matches_hand_values() {
+    // Batched matmul, the batch of A broadcast over B's 2: A = [[1, 2]] (1x1x2),
+    // B0 = [[1], [1]] -> 3, B1 = [[2], [-1]] -> 0.
+    let a = f(&[1, 1, 2], &[1., 2.]);
+    let b = f(&[2, 2, 1], &[1., 1., 2., -1.]);
+    let y = eval(Op::MatMul, vec![a, b], vec![]);
+    assert_eq!((y.shape.clone(), y.floats().unwrap().to_vec()), (vec![2, 1, 1], vec![3., 0.]));
+    // x = [[1, 2], [3, 5]] against [4, -2]: mul, sub, div, pow (x^2 exactly) broadcast per row.
+    let x = || f(&[2, 2], &[1., 2., 3., 5.]);
+    let c = || f(&[2], &[4., -2.]);
+    let run = |op: Op| eval(op, vec![x()], vec![c()]).floats().unwrap().to_vec();
+    assert_eq!(run(Op::Mul), [4., -4., 12., -10.]);
+    assert_eq!(run(Op::Sub), [-3., 4., -1., 7.]);
+    assert_eq!(run(Op::Div), [0.25, -1., 0.75, -2.5]);
+    let sq = eval(Op::Pow, vec![x()], vec![f(&[1], &[2.])]);
+    assert_eq!(sq.floats().unwrap(), [1., 4., 9., 25.]);
+    // Row means (keepdims false) of x: [1.5, 4]; sqrt, sign (0 stays 0) and erf(0) = 0.
+    let m = eval(Op::ReduceMean { axes: vec![1], keepdims: false }, vec![x()], vec![]);
+    assert_eq!((m.shape.clone(), m.floats().unwrap().to_vec()), (vec![2], vec![1.5, 4.]));
+    let v = || f(&[3], &[4., 0., -0.5]);
+    assert_eq!(eval(Op::Sqrt, vec![f(&[2], &[4., 9.])], vec![]).floats().unwrap(), [2., 3.]);
+    assert_eq!(eval(Op::Sign, vec![v()], vec![]).floats().unwrap(), [1., 0., -1.]);
+    assert_eq!(eval(Op::Erf, vec![f(&[1], &[0.])], vec![]).floats().unwrap(), [0.]);
+    // Axes must be ascending and distinct; the inner dimensions of a batched product agree.
+    let bad = Op::ReduceMean { axes: vec![1, 0], keepdims: true };
+    assert!(bad.infer_type(&[&TensorType::f32(vec![2, 2])]).is_err());
+    let (p, q) = (TensorType::f32(vec![2, 3, 4]), TensorType::f32(vec![2, 3, 4]));
+    assert!(Op::MatMul.infer_type(&[&p, &q]).is_err());
+}

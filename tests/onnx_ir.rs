@@ -113,3 +113,20 @@ fn transformers_import_as_core_ops() {
     let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err();
     assert!(e.contains("node `/Reshape_1` (gather): moves data into [16, 4]"), "{e}");
 }
+
+/// `tanh(x) * sigmoid(x)` imports as core ops (the product is a `mul`), and each family refuses
+/// it by name: attention lists the `Mul` outside its patterns, the crossbar says where the
+/// graph stops being a chain (by the input's declared name).
+#[test]
+fn an_activation_product_imports_and_both_families_refuse_it() {
+    let m = load_onnx(&root().join("tests/fixtures/attention/elementwise_mul.onnx")).unwrap();
+    let g = tessera::frontend::onnx::import(&m).unwrap();
+    assert!(g.topo_order().into_iter().any(|n| g.op(n).mnemonic() == "mul"));
+    let e = import(&m).unwrap_err().to_string();
+    assert!(e.contains("node `/Mul`: Mul (domain ai.onnx): Mul outside a recognised"), "{e}");
+    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err();
+    assert!(
+        e.ends_with("value `x` feeds 2 nodes; crossbar mapping needs a chain of layers"),
+        "{e}"
+    );
+}

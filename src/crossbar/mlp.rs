@@ -199,7 +199,12 @@ fn io_count(file: &str, inputs: usize, outputs: usize) -> String {
 /// Extracts the dense-layer chain from a model-level graph; the error names the node that
 /// breaks the pattern (`file` is the model's, for messages).
 pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
-    let name = |id: NodeId| g.node(id).name.clone().unwrap_or_else(|| format!("{id:?}"));
+    // Source names (graph inputs by their declared name); never a raw graph index.
+    let name = |id: NodeId| match (g.op(id), &g.node(id).name) {
+        (Op::Input { name, .. }, _) => name.clone(),
+        (_, Some(n)) => n.clone(),
+        (op, None) => op.mnemonic().to_string(),
+    };
     let err = |id: NodeId, why: &str| {
         format!("{file}: node `{}` ({}): {why}", name(id), g.op(id).mnemonic())
     };

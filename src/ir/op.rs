@@ -549,7 +549,12 @@ fn matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
             return Err(format!("inner dimensions of {a} and {b} differ"))
         }
         (x, y) if x.len() >= 2 && y.len() >= 2 => return nn::batched_matmul_type(a, b),
-        _ => return Err(format!("matmul supports operands of rank 1 or 2, got {a} and {b}")),
+        _ => {
+            return Err(format!(
+                "matmul supports operands of rank 1 or 2, or batched ones of rank 2 and more, \
+                 got {a} and {b}"
+            ))
+        }
     };
     Ok(TensorType::f32(shape))
 }

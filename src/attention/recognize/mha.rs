@@ -1,28 +1,29 @@
 //! Recognising multi-head self-attention in the model-level graph.
 //!
-//! Anchored on each `Softmax` over the last axis, the matcher walks:
+//! Anchored on each `softmax` over the last axis, the matcher walks:
 //!
 //! ```text
-//! X ─ Linear_q ─ [Sign] [Mul/Div c] ─ movement* ─┐
-//!                                                MatMul ─ [Mul/Div c]* ─ Softmax ─ MatMul ─ movement* ─ Linear_o ─ Y
-//! X ─ Linear_k ─ [Sign] [Mul/Div c] ─ movement* ─┘                                   │
-//! X ─ Linear_v ─────────────────────  movement* ────────────────────────────────────┘
+//! X ─ Linear_q ─ [sign] [mul/div c] ─ gather* ─┐
+//!                                              matmul ─ [mul/div c]* ─ softmax ─ matmul ─ gather* ─ Linear_o ─ Y
+//! X ─ Linear_k ─ [sign] [mul/div c] ─ gather* ─┘                                   │
+//! X ─ Linear_v ───────────────────── gather* ─────────────────────────────────────┘
 //! ```
 //!
 //! where a Linear is `matmul(x, W) [+ b]` or `gemm` with constant parameters
 //! ([`crate::passes::pattern::dense_at`], the dense-layer matcher the crossbar family reads
-//! MLPs with too), and "movement" is any chain of `gather`s (the importer turns Reshape,
-//! Transpose, Slice, Gather, Split, Squeeze, Unsqueeze and Identity into them). Rather than
+//! MLPs with too), and the `gather`s are what the importer made of the exporter's Reshape,
+//! Transpose, Slice, Gather, Split, Squeeze, Unsqueeze and Identity chains. Rather than
 //! insisting on one exporter's op sequence, the matcher composes each chain's index maps and
-//! checks the result is a
-//! head split (`Q_h[t, c] = P[t, col(h, c)]`), a transposed head split for K, and a head merge
-//! after the value product; the columns it finds reorder the projection weights into tessera's
-//! canonical layout (head `h` owns columns `h*d .. (h+1)*d`). Fused QKV projections split by
-//! Slice/Split/Gather are covered by the same check.
+//! checks the result is a head split (`Q_h[t, c] = P[t, col(h, c)]`), a transposed head split
+//! for K, and a head merge after the value product; the columns it finds reorder the
+//! projection weights into tessera's canonical layout (head `h` owns columns
+//! `h*d .. (h+1)*d`). Fused QKV projections split by Slice/Split/Gather are covered by the
+//! same check.
 //!
-//! Scalar factors (`mul`/`div` by a one-element constant) on the score path multiply into the logit scale. A `sign` on both Q and K
-//! marks a HAD-trained model: factors after the Sign are its sigma_Q / sigma_K (kept exactly),
-//! factors before it must be positive (sign is invariant to them).
+//! Scalar factors (`mul`/`div` by a one-element constant) on the score path multiply into the
+//! logit scale. A `sign` on both Q and K marks a HAD-trained model: factors after the sign are
+//! its sigma_Q / sigma_K (kept exactly), factors before it must be positive (sign is invariant
+//! to them).
 
 use super::Found;
 use crate::attention::ir::{Linear, MhaOp, QkMode, SigmaOrigin};
@@ -55,8 +56,8 @@ struct IndexMap {
     data: Vec<usize>,
 }
 
-/// Composes the `gather`s `moves` (in forward order) starting from a value of `numel`
-/// elements.
+/// Composes the `gather`s `moves` (in forward order, any element-wise scalar ops between them
+/// moving nothing) into the index map from `base` to the end of the chain.
 fn index_map(g: &Graph, base: NodeId, moves: &[NodeId]) -> IndexMap {
     let mut cur =
         IndexMap { shape: g.ty(base).shape.clone(), data: (0..g.ty(base).numel()).collect() };

@@ -14,6 +14,7 @@ use crate::ir::nn::LayerNormOp;
 use crate::ir::{Graph, NodeId, Op};
 use crate::passes::pattern::{scalar, scalar_factor, vector};
 
+/// `v` when its op is what `want` accepts.
 fn producer(g: &Graph, v: NodeId, want: fn(&Op) -> bool) -> Option<NodeId> {
     want(g.op(v)).then_some(v)
 }
@@ -55,7 +56,7 @@ pub fn layer_norm_decomposed(g: &Graph, i: NodeId) -> Option<Found> {
     let adde = producer(g, g.operands(sqrt)[0], |o| matches!(o, Op::Add))?;
     let (var_v, eps_v) = split_const(g, adde)?;
     let eps = scalar(g, eps_v)?;
-    let m2 = var_v;
+    let m2 = var_v; // the variance: the mean of the squared deviations
     let pow = producer(g, mean_of(g, m2)?, |o| matches!(o, Op::Pow))?;
     let [base, two] = g.operands(pow)[..] else { return None };
     if scalar(g, two) != Some(2.0) || base != sub {

@@ -108,6 +108,48 @@ fn core_ops_and_the_recognised_ops_compute_the_same() {
     }
 }
 
+/// GELU's tanh approximation written out, `0.5 * (x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 *
+/// x^3))))` with the cube as `x * (x * x)` (PyTorch's export below opset 20) or `pow(x, 3)`:
+/// one `gelu {approximate = tanh}`, computing what the core ops compute.
+#[test]
+fn tanh_gelu_becomes_one_op() {
+    for pow in [false, true] {
+        let mut g = Graph::new();
+        let x = g.add_input("x", TensorType::f32(vec![12])).unwrap();
+        let cube = if pow {
+            let three = scalar(&mut g, 3.0);
+            g.add(Op::Pow, &[x, three]).unwrap()
+        } else {
+            let sq = g.add(Op::Mul, &[x, x]).unwrap();
+            g.add(Op::Mul, &[x, sq]).unwrap()
+        };
+        let kappa = scalar(&mut g, 0.044715);
+        let k = g.add(Op::Mul, &[kappa, cube]).unwrap();
+        let inner = g.add(Op::Add, &[x, k]).unwrap();
+        let beta = scalar(&mut g, (2.0 / std::f32::consts::PI).sqrt());
+        let scaled = g.add(Op::Mul, &[beta, inner]).unwrap();
+        let t = g.add(Op::Tanh, &[scaled]).unwrap();
+        let one = scalar(&mut g, 1.0);
+        let t1 = g.add(Op::Add, &[one, t]).unwrap();
+        let xt = g.add(Op::Mul, &[x, t1]).unwrap();
+        let half = scalar(&mut g, 0.5);
+        let y = g.add(Op::Mul, &[half, xt]).unwrap();
+        g.add_output("y", y).unwrap();
+        let (rec, _) = recognise(&g, vec![]);
+        assert_eq!(mnemonics(&rec), ["input", "gelu", "output"], "pow = {pow}");
+        assert_eq!(rec.op(rec.topo_order()[1]), &Op::Gelu { tanh: true });
+        let v = sample(1);
+        let t = Tensor::f32(vec![12], v.clone()).unwrap();
+        let a = interp::run(&g, std::slice::from_ref(&t)).unwrap()[0].floats().unwrap().to_vec();
+        let b = interp::run(&rec, &[t]).unwrap()[0].floats().unwrap().to_vec();
+        let want: Vec<f32> = v.iter().map(|&x| gelu(x, true)).collect();
+        assert_eq!(b, want);
+        for (p, q) in a.iter().zip(&b) {
+            assert!((p - q).abs() <= 1e-5 * q.abs().max(1.0), "{p} vs {q}");
+        }
+    }
+}
+
 /// A LayerNorm whose mean another output reads is left as core ops (rewriting it would drop a
 /// value still in use); the GELU after it is still recognised.
 #[test]

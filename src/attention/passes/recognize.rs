@@ -7,7 +7,8 @@ use crate::passes::{Pass, PassContext, PassError};
 /// Rewrites what the importer left as core ops into the family's model-level ops: each
 /// multi-head self-attention block (projections, head split, scores, softmax, value product,
 /// head merge, output projection) into one `attn.mha`, each decomposed LayerNorm into
-/// `layer_norm`, each erf-form GELU into `gelu`. Runs first in every attention pipeline.
+/// `layer_norm`, each GELU written out (erf or tanh form) into `gelu`. Runs first in every
+/// attention pipeline.
 pub struct AttnRecognize;
 
 impl Pass for AttnRecognize {
@@ -15,7 +16,7 @@ impl Pass for AttnRecognize {
         "attn-recognize"
     }
     fn description(&self) -> &'static str {
-        "Recognise multi-head self-attention, decomposed LayerNorm and erf-form GELU in the imported core ops and rewrite each into one attn.mha, layer_norm or gelu node."
+        "Recognise multi-head self-attention, decomposed LayerNorm and GELU (erf or tanh form) in the imported core ops and rewrite each into one attn.mha, layer_norm or gelu node."
     }
     fn run(&self, graph: &Graph, _cx: &PassContext) -> Result<Graph, PassError> {
         recognize(graph).map_err(|r| {

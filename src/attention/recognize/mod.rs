@@ -1,6 +1,6 @@
 //! The attention family's patterns over the one model-level graph: multi-head self-attention
 //! becomes one `attn.mha` node ([`mha`]), a decomposed LayerNorm one `layer_norm` and GELU's
-//! erf form one `gelu` ([`norm`]). The importer ([`crate::frontend::onnx::import`]) turns
+//! erf and tanh forms one `gelu` ([`norm`]). The importer ([`crate::frontend::onnx::import`]) turns
 //! every exporter's ops into core ops one to one; [`recognize`] rewrites the subgraphs it
 //! knows, and the `attn-recognize` pass ([`crate::attention::passes::recognize`]) runs it as
 //! the first step of every attention pipeline, so `--dump-ir after:attn-recognize` shows it.
@@ -30,8 +30,9 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Rewrites every recognised attention block, decomposed LayerNorm and erf-form GELU of `g`,
-/// in graph order. Subgraphs whose intermediate values are read elsewhere stay as they are.
+/// Rewrites every recognised attention block, decomposed LayerNorm and GELU (erf or tanh
+/// form) of `g`, in graph order. Subgraphs whose intermediate values are read elsewhere stay
+/// as they are.
 pub fn recognize(g: &Graph) -> Result<Graph, Refusal> {
     let mut out = g.clone();
     for id in g.topo_order() {
@@ -45,6 +46,7 @@ pub fn recognize(g: &Graph) -> Result<Graph, Refusal> {
             })?,
             Op::Add => norm::layer_norm_decomposed(&out, id),
             Op::Erf => norm::gelu_erf(&out, id),
+            Op::Tanh => norm::gelu_tanh(&out, id),
             _ => None,
         };
         if let Some(f) = found.filter(|f| self_contained(&out, f)) {

@@ -7,7 +7,9 @@
 //!   directly.
 //! - The erf form of GELU PyTorch exports, `x * (erf(x / sqrt 2) + 1) * 0.5` in either
 //!   association of the two `mul`s, with `x / sqrt 2` written as a `div` or a `mul` by
-//!   `1/sqrt 2` (anchored on the `erf`). A `Gelu` node imports as `gelu` directly.
+//!   `1/sqrt 2` (anchored on the `erf`), and its tanh approximation
+//!   `x * (tanh(sqrt(2/pi) * (x + 0.044715 x^3)) + 1) * 0.5` (anchored on the `tanh`). A
+//!   `Gelu` node imports as `gelu` directly.
 
 use super::Found;
 use crate::ir::nn::LayerNormOp;
@@ -96,42 +98,93 @@ pub fn gelu_erf(g: &Graph, erf_i: NodeId) -> Option<Found> {
     if (f - std::f64::consts::FRAC_1_SQRT_2).abs() > 1e-6 {
         return None;
     }
-    // erf + 1
-    let add_i = only_user(g, erf_i)?;
+    let (tail, out_i) = gelu_tail(g, erf_i, x)?;
+    Some(found(Op::Gelu { tanh: false }, x, out_i, [scale_i, erf_i].into_iter().chain(tail)))
+}
+
+/// The tanh-form GELU around `tanh` node `tanh_i`:
+/// `x * (tanh(sqrt(2/pi) * (x + 0.044715 * x^3)) + 1) * 0.5`, the cube written as `pow(x, 3)`
+/// or as products of `x`, in the muls' either association (what PyTorch exports for
+/// `approximate = "tanh"` below opset 20, and what hand-written "new GELU" modules compute).
+pub fn gelu_tanh(g: &Graph, tanh_i: NodeId) -> Option<Found> {
+    if !matches!(g.op(tanh_i), Op::Tanh) {
+        return None;
+    }
+    let scale_i = g.operands(tanh_i)[0];
+    let (f, inner) = scalar_factor(g, scale_i)?;
+    if (f - (2.0 / std::f64::consts::PI).sqrt()).abs() > 1e-6 || !matches!(g.op(inner), Op::Add) {
+        return None;
+    }
+    // inner = x + 0.044715 * cube(x), in either order.
+    let [p, q] = g.operands(inner)[..] else { return None };
+    let (x, cubic, kappa) = [(p, q), (q, p)].into_iter().find_map(|(x, k)| {
+        let (c, cube) = scalar_factor(g, k)?;
+        let nodes = cube_of(g, cube, x)?;
+        ((c - 0.044715).abs() <= 1e-7).then_some((x, nodes, k))
+    })?;
+    let (tail, out_i) = gelu_tail(g, tanh_i, x)?;
+    let nodes = [scale_i, inner, kappa, tanh_i].into_iter().chain(cubic).chain(tail);
+    Some(found(Op::Gelu { tanh: true }, x, out_i, nodes))
+}
+
+/// The nodes computing `x^3` at `v`: `pow(x, 3)`, `x * (x * x)` or `(x * x) * x`.
+fn cube_of(g: &Graph, v: NodeId, x: NodeId) -> Option<Vec<NodeId>> {
+    let ops = g.operands(v);
+    match g.op(v) {
+        Op::Pow if ops[0] == x && scalar(g, ops[1]) == Some(3.0) => Some(vec![v]),
+        Op::Mul => {
+            let sq = match (ops[0] == x, ops[1] == x) {
+                (true, _) => ops[1],
+                (_, true) => ops[0],
+                _ => return None,
+            };
+            let s = g.operands(sq);
+            (matches!(g.op(sq), Op::Mul) && s[0] == x && s[1] == x).then(|| vec![v, sq])
+        }
+        _ => None,
+    }
+}
+
+/// GELU's common tail after `core` (the erf or the tanh) of `x`: `core + 1`, then two muls
+/// combining `x`, `(core + 1)` and 0.5 in either association. Returns its nodes and the
+/// result.
+fn gelu_tail(g: &Graph, core: NodeId, x: NodeId) -> Option<(Vec<NodeId>, NodeId)> {
+    let add_i = only_user(g, core)?;
     if !matches!(g.op(add_i), Op::Add) {
         return None;
     }
     let ops = g.operands(add_i);
-    let other = if ops[0] == erf_i { ops[1] } else { ops[0] };
+    let other = if ops[0] == core { ops[1] } else { ops[0] };
     if !scalar(g, other).is_some_and(|c| close(c, 1.0)) {
         return None;
     }
-    // Two muls combine x, (erf + 1) and 0.5, in either association.
     let m1_i = only_user(g, add_i)?;
     if !matches!(g.op(m1_i), Op::Mul) {
         return None;
     }
     let ops = g.operands(m1_i);
     let m1_other = if ops[0] == add_i { ops[1] } else { ops[0] };
-    let (half_x_i, out_i) = if m1_other == x {
-        // (x * (erf + 1)) * 0.5
+    if m1_other == x {
+        // (x * (core + 1)) * 0.5
         let m2_i = only_user(g, m1_i)?;
         let (f, _) = scalar_factor(g, m2_i)?;
         if !matches!(g.op(m2_i), Op::Mul) || (f - 0.5).abs() > 1e-7 {
             return None;
         }
-        (None, m2_i)
+        Some((vec![add_i, m1_i, m2_i], m2_i))
     } else {
-        // (x * 0.5) * (erf + 1)
+        // (x * 0.5) * (core + 1)
         let (f, hx) = scalar_factor(g, m1_other)?;
         if hx != x || (f - 0.5).abs() > 1e-7 {
             return None;
         }
-        (Some(m1_other), m1_i)
-    };
-    let mut claimed = vec![scale_i, erf_i, add_i, m1_i, out_i];
-    claimed.extend(half_x_i);
+        Some((vec![add_i, m1_i, m1_other], m1_i))
+    }
+}
+
+fn found(op: Op, input: NodeId, output: NodeId, nodes: impl Iterator<Item = NodeId>) -> Found {
+    let mut claimed: Vec<NodeId> = nodes.collect();
     claimed.sort_unstable();
     claimed.dedup();
-    Some(Found { op: Op::Gelu { tanh: false }, input: x, output: out_i, claimed })
+    Found { op, input, output, claimed }
 }

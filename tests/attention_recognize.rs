@@ -215,3 +215,16 @@ fn dump_ir_shows_the_rewrite() {
     assert_eq!(after.matches("attn.mha(").count(), 2, "{after}");
     assert!(!after.contains(" = sign("), "{after}");
 }
+
+/// Cross-attention (queries and keys/values from different tensors) imports as core ops; the
+/// pass refuses it, naming the softmax it was anchored on and why.
+#[test]
+fn cross_attention_is_refused_by_the_pass() {
+    let m = load_onnx(&root().join("tests/fixtures/attention/cross_attention.onnx")).unwrap();
+    let core = tessera::frontend::onnx::import(&m).unwrap();
+    let pm = PassManager::parse_pipeline(&tessera::flow::registry(), "attn-recognize").unwrap();
+    let e = pm.run(&core, PassEnv::default()).unwrap_err().to_string();
+    assert!(e.contains("attn-recognize"), "{e}");
+    assert!(e.contains("node `/Softmax`: attention block: Q, K and V are projected"), "{e}");
+    assert!(e.ends_with("(cross-attention is not supported)"), "{e}");
+}

@@ -162,9 +162,7 @@ fn convert(
     let out = n.outputs[0].clone();
     let (op, operands): (Op, Vec<Val>) = match &n.op {
         OOp::MatMul => {
-            let weight = view.constant(&n.inputs[1]).is_some()
-                || vals.get(&n.inputs[1]).is_some_and(|v| v.derived);
-            if !computed(&n.inputs[0]) && !weight {
+            if !computed(&n.inputs[0]) && !computed(&n.inputs[1]) {
                 return Err(Conv::Unsupported(Some(
                     "a product of two constants (not folded)".into(),
                 )));
@@ -347,12 +345,10 @@ fn convert(
             let x = operand(g, &n.inputs[0], None)?;
             (Op::LayerNorm(LayerNormOp { eps: *epsilon, gamma, beta }.into()), vec![x])
         }
-        OOp::Ext(e) => {
-            return Err(Conv::Unsupported(Some(format!(
-                "{} is not imported here (constant operands are folded at load)",
-                e.op_type()
-            ))))
-        }
+        OOp::Ext(e) => return Err(Conv::Unsupported(Some(format!(
+            "{} of computed values is not supported (only its constant uses are folded at load)",
+            e.op_type()
+        )))),
         _ => return Err(Conv::Unsupported(None)),
     };
     let stripped = operands.iter().any(|v| v.stripped);

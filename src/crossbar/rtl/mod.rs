@@ -17,10 +17,10 @@ use crate::backend::verilog::ast::Module;
 use crate::crossbar::graph::Network;
 use crate::crossbar::ops::XbarLayerHw;
 use crate::family::StreamedFile;
+use plan::Plan;
 use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
-use plan::Plan;
 use thiserror::Error;
 
 /// Why a chain cannot be lowered.
@@ -103,7 +103,12 @@ fn code_rows(
 }
 
 /// Refuses a code that does not fit its `lane` bits, before any image is written.
-fn check_lanes(hw: &XbarLayerHw, rows: Range<usize>, ncols: usize, lane: u32) -> Result<(), String> {
+fn check_lanes(
+    hw: &XbarLayerHw,
+    rows: Range<usize>,
+    ncols: usize,
+    lane: u32,
+) -> Result<(), String> {
     for (i, row) in code_rows(hw, rows, ncols).enumerate() {
         if let Some((c, g)) = row.iter().enumerate().find(|(_, g)| lane < 32 && **g >> lane != 0) {
             return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
@@ -192,5 +197,14 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
         }
     }
     let latency = u32::try_from(plan.latency()).map_err(|_| err("latency overflows".into()))?;
-    Ok(XbarDesign { module, files, streamed, in_width, out_width, latency, interval: latency + 1, plan })
+    Ok(XbarDesign {
+        module,
+        files,
+        streamed,
+        in_width,
+        out_width,
+        latency,
+        interval: latency + 1,
+        plan,
+    })
 }

@@ -27,7 +27,7 @@ fn qlayer(
         name: "fc".into(),
         n_in,
         n_out,
-        w,
+        w: w.into(),
         w_lo,
         w_hi,
         acc_scale: vec![1.0; n_out],
@@ -287,7 +287,7 @@ fn read_noise_is_seeded_and_perturbs_the_result() {
         };
         simulate_layer(hw, LayerInput { x: &x, a_bits: 8, signed: false }, &mut hooks).0
     };
-    let exact = exact_matvec(&layer.w, &x, 64);
+    let exact = exact_matvec(&layer.w.to_vec(), &x, 64);
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
     assert_ne!(run(1), exact);
@@ -304,7 +304,7 @@ fn differential_pairs_cancel_off_state_leakage() {
     // columns of a pair and cancels up to ADC rounding.
     let layer = qlayer(32, 8, (0..256).map(|k| ((k * 29) % 15) - 7).collect(), (-7, 7), (0, 15), 4);
     let x: Vec<i64> = (0..32).map(|i| (i * 7) % 16).collect();
-    let exact = exact_matvec(&layer.w, &x, 32);
+    let exact = exact_matvec(&layer.w.to_vec(), &x, 32);
     let dev = DeviceConfig { on_off_ratio: 10.0, frac_bits: 6, ..DeviceConfig::ideal() };
     let err = |encoding| {
         let cfg = XbarConfig { encoding, adc_bits: 9, ..XbarConfig::default() };

@@ -337,7 +337,7 @@ pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
     let (mut lo, mut hi) = (0i128, 0i128);
     for j in 0..l.n_out {
         let (mut rlo, mut rhi) = (0i128, 0i128);
-        for &w in &l.w[j * l.n_in..(j + 1) * l.n_in] {
+        for w in (j * l.n_in..(j + 1) * l.n_in).map(|k| l.w.get(k)) {
             let (p, q) = (i128::from(w) * xlo, i128::from(w) * xhi);
             rlo += p.min(q);
             rhi += p.max(q);
@@ -418,7 +418,7 @@ pub fn input_quant_attrs(q: &InputQuant) -> Vec<(&'static str, String)> {
 /// Printed attributes of `xbar.dense`.
 pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
     vec![
-        ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter().copied()))),
+        ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter()))),
         ("w_range", format!("[{}, {}]", l.w_lo, l.w_hi)),
         ("a_bits", l.a_bits.to_string()),
         ("input", if l.in_lo < 0 { "signed" } else { "unsigned" }.to_string()),

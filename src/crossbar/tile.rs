@@ -164,7 +164,7 @@ impl LayerMap {
     pub fn level(&self, i: usize, c: usize) -> u8 {
         let (cpw, p_n) = (self.cols_per_weight(), self.polarities as usize);
         let (j, k) = (c / cpw, c % cpw);
-        let w = self.weights.w[j * self.n_in + i];
+        let w = self.weights.w.get(j * self.n_in + i);
         let stored = if p_n == 1 {
             w + self.offset
         } else if k % p_n == 0 {

@@ -58,12 +58,16 @@ pub struct HwDesign {
     pub streamed: Vec<StreamedFile>,
 }
 
+/// Prints a streamed file's contents into a writer.
+pub type FileWriter =
+    std::sync::Arc<dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()> + Send + Sync>;
+
 /// A data file produced by a writer: the design keeps the compact data it is printed from,
 /// never the printed text.
 #[derive(Clone)]
 pub struct StreamedFile {
     pub name: String,
-    pub write: std::sync::Arc<dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()> + Send + Sync>,
+    pub write: FileWriter,
 }
 
 impl std::fmt::Debug for StreamedFile {

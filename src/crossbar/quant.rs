@@ -568,6 +568,21 @@ pub fn argmax_agreement(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 mod tests {
     use super::*;
 
+    /// Codes are stored at the narrowest width holding their range and read back exactly.
+    #[test]
+    fn weight_codes_take_the_narrowest_width() {
+        let w8 = WeightCodes::collect(-127, 127, [-127i64, 0, 127].into_iter());
+        assert!(matches!(w8, WeightCodes::I8(_)));
+        assert_eq!((w8.heap_bytes(), w8.to_vec()), (3, vec![-127, 0, 127]));
+        let w16: WeightCodes = vec![-200i64, 5, 32767].into();
+        assert!(matches!(w16, WeightCodes::I16(_)));
+        assert_eq!(w16, vec![-200, 5, 32767]);
+        assert_eq!(w16.matvec(3, 1, &[1, 2, 1]), vec![-200 + 10 + 32767]);
+        let w64: WeightCodes = vec![i64::MIN, 1].into();
+        assert!(matches!(w64, WeightCodes::I64(_)));
+        assert_eq!(w64.get(0), i64::MIN);
+    }
+
     /// The crossbar family recognises a requantization overflow by this prefix (E0102).
     #[test]
     fn requant_errors_start_with_the_marker() {

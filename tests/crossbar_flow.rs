@@ -80,10 +80,8 @@ fn digits_rtl_matches_the_simulator_under_iverilog() {
     let design: String = hw.modules.iter().map(print_module).collect();
     let tmp = tempfile::tempdir().unwrap();
     // The programmed conductance codes, biases and multipliers are `$readmemh` files.
-    assert!(!hw.files.is_empty());
-    for (name, contents) in &hw.files {
-        std::fs::write(tmp.path().join(name), contents).unwrap();
-    }
+    assert!(!hw.files.is_empty() && !hw.streamed.is_empty());
+    hw.write_files(tmp.path()).unwrap();
     let bundle =
         SimBundle { top: &hw.top, design: &design, testbench: &tb, inputs: &ins, expected: &outs };
     let r = harness::simulate(Simulator::Iverilog, tmp.path(), &bundle).unwrap();

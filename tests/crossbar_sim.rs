@@ -4,6 +4,7 @@
 
 use proptest::prelude::*;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tessera::crossbar::adc::Adc;
 use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::{program, DeviceConfig};
@@ -26,7 +27,7 @@ fn qlayer(
         name: "fc".into(),
         n_in,
         n_out,
-        w,
+        w: w.into(),
         w_lo,
         w_hi,
         acc_scale: vec![1.0; n_out],
@@ -38,7 +39,7 @@ fn qlayer(
 }
 
 fn run(layer: &QLayer, cfg: &XbarConfig, dev: &DeviceConfig, x: &[i64]) -> (Vec<i64>, Events) {
-    let map = map_layer(layer, cfg).unwrap();
+    let map = map_layer(&Arc::new(layer.clone()), cfg).unwrap();
     let prog = program(&map, dev, 0).unwrap();
     let adc =
         Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: dev.frac_bits };
@@ -67,7 +68,7 @@ fn tiny_layer_events_by_hand() {
     assert_eq!(y, vec![6, -1]);
     // Differential: |w| <= 3 needs 2 bits -> 2 slices x 2 polarities = 4 columns per weight, one
     // output per 4-column array; 3 inputs on 2-row arrays -> 2 row tiles; 2 x 2 = 4 arrays.
-    let st = tile_stats(&map_layer(&layer, &cfg).unwrap(), &cfg);
+    let st = tile_stats(&map_layer(&Arc::new(layer.clone()), &cfg).unwrap(), &cfg);
     assert_eq!(
         (st.arrays, st.row_tiles, st.col_tiles, st.cols_per_weight, st.adcs),
         (4, 2, 2, 4, 8)
@@ -223,7 +224,7 @@ fn small_arrays_force_row_tiling_and_stay_exact() {
 fn device_programming_is_seeded() {
     let layer = qlayer(8, 4, (0..32).map(|k| (k % 7) - 3).collect(), (-3, 3), (0, 15), 4);
     let cfg = XbarConfig::default();
-    let map = map_layer(&layer, &cfg).unwrap();
+    let map = map_layer(&Arc::new(layer.clone()), &cfg).unwrap();
     let dev = DeviceConfig {
         d2d_sigma: 0.05,
         on_off_ratio: 17.0,
@@ -239,8 +240,8 @@ fn device_programming_is_seeded() {
     // Level 0 leaks g_off = (2^2 - 1) / (17 - 1) = 0.1875 levels = 12 fine units (2^6 * 0.1875).
     let no_var =
         program(&map, &DeviceConfig { d2d_sigma: 0.0, p_stuck_off: 0.0, ..dev }, 0).unwrap();
-    for (g, c) in no_var.codes(&map).zip(&map.levels) {
-        assert_eq!(g, u32::from(*c) * 64 + 12);
+    for (g, c) in no_var.codes(&map).zip(map.levels()) {
+        assert_eq!(g, u32::from(c) * 64 + 12);
     }
 }
 
@@ -248,8 +249,8 @@ fn device_programming_is_seeded() {
 fn stuck_cells_follow_their_probability() {
     let n_in = 100;
     let layer = qlayer(n_in, 20, (0..2000).map(|k| (k % 15) - 7).collect(), (-7, 7), (0, 15), 4);
-    let map = map_layer(&layer, &XbarConfig::default()).unwrap();
-    let cells = map.levels.len() as f64; // 100 rows x 20 outputs x (2 slices x 2 polarities)
+    let map = map_layer(&Arc::new(layer.clone()), &XbarConfig::default()).unwrap();
+    let cells = map.cells() as f64; // 100 rows x 20 outputs x (2 slices x 2 polarities)
     assert_eq!(cells, 8000.0);
     let dev = DeviceConfig {
         p_stuck_off: 0.1,
@@ -273,7 +274,7 @@ fn read_noise_is_seeded_and_perturbs_the_result() {
     let x: Vec<i64> = (0..64).map(|i| (i * 53) % 256).collect();
     let cfg = XbarConfig { adc_bits: 9, ..XbarConfig::default() };
     let dev = DeviceConfig { c2c_sigma: 0.05, frac_bits: 6, ..DeviceConfig::ideal() };
-    let map = map_layer(&layer, &cfg).unwrap();
+    let map = map_layer(&Arc::new(layer.clone()), &cfg).unwrap();
     let prog = program(&map, &dev, 0).unwrap();
     let adc =
         Adc { bits: cfg.adc_bits, full_scale: cfg.full_scale_levels(), frac_bits: dev.frac_bits };
@@ -286,7 +287,7 @@ fn read_noise_is_seeded_and_perturbs_the_result() {
         };
         simulate_layer(hw, LayerInput { x: &x, a_bits: 8, signed: false }, &mut hooks).0
     };
-    let exact = exact_matvec(&layer.w, &x, 64);
+    let exact = exact_matvec(&layer.w.to_vec(), &x, 64);
     assert_eq!(run(1), run(1));
     assert_ne!(run(1), run(2));
     assert_ne!(run(1), exact);
@@ -303,7 +304,7 @@ fn differential_pairs_cancel_off_state_leakage() {
     // columns of a pair and cancels up to ADC rounding.
     let layer = qlayer(32, 8, (0..256).map(|k| ((k * 29) % 15) - 7).collect(), (-7, 7), (0, 15), 4);
     let x: Vec<i64> = (0..32).map(|i| (i * 7) % 16).collect();
-    let exact = exact_matvec(&layer.w, &x, 32);
+    let exact = exact_matvec(&layer.w.to_vec(), &x, 32);
     let dev = DeviceConfig { on_off_ratio: 10.0, frac_bits: 6, ..DeviceConfig::ideal() };
     let err = |encoding| {
         let cfg = XbarConfig { encoding, adc_bits: 9, ..XbarConfig::default() };
@@ -326,7 +327,7 @@ fn kernel_and_reference(
     dev: &DeviceConfig,
     x: &[i64],
 ) -> [Outcome; 2] {
-    let map = map_layer(layer, cfg).unwrap();
+    let map = map_layer(&Arc::new(layer.clone()), cfg).unwrap();
     let fast = program(&map, dev, 0).unwrap();
     assert!(fast.kernel.is_some(), "codes depend on the level only, so the kernel applies");
     let slow = tessera::crossbar::device::ProgrammedLayer { kernel: None, ..fast.clone() };

@@ -77,9 +77,7 @@ fn cosimulate(name: &str, sim: Simulator) {
     let tb = testbench::generate(&cfg).unwrap();
     let design = print_modules(&hw.modules);
     let tmp = tempfile::tempdir().unwrap();
-    for (file, text) in &hw.files {
-        std::fs::write(tmp.path().join(file), text).unwrap();
-    }
+    hw.write_files(tmp.path()).unwrap();
     let bundle = SimBundle {
         top: &hw.top,
         design: &design,

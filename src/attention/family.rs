@@ -277,6 +277,7 @@ impl Compiled for AttentionCompiled {
             // One input at a time: the sequencer accepts the next after the output.
             interval: latency.saturating_add(1),
             files: v.data_files,
+            streamed: Vec::new(),
         })
     }
     fn vectors(&self, x: ArrayView2<f32>) -> Result<(Vec<Bits>, Vec<Bits>), FlowError> {

@@ -208,9 +208,7 @@ fn print_summary(r: &Report) {
 fn write_design(dir: &Path, hw: &HwDesign) -> Result<String, FlowError> {
     let text = print_modules(&hw.modules);
     write_file(&dir.join(format!("{}.v", hw.top)), &text)?;
-    for (name, contents) in &hw.files {
-        write_file(&dir.join(name), contents)?;
-    }
+    hw.write_files(dir)?;
     Ok(text)
 }
 

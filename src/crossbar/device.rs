@@ -147,7 +147,7 @@ impl ProgrammedLayer {
     /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
     pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
         match &self.codes {
-            Codes::ByLevel(t) => t[usize::from(map.levels[idx])],
+            Codes::ByLevel(t) => t[usize::from(map.level_at(idx))],
             Codes::PerCell(g) => g[idx],
         }
     }
@@ -155,7 +155,14 @@ impl ProgrammedLayer {
     pub fn span<'a>(&'a self, map: &LayerMap, range: Range<usize>) -> Cow<'a, [u32]> {
         match &self.codes {
             Codes::ByLevel(t) => {
-                Cow::Owned(map.levels[range].iter().map(|l| t[usize::from(*l)]).collect())
+                let ncols = map.logical_cols().max(1);
+                let (i, c) = (range.start / ncols, range.start % ncols);
+                let code = |l: u8| t[usize::from(l)];
+                Cow::Owned(if range.len() <= ncols - c {
+                    map.row_levels(i, c..c + range.len()).map(code).collect()
+                } else {
+                    range.map(|idx| code(map.level_at(idx))).collect()
+                })
             }
             Codes::PerCell(g) => Cow::Borrowed(&g[range]),
         }
@@ -163,14 +170,14 @@ impl ProgrammedLayer {
     /// Every cell's code, row-major.
     pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
         match &self.codes {
-            Codes::ByLevel(t) => Box::new(map.levels.iter().map(|l| t[usize::from(*l)])),
+            Codes::ByLevel(t) => Box::new(map.levels().map(|l| t[usize::from(l)])),
             Codes::PerCell(g) => Box::new(g.iter().copied()),
         }
     }
     /// How many cells the codes describe.
     pub fn len(&self, map: &LayerMap) -> usize {
         match &self.codes {
-            Codes::ByLevel(_) => map.levels.len(),
+            Codes::ByLevel(_) => map.cells(),
             Codes::PerCell(g) => g.len(),
         }
     }
@@ -201,9 +208,8 @@ pub fn program(
             .collect();
         // A code that does not fit is an error only where a cell uses it (first in row-major
         // order, as when codes were computed per cell).
-        if let Some(l) = map.levels.iter().find(|l| u32::try_from(table[usize::from(**l)]).is_err())
-        {
-            let v = table[usize::from(*l)];
+        if let Some(l) = map.levels().find(|l| u32::try_from(table[usize::from(*l)]).is_err()) {
+            let v = table[usize::from(l)];
             return Err(format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name));
         }
         let table = table.iter().map(|v| u32::try_from(*v).unwrap_or(u32::MAX)).collect();
@@ -211,8 +217,8 @@ pub fn program(
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
-    let mut g = Vec::with_capacity(map.levels.len());
-    for c in &map.levels {
+    let mut g = Vec::with_capacity(map.cells());
+    for c in map.levels() {
         let u = uniform(&mut rng);
         let z = normal(&mut rng);
         let v = if u < dev.p_stuck_off {
@@ -222,7 +228,7 @@ pub fn program(
             stuck.1 += 1;
             (scale * (max_level + g_off)).round_ties_even() as i64
         } else {
-            ((scale * (*c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
+            ((scale * (c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
                 .max(0)
         };
         g.push(u32::try_from(v).map_err(|_| {

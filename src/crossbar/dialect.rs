@@ -214,7 +214,7 @@ fn check_layer(l: &QLayer) -> Result<(), String> {
             l.n_in
         ));
     }
-    if let Some(w) = l.w.iter().find(|w| **w < l.w_lo || **w > l.w_hi) {
+    if let Some(w) = l.w.iter().find(|w| *w < l.w_lo || *w > l.w_hi) {
         return Err(format!(
             "layer `{}`: weight code {w} outside [{}, {}]",
             l.name, l.w_lo, l.w_hi

@@ -81,10 +81,10 @@ impl PlaneKernel {
         let words = tile_rows.div_ceil(64);
         let (ncols, cb) = (map.logical_cols(), map.cell_bits as usize);
         let mut planes = vec![0u64; map.row_tiles * ncols * cb * words];
-        for (i, row) in map.levels.chunks(ncols.max(1)).enumerate().take(map.n_in) {
+        for i in 0..map.n_in {
             let (rt, r) = (i / tile_rows, i % tile_rows);
             let (w, bit) = (r / 64, 1u64 << (r % 64));
-            for (c, l) in row.iter().enumerate() {
+            for (c, l) in map.row_levels(i, 0..ncols).enumerate() {
                 let at = (rt * ncols + c) * cb * words + w;
                 for k in 0..cb {
                     if (l >> k) & 1 == 1 {

@@ -93,12 +93,8 @@ impl XbarLayerHw {
     /// the ADC converts every column sum of a full array without loss.
     pub fn is_exact(&self) -> bool {
         let f = self.prog.frac_bits;
-        let codes_exact = self
-            .map
-            .levels
-            .iter()
-            .zip(self.prog.codes(&self.map))
-            .all(|(l, g)| u32::from(*l) << f == g);
+        let codes_exact =
+            self.map.levels().zip(self.prog.codes(&self.map)).all(|(l, g)| u32::from(l) << f == g);
         let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
         codes_exact && self.adc.is_lossless_up_to(max_sum)
     }
@@ -248,11 +244,11 @@ impl XbarLayerHw {
                 l.name, m.n_in, m.n_out, l.n_in, l.n_out
             ));
         }
-        if m.levels.len() != m.n_in * m.logical_cols() || self.prog.len(m) != m.levels.len() {
+        if m.weights.w.len() != m.n_in * m.n_out || self.prog.len(m) != m.cells() {
             return Err(format!(
-                "layer `{}`: {} cell levels and {} conductance codes for {} rows x {} columns",
+                "layer `{}`: {} placed weights and {} conductance codes for {} rows x {} columns",
                 l.name,
-                m.levels.len(),
+                m.weights.w.len(),
                 self.prog.len(m),
                 m.n_in,
                 m.logical_cols()
@@ -341,7 +337,7 @@ pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
     let (mut lo, mut hi) = (0i128, 0i128);
     for j in 0..l.n_out {
         let (mut rlo, mut rhi) = (0i128, 0i128);
-        for &w in &l.w[j * l.n_in..(j + 1) * l.n_in] {
+        for w in (j * l.n_in..(j + 1) * l.n_in).map(|k| l.w.get(k)) {
             let (p, q) = (i128::from(w) * xlo, i128::from(w) * xhi);
             rlo += p.min(q);
             rhi += p.max(q);
@@ -422,7 +418,7 @@ pub fn input_quant_attrs(q: &InputQuant) -> Vec<(&'static str, String)> {
 /// Printed attributes of `xbar.dense`.
 pub fn dense_attrs(l: &QLayer) -> Vec<(&'static str, String)> {
     vec![
-        ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter().copied()))),
+        ("weights", format!("<{}x{} x {}>", l.n_out, l.n_in, hash_ints(l.w.iter()))),
         ("w_range", format!("[{}, {}]", l.w_lo, l.w_hi)),
         ("a_bits", l.a_bits.to_string()),
         ("input", if l.in_lo < 0 { "signed" } else { "unsigned" }.to_string()),
@@ -475,7 +471,7 @@ pub fn array_attrs(h: &XbarLayerHw, k: usize, programmed: bool) -> Vec<(&'static
     let (what, hash) = if programmed {
         ("codes", hash_ints(cells.map(|i| i64::from(h.prog.code(&h.map, i)))))
     } else {
-        ("levels", hash_ints(cells.map(|i| i64::from(h.map.levels[i]))))
+        ("levels", hash_ints(cells.map(|i| i64::from(h.map.level_at(i)))))
     };
     vec![
         ("tile", format!("[{}, {}]", a.row_tile, a.col_tile)),

@@ -118,6 +118,107 @@ pub struct LayerTail {
     pub requant: Option<LayerRequant>,
 }
 
+/// A layer's integer weight codes `[n_out][n_in]`, stored at the narrowest width that holds
+/// the code range (one byte a weight for `w_bits <= 8`): built once by [`quantize`] and shared
+/// (`Arc<QLayer>`) by placement, programming, the simulator and the RTL, which all derive what
+/// they need (cell levels, bit planes, conductance codes) from it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum WeightCodes {
+    I8(Vec<i8>),
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+}
+
+impl WeightCodes {
+    /// Codes in `[lo, hi]` (`lo <= 0 <= hi` not required), at the narrowest width holding both.
+    pub fn collect(lo: i64, hi: i64, codes: impl Iterator<Item = i64>) -> WeightCodes {
+        let fits = |min: i64, max: i64| lo >= min && hi <= max;
+        // Each conversion is exact: every code lies in `[lo, hi]`, checked by the caller's
+        // clamp; a code outside falls back to the wide form below.
+        if fits(i8::MIN.into(), i8::MAX.into()) {
+            let v: Vec<i8> = codes.map_while(|c| i8::try_from(c).ok()).collect();
+            return WeightCodes::I8(v);
+        }
+        if fits(i16::MIN.into(), i16::MAX.into()) {
+            return WeightCodes::I16(codes.map_while(|c| i16::try_from(c).ok()).collect());
+        }
+        if fits(i32::MIN.into(), i32::MAX.into()) {
+            return WeightCodes::I32(codes.map_while(|c| i32::try_from(c).ok()).collect());
+        }
+        WeightCodes::I64(codes.collect())
+    }
+    pub fn len(&self) -> usize {
+        match self {
+            WeightCodes::I8(v) => v.len(),
+            WeightCodes::I16(v) => v.len(),
+            WeightCodes::I32(v) => v.len(),
+            WeightCodes::I64(v) => v.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Code `k` (row-major).
+    #[inline]
+    pub fn get(&self, k: usize) -> i64 {
+        match self {
+            WeightCodes::I8(v) => v[k].into(),
+            WeightCodes::I16(v) => v[k].into(),
+            WeightCodes::I32(v) => v[k].into(),
+            WeightCodes::I64(v) => v[k],
+        }
+    }
+    /// Every code, row-major.
+    pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|k| self.get(k))
+    }
+    /// Every code as `i64`, row-major (a copy: tests and small layers).
+    pub fn to_vec(&self) -> Vec<i64> {
+        self.iter().collect()
+    }
+    /// `sum_i x_i * w[j, i]` for each of the `n_out` rows of `n_in` codes, summed in `i`
+    /// order.
+    pub fn matvec(&self, n_in: usize, n_out: usize, x: &[i64]) -> Vec<i64> {
+        fn rows<T: Copy + Into<i64>>(w: &[T], n_in: usize, x: &[i64]) -> Vec<i64> {
+            let dot = |r: &[T]| r.iter().zip(x).map(|(w, x)| (*w).into() * x).sum();
+            w.chunks_exact(n_in).map(dot).collect()
+        }
+        if n_in == 0 {
+            return vec![0; n_out];
+        }
+        match self {
+            WeightCodes::I8(v) => rows(v, n_in, x),
+            WeightCodes::I16(v) => rows(v, n_in, x),
+            WeightCodes::I32(v) => rows(v, n_in, x),
+            WeightCodes::I64(v) => rows(v, n_in, x),
+        }
+    }
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            WeightCodes::I8(v) => v.len(),
+            WeightCodes::I16(v) => 2 * v.len(),
+            WeightCodes::I32(v) => 4 * v.len(),
+            WeightCodes::I64(v) => 8 * v.len(),
+        }
+    }
+}
+
+impl From<Vec<i64>> for WeightCodes {
+    fn from(v: Vec<i64>) -> Self {
+        let lo = v.iter().copied().min().unwrap_or(0);
+        let hi = v.iter().copied().max().unwrap_or(0);
+        WeightCodes::collect(lo, hi, v.into_iter())
+    }
+}
+
+impl PartialEq<Vec<i64>> for WeightCodes {
+    fn eq(&self, o: &Vec<i64>) -> bool {
+        self.len() == o.len() && self.iter().zip(o).all(|(a, b)| a == *b)
+    }
+}
+
 /// One quantized dense layer's product: what the crossbar arrays hold.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QLayer {
@@ -125,7 +226,7 @@ pub struct QLayer {
     pub n_in: usize,
     pub n_out: usize,
     /// `[n_out][n_in]` integer weight codes in `[w_lo, w_hi]`.
-    pub w: Vec<i64>,
+    pub w: WeightCodes,
     pub w_lo: i64,
     pub w_hi: i64,
     /// The real value of one accumulator LSB per output channel (`s_acc[j]`).
@@ -141,9 +242,7 @@ pub struct QLayer {
 impl QLayer {
     /// `sum_i x_i * w[j,i]` for every output: the reference the crossbar must reproduce.
     pub fn matvec(&self, x: &[i64]) -> Vec<i64> {
-        (0..self.n_out)
-            .map(|j| (0..self.n_in).map(|i| self.w[j * self.n_in + i] * x[i]).sum())
-            .collect()
+        self.w.matvec(self.n_in, self.n_out, x)
     }
     /// Bits of a two's-complement accumulator that holds every reachable `acc_j` (the layer's
     /// `bias` included).
@@ -151,7 +250,7 @@ impl QLayer {
         let xmax = self.in_lo.abs().max(self.in_hi);
         let worst = (0..self.n_out)
             .map(|j| {
-                (0..self.n_in).map(|i| self.w[j * self.n_in + i].abs() * xmax).sum::<i64>()
+                (0..self.n_in).map(|i| self.w.get(j * self.n_in + i).abs() * xmax).sum::<i64>()
                     + bias[j].abs()
             })
             .max()
@@ -400,7 +499,7 @@ fn quantize_weights(
     layer: &super::mlp::DenseLayer,
     in_scale: &[f64],
     cfg: &QuantConfig,
-) -> Result<(Vec<i64>, Vec<f64>, i64, i64), String> {
+) -> Result<(WeightCodes, Vec<f64>, i64, i64), String> {
     let (n_out, n_in) = (layer.n_out, layer.n_in);
     if let Some(q) = &layer.weight_quant {
         if !q.signed {
@@ -409,19 +508,22 @@ fn quantize_weights(
         let (lo, hi) = q.range();
         let scales: Vec<f32> =
             (0..n_out).map(|j| if q.scale.len() == 1 { q.scale[0] } else { q.scale[j] }).collect();
-        let w = (0..n_out * n_in)
-            .map(|k| {
+        let w = WeightCodes::collect(
+            lo,
+            hi,
+            (0..n_out * n_in).map(|k| {
                 q.rounding.apply((layer.weight[k] / scales[k / n_in]).clamp(lo as f32, hi as f32))
                     as i64
-            })
-            .collect();
+            }),
+        );
         // The layer input has one scale here (see `quantize`).
         return Ok((w, scales.iter().map(|s| *s as f64 * in_scale[0]).collect(), lo, hi));
     }
     let qmax = (1i64 << (cfg.w_bits - 1)) - 1;
-    let folded: Vec<f64> =
-        (0..n_out * n_in).map(|k| layer.weight[k] as f64 * in_scale[k % n_in]).collect();
-    let maxabs = |r: std::ops::Range<usize>| folded[r].iter().fold(0f64, |m, v| m.max(v.abs()));
+    // The input scales folded in, computed where used (a folded copy would be 8 bytes a
+    // weight).
+    let folded = |k: usize| layer.weight[k] as f64 * in_scale[k % n_in];
+    let maxabs = |r: std::ops::Range<usize>| r.fold(0f64, |m, k| m.max(folded(k).abs()));
     let layer_max = maxabs(0..n_out * n_in);
     let scales: Vec<f64> = (0..n_out)
         .map(|j| {
@@ -440,9 +542,12 @@ fn quantize_weights(
             }
         })
         .collect();
-    let w = (0..n_out * n_in)
-        .map(|k| ((folded[k] / scales[k / n_in]).round_ties_even() as i64).clamp(-qmax, qmax))
-        .collect();
+    let w = WeightCodes::collect(
+        -qmax,
+        qmax,
+        (0..n_out * n_in)
+            .map(|k| ((folded(k) / scales[k / n_in]).round_ties_even() as i64).clamp(-qmax, qmax)),
+    );
     Ok((w, scales, -qmax, qmax))
 }
 
@@ -462,6 +567,21 @@ pub fn argmax_agreement(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Codes are stored at the narrowest width holding their range and read back exactly.
+    #[test]
+    fn weight_codes_take_the_narrowest_width() {
+        let w8 = WeightCodes::collect(-127, 127, [-127i64, 0, 127].into_iter());
+        assert!(matches!(w8, WeightCodes::I8(_)));
+        assert_eq!((w8.heap_bytes(), w8.to_vec()), (3, vec![-127, 0, 127]));
+        let w16: WeightCodes = vec![-200i64, 5, 32767].into();
+        assert!(matches!(w16, WeightCodes::I16(_)));
+        assert_eq!(w16, vec![-200, 5, 32767]);
+        assert_eq!(w16.matvec(3, 1, &[1, 2, 1]), vec![-200 + 10 + 32767]);
+        let w64: WeightCodes = vec![i64::MIN, 1].into();
+        assert!(matches!(w64, WeightCodes::I64(_)));
+        assert_eq!(w64.get(0), i64::MIN);
+    }
 
     /// The crossbar family recognises a requantization overflow by this prefix (E0102).
     #[test]

@@ -17,6 +17,25 @@ const MARGIN: f64 = 10.0;
 const HEADER: f64 = 30.0;
 const LABEL: f64 = 26.0;
 
+/// Layers with more arrays than this are drawn as one summary block: the picture of a
+/// network at real size would otherwise grow with its weights (about 2 KB an array, 35 MB for
+/// 17 M weights on 128x128 arrays), and nobody can read 16,000 arrays.
+pub const MAX_ARRAYS_DRAWN: usize = 4096;
+
+/// Whether `m` is drawn as one summary block.
+fn summarised(m: &super::tile::LayerMap) -> bool {
+    m.arrays.len() > MAX_ARRAYS_DRAWN
+}
+
+/// `(row tiles, column tiles)` drawn for `m`.
+fn drawn_tiles(m: &super::tile::LayerMap) -> (usize, usize) {
+    if summarised(m) {
+        (1, 1)
+    } else {
+        (m.row_tiles, m.col_tiles)
+    }
+}
+
 /// `#rrggbb` from light to dark blue.
 fn colour(t: f64) -> String {
     let t = t.clamp(0.0, 1.0);
@@ -33,9 +52,10 @@ pub fn render(net: &CrossbarNet) -> String {
     let (aw, ah) = (cfg.cols as f64 * k, cfg.rows as f64 * k);
     let cell_w = aw + GAP;
     let layer_h = |rt: usize| HEADER + rt as f64 * (ah + LABEL + GAP) + GAP;
-    let width =
-        2.0 * MARGIN + net.maps.iter().map(|m| m.col_tiles as f64 * cell_w).fold(360.0, f64::max);
-    let height = 2.0 * MARGIN + net.maps.iter().map(|m| layer_h(m.row_tiles)).sum::<f64>() + 16.0;
+    let width = 2.0 * MARGIN
+        + net.maps.iter().map(|m| drawn_tiles(m).1 as f64 * cell_w).fold(360.0, f64::max);
+    let height =
+        2.0 * MARGIN + net.maps.iter().map(|m| layer_h(drawn_tiles(m).0)).sum::<f64>() + 16.0;
     let gmax = net
         .programmed
         .iter()
@@ -83,6 +103,28 @@ pub fn render(net: &CrossbarNet) -> String {
         );
         let ncols = m.logical_cols();
         let cpw = m.cols_per_weight();
+        if summarised(m) {
+            let sum: i64 = (0..m.n_in)
+                .map(|i| {
+                    p.span(m, i * ncols..(i + 1) * ncols).iter().map(|g| i64::from(*g)).sum::<i64>()
+                })
+                .sum();
+            let mean = sum as f64 / m.cells().max(1) as f64 / gmax as f64;
+            let (x, y) = (MARGIN, y0 + HEADER);
+            let _ = writeln!(
+                s,
+                r##"<rect x="{x:.1}" y="{y:.1}" width="{aw:.1}" height="{ah:.1}" fill="{}" stroke="#999999" stroke-width="0.5"/>"##,
+                colour(mean.sqrt())
+            );
+            let _ = writeln!(
+                s,
+                r##"<text x="{x:.1}" y="{:.1}" fill="#b30000">{} arrays: more than {MAX_ARRAYS_DRAWN}, not drawn one by one (shaded by the layer's mean conductance; tiling figures in report.json)</text>"##,
+                y + ah + 15.0,
+                m.arrays.len()
+            );
+            y0 += layer_h(1);
+            continue;
+        }
         for a in &m.arrays {
             let x = MARGIN + a.col_tile as f64 * cell_w;
             let y = y0 + HEADER + a.row_tile as f64 * (ah + LABEL + GAP);

@@ -16,6 +16,7 @@
 //! converted by ADC `c mod n_adc` in step `c div n_adc`.
 
 use super::quant::QLayer;
+use std::sync::Arc;
 
 /// How signed weights are stored in unsigned conductances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,8 +139,10 @@ pub struct LayerMap {
     /// Stored magnitude bits per weight.
     pub stored_bits: u32,
     pub cell_bits: u32,
-    /// Cell levels, row-major `[n_in][n_out * S * P]`; one byte each (`cell_bits <= 8`).
-    pub levels: Vec<u8>,
+    /// The weight codes the cells are a function of: a cell's level is derived from its
+    /// weight on demand ([`LayerMap::level`]), never stored (one byte a cell would be
+    /// `S * P` bytes a weight, 16 for 8-bit differential weights on 1-bit cells).
+    pub weights: Arc<QLayer>,
     pub arrays: Vec<ArrayTile>,
     pub row_tiles: usize,
     pub col_tiles: usize,
@@ -151,6 +154,44 @@ impl LayerMap {
     }
     pub fn logical_cols(&self) -> usize {
         self.n_out * self.cols_per_weight()
+    }
+    /// How many cells the logical matrix has (`n_in` rows of [`LayerMap::logical_cols`]).
+    pub fn cells(&self) -> usize {
+        self.n_in * self.logical_cols()
+    }
+    /// The level of the cell on row `i`, logical column `c`: slice `s` of polarity `p` of
+    /// weight `w[j, i]` (the layout in the module documentation).
+    pub fn level(&self, i: usize, c: usize) -> u8 {
+        let (cpw, p_n) = (self.cols_per_weight(), self.polarities as usize);
+        let (j, k) = (c / cpw, c % cpw);
+        let w = self.weights.w.get(j * self.n_in + i);
+        let stored = if p_n == 1 {
+            w + self.offset
+        } else if k % p_n == 0 {
+            w.max(0)
+        } else {
+            (-w).max(0)
+        };
+        let mask = (1i64 << self.cell_bits) - 1;
+        ((stored >> ((k / p_n) as u32 * self.cell_bits)) & mask) as u8
+    }
+    /// The level of cell `idx` in row-major order.
+    pub fn level_at(&self, idx: usize) -> u8 {
+        let ncols = self.logical_cols();
+        self.level(idx / ncols, idx % ncols)
+    }
+    /// The levels of row `i`'s logical columns `cols`.
+    pub fn row_levels(
+        &self,
+        i: usize,
+        cols: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = u8> + '_ {
+        cols.map(move |c| self.level(i, c))
+    }
+    /// Every cell's level, row-major `[n_in][n_out * S * P]`.
+    pub fn levels(&self) -> impl Iterator<Item = u8> + '_ {
+        let ncols = self.logical_cols();
+        (0..self.n_in).flat_map(move |i| self.row_levels(i, 0..ncols))
     }
 }
 
@@ -173,7 +214,7 @@ fn bits_for(v: u64) -> u32 {
 }
 
 /// Places a quantized layer on arrays.
-pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
+pub fn map_layer(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<LayerMap, String> {
     cfg.check()?;
     let (polarities, offset, stored_bits) = match cfg.encoding {
         SignedEncoding::Differential => {
@@ -190,24 +231,6 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
         ));
     }
     let (n_in, n_out) = (layer.n_in, layer.n_out);
-    let ncols = n_out * cpw;
-    let mask = (1i64 << cfg.cell_bits) - 1;
-    let mut levels = vec![0u8; n_in * ncols];
-    for j in 0..n_out {
-        for i in 0..n_in {
-            let w = layer.w[j * n_in + i];
-            let stored: [i64; 2] = match cfg.encoding {
-                SignedEncoding::Differential => [w.max(0), (-w).max(0)],
-                SignedEncoding::Offset => [w + offset, 0],
-            };
-            for (p, v) in stored.iter().enumerate().take(polarities as usize) {
-                for s in 0..slices as usize {
-                    let c = (j * slices as usize + s) * polarities as usize + p;
-                    levels[i * ncols + c] = ((v >> (s as u32 * cfg.cell_bits)) & mask) as u8;
-                }
-            }
-        }
-    }
     let outs_per_array = cfg.cols / cpw;
     let row_tiles = n_in.div_ceil(cfg.rows);
     let col_tiles = n_out.div_ceil(outs_per_array);
@@ -235,7 +258,7 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
         offset,
         stored_bits,
         cell_bits: cfg.cell_bits,
-        levels,
+        weights: layer.clone(),
         arrays,
         row_tiles,
         col_tiles,
@@ -244,7 +267,7 @@ pub fn map_layer(layer: &QLayer, cfg: &XbarConfig) -> Result<LayerMap, String> {
 
 /// Arrays, utilization and ADC count of a placed layer.
 pub fn tile_stats(map: &LayerMap, cfg: &XbarConfig) -> TileStats {
-    let cells_used = map.n_in * map.logical_cols();
+    let cells_used = map.cells();
     let arrays = map.arrays.len();
     let cells_total = arrays * cfg.rows * cfg.cols;
     TileStats {

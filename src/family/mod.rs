@@ -53,6 +53,50 @@ pub struct HwDesign {
     pub interval: u32,
     /// Extra files the design reads (memory initialisation), `(file name, contents)`.
     pub files: Vec<(String, String)>,
+    /// Files too large to hold as text (a crossbar's conductance-code images grow with the
+    /// weights), written straight to disk by [`HwDesign::write_files`].
+    pub streamed: Vec<StreamedFile>,
+}
+
+/// Prints a streamed file's contents into a writer.
+pub type FileWriter =
+    std::sync::Arc<dyn Fn(&mut dyn std::io::Write) -> std::io::Result<()> + Send + Sync>;
+
+/// A data file produced by a writer: the design keeps the compact data it is printed from,
+/// never the printed text.
+#[derive(Clone)]
+pub struct StreamedFile {
+    pub name: String,
+    pub write: FileWriter,
+}
+
+impl std::fmt::Debug for StreamedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamedFile").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl HwDesign {
+    /// Writes every data file the design reads (`files` and `streamed`) into `dir`.
+    pub fn write_files(&self, dir: &std::path::Path) -> Result<(), FlowError> {
+        let io = |path: std::path::PathBuf| {
+            move |source| FlowError::Io { path: path.display().to_string(), source }
+        };
+        for (name, contents) in &self.files {
+            let path = dir.join(name);
+            std::fs::write(&path, contents).map_err(io(path))?;
+        }
+        for f in &self.streamed {
+            let path = dir.join(&f.name);
+            let write = || -> std::io::Result<()> {
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+                (f.write)(&mut out)?;
+                std::io::Write::flush(&mut out)
+            };
+            write().map_err(io(path.clone()))?;
+        }
+        Ok(())
+    }
 }
 
 /// A design compiled for one mapping.

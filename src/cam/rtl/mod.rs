@@ -261,5 +261,6 @@ pub fn lower(design: &CamDesign, top: &str) -> Result<HwDesign, CamError> {
         latency: worst,
         interval: worst,
         files,
+        streamed: Vec::new(),
     })
 }

@@ -15,7 +15,12 @@ pub mod plan;
 
 use crate::backend::verilog::ast::Module;
 use crate::crossbar::graph::Network;
+use crate::crossbar::ops::XbarLayerHw;
+use crate::family::StreamedFile;
 use plan::Plan;
+use std::io::Write;
+use std::ops::Range;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// Why a chain cannot be lowered.
@@ -24,11 +29,13 @@ use thiserror::Error;
 pub struct XbarLowerError(pub String);
 
 /// The lowered design: its module, memory images and timing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct XbarDesign {
     pub module: Module,
-    /// `(file name, contents)` of every `$readmemh` image, written beside the design.
+    /// `(file name, contents)` of the small `$readmemh` images, written beside the design.
     pub files: Vec<(String, String)>,
+    /// The conductance-code images, written from the programmed layers when the design is.
+    pub streamed: Vec<StreamedFile>,
     pub in_width: u32,
     pub out_width: u32,
     /// Cycles from accepting an input to its output.
@@ -49,6 +56,7 @@ impl XbarDesign {
             latency: self.latency,
             interval: self.interval,
             files: self.files,
+            streamed: self.streamed,
         }
     }
 }
@@ -85,25 +93,49 @@ fn image(
     Ok(s)
 }
 
-/// The `$readmemh` image of a row tile's conductance codes: one line per row, lane `c` (of
-/// `lane` bits, lane 0 least significant) the code of logical column `c`, in the hex digits
-/// [`crate::backend::verilog::bits::Bits::to_hex`] writes. Written straight from the packed
-/// codes, a machine word at a time: no per-cell word or bit vector.
-fn codes_image<R: AsRef<[u32]>>(
-    rows: impl Iterator<Item = R>,
+/// The rows `rows` of a layer's cells, each as its `ncols` conductance codes.
+fn code_rows(
+    hw: &XbarLayerHw,
+    rows: Range<usize>,
+    ncols: usize,
+) -> impl Iterator<Item = std::borrow::Cow<'_, [u32]>> {
+    rows.map(move |i| hw.prog.span(&hw.map, i * ncols..(i + 1) * ncols))
+}
+
+/// Refuses a code that does not fit its `lane` bits, before any image is written.
+fn check_lanes(
+    hw: &XbarLayerHw,
+    rows: Range<usize>,
+    ncols: usize,
     lane: u32,
-) -> Result<String, String> {
-    let mut s = String::new();
+) -> Result<(), String> {
+    for (i, row) in code_rows(hw, rows, ncols).enumerate() {
+        if let Some((c, g)) = row.iter().enumerate().find(|(_, g)| lane < 32 && **g >> lane != 0) {
+            return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the `$readmemh` image of a row tile's conductance codes: one line per row, lane `c`
+/// (of `lane` bits, lane 0 least significant) the code of logical column `c`, in the hex digits
+/// [`crate::backend::verilog::bits::Bits::to_hex`] writes. Streamed a row at a time from the
+/// programmed layer: the image text is never held whole (it is ~3 bytes per cell).
+fn write_codes(
+    out: &mut dyn Write,
+    hw: &XbarLayerHw,
+    rows: Range<usize>,
+    ncols: usize,
+    lane: u32,
+) -> std::io::Result<()> {
     let mut word: Vec<u64> = Vec::new();
-    for (i, row) in rows.enumerate() {
-        let width = lane as usize * row.as_ref().len();
+    let mut line: Vec<u8> = Vec::new();
+    for row in code_rows(hw, rows, ncols) {
+        let width = lane as usize * row.len();
         word.clear();
         word.resize(width.div_ceil(64) + 1, 0);
-        for (c, &g) in row.as_ref().iter().enumerate() {
+        for (c, &g) in row.iter().enumerate() {
             let g = u64::from(g);
-            if lane < 64 && g >> lane != 0 {
-                return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
-            }
             let at = c * lane as usize;
             let (k, off) = (at / 64, at % 64);
             word[k] |= g << off;
@@ -111,13 +143,15 @@ fn codes_image<R: AsRef<[u32]>>(
                 word[k + 1] |= g >> (64 - off);
             }
         }
+        line.clear();
         for d in (0..width.div_ceil(4)).rev() {
             let nib = (word[d * 4 / 64] >> (d * 4 % 64)) & 0xf;
-            s.push(char::from_digit(nib as u32, 16).unwrap_or('0'));
+            line.push(b"0123456789abcdef"[nib as usize]);
         }
-        s.push('\n');
+        line.push(b'\n');
+        out.write_all(&line)?;
     }
-    Ok(s)
+    Ok(())
 }
 
 fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i128>> {
@@ -137,6 +171,7 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
     let (in_width, out_width) = (width(&in_ty)?, width(&out_ty)?);
     let module = emit::module(top, &plan, in_width, out_width).map_err(err)?;
     let mut files = Vec::new();
+    let mut streamed = Vec::new();
     if let Some(levels) = &plan.adc.levels {
         let img = image(column(levels.iter().map(|v| *v as i128)), plan.adc.level_bits, false);
         files.push((level_file(top), img.map_err(err)?));
@@ -144,9 +179,13 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
     for (l, lp) in plan.layers.iter().enumerate() {
         let hw = net.layers[l].stage.hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
         for (r, t) in lp.row_tiles.iter().enumerate() {
-            let rows = (t.row0..t.row0 + t.nrows)
-                .map(|i| hw.prog.span(&hw.map, i * lp.ncols..(i + 1) * lp.ncols));
-            files.push((g_file(top, l, r), codes_image(rows, lp.lane).map_err(err)?));
+            let (rows, ncols, lane) = (t.row0..t.row0 + t.nrows, lp.ncols, lp.lane);
+            check_lanes(hw, rows.clone(), ncols, lane).map_err(err)?;
+            let hw = hw.clone();
+            streamed.push(StreamedFile {
+                name: g_file(top, l, r),
+                write: Arc::new(move |out| write_codes(out, &hw, rows.clone(), ncols, lane)),
+            });
         }
         let bias = image(column(lp.bias.iter().map(|b| i128::from(*b))), lp.bias_bits, true);
         files.push((bias_file(top, l), bias.map_err(err)?));
@@ -158,5 +197,14 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
         }
     }
     let latency = u32::try_from(plan.latency()).map_err(|_| err("latency overflows".into()))?;
-    Ok(XbarDesign { module, files, in_width, out_width, latency, interval: latency + 1, plan })
+    Ok(XbarDesign {
+        module,
+        files,
+        streamed,
+        in_width,
+        out_width,
+        latency,
+        interval: latency + 1,
+        plan,
+    })
 }

@@ -119,7 +119,8 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
             ))
         }
     };
-    let raw_chunks = |width: usize| -> Result<Option<Vec<&[u8]>>, OnnxError> {
+    // An iterator, not a collected `Vec<&[u8]>`: that is 16 bytes of slice per element.
+    let raw_chunks = |width: usize| -> Result<Option<std::slice::ChunksExact<'_, u8>>, OnnxError> {
         match raw {
             Some(b) if !b.is_empty() || n == 0 => {
                 if b.len() != n * width {
@@ -133,7 +134,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
                         ),
                     ));
                 }
-                Ok(Some(b.chunks_exact(width).collect()))
+                Ok(Some(b.chunks_exact(width)))
             }
             _ => Ok(None),
         }
@@ -143,7 +144,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
     let (data, stored) = match dt {
         data_type::FLOAT => {
             let v: Vec<f32> = match raw_chunks(4)? {
-                Some(c) => c.iter().map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                Some(c) => c.map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
                 None => t.float_data.clone(),
             };
             check(v.len(), "float_data")?;
@@ -153,7 +154,6 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         data_type::DOUBLE => {
             let v: Vec<f64> = match raw_chunks(8)? {
                 Some(c) => c
-                    .iter()
                     .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                     .collect(),
                 None => t.double_data.clone(),
@@ -166,7 +166,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         }
         data_type::FLOAT16 => {
             let v: Vec<f32> = match raw_chunks(2)? {
-                Some(c) => c.iter().map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
+                Some(c) => c.map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]]))).collect(),
                 // int32_data holds the 16-bit patterns, one per element.
                 None => t.int32_data.iter().map(|x| f16_to_f32(*x as u16)).collect(),
             };
@@ -176,7 +176,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         }
         data_type::INT8 => {
             let v: Vec<f32> = match raw_chunks(1)? {
-                Some(c) => c.iter().map(|b| b[0] as i8 as f32).collect(),
+                Some(c) => c.map(|b| b[0] as i8 as f32).collect(),
                 None => t.int32_data.iter().map(|x| *x as i8 as f32).collect(),
             };
             check(v.len(), "int32_data")?;
@@ -184,7 +184,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         }
         data_type::UINT8 => {
             let v: Vec<f32> = match raw_chunks(1)? {
-                Some(c) => c.iter().map(|b| b[0] as f32).collect(),
+                Some(c) => c.map(|b| b[0] as f32).collect(),
                 None => t.int32_data.iter().map(|x| *x as u8 as f32).collect(),
             };
             check(v.len(), "int32_data")?;
@@ -192,7 +192,7 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         }
         data_type::INT32 => {
             let v: Vec<i64> = match raw_chunks(4)? {
-                Some(c) => c.iter().map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect(),
+                Some(c) => c.map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as i64).collect(),
                 None => t.int32_data.iter().map(|x| *x as i64).collect(),
             };
             check(v.len(), "int32_data")?;
@@ -201,7 +201,6 @@ pub fn decode_tensor(t: &TensorProto, ctx: &Ctx, field: &str) -> Result<Tensor, 
         data_type::INT64 => {
             let v: Vec<i64> = match raw_chunks(8)? {
                 Some(c) => c
-                    .iter()
                     .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
                     .collect(),
                 None => t.int64_data.clone(),

@@ -294,6 +294,16 @@ impl PlaneKernel {
         }
         // Slice s of output j is columns j * cpw + s * p_n (+ 1 for the negative polarity).
         let shift = map.cell_bits;
+        #[cfg(target_arch = "x86_64")]
+        if cpw % 8 == 0 && cpw <= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+            let shifts: [i64; 64] = std::array::from_fn(|k| ((k / p_n) as u32 * shift) as i64);
+            let neg: [u8; 8] = std::array::from_fn(|b| {
+                (0..8).filter(|i| (b * 8 + i) % p_n == 1).fold(0u8, |m, i| m | 1 << i)
+            });
+            // SAFETY: the CPU supports AVX-512F, checked just above.
+            unsafe { avx512::shift_add(col_acc, &shifts[..cpw], &neg[..cpw / 8], acc) };
+            return counts;
+        }
         for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
             for (s, pair) in ws.chunks_exact(p_n).enumerate() {
                 let v = if p_n == 2 { pair[0] - pair[1] } else { pair[0] };
@@ -632,6 +642,26 @@ mod avx512 {
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vbmi")
             && is_x86_feature_detected!("avx512vpopcntdq")
+            && is_x86_feature_detected!("avx512ifma")
+    }
+
+    /// `acc[j] += sum_k sign_k * (col_acc[j * cpw + k] << shift_k)` for every output `j`, eight
+    /// columns at a time; `shifts` and `neg` (one mask per eight columns) describe one output's
+    /// `cpw` columns (a multiple of 8).
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn shift_add(col_acc: &[i64], shifts: &[i64], neg: &[u8], acc: &mut [i64]) {
+        let cpw = shifts.len();
+        for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
+            let mut tot = _mm512_setzero_si512();
+            for ((v, sh), m) in ws.chunks_exact(8).zip(shifts.chunks_exact(8)).zip(neg) {
+                // SAFETY: chunks of exactly eight i64.
+                let (v, sh) =
+                    unsafe { (_mm512_loadu_epi64(v.as_ptr()), _mm512_loadu_epi64(sh.as_ptr())) };
+                let x = _mm512_sllv_epi64(v, sh);
+                tot = _mm512_mask_sub_epi64(_mm512_add_epi64(tot, x), *m, tot, x);
+            }
+            *a += _mm512_reduce_add_epi64(tot);
+        }
     }
 
     pub(super) struct Kernel<'a> {
@@ -665,7 +695,7 @@ mod avx512 {
         }
     }
 
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     unsafe fn columns<const W: usize, const BYTES: bool, const COUNT: bool>(
         k: &Kernel<'_>,
         cols: &[u64],
@@ -726,8 +756,15 @@ mod avx512 {
                     let sum = _mm512_max_epi64(_mm512_min_epi64(sum, last), zero);
                     _mm512_i64gather_epi64::<8>(sum, k.levels.as_ptr())
                 };
-                let v = _mm512_sll_epi64(level, _mm_cvtsi64_si128(p.shift as i64));
-                acc = if p.neg { _mm512_sub_epi64(acc, v) } else { _mm512_add_epi64(acc, v) };
+                acc = if p.neg {
+                    _mm512_sub_epi64(
+                        acc,
+                        _mm512_sll_epi64(level, _mm_cvtsi64_si128(p.shift as i64)),
+                    )
+                } else {
+                    // level * 2^t < 2^52: the 52-bit multiply-add is exact.
+                    _mm512_madd52lo_epu64(acc, level, _mm512_set1_epi64(1i64 << p.shift))
+                };
             }
             let at = col_acc.as_mut_ptr().add(c);
             let old = _mm512_maskz_loadu_epi64(k8, at as *const _);

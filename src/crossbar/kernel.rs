@@ -128,7 +128,9 @@ impl PlaneKernel {
         let bytes = (self.cell_bits == 1 && self.tile_rows <= 128)
             .then(|| byte_tables(&levels, self.tile_rows, self.base, self.step))
             .flatten();
-        Tables { levels, bytes }
+        // Every weighted level `level * 2^t` (t < 24) below 2^52, for the 52-bit multiply-add.
+        let small = levels.iter().all(|l| (0..1 << 28).contains(l));
+        Tables { levels, bytes, small }
     }
 }
 
@@ -141,6 +143,8 @@ struct Tables {
     /// for the popcount `s` (`s <= d`; `s = 128` reads entry 127, which is only built when
     /// both agree). `None` when a level exceeds a byte or 128 and 127 differ.
     bytes: Option<Vec<u8>>,
+    /// Every level in `0..2^28`.
+    small: bool,
 }
 
 /// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
@@ -327,7 +331,7 @@ impl PlaneKernel {
         let words = self.words;
         let mut over = 0u64;
         #[cfg(target_arch = "x86_64")]
-        if self.cell_bits == 1 && words <= 2 && avx512::available() {
+        if self.cell_bits == 1 && words <= 2 && a_n <= 24 && tables.small && avx512::available() {
             planes.clear();
             for t in 0..a_n {
                 let d = tile.driven[t];
@@ -340,7 +344,7 @@ impl PlaneKernel {
                 let xs = &tile.xs[t * words..(t + 1) * words];
                 planes.push(Plane {
                     x: [xs[0], xs.get(1).copied().unwrap_or(0)],
-                    shift: t as u64,
+                    weight: 1i64 << t,
                     neg: tile.signed && t == a_n - 1,
                     offset,
                     clamp: d >= 128,
@@ -416,8 +420,8 @@ fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
 struct Plane {
     /// Its row words (the second 0 for one-word tiles).
     x: [u64; 2],
-    /// `log2 |plane weight|`.
-    shift: u64,
+    /// `|plane weight|`, `2^t`.
+    weight: i64,
     /// The weight is negative (a signed input's top bit).
     neg: bool,
     /// `driven * base`: the sum's offset in fine units.
@@ -428,20 +432,6 @@ struct Plane {
     bytes: *const u8,
     /// Popcounts above this are saturated reads.
     thr: i64,
-}
-
-impl Default for Plane {
-    fn default() -> Self {
-        Plane {
-            x: [0; 2],
-            shift: 0,
-            neg: false,
-            offset: 0,
-            clamp: false,
-            bytes: std::ptr::null(),
-            thr: i64::MAX,
-        }
-    }
 }
 
 /// The input side of one array's run: its row tile's input planes and driven counts.
@@ -702,6 +692,36 @@ mod avx512 {
         col_acc: &mut [i64],
     ) -> u64 {
         let n = col_acc.len().min(cols.len() / W);
+        let mut over = 0u64;
+        let mut c = 0;
+        // Two blocks per pass over the planes: each plane's words, table and weight are read
+        // once for sixteen columns.
+        while n - c >= 16 {
+            over += blocks::<W, BYTES, COUNT, 2>(k, cols, col_acc, c, [0xFF; 2]);
+            c += 16;
+        }
+        while c < n {
+            let m = (n - c).min(8);
+            let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
+            over += blocks::<W, BYTES, COUNT, 1>(k, cols, col_acc, c, [k8]);
+            c += 8;
+        }
+        over
+    }
+
+    /// `B` blocks of eight columns from column `c`, lanes as `masks` (low lanes set).
+    ///
+    /// # Safety
+    /// As [`run`]; the masked lanes' columns exist in `cols` and `col_acc`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn blocks<const W: usize, const BYTES: bool, const COUNT: bool, const B: usize>(
+        k: &Kernel<'_>,
+        cols: &[u64],
+        col_acc: &mut [i64],
+        c: usize,
+        masks: [__mmask8; B],
+    ) -> u64 {
         let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
         let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
         let step = _mm512_set1_epi64(k.step);
@@ -711,15 +731,15 @@ mod avx512 {
         let c127 = _mm512_set1_epi64(127);
         let low_bytes: __mmask64 = 0x0101_0101_0101_0101;
         let mut over = 0u64;
-        let mut c = 0;
-        while c < n {
-            let m = (n - c).min(8);
-            let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
-            // SAFETY (loads/stores): masked to the words of columns c .. c + m, which exist.
-            let (a0, a1) = if W == 1 {
-                (_mm512_maskz_loadu_epi64(k8, cols.as_ptr().add(c) as *const _), zero)
+        let mut a0 = [zero; B];
+        let mut a1 = [zero; B];
+        for b in 0..B {
+            let (k8, at) = (masks[b], c + 8 * b);
+            // SAFETY (loads): masked to the words of the block's columns, which exist.
+            if W == 1 {
+                a0[b] = _mm512_maskz_loadu_epi64(k8, cols.as_ptr().add(at) as *const _);
             } else {
-                let q = 2 * m;
+                let q = 2 * k8.count_ones();
                 let lo: __mmask8 = if q >= 8 { 0xFF } else { (1u8 << q) - 1 };
                 let hi: __mmask8 = if q >= 16 {
                     0xFF
@@ -728,27 +748,36 @@ mod avx512 {
                 } else {
                     0
                 };
-                let a = _mm512_maskz_loadu_epi64(lo, cols.as_ptr().add(2 * c) as *const _);
-                let b = _mm512_maskz_loadu_epi64(hi, cols.as_ptr().add(2 * c + 8) as *const _);
-                (_mm512_permutex2var_epi64(a, even, b), _mm512_permutex2var_epi64(a, odd, b))
+                let x = _mm512_maskz_loadu_epi64(lo, cols.as_ptr().add(2 * at) as *const _);
+                let y = _mm512_maskz_loadu_epi64(hi, cols.as_ptr().add(2 * at + 8) as *const _);
+                a0[b] = _mm512_permutex2var_epi64(x, even, y);
+                a1[b] = _mm512_permutex2var_epi64(x, odd, y);
+            }
+        }
+        let mut acc = [zero; B];
+        for p in k.planes {
+            let x0 = _mm512_set1_epi64(p.x[0] as i64);
+            let x1 = _mm512_set1_epi64(p.x[1] as i64);
+            let weight = _mm512_set1_epi64(p.weight);
+            let (t0, t1) = if BYTES {
+                (
+                    _mm512_loadu_si512(p.bytes as *const _),
+                    _mm512_loadu_si512(p.bytes.add(64) as *const _),
+                )
+            } else {
+                (zero, zero)
             };
-            let mut acc = zero;
-            for p in k.planes {
-                let mut s =
-                    _mm512_popcnt_epi64(_mm512_and_si512(a0, _mm512_set1_epi64(p.x[0] as i64)));
+            for b in 0..B {
+                let mut s = _mm512_popcnt_epi64(_mm512_and_si512(a0[b], x0));
                 if W == 2 {
-                    let s1 =
-                        _mm512_popcnt_epi64(_mm512_and_si512(a1, _mm512_set1_epi64(p.x[1] as i64)));
-                    s = _mm512_add_epi64(s, s1);
+                    s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_and_si512(a1[b], x1)));
                 }
                 if COUNT {
-                    let m = _mm512_mask_cmpgt_epi64_mask(k8, s, _mm512_set1_epi64(p.thr));
+                    let m = _mm512_mask_cmpgt_epi64_mask(masks[b], s, _mm512_set1_epi64(p.thr));
                     over += u64::from(m.count_ones());
                 }
                 let level = if BYTES {
                     let idx = if p.clamp { _mm512_min_epu64(s, c127) } else { s };
-                    let t0 = _mm512_loadu_si512(p.bytes as *const _);
-                    let t1 = _mm512_loadu_si512(p.bytes.add(64) as *const _);
                     _mm512_maskz_permutex2var_epi8(low_bytes, t0, idx, t1)
                 } else {
                     let sum =
@@ -756,20 +785,19 @@ mod avx512 {
                     let sum = _mm512_max_epi64(_mm512_min_epi64(sum, last), zero);
                     _mm512_i64gather_epi64::<8>(sum, k.levels.as_ptr())
                 };
-                acc = if p.neg {
-                    _mm512_sub_epi64(
-                        acc,
-                        _mm512_sll_epi64(level, _mm_cvtsi64_si128(p.shift as i64)),
-                    )
+                acc[b] = if p.neg {
+                    _mm512_sub_epi64(acc[b], _mm512_mullox_epi64(level, weight))
                 } else {
                     // level * 2^t < 2^52: the 52-bit multiply-add is exact.
-                    _mm512_madd52lo_epu64(acc, level, _mm512_set1_epi64(1i64 << p.shift))
+                    _mm512_madd52lo_epu64(acc[b], level, weight)
                 };
             }
-            let at = col_acc.as_mut_ptr().add(c);
-            let old = _mm512_maskz_loadu_epi64(k8, at as *const _);
-            _mm512_mask_storeu_epi64(at as *mut _, k8, _mm512_add_epi64(old, acc));
-            c += 8;
+        }
+        for b in 0..B {
+            // SAFETY (load/store): masked to the block's columns, which exist in `col_acc`.
+            let at = col_acc.as_mut_ptr().add(c + 8 * b);
+            let old = _mm512_maskz_loadu_epi64(masks[b], at as *const _);
+            _mm512_mask_storeu_epi64(at as *mut _, masks[b], _mm512_add_epi64(old, acc[b]));
         }
         over
     }

@@ -299,13 +299,13 @@ impl PlaneKernel {
         // Slice s of output j is columns j * cpw + s * p_n (+ 1 for the negative polarity).
         let shift = map.cell_bits;
         #[cfg(target_arch = "x86_64")]
-        if cpw % 8 == 0 && cpw <= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+        if (1..=64).contains(&cpw) && std::arch::is_x86_feature_detected!("avx512f") {
             let shifts: [i64; 64] = std::array::from_fn(|k| ((k / p_n) as u32 * shift) as i64);
             let neg: [u8; 8] = std::array::from_fn(|b| {
                 (0..8).filter(|i| (b * 8 + i) % p_n == 1).fold(0u8, |m, i| m | 1 << i)
             });
             // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { avx512::shift_add(col_acc, &shifts[..cpw], &neg[..cpw / 8], acc) };
+            unsafe { avx512::shift_add(col_acc, cpw, &shifts, &neg, acc) };
             return counts;
         }
         for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
@@ -636,19 +636,31 @@ mod avx512 {
     }
 
     /// `acc[j] += sum_k sign_k * (col_acc[j * cpw + k] << shift_k)` for every output `j`, eight
-    /// columns at a time; `shifts` and `neg` (one mask per eight columns) describe one output's
-    /// `cpw` columns (a multiple of 8).
+    /// columns at a time; `shifts` (`cpw` of them, padded to a multiple of 8) and `neg` (one
+    /// mask per eight columns) describe one output's `cpw` columns.
     #[target_feature(enable = "avx512f")]
-    pub(super) fn shift_add(col_acc: &[i64], shifts: &[i64], neg: &[u8], acc: &mut [i64]) {
-        let cpw = shifts.len();
-        for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
+    pub(super) fn shift_add(
+        col_acc: &[i64],
+        cpw: usize,
+        shifts: &[i64],
+        neg: &[u8],
+        acc: &mut [i64],
+    ) {
+        let chunks = cpw.div_ceil(8);
+        let tail = cpw - 8 * (chunks - 1);
+        let last: __mmask8 = if tail == 8 { 0xFF } else { (1u8 << tail) - 1 };
+        for (j, a) in acc.iter_mut().enumerate().take(col_acc.len() / cpw) {
             let mut tot = _mm512_setzero_si512();
-            for ((v, sh), m) in ws.chunks_exact(8).zip(shifts.chunks_exact(8)).zip(neg) {
-                // SAFETY: chunks of exactly eight i64.
-                let (v, sh) =
-                    unsafe { (_mm512_loadu_epi64(v.as_ptr()), _mm512_loadu_epi64(sh.as_ptr())) };
+            for (k, n) in neg.iter().enumerate().take(chunks) {
+                let m = if k + 1 == chunks { last } else { 0xFF };
+                // SAFETY: masked to the columns j * cpw + 8k .. (j + 1) * cpw of `col_acc` and
+                // the padded shifts.
+                let (v, sh) = unsafe {
+                    let v = _mm512_maskz_loadu_epi64(m, col_acc.as_ptr().add(j * cpw + 8 * k));
+                    (v, _mm512_loadu_epi64(shifts.as_ptr().add(8 * k)))
+                };
                 let x = _mm512_sllv_epi64(v, sh);
-                tot = _mm512_mask_sub_epi64(_mm512_add_epi64(tot, x), *m, tot, x);
+                tot = _mm512_mask_sub_epi64(_mm512_add_epi64(tot, x), *n, tot, x);
             }
             *a += _mm512_reduce_add_epi64(tot);
         }

@@ -259,7 +259,9 @@ impl PlaneKernel {
         let cpw = map.cols_per_weight();
         let p_n = map.polarities as usize;
         let col_acc = zeroed(&mut scratch.col_acc, self.ncols);
-        let sums = zeroed(&mut scratch.sums, self.ncols);
+        // Per-(array, plane) sums are only materialized off the fused path.
+        let unfused = tables.is_none() || each_sum.is_some();
+        let sums = zeroed(&mut scratch.sums, if unfused { self.ncols } else { 0 });
         let mut counts = RunCounts::default();
         let span = cb * words;
         for a in &map.arrays {

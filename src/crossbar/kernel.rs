@@ -298,24 +298,7 @@ impl PlaneKernel {
                 }
             }
         }
-        // Slice s of output j is columns j * cpw + s * p_n (+ 1 for the negative polarity).
-        let shift = map.cell_bits;
-        #[cfg(target_arch = "x86_64")]
-        if (1..=64).contains(&cpw) && std::arch::is_x86_feature_detected!("avx512f") {
-            let shifts: [i64; 64] = std::array::from_fn(|k| ((k / p_n) as u32 * shift) as i64);
-            let neg: [u8; 8] = std::array::from_fn(|b| {
-                (0..8).filter(|i| (b * 8 + i) % p_n == 1).fold(0u8, |m, i| m | 1 << i)
-            });
-            // SAFETY: the CPU supports AVX-512F, checked just above.
-            unsafe { avx512::shift_add(col_acc, cpw, &shifts, &neg, acc) };
-            return counts;
-        }
-        for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
-            for (s, pair) in ws.chunks_exact(p_n).enumerate() {
-                let v = if p_n == 2 { pair[0] - pair[1] } else { pair[0] };
-                *a += v << (s as u32 * shift);
-            }
-        }
+        shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
         counts
     }
 
@@ -412,8 +395,40 @@ fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
         }
         return;
     }
+    transpose_any(chunk, a_n, put)
+}
+
+/// [`transpose`] without SIMD.
+fn transpose_any(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
     for t in 0..a_n {
         put(t, chunk.iter().enumerate().fold(0u64, |m, (r, b)| m | (((b >> t) & 1) << r)));
+    }
+}
+
+/// `acc[j] += sum_s (col_acc[pos] - col_acc[neg]) << (s * cell_bits)` over output `j`'s
+/// slices: slice `s` of output `j` is column `j * cpw + s * p_n` (+ 1 for the negative
+/// polarity when `p_n == 2`).
+fn shift_add(col_acc: &[i64], cpw: usize, p_n: usize, cell_bits: u32, acc: &mut [i64]) {
+    #[cfg(target_arch = "x86_64")]
+    if (1..=64).contains(&cpw) && std::arch::is_x86_feature_detected!("avx512f") {
+        let shifts: [i64; 64] = std::array::from_fn(|k| ((k / p_n) as u32 * cell_bits) as i64);
+        let neg: [u8; 8] = std::array::from_fn(|b| {
+            (0..8).filter(|i| (b * 8 + i) % p_n == 1).fold(0u8, |m, i| m | 1 << i)
+        });
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { avx512::shift_add(col_acc, cpw, &shifts, &neg, acc) };
+        return;
+    }
+    shift_add_any(col_acc, cpw, p_n, cell_bits, acc)
+}
+
+/// [`shift_add`] without SIMD.
+fn shift_add_any(col_acc: &[i64], cpw: usize, p_n: usize, cell_bits: u32, acc: &mut [i64]) {
+    for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
+        for (s, pair) in ws.chunks_exact(p_n).enumerate() {
+            let v = if p_n == 2 { pair[0] - pair[1] } else { pair[0] };
+            *a += v << (s as u32 * cell_bits);
+        }
     }
 }
 
@@ -814,5 +829,58 @@ mod avx512 {
             _mm512_mask_storeu_epi64(at as *mut _, masks[b], _mm512_add_epi64(old, acc[b]));
         }
         over
+    }
+}
+
+/// The SIMD helpers outside the column kernel equal their portable versions (the kernel itself
+/// is compared with the reference loop in tests/crossbar_sim.rs).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(seed: &mut u64, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transpose_equals_the_portable_loop() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for (len, a_n) in [(64, 8), (1, 1), (37, 5), (64, 3), (10, 16)] {
+            let chunk: Vec<u64> = words(&mut seed, len).iter().map(|w| w & 0xFFFF).collect();
+            let (mut fast, mut slow) = (vec![0u64; a_n], vec![0u64; a_n]);
+            transpose(&chunk, a_n, |t, w| fast[t] = w);
+            transpose_any(&chunk, a_n, |t, w| slow[t] = w);
+            assert_eq!(fast, slow, "len {len} a_n {a_n}");
+        }
+    }
+
+    #[test]
+    fn shift_add_equals_the_portable_loop() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for cpw in 1..=64usize {
+            for p_n in [1usize, 2] {
+                if cpw % p_n != 0 {
+                    continue;
+                }
+                let n_out = 3;
+                let col_acc: Vec<i64> =
+                    words(&mut seed, n_out * cpw).iter().map(|w| (*w as i64) >> 50).collect();
+                // Shifts stay below 64 (as a layer's weight bits do): at most 63 slices of 1 bit.
+                let cell_bits = if cpw / p_n > 16 { 1 } else { 1 + (cpw % 3) as u32 };
+                let init =
+                    words(&mut seed, n_out).iter().map(|w| (*w as i64) >> 20).collect::<Vec<_>>();
+                let (mut fast, mut slow) = (init.clone(), init);
+                shift_add(&col_acc, cpw, p_n, cell_bits, &mut fast);
+                shift_add_any(&col_acc, cpw, p_n, cell_bits, &mut slow);
+                assert_eq!(fast, slow, "cpw {cpw} p_n {p_n}");
+            }
+        }
     }
 }

@@ -10,7 +10,9 @@ use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::{program, DeviceConfig};
 use tessera::crossbar::mlp::extract_mlp;
 use tessera::crossbar::quant::{argmax_agreement, quantize, QLayer, QuantConfig};
-use tessera::crossbar::sim::{simulate_layer, CrossbarNet, Events, Hooks, LayerHw, LayerInput};
+use tessera::crossbar::sim::{
+    simulate_layer, CrossbarNet, Events, Exceeding, Hooks, LayerHw, LayerInput,
+};
 use tessera::crossbar::tile::{map_layer, tile_stats, FullScale, SignedEncoding, XbarConfig};
 use tessera::frontend::onnx::load_onnx;
 
@@ -315,42 +317,63 @@ fn differential_pairs_cancel_off_state_leakage() {
     assert!(off > 0 && diff * 10 < off, "differential {diff} vs offset {off}");
 }
 
-/// A layer simulation's outputs and events, and every partial sum it converted (sorted).
-type Outcome = ((Vec<i64>, Events), Vec<i64>);
+/// How a kernel test draws its inputs: any code, small codes (the high bit planes drive no
+/// row), all zero, or all at the maximum (every row driven on the planes of its set bits).
+#[derive(Clone, Copy, Debug)]
+enum Inputs {
+    Any,
+    Small,
+    Zero,
+    Max,
+}
+
+/// A layer simulation's outputs and events, every partial sum it converted (sorted), and the
+/// saturated reads counted by an [`Exceeding`] sink (over, total).
+type Outcome = ((Vec<i64>, Events), Vec<i64>, (u64, u64));
 
 /// Runs a layer twice: through the bit-plane kernel the programmed layer carries, and through
-/// the reference loop (the same layer with the kernel removed); returns both results and the
-/// partial sums each counted.
+/// the reference loop (the same layer with the kernel removed); returns both results, the
+/// partial sums each counted, and the reads each counted above `full` (fine units) with the
+/// ADC at `full_scale` levels.
 fn kernel_and_reference(
     layer: &QLayer,
     cfg: &XbarConfig,
     dev: &DeviceConfig,
     x: &[i64],
+    (full_scale, full): (u64, i64),
 ) -> [Outcome; 2] {
     let map = map_layer(&Arc::new(layer.clone()), cfg).unwrap();
     let fast = program(&map, dev, 0).unwrap();
     assert!(fast.kernel.is_some(), "codes depend on the level only, so the kernel applies");
     let slow = tessera::crossbar::device::ProgrammedLayer { kernel: None, ..fast.clone() };
-    let adc = Adc { bits: cfg.adc_bits, full_scale: 97, frac_bits: dev.frac_bits };
+    let adc = Adc { bits: cfg.adc_bits, full_scale, frac_bits: dev.frac_bits };
     [fast, slow].map(|prog| {
         let hw = LayerHw { map: &map, prog: &prog, adc: &adc, cfg };
         let mut sums = tessera::crossbar::sim::SumHistogram::default();
         let input = LayerInput { x, a_bits: layer.a_bits, signed: layer.in_lo < 0 };
         let hooks = &mut Hooks { noise: None, partial_sums: Some(&mut sums) };
         let with_hook = simulate_layer(hw, input, hooks);
+        let mut e = Exceeding { full, over: 0, total: 0 };
+        let counted =
+            simulate_layer(hw, input, &mut Hooks { noise: None, partial_sums: Some(&mut e) });
         let plain = simulate_layer(hw, input, &mut Hooks::default());
         assert_eq!(with_hook, plain);
-        let all = (0..sums.len()).map(|k| sums.nth(k).unwrap()).collect();
-        (plain, all)
+        assert_eq!(counted, plain);
+        let all: Vec<i64> = (0..sums.len()).map(|k| sums.nth(k).unwrap()).collect();
+        assert_eq!(e.total, all.len() as u64);
+        assert_eq!(e.over, all.iter().filter(|p| **p > full).count() as u64);
+        (plain, all, (e.over, e.total))
     })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
-    /// The kernel (popcounts over bit planes, the ADC as a table, AVX-512 where the CPU has it)
-    /// is the reference loop bit for bit: outputs, events and every partial sum, for signed and
-    /// unsigned inputs, both encodings, 1- to 3-bit cells, arrays of 1 to 130 rows, ideal
-    /// devices and a finite on/off ratio.
+    /// The kernel (popcounts over bit planes, the ADC as a byte or word table, AVX-512 where
+    /// the CPU has it, planes that drive no row skipped) is the reference loop bit for bit:
+    /// outputs, events, every partial sum and the saturated reads it counts inside its loop,
+    /// for signed and unsigned inputs (random, small, zero, all rows driven), both encodings,
+    /// 1- to 3-bit cells, arrays of 1 to 130 rows, ideal devices and a finite on/off ratio,
+    /// ADC transfers that fit a byte table and ones that do not.
     #[test]
     fn kernel_equals_reference_loop(
         n_in in 1usize..300,
@@ -360,13 +383,23 @@ proptest! {
         offset in any::<bool>(),
         signed in any::<bool>(),
         on_off in prop::sample::select(vec![f64::INFINITY, 17.0, 5.0]),
+        (adc_bits, full_scale) in prop::sample::select(vec![(5u32, 97u64), (8, 3000), (4, 9)]),
+        inputs in prop::sample::select(vec![Inputs::Any, Inputs::Small, Inputs::Zero, Inputs::Max]),
+        full in 0i64..3000,
         seed in any::<u64>(),
     ) {
         let mut r = tessera::crossbar::device::stream(seed, 9, 0);
         let mut draw = |m: u64| (rand_core::Rng::next_u64(&mut r) % m) as i64;
         let w: Vec<i64> = (0..n_in * n_out).map(|_| draw(255) - 127).collect();
         let (in_lo, in_hi) = if signed { (-128, 127) } else { (0, 255) };
-        let x: Vec<i64> = (0..n_in).map(|_| in_lo + draw((in_hi - in_lo + 1) as u64)).collect();
+        let x: Vec<i64> = (0..n_in)
+            .map(|_| match inputs {
+                Inputs::Any => in_lo + draw((in_hi - in_lo + 1) as u64),
+                Inputs::Small => draw(4) - if signed { 2 } else { 0 },
+                Inputs::Zero => 0,
+                Inputs::Max => in_hi,
+            })
+            .collect();
         let layer = qlayer(n_in, n_out, w, (-127, 127), (in_lo, in_hi), 8);
         let cfg = XbarConfig {
             rows,
@@ -374,11 +407,11 @@ proptest! {
             cell_bits,
             encoding: if offset { SignedEncoding::Offset } else { SignedEncoding::Differential },
             cols_per_adc: 8,
-            adc_bits: 5,
+            adc_bits,
             full_scale: FullScale::ArrayMax,
         };
         let dev = DeviceConfig { on_off_ratio: on_off, frac_bits: 4, ..DeviceConfig::ideal() };
-        let [fast, slow] = kernel_and_reference(&layer, &cfg, &dev, &x);
+        let [fast, slow] = kernel_and_reference(&layer, &cfg, &dev, &x, (full_scale, full));
         prop_assert_eq!(fast, slow);
     }
 }

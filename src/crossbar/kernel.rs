@@ -33,9 +33,9 @@ pub struct PlaneKernel {
     /// `code(level) = base + step * level` in fine units.
     base: i64,
     step: i64,
-    /// The ADC transfer `P -> level(code(P))` for `P` in `0..=max_sum`, built on first use for
-    /// the ADC it was built for (a layer is simulated with one ADC).
-    table: OnceLock<(Adc, Arc<Vec<i64>>)>,
+    /// The ADC transfer tables, built on first use for the ADC they were built for (a layer is
+    /// simulated with one ADC).
+    table: OnceLock<(Adc, Arc<Tables>)>,
 }
 
 impl Clone for PlaneKernel {
@@ -111,16 +111,56 @@ impl PlaneKernel {
         self.planes.len() * 8
     }
 
-    /// The ADC transfer table for `adc`, or `None` when it would be too large.
-    fn table(&self, adc: &Adc) -> Option<Arc<Vec<i64>>> {
+    /// The ADC transfer tables for `adc`, or `None` when they would be too large.
+    fn tables(&self, adc: &Adc) -> Option<Arc<Tables>> {
         let max_level = (1i64 << self.cell_bits) - 1;
         let max_sum = self.tile_rows as i64 * (self.base + self.step * max_level);
         if max_sum >= MAX_TABLE {
             return None;
         }
-        let (cached, t) = self.table.get_or_init(|| (*adc, Arc::new(transfer(adc, max_sum))));
-        Some(if cached == adc { t.clone() } else { Arc::new(transfer(adc, max_sum)) })
+        let build = || Arc::new(self.build_tables(adc, max_sum));
+        let (cached, t) = self.table.get_or_init(|| (*adc, build()));
+        Some(if cached == adc { t.clone() } else { build() })
     }
+
+    fn build_tables(&self, adc: &Adc, max_sum: i64) -> Tables {
+        let levels = transfer(adc, max_sum);
+        let bytes = (self.cell_bits == 1 && self.tile_rows <= 128)
+            .then(|| byte_tables(&levels, self.tile_rows, self.base, self.step))
+            .flatten();
+        // Every weighted level `level * 2^t` (t < 24) below 2^52, for the 52-bit multiply-add.
+        let small = levels.iter().all(|l| (0..1 << 28).contains(l));
+        Tables { levels, bytes, small }
+    }
+}
+
+/// The ADC transfer of one kernel and ADC.
+#[derive(Debug)]
+struct Tables {
+    /// `P -> level(code(P))` for `P` in `0..=max_sum` (fine units).
+    levels: Vec<i64>,
+    /// For 1-bit cells: per driven-row count `d`, 128 bytes `s -> levels[d * base + step * s]`
+    /// for the popcount `s` (`s <= d`; `s = 128` reads entry 127, which is only built when
+    /// both agree). `None` when a level exceeds a byte or 128 and 127 differ.
+    bytes: Option<Vec<u8>>,
+    /// Every level in `0..2^28`.
+    small: bool,
+}
+
+/// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
+fn byte_tables(levels: &[i64], tile_rows: usize, base: i64, step: i64) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; (tile_rows + 1) * 128];
+    for d in 0..=tile_rows {
+        let at = |s: usize| levels.get((d as i64 * base + step * s as i64) as usize).copied();
+        for s in 0..128 {
+            let v = at(s.min(d))?;
+            out[d * 128 + s] = u8::try_from(v).ok()?;
+        }
+        if d >= 128 && at(128)? != at(127)? {
+            return None;
+        }
+    }
+    Some(out)
 }
 
 fn transfer(adc: &Adc, max_sum: i64) -> Vec<i64> {
@@ -135,87 +175,307 @@ pub struct KernelRun<'a> {
     pub bits: &'a [u64],
     pub a_bits: u32,
     pub signed: bool,
+    /// Count the column partial sums above this value (fine units): the saturated reads.
+    pub over: Option<i64>,
 }
 
 /// Receives each (array, plane)'s column partial sums.
 pub type SumsHook<'a> = &'a mut dyn FnMut(&[i64]);
 
-/// Per-(array, bit plane) tallies the event counter needs: driven rows.
-pub type DrivenRows = u64;
+/// What a kernel run tallies besides the outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunCounts {
+    /// Driven rows over all (array, bit plane) pairs (the events' row activations).
+    pub driven: u64,
+    /// Column partial sums above [`KernelRun::over`] (0 when not asked).
+    pub over: u64,
+}
+
+/// Reused buffers of [`PlaneKernel::run`] (no allocation per row and layer once warm).
+#[derive(Default)]
+struct Scratch {
+    xw: Vec<u64>,
+    driven: Vec<i64>,
+    col_acc: Vec<i64>,
+    sums: Vec<i64>,
+    planes: Vec<Plane>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+/// `v` cleared and resized to `n` zeros, keeping its allocation.
+fn zeroed<T: Copy + Default>(v: &mut Vec<T>, n: usize) -> &mut [T] {
+    v.clear();
+    v.resize(n, T::default());
+    v
+}
 
 impl PlaneKernel {
     /// Adds every column's shift-added converted values into `acc` (as the reference loop does)
-    /// and returns the number of driven rows over all (array, plane) pairs. `each_sum` sees each
-    /// (array, plane)'s column partial sums as one slice (for calibration and saturation
-    /// histograms; one call per slice keeps a dynamic call out of the per-column loop).
+    /// and returns the driven rows and saturated reads. `each_sum` sees each (array, plane)'s
+    /// column partial sums as one slice (for calibration histograms; one call per slice keeps
+    /// a dynamic call out of the per-column loop). Input bit planes that drive no row are not
+    /// read: every column's sum is 0 there, converted once.
     pub fn run(
         &self,
         run: KernelRun<'_>,
         acc: &mut [i64],
+        each_sum: Option<SumsHook<'_>>,
+    ) -> RunCounts {
+        let mut scratch = SCRATCH.with(|s| s.take());
+        let counts = self.run_with(&run, acc, each_sum, &mut scratch);
+        SCRATCH.with(|s| s.set(scratch));
+        counts
+    }
+
+    fn run_with(
+        &self,
+        run: &KernelRun<'_>,
+        acc: &mut [i64],
         mut each_sum: Option<SumsHook<'_>>,
-    ) -> DrivenRows {
-        let KernelRun { map, adc, bits, a_bits, signed } = run;
+        scratch: &mut Scratch,
+    ) -> RunCounts {
+        let KernelRun { map, adc, bits, a_bits, signed, over } = *run;
         let (words, cb) = (self.words, self.cell_bits as usize);
         let a_n = a_bits as usize;
         // Input bit planes per row tile: xw[(rt * a_bits + t) * words + w].
-        let mut xw = vec![0u64; self.row_tiles * a_n * words];
-        for (i, b) in bits.iter().enumerate().take(map.n_in) {
-            let (rt, r) = (i / self.tile_rows, i % self.tile_rows);
-            let (w, bit) = (r / 64, r % 64);
-            for t in 0..a_n {
-                xw[(rt * a_n + t) * words + w] |= ((b >> t) & 1) << bit;
+        let xw = zeroed(&mut scratch.xw, self.row_tiles * a_n * words);
+        let n_in = map.n_in.min(bits.len());
+        for (rt, tile) in bits[..n_in].chunks(self.tile_rows).enumerate() {
+            for (w, chunk) in tile.chunks(64).enumerate() {
+                let at = rt * a_n * words + w;
+                transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
             }
         }
-        let driven: Vec<i64> = xw
-            .chunks(words)
-            .map(|ws| ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum())
-            .collect();
-        let table = self.table(adc);
+        let xw = &*xw;
+        let driven = zeroed(&mut scratch.driven, self.row_tiles * a_n);
+        for (d, ws) in driven.iter_mut().zip(xw.chunks(words)) {
+            *d = ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum();
+        }
+        let driven = &*driven;
+        let tables = self.tables(adc);
         let cpw = map.cols_per_weight();
         let p_n = map.polarities as usize;
-        let mut col_acc = vec![0i64; self.ncols];
-        let mut sums = vec![0i64; self.ncols];
-        let mut total_driven = 0u64;
+        let col_acc = zeroed(&mut scratch.col_acc, self.ncols);
+        // Per-(array, plane) sums are only materialized off the fused path.
+        let unfused = tables.is_none() || each_sum.is_some();
+        let sums = zeroed(&mut scratch.sums, if unfused { self.ncols } else { 0 });
+        let mut counts = RunCounts::default();
+        let span = cb * words;
         for a in &map.arrays {
             let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
             let rt = a.row_tile;
-            let span = cb * words;
             let cols = &self.planes[(rt * self.ncols + c0) * span..(rt * self.ncols + c1) * span];
+            let xs = &xw[rt * a_n * words..(rt + 1) * a_n * words];
+            let nd = &driven[rt * a_n..(rt + 1) * a_n];
+            counts.driven += nd.iter().sum::<i64>() as u64;
+            let col_acc = &mut col_acc[c0..c1];
+            if let (Some(t), None) = (tables.as_deref(), each_sum.as_deref_mut()) {
+                let tile = Tile { xs, driven: nd, signed, over };
+                counts.over += self.fused_tile(&tile, cols, t, col_acc, &mut scratch.planes);
+                continue;
+            }
             let sums = &mut sums[..c1 - c0];
             for t in 0..a_n {
-                let plane_w: i64 = if signed && t == a_n - 1 { -(1i64 << t) } else { 1i64 << t };
-                let at = (rt * a_n + t) * words;
-                let nd = driven[rt * a_n + t];
-                total_driven += nd as u64;
-                let offset = nd * self.base;
-                let xs = &xw[at..at + words];
-                let col_acc = &mut col_acc[c0..c1];
-                if let (Some(t), None) = (table.as_deref(), each_sum.as_deref_mut()) {
-                    let pass = Pass { offset, step: self.step, plane_w, table: t };
-                    fused(xs, cols, cb, &pass, col_acc);
-                    continue;
-                }
-                column_sums(xs, cols, cb, sums);
+                let plane_w = plane_weight(t, a_n, signed);
+                let offset = nd[t] * self.base;
+                column_sums(&xs[t * words..(t + 1) * words], cols, cb, sums);
                 sums.iter_mut().for_each(|s| *s = offset + self.step * *s);
                 if let Some(f) = each_sum.as_deref_mut() {
                     f(sums);
                 }
+                if let Some(full) = over {
+                    counts.over += sums.iter().filter(|p| **p > full).count() as u64;
+                }
                 for (ca, p) in col_acc.iter_mut().zip(sums.iter()) {
-                    let level = match &table {
-                        Some(t) => t[*p as usize],
+                    let level = match &tables {
+                        Some(t) => t.levels[*p as usize],
                         None => adc.level(adc.code(*p)),
                     };
                     *ca += plane_w * level;
                 }
             }
         }
-        for (c, v) in col_acc.iter().enumerate() {
-            let (j, rem) = (c / cpw, c % cpw);
-            let shifted = v << ((rem / p_n) as u32 * map.cell_bits);
-            acc[j] += if rem % p_n == 1 { -shifted } else { shifted };
-        }
-        total_driven
+        shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
+        counts
     }
+
+    /// One array's columns over every input bit plane of its row tile, with the ADC by table;
+    /// returns the saturated reads counted.
+    fn fused_tile(
+        &self,
+        tile: &Tile<'_>,
+        cols: &[u64],
+        tables: &Tables,
+        col_acc: &mut [i64],
+        planes: &mut Vec<Plane>,
+    ) -> u64 {
+        let a_n = tile.driven.len();
+        let words = self.words;
+        let mut over = 0u64;
+        #[cfg(target_arch = "x86_64")]
+        if self.cell_bits == 1 && words <= 2 && a_n <= 24 && tables.small && avx512::available() {
+            planes.clear();
+            for t in 0..a_n {
+                let d = tile.driven[t];
+                let offset = d * self.base;
+                if d == 0 {
+                    // No row driven: every column reads `offset` (0), one conversion for all.
+                    over += self.zero_plane(tile, t, &tables.levels, col_acc);
+                    continue;
+                }
+                let xs = &tile.xs[t * words..(t + 1) * words];
+                planes.push(Plane {
+                    x: [xs[0], xs.get(1).copied().unwrap_or(0)],
+                    weight: 1i64 << t,
+                    neg: tile.signed && t == a_n - 1,
+                    offset,
+                    clamp: d >= 128,
+                    bytes: tables
+                        .bytes
+                        .as_ref()
+                        .map_or(std::ptr::null(), |b| b[d as usize * 128..].as_ptr()),
+                    thr: tile.over.map_or(i64::MAX, |full| threshold(full, offset, self.step)),
+                });
+            }
+            let k = avx512::Kernel { planes, step: self.step, levels: &tables.levels };
+            // SAFETY: `available` checked the CPU features; byte tables hold 128 entries per
+            // plane from `bytes` on (built for every driven count up to `tile_rows`).
+            over += unsafe {
+                avx512::run(&k, words, tables.bytes.is_some(), tile.over.is_some(), cols, col_acc)
+            };
+            return over;
+        }
+        for t in 0..a_n {
+            let d = tile.driven[t];
+            let offset = d * self.base;
+            if d == 0 {
+                over += self.zero_plane(tile, t, &tables.levels, col_acc);
+                continue;
+            }
+            let plane_w = plane_weight(t, a_n, tile.signed);
+            let pass =
+                Pass { offset, step: self.step, plane_w, table: &tables.levels, over: tile.over };
+            over += fused(
+                &tile.xs[t * words..(t + 1) * words],
+                cols,
+                self.cell_bits as usize,
+                &pass,
+                col_acc,
+            );
+        }
+        over
+    }
+
+    /// A plane that drives no row: every column's sum is `0`.
+    fn zero_plane(&self, tile: &Tile<'_>, t: usize, levels: &[i64], col_acc: &mut [i64]) -> u64 {
+        let v = plane_weight(t, tile.driven.len(), tile.signed) * levels[0];
+        if v != 0 {
+            col_acc.iter_mut().for_each(|c| *c += v);
+        }
+        match tile.over {
+            Some(full) if 0 > full => col_acc.len() as u64,
+            _ => 0,
+        }
+    }
+}
+
+/// Calls `put(t, word)` with bit plane `t` of up to 64 input codes (bit `r` of `word` is bit
+/// `t` of `chunk[r]`), for `t` in `0..a_n`.
+fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
+    #[cfg(target_arch = "x86_64")]
+    if a_n <= 8 && std::arch::is_x86_feature_detected!("avx512bw") {
+        let mut bytes = [0u8; 64];
+        bytes.iter_mut().zip(chunk).for_each(|(o, b)| *o = *b as u8);
+        for t in 0..a_n {
+            // SAFETY: the CPU supports AVX-512BW, checked just above.
+            put(t, unsafe { avx512::bit_plane(&bytes, t as u32) });
+        }
+        return;
+    }
+    transpose_any(chunk, a_n, put)
+}
+
+/// [`transpose`] without SIMD.
+fn transpose_any(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
+    for t in 0..a_n {
+        put(t, chunk.iter().enumerate().fold(0u64, |m, (r, b)| m | (((b >> t) & 1) << r)));
+    }
+}
+
+/// `acc[j] += sum_s (col_acc[pos] - col_acc[neg]) << (s * cell_bits)` over output `j`'s
+/// slices: slice `s` of output `j` is column `j * cpw + s * p_n` (+ 1 for the negative
+/// polarity when `p_n == 2`).
+fn shift_add(col_acc: &[i64], cpw: usize, p_n: usize, cell_bits: u32, acc: &mut [i64]) {
+    #[cfg(target_arch = "x86_64")]
+    if (1..=64).contains(&cpw) && std::arch::is_x86_feature_detected!("avx512f") {
+        let shifts: [i64; 64] = std::array::from_fn(|k| ((k / p_n) as u32 * cell_bits) as i64);
+        let neg: [u8; 8] = std::array::from_fn(|b| {
+            (0..8).filter(|i| (b * 8 + i) % p_n == 1).fold(0u8, |m, i| m | 1 << i)
+        });
+        // SAFETY: the CPU supports AVX-512F, checked just above.
+        unsafe { avx512::shift_add(col_acc, cpw, &shifts, &neg, acc) };
+        return;
+    }
+    shift_add_any(col_acc, cpw, p_n, cell_bits, acc)
+}
+
+/// [`shift_add`] without SIMD.
+fn shift_add_any(col_acc: &[i64], cpw: usize, p_n: usize, cell_bits: u32, acc: &mut [i64]) {
+    for (a, ws) in acc.iter_mut().zip(col_acc.chunks_exact(cpw)) {
+        for (s, pair) in ws.chunks_exact(p_n).enumerate() {
+            let v = if p_n == 2 { pair[0] - pair[1] } else { pair[0] };
+            *a += v << (s as u32 * cell_bits);
+        }
+    }
+}
+
+/// One input bit plane that drives at least one row.
+#[derive(Clone, Copy, Debug)]
+struct Plane {
+    /// Its row words (the second 0 for one-word tiles).
+    x: [u64; 2],
+    /// `|plane weight|`, `2^t`.
+    weight: i64,
+    /// The weight is negative (a signed input's top bit).
+    neg: bool,
+    /// `driven * base`: the sum's offset in fine units.
+    offset: i64,
+    /// More than 127 rows driven: the byte table reads popcount 128 as 127.
+    clamp: bool,
+    /// This plane's 128-entry byte table (null without byte tables).
+    bytes: *const u8,
+    /// Popcounts above this are saturated reads.
+    thr: i64,
+}
+
+/// The input side of one array's run: its row tile's input planes and driven counts.
+struct Tile<'a> {
+    /// `a_bits * words` words, plane by plane.
+    xs: &'a [u64],
+    driven: &'a [i64],
+    signed: bool,
+    over: Option<i64>,
+}
+
+/// The weight of input bit plane `t` of `a_n`: `2^t`, negative for a signed input's top bit.
+fn plane_weight(t: usize, a_n: usize, signed: bool) -> i64 {
+    if signed && t == a_n - 1 {
+        -(1i64 << t)
+    } else {
+        1i64 << t
+    }
+}
+
+/// The largest popcount `s` with `offset + step * s <= full` (sums above it are saturated
+/// reads); `-1` when even `s = 0` is above, `i64::MAX` when none is.
+fn threshold(full: i64, offset: i64, step: i64) -> i64 {
+    if step == 0 {
+        return if offset > full { -1 } else { i64::MAX };
+    }
+    (full - offset).div_euclid(step).max(-1)
 }
 
 /// Each column's `sum_k 2^k * popcount(xs & plane k)` into `out`; `cols` holds `out.len()`
@@ -258,47 +518,55 @@ struct Pass<'a> {
     step: i64,
     plane_w: i64,
     table: &'a [i64],
+    /// Count the sums above this.
+    over: Option<i64>,
 }
 
-/// `col_acc[c] += plane_w * table[offset + step * column_sum(c)]` for every column.
-fn fused(xs: &[u64], cols: &[u64], cell_bits: usize, pass: &Pass<'_>, col_acc: &mut [i64]) {
-    #[cfg(target_arch = "x86_64")]
-    if xs.len() == 2
-        && cell_bits == 1
-        && std::arch::is_x86_feature_detected!("avx512f")
-        && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
-    {
-        // SAFETY: the CPU supports AVX-512F and VPOPCNTDQ, checked just above.
-        unsafe { avx512::fused_2x1(xs, cols, pass, col_acc) };
-        return;
-    }
+/// `col_acc[c] += plane_w * table[offset + step * column_sum(c)]` for every column; returns
+/// how many sums were above `pass.over`.
+fn fused(xs: &[u64], cols: &[u64], cell_bits: usize, pass: &Pass<'_>, col_acc: &mut [i64]) -> u64 {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("popcnt") {
         // SAFETY: the CPU supports POPCNT, checked just above.
-        unsafe { fused_popcnt(xs, cols, cell_bits, pass, col_acc) };
-        return;
+        return unsafe { fused_popcnt(xs, cols, cell_bits, pass, col_acc) };
     }
     fused_any(xs, cols, cell_bits, pass, col_acc)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "popcnt")]
-fn fused_popcnt(xs: &[u64], cols: &[u64], cell_bits: usize, pass: &Pass<'_>, col_acc: &mut [i64]) {
+fn fused_popcnt(
+    xs: &[u64],
+    cols: &[u64],
+    cell_bits: usize,
+    pass: &Pass<'_>,
+    col_acc: &mut [i64],
+) -> u64 {
     fused_any(xs, cols, cell_bits, pass, col_acc)
 }
 
 #[inline(always)]
-fn fused_any(xs: &[u64], cols: &[u64], cell_bits: usize, pass: &Pass<'_>, col_acc: &mut [i64]) {
+fn fused_any(
+    xs: &[u64],
+    cols: &[u64],
+    cell_bits: usize,
+    pass: &Pass<'_>,
+    col_acc: &mut [i64],
+) -> u64 {
     match (xs.len(), cell_bits) {
         (1, 1) => fused_fixed::<1, 1>(xs, cols, pass, col_acc),
         (2, 1) => fused_fixed::<2, 1>(xs, cols, pass, col_acc),
         (1, 2) => fused_fixed::<1, 2>(xs, cols, pass, col_acc),
         (2, 2) => fused_fixed::<2, 2>(xs, cols, pass, col_acc),
         (w, _) => {
+            let full = pass.over.unwrap_or(i64::MAX);
+            let mut over = 0u64;
             for (col, ca) in cols.chunks_exact(cell_bits * w).zip(col_acc) {
                 let p = pass.offset + pass.step * popcount_sum(xs, col, w);
+                over += u64::from(p > full);
                 *ca += pass.plane_w * pass.table[p as usize];
             }
+            over
         }
     }
 }
@@ -309,13 +577,17 @@ fn fused_fixed<const W: usize, const CB: usize>(
     cols: &[u64],
     pass: &Pass<'_>,
     col_acc: &mut [i64],
-) {
+) -> u64 {
     let x: [u64; W] = std::array::from_fn(|w| xs[w]);
-    let Pass { offset, step, plane_w, table } = *pass;
+    let Pass { offset, step, plane_w, table, over } = *pass;
+    let full = over.unwrap_or(i64::MAX);
+    let mut n = 0u64;
     for (col, ca) in cols.chunks_exact(W * CB).zip(col_acc) {
-        let s = column_sum_fixed::<W, CB>(&x, col);
-        *ca += plane_w * table[(offset + step * s) as usize];
+        let p = offset + step * column_sum_fixed::<W, CB>(&x, col);
+        n += u64::from(p > full);
+        *ca += plane_w * table[p as usize];
     }
+    n
 }
 
 /// One column's `sum_k 2^k * sum_w popcount(x[w] & col[k * W + w])` with the shape known at
@@ -353,58 +625,262 @@ fn popcount_sum(xs: &[u64], col: &[u64], words: usize) -> i64 {
     s
 }
 
-/// Eight columns at a time for the common shape (128-row arrays, 1-bit cells): AND + VPOPCNTQ
-/// on both words of eight columns, pairwise sums, then the ADC table by a gather. Integer
-/// arithmetic throughout, so the result equals [`fused_fixed`]'s.
+/// Eight columns at a time for 1-bit cells in arrays of up to 128 rows, every input bit plane
+/// of the row tile per load of the columns: AND + VPOPCNTQ per row word, the ADC transfer by a
+/// byte permute (VPERMI2B, 128 entries per driven count) or a gather from the level table, the
+/// weighted add in a register, and the saturated reads by a compare and a mask popcount.
+/// Integer arithmetic throughout, so the result equals [`fused_fixed`]'s.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{fused_fixed, Pass};
+    use super::Plane;
     use std::arch::x86_64::*;
 
-    #[target_feature(enable = "avx512f,avx512vpopcntdq")]
-    pub(super) unsafe fn fused_2x1(xs: &[u64], cols: &[u64], pass: &Pass<'_>, col_acc: &mut [i64]) {
-        let n = col_acc.len().min(cols.len() / 2);
-        let full = n / 8 * 8;
-        let x = _mm512_setr_epi64(
-            xs[0] as i64,
-            xs[1] as i64,
-            xs[0] as i64,
-            xs[1] as i64,
-            xs[0] as i64,
-            xs[1] as i64,
-            xs[0] as i64,
-            xs[1] as i64,
-        );
-        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-        let offset = _mm512_set1_epi64(pass.offset);
-        let step = _mm512_set1_epi64(pass.step);
-        let plane_w = _mm512_set1_epi64(pass.plane_w);
-        // Indices stay inside the table even for an inconsistent kernel (memory safety).
-        let last = _mm512_set1_epi64(pass.table.len() as i64 - 1);
-        let zero = _mm512_setzero_si512();
-        let table = pass.table.as_ptr();
+    /// Bit `t` of each of 64 bytes, as a word.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn bit_plane(bytes: &[u8; 64], t: u32) -> u64 {
+        // SAFETY: 64 bytes are read from a 64-byte array.
+        let v = unsafe { _mm512_loadu_si512(bytes.as_ptr() as *const _) };
+        _mm512_test_epi8_mask(v, _mm512_set1_epi8((1u8 << t) as i8))
+    }
+
+    /// True when the CPU has what [`run`] uses.
+    pub(super) fn available() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vbmi")
+            && is_x86_feature_detected!("avx512vpopcntdq")
+            && is_x86_feature_detected!("avx512ifma")
+    }
+
+    /// `acc[j] += sum_k sign_k * (col_acc[j * cpw + k] << shift_k)` for every output `j`, eight
+    /// columns at a time; `shifts` (`cpw` of them, padded to a multiple of 8) and `neg` (one
+    /// mask per eight columns) describe one output's `cpw` columns.
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn shift_add(
+        col_acc: &[i64],
+        cpw: usize,
+        shifts: &[i64],
+        neg: &[u8],
+        acc: &mut [i64],
+    ) {
+        let chunks = cpw.div_ceil(8);
+        let tail = cpw - 8 * (chunks - 1);
+        let last: __mmask8 = if tail == 8 { 0xFF } else { (1u8 << tail) - 1 };
+        for (j, a) in acc.iter_mut().enumerate().take(col_acc.len() / cpw) {
+            let mut tot = _mm512_setzero_si512();
+            for (k, n) in neg.iter().enumerate().take(chunks) {
+                let m = if k + 1 == chunks { last } else { 0xFF };
+                // SAFETY: masked to the columns j * cpw + 8k .. (j + 1) * cpw of `col_acc` and
+                // the padded shifts.
+                let (v, sh) = unsafe {
+                    let v = _mm512_maskz_loadu_epi64(m, col_acc.as_ptr().add(j * cpw + 8 * k));
+                    (v, _mm512_loadu_epi64(shifts.as_ptr().add(8 * k)))
+                };
+                let x = _mm512_sllv_epi64(v, sh);
+                tot = _mm512_mask_sub_epi64(_mm512_add_epi64(tot, x), *n, tot, x);
+            }
+            *a += _mm512_reduce_add_epi64(tot);
+        }
+    }
+
+    pub(super) struct Kernel<'a> {
+        pub planes: &'a [Plane],
+        pub step: i64,
+        pub levels: &'a [i64],
+    }
+
+    /// Dispatches on the row words, the table kind and counting; returns the saturated reads.
+    ///
+    /// # Safety
+    /// The CPU has the features [`available`] checks; with `bytes`, every plane's `bytes`
+    /// points at 128 readable bytes.
+    pub(super) unsafe fn run(
+        k: &Kernel<'_>,
+        words: usize,
+        bytes: bool,
+        count: bool,
+        cols: &[u64],
+        col_acc: &mut [i64],
+    ) -> u64 {
+        match (words, bytes, count) {
+            (1, true, false) => columns::<1, true, false>(k, cols, col_acc),
+            (1, true, true) => columns::<1, true, true>(k, cols, col_acc),
+            (1, false, false) => columns::<1, false, false>(k, cols, col_acc),
+            (1, false, true) => columns::<1, false, true>(k, cols, col_acc),
+            (_, true, false) => columns::<2, true, false>(k, cols, col_acc),
+            (_, true, true) => columns::<2, true, true>(k, cols, col_acc),
+            (_, false, false) => columns::<2, false, false>(k, cols, col_acc),
+            (_, false, true) => columns::<2, false, true>(k, cols, col_acc),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    unsafe fn columns<const W: usize, const BYTES: bool, const COUNT: bool>(
+        k: &Kernel<'_>,
+        cols: &[u64],
+        col_acc: &mut [i64],
+    ) -> u64 {
+        let n = col_acc.len().min(cols.len() / W);
+        let mut over = 0u64;
         let mut c = 0;
-        while c < full {
-            // SAFETY (loads/stores): c + 8 <= n, so words 2c .. 2c + 16 of `cols` and entries
-            // c .. c + 8 of `col_acc` exist.
-            let a = _mm512_loadu_epi64(cols.as_ptr().add(2 * c) as *const _);
-            let b = _mm512_loadu_epi64(cols.as_ptr().add(2 * c + 8) as *const _);
-            let pa = _mm512_popcnt_epi64(_mm512_and_si512(a, x));
-            let pb = _mm512_popcnt_epi64(_mm512_and_si512(b, x));
-            let s = _mm512_add_epi64(
-                _mm512_permutex2var_epi64(pa, even, pb),
-                _mm512_permutex2var_epi64(pa, odd, pb),
-            );
-            let p = _mm512_add_epi64(offset, _mm512_mullox_epi64(s, step));
-            let p = _mm512_max_epi64(_mm512_min_epi64(p, last), zero);
-            let level = _mm512_i64gather_epi64::<8>(p, table as *const _);
-            let at = col_acc.as_mut_ptr().add(c);
-            let acc = _mm512_loadu_epi64(at as *const _);
-            let acc = _mm512_add_epi64(acc, _mm512_mullox_epi64(level, plane_w));
-            _mm512_storeu_epi64(at as *mut _, acc);
+        // Two blocks per pass over the planes: each plane's words, table and weight are read
+        // once for sixteen columns.
+        while n - c >= 16 {
+            over += blocks::<W, BYTES, COUNT, 2>(k, cols, col_acc, c, [0xFF; 2]);
+            c += 16;
+        }
+        while c < n {
+            let m = (n - c).min(8);
+            let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
+            over += blocks::<W, BYTES, COUNT, 1>(k, cols, col_acc, c, [k8]);
             c += 8;
         }
-        fused_fixed::<2, 1>(xs, &cols[2 * full..], pass, &mut col_acc[full..]);
+        over
+    }
+
+    /// `B` blocks of eight columns from column `c`, lanes as `masks` (low lanes set).
+    ///
+    /// # Safety
+    /// As [`run`]; the masked lanes' columns exist in `cols` and `col_acc`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn blocks<const W: usize, const BYTES: bool, const COUNT: bool, const B: usize>(
+        k: &Kernel<'_>,
+        cols: &[u64],
+        col_acc: &mut [i64],
+        c: usize,
+        masks: [__mmask8; B],
+    ) -> u64 {
+        let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
+        let step = _mm512_set1_epi64(k.step);
+        // Indices stay inside the table even for an inconsistent kernel (memory safety).
+        let last = _mm512_set1_epi64(k.levels.len() as i64 - 1);
+        let zero = _mm512_setzero_si512();
+        let c127 = _mm512_set1_epi64(127);
+        let low_bytes: __mmask64 = 0x0101_0101_0101_0101;
+        let mut over = 0u64;
+        let mut a0 = [zero; B];
+        let mut a1 = [zero; B];
+        for b in 0..B {
+            let (k8, at) = (masks[b], c + 8 * b);
+            // SAFETY (loads): masked to the words of the block's columns, which exist.
+            if W == 1 {
+                a0[b] = _mm512_maskz_loadu_epi64(k8, cols.as_ptr().add(at) as *const _);
+            } else {
+                let q = 2 * k8.count_ones();
+                let lo: __mmask8 = if q >= 8 { 0xFF } else { (1u8 << q) - 1 };
+                let hi: __mmask8 = if q >= 16 {
+                    0xFF
+                } else if q > 8 {
+                    (1u8 << (q - 8)) - 1
+                } else {
+                    0
+                };
+                let x = _mm512_maskz_loadu_epi64(lo, cols.as_ptr().add(2 * at) as *const _);
+                let y = _mm512_maskz_loadu_epi64(hi, cols.as_ptr().add(2 * at + 8) as *const _);
+                a0[b] = _mm512_permutex2var_epi64(x, even, y);
+                a1[b] = _mm512_permutex2var_epi64(x, odd, y);
+            }
+        }
+        let mut acc = [zero; B];
+        for p in k.planes {
+            let x0 = _mm512_set1_epi64(p.x[0] as i64);
+            let x1 = _mm512_set1_epi64(p.x[1] as i64);
+            let weight = _mm512_set1_epi64(p.weight);
+            let (t0, t1) = if BYTES {
+                (
+                    _mm512_loadu_si512(p.bytes as *const _),
+                    _mm512_loadu_si512(p.bytes.add(64) as *const _),
+                )
+            } else {
+                (zero, zero)
+            };
+            for b in 0..B {
+                let mut s = _mm512_popcnt_epi64(_mm512_and_si512(a0[b], x0));
+                if W == 2 {
+                    s = _mm512_add_epi64(s, _mm512_popcnt_epi64(_mm512_and_si512(a1[b], x1)));
+                }
+                if COUNT {
+                    let m = _mm512_mask_cmpgt_epi64_mask(masks[b], s, _mm512_set1_epi64(p.thr));
+                    over += u64::from(m.count_ones());
+                }
+                let level = if BYTES {
+                    let idx = if p.clamp { _mm512_min_epu64(s, c127) } else { s };
+                    _mm512_maskz_permutex2var_epi8(low_bytes, t0, idx, t1)
+                } else {
+                    let sum =
+                        _mm512_add_epi64(_mm512_set1_epi64(p.offset), _mm512_mullox_epi64(s, step));
+                    let sum = _mm512_max_epi64(_mm512_min_epi64(sum, last), zero);
+                    _mm512_i64gather_epi64::<8>(sum, k.levels.as_ptr())
+                };
+                acc[b] = if p.neg {
+                    _mm512_sub_epi64(acc[b], _mm512_mullox_epi64(level, weight))
+                } else {
+                    // level * 2^t < 2^52: the 52-bit multiply-add is exact.
+                    _mm512_madd52lo_epu64(acc[b], level, weight)
+                };
+            }
+        }
+        for b in 0..B {
+            // SAFETY (load/store): masked to the block's columns, which exist in `col_acc`.
+            let at = col_acc.as_mut_ptr().add(c + 8 * b);
+            let old = _mm512_maskz_loadu_epi64(masks[b], at as *const _);
+            _mm512_mask_storeu_epi64(at as *mut _, masks[b], _mm512_add_epi64(old, acc[b]));
+        }
+        over
+    }
+}
+
+/// The SIMD helpers outside the column kernel equal their portable versions (the kernel itself
+/// is compared with the reference loop in tests/crossbar_sim.rs).
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(seed: &mut u64, n: usize) -> Vec<u64> {
+        (0..n)
+            .map(|_| {
+                *seed ^= *seed << 13;
+                *seed ^= *seed >> 7;
+                *seed ^= *seed << 17;
+                *seed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn transpose_equals_the_portable_loop() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for (len, a_n) in [(64, 8), (1, 1), (37, 5), (64, 3), (10, 16)] {
+            let chunk: Vec<u64> = words(&mut seed, len).iter().map(|w| w & 0xFFFF).collect();
+            let (mut fast, mut slow) = (vec![0u64; a_n], vec![0u64; a_n]);
+            transpose(&chunk, a_n, |t, w| fast[t] = w);
+            transpose_any(&chunk, a_n, |t, w| slow[t] = w);
+            assert_eq!(fast, slow, "len {len} a_n {a_n}");
+        }
+    }
+
+    #[test]
+    fn shift_add_equals_the_portable_loop() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for cpw in 1..=64usize {
+            for p_n in [1usize, 2] {
+                if cpw % p_n != 0 {
+                    continue;
+                }
+                let n_out = 3;
+                let col_acc: Vec<i64> =
+                    words(&mut seed, n_out * cpw).iter().map(|w| (*w as i64) >> 50).collect();
+                // Shifts stay below 64 (as a layer's weight bits do): at most 63 slices of 1 bit.
+                let cell_bits = if cpw / p_n > 16 { 1 } else { 1 + (cpw % 3) as u32 };
+                let init =
+                    words(&mut seed, n_out).iter().map(|w| (*w as i64) >> 20).collect::<Vec<_>>();
+                let (mut fast, mut slow) = (init.clone(), init);
+                shift_add(&col_acc, cpw, p_n, cell_bits, &mut fast);
+                shift_add_any(&col_acc, cpw, p_n, cell_bits, &mut slow);
+                assert_eq!(fast, slow, "cpw {cpw} p_n {p_n}");
+            }
+        }
     }
 }

@@ -72,6 +72,11 @@ pub struct Hooks<'a> {
 pub trait SumSink {
     /// Counts `ps`.
     fn add_all(&mut self, ps: &[i64]);
+    /// The sink as a saturation counter: the kernel then counts inside its fused loop instead
+    /// of handing out every sum.
+    fn as_exceeding(&mut self) -> Option<&mut Exceeding> {
+        None
+    }
 }
 
 /// How many partial sums exceeded `full` (the ADC full scale in fine units), out of all: the
@@ -87,6 +92,9 @@ impl SumSink for Exceeding {
     fn add_all(&mut self, ps: &[i64]) {
         self.total += ps.len() as u64;
         self.over += ps.iter().filter(|p| **p > self.full).count() as u64;
+    }
+    fn as_exceeding(&mut self) -> Option<&mut Exceeding> {
+        Some(self)
     }
 }
 
@@ -139,12 +147,22 @@ pub fn simulate_layer(
     let n_adc = cfg.adcs_per_array();
     let mut steps = 0usize;
     if let (Some(kernel), false) = (prog.kernel.as_deref(), noisy) {
-        let run = KernelRun { map, adc, bits: &bits, a_bits, signed };
-        let driven = match hooks.partial_sums.as_deref_mut() {
-            Some(rec) => kernel.run(run, &mut acc, Some(&mut |ps: &[i64]| rec.add_all(ps))),
+        let mut run = KernelRun { map, adc, bits: &bits, a_bits, signed, over: None };
+        let counts = match hooks.partial_sums.as_deref_mut() {
+            Some(rec) => match rec.as_exceeding() {
+                Some(e) => {
+                    run.over = Some(e.full);
+                    let counts = kernel.run(run, &mut acc, None);
+                    e.over += counts.over;
+                    let used: usize = map.arrays.iter().map(|a| a.nouts * cpw).sum();
+                    e.total += used as u64 * u64::from(a_bits);
+                    counts
+                }
+                None => kernel.run(run, &mut acc, Some(&mut |ps: &[i64]| rec.add_all(ps))),
+            },
             None => kernel.run(run, &mut acc, None),
         };
-        ev.row_activations += driven;
+        ev.row_activations += counts.driven;
         for a in &map.arrays {
             let used = (a.nouts * cpw) as u64;
             steps = steps.max((a.nouts * cpw).div_ceil(n_adc));

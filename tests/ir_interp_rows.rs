@@ -116,3 +116,35 @@ fn a_bad_input_fails_its_row_only() {
     assert!(status[0].is_ok() && status[2].is_ok());
     assert!(matches!(status[1], Err(interp::InterpError::InputType { .. })));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    /// Gemm with transposed operands (`B` stored `[n][k]`, summed along its rows) against the
+    /// naive oracle: f32 sums from 0 in increasing index, then `alpha *`.
+    #[test]
+    fn gemm_transposed_matches_naive_sums(
+        m in 1usize..20, k in 1usize..40, n in 1usize..30, seed in 0u32..1000,
+        ta in any::<bool>(), tb in any::<bool>(),
+    ) {
+        let a = values(m * k, seed);
+        let b = values(k * n, seed ^ 77);
+        let a_shape = if ta { vec![k, m] } else { vec![m, k] };
+        let b_shape = if tb { vec![n, k] } else { vec![k, n] };
+        let mut g = Graph::new();
+        let x = g.add_input("a", Tensor::f32(a_shape.clone(), a.clone()).unwrap().ty()).unwrap();
+        let w = g.add(Op::Constant(Tensor::f32(b_shape, b.clone()).unwrap()), &[]).unwrap();
+        let y = g
+            .add(Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: ta, trans_b: tb }, &[x, w])
+            .unwrap();
+        g.add_output("y", y).unwrap();
+        let got = interp::run(&g, &[Tensor::f32(a_shape, a.clone()).unwrap()]).unwrap();
+        let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+        let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
+        let want: Vec<u32> = (0..m)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| (1.0 * (0..k).fold(0f32, |s, p| s + at(i, p) * bt(p, j))).to_bits())
+            .collect();
+        let got: Vec<u32> = got[0].floats().unwrap().iter().map(|v| v.to_bits()).collect();
+        prop_assert_eq!(got, want);
+    }
+}

@@ -403,51 +403,109 @@ pub fn requantize(x: i64, multiplier: i32, shift: u32, out: NumFormat) -> i128 {
 
 /// `C[m,n] = sum_k A'[m,k] * B'[k,n]` in f32, `k` increasing from `0.0`, optional
 /// transposes. Every output is its own sum in that order whatever `m` is, so a batch of rows
-/// stacked into `A` gives each row's product bit for bit ([`trace_rows`]).
+/// stacked into `A` gives each row's product bit for bit ([`trace_rows`]); the variants below
+/// only differ in how many rows and columns they sum side by side (no fused multiply-add:
+/// Rust never contracts `s + a * b`, and the f32 product must round on its own).
 fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
     let mut out = vec![0f32; m * n];
-    // A block of `ROWS` rows times `LANES` output columns at once: each element of `B` is read
-    // once per block of rows, and the independent accumulators keep the adder busy instead of
-    // waiting on one chain. The block's rows of `A` are copied column by column (zero-padded
-    // past the last row) so the inner loop has fixed sizes.
-    const ROWS: usize = 4;
-    const LANES: usize = 8;
+    let shape = MatMulShape { m, k, n, ta, tb };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            unsafe { matmul_x86::avx512(a, b, shape, &mut out) };
+            return out;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            unsafe { matmul_x86::avx2(a, b, shape, &mut out) };
+            return out;
+        }
+    }
+    matmul_body(a, b, shape, &mut out);
+    out
+}
+
+/// The operands' sizes and transposes of [`matmul`].
+#[derive(Clone, Copy)]
+struct MatMulShape {
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod matmul_x86 {
+    use super::{matmul_body, MatMulShape};
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+        matmul_body(a, b, s, out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+        matmul_body(a, b, s, out);
+    }
+}
+
+/// Rows of `A` multiplied per pass over `B`.
+const MM_ROWS: usize = 8;
+/// Output columns per strip when `B` is `[k][n]`: the strip's accumulators (`MM_ROWS * MM_COLS`
+/// f32, 8 KB) stay in the L1 cache while `B`'s rows stream past.
+const MM_COLS: usize = 256;
+
+/// [`matmul`] a block of [`MM_ROWS`] rows of `A` at a time, so that each element of `B` is
+/// read once per block. The block is copied column by column (zero-padded past the last row).
+/// `B` is walked along its rows: with `[k][n]` storage the sums advance one `p` at a time
+/// across a strip of outputs (contiguous, vectorised over `j`); with `[n][k]` (`tb`) each
+/// output's sum runs along `p` with the block's rows side by side. Either way every output
+/// adds its products in increasing `p` from `0.0`.
+#[inline(always)]
+fn matmul_body(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+    let MatMulShape { m, k, n, ta, tb } = s;
     let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
-    let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
-    let full = n - n % LANES;
-    let mut block = vec![0f32; k * ROWS];
-    for i0 in (0..m).step_by(ROWS) {
-        let rows = (m - i0).min(ROWS);
+    let mut block = vec![0f32; k * MM_ROWS];
+    for i0 in (0..m).step_by(MM_ROWS) {
+        let rows = (m - i0).min(MM_ROWS);
         for p in 0..k {
-            for r in 0..ROWS {
-                block[p * ROWS + r] = if r < rows { at(i0 + r, p) } else { 0.0 };
+            for r in 0..MM_ROWS {
+                block[p * MM_ROWS + r] = if r < rows { at(i0 + r, p) } else { 0.0 };
             }
         }
-        for j0 in (0..full).step_by(LANES) {
-            let mut acc = [[0f32; LANES]; ROWS];
-            for (p, av) in block.chunks_exact(ROWS).enumerate() {
-                let bv: [f32; LANES] = std::array::from_fn(|q| bt(p, j0 + q));
-                for (accr, a) in acc.iter_mut().zip(av) {
-                    for (s, b) in accr.iter_mut().zip(&bv) {
-                        *s += a * b;
+        let out = &mut out[i0 * n..(i0 + rows) * n];
+        if tb {
+            for j in 0..n {
+                let mut acc = [0f32; MM_ROWS];
+                for (bv, av) in b[j * k..(j + 1) * k].iter().zip(block.chunks_exact(MM_ROWS)) {
+                    for (s, a) in acc.iter_mut().zip(av) {
+                        *s += a * bv;
+                    }
+                }
+                for (r, v) in acc[..rows].iter().enumerate() {
+                    out[r * n + j] = *v;
+                }
+            }
+            continue;
+        }
+        for j0 in (0..n).step_by(MM_COLS) {
+            let cols = (n - j0).min(MM_COLS);
+            let mut acc = [[0f32; MM_COLS]; MM_ROWS];
+            for (p, av) in block.chunks_exact(MM_ROWS).enumerate() {
+                let brow = &b[p * n + j0..p * n + j0 + cols];
+                for (accr, a) in acc[..rows].iter_mut().zip(av) {
+                    for (s, bv) in accr.iter_mut().zip(brow) {
+                        *s += a * bv;
                     }
                 }
             }
             for (r, accr) in acc[..rows].iter().enumerate() {
-                out[(i0 + r) * n + j0..(i0 + r) * n + j0 + LANES].copy_from_slice(accr);
-            }
-        }
-        for j in full..n {
-            for r in 0..rows {
-                let mut acc = 0f32;
-                for p in 0..k {
-                    acc += block[p * ROWS + r] * bt(p, j);
-                }
-                out[(i0 + r) * n + j] = acc;
+                out[r * n + j0..r * n + j0 + cols].copy_from_slice(&accr[..cols]);
             }
         }
     }
-    out
 }
 
 /// Expands `x` of `shape` to `target` under numpy broadcasting (the shapes were checked by the

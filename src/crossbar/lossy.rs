@@ -9,6 +9,7 @@
 //! a trained QONNX quantizer clips exactly as the float model does, so neither is counted.
 //! Saturated ADC reads are counted noise-free, from the simulator's partial-sum histogram.
 
+use super::dots::dots_i64;
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
 use super::sim::{CrossbarNet, Exceeding};
@@ -20,42 +21,44 @@ use crate::report::{compare_outputs, LossyStep};
 const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
 
 /// Clipped activations per stage (`input`, then each hidden layer's output) and how many
-/// activations were examined in all.
+/// activations were examined in all. All rows go through each layer at once
+/// ([`dots_i64`]: the exact integer products, one pass over the weights per block of rows).
 fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>, u64) {
     let q = &net.q;
     let trained = |l: usize| mlp.layers.get(l).is_some_and(|d| d.input_quant.is_some());
     let mut counts: Vec<(String, u64)> = vec![("input".into(), 0)];
     counts.extend(q.layers.iter().map(|l| (l.name.clone(), 0)));
     let mut total = 0u64;
-    for x in xs {
-        if !trained(0) {
-            let (lo, hi) = (q.input.lo as f32 - 0.5, q.input.hi as f32 + 0.5);
+    if !trained(0) {
+        let (lo, hi) = (q.input.lo as f32 - 0.5, q.input.hi as f32 + 0.5);
+        for x in xs {
             for (v, s) in x.iter().zip(&q.input.scale) {
                 let c = v / s;
                 total += 1;
                 counts[0].1 += u64::from(c > hi || c < lo);
             }
         }
-        let mut codes = q.input.quantize(x);
-        for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
-            let acc: Vec<i64> =
-                layer.matvec(&codes).iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
-            let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
-            let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
-            let count = !trained(l + 1);
-            codes = acc
-                .iter()
-                .zip(requant)
-                .map(|(a, r)| {
-                    let y = r.apply(*a);
-                    if count {
-                        total += 1;
-                        counts[l + 1].1 += u64::from(y > *hi || (y < *lo && !relu));
-                    }
-                    y.clamp(*lo, *hi)
-                })
-                .collect();
-        }
+    }
+    let rows = xs.len();
+    let mut codes: Vec<i64> = xs.iter().flat_map(|x| q.input.quantize(x)).collect();
+    for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
+        let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
+        let acc = dots_i64(&layer.w, &codes, rows, layer.n_in, layer.n_out);
+        let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
+        let count = !trained(l + 1);
+        let per_row = tail.bias.iter().zip(requant);
+        codes = acc
+            .iter()
+            .zip(per_row.cycle())
+            .map(|(a, (b, r))| {
+                let y = r.apply(a + b);
+                if count {
+                    total += 1;
+                    counts[l + 1].1 += u64::from(y > *hi || (y < *lo && !relu));
+                }
+                y.clamp(*lo, *hi)
+            })
+            .collect();
     }
     (counts, total)
 }
@@ -79,7 +82,7 @@ pub fn steps(
     outputs: &[Vec<f32>],
     exact: bool,
 ) -> Vec<LossyStep> {
-    let reference: Vec<Vec<f32>> = xs.iter().map(|x| mlp.forward(x)).collect();
+    let reference = mlp.forward_batch(xs);
     let (argmax, max_error) = compare_outputs(outputs, &reference);
     let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
     let mut out = Vec::new();

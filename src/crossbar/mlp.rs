@@ -82,61 +82,88 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// Float forward pass of one sample, applying trained QONNX quantizers in float exactly as
+    /// Float forward pass of one sample (see [`Mlp::forward_batch`]).
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        self.forward_batch(&[x.to_vec()]).pop().unwrap_or_default()
+    }
+
+    /// Float forward pass of every row, applying trained QONNX quantizers in float exactly as
     /// the QONNX executor does: the chain's calibration arithmetic (dot products accumulated in
     /// f64). It equals `crate::ir::interp` on the imported graph up to the rounding of those
-    /// sums (the interpreter accumulates in f32, like onnxruntime's reference kernels).
-    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut h = x.to_vec();
-        for l in &self.layers {
-            if let Some(q) = &l.input_quant {
-                h = fake_quant(&h, q, 1);
-            }
-            let w = match &l.weight_quant {
-                Some(q) => fake_quant(&l.weight, q, l.n_in),
-                None => l.weight.clone(),
-            };
-            h = (0..l.n_out)
-                .map(|j| {
-                    let dot: f64 =
-                        (0..l.n_in).map(|i| w[j * l.n_in + i] as f64 * h[i] as f64).sum();
-                    l.activation.apply(dot as f32 + l.bias[j])
-                })
-                .collect();
+    /// sums (the interpreter accumulates in f32, like onnxruntime's reference kernels). Each
+    /// output is the same f64 sum whatever the batch ([`super::dots`]).
+    pub fn forward_batch(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let h = self.propagate(xs, self.layers.len(), |_, _| {});
+        let width = if xs.is_empty() { 0 } else { h.len() / xs.len() };
+        (0..xs.len())
+            .map(|r| {
+                let mut row = h[r * width..(r + 1) * width].to_vec();
+                if let Some(q) = &self.output_quant {
+                    row = fake_quant(&row, q, 1);
+                }
+                if self.softmax {
+                    softmax(&mut row);
+                }
+                row
+            })
+            .collect()
+    }
+
+    /// The inputs of every layer for every row (before that layer's input quantizer, if any),
+    /// one row-major `[rows][n_in]` matrix per layer: what activation calibration looks at.
+    pub fn layer_inputs_batch(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let mut out = Vec::with_capacity(self.layers.len());
+        // The last layer's outputs are nobody's input: stop before its product.
+        let last = self.layers.len().saturating_sub(1);
+        let h = self.propagate(xs, last, |_, h| out.push(h.to_vec()));
+        if !self.layers.is_empty() {
+            out.push(h);
         }
-        if let Some(q) = &self.output_quant {
-            h = fake_quant(&h, q, 1);
-        }
-        if self.softmax {
-            softmax(&mut h);
+        out
+    }
+
+    /// Runs the first `count` layers on the rows `xs`, showing `input(l, h)` each layer's
+    /// input (row-major, before its input quantizer), and returns the last one's outputs.
+    fn propagate(
+        &self,
+        xs: &[Vec<f32>],
+        count: usize,
+        mut input: impl FnMut(usize, &[f32]),
+    ) -> Vec<f32> {
+        let rows = xs.len();
+        let mut h: Vec<f32> = xs.iter().flatten().copied().collect();
+        for (l, layer) in self.layers.iter().take(count).enumerate() {
+            input(l, &h);
+            h = layer.forward_rows(&h, rows);
         }
         h
     }
+}
 
-    /// The inputs of every layer for one sample (after that layer's input quantizer, if any):
-    /// what activation calibration looks at.
-    pub fn layer_inputs(&self, x: &[f32]) -> Vec<Vec<f32>> {
-        let mut out = Vec::with_capacity(self.layers.len());
-        let mut h = x.to_vec();
-        for l in &self.layers {
-            out.push(h.clone());
-            let w = match &l.weight_quant {
-                Some(q) => fake_quant(&l.weight, q, l.n_in),
-                None => l.weight.clone(),
-            };
-            let hin = match &l.input_quant {
-                Some(q) => fake_quant(&h, q, 1),
-                None => h,
-            };
-            h = (0..l.n_out)
-                .map(|j| {
-                    let dot: f64 =
-                        (0..l.n_in).map(|i| w[j * l.n_in + i] as f64 * hin[i] as f64).sum();
-                    l.activation.apply(dot as f32 + l.bias[j])
-                })
-                .collect();
-        }
-        out
+impl DenseLayer {
+    /// `act(W q(x) + b)` for `rows` row-major inputs, `q` the trained input quantizer if any.
+    fn forward_rows(&self, h: &[f32], rows: usize) -> Vec<f32> {
+        let quantized: Vec<f32>;
+        let hin = match &self.input_quant {
+            Some(q) => {
+                quantized = h.chunks(self.n_in.max(1)).flat_map(|r| fake_quant(r, q, 1)).collect();
+                &quantized
+            }
+            None => h,
+        };
+        let fq: Vec<f32>;
+        let w = match &self.weight_quant {
+            Some(q) => {
+                fq = fake_quant(&self.weight, q, self.n_in);
+                &fq
+            }
+            None => &self.weight,
+        };
+        let dots = super::dots::dots(w, hin, rows, self.n_in, self.n_out);
+        dots.iter()
+            .zip(self.bias.iter().cycle())
+            .map(|(d, b)| self.activation.apply(*d as f32 + b))
+            .collect()
     }
 }
 

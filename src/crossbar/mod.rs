@@ -8,6 +8,7 @@ pub mod cost;
 pub mod dataset;
 pub mod device;
 pub mod dialect;
+pub mod dots;
 pub mod family;
 pub mod graph;
 pub mod kernel;

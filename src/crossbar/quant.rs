@@ -371,16 +371,15 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
     if needs_calib && calib.is_empty() {
         return Err("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into());
     }
-    // Per-layer, per-channel input samples.
-    let mut seen: Vec<Vec<Vec<f32>>> =
-        mlp.layers.iter().map(|l| vec![Vec::new(); l.n_in]).collect();
-    for x in calib {
-        for (l, h) in mlp.layer_inputs(x).into_iter().enumerate() {
-            for (i, v) in h.into_iter().enumerate() {
-                seen[l][i].push(v);
-            }
-        }
-    }
+    // Per-layer, per-channel input samples, the float model run on the whole set at once.
+    let mut seen: Vec<Vec<Vec<f32>>> = mlp
+        .layers
+        .iter()
+        .zip(mlp.layer_inputs_batch(calib))
+        .map(|(l, h)| {
+            (0..l.n_in).map(|i| h.iter().skip(i).step_by(l.n_in).copied().collect()).collect()
+        })
+        .collect();
     let mut inputs = Vec::with_capacity(n);
     for (l, layer) in mlp.layers.iter().enumerate() {
         inputs.push(match &layer.input_quant {

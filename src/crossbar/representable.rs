@@ -36,21 +36,27 @@ pub fn check(
     let layer_of = chain_layers(g);
     let Some(&input) = g.inputs().first() else { return Ok(()) };
     let shape = g.ty(input).shape.clone();
-    for (s, row) in calib.rows().into_iter().enumerate() {
-        let x = row.to_vec();
-        if x.iter().any(|v| !v.is_finite()) {
-            continue; // bad data, not a bad parameter; the data reader reports it
+    // Samples with non-finite inputs are bad data, not a bad parameter; the data reader
+    // reports them.
+    let (index, rows): (Vec<usize>, Vec<Vec<Tensor>>) = calib
+        .rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, row)| row.iter().all(|v| v.is_finite()))
+        .filter_map(|(s, row)| Tensor::f32(shape.clone(), row.to_vec()).ok().map(|t| (s, vec![t])))
+        .unzip();
+    // Per row, the first layer value (in evaluation order) that is not finite.
+    let mut bad: Vec<Option<(usize, Vec<f32>)>> = vec![None; rows.len()];
+    let _ = interp::trace_rows(g, &rows, |r, id, v| match (layer_of.get(&id), v.floats()) {
+        (Some(&l), Some(d)) if d.iter().any(|x| !x.is_finite()) => {
+            bad[r] = Some((l, d.to_vec()));
+            ControlFlow::Break(())
         }
-        let Ok(x) = Tensor::f32(shape.clone(), x) else { continue };
-        let mut bad = None;
-        let _ = interp::trace(g, &[x], |id, v| match (layer_of.get(&id), v.floats()) {
-            (Some(&l), Some(d)) if d.iter().any(|x| !x.is_finite()) => {
-                bad = Some((l, d.to_vec()));
-                ControlFlow::Break(())
-            }
-            _ => ControlFlow::Continue(()),
-        });
-        let Some((l, out)) = bad else { continue };
+        _ => ControlFlow::Continue(()),
+    });
+    // The first such sample is reported.
+    if let Some((r, (l, out))) = bad.into_iter().enumerate().find_map(|(r, b)| b.map(|b| (r, b))) {
+        let s = index[r];
         let count = out.iter().filter(|v| !v.is_finite()).count();
         let layer = &mlp.layers[l];
         let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);

@@ -57,29 +57,9 @@ pub fn trace(
     if g.has_cycle() {
         return Err(InterpError::Cycle);
     }
-    if inputs.len() != g.inputs().len() {
-        return Err(InterpError::InputCount { expected: g.inputs().len(), given: inputs.len() });
-    }
     let num = Numbering::new(g);
     let live = g.live_nodes();
-    let mut vals: HashMap<NodeId, Tensor> = HashMap::new();
-    for (&id, given) in g.inputs().iter().zip(inputs) {
-        let (name, ty) = match g.op(id) {
-            Op::Input { name, ty } => (name.clone(), ty.clone()),
-            _ => continue,
-        };
-        if given.shape != ty.shape || given.format != ty.format {
-            return Err(InterpError::InputType {
-                name,
-                expected: ty.to_string(),
-                got: given.ty().to_string(),
-            });
-        }
-        given
-            .validate()
-            .map_err(|message| InterpError::InputValue { name: name.clone(), message })?;
-        vals.insert(id, normalise(given.clone()));
-    }
+    let mut vals = bind_inputs(g, inputs)?;
     for id in g.topo_order() {
         if !live.contains(&id) || vals.contains_key(&id) {
             continue;
@@ -98,6 +78,157 @@ pub fn trace(
         }
     }
     Ok(vals)
+}
+
+/// The graph inputs' values, checked against their declared types.
+fn bind_inputs(g: &Graph, inputs: &[Tensor]) -> Result<HashMap<NodeId, Tensor>, InterpError> {
+    if inputs.len() != g.inputs().len() {
+        return Err(InterpError::InputCount { expected: g.inputs().len(), given: inputs.len() });
+    }
+    let mut vals: HashMap<NodeId, Tensor> = HashMap::new();
+    for (&id, given) in g.inputs().iter().zip(inputs) {
+        let (name, ty) = match g.op(id) {
+            Op::Input { name, ty } => (name.clone(), ty.clone()),
+            _ => continue,
+        };
+        if given.shape != ty.shape || given.format != ty.format {
+            return Err(InterpError::InputType {
+                name,
+                expected: ty.to_string(),
+                got: given.ty().to_string(),
+            });
+        }
+        given
+            .validate()
+            .map_err(|message| InterpError::InputValue { name: name.clone(), message })?;
+        vals.insert(id, normalise(given.clone()));
+    }
+    Ok(vals)
+}
+
+/// Evaluates `g` on every row of `rows` (each one set of graph inputs) as [`trace`] does on
+/// each, returning per row whether its evaluation failed. `visit(row, node, value)` sees each
+/// row's values in topological order, the rows interleaved node by node; breaking stops that
+/// row only.
+///
+/// Why not [`trace`] per row: a node that depends on no graph input (a weight, a transpose of
+/// one) is evaluated here once for all rows, and a `MatMul` of row values by such a node
+/// multiplies all rows in one product ([`matmul`] reads each weight once per block of rows
+/// and sums every output in the same order as alone), so a calibration set does not read
+/// every weight once per row. Every value equals [`trace`]'s bit for bit.
+pub fn trace_rows(
+    g: &Graph,
+    rows: &[Vec<Tensor>],
+    mut visit: impl FnMut(usize, NodeId, &Tensor) -> ControlFlow<()>,
+) -> Vec<Result<(), InterpError>> {
+    if g.has_cycle() {
+        return rows.iter().map(|_| Err(InterpError::Cycle)).collect();
+    }
+    let num = Numbering::new(g);
+    let live = g.live_nodes();
+    let mut status: Vec<Result<(), InterpError>> = Vec::with_capacity(rows.len());
+    // Values of the nodes that depend on a graph input, one per row (`None` once stopped).
+    let mut per_row: HashMap<NodeId, Vec<Option<Tensor>>> = HashMap::new();
+    for (r, inputs) in rows.iter().enumerate() {
+        match bind_inputs(g, inputs) {
+            Ok(vals) => {
+                for (id, v) in vals {
+                    per_row.entry(id).or_insert_with(|| vec![None; rows.len()])[r] = Some(v);
+                }
+                status.push(Ok(()));
+            }
+            Err(e) => status.push(Err(e)),
+        }
+    }
+    let mut running: Vec<bool> = status.iter().map(Result::is_ok).collect();
+    let mut shared: HashMap<NodeId, Tensor> = HashMap::new();
+    for id in g.topo_order() {
+        if !running.contains(&true) {
+            break;
+        }
+        if !live.contains(&id) || per_row.contains_key(&id) {
+            continue;
+        }
+        let ops = g.operands(id);
+        let (op, ty) = (g.op(id), g.ty(id));
+        let fail = |message: String| InterpError::Eval {
+            node: num.label(id),
+            op: op.mnemonic().to_string(),
+            message,
+        };
+        if !ops.iter().any(|o| per_row.contains_key(o)) {
+            let args: Vec<&Tensor> = ops.iter().map(|o| &shared[o]).collect();
+            match eval(op, &args, ty) {
+                Ok(v) => {
+                    for (r, run) in running.iter_mut().enumerate().filter(|(_, run)| **run) {
+                        *run = visit(r, id, &v).is_continue();
+                    }
+                    shared.insert(id, v);
+                }
+                Err(m) => {
+                    for (r, run) in running.iter_mut().enumerate().filter(|(_, run)| **run) {
+                        status[r] = Err(fail(m.clone()));
+                        *run = false;
+                    }
+                }
+            }
+            continue;
+        }
+        let arg = |o: &NodeId, r: usize| match shared.get(o) {
+            Some(t) => Some(t),
+            None => per_row.get(o).and_then(|v| v[r].as_ref()),
+        };
+        let live_rows: Vec<usize> = (0..rows.len()).filter(|r| running[*r]).collect();
+        let batched = match (op, ops.as_slice()) {
+            (Op::MatMul, [x, w]) if shared.contains_key(w) => {
+                let xs: Option<Vec<&Tensor>> = live_rows.iter().map(|&r| arg(x, r)).collect();
+                xs.and_then(|xs| matmul_rows(&xs, &shared[w], ty))
+            }
+            _ => None,
+        };
+        let mut vals: Vec<Option<Tensor>> = vec![None; rows.len()];
+        let mut results = batched.map(|v| v.into_iter().map(Ok));
+        for &r in &live_rows {
+            let v = match results.as_mut().and_then(Iterator::next) {
+                Some(v) => v,
+                None => match ops.iter().map(|o| arg(o, r)).collect::<Option<Vec<_>>>() {
+                    Some(args) => eval(op, &args, ty),
+                    None => Err("an operand has no value".to_string()),
+                },
+            };
+            match v {
+                Ok(v) => {
+                    running[r] = visit(r, id, &v).is_continue();
+                    vals[r] = Some(v);
+                }
+                Err(m) => {
+                    status[r] = Err(fail(m));
+                    running[r] = false;
+                }
+            }
+        }
+        per_row.insert(id, vals);
+    }
+    status
+}
+
+/// `MatMul` of every row's `x` by the shared `w`, as one product over the stacked rows; `None`
+/// when an operand is not float data of one shape (then each row is evaluated alone).
+fn matmul_rows(xs: &[&Tensor], w: &Tensor, ty: &TensorType) -> Option<Vec<Tensor>> {
+    let first = xs.first()?;
+    if xs.iter().any(|x| x.shape != first.shape) || !matches!(first.shape.len(), 1 | 2) {
+        return None;
+    }
+    let (m, k) =
+        if first.shape.len() == 1 { (1, first.shape[0]) } else { (first.shape[0], first.shape[1]) };
+    let n = if w.shape.len() == 1 { 1 } else { *w.shape.get(1)? };
+    let mut stacked = Vec::with_capacity(xs.len() * m * k);
+    for x in xs {
+        stacked.extend_from_slice(x.floats().filter(|d| d.len() == m * k)?);
+    }
+    let wf = w.floats().filter(|d| d.len() == k * n)?;
+    let out = matmul(&stacked, wf, xs.len() * m, k, n, false, false);
+    Some(out.chunks(m * n).map(|c| ftensor(ty, c.to_vec())).collect())
 }
 
 /// Integer storage becomes `I64` so every op reads one representation.
@@ -292,35 +423,111 @@ pub fn requantize(x: i64, multiplier: i32, shift: u32, out: NumFormat) -> i128 {
     q.clamp(lo, hi)
 }
 
-/// `C[m,n] = sum_k A'[m,k] * B'[k,n]` in f32, `k` increasing, optional transposes.
+/// `C[m,n] = sum_k A'[m,k] * B'[k,n]` in f32, `k` increasing from `0.0`, optional
+/// transposes. Every output is its own sum in that order whatever `m` is, so a batch of rows
+/// stacked into `A` gives each row's product bit for bit ([`trace_rows`]); the variants below
+/// only differ in how many rows and columns they sum side by side (no fused multiply-add:
+/// Rust never contracts `s + a * b`, and the f32 product must round on its own).
 fn matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<f32> {
     let mut out = vec![0f32; m * n];
-    // Eight output columns at once, each summed in the same order as alone (bit-identical):
-    // independent accumulators keep the adder busy instead of waiting on one chain.
-    const LANES: usize = 8;
-    let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
-    let bt = |p: usize, j: usize| if tb { b[j * k + p] } else { b[p * n + j] };
-    for i in 0..m {
-        let full = n - n % LANES;
-        for j0 in (0..full).step_by(LANES) {
-            let mut acc = [0f32; LANES];
-            for p in 0..k {
-                let av = at(i, p);
-                for (q, s) in acc.iter_mut().enumerate() {
-                    *s += av * bt(p, j0 + q);
-                }
-            }
-            out[i * n + j0..i * n + j0 + LANES].copy_from_slice(&acc);
+    let shape = MatMulShape { m, k, n, ta, tb };
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked above).
+            unsafe { matmul_x86::avx512(a, b, shape, &mut out) };
+            return out;
         }
-        for j in full..n {
-            let mut acc = 0f32;
-            for p in 0..k {
-                acc += at(i, p) * bt(p, j);
-            }
-            out[i * n + j] = acc;
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            unsafe { matmul_x86::avx2(a, b, shape, &mut out) };
+            return out;
         }
     }
+    matmul_body(a, b, shape, &mut out);
     out
+}
+
+/// The operands' sizes and transposes of [`matmul`].
+#[derive(Clone, Copy)]
+struct MatMulShape {
+    m: usize,
+    k: usize,
+    n: usize,
+    ta: bool,
+    tb: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod matmul_x86 {
+    use super::{matmul_body, MatMulShape};
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+        matmul_body(a, b, s, out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+        matmul_body(a, b, s, out);
+    }
+}
+
+/// Rows of `A` multiplied per pass over `B`.
+const MM_ROWS: usize = 8;
+/// Output columns per strip when `B` is `[k][n]`: the strip's accumulators (`MM_ROWS * MM_COLS`
+/// f32, 8 KB) stay in the L1 cache while `B`'s rows stream past.
+const MM_COLS: usize = 256;
+
+/// [`matmul`] a block of [`MM_ROWS`] rows of `A` at a time, so that each element of `B` is
+/// read once per block. The block is copied column by column (zero-padded past the last row).
+/// `B` is walked along its rows: with `[k][n]` storage the sums advance one `p` at a time
+/// across a strip of outputs (contiguous, vectorised over `j`); with `[n][k]` (`tb`) each
+/// output's sum runs along `p` with the block's rows side by side. Either way every output
+/// adds its products in increasing `p` from `0.0`.
+#[inline(always)]
+fn matmul_body(a: &[f32], b: &[f32], s: MatMulShape, out: &mut [f32]) {
+    let MatMulShape { m, k, n, ta, tb } = s;
+    let at = |i: usize, p: usize| if ta { a[p * m + i] } else { a[i * k + p] };
+    let mut block = vec![0f32; k * MM_ROWS];
+    for i0 in (0..m).step_by(MM_ROWS) {
+        let rows = (m - i0).min(MM_ROWS);
+        for p in 0..k {
+            for r in 0..MM_ROWS {
+                block[p * MM_ROWS + r] = if r < rows { at(i0 + r, p) } else { 0.0 };
+            }
+        }
+        let out = &mut out[i0 * n..(i0 + rows) * n];
+        if tb {
+            for j in 0..n {
+                let mut acc = [0f32; MM_ROWS];
+                for (bv, av) in b[j * k..(j + 1) * k].iter().zip(block.chunks_exact(MM_ROWS)) {
+                    for (s, a) in acc.iter_mut().zip(av) {
+                        *s += a * bv;
+                    }
+                }
+                for (r, v) in acc[..rows].iter().enumerate() {
+                    out[r * n + j] = *v;
+                }
+            }
+            continue;
+        }
+        for j0 in (0..n).step_by(MM_COLS) {
+            let cols = (n - j0).min(MM_COLS);
+            let mut acc = [[0f32; MM_COLS]; MM_ROWS];
+            for (p, av) in block.chunks_exact(MM_ROWS).enumerate() {
+                let brow = &b[p * n + j0..p * n + j0 + cols];
+                for (accr, a) in acc[..rows].iter_mut().zip(av) {
+                    for (s, bv) in accr.iter_mut().zip(brow) {
+                        *s += a * bv;
+                    }
+                }
+            }
+            for (r, accr) in acc[..rows].iter().enumerate() {
+                out[r * n + j0..r * n + j0 + cols].copy_from_slice(&accr[..cols]);
+            }
+        }
+    }
 }
 
 /// Expands `x` of `shape` to `target` under numpy broadcasting (the shapes were checked by the

@@ -33,12 +33,18 @@ impl Exact for f32 {
     }
 }
 
-impl Exact for i64 {
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
+/// Integer weight and activation codes (every width `WeightCodes` stores).
+macro_rules! exact_int {
+    ($($t:ty),*) => {$(
+        impl Exact for $t {
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    )*};
 }
+exact_int!(i8, i16, i32, i64);
 
 /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` for every row `r` of `x`
 /// (`rows` rows, row-major, `n_in` wide) and output `j` of `w` (row-major `[n_out][n_in]`),
@@ -85,9 +91,15 @@ fn dots_by<W: Exact, X: Exact>(
 /// The exact integer sums `sum_i w[j * n_in + i] * x[r * n_in + i]`, computed in f64 when
 /// `n_in * max |w| * max |x|` is below 2^53 (then every product and partial sum is an integer
 /// f64 holds exactly), else with `i64` arithmetic one row at a time.
-pub fn dots_i64(w: &[i64], x: &[i64], rows: usize, n_in: usize, n_out: usize) -> Vec<i64> {
-    let max = |v: &[i64]| v.iter().map(|a| a.unsigned_abs()).max().unwrap_or(0);
-    let (wmax, xmax) = (max(w), max(x));
+pub fn dots_i64<W: Exact + Into<i64>>(
+    w: &[W],
+    x: &[i64],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Vec<i64> {
+    let wmax = w.iter().map(|a| (*a).into().unsigned_abs()).max().unwrap_or(0);
+    let xmax = x.iter().map(|a| a.unsigned_abs()).max().unwrap_or(0);
     let bound = (wmax as u128) * (xmax as u128) * (n_in as u128);
     if bound < 1u128 << 53 {
         return dots(w, x, rows, n_in, n_out).into_iter().map(|v| v as i64).collect();
@@ -95,13 +107,29 @@ pub fn dots_i64(w: &[i64], x: &[i64], rows: usize, n_in: usize, n_out: usize) ->
     let mut out = Vec::with_capacity(rows * n_out);
     for r in 0..rows {
         let row = &x[r * n_in..(r + 1) * n_in];
-        out.extend(
-            (0..n_out).map(|j| {
-                w[j * n_in..(j + 1) * n_in].iter().zip(row).map(|(a, b)| a * b).sum::<i64>()
-            }),
-        );
+        out.extend((0..n_out).map(|j| {
+            let wj = &w[j * n_in..(j + 1) * n_in];
+            wj.iter().zip(row).map(|(a, b)| (*a).into() * b).sum::<i64>()
+        }));
     }
     out
+}
+
+/// [`dots_i64`] over a layer's weight codes at whatever width they are stored.
+pub fn dots_codes(
+    w: &super::quant::WeightCodes,
+    x: &[i64],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+) -> Vec<i64> {
+    use super::quant::WeightCodes;
+    match w {
+        WeightCodes::I8(v) => dots_i64(v, x, rows, n_in, n_out),
+        WeightCodes::I16(v) => dots_i64(v, x, rows, n_in, n_out),
+        WeightCodes::I32(v) => dots_i64(v, x, rows, n_in, n_out),
+        WeightCodes::I64(v) => dots_i64(v, x, rows, n_in, n_out),
+    }
 }
 
 /// One block of `block` rows (transposed in `xt`) against every output: the machine's widest

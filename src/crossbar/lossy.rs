@@ -9,7 +9,7 @@
 //! a trained QONNX quantizer clips exactly as the float model does, so neither is counted.
 //! Saturated ADC reads are counted noise-free, from the simulator's partial-sum histogram.
 
-use super::dots::dots_i64;
+use super::dots::dots_codes;
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
 use super::sim::{CrossbarNet, Exceeding};
@@ -43,7 +43,7 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     let mut codes: Vec<i64> = xs.iter().flat_map(|x| q.input.quantize(x)).collect();
     for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
         let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
-        let acc = dots_i64(&layer.w, &codes, rows, layer.n_in, layer.n_out);
+        let acc = dots_codes(&layer.w, &codes, rows, layer.n_in, layer.n_out);
         let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
         let count = !trained(l + 1);
         let per_row = tail.bias.iter().zip(requant);

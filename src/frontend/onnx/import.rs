@@ -345,10 +345,12 @@ fn convert(
             let x = operand(g, &n.inputs[0], None)?;
             (Op::LayerNorm(LayerNormOp { eps: *epsilon, gamma, beta }.into()), vec![x])
         }
-        OOp::Ext(e) => return Err(Conv::Unsupported(Some(format!(
+        OOp::Ext(e) => {
+            return Err(Conv::Unsupported(Some(format!(
             "{} of computed values is not supported (only its constant uses are folded at load)",
             e.op_type()
-        )))),
+        ))))
+        }
         _ => return Err(Conv::Unsupported(None)),
     };
     let stripped = operands.iter().any(|v| v.stripped);

@@ -201,8 +201,8 @@ fn mac<const FMA: bool>(acc: f64, w: f64, x: f64) -> f64 {
     }
 }
 
-/// The block's sums, `COLS` outputs at a time (independent add chains); inlined into each
-/// target-feature variant.
+/// The block's sums, `COLS` outputs at a time (independent add chains), the last
+/// `n_out % COLS` one at a time; inlined into each target-feature variant.
 #[inline(always)]
 fn block_body<W: Exact, const FMA: bool, const COLS: usize>(
     w: &[W],
@@ -214,34 +214,38 @@ fn block_body<W: Exact, const FMA: bool, const COLS: usize>(
 ) {
     let mut j = 0;
     while j + COLS <= n_out {
-        let mut acc = [[-0.0f64; ROWS]; COLS];
-        let ws: [&[W]; COLS] = std::array::from_fn(|c| &w[(j + c) * n_in..(j + c + 1) * n_in]);
-        for (i, xs) in xt.chunks_exact(ROWS).enumerate() {
-            for (a, wr) in acc.iter_mut().zip(&ws) {
-                let wv = wr[i].to_f64();
-                for (s, xv) in a.iter_mut().zip(xs) {
-                    *s = mac::<FMA>(*s, wv, *xv);
-                }
-            }
-        }
-        for (c, a) in acc.iter().enumerate() {
-            for (r, s) in a[..block].iter().enumerate() {
-                out[r * n_out + j + c] = *s;
-            }
-        }
+        columns::<W, FMA, COLS>(w, xt, n_in, n_out, block, j, out);
         j += COLS;
     }
     for j in j..n_out {
-        let mut acc = [-0.0f64; ROWS];
-        let wr = &w[j * n_in..(j + 1) * n_in];
-        for (wv, xs) in wr.iter().zip(xt.chunks_exact(ROWS)) {
-            let wv = wv.to_f64();
-            for (s, xv) in acc.iter_mut().zip(xs) {
+        columns::<W, FMA, 1>(w, xt, n_in, n_out, block, j, out);
+    }
+}
+
+/// The sums of outputs `j..j + C` for the block's rows, each a fold in increasing input order.
+#[inline(always)]
+fn columns<W: Exact, const FMA: bool, const C: usize>(
+    w: &[W],
+    xt: &[f64],
+    n_in: usize,
+    n_out: usize,
+    block: usize,
+    j: usize,
+    out: &mut [f64],
+) {
+    let mut acc = [[-0.0f64; ROWS]; C];
+    let ws: [&[W]; C] = std::array::from_fn(|c| &w[(j + c) * n_in..(j + c + 1) * n_in]);
+    for (i, xs) in xt.chunks_exact(ROWS).enumerate() {
+        for (a, wr) in acc.iter_mut().zip(&ws) {
+            let wv = wr[i].to_f64();
+            for (s, xv) in a.iter_mut().zip(xs) {
                 *s = mac::<FMA>(*s, wv, *xv);
             }
         }
-        for (r, s) in acc[..block].iter().enumerate() {
-            out[r * n_out + j] = *s;
+    }
+    for (c, a) in acc.iter().enumerate() {
+        for (r, s) in a[..block].iter().enumerate() {
+            out[r * n_out + j + c] = *s;
         }
     }
 }

@@ -115,23 +115,6 @@ pub fn dots_i64<W: Exact + Into<i64>>(
     out
 }
 
-/// [`dots_i64`] over a layer's weight codes at whatever width they are stored.
-pub fn dots_codes(
-    w: &super::quant::WeightCodes,
-    x: &[i64],
-    rows: usize,
-    n_in: usize,
-    n_out: usize,
-) -> Vec<i64> {
-    use super::quant::WeightCodes;
-    match w {
-        WeightCodes::I8(v) => dots_i64(v, x, rows, n_in, n_out),
-        WeightCodes::I16(v) => dots_i64(v, x, rows, n_in, n_out),
-        WeightCodes::I32(v) => dots_i64(v, x, rows, n_in, n_out),
-        WeightCodes::I64(v) => dots_i64(v, x, rows, n_in, n_out),
-    }
-}
-
 /// One block of `block` rows (transposed in `xt`) against every output: the machine's widest
 /// variant.
 fn block_dots<W: Exact>(

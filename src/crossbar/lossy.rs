@@ -9,7 +9,6 @@
 //! a trained QONNX quantizer clips exactly as the float model does, so neither is counted.
 //! Saturated ADC reads are counted noise-free, from the simulator's partial-sum histogram.
 
-use super::dots::dots_codes;
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
 use super::sim::{CrossbarNet, Exceeding};
@@ -22,7 +21,7 @@ const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
 
 /// Clipped activations per stage (`input`, then each hidden layer's output) and how many
 /// activations were examined in all. All rows go through each layer at once
-/// ([`dots_i64`]: the exact integer products, one pass over the weights per block of rows).
+/// ([`super::quant::WeightCodes::dots`]: the exact integer products, one pass over the weights per block of rows).
 fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>, u64) {
     let q = &net.q;
     let trained = |l: usize| mlp.layers.get(l).is_some_and(|d| d.input_quant.is_some());
@@ -43,7 +42,7 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     let mut codes: Vec<i64> = xs.iter().flat_map(|x| q.input.quantize(x)).collect();
     for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
         let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
-        let acc = dots_codes(&layer.w, &codes, rows, layer.n_in, layer.n_out);
+        let acc = layer.w.dots(&codes, rows, layer.n_in, layer.n_out);
         let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
         let count = !trained(l + 1);
         let per_row = tail.bias.iter().zip(requant);

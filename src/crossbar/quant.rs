@@ -130,6 +130,19 @@ pub enum WeightCodes {
     I64(Vec<i64>),
 }
 
+/// `$body` with `$v` bound to the codes at their stored width: the one place the widths are
+/// listed, so every reader (length, one code, products) stays generic over them.
+macro_rules! with_codes {
+    ($codes:expr, $v:ident => $body:expr) => {
+        match $codes {
+            WeightCodes::I8($v) => $body,
+            WeightCodes::I16($v) => $body,
+            WeightCodes::I32($v) => $body,
+            WeightCodes::I64($v) => $body,
+        }
+    };
+}
+
 impl WeightCodes {
     /// Codes in `[lo, hi]` (`lo <= 0 <= hi` not required), at the narrowest width holding both.
     pub fn collect(lo: i64, hi: i64, codes: impl Iterator<Item = i64>) -> WeightCodes {
@@ -149,25 +162,17 @@ impl WeightCodes {
         WeightCodes::I64(codes.collect())
     }
     pub fn len(&self) -> usize {
-        match self {
-            WeightCodes::I8(v) => v.len(),
-            WeightCodes::I16(v) => v.len(),
-            WeightCodes::I32(v) => v.len(),
-            WeightCodes::I64(v) => v.len(),
-        }
+        with_codes!(self, v => v.len())
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     /// Code `k` (row-major).
     #[inline]
+    // The `I64` arm's `into` is the identity; the other widths need it.
+    #[allow(clippy::useless_conversion)]
     pub fn get(&self, k: usize) -> i64 {
-        match self {
-            WeightCodes::I8(v) => v[k].into(),
-            WeightCodes::I16(v) => v[k].into(),
-            WeightCodes::I32(v) => v[k].into(),
-            WeightCodes::I64(v) => v[k],
-        }
+        with_codes!(self, v => v[k].into())
     }
     /// Every code, row-major.
     pub fn iter(&self) -> impl Iterator<Item = i64> + '_ {
@@ -187,21 +192,16 @@ impl WeightCodes {
         if n_in == 0 {
             return vec![0; n_out];
         }
-        match self {
-            WeightCodes::I8(v) => rows(v, n_in, x),
-            WeightCodes::I16(v) => rows(v, n_in, x),
-            WeightCodes::I32(v) => rows(v, n_in, x),
-            WeightCodes::I64(v) => rows(v, n_in, x),
-        }
+        with_codes!(self, v => rows(v, n_in, x))
+    }
+    /// The exact integer sums `sum_i w[j, i] * x[r * n_in + i]` for all `rows` rows of `x`
+    /// at once ([`super::dots::dots_i64`]: one pass over the codes per block of rows).
+    pub fn dots(&self, x: &[i64], rows: usize, n_in: usize, n_out: usize) -> Vec<i64> {
+        with_codes!(self, v => super::dots::dots_i64(v, x, rows, n_in, n_out))
     }
     /// Bytes held.
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            WeightCodes::I8(v) => v.len(),
-            WeightCodes::I16(v) => 2 * v.len(),
-            WeightCodes::I32(v) => 4 * v.len(),
-            WeightCodes::I64(v) => 8 * v.len(),
-        }
+        with_codes!(self, v => std::mem::size_of_val(v.as_slice()))
     }
 }
 

@@ -219,7 +219,8 @@ fn convert(
             }
             (Op::Gemm { alpha: *alpha, beta: *beta, trans_a: *trans_a, trans_b: *trans_b }, ops)
         }
-        OOp::Add | OOp::Ext(ExtOp::Concat { .. }) => {
+        OOp::Add
+        | OOp::Ext(ExtOp::Concat { .. } | ExtOp::Mul | ExtOp::Sub | ExtOp::Div | ExtOp::Pow) => {
             let anchor = n.inputs.iter().find(|x| computed(x)).ok_or_else(|| {
                 Conv::Unsupported(Some("every operand is a constant (not folded)".into()))
             })?;
@@ -231,6 +232,10 @@ fn convert(
             let stripped = vals[anchor.as_str()].stripped;
             let op = match &n.op {
                 OOp::Ext(ExtOp::Concat { axis }) => Op::Concat { axis: adjust(*axis, stripped) },
+                OOp::Ext(ExtOp::Mul) => Op::Mul,
+                OOp::Ext(ExtOp::Sub) => Op::Sub,
+                OOp::Ext(ExtOp::Div) => Op::Div,
+                OOp::Ext(ExtOp::Pow) => Op::Pow,
                 _ => Op::Add,
             };
             (op, ops)
@@ -259,7 +264,11 @@ fn convert(
             let x = operand(g, &n.inputs[0], None)?;
             (Op::Softmax { axis: adjust(*axis, x.stripped) }, vec![x])
         }
-        OOp::Relu | OOp::Sigmoid | OOp::Tanh | OOp::Softmax { legacy: false, .. } => {
+        OOp::Relu
+        | OOp::Sigmoid
+        | OOp::Tanh
+        | OOp::Softmax { legacy: false, .. }
+        | OOp::Ext(ExtOp::Sqrt | ExtOp::Erf | ExtOp::Sign | ExtOp::Gelu { .. }) => {
             if !computed(&n.inputs[0]) {
                 return Err(Conv::Unsupported(Some("constant input (not folded)".into())));
             }
@@ -269,39 +278,13 @@ fn convert(
                 OOp::Sigmoid => Op::Sigmoid,
                 OOp::Tanh => Op::Tanh,
                 OOp::Softmax { axis, .. } => Op::Softmax { axis: adjust(*axis, x.stripped) },
+                OOp::Ext(ExtOp::Sqrt) => Op::Sqrt,
+                OOp::Ext(ExtOp::Erf) => Op::Erf,
+                OOp::Ext(ExtOp::Sign) => Op::Sign,
+                OOp::Ext(ExtOp::Gelu { tanh }) => Op::Gelu { tanh: *tanh },
                 _ => return Err(Conv::Unsupported(None)),
             };
             (op, vec![x])
-        }
-        OOp::Ext(e @ (ExtOp::Mul | ExtOp::Sub | ExtOp::Div | ExtOp::Pow)) => {
-            let anchor = n.inputs.iter().find(|x| computed(x)).ok_or_else(|| {
-                Conv::Unsupported(Some("every operand is a constant (not folded)".into()))
-            })?;
-            let like = Some((onnx_rank(anchor), vals[anchor.as_str()].stripped));
-            let mut ops = Vec::new();
-            for x in &n.inputs {
-                ops.push(operand(g, x, like)?);
-            }
-            let op = match e {
-                ExtOp::Mul => Op::Mul,
-                ExtOp::Sub => Op::Sub,
-                ExtOp::Div => Op::Div,
-                _ => Op::Pow,
-            };
-            (op, ops)
-        }
-        OOp::Ext(e @ (ExtOp::Sqrt | ExtOp::Erf | ExtOp::Sign | ExtOp::Gelu { .. })) => {
-            if !computed(&n.inputs[0]) {
-                return Err(Conv::Unsupported(Some("constant input (not folded)".into())));
-            }
-            let op = match e {
-                ExtOp::Sqrt => Op::Sqrt,
-                ExtOp::Erf => Op::Erf,
-                ExtOp::Sign => Op::Sign,
-                ExtOp::Gelu { tanh } => Op::Gelu { tanh: *tanh },
-                _ => return Err(Conv::Unsupported(None)),
-            };
-            (op, vec![operand(g, &n.inputs[0], None)?])
         }
         OOp::Ext(e @ ExtOp::ReduceMean { keepdims, .. }) if computed(&n.inputs[0]) => {
             let x = operand(g, &n.inputs[0], None)?;

@@ -11,7 +11,7 @@
 //! `P + round_half_even(sigma_c2c * sqrt(sum g^2) * z)` (independent relative noise per cell).
 
 use super::kernel::PlaneKernel;
-use super::tile::LayerMap;
+use super::tile::{ArrayTile, LayerMap};
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::borrow::Cow;
@@ -137,12 +137,18 @@ pub struct ProgrammedLayer {
     /// The cells as bit planes when every code is a function of the cell's level (no
     /// variation, no stuck cells): what the simulator's fast kernel reads.
     pub kernel: Option<Arc<PlaneKernel>>,
+    /// Per array (in the placement's order), the sum of each of its logical columns' codes
+    /// over all its rows: the column's partial sum with every row driven. The type rules,
+    /// output bounds and RTL widths all need it; computed once here from the codes.
+    pub column_sums: Vec<Vec<i64>>,
 }
 
 impl ProgrammedLayer {
     fn by_level(map: &LayerMap, table: Vec<u32>, frac_bits: u32) -> Self {
         let kernel = PlaneKernel::build(map, &table).map(Arc::new);
-        ProgrammedLayer { codes: Codes::ByLevel(table), frac_bits, stuck: (0, 0), kernel }
+        let column_sums = column_sums_by_level(map, &table);
+        let codes = Codes::ByLevel(table);
+        ProgrammedLayer { codes, frac_bits, stuck: (0, 0), kernel, column_sums }
     }
     /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
     pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
@@ -208,7 +214,11 @@ pub fn program(
             .collect();
         // A code that does not fit is an error only where a cell uses it (first in row-major
         // order, as when codes were computed per cell).
-        if let Some(l) = map.levels().find(|l| u32::try_from(table[usize::from(*l)]).is_err()) {
+        // Only when a level whose code does not fit occurs at all is the cell walk needed.
+        let used = map.levels_used();
+        let unfit = |l: usize| used[l] && u32::try_from(table[l]).is_err();
+        let first = || map.levels().find(|l| unfit(usize::from(*l)));
+        if let Some(l) = (0..table.len()).any(unfit).then(first).flatten() {
             let v = table[usize::from(l)];
             return Err(format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name));
         }
@@ -235,7 +245,45 @@ pub fn program(
             format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
         })?);
     }
-    Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
+    let column_sums = column_sums_per_cell(map, &g);
+    let codes = Codes::PerCell(g);
+    Ok(ProgrammedLayer { codes, frac_bits: dev.frac_bits, stuck, kernel: None, column_sums })
+}
+
+/// [`ProgrammedLayer::column_sums`] when a cell's code is `table[level]`: walked weight by
+/// weight in storage order (each weight code read once for its `S * P` columns).
+fn column_sums_by_level(map: &LayerMap, table: &[u32]) -> Vec<Vec<i64>> {
+    let cpw = map.cols_per_weight();
+    let sums_of = |a: &ArrayTile| {
+        let mut sums = vec![0i64; a.nouts * cpw];
+        for (jj, col) in sums.chunks_mut(cpw.max(1)).enumerate() {
+            let row = (a.out0 + jj) * map.n_in;
+            for i in a.row0..a.row0 + a.nrows {
+                for (s, l) in col.iter_mut().zip(map.weight_levels(map.weights.w.get(row + i))) {
+                    *s += i64::from(table[usize::from(l)]);
+                }
+            }
+        }
+        sums
+    };
+    map.arrays.iter().map(sums_of).collect()
+}
+
+/// [`ProgrammedLayer::column_sums`] from one code per cell (row-major): row by row.
+fn column_sums_per_cell(map: &LayerMap, g: &[u32]) -> Vec<Vec<i64>> {
+    let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
+    let sums_of = |a: &ArrayTile| {
+        let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+        let mut sums = vec![0i64; cols.len()];
+        for i in a.row0..a.row0 + a.nrows {
+            let row = &g[i * ncols + cols.start..i * ncols + cols.end];
+            for (s, c) in sums.iter_mut().zip(row) {
+                *s += i64::from(*c);
+            }
+        }
+        sums
+    };
+    map.arrays.iter().map(sums_of).collect()
 }
 
 #[cfg(test)]

@@ -81,14 +81,20 @@ impl PlaneKernel {
         let words = tile_rows.div_ceil(64);
         let (ncols, cb) = (map.logical_cols(), map.cell_bits as usize);
         let mut planes = vec![0u64; map.row_tiles * ncols * cb * words];
-        for i in 0..map.n_in {
-            let (rt, r) = (i / tile_rows, i % tile_rows);
-            let (w, bit) = (r / 64, 1u64 << (r % 64));
-            for (c, l) in map.row_levels(i, 0..ncols).enumerate() {
-                let at = (rt * ncols + c) * cb * words + w;
-                for k in 0..cb {
-                    if (l >> k) & 1 == 1 {
-                        planes[at + k * words] |= bit;
+        // Weight by weight in storage order (`w[j, i]`, `i` fastest): each weight code is read
+        // once and its `S * P` cells set bits in adjacent words of the same columns.
+        let cpw = map.cols_per_weight();
+        for j in 0..map.n_out {
+            for i in 0..map.n_in {
+                let (rt, r) = (i / tile_rows, i % tile_rows);
+                let (w, bit) = (r / 64, 1u64 << (r % 64));
+                let levels = map.weight_levels(map.weights.w.get(j * map.n_in + i));
+                for (c, l) in (j * cpw..).zip(levels).filter(|(_, l)| *l != 0) {
+                    let at = (rt * ncols + c) * cb * words + w;
+                    for k in 0..cb {
+                        if (l >> k) & 1 == 1 {
+                            planes[at + k * words] |= bit;
+                        }
                     }
                 }
             }

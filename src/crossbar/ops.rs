@@ -15,7 +15,7 @@
 //!   ONNX output space.
 
 use super::adc::Adc;
-use super::device::{program, DeviceConfig, ProgrammedLayer};
+use super::device::{program, Codes, DeviceConfig, ProgrammedLayer};
 use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
@@ -93,8 +93,19 @@ impl XbarLayerHw {
     /// the ADC converts every column sum of a full array without loss.
     pub fn is_exact(&self) -> bool {
         let f = self.prog.frac_bits;
-        let codes_exact =
-            self.map.levels().zip(self.prog.codes(&self.map)).all(|(l, g)| u32::from(l) << f == g);
+        let codes_exact = match &self.prog.codes {
+            // A level's code is exact or not for every cell at that level: only the levels
+            // that occur matter, found without walking the cells.
+            Codes::ByLevel(t) => {
+                let used = self.map.levels_used();
+                t.iter().enumerate().all(|(l, g)| !used[l] || (l as u32) << f == *g)
+            }
+            Codes::PerCell(_) => self
+                .map
+                .levels()
+                .zip(self.prog.codes(&self.map))
+                .all(|(l, g)| u32::from(l) << f == g),
+        };
         let max_sum = self.cfg.rows as u64 * ((1u64 << self.cfg.cell_bits) - 1);
         codes_exact && self.adc.is_lossless_up_to(max_sum)
     }
@@ -105,29 +116,13 @@ impl XbarLayerHw {
         let ncols = self.map.logical_cols();
         let cpw = self.map.cols_per_weight();
         let mut out = vec![0i64; ncols];
-        for a in &self.map.arrays {
+        for (a, sums) in self.map.arrays.iter().zip(&self.prog.column_sums) {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-            for (o, s) in out[cols].iter_mut().zip(self.column_code_sums(a, ncols, cpw)) {
-                *o = (*o).max(s);
+            for (o, s) in out[cols].iter_mut().zip(sums) {
+                *o = (*o).max(*s);
             }
         }
         out
-    }
-
-    /// The sum of the codes of every used column of array `a` over all its rows (the column's
-    /// partial sum with every row driven). Walked row by row, a row's codes read as one span:
-    /// the levels are computed from the weight codes, so a column-major walk strided through
-    /// them and cost a division per cell (a seventh of a 1 M-weight compile).
-    fn column_code_sums(&self, a: &super::tile::ArrayTile, ncols: usize, cpw: usize) -> Vec<i64> {
-        let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-        let mut sums = vec![0i64; cols.len()];
-        for i in a.row0..a.row0 + a.nrows {
-            let span = self.prog.span(&self.map, i * ncols + cols.start..i * ncols + cols.end);
-            for (s, g) in sums.iter_mut().zip(span.iter()) {
-                *s += i64::from(*g);
-            }
-        }
-        sums
     }
 
     /// Bounds of every output for inputs in `[xlo, xhi]`: each converted column value lies in
@@ -136,7 +131,7 @@ impl XbarLayerHw {
     /// accumulation of these terms stays inside the bounds too (each term's range contains 0).
     pub fn output_bounds(&self, xlo: i128, xhi: i128) -> Vec<(i128, i128)> {
         let m = &self.map;
-        let (p_n, cpw, ncols) = (m.polarities as usize, m.cols_per_weight(), m.logical_cols());
+        let (p_n, cpw) = (m.polarities as usize, m.cols_per_weight());
         let a_bits = self.layer.a_bits;
         let (mut pos, mut neg) = (0i128, 0i128);
         for t in 0..a_bits {
@@ -147,9 +142,9 @@ impl XbarLayerHw {
             }
         }
         let mut b = vec![(0i128, 0i128); m.n_out];
-        for a in &m.arrays {
+        for (a, sums) in m.arrays.iter().zip(&self.prog.column_sums) {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-            for (c, max_p) in cols.zip(self.column_code_sums(a, ncols, cpw)) {
+            for (c, max_p) in cols.zip(sums.iter().copied()) {
                 let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
                 let (j, rem) = (c / cpw, c % cpw);
                 let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
@@ -180,15 +175,7 @@ impl XbarLayerHw {
     /// The largest partial sum (fine units) any column of array `k` carries: all of its rows
     /// driven.
     pub fn array_max_sum(&self, k: usize) -> i64 {
-        let (a, ncols) = (&self.map.arrays[k], self.map.logical_cols());
-        self.array_cols(k)
-            .map(|c| {
-                (a.row0..a.row0 + a.nrows)
-                    .map(|i| i64::from(self.prog.code(&self.map, i * ncols + c)))
-                    .sum()
-            })
-            .max()
-            .unwrap_or(0)
+        self.prog.column_sums[k].iter().copied().max().unwrap_or(0)
     }
 
     /// Array `k`'s column partial sums for every input bit plane, `[a_bits][cols]` row-major:

@@ -162,31 +162,72 @@ impl LayerMap {
     /// The level of the cell on row `i`, logical column `c`: slice `s` of polarity `p` of
     /// weight `w[j, i]` (the layout in the module documentation).
     pub fn level(&self, i: usize, c: usize) -> u8 {
-        let (cpw, p_n) = (self.cols_per_weight(), self.polarities as usize);
-        let (j, k) = (c / cpw, c % cpw);
-        let w = self.weights.w.get(j * self.n_in + i);
-        let stored = if p_n == 1 {
+        let cpw = self.cols_per_weight();
+        self.weight_level(self.weights.w.get((c / cpw) * self.n_in + i), c % cpw)
+    }
+    /// Level `k` (`k = slice * P + polarity`) of a cell holding weight code `w`.
+    #[inline]
+    fn weight_level(&self, w: i64, k: usize) -> u8 {
+        // `polarities` is 1 or 2, so the polarity and slice of column `k` are a mask and a
+        // shift instead of a division per cell.
+        let p_shift = self.polarities - 1;
+        let (p, s) = (k & p_shift as usize, (k >> p_shift) as u32);
+        let stored = if p_shift == 0 {
             w + self.offset
-        } else if k % p_n == 0 {
+        } else if p == 0 {
             w.max(0)
         } else {
             (-w).max(0)
         };
         let mask = (1i64 << self.cell_bits) - 1;
-        ((stored >> ((k / p_n) as u32 * self.cell_bits)) & mask) as u8
+        ((stored >> (s * self.cell_bits)) & mask) as u8
+    }
+    /// The levels of the `S * P` cells (logical columns `j * S * P ..`) that hold weight code
+    /// `w`, in column order.
+    pub fn weight_levels(&self, w: i64) -> impl Iterator<Item = u8> + '_ {
+        (0..self.cols_per_weight()).map(move |k| self.weight_level(w, k))
     }
     /// The level of cell `idx` in row-major order.
     pub fn level_at(&self, idx: usize) -> u8 {
         let ncols = self.logical_cols();
         self.level(idx / ncols, idx % ncols)
     }
-    /// The levels of row `i`'s logical columns `cols`.
+    /// The levels of row `i`'s logical columns `cols`: weight by weight (one weight code read
+    /// and one division per `S * P` cells, where a per-cell [`LayerMap::level`] would take one
+    /// each per cell).
     pub fn row_levels(
         &self,
         i: usize,
         cols: std::ops::Range<usize>,
     ) -> impl Iterator<Item = u8> + '_ {
-        cols.map(move |c| self.level(i, c))
+        let cpw = self.cols_per_weight().max(1);
+        let (j0, j1) = (cols.start / cpw, cols.end.div_ceil(cpw));
+        let (skip, n) = (cols.start - j0 * cpw, cols.len());
+        (j0..j1)
+            .flat_map(move |j| self.weight_levels(self.weights.w.get(j * self.n_in + i)))
+            .skip(skip)
+            .take(n)
+    }
+    /// Which levels occur in the layer's cells (indexed by level; `2^cell_bits` entries),
+    /// found from the distinct weight codes: one read per weight, not per cell.
+    pub fn levels_used(&self) -> Vec<bool> {
+        let mut used = vec![false; 1 << self.cell_bits];
+        let lo = self.weights.w.iter().min().unwrap_or(0);
+        let hi = self.weights.w.iter().max().unwrap_or(0);
+        if hi.checked_sub(lo).is_some_and(|d| d < 1 << 20) {
+            let mut seen = vec![false; (hi - lo + 1) as usize];
+            for w in self.weights.w.iter() {
+                seen[(w - lo) as usize] = true;
+            }
+            for (k, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+                self.weight_levels(lo + k as i64).for_each(|l| used[usize::from(l)] = true);
+            }
+        } else {
+            for w in self.weights.w.iter() {
+                self.weight_levels(w).for_each(|l| used[usize::from(l)] = true);
+            }
+        }
+        used
     }
     /// Every cell's level, row-major `[n_in][n_out * S * P]`.
     pub fn levels(&self) -> impl Iterator<Item = u8> + '_ {

@@ -102,6 +102,9 @@ struct NoiseFreeRun {
     x: Array2<f32>,
     codes: Vec<Vec<i64>>,
     accumulators: Vec<Vec<i64>>,
+    /// Column reads above the ADC full scale and all reads (counted in the same pass, so the
+    /// lossy measurement on the same data does not simulate it again).
+    saturated: (u64, u64),
 }
 
 /// The calibration samples: the job's, else `X_calib.npy` beside the model.
@@ -159,10 +162,11 @@ impl CrossbarCompiled {
     fn run_noise_free(&self, x: ArrayView2<f32>, xs: &[Vec<f32>]) -> BatchRun {
         let mut events = vec![Events::default(); self.net.maps.len()];
         let (mut codes, mut accumulators) = (Vec::new(), Vec::new());
+        let mut exceeding = self.net.exceeding();
         let outputs = xs
             .iter()
             .map(|row| {
-                let inf = self.net.infer(row, None);
+                let inf = self.net.infer_with(row, None, Some(&mut exceeding));
                 for (t, e) in events.iter_mut().zip(inf.events) {
                     *t += e;
                 }
@@ -171,7 +175,8 @@ impl CrossbarCompiled {
                 inf.output
             })
             .collect();
-        let run = NoiseFreeRun { x: x.to_owned(), codes, accumulators };
+        let saturated = (exceeding.over, exceeding.total);
+        let run = NoiseFreeRun { x: x.to_owned(), codes, accumulators, saturated };
         *self.last_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(run);
         BatchRun { outputs, events, samples: xs.len() as u64 }
     }
@@ -230,7 +235,8 @@ impl Compiled for CrossbarCompiled {
     ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
         let rows = |a: ArrayView2<f32>| Self::rows(a);
         let (xs, ys) = (rows(x), rows(run.outputs.view()));
-        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact()))
+        let counted = self.with_run(x, |r| r.saturated);
+        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact(), counted))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower(&self.network, &self.top)

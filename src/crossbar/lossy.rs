@@ -11,7 +11,7 @@
 
 use super::mlp::{Activation, Mlp};
 use super::quant::LayerRequant;
-use super::sim::{CrossbarNet, Exceeding};
+use super::sim::CrossbarNet;
 use crate::diagnostics::Code;
 use crate::report::lossy::fmt_err;
 use crate::report::{compare_outputs, LossyStep};
@@ -64,8 +64,7 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
 
 /// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
 fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
-    let full = (net.adc.fs_eff() as i64) << net.adc.frac_bits;
-    let mut e = Exceeding { full, over: 0, total: 0 };
+    let mut e = net.exceeding();
     for x in xs {
         net.infer_with(x, None, Some(&mut e));
     }
@@ -73,13 +72,16 @@ fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
 }
 
 /// The lossy steps of `net` on samples `xs` whose simulated outputs are `outputs`; `exact`
-/// when the arrays compute exact products (then no read can saturate).
+/// when the arrays compute exact products (then no read can saturate); `saturated`: the
+/// (saturated, all) read counts when the run that produced `outputs` counted them (noise-free),
+/// else they are counted here by simulating `xs` again.
 pub fn steps(
     net: &CrossbarNet,
     mlp: &Mlp,
     xs: &[Vec<f32>],
     outputs: &[Vec<f32>],
     exact: bool,
+    saturated_reads: Option<(u64, u64)>,
 ) -> Vec<LossyStep> {
     let reference = mlp.forward_batch(xs);
     let (argmax, max_error) = compare_outputs(outputs, &reference);
@@ -105,7 +107,7 @@ pub fn steps(
         });
     }
     if !exact {
-        let (s, reads) = saturated(net, xs);
+        let (s, reads) = saturated_reads.unwrap_or_else(|| saturated(net, xs));
         if s > 0 {
             out.push(LossyStep {
                 step: "crossbar-adc",

@@ -332,6 +332,12 @@ impl CrossbarNet {
         Ok(CrossbarNet { q: q.clone(), cfg: *cfg, dev: *dev, maps, programmed, adc })
     }
 
+    /// A counter of the column reads above this network's ADC full scale (noise-free).
+    pub fn exceeding(&self) -> Exceeding {
+        let full = (self.adc.fs_eff() as i64) << self.adc.frac_bits;
+        Exceeding { full, over: 0, total: 0 }
+    }
+
     /// Runs one sample. Read noise is drawn from `noise_rng` when the device has any.
     pub fn infer(&self, x: &[f32], noise_rng: Option<&mut Pcg64Mcg>) -> Inference {
         self.infer_with(x, noise_rng, None)

@@ -277,16 +277,18 @@ impl Graph {
         if done.contains(&root) {
             return;
         }
-        let mut stack: Vec<(NodeId, usize)> = vec![(root, 0)];
+        // Each frame keeps its node's sorted operands: a node with k operands (a read-out of
+        // thousands of arrays) is listed once, not once per visit (k^2 log k).
+        let mut stack: Vec<(NodeId, Vec<NodeId>, usize)> = vec![(root, self.operands(root), 0)];
         on_stack.insert(root);
-        while let Some(&mut (n, ref mut next)) = stack.last_mut() {
-            let ops = self.operands(n);
+        while let Some((n, ops, next)) = stack.last_mut() {
+            let n = *n;
             if *next < ops.len() {
                 let o = ops[*next];
                 *next += 1;
                 if !done.contains(&o) && !on_stack.contains(&o) {
                     on_stack.insert(o);
-                    stack.push((o, 0));
+                    stack.push((o, self.operands(o), 0));
                 }
             } else {
                 stack.pop();

@@ -137,18 +137,24 @@ pub struct ProgrammedLayer {
     /// The cells as bit planes when every code is a function of the cell's level (no
     /// variation, no stuck cells): what the simulator's fast kernel reads.
     pub kernel: Option<Arc<PlaneKernel>>,
-    /// Per array (in the placement's order), the sum of each of its logical columns' codes
-    /// over all its rows: the column's partial sum with every row driven. The type rules,
-    /// output bounds and RTL widths all need it; computed once here from the codes.
-    pub column_sums: Vec<Vec<i64>>,
 }
 
 impl ProgrammedLayer {
     fn by_level(map: &LayerMap, table: Vec<u32>, frac_bits: u32) -> Self {
         let kernel = PlaneKernel::build(map, &table).map(Arc::new);
-        let column_sums = column_sums_by_level(map, &table);
-        let codes = Codes::ByLevel(table);
-        ProgrammedLayer { codes, frac_bits, stuck: (0, 0), kernel, column_sums }
+        ProgrammedLayer { codes: Codes::ByLevel(table), frac_bits, stuck: (0, 0), kernel }
+    }
+    /// The sum of each logical column's codes of array `k` over all its rows: the column's
+    /// partial sum with every row driven (the type rules, output bounds and RTL widths need
+    /// it). From the bit planes when there are (a few popcounts a column, nothing stored);
+    /// else weight by weight or row by row.
+    pub fn column_sums(&self, map: &LayerMap, k: usize) -> Vec<i64> {
+        let a = &map.arrays[k];
+        match (&self.codes, &self.kernel) {
+            (Codes::ByLevel(_), Some(kernel)) => kernel.column_code_sums(map, a),
+            (Codes::ByLevel(table), None) => column_sums_by_level(map, table, a),
+            (Codes::PerCell(g), _) => column_sums_per_cell(map, g, a),
+        }
     }
     /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
     pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
@@ -245,84 +251,35 @@ pub fn program(
             format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
         })?);
     }
-    let column_sums = column_sums_per_cell(map, &g);
-    let codes = Codes::PerCell(g);
-    Ok(ProgrammedLayer { codes, frac_bits: dev.frac_bits, stuck, kernel: None, column_sums })
+    Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
 }
 
-/// [`ProgrammedLayer::column_sums`] when a cell's code is `table[level]`: walked weight by
-/// weight in storage order (each weight code read once for its `S * P` columns).
-fn column_sums_by_level(map: &LayerMap, table: &[u32]) -> Vec<Vec<i64>> {
+/// [`ProgrammedLayer::column_sums`] of array `a` when a cell's code is `table[level]`: walked
+/// weight by weight in storage order (each weight code read once for its `S * P` columns).
+fn column_sums_by_level(map: &LayerMap, table: &[u32], a: &ArrayTile) -> Vec<i64> {
     let cpw = map.cols_per_weight();
-    let sums_of = |a: &ArrayTile| {
-        let mut sums = vec![0i64; a.nouts * cpw];
-        for (jj, col) in sums.chunks_mut(cpw.max(1)).enumerate() {
-            let row = (a.out0 + jj) * map.n_in;
-            for i in a.row0..a.row0 + a.nrows {
-                for (s, l) in col.iter_mut().zip(map.weight_levels(map.weights.w.get(row + i))) {
-                    *s += i64::from(table[usize::from(l)]);
-                }
-            }
-        }
-        sums
-    };
-    map.arrays.iter().map(sums_of).collect()
-}
-
-/// [`ProgrammedLayer::column_sums`] from one code per cell (row-major): row by row.
-fn column_sums_per_cell(map: &LayerMap, g: &[u32]) -> Vec<Vec<i64>> {
-    let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
-    let sums_of = |a: &ArrayTile| {
-        let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-        let mut sums = vec![0i64; cols.len()];
+    let mut sums = vec![0i64; a.nouts * cpw];
+    for (jj, col) in sums.chunks_mut(cpw.max(1)).enumerate() {
+        let row = (a.out0 + jj) * map.n_in;
         for i in a.row0..a.row0 + a.nrows {
-            let row = &g[i * ncols + cols.start..i * ncols + cols.end];
-            for (s, c) in sums.iter_mut().zip(row) {
-                *s += i64::from(*c);
+            for (s, l) in col.iter_mut().zip(map.weight_levels(map.weights.w.get(row + i))) {
+                *s += i64::from(table[usize::from(l)]);
             }
         }
-        sums
-    };
-    map.arrays.iter().map(sums_of).collect()
+    }
+    sums
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn normal_draws_have_unit_moments() {
-        let mut r = stream(42, 0, 0);
-        let n = 200_000;
-        let xs: Vec<f64> = (0..n).map(|_| normal(&mut r)).collect();
-        let mean = xs.iter().sum::<f64>() / n as f64;
-        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
-        // Standard errors: mean 1/sqrt(n) ~ 0.0022, variance sqrt(2/n) ~ 0.0032.
-        assert!(mean.abs() < 0.01, "{mean}");
-        assert!((var - 1.0).abs() < 0.015, "{var}");
+/// [`ProgrammedLayer::column_sums`] of array `a` from one code per cell (row-major).
+fn column_sums_per_cell(map: &LayerMap, g: &[u32], a: &ArrayTile) -> Vec<i64> {
+    let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
+    let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+    let mut sums = vec![0i64; cols.len()];
+    for i in a.row0..a.row0 + a.nrows {
+        let row = &g[i * ncols + cols.start..i * ncols + cols.end];
+        for (s, c) in sums.iter_mut().zip(row) {
+            *s += i64::from(*c);
+        }
     }
-
-    #[test]
-    fn streams_are_reproducible_and_distinct() {
-        let a: Vec<u64> = (0..4)
-            .map({
-                let mut r = stream(7, 1, 0);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let b: Vec<u64> = (0..4)
-            .map({
-                let mut r = stream(7, 1, 0);
-                move |_| r.next_u64()
-            })
-            .collect();
-        let c: Vec<u64> = (0..4)
-            .map({
-                let mut r = stream(7, 1, 1);
-                move |_| r.next_u64()
-            })
-            .collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-    }
+    sums
 }

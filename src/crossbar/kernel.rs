@@ -13,7 +13,7 @@
 //! `tile rows * g(max level)`), built once per ADC and kept with the kernel.
 
 use super::adc::Adc;
-use super::tile::LayerMap;
+use super::tile::{ArrayTile, LayerMap};
 use std::sync::{Arc, OnceLock};
 
 /// Tables larger than this many entries are not built; conversions then use the thresholds.
@@ -110,6 +110,21 @@ impl PlaneKernel {
             step,
             table: OnceLock::new(),
         })
+    }
+
+    /// The code sum of each logical column of array `a` over all its rows (every row driven):
+    /// `nrows * base + step * sum_k 2^k popcount(level bit plane k)`.
+    pub fn column_code_sums(&self, map: &LayerMap, a: &ArrayTile) -> Vec<i64> {
+        let (cpw, cb, words) = (map.cols_per_weight(), self.cell_bits as usize, self.words);
+        let span = cb * words;
+        let c0 = (a.row_tile * self.ncols + a.out0 * cpw) * span;
+        let cols = &self.planes[c0..c0 + a.nouts * cpw * span];
+        let rows = a.nrows as i64 * self.base;
+        let ones = |ws: &[u64]| i64::from(ws.iter().map(|w| w.count_ones()).sum::<u32>());
+        let level_sum = |col: &[u64]| -> i64 {
+            col.chunks(words).enumerate().map(|(k, ws)| ones(ws) << k).sum()
+        };
+        cols.chunks(span).map(|col| rows + self.step * level_sum(col)).collect()
     }
 
     /// Bytes held (for memory accounting).

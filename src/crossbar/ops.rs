@@ -116,10 +116,10 @@ impl XbarLayerHw {
         let ncols = self.map.logical_cols();
         let cpw = self.map.cols_per_weight();
         let mut out = vec![0i64; ncols];
-        for (a, sums) in self.map.arrays.iter().zip(&self.prog.column_sums) {
+        for (k, a) in self.map.arrays.iter().enumerate() {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-            for (o, s) in out[cols].iter_mut().zip(sums) {
-                *o = (*o).max(*s);
+            for (o, s) in out[cols].iter_mut().zip(self.prog.column_sums(&self.map, k)) {
+                *o = (*o).max(s);
             }
         }
         out
@@ -142,9 +142,9 @@ impl XbarLayerHw {
             }
         }
         let mut b = vec![(0i128, 0i128); m.n_out];
-        for (a, sums) in m.arrays.iter().zip(&self.prog.column_sums) {
+        for (k, a) in m.arrays.iter().enumerate() {
             let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-            for (c, max_p) in cols.zip(sums.iter().copied()) {
+            for (c, max_p) in cols.zip(self.prog.column_sums(m, k)) {
                 let lmax = i128::from(self.adc.level(self.adc.code(max_p)));
                 let (j, rem) = (c / cpw, c % cpw);
                 let v = lmax << ((rem / p_n) as u32 * m.cell_bits);
@@ -175,7 +175,7 @@ impl XbarLayerHw {
     /// The largest partial sum (fine units) any column of array `k` carries: all of its rows
     /// driven.
     pub fn array_max_sum(&self, k: usize) -> i64 {
-        self.prog.column_sums[k].iter().copied().max().unwrap_or(0)
+        self.prog.column_sums(&self.map, k).into_iter().max().unwrap_or(0)
     }
 
     /// Array `k`'s column partial sums for every input bit plane, `[a_bits][cols]` row-major:

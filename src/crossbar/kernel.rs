@@ -13,6 +13,7 @@
 //! `tile rows * g(max level)`), built once per ADC and kept with the kernel.
 
 use super::adc::Adc;
+use super::sim::SumSink;
 use super::tile::{ArrayTile, LayerMap};
 use std::sync::{Arc, OnceLock};
 
@@ -201,7 +202,7 @@ pub struct KernelRun<'a> {
 }
 
 /// Receives each (array, plane)'s column partial sums.
-pub type SumsHook<'a> = &'a mut dyn FnMut(&[i64]);
+pub type SumsHook<'a> = &'a mut dyn SumSink;
 
 /// What a kernel run tallies besides the outputs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -302,10 +303,19 @@ impl PlaneKernel {
             for t in 0..a_n {
                 let plane_w = plane_weight(t, a_n, signed);
                 let offset = nd[t] * self.base;
+                if let (0, Some(levels)) = (nd[t], tables.as_deref().map(|t| &t.levels)) {
+                    // No row driven: every column reads `offset`, counted and converted once.
+                    if let Some(f) = each_sum.as_deref_mut() {
+                        f.add_repeated(offset, sums.len());
+                    }
+                    let tile = Tile { xs, driven: nd, signed, over };
+                    counts.over += self.zero_plane(&tile, t, levels, col_acc);
+                    continue;
+                }
                 column_sums(&xs[t * words..(t + 1) * words], cols, cb, sums);
                 sums.iter_mut().for_each(|s| *s = offset + self.step * *s);
                 if let Some(f) = each_sum.as_deref_mut() {
-                    f(sums);
+                    f.add_all(sums);
                 }
                 if let Some(full) = over {
                     counts.over += sums.iter().filter(|p| **p > full).count() as u64;

@@ -19,6 +19,10 @@ use crate::report::{compare_outputs, LossyStep};
 /// Outputs within this relative distance of the float model are float32 rounding, not loss.
 const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
 
+/// Rows taken through the layers together when measuring: enough to read each weight once per
+/// block, few enough that the activations held stay small next to the weights.
+const ROW_BLOCK: usize = 256;
+
 /// Clipped activations per stage (`input`, then each hidden layer's output) and how many
 /// activations were examined in all. All rows go through each layer at once
 /// ([`super::quant::WeightCodes::dots`]: the exact integer products, one pass over the weights per block of rows).
@@ -38,26 +42,30 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
             }
         }
     }
-    let rows = xs.len();
-    let mut codes: Vec<i64> = xs.iter().flat_map(|x| q.input.quantize(x)).collect();
-    for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
-        let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
-        let acc = layer.w.dots(&codes, rows, layer.n_in, layer.n_out);
-        let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
-        let count = !trained(l + 1);
-        let per_row = tail.bias.iter().zip(requant);
-        codes = acc
-            .iter()
-            .zip(per_row.cycle())
-            .map(|(a, (b, r))| {
-                let y = r.apply(a + b);
-                if count {
-                    total += 1;
-                    counts[l + 1].1 += u64::from(y > *hi || (y < *lo && !relu));
-                }
-                y.clamp(*lo, *hi)
-            })
-            .collect();
+    // A block of rows at a time: each row's products are the same whatever the block, and the
+    // activations held stay a block's, not the whole data set's (rows x widest layer x 16 B).
+    for block in xs.chunks(ROW_BLOCK) {
+        let rows = block.len();
+        let mut codes: Vec<i64> = block.iter().flat_map(|x| q.input.quantize(x)).collect();
+        for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
+            let Some(LayerRequant { requant, lo, hi }) = &tail.requant else { break };
+            let acc = layer.w.dots(&codes, rows, layer.n_in, layer.n_out);
+            let relu = mlp.layers.get(l).is_some_and(|d| d.activation == Activation::Relu);
+            let count = !trained(l + 1);
+            let per_row = tail.bias.iter().zip(requant);
+            codes = acc
+                .iter()
+                .zip(per_row.cycle())
+                .map(|(a, (b, r))| {
+                    let y = r.apply(a + b);
+                    if count {
+                        total += 1;
+                        counts[l + 1].1 += u64::from(y > *hi || (y < *lo && !relu));
+                    }
+                    y.clamp(*lo, *hi)
+                })
+                .collect();
+        }
     }
     (counts, total)
 }
@@ -83,7 +91,7 @@ pub fn steps(
     exact: bool,
     saturated_reads: Option<(u64, u64)>,
 ) -> Vec<LossyStep> {
-    let reference = mlp.forward_batch(xs);
+    let reference: Vec<Vec<f32>> = xs.chunks(ROW_BLOCK).flat_map(|b| mlp.forward_batch(b)).collect();
     let (argmax, max_error) = compare_outputs(outputs, &reference);
     let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
     let mut out = Vec::new();

@@ -72,6 +72,11 @@ pub struct Hooks<'a> {
 pub trait SumSink {
     /// Counts `ps`.
     fn add_all(&mut self, ps: &[i64]);
+    /// Counts `n` sums equal to `p` (an input bit plane that drives no row: every column of
+    /// the array reads the same sum).
+    fn add_repeated(&mut self, p: i64, n: usize) {
+        (0..n).for_each(|_| self.add_all(&[p]));
+    }
     /// The sink as a saturation counter: the kernel then counts inside its fused loop instead
     /// of handing out every sum.
     fn as_exceeding(&mut self) -> Option<&mut Exceeding> {
@@ -93,6 +98,10 @@ impl SumSink for Exceeding {
         self.total += ps.len() as u64;
         self.over += ps.iter().filter(|p| **p > self.full).count() as u64;
     }
+    fn add_repeated(&mut self, p: i64, n: usize) {
+        self.total += n as u64;
+        self.over += if p > self.full { n as u64 } else { 0 };
+    }
     fn as_exceeding(&mut self) -> Option<&mut Exceeding> {
         Some(self)
     }
@@ -100,7 +109,26 @@ impl SumSink for Exceeding {
 
 impl SumSink for SumHistogram {
     fn add_all(&mut self, ps: &[i64]) {
-        ps.iter().for_each(|p| self.add(*p));
+        // Sums inside the counted range take one increment; the rest take `add`'s growth.
+        for &p in ps {
+            match usize::try_from(p).ok().and_then(|i| self.counts.get_mut(i)) {
+                Some(c) => {
+                    *c += 1;
+                    self.total += 1;
+                }
+                None => self.add(p),
+            }
+        }
+    }
+    fn add_repeated(&mut self, p: i64, n: usize) {
+        if n > 0 {
+            self.add(p);
+            self.total += n as u64 - 1;
+            match usize::try_from(p) {
+                Ok(i) => self.counts[i] += n as u64 - 1,
+                Err(_) => self.negative.extend(std::iter::repeat_n(p, n - 1)),
+            }
+        }
     }
 }
 
@@ -158,7 +186,7 @@ pub fn simulate_layer(
                     e.total += used as u64 * u64::from(a_bits);
                     counts
                 }
-                None => kernel.run(run, &mut acc, Some(&mut |ps: &[i64]| rec.add_all(ps))),
+                None => kernel.run(run, &mut acc, Some(rec)),
             },
             None => kernel.run(run, &mut acc, None),
         };

@@ -91,7 +91,7 @@ pub struct CrossbarCompiled {
     /// Seed of the read-noise stream in simulation (the programming seed).
     pub seed: u64,
     /// The float model, the reference the lossy steps are measured against.
-    pub reference: super::mlp::Mlp,
+    pub reference: Arc<super::mlp::Mlp>,
     /// The last noise-free `simulate`'s per-row codes and accumulators: `compile` writes the
     /// test vectors from the rows it just simulated instead of simulating them again.
     last_run: Mutex<Option<NoiseFreeRun>>,
@@ -134,7 +134,13 @@ fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
     let network = super::graph::read(&result.graph).map_err(FlowError::Model)?;
     let net = network.net().map_err(FlowError::Model)?;
     let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
-    let reference = extract_mlp(&load_onnx(&job.model.path)?).map_err(FlowError::Model)?;
+    // The float chain the frontend read, from the model-level graph the passes started from.
+    let chain = result.model.node_ids().into_iter().find_map(|n| {
+        result.model.op(n).dialect::<super::dialect::DenseChain>().map(|c| c.0.clone())
+    });
+    let reference = chain.ok_or_else(|| {
+        FlowError::Model("the model-level graph holds no `xbar.dense_chain`".into())
+    })?;
     Ok(CrossbarCompiled {
         reference,
         seed: net.dev.seed,

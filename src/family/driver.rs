@@ -37,6 +37,9 @@ impl Model {
 pub struct Lowered {
     /// The final (hardware-level) graph.
     pub graph: Graph,
+    /// The model-level graph the passes started from (held while they ran): the float model,
+    /// for a family's reference, without reading the model file again.
+    pub model: Graph,
     /// The `--dump-ir` dumps recorded on the way.
     pub dumps: Vec<IrDump>,
     pub calibration: Option<Array2<f32>>,
@@ -59,6 +62,7 @@ pub fn lower_model(family: &dyn Family, job: &Job, model: Model) -> Result<Lower
     let result = pm.run(&model.graph, env).map_err(|e| family.explain(job, e))?;
     Ok(Lowered {
         graph: result.graph,
+        model: model.graph,
         dumps: result.dumps,
         calibration: model.calibration,
         task: model.task,

@@ -19,15 +19,28 @@ pub fn load_onnx(path: &Path) -> Result<OnnxModel, OnnxError> {
     let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let bytes =
         std::fs::read(path).map_err(|source| OnnxError::Io { file: file.clone(), source })?;
-    parse_onnx(&bytes, &file)
+    let proto = decode(&bytes, &file)?;
+    // The file's bytes are not needed once decoded: a model is then held twice at most (the
+    // decoded message while its tensors are converted), not three times.
+    drop(bytes);
+    from_proto(proto, &file)
 }
 
 /// Decodes and validates an ONNX model from bytes; `file` names it in messages.
 pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
+    from_proto(decode(bytes, file)?, file)
+}
+
+fn decode(bytes: &[u8], file: &str) -> Result<ModelProto, OnnxError> {
+    ModelProto::decode(bytes)
+        .map_err(|e| OnnxError::Decode { file: file.to_string(), detail: e.to_string() })
+}
+
+/// Validates a decoded model. Each initializer's stored numbers are released as soon as
+/// they are converted, so the model's weights are not held in both forms at once.
+fn from_proto(mut proto: ModelProto, file: &str) -> Result<OnnxModel, OnnxError> {
     let ctx = Ctx { file: file.to_string() };
-    let proto = ModelProto::decode(bytes)
-        .map_err(|e| OnnxError::Decode { file: file.to_string(), detail: e.to_string() })?;
-    let graph = proto.graph.as_ref().ok_or_else(|| {
+    let graph = proto.graph.as_mut().ok_or_else(|| {
         ctx.invalid("graph", "the model has no graph (is this an ONNX model file?)")
     })?;
     let opset = proto
@@ -40,7 +53,7 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
         })?;
 
     let mut constants = BTreeMap::new();
-    for (i, t) in graph.initializer.iter().enumerate() {
+    for (i, t) in graph.initializer.iter_mut().enumerate() {
         let name = t.name.clone().unwrap_or_default();
         if name.is_empty() {
             return Err(
@@ -48,8 +61,12 @@ pub fn parse_onnx(bytes: &[u8], file: &str) -> Result<OnnxModel, OnnxError> {
             );
         }
         let tensor = decode_tensor(t, &ctx, &format!("graph.initializer[{name}]"))?;
+        t.raw_data = None;
+        (t.float_data, t.double_data) = (Vec::new(), Vec::new());
+        (t.int32_data, t.int64_data) = (Vec::new(), Vec::new());
         constants.insert(name, tensor);
     }
+    let graph = &*graph;
 
     let mut inputs = Vec::new();
     for (i, vi) in graph.input.iter().enumerate() {

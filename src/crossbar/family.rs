@@ -15,7 +15,7 @@
 
 use super::cost::{price, CrossbarParams};
 use super::graph::{model_graph, Network};
-use super::mlp::{extract_mlp, import_mlp};
+use super::mlp::{extract_mlp, from_graph, import_graph};
 use super::report::summarize;
 use super::sim::{BatchRun, CrossbarNet, Events};
 use crate::backend::verilog::bits::Bits;
@@ -58,8 +58,13 @@ impl Family for CrossbarFamily {
                 job.model.format.name()
             )));
         }
-        let model = load_onnx(&job.model.path)?;
-        let (imported, mlp) = import_mlp(&model).map_err(FlowError::Model)?;
+        let mut model = load_onnx(&job.model.path)?;
+        let imported = import_graph(&model).map_err(FlowError::Model)?;
+        // The imported graph holds the weights now: the file's decoded copy goes before the
+        // chain's own copy is made (the representable check reads only node names from it),
+        // so a model's weights are held twice at most while loading, not three times.
+        model.constants.clear();
+        let mlp = from_graph(&imported, &model.file).map_err(FlowError::Model)?;
         let calib = calibration(job)?;
         super::representable::check(&model, &imported, &mlp, &calib)?;
         let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);

@@ -203,17 +203,23 @@ pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
 /// from the model-level graph, returned with it. A node the importer cannot convert is outside
 /// any dense chain, and said so.
 pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), String> {
+    let g = import_graph(m)?;
+    let mlp = from_graph(&g, &m.file)?;
+    Ok((g, mlp))
+}
+
+/// The model-level graph of `m` for a crossbar mapping ([`import_mlp`]'s first step, whose
+/// errors it words): one input, one output, every node imported.
+pub fn import_graph(m: &OnnxModel) -> Result<Graph, String> {
     if m.inputs.len() != 1 || m.outputs.len() != 1 {
         return Err(io_count(&m.file, m.inputs.len(), m.outputs.len()));
     }
-    let g = import(m).map_err(|e| match e {
+    import(m).map_err(|e| match e {
         OnnxError::NotImported { file, ops } if !ops.is_empty() => {
             format!("{file}: node `{}` ({}): {NOT_IN_CHAIN}", ops[0].node, ops[0].op_type)
         }
         other => other.to_string(),
-    })?;
-    let mlp = from_graph(&g, &m.file)?;
-    Ok((g, mlp))
+    })
 }
 
 fn io_count(file: &str, inputs: usize, outputs: usize) -> String {

@@ -144,6 +144,16 @@ impl ProgrammedLayer {
         let kernel = PlaneKernel::build(map, &table).map(Arc::new);
         ProgrammedLayer { codes: Codes::ByLevel(table), frac_bits, stuck: (0, 0), kernel }
     }
+    /// The largest code of any cell (0 for no cells); per level, only the levels that occur.
+    pub fn max_code(&self, map: &LayerMap) -> u32 {
+        match &self.codes {
+            Codes::ByLevel(t) => {
+                let used = map.levels_used();
+                t.iter().zip(used).filter(|(_, u)| *u).map(|(g, _)| *g).max().unwrap_or(0)
+            }
+            Codes::PerCell(g) => g.iter().copied().max().unwrap_or(0),
+        }
+    }
     /// The sum of each logical column's codes of array `k` over all its rows: the column's
     /// partial sum with every row driven (the type rules, output bounds and RTL widths need
     /// it). From the bit planes when there are (a few popcounts a column, nothing stored);

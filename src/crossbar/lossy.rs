@@ -91,7 +91,8 @@ pub fn steps(
     exact: bool,
     saturated_reads: Option<(u64, u64)>,
 ) -> Vec<LossyStep> {
-    let reference: Vec<Vec<f32>> = xs.chunks(ROW_BLOCK).flat_map(|b| mlp.forward_batch(b)).collect();
+    let reference: Vec<Vec<f32>> =
+        xs.chunks(ROW_BLOCK).flat_map(|b| mlp.forward_batch(b)).collect();
     let (argmax, max_error) = compare_outputs(outputs, &reference);
     let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
     let mut out = Vec::new();

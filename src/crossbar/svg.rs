@@ -101,14 +101,11 @@ pub fn render(net: &CrossbarNet) -> String {
             m.col_tiles,
             100.0 * st.utilization
         );
-        let ncols = m.logical_cols();
         let cpw = m.cols_per_weight();
         if summarised(m) {
-            let sum: i64 = (0..m.n_in)
-                .map(|i| {
-                    p.span(m, i * ncols..(i + 1) * ncols).iter().map(|g| i64::from(*g)).sum::<i64>()
-                })
-                .sum();
+            // The arrays partition the cells: the layer's code sum is their column sums'.
+            let sum: i64 =
+                (0..m.arrays.len()).map(|k| p.column_sums(m, k).iter().sum::<i64>()).sum();
             let mean = sum as f64 / m.cells().max(1) as f64 / gmax as f64;
             let (x, y) = (MARGIN, y0 + HEADER);
             let _ = writeln!(
@@ -125,19 +122,11 @@ pub fn render(net: &CrossbarNet) -> String {
             y0 += layer_h(1);
             continue;
         }
-        for a in &m.arrays {
+        for (ka, a) in m.arrays.iter().enumerate() {
             let x = MARGIN + a.col_tile as f64 * cell_w;
             let y = y0 + HEADER + a.row_tile as f64 * (ah + LABEL + GAP);
             let used = a.nouts * cpw;
-            let (c0, c1) = (a.out0 * cpw, a.out0 * cpw + used);
-            let sum: i64 = (a.row0..a.row0 + a.nrows)
-                .map(|i| {
-                    p.span(m, i * ncols + c0..i * ncols + c1)
-                        .iter()
-                        .map(|g| i64::from(*g))
-                        .sum::<i64>()
-                })
-                .sum();
+            let sum: i64 = p.column_sums(m, ka).iter().sum();
             let mean = sum as f64 / (a.nrows * used).max(1) as f64 / gmax as f64;
             let _ = writeln!(
                 s,

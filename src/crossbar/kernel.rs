@@ -221,6 +221,8 @@ struct Scratch {
     col_acc: Vec<i64>,
     sums: Vec<i64>,
     planes: Vec<Plane>,
+    /// Calibration counts by (driven rows, popcount), `(tile_rows + 1)^2` of them.
+    hist: Vec<u64>,
 }
 
 thread_local! {
@@ -281,8 +283,16 @@ impl PlaneKernel {
         let cpw = map.cols_per_weight();
         let p_n = map.polarities as usize;
         let col_acc = zeroed(&mut scratch.col_acc, self.ncols);
+        // A calibration histogram on the SIMD kernel: every sum is `driven * base + step *
+        // popcount`, so counting (driven, popcount) pairs in the fused pass and handing them to
+        // the sink at the end counts the same multiset of sums without materializing them.
+        let hist_kernel = each_sum.is_some()
+            && over.is_none()
+            && tables.as_deref().is_some_and(|t| self.simd_fused(a_n, t));
+        let side = self.tile_rows + 1;
+        let hist = zeroed(&mut scratch.hist, if hist_kernel { side * side } else { 0 });
         // Per-(array, plane) sums are only materialized off the fused path.
-        let unfused = tables.is_none() || each_sum.is_some();
+        let unfused = tables.is_none() || (each_sum.is_some() && !hist_kernel);
         let sums = zeroed(&mut scratch.sums, if unfused { self.ncols } else { 0 });
         let mut counts = RunCounts::default();
         let span = cb * words;
@@ -294,9 +304,10 @@ impl PlaneKernel {
             let nd = &driven[rt * a_n..(rt + 1) * a_n];
             counts.driven += nd.iter().sum::<i64>() as u64;
             let col_acc = &mut col_acc[c0..c1];
-            if let (Some(t), None) = (tables.as_deref(), each_sum.as_deref_mut()) {
+            if let (Some(t), true) = (tables.as_deref(), each_sum.is_none() || hist_kernel) {
                 let tile = Tile { xs, driven: nd, signed, over };
-                counts.over += self.fused_tile(&tile, cols, t, col_acc, &mut scratch.planes);
+                let hist = hist_kernel.then_some(&mut *hist);
+                counts.over += self.fused_tile(&tile, cols, t, col_acc, &mut scratch.planes, hist);
                 continue;
             }
             let sums = &mut sums[..c1 - c0];
@@ -329,12 +340,38 @@ impl PlaneKernel {
                 }
             }
         }
+        if let (true, Some(sink)) = (hist_kernel, each_sum) {
+            for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let (d, s) = ((k / side) as i64, (k % side) as i64);
+                sink.add_repeated(d * self.base + self.step * s, *n as usize);
+            }
+        }
         shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
         counts
     }
 
+    /// Whether [`PlaneKernel::fused_tile`] runs the AVX-512 column kernel for tiles of `a_n`
+    /// input bit planes with `tables`.
+    fn simd_fused(&self, a_n: usize, tables: &Tables) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            self.cell_bits == 1
+                && self.words <= 2
+                && a_n <= 24
+                && tables.small
+                && avx512::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (a_n, tables);
+            false
+        }
+    }
+
     /// One array's columns over every input bit plane of its row tile, with the ADC by table;
     /// returns the saturated reads counted.
+    /// With `hist` (only on the AVX-512 kernel, [`PlaneKernel::simd_fused`]), every column
+    /// read also counts at `hist[driven * (tile_rows + 1) + popcount]`.
     fn fused_tile(
         &self,
         tile: &Tile<'_>,
@@ -342,18 +379,22 @@ impl PlaneKernel {
         tables: &Tables,
         col_acc: &mut [i64],
         planes: &mut Vec<Plane>,
+        mut hist: Option<&mut [u64]>,
     ) -> u64 {
         let a_n = tile.driven.len();
         let words = self.words;
         let mut over = 0u64;
         #[cfg(target_arch = "x86_64")]
-        if self.cell_bits == 1 && words <= 2 && a_n <= 24 && tables.small && avx512::available() {
+        if self.simd_fused(a_n, tables) {
             planes.clear();
             for t in 0..a_n {
                 let d = tile.driven[t];
                 let offset = d * self.base;
                 if d == 0 {
                     // No row driven: every column reads `offset` (0), one conversion for all.
+                    if let Some(h) = hist.as_deref_mut() {
+                        h[0] += col_acc.len() as u64;
+                    }
                     over += self.zero_plane(tile, t, &tables.levels, col_acc);
                     continue;
                 }
@@ -363,6 +404,7 @@ impl PlaneKernel {
                     weight: 1i64 << t,
                     neg: tile.signed && t == a_n - 1,
                     offset,
+                    hist_row: d as usize * (self.tile_rows + 1),
                     clamp: d >= 128,
                     bytes: tables
                         .bytes
@@ -373,12 +415,26 @@ impl PlaneKernel {
             }
             let k = avx512::Kernel { planes, step: self.step, levels: &tables.levels };
             // SAFETY: `available` checked the CPU features; byte tables hold 128 entries per
-            // plane from `bytes` on (built for every driven count up to `tile_rows`).
+            // plane from `bytes` on (built for every driven count up to `tile_rows`); a popcount
+            // is at most `tile_rows`, inside its histogram row.
             over += unsafe {
-                avx512::run(&k, words, tables.bytes.is_some(), tile.over.is_some(), cols, col_acc)
+                match hist {
+                    Some(h) => {
+                        avx512::run_counting(&k, words, tables.bytes.is_some(), cols, col_acc, h)
+                    }
+                    None => avx512::run(
+                        &k,
+                        words,
+                        tables.bytes.is_some(),
+                        tile.over.is_some(),
+                        cols,
+                        col_acc,
+                    ),
+                }
             };
             return over;
         }
+        debug_assert!(hist.is_none(), "a histogram is only counted on the SIMD kernel");
         for t in 0..a_n {
             let d = tile.driven[t];
             let offset = d * self.base;
@@ -474,6 +530,9 @@ struct Plane {
     neg: bool,
     /// `driven * base`: the sum's offset in fine units.
     offset: i64,
+    /// Row of the (driven, popcount) histogram this plane's sums count in: `driven * (tile_rows
+    /// + 1)`.
+    hist_row: usize,
     /// More than 127 rows driven: the byte table reads popcount 128 as 127.
     clamp: bool,
     /// This plane's 128-entry byte table (null without byte tables).
@@ -733,23 +792,46 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
     ) -> u64 {
+        let h = &mut [];
         match (words, bytes, count) {
-            (1, true, false) => columns::<1, true, false>(k, cols, col_acc),
-            (1, true, true) => columns::<1, true, true>(k, cols, col_acc),
-            (1, false, false) => columns::<1, false, false>(k, cols, col_acc),
-            (1, false, true) => columns::<1, false, true>(k, cols, col_acc),
-            (_, true, false) => columns::<2, true, false>(k, cols, col_acc),
-            (_, true, true) => columns::<2, true, true>(k, cols, col_acc),
-            (_, false, false) => columns::<2, false, false>(k, cols, col_acc),
-            (_, false, true) => columns::<2, false, true>(k, cols, col_acc),
+            (1, true, false) => columns::<1, true, false, false>(k, cols, col_acc, h),
+            (1, true, true) => columns::<1, true, true, false>(k, cols, col_acc, h),
+            (1, false, false) => columns::<1, false, false, false>(k, cols, col_acc, h),
+            (1, false, true) => columns::<1, false, true, false>(k, cols, col_acc, h),
+            (_, true, false) => columns::<2, true, false, false>(k, cols, col_acc, h),
+            (_, true, true) => columns::<2, true, true, false>(k, cols, col_acc, h),
+            (_, false, false) => columns::<2, false, false, false>(k, cols, col_acc, h),
+            (_, false, true) => columns::<2, false, true, false>(k, cols, col_acc, h),
+        }
+    }
+
+    /// [`run`], also counting each read at `hist[plane.hist_row + popcount]` (calibration).
+    ///
+    /// # Safety
+    /// As [`run`]; `hist` has a row for every plane's driven count and `words * 64 + 1`
+    /// entries per row at least.
+    pub(super) unsafe fn run_counting(
+        k: &Kernel<'_>,
+        words: usize,
+        bytes: bool,
+        cols: &[u64],
+        col_acc: &mut [i64],
+        hist: &mut [u64],
+    ) -> u64 {
+        match (words, bytes) {
+            (1, true) => columns::<1, true, false, true>(k, cols, col_acc, hist),
+            (1, false) => columns::<1, false, false, true>(k, cols, col_acc, hist),
+            (_, true) => columns::<2, true, false, true>(k, cols, col_acc, hist),
+            (_, false) => columns::<2, false, false, true>(k, cols, col_acc, hist),
         }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
-    unsafe fn columns<const W: usize, const BYTES: bool, const COUNT: bool>(
+    unsafe fn columns<const W: usize, const BYTES: bool, const COUNT: bool, const HIST: bool>(
         k: &Kernel<'_>,
         cols: &[u64],
         col_acc: &mut [i64],
+        hist: &mut [u64],
     ) -> u64 {
         let n = col_acc.len().min(cols.len() / W);
         let mut over = 0u64;
@@ -757,13 +839,13 @@ mod avx512 {
         // Two blocks per pass over the planes: each plane's words, table and weight are read
         // once for sixteen columns.
         while n - c >= 16 {
-            over += blocks::<W, BYTES, COUNT, 2>(k, cols, col_acc, c, [0xFF; 2]);
+            over += blocks::<W, BYTES, COUNT, HIST, 2>(k, cols, col_acc, hist, c, [0xFF; 2]);
             c += 16;
         }
         while c < n {
             let m = (n - c).min(8);
             let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
-            over += blocks::<W, BYTES, COUNT, 1>(k, cols, col_acc, c, [k8]);
+            over += blocks::<W, BYTES, COUNT, HIST, 1>(k, cols, col_acc, hist, c, [k8]);
             c += 8;
         }
         over
@@ -775,10 +857,17 @@ mod avx512 {
     /// As [`run`]; the masked lanes' columns exist in `cols` and `col_acc`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
-    unsafe fn blocks<const W: usize, const BYTES: bool, const COUNT: bool, const B: usize>(
+    unsafe fn blocks<
+        const W: usize,
+        const BYTES: bool,
+        const COUNT: bool,
+        const HIST: bool,
+        const B: usize,
+    >(
         k: &Kernel<'_>,
         cols: &[u64],
         col_acc: &mut [i64],
+        hist: &mut [u64],
         c: usize,
         masks: [__mmask8; B],
     ) -> u64 {
@@ -835,6 +924,14 @@ mod avx512 {
                 if COUNT {
                     let m = _mm512_mask_cmpgt_epi64_mask(masks[b], s, _mm512_set1_epi64(p.thr));
                     over += u64::from(m.count_ones());
+                }
+                if HIST {
+                    let mut lanes = [0u64; 8];
+                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, s);
+                    let row = &mut hist[p.hist_row..];
+                    for l in lanes.iter().take(masks[b].count_ones() as usize) {
+                        row[*l as usize] += 1;
+                    }
                 }
                 let level = if BYTES {
                     let idx = if p.clamp { _mm512_min_epu64(s, c127) } else { s };

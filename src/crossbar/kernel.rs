@@ -82,10 +82,11 @@ impl PlaneKernel {
         let words = tile_rows.div_ceil(64);
         let (ncols, cb) = (map.logical_cols(), map.cell_bits as usize);
         let mut planes = vec![0u64; map.row_tiles * ncols * cb * words];
+        let fast = Self::planes_simd(map, tile_rows, words, &mut planes);
         // Weight by weight in storage order (`w[j, i]`, `i` fastest): each weight code is read
         // once and its `S * P` cells set bits in adjacent words of the same columns.
         let cpw = map.cols_per_weight();
-        for j in 0..map.n_out {
+        for j in (0..map.n_out).filter(|_| !fast) {
             for i in 0..map.n_in {
                 let (rt, r) = (i / tile_rows, i % tile_rows);
                 let (w, bit) = (r / 64, 1u64 << (r % 64));
@@ -126,6 +127,38 @@ impl PlaneKernel {
             col.chunks(words).enumerate().map(|(k, ws)| ones(ws) << k).sum()
         };
         cols.chunks(span).map(|col| rows + self.step * level_sum(col)).collect()
+    }
+
+    /// The bit planes of 1-bit cells holding 8-bit weight codes, 64 rows per step: a bit-test
+    /// of 64 weight bytes is one plane word (the transpose the scalar loop does a bit at a
+    /// time). False, with nothing written, where it does not apply.
+    fn planes_simd(map: &LayerMap, tile_rows: usize, words: usize, planes: &mut [u64]) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        if let super::quant::WeightCodes::I8(w) = &map.weights.w {
+            let ok = map.cell_bits == 1
+                && map.slices <= 8
+                && (1..=2).contains(&map.polarities)
+                && u8::try_from(map.offset).is_ok()
+                && is_x86_feature_detected!("avx512bw");
+            if ok {
+                let shape = avx512::PlaneShape {
+                    n_in: map.n_in,
+                    n_out: map.n_out,
+                    row_tiles: map.row_tiles,
+                    tile_rows,
+                    words,
+                    ncols: map.logical_cols(),
+                    polarities: map.polarities as usize,
+                    slices: map.slices as usize,
+                    offset: map.offset as u8,
+                };
+                // SAFETY: AVX-512BW checked above.
+                unsafe { avx512::planes_i8(w, &shape, planes) };
+                return true;
+            }
+        }
+        let _ = (map, tile_rows, words, planes);
+        false
     }
 
     /// Bytes held (for memory accounting).
@@ -731,6 +764,60 @@ mod avx512 {
         // SAFETY: 64 bytes are read from a 64-byte array.
         let v = unsafe { _mm512_loadu_si512(bytes.as_ptr() as *const _) };
         _mm512_test_epi8_mask(v, _mm512_set1_epi8((1u8 << t) as i8))
+    }
+
+    /// The layout [`planes_i8`] fills.
+    pub(super) struct PlaneShape {
+        pub n_in: usize,
+        pub n_out: usize,
+        pub row_tiles: usize,
+        pub tile_rows: usize,
+        pub words: usize,
+        pub ncols: usize,
+        pub polarities: usize,
+        pub slices: usize,
+        /// Offset encoding's added value (0 for differential pairs), as a byte.
+        pub offset: u8,
+    }
+
+    /// [`super::PlaneKernel`]'s planes for 1-bit cells from `w[j, i]` bytes: for each output,
+    /// row tile and 64-row word, the stored magnitudes of 64 weights (offset-encoded, or the
+    /// positive and negative parts) in one register, then one bit-test per cell column gives
+    /// that column's plane word (bit `r` = row `64 * word + r` of the tile).
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn planes_i8(w: &[i8], sh: &PlaneShape, planes: &mut [u64]) {
+        let zero = _mm512_setzero_si512();
+        let cpw = sh.polarities * sh.slices;
+        let p_shift = sh.polarities - 1;
+        for j in 0..sh.n_out {
+            let row = &w[j * sh.n_in..(j + 1) * sh.n_in];
+            for rt in 0..sh.row_tiles {
+                for wd in 0..sh.words {
+                    let start = rt * sh.tile_rows + wd * 64;
+                    if start >= sh.n_in || wd * 64 >= sh.tile_rows {
+                        continue;
+                    }
+                    let n = (sh.n_in - start).min(64).min(sh.tile_rows - wd * 64);
+                    let m: __mmask64 = if n == 64 { !0 } else { (1u64 << n) - 1 };
+                    // SAFETY: masked to the `n` bytes `row[start..start + n]`, which exist.
+                    let v = unsafe { _mm512_maskz_loadu_epi8(m, row.as_ptr().add(start)) };
+                    let stored = if sh.polarities == 1 {
+                        [_mm512_add_epi8(v, _mm512_set1_epi8(sh.offset as i8)), zero]
+                    } else {
+                        // Negative parts as bytes: -(-128) is 128, read unsigned.
+                        let neg = _mm512_movepi8_mask(v);
+                        [_mm512_maskz_mov_epi8(!neg, v), _mm512_maskz_sub_epi8(neg, zero, v)]
+                    };
+                    for k in 0..cpw {
+                        let (p, s) = (k & p_shift, k >> p_shift);
+                        let bit = _mm512_set1_epi8((1u8 << s) as i8);
+                        let c = j * cpw + k;
+                        planes[(rt * sh.ncols + c) * sh.words + wd] =
+                            _mm512_mask_test_epi8_mask(m, stored[p], bit);
+                    }
+                }
+            }
+        }
     }
 
     /// True when the CPU has what [`run`] uses.

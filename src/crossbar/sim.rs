@@ -447,9 +447,13 @@ impl CrossbarNet {
 /// ideal chip produces on `calib` data, in cell levels (at least 1). Partial sums of real inputs
 /// sit far below the array maximum (input bits are sparse), so a clipping full scale buys
 /// resolution where the data are.
+///
+/// `cells`: each of `q`'s layers placed on `cfg`'s arrays and ideally programmed (placement
+/// does not depend on the ADC, so the layers' own placement serves).
 pub fn calibrate_full_scale(
     q: &QuantizedMlp,
     cfg: &XbarConfig,
+    cells: &[(Arc<LayerMap>, Arc<ProgrammedLayer>)],
     calib: &[Vec<f32>],
     percentile: f64,
 ) -> Result<u64, String> {
@@ -458,7 +462,14 @@ pub fn calibrate_full_scale(
         full_scale: super::tile::FullScale::ArrayMax,
         ..*cfg
     };
-    let net = CrossbarNet::build(q, &lossless, &DeviceConfig::ideal())?;
+    let dev = DeviceConfig::ideal();
+    let adc = Adc {
+        bits: lossless.adc_bits,
+        full_scale: lossless.full_scale_levels(),
+        frac_bits: dev.frac_bits,
+    };
+    let (maps, programmed) = cells.iter().cloned().unzip();
+    let net = CrossbarNet { q: q.clone(), cfg: lossless, dev, maps, programmed, adc };
     let mut sums = SumHistogram::default();
     for x in calib {
         net.infer_with(x, None, Some(&mut sums));

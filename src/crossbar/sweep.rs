@@ -51,7 +51,11 @@ pub struct SweepPoint {
 pub fn sweep(q: &QuantizedMlp, spec: &SweepSpec<'_>) -> Result<Vec<SweepPoint>, String> {
     let mut out = Vec::new();
     let full_scale = match spec.full_scale_percentile {
-        Some(p) => FullScale::Levels(calibrate_full_scale(q, &spec.base, spec.calib, p)?),
+        Some(p) => {
+            let ideal = CrossbarNet::build(q, &spec.base, &DeviceConfig::ideal())?;
+            let cells: Vec<_> = ideal.maps.into_iter().zip(ideal.programmed).collect();
+            FullScale::Levels(calibrate_full_scale(q, &spec.base, &cells, spec.calib, p)?)
+        }
         None => spec.base.full_scale,
     };
     for &bits in &spec.adc_bits {

@@ -1,6 +1,7 @@
 //! `crossbar-tile`: quantized layers → bit-sliced weights on arrays with shared ADCs.
 
 use super::common::{calibration_rows, require_stage};
+use crate::crossbar::adc::Adc;
 use crate::crossbar::dialect::XbarDense;
 use crate::crossbar::graph::{add_placed, read};
 use crate::crossbar::ops::XbarLayerHw;
@@ -164,11 +165,27 @@ impl Pass for CrossbarTile {
         let pct = cx.real("adc-percentile")?;
         check_full_scale(fs as i64, pct).map_err(|p| fail(p.message))?;
         // `check_full_scale` has refused a percentile together with a full scale.
+        // Placement does not depend on the ADC: every layer is placed once, and the full-scale
+        // calibration runs on those very cells (no second placement and bit-plane build).
+        let mut placed = Vec::new();
+        for id in nodes_where(g, |op| op.dialect::<XbarDense>().is_some()) {
+            let Some(XbarDense(l)) = g.op(id).dialect::<XbarDense>() else { continue };
+            let hw = XbarLayerHw::place(l, &cfg)
+                .map_err(|m| fail(format!("layer `{}`: {m}", l.name)))?;
+            placed.push((id, hw));
+        }
         cfg.full_scale = if pct > 0.0 {
             let q = read(g).map_err(fail)?.quantized();
             let n_in = q.input.scale.len();
             let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
-            FullScale::Levels(calibrate_full_scale(&q, &cfg, &calib, pct).map_err(fail)?)
+            // The cells of each quantized layer, in the network's order.
+            let cells = q.layers.iter().map(|l| {
+                let hw = placed.iter().map(|(_, h)| h).find(|h| Arc::ptr_eq(&h.layer, l));
+                hw.map(|h| (h.map.clone(), h.prog.clone()))
+                    .ok_or_else(|| fail(format!("layer `{}` was not placed", l.name)))
+            });
+            let cells = cells.collect::<Result<Vec<_>, _>>()?;
+            FullScale::Levels(calibrate_full_scale(&q, &cfg, &cells, &calib, pct).map_err(fail)?)
         } else if fs > 0 {
             FullScale::Levels(fs)
         } else {
@@ -177,10 +194,9 @@ impl Pass for CrossbarTile {
         // Each `xbar.dense` node becomes its layer's arrays and their read-out; the
         // accumulator types after it widen to the arrays' bounds.
         let mut out = g.clone();
-        for id in nodes_where(g, |op| op.dialect::<XbarDense>().is_some()) {
-            let Some(XbarDense(l)) = g.op(id).dialect::<XbarDense>() else { continue };
-            let hw = XbarLayerHw::place(l, &cfg)
-                .map_err(|m| fail(format!("layer `{}`: {m}", l.name)))?;
+        for (id, hw) in placed {
+            let adc = Adc { full_scale: cfg.full_scale_levels(), ..hw.adc };
+            let hw = XbarLayerHw { cfg, adc, ..hw };
             let readout =
                 add_placed(&mut out, g.operands(id)[0], &Arc::new(hw), false).map_err(fail)?;
             out.replace_all_uses(id, readout);

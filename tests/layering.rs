@@ -122,3 +122,91 @@ fn the_checker_sees_a_violation() {
         "use crate::cam; \n"
     );
 }
+
+/// `(visibility, name)` of every `fn` in `text` whose return type is `Result<_, String>`;
+/// visibility is the `pub...` word before `fn` on its line (empty for private functions and
+/// trait methods).
+fn string_error_fns(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("fn ") {
+        if i > 0 && text[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        let rest = &text[i + 3..];
+        let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The parameter list, then the return type up to the body, `;` or `where`.
+        let Some(open) = rest.find('(') else { continue };
+        let (mut depth, mut close) = (0i32, None);
+        for (k, c) in rest[open..].char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(open + k);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { continue };
+        let tail = rest[close + 1..].trim_start();
+        let Some(ret) = tail.strip_prefix("->") else { continue };
+        let end = ret.find(['{', ';']).unwrap_or(ret.len());
+        let ret = ret[..end].split(" where").next().unwrap_or("");
+        // Without whitespace and rustfmt's trailing comma of a multi-line generic list.
+        let ret: String = ret.chars().filter(|c| !c.is_whitespace()).collect();
+        let ret = ret.replace(",>", ">");
+        if ret.starts_with("Result<") && ret.ends_with(",String>") {
+            let line_start = text[..i].rfind('\n').map_or(0, |p| p + 1);
+            let vis = text[line_start..i].trim().to_string();
+            out.push((vis, name));
+        }
+    }
+    out
+}
+
+/// Errors that cross a module boundary are typed: below the families (the core IR, backend,
+/// language, pass manager, family interface and reports) no function returns
+/// `Result<_, String>` at all — their traits are what families implement and their functions
+/// what every module calls. The frontends keep text errors only inside a frontend
+/// (private or `pub(super)`), wrapped into `FrontendError`/`OnnxError` at their boundary.
+#[test]
+fn errors_below_the_families_are_typed() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut bad = Vec::new();
+    for f in all {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_string();
+        let Some(layer) = layer_of(&top) else { continue };
+        if layer >= layer_of("cam").unwrap() {
+            continue;
+        }
+        let text = strip(&std::fs::read_to_string(&f).unwrap());
+        for (vis, name) in string_error_fns(&text) {
+            let private_to_frontend = top == "frontend" && (vis.is_empty() || vis == "pub(super)");
+            if !private_to_frontend {
+                bad.push(format!("{}: {vis} fn {name} returns Result<_, String>", rel.display()));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "untyped errors below the families:\n{}", bad.join("\n"));
+}
+
+#[test]
+fn the_error_checker_sees_text_errors() {
+    let text = "pub fn a(x: &[u8]) -> Result<Vec<u8>, String> {\n}\n\
+                fn b(&self) -> Result<(), String>;\n\
+                pub(super) fn c<T>(f: impl Fn(u8) -> u8) -> Result<\n    T,\n    String,\n> where T: Copy {\n}\n\
+                pub fn d() -> Result<(), OpError> {}\nfn e() -> String {}\n";
+    let found = string_error_fns(text);
+    let want = [("pub", "a"), ("", "b"), ("pub(super)", "c")];
+    assert_eq!(found, want.map(|(v, n)| (v.to_string(), n.to_string())));
+}

@@ -133,7 +133,8 @@ fn evaluate(m: &OnnxModel, xs: &[&[f32]]) -> Result<Vec<Tensor>, String> {
         .iter()
         .zip(xs)
         .map(|(&id, x)| Tensor::f32(g.ty(id).shape.clone(), x.to_vec()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     interp::run(&g, &inputs).map_err(|e| e.to_string())
 }
 

@@ -25,7 +25,8 @@ fn reference(
         .iter()
         .zip(xs)
         .map(|(&id, x)| tessera::ir::Tensor::f32(g.ty(id).shape.clone(), x.to_vec()))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let outs = tessera::ir::interp::run(&g, &inputs).map_err(|e| e.to_string())?;
     Ok(outs.iter().map(|t| t.floats().unwrap_or_default().to_vec()).collect())
 }

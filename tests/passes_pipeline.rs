@@ -7,7 +7,7 @@ use tessera::dsl::accel::Value;
 use tessera::ir::{interp, Graph, Op, Tensor, TensorType};
 use tessera::passes::options::{DefaultValue, OptionKind, PassOption};
 use tessera::passes::{
-    lookup, DumpPoint, Pass, PassContext, PassEnv, PassError, PassInvocation, PassManager,
+    lookup, DumpPoint, Pass, PassContext, PassEnv, PassError, PassInvocation, PassManager, Unmet,
 };
 use tessera::units::{Dim, Quantity};
 
@@ -249,10 +249,13 @@ impl Pass for NeedsFolded {
     fn description(&self) -> &'static str {
         "test pass with a precondition"
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), Unmet> {
         match g.node_ids().iter().filter(|&&n| matches!(g.op(n), Op::Identity)).count() {
             0 => Ok(()),
-            n => Err(format!("{n} identity nodes remain; run fold-identity first")),
+            n => Err(Unmet {
+                problem: format!("{n} identity nodes remain"),
+                provider: "fold-identity".into(),
+            }),
         }
     }
     fn run(&self, g: &Graph, _cx: &PassContext) -> Result<Graph, PassError> {
@@ -290,10 +293,17 @@ fn manager_verifies_after_each_pass_and_checks_preconditions() {
     }
 
     let pm = PassManager::from_passes(vec![(&NEEDS_FOLDED, BTreeMap::new())]).unwrap();
-    assert_eq!(
-        pm.run(&graph(), PassEnv::default()).err().unwrap().to_string(),
-        "pass `needs-folded` cannot run: 2 identity nodes remain; run fold-identity first"
-    );
+    match pm.run(&graph(), PassEnv::default()) {
+        Err(e @ PassError::Precondition { .. }) => {
+            let PassError::Precondition { pass, unmet } = &e else { unreachable!() };
+            assert_eq!((pass.as_str(), unmet.provider.as_str()), ("needs-folded", "fold-identity"));
+            assert_eq!(
+                e.to_string(),
+                "pass `needs-folded` cannot run: 2 identity nodes remain (run `fold-identity` first)"
+            );
+        }
+        other => panic!("expected an unmet precondition, got {:?}", other.map(|r| r.graph.len())),
+    }
     let fold = lookup("fold-identity").unwrap();
     let pm =
         PassManager::from_passes(vec![(fold, BTreeMap::new()), (&NEEDS_FOLDED, BTreeMap::new())])

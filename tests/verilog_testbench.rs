@@ -125,7 +125,9 @@ fn result_line_parsing() {
 #[test]
 fn testbench_rejects_empty_runs() {
     let cfg = TestbenchConfig::new("dut", 8, 8, 0, 1, 1);
-    assert!(testbench::generate(&cfg).unwrap_err().contains("at least one vector"));
+    assert_eq!(testbench::generate(&cfg).unwrap_err(), testbench::TestbenchError::NoVectors);
+    let cfg = TestbenchConfig::new("dut", 0, 8, 4, 1, 1);
+    assert_eq!(testbench::generate(&cfg).unwrap_err(), testbench::TestbenchError::ZeroWidth);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 use super::error::AttnError;
 use super::ir::MhaOp;
 use crate::ir::{interp, Graph, NodeId, Tensor};
+use crate::passes::Unmet;
 use ndarray::Array2;
 
 /// Evaluates `g` on every calibration row and calls `visit(k, sample, value)` with the value
@@ -43,7 +44,8 @@ pub fn probe(
     }
     let first = g.outputs().len();
     for (s, row) in calib.rows().into_iter().enumerate() {
-        let x = Tensor::f32(ty.shape.clone(), row.to_vec()).map_err(AttnError::Calibration)?;
+        let x = Tensor::f32(ty.shape.clone(), row.to_vec())
+            .map_err(|e| AttnError::Calibration(e.to_string()))?;
         let outs = interp::run(&pg, &[x])
             .map_err(|e| AttnError::Calibration(format!("sample {s}: {e}")))?;
         for (k, t) in outs[first..].iter().enumerate() {
@@ -91,11 +93,9 @@ pub fn mha_nodes(g: &Graph) -> Vec<NodeId> {
 }
 
 /// The precondition of every attention pass: the graph has an `mha` node to work on.
-pub fn require_mha(g: &Graph) -> Result<(), String> {
+pub fn require_mha(g: &Graph) -> Result<(), Unmet> {
     if mha_nodes(g).is_empty() {
-        return Err(
-            "the graph has no `mha` node (import the model with the attention importer)".into()
-        );
+        return Err(Unmet::missing("`attn.mha` node", "attn-recognize"));
     }
     Ok(())
 }

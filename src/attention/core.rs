@@ -18,6 +18,7 @@
 
 use super::select::{select, Selection};
 use crate::ir::requant::Requant;
+use crate::ir::OpError;
 use serde::Serialize;
 
 /// Which score the core computes.
@@ -88,29 +89,33 @@ impl std::ops::AddAssign for CoreEvents {
 
 impl CoreParams {
     /// Checks table sizes and code ranges.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OpError> {
         self.select.validate(self.s)?;
         if self.s == 0 || self.d_k == 0 || self.d_v == 0 {
-            return Err("the core needs tokens, d_k and d_v".into());
+            return Err(OpError::Attribute("the core needs tokens, d_k and d_v".into()));
         }
         match self.mode {
             CoreMode::Had if self.lut.len() != self.d_k + 1 => {
-                return Err(format!(
+                return Err(OpError::Attribute(format!(
                     "HAD exponent table has {} entries, needs d_k + 1 = {}",
                     self.lut.len(),
                     self.d_k + 1
-                ))
+                )))
             }
             CoreMode::Standard if self.index.is_none() || self.lut.is_empty() => {
-                return Err("standard mode needs an index scaling and a table".into())
+                return Err(OpError::Attribute(
+                    "standard mode needs an index scaling and a table".into(),
+                ))
             }
             _ => {}
         }
         if self.lut.first().copied().unwrap_or(0) == 0 {
-            return Err("the exponent table must start with a positive entry".into());
+            return Err(OpError::Attribute(
+                "the exponent table must start with a positive entry".into(),
+            ));
         }
         if self.prob_bits + self.exp_bits + INV_GUARD > 60 {
-            return Err("probability and exponent precision too large".into());
+            return Err(OpError::Attribute("probability and exponent precision too large".into()));
         }
         Ok(())
     }

@@ -181,12 +181,12 @@ impl AttnDesign {
             .iter()
             .map(|c| pack(&wide(c), iew, isigned))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(AttnError::Verilog)?;
+            .map_err(|e| AttnError::Verilog(e.to_string()))?;
         let pout = outs
             .iter()
             .map(|c| pack(&wide(c), oew, true))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(AttnError::Verilog)?;
+            .map_err(|e| AttnError::Verilog(e.to_string()))?;
         Ok((pin, pout))
     }
 

@@ -24,8 +24,11 @@
 use super::program::{AddOperand, BufId, Buffer, InputSpec, MachineOp, OutputSpec, Program};
 use super::quant::QuantConfig;
 use super::sim::{step, SimEvents};
-use crate::ir::dialect::{expect_f32, expect_int, f32_tensor, int_tensor, operand_f32, DialectOp};
+use crate::ir::dialect::{
+    expect_f32, expect_int, f32_tensor, int_tensor, operand_f32, operand_ints, DialectOp,
+};
 use crate::ir::printer::ints_attr;
+use crate::ir::OpError;
 use crate::ir::{Graph, NodeId, NumFormat, Tensor, TensorType};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -115,7 +118,7 @@ pub fn with_buffers(op: &MachineOp, srcs: &[BufId], dst: BufId) -> Result<Machin
 }
 
 /// The integer format of a buffer's codes.
-fn buffer_type(b: &Buffer, shape: Vec<usize>) -> Result<TensorType, String> {
+fn buffer_type(b: &Buffer, shape: Vec<usize>) -> Result<TensorType, OpError> {
     Ok(TensorType::new(shape, NumFormat::int_for_range(b.lo.into(), b.hi.into())?))
 }
 
@@ -134,12 +137,12 @@ fn unit_shape(op: &MachineOp, len: usize) -> Vec<usize> {
     }
 }
 
-fn range_ok(lo: i64, hi: i64, scale: f64) -> Result<(), String> {
+fn range_ok(lo: i64, hi: i64, scale: f64) -> Result<(), OpError> {
     if lo > hi {
-        return Err(format!("empty code range [{lo}, {hi}]"));
+        return Err(OpError::Attribute(format!("empty code range [{lo}, {hi}]")));
     }
     if !(scale.is_finite() && scale >= 0.0) {
-        return Err(format!("scale {scale} is not finite and non-negative"));
+        return Err(OpError::Attribute(format!("scale {scale} is not finite and non-negative")));
     }
     Ok(())
 }
@@ -148,14 +151,14 @@ impl DialectOp for AttnInputQuant {
     fn name(&self) -> &'static str {
         "attn.input_quant"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         range_ok(self.lo, self.hi, self.scale)?;
         if self.scale == 0.0 {
-            return Err("the input scale is 0".into());
+            return Err(OpError::Attribute("the input scale is 0".into()));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let x = expect_f32(operands[0], "input")?;
         Ok(TensorType::new(
             x.shape.clone(),
@@ -174,13 +177,13 @@ impl DialectOp for AttnInputQuant {
             ("std_lut", format!("{}x{:?}", c.std_lut_len, c.std_lut_steps)),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let codes = operand_f32(a[0])?
             .iter()
             .enumerate()
             .map(|(i, &v)| {
                 if !v.is_finite() {
-                    return Err(format!("input value {i} is {v}"));
+                    return Err(OpError::Value(format!("input value {i} is {v}")));
                 }
                 let c = (f64::from(v) / self.scale).round_ties_even() as i64;
                 Ok(i128::from(c.clamp(self.lo, self.hi)))
@@ -211,15 +214,17 @@ impl DialectOp for AttnUnit {
     fn arity(&self) -> (usize, usize) {
         (self.reads(), self.reads())
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let n = self.reads();
         let srcs = sources(&self.op);
         if srcs.iter().enumerate().any(|(k, b)| b.0 != k) || self.op.dst().0 != n {
-            return Err("the op must name its buffers by operand position".into());
+            return Err(OpError::Attribute(
+                "the op must name its buffers by operand position".into(),
+            ));
         }
         range_ok(self.out.lo, self.out.hi, self.out.scale)?;
         let len = self.out.len;
-        let bad = |m: String| Err(m);
+        let bad = |m: String| Err(OpError::Attribute(m));
         match &*self.op {
             MachineOp::Gather { map, .. } if map.len() != len => {
                 bad(format!("a map of {} entries for {len} codes", map.len()))
@@ -252,7 +257,7 @@ impl DialectOp for AttnUnit {
             _ => Ok(()),
         }
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         for (k, t) in operands.iter().enumerate() {
             expect_int(t, &k.to_string())?;
         }
@@ -275,7 +280,11 @@ impl DialectOp for AttnUnit {
                     .max()
                     .unwrap_or(0);
                 if operands[0].numel() < top {
-                    return Err(format!("reads element {} of {}", top - 1, operands[0]));
+                    return Err(OpError::Operand(format!(
+                        "reads element {} of {}",
+                        top - 1,
+                        operands[0]
+                    )));
                 }
                 vec![operands[0].numel()]
             }
@@ -283,7 +292,10 @@ impl DialectOp for AttnUnit {
         };
         for (k, (t, n)) in operands.iter().zip(need).enumerate() {
             if t.numel() != n {
-                return Err(format!("operand {k} {t} has {} codes, the op reads {n}", t.numel()));
+                return Err(OpError::Operand(format!(
+                    "operand {k} {t} has {} codes, the op reads {n}",
+                    t.numel()
+                )));
             }
         }
         buffer_type(&self.out, unit_shape(&self.op, self.out.len))
@@ -346,13 +358,13 @@ impl DialectOp for AttnUnit {
         a.push(("scale", format!("{:?}", self.out.scale)));
         a
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let mut mem = a
             .iter()
-            .map(|t| t.ints().ok_or_else(|| "expected integer codes".to_string()))
+            .map(|t| t.ints().ok_or_else(|| OpError::Value("expected integer codes".to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         mem.push(vec![0; self.out.len]);
-        let out = step(&self.op, &mem, &mut SimEvents::default())?;
+        let out = step(&self.op, &mem, &mut SimEvents::default()).map_err(OpError::Value)?;
         int_tensor(ty, out.into_iter().map(i128::from).collect())
     }
     crate::dialect_op_boilerplate!();
@@ -362,31 +374,35 @@ impl DialectOp for AttnDequant {
     fn name(&self) -> &'static str {
         "attn.dequant"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         if let Some(s) = self.scales.iter().find(|s| !s.is_finite()) {
-            return Err(format!("output scale {s} is not finite"));
+            return Err(OpError::Attribute(format!("output scale {s} is not finite")));
         }
         if self.shape.iter().product::<usize>() != self.scales.len() {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "{} scales for a result of shape {:?}",
                 self.scales.len(),
                 self.shape
-            ));
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let x = expect_int(operands[0], "codes")?;
         if x.numel() != self.scales.len() {
-            return Err(format!("{x} has {} codes, {} scales", x.numel(), self.scales.len()));
+            return Err(OpError::Operand(format!(
+                "{x} has {} codes, {} scales",
+                x.numel(),
+                self.scales.len()
+            )));
         }
         Ok(TensorType::f32(self.shape.clone()))
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         vec![("scales", crate::ir::printer::reals_attr(&self.scales))]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
-        let codes = a[0].ints().ok_or("expected integer codes")?;
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
+        let codes = operand_ints(a[0])?;
         Ok(f32_tensor(
             ty,
             codes.iter().zip(&self.scales).map(|(&c, &s)| (c as f64 * s) as f32).collect(),

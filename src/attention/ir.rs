@@ -20,6 +20,7 @@
 use super::select::{select, Selection};
 use crate::ir::dialect::{f32_tensor, operand_f32, DialectOp};
 pub use crate::ir::nn::{concat_eval, concat_type, gather_type, gelu, LayerNormOp};
+use crate::ir::OpError;
 use crate::ir::{Tensor, TensorType};
 use serde::Serialize;
 
@@ -74,15 +75,15 @@ pub struct Linear {
 
 impl Linear {
     /// Checks the payload sizes.
-    pub fn validate(&self, what: &str) -> Result<(), String> {
+    pub fn validate(&self, what: &str) -> Result<(), OpError> {
         if self.w.len() != self.inputs * self.outputs || self.b.len() != self.outputs {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "{what}: weights have {} values and bias {} for {}x{}",
                 self.w.len(),
                 self.b.len(),
                 self.inputs,
                 self.outputs
-            ));
+            )));
         }
         Ok(())
     }
@@ -125,55 +126,57 @@ impl MhaOp {
     }
 
     /// Structural checks (sizes, scales) independent of the operand.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OpError> {
         let (h, dk, dv) = (self.heads, self.d_k, self.d_v);
         if h == 0 || dk == 0 || dv == 0 {
-            return Err("heads, d_k and d_v must be positive".into());
+            return Err(OpError::Attribute("heads, d_k and d_v must be positive".into()));
         }
         self.q.validate("q projection")?;
         self.k.validate("k projection")?;
         self.v.validate("v projection")?;
         self.o.validate("output projection")?;
         if self.q.outputs != h * dk || self.k.outputs != h * dk || self.v.outputs != h * dv {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "projections give {}/{}/{} columns, expected {h} heads x ({dk}, {dk}, {dv})",
                 self.q.outputs, self.k.outputs, self.v.outputs
-            ));
+            )));
         }
         if self.k.inputs != self.q.inputs || self.v.inputs != self.q.inputs {
-            return Err("q, k and v projections read different widths".into());
+            return Err(OpError::Attribute("q, k and v projections read different widths".into()));
         }
         if self.o.inputs != h * dv {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "output projection reads {} values, heads give {}",
                 self.o.inputs,
                 h * dv
-            ));
+            )));
         }
         if !self.scale.is_finite() {
-            return Err("score scale is not finite".into());
+            return Err(OpError::Attribute("score scale is not finite".into()));
         }
         if let QkMode::Binary { sigma_q, sigma_k, .. } = &self.qk {
             for (name, v) in [("sigma_q", sigma_q), ("sigma_k", sigma_k)] {
                 if v.len() != 1 && v.len() != h {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "{name} has {} values; expected 1 or {h} (one per head)",
                         v.len()
-                    ));
+                    )));
                 }
                 if v.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
-                    return Err(format!("{name} must be positive and finite, got {v:?}"));
+                    return Err(OpError::Attribute(format!(
+                        "{name} must be positive and finite, got {v:?}"
+                    )));
                 }
             }
         }
         if let Selection::TopN { n: 0 } = self.select {
-            return Err("top-N with N = 0".into());
+            return Err(OpError::Attribute("top-N with N = 0".into()));
         }
         Ok(())
     }
 
     /// Result type for an operand `[S, D]`.
-    pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
+    pub fn infer(&self, x: &TensorType) -> Result<TensorType, OpError> {
         self.validate()?;
         crate::ir::dialect::expect_f32(x, "input")?;
         match x.shape.as_slice() {
@@ -181,7 +184,7 @@ impl MhaOp {
                 self.select.validate(*s)?;
                 Ok(TensorType::f32(vec![*s, self.o.outputs]))
             }
-            _ => Err(format!("input must be [S, {}], got {x}", self.d_model())),
+            _ => Err(OpError::Operand(format!("input must be [S, {}], got {x}", self.d_model()))),
         }
     }
 
@@ -267,10 +270,10 @@ impl DialectOp for MhaOp {
     fn name(&self) -> &'static str {
         "attn.mha"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         self.validate()
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         self.infer(operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
@@ -297,7 +300,7 @@ impl DialectOp for MhaOp {
             ("select", sel),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let s = a[0].shape.first().copied().unwrap_or(0);
         Ok(f32_tensor(ty, self.eval(operand_f32(a[0])?, s)))
     }

@@ -25,7 +25,7 @@ pub fn steps(
     let reference = rows(x)
         .into_iter()
         .map(|r| {
-            let input = Tensor::f32(shape.clone(), r)?;
+            let input = Tensor::f32(shape.clone(), r).map_err(|e| e.to_string())?;
             let out = interp::run(&graph, &[input]).map_err(|e| e.to_string())?;
             out.first()
                 .and_then(|t| t.floats().map(<[f32]>::to_vec))

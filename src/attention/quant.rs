@@ -136,7 +136,8 @@ struct Builder<'g> {
 }
 
 fn requant(m: f64, layer: &str) -> Result<Requant, AttnError> {
-    Requant::from_real(m).map_err(|message| AttnError::Quant { layer: layer.into(), message })
+    Requant::from_real(m)
+        .map_err(|message| AttnError::Quant { layer: layer.into(), message: message.to_string() })
 }
 
 impl<'g> Builder<'g> {
@@ -493,7 +494,7 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
                         qk_lo: qq.lo,
                         qk_hi: qq.hi,
                     };
-                    cp.validate().map_err(err)?;
+                    cp.validate().map_err(|e| err(e.to_string()))?;
                     heads.push(cp);
                 }
                 b.p.ops.push(MachineOp::Attention(AttentionOp { q: qq.buf, k: kq.buf, v: vq.buf, dst: cat, heads }));

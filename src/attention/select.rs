@@ -8,6 +8,7 @@
 //! list realises exactly this order (a new key, having a larger index than every key already
 //! listed, is inserted behind all entries with an equal score).
 
+use crate::ir::OpError;
 use serde::Serialize;
 use std::cmp::Ordering;
 
@@ -35,23 +36,23 @@ impl Selection {
     }
 
     /// Checks the parameters against a sequence length; the message names the problem.
-    pub fn validate(&self, s: usize) -> Result<(), String> {
+    pub fn validate(&self, s: usize) -> Result<(), OpError> {
         match *self {
             Selection::All => Ok(()),
-            Selection::TopN { n: 0 } => Err("top-N needs N >= 1".into()),
+            Selection::TopN { n: 0 } => Err(OpError::Attribute("top-N needs N >= 1".into())),
             Selection::TopN { .. } => Ok(()),
             Selection::Hierarchical { n, tile, per_tile } => {
                 if n == 0 || tile == 0 || per_tile == 0 || per_tile > tile {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "hierarchical top-k needs n >= 1 and 1 <= per_tile ({per_tile}) <= tile ({tile})"
-                    ));
+                    )));
                 }
                 let c = candidates(s, tile, per_tile);
                 if n > c {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "hierarchical top-{n} over {s} keys: tiles of {tile} keep only {c} candidates \
                          (top-{per_tile} each); lower N or use plain top-N"
-                    ));
+                    )));
                 }
                 Ok(())
             }

@@ -71,7 +71,7 @@ pub struct CamPhysics {
 }
 
 fn small(inst: &Instance, name: &str, max: u64) -> Result<u32, CamError> {
-    let v = inst.count(name).map_err(CamError::Param)?;
+    let v = inst.count(name).map_err(|e| CamError::Param(e.to_string()))?;
     if v == 0 || v > max {
         return Err(CamError::Param(format!(
             "parameter `{name}` of instance `{}` is {v}, outside 1..={max}",
@@ -84,7 +84,8 @@ fn small(inst: &Instance, name: &str, max: u64) -> Result<u32, CamError> {
 impl CamPhysics {
     /// Reads every figure from the instance, failing with a message naming the parameter.
     pub fn from_instance(inst: &Instance) -> Result<CamPhysics, CamError> {
-        let si = |name: &str, dim: Dim| inst.si(name, dim).map_err(CamError::Param);
+        let si =
+            |name: &str, dim: Dim| inst.si(name, dim).map_err(|e| CamError::Param(e.to_string()));
         let k1_dim = Dim::CURRENT.div(Dim::VOLTAGE).div(Dim::VOLTAGE);
         let p = CamPhysics {
             rows: small(inst, "rows", 65536)? as usize,

@@ -174,7 +174,7 @@ fn score(outputs: &Array2<f32>, labels: &Path, task: Task) -> Result<Scored, Flo
     if y.len() != outputs.nrows() {
         return Err(bad(format!("{} labels for {} samples", y.len(), outputs.nrows())));
     }
-    crate::report::labels::score(outputs, &y.to_vec(), task).map_err(bad)
+    crate::report::labels::score(outputs, &y.to_vec(), task).map_err(|e| bad(e.to_string()))
 }
 
 fn print_summary(r: &Report) {
@@ -215,7 +215,7 @@ fn write_design(dir: &Path, hw: &HwDesign) -> Result<String, FlowError> {
 fn testbench_for(hw: &HwDesign, vectors: usize) -> Result<String, FlowError> {
     let cfg =
         TestbenchConfig::new(&hw.top, hw.in_width, hw.out_width, vectors, hw.latency, hw.interval);
-    testbench::generate(&cfg).map_err(FlowError::Hardware)
+    testbench::generate(&cfg).map_err(|e| FlowError::Hardware(e.to_string()))
 }
 
 /// The data for `compile`: `--data`, else the model folder's `X_test.npy`.

@@ -23,6 +23,7 @@ use super::ops::{self as xbar, OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, QLayer};
 use crate::ir::dialect::DialectOp;
 use crate::ir::dialect::{f32_tensor, int_tensor, operand_f32, operand_ints, per_sample};
+use crate::ir::OpError;
 use crate::ir::{Tensor, TensorType};
 use std::sync::Arc;
 
@@ -62,16 +63,16 @@ impl DialectOp for DenseChain {
     fn name(&self) -> &'static str {
         "xbar.dense_chain"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         xbar::check_chain(&self.0)
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::dense_chain_type(&self.0, operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::chain_attrs(&self.0)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let n = self.0.layers.first().map_or(0, |l| l.n_in);
         per_sample(a[0], ty, n, |x| Ok(self.0.forward(x)))
     }
@@ -82,23 +83,26 @@ impl DialectOp for XbarInputQuant {
     fn name(&self) -> &'static str {
         "xbar.input_quant"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let q = &self.0;
         if q.lo > q.hi {
-            return Err(format!("empty code range [{}, {}]", q.lo, q.hi));
+            return Err(OpError::Attribute(format!("empty code range [{}, {}]", q.lo, q.hi)));
         }
         match q.scale.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-            Some(i) => Err(format!("scale {} of input {i} is not positive and finite", q.scale[i])),
+            Some(i) => Err(OpError::Attribute(format!(
+                "scale {} of input {i} is not positive and finite",
+                q.scale[i]
+            ))),
             None => Ok(()),
         }
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::input_quant_type(&self.0, operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::input_quant_attrs(&self.0)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let codes = self.0.quantize(operand_f32(a[0])?);
         int_tensor(ty, codes.into_iter().map(i128::from).collect())
     }
@@ -109,16 +113,16 @@ impl DialectOp for XbarDense {
     fn name(&self) -> &'static str {
         "xbar.dense"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         check_layer(&self.0)
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::dense_type(&self.0, operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::dense_attrs(&self.0)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         int_tensor(ty, self.0.matvec(&operand_ints(a[0])?).into_iter().map(i128::from).collect())
     }
     crate::dialect_op_boilerplate!();
@@ -130,24 +134,24 @@ impl DialectOp for XbarArray {
     }
     /// The shared layer's weight codes are checked once, by the layer's `xbar.readout` (every
     /// array feeds it): checking them per array made verification quadratic in the layer size.
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         self.hw.check()?;
         if self.index >= self.hw.map.arrays.len() {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "array {} of a layer placed on {}",
                 self.index,
                 self.hw.map.arrays.len()
-            ));
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::array_type(&self.hw, self.index, operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::array_attrs(&self.hw, self.index, self.programmed)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let sums = self.hw.array_sums(self.index, &operand_ints(a[0])?);
         int_tensor(ty, sums.into_iter().map(i128::from).collect())
     }
@@ -162,17 +166,17 @@ impl DialectOp for XbarReadout {
         let n = 1 + self.hw.map.arrays.len();
         (n, n)
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         check_layer(&self.hw.layer)?;
         self.hw.check()
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::readout_type(&self.hw, operands)
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::readout_attrs(&self.hw, self.programmed)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let x = operand_ints(a[0])?;
         let sums = a[1..].iter().map(|t| operand_ints(t)).collect::<Result<Vec<_>, _>>()?;
         int_tensor(ty, self.hw.read_out(&x, &sums).into_iter().map(i128::from).collect())
@@ -184,41 +188,44 @@ impl DialectOp for XbarDequant {
     fn name(&self) -> &'static str {
         "xbar.dequant"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         match self.0.scale.iter().position(|s| !s.is_finite()) {
-            Some(i) => Err(format!("scale {} of output {i} is not finite", self.0.scale[i])),
+            Some(i) => Err(OpError::Attribute(format!(
+                "scale {} of output {i} is not finite",
+                self.0.scale[i]
+            ))),
             None => Ok(()),
         }
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         xbar::dequant_type(&self.0, operands[0])
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         xbar::dequant_attrs(&self.0)
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         Ok(f32_tensor(ty, self.0.apply(&operand_ints(a[0])?)))
     }
     crate::dialect_op_boilerplate!();
 }
 
 /// A quantized layer's sizes agree and its weight codes lie in their declared range.
-fn check_layer(l: &QLayer) -> Result<(), String> {
+fn check_layer(l: &QLayer) -> Result<(), OpError> {
     if l.w.len() != l.n_in * l.n_out || l.acc_scale.len() != l.n_out {
-        return Err(format!(
+        return Err(OpError::Attribute(format!(
             "layer `{}`: {} weights, {} scales for {}x{}",
             l.name,
             l.w.len(),
             l.acc_scale.len(),
             l.n_out,
             l.n_in
-        ));
+        )));
     }
     if let Some(w) = l.w.iter().find(|w| *w < l.w_lo || *w > l.w_hi) {
-        return Err(format!(
+        return Err(OpError::Attribute(format!(
             "layer `{}`: weight code {w} outside [{}, {}]",
             l.name, l.w_lo, l.w_hi
-        ));
+        )));
     }
     Ok(())
 }

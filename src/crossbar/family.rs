@@ -268,8 +268,8 @@ impl Compiled for CrossbarCompiled {
         let out_ty = self.network.accumulators().map_err(FlowError::Hardware)?.clone();
         let pack = |ty: &TensorType, v: Vec<i64>| {
             Tensor::int(ty.shape.clone(), ty.format, v)
-                .and_then(|t| pack_tensor(&t))
-                .map_err(FlowError::Hardware)
+                .map_err(|e| FlowError::Hardware(e.to_string()))
+                .and_then(|t| pack_tensor(&t).map_err(|e| FlowError::Hardware(e.to_string())))
         };
         let cached = self
             .with_run(x, |r| (std::mem::take(&mut r.codes), std::mem::take(&mut r.accumulators)));

@@ -44,14 +44,14 @@ pub fn model_graph(mlp: Arc<Mlp>, input: &str, output: &str) -> Result<Graph, St
 fn format_of(v: &[i64]) -> Result<NumFormat, String> {
     let lo = v.iter().copied().min().unwrap_or(0).min(0);
     let hi = v.iter().copied().max().unwrap_or(0).max(0);
-    NumFormat::int_for_range(lo.into(), hi.into())
+    NumFormat::int_for_range(lo.into(), hi.into()).map_err(|e| e.to_string())
 }
 
 /// `requantize` when one multiplier serves every channel and the clamp is a whole format,
 /// else `requantize_channels`.
 fn requant_op(r: &LayerRequant) -> Result<Op, String> {
     let (lo, hi) = (r.lo, r.hi);
-    let out = NumFormat::int_for_range(lo.into(), hi.into())?;
+    let out = NumFormat::int_for_range(lo.into(), hi.into()).map_err(|e| e.to_string())?;
     let whole = out.int_range() == Some((lo.into(), hi.into()));
     match r.requant.first() {
         Some(r0) if whole && r.requant.iter().all(|x| x == r0) => {
@@ -95,7 +95,8 @@ pub fn add_quantized(g: &mut Graph, x: NodeId, q: QuantizedMlp) -> Result<NodeId
     for (l, tail) in q.layers.into_iter().zip(q.tails) {
         let name = l.name.clone();
         let mv = g.add_named(Op::dialect_op(XbarDense(l)), &[cur], Some(name.clone()));
-        let bias = Tensor::int(vec![tail.bias.len()], format_of(&tail.bias)?, tail.bias)?;
+        let bias = Tensor::int(vec![tail.bias.len()], format_of(&tail.bias)?, tail.bias)
+            .map_err(|e| e.to_string())?;
         let b = g.add_named(Op::Constant(bias), &[], Some(format!("{name}.bias"))).map_err(ge)?;
         cur = g.add(Op::IntAdd, &[mv.map_err(ge)?, b]).map_err(ge)?;
         if let Some(r) = &tail.requant {

@@ -423,7 +423,7 @@ fn dense_from(g: &Graph, n: NodeId, input: NodeId, name: &str) -> Result<DenseLa
         return Err("the activation must be MatMul's first operand".into());
     }
     // Weight: a constant, a quant of one, or a transposed quant of one (the shared matcher).
-    let src = weight_source(g, ops[1])?;
+    let src = weight_source(g, ops[1]).map_err(|e| e.to_string())?;
     let trans_b = src.transposed;
     let wq = src.quant.and_then(|q| match g.op(q) {
         Op::Quant(qo) => Some((q, *qo)),

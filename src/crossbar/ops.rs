@@ -19,6 +19,7 @@ use super::device::{program, Codes, DeviceConfig, ProgrammedLayer};
 use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
+use crate::ir::OpError;
 use crate::ir::{NumFormat, TensorType};
 use std::sync::Arc;
 
@@ -233,29 +234,29 @@ impl XbarLayerHw {
     }
 
     /// Consistency of the parts (sizes agree), checked by the IR verifier.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), OpError> {
         let (l, m) = (&self.layer, &self.map);
         if m.n_in != l.n_in || m.n_out != l.n_out || l.w.len() != l.n_in * l.n_out {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "layer `{}`: placement is {}x{} but the layer is {}x{}",
                 l.name, m.n_in, m.n_out, l.n_in, l.n_out
-            ));
+            )));
         }
         if m.weights.w.len() != m.n_in * m.n_out || self.prog.len(m) != m.cells() {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "layer `{}`: {} placed weights and {} conductance codes for {} rows x {} columns",
                 l.name,
                 m.weights.w.len(),
                 self.prog.len(m),
                 m.n_in,
                 m.logical_cols()
-            ));
+            )));
         }
         if self.prog.frac_bits != self.adc.frac_bits {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "layer `{}`: conductance codes must have the ADC's {} fraction bits",
                 l.name, self.adc.frac_bits
-            ));
+            )));
         }
         Ok(())
     }
@@ -276,44 +277,51 @@ fn codes_operand(
     n: usize,
     a_bits: u32,
     signed: bool,
-) -> Result<(i128, i128), String> {
-    let (lo, hi) =
-        x.format.int_range().ok_or_else(|| format!("operand must be integer codes, got {x}"))?;
+) -> Result<(i128, i128), OpError> {
+    let (lo, hi) = x
+        .format
+        .int_range()
+        .ok_or_else(|| OpError::Operand(format!("operand must be integer codes, got {x}")))?;
     if x.shape != [n] {
-        return Err(format!("operand {x} must be [{n}]"));
+        return Err(OpError::Operand(format!("operand {x} must be [{n}]")));
     }
     let (clo, chi) = code_range(a_bits, signed);
     if lo < clo || hi > chi {
         let kind = if signed { "signed" } else { "unsigned" };
-        return Err(format!("operand {x} does not fit {a_bits}-bit {kind} input codes"));
+        return Err(OpError::Operand(format!(
+            "operand {x} does not fit {a_bits}-bit {kind} input codes"
+        )));
     }
     Ok((lo, hi))
 }
 
 /// Type of `xbar.dense_chain`: `[n_in] f32 -> [n_out] f32`.
-pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, String> {
+pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, OpError> {
     let (first, last) = match (m.layers.first(), m.layers.last()) {
         (Some(f), Some(l)) => (f, l),
-        _ => return Err("the chain has no layer".into()),
+        _ => return Err(OpError::Operand("the chain has no layer".into())),
     };
     if x.format != NumFormat::Float32 || x.shape != [first.n_in] {
-        return Err(format!("operand {x} must be [{}] f32", first.n_in));
+        return Err(OpError::Operand(format!("operand {x} must be [{}] f32", first.n_in)));
     }
     Ok(TensorType::f32(vec![last.n_out]))
 }
 
 /// Invariants of a `xbar.dense_chain`: layer sizes connect and weights have their sizes.
-pub fn check_chain(m: &Mlp) -> Result<(), String> {
+pub fn check_chain(m: &Mlp) -> Result<(), OpError> {
     for (i, l) in m.layers.iter().enumerate() {
         if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
-            return Err(format!("layer `{}` has inconsistent weight or bias sizes", l.name));
+            return Err(OpError::Attribute(format!(
+                "layer `{}` has inconsistent weight or bias sizes",
+                l.name
+            )));
         }
         if let Some(next) = m.layers.get(i + 1) {
             if next.n_in != l.n_out {
-                return Err(format!(
+                return Err(OpError::Attribute(format!(
                     "layer `{}` has {} outputs but `{}` takes {} inputs",
                     l.name, l.n_out, next.name, next.n_in
-                ));
+                )));
             }
         }
     }
@@ -321,15 +329,15 @@ pub fn check_chain(m: &Mlp) -> Result<(), String> {
 }
 
 /// Type of `xbar.input_quant`: `[n] f32 -> [n]` codes in `[lo, hi]`.
-pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, String> {
+pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, OpError> {
     if x.format != NumFormat::Float32 || x.shape != [q.scale.len()] {
-        return Err(format!("operand {x} must be [{}] f32", q.scale.len()));
+        return Err(OpError::Operand(format!("operand {x} must be [{}] f32", q.scale.len())));
     }
     Ok(TensorType::new(x.shape.clone(), NumFormat::int_for_range(q.lo.into(), q.hi.into())?))
 }
 
 /// Type of `xbar.dense`: the exact range of `sum_i x_i w[j,i]` over the operand's range.
-pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
+pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, OpError> {
     let (xlo, xhi) = codes_operand(x, l.n_in, l.a_bits, l.in_lo < 0)?;
     let (mut lo, mut hi) = (0i128, 0i128);
     for j in 0..l.n_out {
@@ -345,7 +353,7 @@ pub fn dense_type(l: &QLayer, x: &TensorType) -> Result<TensorType, String> {
 }
 
 /// The read-out's result type: the hardware bounds of [`XbarLayerHw::output_bounds`].
-pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String> {
+pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, OpError> {
     let (xlo, xhi) = codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
     let b = h.output_bounds(xlo, xhi);
     let lo = b.iter().map(|p| p.0).min().unwrap_or(0);
@@ -354,9 +362,9 @@ pub fn arrays_type(h: &XbarLayerHw, x: &TensorType) -> Result<TensorType, String
 }
 
 /// Type of `xbar.dequant`: `[n]` integers to `[n] f32`.
-pub fn dequant_type(d: &OutputDequant, x: &TensorType) -> Result<TensorType, String> {
+pub fn dequant_type(d: &OutputDequant, x: &TensorType) -> Result<TensorType, OpError> {
     if !x.format.is_int() || x.shape != [d.scale.len()] {
-        return Err(format!("operand {x} must be [{}] integers", d.scale.len()));
+        return Err(OpError::Operand(format!("operand {x} must be [{}] integers", d.scale.len())));
     }
     Ok(TensorType::f32(x.shape.clone()))
 }
@@ -480,7 +488,7 @@ pub fn array_attrs(h: &XbarLayerHw, k: usize, programmed: bool) -> Vec<(&'static
 
 /// Type of `xbar.array` `k`: per input bit plane, its columns' partial sums, `[a_bits, cols]`
 /// in `[0, largest sum]`.
-pub fn array_type(h: &XbarLayerHw, k: usize, x: &TensorType) -> Result<TensorType, String> {
+pub fn array_type(h: &XbarLayerHw, k: usize, x: &TensorType) -> Result<TensorType, OpError> {
     codes_operand(x, h.layer.n_in, h.layer.a_bits, h.signed_input())?;
     let shape = vec![h.layer.a_bits as usize, h.array_cols(k).len()];
     Ok(TensorType::new(shape, NumFormat::int_for_range(0, h.array_max_sum(k).max(0).into())?))
@@ -488,18 +496,21 @@ pub fn array_type(h: &XbarLayerHw, k: usize, x: &TensorType) -> Result<TensorTyp
 
 /// Type of `xbar.readout`: operand 0 the layer's input codes, then every array's partial sums
 /// in the layer's array order; the result is [`arrays_type`].
-pub fn readout_type(h: &XbarLayerHw, operands: &[&TensorType]) -> Result<TensorType, String> {
+pub fn readout_type(h: &XbarLayerHw, operands: &[&TensorType]) -> Result<TensorType, OpError> {
     let n = h.map.arrays.len();
     if operands.len() != n + 1 {
-        return Err(format!(
+        return Err(OpError::Operand(format!(
             "takes the input codes and {n} arrays, has {} operands",
             operands.len()
-        ));
+        )));
     }
     for (k, t) in operands[1..].iter().enumerate() {
         let want = [h.layer.a_bits as usize, h.array_cols(k).len()];
         if t.shape != want || !t.format.is_int() {
-            return Err(format!("operand {} is {t}, array {k} gives {want:?} integers", k + 1));
+            return Err(OpError::Operand(format!(
+                "operand {} is {t}, array {k} gives {want:?} integers",
+                k + 1
+            )));
         }
     }
     arrays_type(h, operands[0])

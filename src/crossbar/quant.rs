@@ -76,9 +76,23 @@ impl Default for QuantConfig {
 
 pub use crate::ir::requant::Requant;
 
-/// How [`Requant::from_real`]'s errors start; [`quantize`] puts `layer `NAME`: ` in front.
-/// The crossbar family recognises the pair and reports E0102 naming the weight tensor.
-pub const REQUANT_FACTOR: &str = "requantization factor";
+/// Why an MLP cannot be quantized for the crossbar. Typed so the family can tell, through the
+/// pass manager ([`crate::passes::PassError::Failed`] keeps it as its cause), a layer whose
+/// scales need a requantization factor no `i32` multiplier holds — reported as E0102 naming
+/// the weight tensor — from every other failure.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QuantError {
+    #[error("layer `{layer}`: {source}")]
+    Requant { layer: String, source: crate::ir::OpError },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<String> for QuantError {
+    fn from(message: String) -> QuantError {
+        QuantError::Invalid(message)
+    }
+}
 
 /// Float-to-integer quantizer of the graph input.
 #[derive(Clone, Debug, PartialEq)]
@@ -351,25 +365,29 @@ struct LayerInput {
 }
 
 /// Quantizes `mlp` with activation ranges calibrated on `calib` (one flattened sample per row).
-pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<QuantizedMlp, String> {
+pub fn quantize(
+    mlp: &Mlp,
+    calib: &[Vec<f32>],
+    cfg: &QuantConfig,
+) -> Result<QuantizedMlp, QuantError> {
     if !(2..=16).contains(&cfg.w_bits) || !(1..=16).contains(&cfg.a_bits) {
-        return Err(format!(
+        return Err(QuantError::Invalid(format!(
             "w_bits {} / a_bits {} out of range (2..=16 / 1..=16)",
             cfg.w_bits, cfg.a_bits
-        ));
+        )));
     }
     let n = mlp.layers.len();
     for l in &mlp.layers[..n - 1] {
         if !matches!(l.activation, Activation::Relu | Activation::Identity) {
-            return Err(format!(
+            return Err(QuantError::Invalid(format!(
                 "layer `{}` uses {:?} between layers; the integer crossbar datapath supports Relu or no activation there (Sigmoid and Tanh only after the last layer)",
                 l.name, l.activation
-            ));
+            )));
         }
     }
     let needs_calib = mlp.layers.iter().any(|l| l.input_quant.is_none());
     if needs_calib && calib.is_empty() {
-        return Err("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into());
+        return Err(QuantError::Invalid("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into()));
     }
     // Per-layer, per-channel input samples, the float model run on the whole set at once.
     let mut seen: Vec<Vec<Vec<f32>>> = mlp
@@ -385,7 +403,10 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         inputs.push(match &layer.input_quant {
             Some(q) => {
                 if q.scale.len() != 1 {
-                    return Err(format!("activation Quant `{}` must have one scale", q.node));
+                    return Err(QuantError::Invalid(format!(
+                        "activation Quant `{}` must have one scale",
+                        q.node
+                    )));
                 }
                 let (lo, hi) = q.range();
                 LayerInput {
@@ -435,10 +456,10 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         for (bf, sa) in layer.bias.iter().zip(&acc_scale) {
             let b = (*bf as f64 / sa).round_ties_even();
             if b.abs() > i32::MAX as f64 {
-                return Err(format!(
+                return Err(QuantError::Invalid(format!(
                     "layer `{}`: bias {bf} overflows int32 at scale {sa}",
                     layer.name
-                ));
+                )));
             }
             bias.push(b as i64);
         }
@@ -449,7 +470,8 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
                 .iter()
                 .zip(&next.scale)
                 .map(|(sa, sn)| {
-                    Requant::from_real(sa / sn).map_err(|e| format!("layer `{}`: {e}", layer.name))
+                    Requant::from_real(sa / sn)
+                        .map_err(|source| QuantError::Requant { layer: layer.name.clone(), source })
                 })
                 .collect::<Result<_, _>>()?;
             Some(LayerRequant { requant, lo, hi: next.hi })
@@ -487,7 +509,7 @@ pub fn quantize(mlp: &Mlp, calib: &[Vec<f32>], cfg: &QuantConfig) -> Result<Quan
         },
         layers,
         tails,
-        output: output.ok_or("the network has no layer")?,
+        output: output.ok_or_else(|| QuantError::Invalid("the network has no layer".into()))?,
     })
 }
 
@@ -586,7 +608,9 @@ mod tests {
     #[test]
     fn requant_errors_start_with_the_marker() {
         for m in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e30] {
-            assert!(Requant::from_real(m).unwrap_err().starts_with(REQUANT_FACTOR), "{m}");
+            let e = Requant::from_real(m).unwrap_err();
+            assert!(matches!(e, crate::ir::OpError::Value(_)), "{m}: {e:?}");
+            assert!(e.message().starts_with("requantization factor"), "{m}");
         }
     }
 

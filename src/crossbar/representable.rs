@@ -14,7 +14,7 @@
 //! turns its failure into the same E0102, naming the layer's weight tensor.
 
 use super::mlp::{DenseLayer, Mlp};
-use super::quant::REQUANT_FACTOR;
+use super::quant::QuantError;
 use crate::family::FlowError;
 use crate::frontend::onnx::OnnxModel;
 use crate::frontend::param::{not_representable, ParamError};
@@ -112,13 +112,15 @@ fn weight_tensor(model: &OnnxModel, layer: &DenseLayer) -> String {
 /// becomes E0102 naming the layer's weight tensor and its largest element; every other pass
 /// error is passed on unchanged.
 pub fn explain(model: &OnnxModel, mlp: &Mlp, e: PassError) -> FlowError {
-    let PassError::Failed { pass, message } = &e else {
-        return e.into();
+    let requant = match (&e, e.cause::<QuantError>()) {
+        (PassError::Failed { pass, .. }, Some(QuantError::Requant { layer, source }))
+            if pass == "quantize" =>
+        {
+            mlp.layers.iter().find(|l| &l.name == layer).map(|l| (l, source.to_string()))
+        }
+        _ => None,
     };
-    let layer = mlp.layers.iter().find(|l| {
-        pass == "quantize" && message.starts_with(&format!("layer `{}`: {REQUANT_FACTOR}", l.name))
-    });
-    let Some(layer) = layer else {
+    let Some((layer, why)) = requant else {
         return e.into();
     };
     let (first, wmax) = layer.weight.iter().enumerate().fold((0, 0f32), |(i, m), (k, v)| {
@@ -128,7 +130,6 @@ pub fn explain(model: &OnnxModel, mlp: &Mlp, e: PassError) -> FlowError {
             (i, m)
         }
     });
-    let why = &message[message.find(REQUANT_FACTOR).unwrap_or(0)..];
     not_representable(
         &model.file,
         &format!("weight {} of layer `{}`", weight_tensor(model, layer), layer.name),

@@ -96,36 +96,50 @@ pub struct Instance {
     pub params: BTreeMap<String, Value>,
 }
 
+/// Why a model cannot read the instance parameter it needs (what [`Instance::si`] and
+/// [`Instance::count`] return): every variant names the instance, its component and the
+/// parameter, so a cost model that needs a figure the description lacks says exactly which.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamError {
+    #[error("parameter `{param}` of instance `{instance}` ({component}) must be a {expected}")]
+    WrongKind { instance: String, component: String, param: String, expected: String },
+    #[error(
+        "instance `{instance}` ({component}) has no parameter `{param}`, which this model needs"
+    )]
+    Missing { instance: String, component: String, param: String },
+}
+
+/// Family code that still reports failures as text takes a parameter error through `?`.
+impl From<ParamError> for String {
+    fn from(e: ParamError) -> String {
+        e.to_string()
+    }
+}
+
 impl Instance {
-    /// Reads a parameter in SI units, failing with a message naming the instance and parameter,
-    /// so a cost model that needs a figure the description lacks says exactly which one.
-    pub fn si(&self, param: &str, dim: Dim) -> Result<f64, String> {
-        match self.params.get(param) {
-            Some(v) => v.as_si(dim).ok_or_else(|| {
-                format!(
-                    "parameter `{param}` of instance `{}` ({}) must be a {dim}",
-                    self.name, self.component
-                )
-            }),
-            None => Err(format!(
-                "instance `{}` ({}) has no parameter `{param}`, which this model needs",
-                self.name, self.component
-            )),
-        }
+    /// Reads a parameter in SI units.
+    pub fn si(&self, param: &str, dim: Dim) -> Result<f64, ParamError> {
+        let v = self.param(param)?;
+        v.as_si(dim).ok_or_else(|| self.wrong_kind(param, dim.to_string()))
     }
     /// Reads a dimensionless whole-number parameter.
-    pub fn count(&self, param: &str) -> Result<u64, String> {
-        match self.params.get(param) {
-            Some(v) => v.as_count().ok_or_else(|| {
-                format!(
-                    "parameter `{param}` of instance `{}` ({}) must be a whole number",
-                    self.name, self.component
-                )
-            }),
-            None => Err(format!(
-                "instance `{}` ({}) has no parameter `{param}`, which this model needs",
-                self.name, self.component
-            )),
+    pub fn count(&self, param: &str) -> Result<u64, ParamError> {
+        let v = self.param(param)?;
+        v.as_count().ok_or_else(|| self.wrong_kind(param, "whole number".into()))
+    }
+    fn param(&self, param: &str) -> Result<&Value, ParamError> {
+        self.params.get(param).ok_or_else(|| ParamError::Missing {
+            instance: self.name.clone(),
+            component: self.component.clone(),
+            param: param.to_string(),
+        })
+    }
+    fn wrong_kind(&self, param: &str, expected: String) -> ParamError {
+        ParamError::WrongKind {
+            instance: self.name.clone(),
+            component: self.component.clone(),
+            param: param.to_string(),
+            expected,
         }
     }
 }

@@ -408,7 +408,7 @@ fn parse_unchecked<T: std::str::FromStr>(text: &str) -> Result<T, String> {
     text.parse().map_err(|_| format!("`{text}` is not a number"))
 }
 
-pub(crate) fn parse_i64(text: &str) -> Result<i64, String> {
+pub(super) fn parse_i64(text: &str) -> Result<i64, String> {
     text.parse().map_err(|_| format!("expected an integer, found `{text}`"))
 }
 

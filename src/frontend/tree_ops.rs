@@ -7,6 +7,7 @@
 use super::trees::{Node as TreeNode, TreeEnsemble};
 use crate::ir::dialect::{expect_f32, per_sample, DialectOp};
 use crate::ir::tensor::{Fnv, Tensor};
+use crate::ir::OpError;
 use crate::ir::TensorType;
 use std::sync::Arc;
 
@@ -19,10 +20,10 @@ impl DialectOp for Ensemble {
     fn name(&self) -> &'static str {
         "trees.ensemble"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         check_ensemble(&self.0)
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         margins_type(operands[0], self.0.num_features, self.0.num_outputs)
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
@@ -38,7 +39,7 @@ impl DialectOp for Ensemble {
             ("hash", format!("#{:016x}", h.finish())),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         per_sample(a[0], ty, self.0.num_features, |row| {
             Ok(self.0.predict_margin(row).into_iter().map(|m| m as f32).collect())
         })
@@ -48,7 +49,11 @@ impl DialectOp for Ensemble {
 
 /// `[..., features] f32 -> [..., outputs] f32`: the type rule of every op that computes an
 /// ensemble's margins (`trees.ensemble` and the CAM family's forms of it).
-pub fn margins_type(x: &TensorType, features: usize, outputs: usize) -> Result<TensorType, String> {
+pub fn margins_type(
+    x: &TensorType,
+    features: usize,
+    outputs: usize,
+) -> Result<TensorType, OpError> {
     let x = expect_f32(x, "input")?;
     match x.shape.last() {
         Some(&f) if f == features => {
@@ -58,44 +63,53 @@ pub fn margins_type(x: &TensorType, features: usize, outputs: usize) -> Result<T
             }
             Ok(TensorType::f32(shape))
         }
-        _ => Err(format!("input {x} must end in the model's {features} features")),
+        _ => {
+            Err(OpError::Operand(format!("input {x} must end in the model's {features} features")))
+        }
     }
 }
 
 /// Structural checks on a tree ensemble, so traversal can never index out of range or loop.
-fn check_ensemble(e: &TreeEnsemble) -> Result<(), String> {
+fn check_ensemble(e: &TreeEnsemble) -> Result<(), OpError> {
     if e.base_margin.len() != e.num_outputs {
-        return Err(format!(
+        return Err(OpError::Attribute(format!(
             "tree ensemble has {} outputs but {} base margins",
             e.num_outputs,
             e.base_margin.len()
-        ));
+        )));
     }
     for (t, tree) in e.trees.iter().enumerate() {
         if tree.output >= e.num_outputs {
-            return Err(format!("tree {t} feeds output {} of {}", tree.output, e.num_outputs));
+            return Err(OpError::Attribute(format!(
+                "tree {t} feeds output {} of {}",
+                tree.output, e.num_outputs
+            )));
         }
         if tree.nodes.is_empty() {
-            return Err(format!("tree {t} has no nodes"));
+            return Err(OpError::Attribute(format!("tree {t} has no nodes")));
         }
         // Every node must be reached exactly once from the root: no cycles, no sharing.
         let mut seen = vec![false; tree.nodes.len()];
         let mut stack = vec![0usize];
         while let Some(i) = stack.pop() {
             if seen[i] {
-                return Err(format!("tree {t}: node {i} is reached twice (cycle or shared child)"));
+                return Err(OpError::Attribute(format!(
+                    "tree {t}: node {i} is reached twice (cycle or shared child)"
+                )));
             }
             seen[i] = true;
             if let TreeNode::Split { feature, left, right, .. } = &tree.nodes[i] {
                 if *feature as usize >= e.num_features {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "tree {t} node {i}: feature {feature} >= {}",
                         e.num_features
-                    ));
+                    )));
                 }
                 for c in [*left, *right] {
                     if c as usize >= tree.nodes.len() {
-                        return Err(format!("tree {t} node {i}: child {c} does not exist"));
+                        return Err(OpError::Attribute(format!(
+                            "tree {t} node {i}: child {c} does not exist"
+                        )));
                     }
                     stack.push(c as usize);
                 }

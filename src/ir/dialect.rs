@@ -18,6 +18,7 @@
 //!
 //! [`Op::dialect`]: crate::ir::Op::dialect
 
+use super::error::OpError;
 use super::tensor::Tensor;
 use super::types::TensorType;
 use std::any::Any;
@@ -39,15 +40,15 @@ pub trait DialectOp:
     }
     /// Invariants that do not depend on operands (attribute ranges, payload consistency).
     /// Required: every op states what makes it well formed.
-    fn verify(&self) -> Result<(), String>;
+    fn verify(&self) -> Result<(), OpError>;
     /// The result type given the operand types, or why the operands are not acceptable.
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String>;
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError>;
     /// Attributes as `(key, value)` text for the printer, large payloads summarised
     /// (`<1322x320 codes>`, a content hash).
     fn attributes(&self) -> Vec<(&'static str, String)>;
     /// Reference semantics: the result for operand values, of type `ty`. Ops that only exist
     /// between two passes of a family still have one, so `--dump-ir` graphs can be run.
-    fn eval(&self, operands: &[&Tensor], ty: &TensorType) -> Result<Tensor, String>;
+    fn eval(&self, operands: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError>;
     /// For downcasting to the concrete op ([`crate::ir::Op::dialect`]).
     fn as_any(&self) -> &dyn Any;
     /// Structural equality with another dialect op (false for ops of other types).
@@ -108,20 +109,20 @@ macro_rules! dialect_op_boilerplate {
 }
 
 /// Checks that an operand is float32 (the model-level dialects' common precondition).
-pub fn expect_f32<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, String> {
+pub fn expect_f32<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, OpError> {
     if t.format == super::NumFormat::Float32 {
         Ok(t)
     } else {
-        Err(format!("operand {what} must be f32, got {t}"))
+        Err(OpError::Operand(format!("operand {what} must be f32, got {t}")))
     }
 }
 
 /// Checks that an operand has an integer format.
-pub fn expect_int<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, String> {
+pub fn expect_int<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, OpError> {
     if t.format.is_int() {
         Ok(t)
     } else {
-        Err(format!("operand {what} must have an integer format, got {t}"))
+        Err(OpError::Operand(format!("operand {what} must have an integer format, got {t}")))
     }
 }
 
@@ -132,11 +133,14 @@ pub fn f32_tensor(ty: &TensorType, data: Vec<f32>) -> Tensor {
 
 /// An integer result tensor of type `ty`, checking every value fits its format (a violation
 /// means a type rule is wrong, and is reported rather than wrapped).
-pub fn int_tensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
+pub fn int_tensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, OpError> {
     let mut out = Vec::with_capacity(data.len());
     for v in data {
         if !ty.format.holds(v) {
-            return Err(format!("result {v} does not fit {} (type rule violated)", ty.format));
+            return Err(OpError::Value(format!(
+                "result {v} does not fit {} (type rule violated)",
+                ty.format
+            )));
         }
         out.push(v as i64);
     }
@@ -144,13 +148,13 @@ pub fn int_tensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
 }
 
 /// The float data of an operand.
-pub fn operand_f32(t: &Tensor) -> Result<&[f32], String> {
-    t.floats().ok_or_else(|| "expected float data".to_string())
+pub fn operand_f32(t: &Tensor) -> Result<&[f32], OpError> {
+    t.floats().ok_or_else(|| OpError::Operand("expected float data".to_string()))
 }
 
 /// The integer data of an operand.
-pub fn operand_ints(t: &Tensor) -> Result<Vec<i64>, String> {
-    t.ints().ok_or_else(|| "expected integer data".to_string())
+pub fn operand_ints(t: &Tensor) -> Result<Vec<i64>, OpError> {
+    t.ints().ok_or_else(|| OpError::Operand("expected integer data".to_string()))
 }
 
 /// Applies a per-sample function (`features` values in, one output row out) to every row of a
@@ -159,8 +163,8 @@ pub fn per_sample(
     x: &Tensor,
     ty: &TensorType,
     features: usize,
-    f: impl Fn(&[f32]) -> Result<Vec<f32>, String>,
-) -> Result<Tensor, String> {
+    f: impl Fn(&[f32]) -> Result<Vec<f32>, OpError>,
+) -> Result<Tensor, OpError> {
     let x = operand_f32(x)?;
     let mut out = Vec::with_capacity(ty.numel());
     for row in x.chunks(features.max(1)) {

@@ -29,7 +29,7 @@ pub struct EdgeData {
 #[derive(Debug, Error, PartialEq)]
 pub enum GraphError {
     #[error("{op}: {message}")]
-    Type { op: &'static str, message: String },
+    Type { op: &'static str, message: super::OpError },
     #[error("node {0:?} does not exist in this graph")]
     NoSuchNode(NodeId),
 }

@@ -12,6 +12,7 @@
 //! Integer ops are exact: intermediate results use `i128`, and the type rules guarantee that
 //! results fit their formats (the interpreter still checks and reports a violation).
 
+use super::error::OpError;
 use super::graph::Graph;
 use super::nn;
 use super::op::{broadcast, norm_axis, Op};
@@ -31,9 +32,9 @@ pub enum InterpError {
     #[error("input {name:?}: expected {expected}, got {got}")]
     InputType { name: String, expected: String, got: String },
     #[error("input {name:?}: {message}")]
-    InputValue { name: String, message: String },
+    InputValue { name: String, message: OpError },
     #[error("{node} ({op}): {message}")]
-    Eval { node: String, op: String, message: String },
+    Eval { node: String, op: String, message: OpError },
     #[error("the graph has a cycle; run the verifier")]
     Cycle,
 }
@@ -151,7 +152,7 @@ pub fn trace_rows(
         }
         let ops = g.operands(id);
         let (op, ty) = (g.op(id), g.ty(id));
-        let fail = |message: String| InterpError::Eval {
+        let fail = |message: OpError| InterpError::Eval {
             node: num.label(id),
             op: op.mnemonic().to_string(),
             message,
@@ -193,7 +194,7 @@ pub fn trace_rows(
                 Some(v) => v,
                 None => match ops.iter().map(|o| arg(o, r)).collect::<Option<Vec<_>>>() {
                     Some(args) => eval(op, &args, ty),
-                    None => Err("an operand has no value".to_string()),
+                    None => Err(OpError::Operand("an operand has no value".into())),
                 },
             };
             match v {
@@ -242,12 +243,12 @@ fn normalise(t: Tensor) -> Tensor {
     }
 }
 
-fn floats(t: &Tensor) -> Result<&[f32], String> {
-    t.floats().ok_or_else(|| "expected float data".to_string())
+fn floats(t: &Tensor) -> Result<&[f32], OpError> {
+    t.floats().ok_or_else(|| OpError::Operand("expected float data".to_string()))
 }
 
-fn ints(t: &Tensor) -> Result<Vec<i64>, String> {
-    t.ints().ok_or_else(|| "expected integer data".to_string())
+fn ints(t: &Tensor) -> Result<Vec<i64>, OpError> {
+    t.ints().ok_or_else(|| OpError::Operand("expected integer data".to_string()))
 }
 
 fn ftensor(ty: &TensorType, data: Vec<f32>) -> Tensor {
@@ -255,20 +256,23 @@ fn ftensor(ty: &TensorType, data: Vec<f32>) -> Tensor {
 }
 
 /// Builds an integer result, checking every value fits the node's format.
-fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, String> {
+fn itensor(ty: &TensorType, data: Vec<i128>) -> Result<Tensor, OpError> {
     let mut out = Vec::with_capacity(data.len());
     for v in data {
         if !ty.format.holds(v) {
-            return Err(format!("result {v} does not fit {} (type rule violated)", ty.format));
+            return Err(OpError::Value(format!(
+                "result {v} does not fit {} (type rule violated)",
+                ty.format
+            )));
         }
         out.push(v as i64);
     }
     Ok(Tensor { shape: ty.shape.clone(), format: ty.format, data: TensorData::I64(out) })
 }
 
-fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
     Ok(match op {
-        Op::Input { .. } => return Err("input has no value".into()),
+        Op::Input { .. } => return Err(OpError::Value("input has no value".into())),
         Op::Constant(t) => normalise(t.clone()),
         Op::Output { .. } | Op::Identity | Op::Flatten { .. } | Op::Reshape { .. } => {
             Tensor { shape: ty.shape.clone(), ..a[0].clone() }
@@ -386,7 +390,9 @@ fn eval(op: &Op, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
             let x = floats(a[0])?;
             let s = broadcast_to(floats(a[1])?, &a[1].shape, &ty.shape);
             let z = broadcast_to(floats(a[2])?, &a[2].shape, &ty.shape);
-            let bits = *floats(a[3])?.first().ok_or("bit_width is empty")?;
+            let bits = *floats(a[3])?
+                .first()
+                .ok_or_else(|| OpError::Operand("bit_width is empty".into()))?;
             ftensor(ty, q.eval(x, &s, &z, bits))
         }
         Op::Mul | Op::Sub | Op::Div | Op::Pow => {

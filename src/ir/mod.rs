@@ -7,6 +7,7 @@
 //! - [`interp`] is the reference semantics every backend must match bit for bit.
 
 pub mod dialect;
+pub mod error;
 pub mod graph;
 pub mod ids;
 pub mod interp;
@@ -19,6 +20,7 @@ pub mod types;
 pub mod verify;
 
 pub use dialect::{DialectHandle, DialectOp};
+pub use error::OpError;
 pub use graph::{EdgeData, Graph, GraphError, NodeData};
 pub use ids::NodeId;
 pub use op::Op;

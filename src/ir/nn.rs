@@ -4,6 +4,7 @@
 //! because no family owns them (an MLP inside a transformer block and a plain MLP read the
 //! same ops).
 
+use super::error::OpError;
 use super::tensor::{Tensor, TensorData};
 use super::types::{NumFormat, TensorType};
 use std::sync::Arc;
@@ -17,14 +18,17 @@ pub struct LayerNormOp {
 }
 
 impl LayerNormOp {
-    pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
+    pub fn infer(&self, x: &TensorType) -> Result<TensorType, OpError> {
         float(x)?;
         let d = self.gamma.len();
         if self.beta.len() != d || x.shape.last() != Some(&d) {
-            return Err(format!("normalises {d} values (beta {}), input is {x}", self.beta.len()));
+            return Err(OpError::Operand(format!(
+                "normalises {d} values (beta {}), input is {x}",
+                self.beta.len()
+            )));
         }
         if !(self.eps.is_finite() && self.eps >= 0.0) {
-            return Err(format!("epsilon {} is invalid", self.eps));
+            return Err(OpError::Operand(format!("epsilon {} is invalid", self.eps)));
         }
         Ok(x.clone())
     }
@@ -121,18 +125,21 @@ impl QuantOp {
         quant_range(self.signed, self.narrow, bits)
     }
 
-    pub fn infer(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    pub fn infer(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         float(operands[0])?;
         let x = operands[0];
         for (what, t) in ["scale", "zero_point"].iter().zip(&operands[1..3]) {
-            let b =
-                super::op::broadcast(&t.shape, &x.shape).map_err(|e| format!("{what} {t}: {e}"))?;
+            let b = super::op::broadcast(&t.shape, &x.shape)
+                .map_err(|e| OpError::Operand(format!("{what} {t}: {e}")))?;
             if b != x.shape {
-                return Err(format!("{what} {t} does not broadcast to {x}"));
+                return Err(OpError::Operand(format!("{what} {t} does not broadcast to {x}")));
             }
         }
         if operands[3].shape.iter().product::<usize>() != 1 {
-            return Err(format!("bit_width must be one value, got {}", operands[3]));
+            return Err(OpError::Operand(format!(
+                "bit_width must be one value, got {}",
+                operands[3]
+            )));
         }
         Ok(x.clone())
     }
@@ -217,11 +224,11 @@ pub fn gelu(x: f32, tanh: bool) -> f32 {
     gelu64(f64::from(x), tanh) as f32
 }
 
-fn float(t: &TensorType) -> Result<(), String> {
+fn float(t: &TensorType) -> Result<(), OpError> {
     if t.format == NumFormat::Float32 {
         Ok(())
     } else {
-        Err(format!("operand must be f32, got {t}"))
+        Err(OpError::Operand(format!("operand must be f32, got {t}")))
     }
 }
 
@@ -230,25 +237,30 @@ pub fn gather_type(
     x: &TensorType,
     shape: &[usize],
     map: &Arc<[u32]>,
-) -> Result<TensorType, String> {
+) -> Result<TensorType, OpError> {
     let n: usize = shape.iter().product();
     if map.len() != n {
-        return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
+        return Err(OpError::Operand(format!(
+            "index map has {} entries for shape {shape:?}",
+            map.len()
+        )));
     }
     let numel = x.numel();
     if let Some(bad) = map.iter().find(|&&i| i as usize >= numel) {
-        return Err(format!("index {bad} is outside the operand's {numel} elements"));
+        return Err(OpError::Operand(format!(
+            "index {bad} is outside the operand's {numel} elements"
+        )));
     }
     Ok(TensorType::new(shape.to_vec(), x.format))
 }
 
 /// Type rule of `concat`.
-pub fn concat_type(xs: &[&TensorType], axis: i64) -> Result<TensorType, String> {
-    let first = xs.first().ok_or("concat needs an operand")?;
+pub fn concat_type(xs: &[&TensorType], axis: i64) -> Result<TensorType, OpError> {
+    let first = xs.first().ok_or_else(|| OpError::Operand("concat needs an operand".into()))?;
     let r = first.rank() as i64;
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a >= r {
-        return Err(format!("axis {axis} is out of range for rank {r}"));
+        return Err(OpError::Operand(format!("axis {axis} is out of range for rank {r}")));
     }
     let a = a as usize;
     let mut shape = first.shape.clone();
@@ -257,7 +269,9 @@ pub fn concat_type(xs: &[&TensorType], axis: i64) -> Result<TensorType, String> 
             || x.rank() != first.rank()
             || (0..first.rank()).any(|d| d != a && x.shape[d] != first.shape[d])
         {
-            return Err(format!("operand {i} {x} does not match {first} along axis {a}"));
+            return Err(OpError::Operand(format!(
+                "operand {i} {x} does not match {first} along axis {a}"
+            )));
         }
         shape[a] += x.shape[a];
     }
@@ -300,13 +314,13 @@ pub fn gather_eval(x: &Tensor, map: &[u32], ty: &TensorType) -> Tensor {
 }
 
 /// `concat` on tensors (float or integer) along `axis` (negative counts from the end).
-pub fn concat_tensors(a: &[&Tensor], axis: i64, ty: &TensorType) -> Result<Tensor, String> {
+pub fn concat_tensors(a: &[&Tensor], axis: i64, ty: &TensorType) -> Result<Tensor, OpError> {
     let r = ty.rank() as i64;
     let ax = if axis < 0 { axis + r } else { axis } as usize;
     let data = if a.iter().all(|t| matches!(t.data, TensorData::F32(_))) {
         let data: Vec<&[f32]> = a
             .iter()
-            .map(|t| t.floats().ok_or_else(|| "expected float data".to_string()))
+            .map(|t| t.floats().ok_or_else(|| OpError::Operand("expected float data".to_string())))
             .collect::<Result<_, _>>()?;
         let parts: Vec<(&[f32], &[usize])> =
             data.iter().zip(a).map(|(d, t)| (*d, t.shape.as_slice())).collect();
@@ -325,9 +339,9 @@ pub fn reduce_mean_type(
     x: &TensorType,
     axes: &[usize],
     keepdims: bool,
-) -> Result<TensorType, String> {
+) -> Result<TensorType, OpError> {
     if let Some(a) = axes.iter().find(|&&a| a >= x.rank()) {
-        return Err(format!("axis {a} is out of range for {x}"));
+        return Err(OpError::Operand(format!("axis {a} is out of range for {x}")));
     }
     let shape: Vec<usize> = (0..x.rank())
         .filter_map(|d| match (axes.contains(&d), keepdims) {
@@ -389,12 +403,12 @@ pub fn pow(p: f32, q: f32) -> f32 {
 
 /// Type rule of a batched `matmul`: both operands of rank 2 or more, the leading (batch)
 /// dimensions broadcast numpy-style, the last two multiply as matrices.
-pub fn batched_matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
+pub fn batched_matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, OpError> {
     let (ra, rb) = (a.rank(), b.rank());
     let (m, ka) = (a.shape[ra - 2], a.shape[ra - 1]);
     let (kb, n) = (b.shape[rb - 2], b.shape[rb - 1]);
     if ka != kb {
-        return Err(format!("inner dimensions of {a} and {b} differ"));
+        return Err(OpError::Operand(format!("inner dimensions of {a} and {b} differ")));
     }
     let mut shape = super::op::broadcast(&a.shape[..ra - 2], &b.shape[..rb - 2])?;
     shape.extend([m, n]);
@@ -403,9 +417,8 @@ pub fn batched_matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType,
 
 /// Batched `matmul` semantics: for every batch index (operands broadcast), `C = A B` summed in
 /// f32 over increasing `k`, without fused multiply-add, like the 2-D product.
-pub fn batched_matmul_eval(a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Vec<f32>, String> {
-    let (x, y) =
-        (a.floats().ok_or("expected float data")?, b.floats().ok_or("expected float data")?);
+pub fn batched_matmul_eval(a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Vec<f32>, OpError> {
+    let (x, y) = (super::dialect::operand_f32(a)?, super::dialect::operand_f32(b)?);
     let (ra, rb, r) = (a.shape.len(), b.shape.len(), ty.rank());
     let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
     let batch = &ty.shape[..r - 2];

@@ -9,6 +9,7 @@
 //! (see [`super::dialect`]) and reach the graph as [`Op::Dialect`].
 
 use super::dialect::{DialectHandle, DialectOp};
+use super::error::OpError;
 use super::nn::{self, LayerNormOp, QuantOp};
 use super::tensor::Tensor;
 use super::types::{NumFormat, TensorType};
@@ -205,70 +206,87 @@ impl Op {
 
     /// Op-specific invariants that do not depend on operands (attribute ranges, constant
     /// contents, tree structure).
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub fn check_invariants(&self) -> Result<(), OpError> {
         match self {
             Op::Input { name, ty } => {
                 if name.is_empty() {
-                    return Err("input name is empty".into());
+                    return Err(OpError::Attribute("input name is empty".into()));
                 }
                 ty.format.validate()
             }
-            Op::Output { name } if name.is_empty() => Err("output name is empty".into()),
-            Op::Constant(t) => t.validate().map_err(|e| format!("constant: {e}")),
+            Op::Output { name } if name.is_empty() => {
+                Err(OpError::Attribute("output name is empty".into()))
+            }
+            Op::Constant(t) => {
+                t.validate().map_err(|e| OpError::Attribute(format!("constant: {e}")))
+            }
             Op::Reshape { shape } => {
                 if shape.iter().filter(|&&d| d == -1).count() > 1 {
-                    return Err("reshape target has more than one -1".into());
+                    return Err(OpError::Attribute("reshape target has more than one -1".into()));
                 }
                 match shape.iter().find(|&&d| d < -1) {
-                    Some(d) => Err(format!("reshape target has invalid dimension {d}")),
+                    Some(d) => {
+                        Err(OpError::Attribute(format!("reshape target has invalid dimension {d}")))
+                    }
                     None => Ok(()),
                 }
             }
             Op::IntMatVec { weights } => {
-                weights.validate().map_err(|e| format!("weights: {e}"))?;
+                weights.validate().map_err(|e| OpError::Attribute(format!("weights: {e}")))?;
                 if weights.shape.len() != 2 || !weights.format.is_int() {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "weights must be a rank-2 integer tensor, got {}",
                         weights.ty()
-                    ));
+                    )));
                 }
                 Ok(())
             }
             Op::Requantize { shift, out, .. } => {
                 out.validate()?;
                 if !out.is_int() {
-                    return Err(format!("requantize output format must be an integer, got {out}"));
+                    return Err(OpError::Attribute(format!(
+                        "requantize output format must be an integer, got {out}"
+                    )));
                 }
                 if *shift > MAX_REQUANTIZE_SHIFT {
-                    return Err(format!("shift {shift} exceeds {MAX_REQUANTIZE_SHIFT}"));
+                    return Err(OpError::Attribute(format!(
+                        "shift {shift} exceeds {MAX_REQUANTIZE_SHIFT}"
+                    )));
                 }
                 Ok(())
             }
             Op::RequantizeChannels { multipliers, shifts, lo, hi } => {
                 if multipliers.len() != shifts.len() {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "{} multipliers but {} shifts",
                         multipliers.len(),
                         shifts.len()
-                    ));
+                    )));
                 }
                 if lo > hi {
-                    return Err(format!("empty clamp range [{lo}, {hi}]"));
+                    return Err(OpError::Attribute(format!("empty clamp range [{lo}, {hi}]")));
                 }
                 match shifts.iter().find(|s| **s > MAX_REQUANTIZE_SHIFT) {
-                    Some(s) => Err(format!("shift {s} exceeds {MAX_REQUANTIZE_SHIFT}")),
+                    Some(s) => {
+                        Err(OpError::Attribute(format!("shift {s} exceeds {MAX_REQUANTIZE_SHIFT}")))
+                    }
                     None => Ok(()),
                 }
             }
             Op::Gather { shape, map } => {
                 if map.len() != shape.iter().product::<usize>() {
-                    return Err(format!("index map has {} entries for shape {shape:?}", map.len()));
+                    return Err(OpError::Attribute(format!(
+                        "index map has {} entries for shape {shape:?}",
+                        map.len()
+                    )));
                 }
                 Ok(())
             }
             Op::ReduceMean { axes, .. } => {
                 if axes.is_empty() || axes.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(format!("axes {axes:?} must be ascending, distinct and non-empty"));
+                    return Err(OpError::Attribute(format!(
+                        "axes {axes:?} must be ascending, distinct and non-empty"
+                    )));
                 }
                 Ok(())
             }
@@ -302,12 +320,12 @@ impl Op {
 
     /// The result type given the operand types, or why the operands are not acceptable.
     /// Also checks [`Op::check_invariants`] and the operand count.
-    pub fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    pub fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         self.check_invariants()?;
         let (lo, hi) = self.arity();
         if operands.len() < lo || operands.len() > hi {
             let want = if lo == hi { format!("{lo}") } else { format!("{lo} to {hi}") };
-            return Err(format!("takes {want} operands, has {}", operands.len()));
+            return Err(OpError::Operand(format!("takes {want} operands, has {}", operands.len())));
         }
         match self {
             Op::Input { ty, .. } => Ok(ty.clone()),
@@ -317,20 +335,26 @@ impl Op {
             Op::Gemm { trans_a, trans_b, .. } => {
                 let (a, b) = (float(operands[0], "A")?, float(operands[1], "B")?);
                 if a.rank() != 2 || b.rank() != 2 {
-                    return Err(format!("A and B must be matrices, got {a} and {b}"));
+                    return Err(OpError::Operand(format!(
+                        "A and B must be matrices, got {a} and {b}"
+                    )));
                 }
                 let (m, ka) =
                     if *trans_a { (a.shape[1], a.shape[0]) } else { (a.shape[0], a.shape[1]) };
                 let (kb, n) =
                     if *trans_b { (b.shape[1], b.shape[0]) } else { (b.shape[0], b.shape[1]) };
                 if ka != kb {
-                    return Err(format!("inner dimensions differ: {ka} vs {kb} ({a}, {b})"));
+                    return Err(OpError::Operand(format!(
+                        "inner dimensions differ: {ka} vs {kb} ({a}, {b})"
+                    )));
                 }
                 if let Some(c) = operands.get(2) {
                     let c = float(c, "C")?;
                     let out = broadcast(&c.shape, &[m, n])?;
                     if out != [m, n] {
-                        return Err(format!("C {c} does not broadcast to [{m}, {n}]"));
+                        return Err(OpError::Operand(format!(
+                            "C {c} does not broadcast to [{m}, {n}]"
+                        )));
                     }
                 }
                 Ok(TensorType::f32(vec![m, n]))
@@ -359,10 +383,10 @@ impl Op {
                 let x = int(operands[0], "input")?;
                 let (m, k) = (weights.shape[0], weights.shape[1]);
                 if x.shape != [k] {
-                    return Err(format!(
+                    return Err(OpError::Operand(format!(
                         "input {x} must be [{k}] to match weights {}",
                         weights.ty()
-                    ));
+                    )));
                 }
                 let (xlo, xhi) = x.format.int_range().unwrap_or((0, 0));
                 let w = weights.ints().unwrap_or_default();
@@ -385,7 +409,7 @@ impl Op {
             Op::IntAdd => {
                 let (a, b) = (int(operands[0], "A")?, int(operands[1], "B")?);
                 if a.shape != b.shape {
-                    return Err(format!("operands differ in shape: {a} and {b}"));
+                    return Err(OpError::Operand(format!("operands differ in shape: {a} and {b}")));
                 }
                 let (alo, ahi) = a.format.int_range().unwrap_or((0, 0));
                 let (blo, bhi) = b.format.int_range().unwrap_or((0, 0));
@@ -408,10 +432,10 @@ impl Op {
             Op::RequantizeChannels { multipliers, lo, hi, .. } => {
                 let x = int(operands[0], "input")?;
                 if x.shape != [multipliers.len()] {
-                    return Err(format!(
+                    return Err(OpError::Operand(format!(
                         "input {x} must be a vector of {} channels",
                         multipliers.len()
-                    ));
+                    )));
                 }
                 Ok(TensorType::new(
                     x.shape.clone(),
@@ -424,7 +448,9 @@ impl Op {
                     [n] if *n >= 1 => {
                         Ok(TensorType::new(vec![], NumFormat::int_for_range(0, *n as i128 - 1)?))
                     }
-                    _ => Err(format!("input must be a non-empty vector, got {x}")),
+                    _ => {
+                        Err(OpError::Operand(format!("input must be a non-empty vector, got {x}")))
+                    }
                 }
             }
             Op::Gather { shape, map } => nn::gather_type(operands[0], shape, map),
@@ -494,36 +520,36 @@ impl Op {
     }
 }
 
-fn float<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, String> {
+fn float<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, OpError> {
     if t.format == NumFormat::Float32 {
         Ok(t)
     } else {
-        Err(format!("operand {what} must be f32, got {t}"))
+        Err(OpError::Operand(format!("operand {what} must be f32, got {t}")))
     }
 }
 
-fn int<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, String> {
+fn int<'a>(t: &'a TensorType, what: &str) -> Result<&'a TensorType, OpError> {
     if t.format.is_int() {
         Ok(t)
     } else {
-        Err(format!("operand {what} must have an integer format, got {t}"))
+        Err(OpError::Operand(format!("operand {what} must have an integer format, got {t}")))
     }
 }
 
 /// Normalises an ONNX axis; `inclusive_end` allows `axis == rank` (Flatten).
-pub(crate) fn norm_axis(axis: i64, rank: usize, inclusive_end: bool) -> Result<usize, String> {
+pub(crate) fn norm_axis(axis: i64, rank: usize, inclusive_end: bool) -> Result<usize, OpError> {
     let r = rank as i64;
     let hi = if inclusive_end { r } else { r - 1 };
     let a = if axis < 0 { axis + r } else { axis };
     if a < 0 || a > hi {
-        Err(format!("axis {axis} is out of range for rank {rank}"))
+        Err(OpError::Operand(format!("axis {axis} is out of range for rank {rank}")))
     } else {
         Ok(a as usize)
     }
 }
 
 /// Numpy multidirectional broadcasting of two shapes.
-pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, OpError> {
     let n = a.len().max(b.len());
     let mut out = vec![0; n];
     for i in 0..n {
@@ -533,34 +559,34 @@ pub(crate) fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> 
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(format!("shapes {a:?} and {b:?} do not broadcast")),
+            _ => return Err(OpError::Operand(format!("shapes {a:?} and {b:?} do not broadcast"))),
         };
     }
     Ok(out)
 }
 
-fn matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
+fn matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType, OpError> {
     let shape = match (a.shape.as_slice(), b.shape.as_slice()) {
         ([k1], [k2]) if k1 == k2 => vec![],
         ([k1], [k2, n]) if k1 == k2 => vec![*n],
         ([m, k1], [k2]) if k1 == k2 => vec![*m],
         ([m, k1], [k2, n]) if k1 == k2 => vec![*m, *n],
         (x, y) if x.len() <= 2 && y.len() <= 2 && !x.is_empty() && !y.is_empty() => {
-            return Err(format!("inner dimensions of {a} and {b} differ"))
+            return Err(OpError::Operand(format!("inner dimensions of {a} and {b} differ")))
         }
         (x, y) if x.len() >= 2 && y.len() >= 2 => return nn::batched_matmul_type(a, b),
         _ => {
-            return Err(format!(
+            return Err(OpError::Operand(format!(
                 "matmul supports operands of rank 1 or 2, or batched ones of rank 2 and more, \
                  got {a} and {b}"
-            ))
+            )))
         }
     };
     Ok(TensorType::f32(shape))
 }
 
 /// ONNX Reshape target resolution (`allowzero = 0`).
-pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usize>, String> {
+pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usize>, OpError> {
     let numel: usize = input.iter().product();
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
@@ -570,22 +596,24 @@ pub(crate) fn reshape_target(input: &[usize], target: &[i64]) -> Result<Vec<usiz
                 infer = Some(i);
                 out.push(1);
             }
-            0 => out.push(
-                *input
-                    .get(i)
-                    .ok_or_else(|| format!("0 at position {i} has no input dimension to copy"))?,
-            ),
+            0 => out.push(*input.get(i).ok_or_else(|| {
+                OpError::Operand(format!("0 at position {i} has no input dimension to copy"))
+            })?),
             d => out.push(d as usize),
         }
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
         if known == 0 || !numel.is_multiple_of(known) {
-            return Err(format!("cannot infer -1: {numel} elements into {target:?}"));
+            return Err(OpError::Operand(format!(
+                "cannot infer -1: {numel} elements into {target:?}"
+            )));
         }
         out[i] = numel / known;
     } else if known != numel {
-        return Err(format!("cannot reshape {input:?} ({numel} elements) into {target:?}"));
+        return Err(OpError::Operand(format!(
+            "cannot reshape {input:?} ({numel} elements) into {target:?}"
+        )));
     }
     Ok(out)
 }

@@ -3,6 +3,7 @@
 //! of the core `requantize` ops, the crossbar and attention simulators and the RTL generators
 //! all compute exactly [`round_shift_half_even`].
 
+use super::error::OpError;
 /// `round_half_even(p / 2^shift)`, exactly: `floor = p >> shift` (arithmetic), `rem = p -
 /// (floor << shift)` in `[0, 2^shift)`; round up when `rem > 2^(shift-1)`, or when `rem ==
 /// 2^(shift-1)` and `floor` is odd. `shift = 0` returns `p`. This is the sequence the RTL
@@ -30,14 +31,18 @@ pub struct Requant {
 
 impl Requant {
     /// The closest multiplier in `[2^30, 2^31)` and shift for a positive real factor.
-    pub fn from_real(m: f64) -> Result<Requant, String> {
+    pub fn from_real(m: f64) -> Result<Requant, OpError> {
         if !(m.is_finite() && m > 0.0) {
-            return Err(format!("requantization factor {m} is not positive and finite"));
+            return Err(OpError::Value(format!(
+                "requantization factor {m} is not positive and finite"
+            )));
         }
         let e = m.log2().floor() as i32;
         let mut shift = 30 - e;
         if shift < 1 {
-            return Err(format!("requantization factor {m} is too large (>= 2^29)"));
+            return Err(OpError::Value(format!(
+                "requantization factor {m} is too large (>= 2^29)"
+            )));
         }
         if shift > 62 {
             shift = 62; // tiny factor: fewer significant bits, still the nearest value

@@ -1,5 +1,6 @@
 //! Constant tensors: weights, biases, and interpreter values.
 
+use super::error::OpError;
 use super::types::{NumFormat, TensorType};
 
 /// Element storage. Float formats use `F32`; integer formats (and `Bool`/`Binary`, stored as 0/1)
@@ -37,7 +38,7 @@ pub struct Tensor {
 
 impl Tensor {
     /// A float32 tensor. Fails when `data` does not have `shape`'s element count.
-    pub fn f32(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Tensor, String> {
+    pub fn f32(shape: impl Into<Vec<usize>>, data: Vec<f32>) -> Result<Tensor, OpError> {
         let t =
             Tensor { shape: shape.into(), format: NumFormat::Float32, data: TensorData::F32(data) };
         t.validate()?;
@@ -50,7 +51,7 @@ impl Tensor {
         shape: impl Into<Vec<usize>>,
         format: NumFormat,
         data: Vec<i64>,
-    ) -> Result<Tensor, String> {
+    ) -> Result<Tensor, OpError> {
         let t = Tensor { shape: shape.into(), format, data: TensorData::I64(data) };
         t.validate()?;
         Ok(t)
@@ -83,34 +84,40 @@ impl Tensor {
     }
 
     /// Checks element count, storage kind against format, and that integer values fit.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), OpError> {
         self.format.validate()?;
         if self.data.len() != self.numel() {
-            return Err(format!(
+            return Err(OpError::Value(format!(
                 "tensor of shape {:?} needs {} elements but has {}",
                 self.shape,
                 self.numel(),
                 self.data.len()
-            ));
+            )));
         }
         match (&self.data, self.format) {
             (TensorData::F32(_), NumFormat::Float32) => Ok(()),
-            (TensorData::F32(_), f) => Err(format!("float32 data cannot have format {f}")),
-            (_, NumFormat::Float32) => Err("integer data cannot have format f32".to_string()),
+            (TensorData::F32(_), f) => {
+                Err(OpError::Value(format!("float32 data cannot have format {f}")))
+            }
+            (_, NumFormat::Float32) => {
+                Err(OpError::Value("integer data cannot have format f32".to_string()))
+            }
             (_, NumFormat::Int { .. }) => {
                 let vals = self.ints().unwrap_or_default();
                 match vals.iter().position(|&v| !self.format.holds(i128::from(v))) {
-                    Some(i) => Err(format!(
+                    Some(i) => Err(OpError::Value(format!(
                         "element {i} = {} does not fit format {}",
                         vals[i], self.format
-                    )),
+                    ))),
                     None => Ok(()),
                 }
             }
             (_, NumFormat::Bool | NumFormat::Binary) => {
                 let vals = self.ints().unwrap_or_default();
                 match vals.iter().position(|&v| v != 0 && v != 1) {
-                    Some(i) => Err(format!("element {i} = {} is not 0 or 1", vals[i])),
+                    Some(i) => {
+                        Err(OpError::Value(format!("element {i} = {} is not 0 or 1", vals[i])))
+                    }
                     None => Ok(()),
                 }
             }
@@ -120,7 +127,9 @@ impl Tensor {
                 let as_int = NumFormat::Int { signed, bits };
                 let vals = self.ints().unwrap_or_default();
                 match vals.iter().position(|&v| !as_int.holds(i128::from(v))) {
-                    Some(i) => Err(format!("raw code {} does not fit format {f}", vals[i])),
+                    Some(i) => {
+                        Err(OpError::Value(format!("raw code {} does not fit format {f}", vals[i])))
+                    }
                     None => Ok(()),
                 }
             }
@@ -179,8 +188,11 @@ mod tests {
     fn tensors_reject_bad_data() {
         assert!(Tensor::int(vec![2], NumFormat::int(4), vec![7, -8]).is_ok());
         let e = Tensor::int(vec![2], NumFormat::int(4), vec![8, 0]).unwrap_err();
-        assert!(e.contains("element 0 = 8"), "{e}");
+        assert!(matches!(&e, OpError::Value(m) if m.contains("element 0 = 8")), "{e:?}");
         let e = Tensor::f32(vec![2, 2], vec![1.0]).unwrap_err();
-        assert!(e.contains("needs 4 elements but has 1"), "{e}");
+        assert!(
+            matches!(&e, OpError::Value(m) if m.contains("needs 4 elements but has 1")),
+            "{e:?}"
+        );
     }
 }

@@ -14,6 +14,7 @@
 //!
 //! A tensor type prints as `tensor<4x8xi8>`; a scalar (rank 0) as `tensor<i8>`.
 
+use super::error::OpError;
 use std::fmt;
 
 /// Largest integer width the IR carries. Interpreter values are `i64`, so every integer format
@@ -100,9 +101,11 @@ impl NumFormat {
     /// worst case needs: no overflow by construction, and no wasted hardware. The width comes
     /// from [`unsigned_width`] / [`signed_width`], the same arithmetic the Verilog generators
     /// size their signals with.
-    pub fn int_for_range(lo: i128, hi: i128) -> Result<NumFormat, String> {
+    pub fn int_for_range(lo: i128, hi: i128) -> Result<NumFormat, OpError> {
         if lo > hi {
-            return Err(format!("the range [{lo}, {hi}] is empty and has no integer format"));
+            return Err(OpError::Value(format!(
+                "the range [{lo}, {hi}] is empty and has no integer format"
+            )));
         }
         let (signed, bits) = if lo >= 0 {
             (false, unsigned_width(hi as u128))
@@ -110,23 +113,23 @@ impl NumFormat {
             (true, signed_width(lo, hi))
         };
         if bits > MAX_INT_BITS {
-            return Err(format!(
+            return Err(OpError::Value(format!(
                 "values in [{lo}, {hi}] need {bits} bits, more than the {MAX_INT_BITS} the IR supports"
-            ));
+            )));
         }
         Ok(NumFormat::Int { signed, bits })
     }
 
     /// Checks the format's own parameters (widths in range).
-    pub fn validate(self) -> Result<(), String> {
+    pub fn validate(self) -> Result<(), OpError> {
         match self {
-            NumFormat::Int { bits, .. } if bits == 0 || bits > MAX_INT_BITS => {
-                Err(format!("integer width {bits} is outside 1..={MAX_INT_BITS}"))
-            }
+            NumFormat::Int { bits, .. } if bits == 0 || bits > MAX_INT_BITS => Err(
+                OpError::Attribute(format!("integer width {bits} is outside 1..={MAX_INT_BITS}")),
+            ),
             NumFormat::Fixed { signed, int_bits, frac_bits } => {
                 let total = int_bits + frac_bits;
                 if total == 0 || total > MAX_INT_BITS || (signed && int_bits == 0) {
-                    Err(format!("{self} has an invalid width"))
+                    Err(OpError::Attribute(format!("{self} has an invalid width")))
                 } else {
                     Ok(())
                 }

@@ -83,7 +83,7 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
             operands_ok = false;
         }
         if let Err(m) = node.op.check_invariants() {
-            err(&mut errs, id, m);
+            err(&mut errs, id, m.to_string());
             continue;
         }
         if operands_ok && !on_cycle.contains(&id) {
@@ -96,7 +96,7 @@ pub fn verify(g: &Graph) -> Result<(), Vec<VerifyError>> {
                     format!("stored type {} but its operands give {}", node.ty, t),
                 ),
                 Ok(_) => {}
-                Err(m) => err(&mut errs, id, m),
+                Err(m) => err(&mut errs, id, m.to_string()),
             }
         }
         if matches!(node.op, Op::Output { .. }) && !g.users(id).is_empty() {

@@ -51,10 +51,10 @@ impl PassInvocation {
                 inv.options.insert(key, Value::Str(v.to_string()));
                 continue;
             };
-            let value = parse_value(opt.kind, v).map_err(|message| PassError::BadOption {
+            let value = parse_value(opt.kind, v).map_err(|e| PassError::BadOption {
                 pass: pass.name().to_string(),
                 option: key.clone(),
-                message,
+                message: e.to_string(),
             })?;
             inv.options.insert(key, value);
         }
@@ -212,7 +212,7 @@ impl PassManager {
             }
             step.pass
                 .preconditions(&g)
-                .map_err(|message| PassError::Precondition { pass: name.to_string(), message })?;
+                .map_err(|unmet| PassError::Precondition { pass: name.to_string(), unmet })?;
             let cx = PassContext::new(step.pass, &step.options, env)?;
             let next = step.pass.run(&g, &cx)?;
             if let Err(errors) = verify(&next) {

@@ -26,6 +26,7 @@ pub use options::{written_number, DefaultValue, OptionKind, PassContext, PassEnv
 pub use registry::{lookup, lookup_in};
 
 use crate::ir::{Graph, VerifyError};
+use std::sync::Arc;
 use thiserror::Error;
 
 /// A named graph transformation.
@@ -45,8 +46,8 @@ pub trait Pass: Sync {
         &[]
     }
     /// What the input graph must satisfy, checked by the manager before `run`; the error says
-    /// what is missing (and, ideally, which pass establishes it).
-    fn preconditions(&self, _graph: &Graph) -> Result<(), String> {
+    /// what is missing and which pass (or frontend) establishes it.
+    fn preconditions(&self, _graph: &Graph) -> Result<(), Unmet> {
         Ok(())
     }
     /// Checks the options a `.tess` mapping gives this pass against the instance the mapping
@@ -72,6 +73,25 @@ pub struct OptionProblem {
     pub message: String,
 }
 
+/// An unmet precondition: the graph is not yet what an earlier pass or the frontend makes it.
+/// Structured rather than a sentence so the error always names the provider, and a driver
+/// could schedule it.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[error("{problem} (run `{provider}` first)")]
+pub struct Unmet {
+    /// What is wrong with the graph (`the graph has no quantized layers`).
+    pub problem: String,
+    /// The pass or frontend that establishes what the pass needs.
+    pub provider: String,
+}
+
+impl Unmet {
+    /// The graph has no `what`, which `provider` produces.
+    pub fn missing(what: &str, provider: &str) -> Unmet {
+        Unmet { problem: format!("the graph has no {what}"), provider: provider.to_string() }
+    }
+}
+
 /// Everything that can go wrong while selecting, configuring or running passes. Every variant
 /// names the pass involved.
 #[derive(Debug, Error)]
@@ -90,10 +110,16 @@ pub enum PassError {
     MissingOption { pass: String, option: String },
     #[error("invalid pass specification `{spec}`: {message}")]
     BadSpec { spec: String, message: String },
-    #[error("pass `{pass}` cannot run: {message}")]
-    Precondition { pass: String, message: String },
+    #[error("pass `{pass}` cannot run: {unmet}")]
+    Precondition { pass: String, unmet: Unmet },
+    /// `cause`, when the pass kept its typed error, lets a driver tell failures apart without
+    /// reading `message` (which is its text).
     #[error("pass `{pass}` failed: {message}")]
-    Failed { pass: String, message: String },
+    Failed {
+        pass: String,
+        message: String,
+        cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("the input graph is invalid:\n{}", lines(errors))]
     InvalidInput { errors: Vec<VerifyError> },
     #[error("the graph after pass `{pass}` (step {step}) is invalid:\n{}", lines(errors))]
@@ -103,7 +129,27 @@ pub enum PassError {
 impl PassError {
     /// A run-time failure inside pass `pass`.
     pub fn failed(pass: &str, message: impl Into<String>) -> PassError {
-        PassError::Failed { pass: pass.to_string(), message: message.into() }
+        PassError::Failed { pass: pass.to_string(), message: message.into(), cause: None }
+    }
+
+    /// A run-time failure inside pass `pass` that keeps its typed error as the cause.
+    pub fn failed_with(
+        pass: &str,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> PassError {
+        PassError::Failed {
+            pass: pass.to_string(),
+            message: cause.to_string(),
+            cause: Some(Arc::new(cause)),
+        }
+    }
+
+    /// The typed cause of a [`PassError::Failed`], if it is a `T`.
+    pub fn cause<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        match self {
+            PassError::Failed { cause: Some(c), .. } => c.downcast_ref::<T>(),
+            _ => None,
+        }
     }
 }
 

@@ -77,24 +77,48 @@ pub fn canonical(name: &str) -> String {
     name.trim().replace('_', "-")
 }
 
+/// Why an option value does not fit its option's kind: what [`parse_value`] and
+/// [`check_value`] return. The pass manager and the family driver wrap it with the pass (or
+/// mapping) and option names.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ValueError {
+    #[error("`{0}` is not a whole number")]
+    NotWhole(String),
+    #[error("`{0}` is not a number")]
+    NotNumber(String),
+    #[error("`{0}` is not `true` or `false`")]
+    NotBool(String),
+    #[error("`{0}` is not a geometry like 24x48")]
+    NotGeometry(String),
+    #[error("{value} is outside {min}..={max}")]
+    OutOfRange { value: f64, min: i64, max: i64 },
+    #[error("`{given}` is not one of {}", allowed.join(", "))]
+    NotAllowed { given: String, allowed: &'static [&'static str] },
+    #[error("`{given}` is neither a geometry like 24x48 nor one of {}", allowed.join(", "))]
+    NeitherGeometryNor { given: String, allowed: &'static [&'static str] },
+    /// A value of another kind altogether (`got` describes it: `the number 3`).
+    #[error("expected {expected}, got {got}")]
+    WrongKind { expected: OptionKind, got: String },
+}
+
 /// Parses the text form of an option value (`24x48`, `true`, `monosparse`, `3`, `0.5`).
-pub fn parse_value(kind: OptionKind, text: &str) -> Result<Value, String> {
+pub fn parse_value(kind: OptionKind, text: &str) -> Result<Value, ValueError> {
     let t = text.trim();
     match kind {
         OptionKind::Int { .. } => t
             .parse::<i64>()
             .map(|i| Value::Number(Quantity::scalar(i as f64)))
-            .map_err(|_| format!("`{t}` is not a whole number")),
+            .map_err(|_| ValueError::NotWhole(t.to_string())),
         OptionKind::Real => t
             .parse::<f64>()
             .ok()
             .filter(|r| r.is_finite())
             .map(|r| Value::Number(Quantity::scalar(r)))
-            .ok_or_else(|| format!("`{t}` is not a number")),
+            .ok_or_else(|| ValueError::NotNumber(t.to_string())),
         OptionKind::Bool => match t {
             "true" => Ok(Value::Bool(true)),
             "false" => Ok(Value::Bool(false)),
-            _ => Err(format!("`{t}` is not `true` or `false`")),
+            _ => Err(ValueError::NotBool(t.to_string())),
         },
         OptionKind::Symbol(_) => Ok(Value::Symbol(t.to_string())),
         OptionKind::DimsOr(names) if names.contains(&t) => Ok(Value::Symbol(t.to_string())),
@@ -103,18 +127,18 @@ pub fn parse_value(kind: OptionKind, text: &str) -> Result<Value, String> {
             .map(|p| p.trim().parse::<u64>().ok().filter(|&d| d > 0))
             .collect::<Option<Vec<u64>>>()
             .map(Value::Dims)
-            .ok_or_else(|| format!("`{t}` is not a geometry like 24x48")),
+            .ok_or_else(|| ValueError::NotGeometry(t.to_string())),
     }
 }
 
 /// Checks a value against an option kind.
-pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), String> {
+pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), ValueError> {
     match (kind, v) {
         (OptionKind::Int { min, max }, Value::Number(q))
             if q.dim.is_dimensionless() && q.si.fract() == 0.0 =>
         {
             if q.si < min as f64 || q.si > max as f64 {
-                Err(format!("{} is outside {min}..={max}", q.si))
+                Err(ValueError::OutOfRange { value: q.si, min, max })
             } else {
                 Ok(())
             }
@@ -127,7 +151,7 @@ pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), String> {
             if allowed.contains(&s.as_str()) {
                 Ok(())
             } else {
-                Err(format!("`{s}` is not one of {}", allowed.join(", ")))
+                Err(ValueError::NotAllowed { given: s.clone(), allowed })
             }
         }
         (OptionKind::Dims | OptionKind::DimsOr(_), Value::Dims(d))
@@ -139,13 +163,10 @@ pub fn check_value(kind: OptionKind, v: &Value) -> Result<(), String> {
             if allowed.contains(&s.as_str()) {
                 Ok(())
             } else {
-                Err(format!(
-                    "`{s}` is neither a geometry like 24x48 nor one of {}",
-                    allowed.join(", ")
-                ))
+                Err(ValueError::NeitherGeometryNor { given: s.clone(), allowed })
             }
         }
-        (kind, v) => Err(format!("expected {kind}, got {}", describe(v))),
+        (kind, v) => Err(ValueError::WrongKind { expected: kind, got: describe(v) }),
     }
 }
 
@@ -182,10 +203,10 @@ pub fn resolve_options(
                 valid: names.iter().map(|s| s.to_string()).collect(),
             });
         };
-        check_value(opt.kind, v).map_err(|message| PassError::BadOption {
+        check_value(opt.kind, v).map_err(|e| PassError::BadOption {
             pass: pass.name().to_string(),
             option: opt.name.to_string(),
-            message,
+            message: e.to_string(),
         })?;
         out.insert(key, v.clone());
     }

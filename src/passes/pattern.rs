@@ -179,16 +179,26 @@ pub struct WeightSource {
     pub transposed: bool,
 }
 
+/// Why a dense layer's weight operand is not one the crossbar can program.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WeightError {
+    #[error("the weight is moved by something other than a transpose")]
+    Moved,
+    /// The weight (its source name, empty if unnamed) is computed at run time.
+    #[error("weight `{0}` must be a constant or a QONNX Quant of one")]
+    NotConstant(String),
+}
+
 /// The source of weight operand `w`: a constant `[in, out]`, a `quant` of one, or a
 /// transposing `gather` of a `quant` of an `[out, in]` constant. The error says what else it is.
-pub fn weight_source(g: &Graph, mut w: NodeId) -> Result<WeightSource, String> {
+pub fn weight_source(g: &Graph, mut w: NodeId) -> Result<WeightSource, WeightError> {
     let mut transposed = false;
     if let Op::Gather { shape, map } = g.op(w) {
         let src = g.operands(w)[0];
         let transposes = matches!(shape[..], [k, o] if g.ty(src).shape == [o, k]
             && map.iter().enumerate().all(|(p, &s)| s as usize == (p % o) * k + p / o));
         if !transposes {
-            return Err("the weight is moved by something other than a transpose".into());
+            return Err(WeightError::Moved);
         }
         (w, transposed) = (src, true);
     }
@@ -197,10 +207,7 @@ pub fn weight_source(g: &Graph, mut w: NodeId) -> Result<WeightSource, String> {
         _ => (None, w),
     };
     if constant(g, c).is_none() {
-        return Err(format!(
-            "weight `{}` must be a constant or a QONNX Quant of one",
-            g.node(c).name.clone().unwrap_or_default()
-        ));
+        return Err(WeightError::NotConstant(g.node(c).name.clone().unwrap_or_default()));
     }
     Ok(WeightSource { constant: c, quant, transposed })
 }
@@ -256,6 +263,6 @@ mod tests {
         assert_eq!(src, WeightSource { constant: wc, quant: Some(wq), transposed: true });
         let moved: std::sync::Arc<[u32]> = (0..6u32).collect();
         let bad = g.add(Op::Gather { shape: vec![3, 2], map: moved }, &[wq]).unwrap();
-        assert!(weight_source(&g, bad).unwrap_err().contains("other than a transpose"));
+        assert_eq!(weight_source(&g, bad).unwrap_err(), WeightError::Moved);
     }
 }

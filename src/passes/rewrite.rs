@@ -1,6 +1,6 @@
 //! Helpers passes share: finding the mapped instance, checking for and rewriting ops in place.
 
-use super::{PassContext, PassError};
+use super::{PassContext, PassError, Unmet};
 use crate::dsl::accel::Instance;
 use crate::ir::{Graph, NodeId, Op};
 
@@ -29,9 +29,9 @@ pub fn require_op(
     pred: impl Fn(&Op) -> bool,
     what: &str,
     provider: &str,
-) -> Result<(), String> {
+) -> Result<(), Unmet> {
     if nodes_where(g, pred).is_empty() {
-        Err(format!("the graph has no {what} (run `{provider}` first)"))
+        Err(Unmet::missing(what, provider))
     } else {
         Ok(())
     }
@@ -42,7 +42,7 @@ pub fn require_dialect<T: crate::ir::DialectOp>(
     g: &Graph,
     what: &str,
     provider: &str,
-) -> Result<(), String> {
+) -> Result<(), Unmet> {
     require_op(g, |op| op.dialect::<T>().is_some(), what, provider)
 }
 

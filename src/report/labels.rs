@@ -55,9 +55,33 @@ fn value_set(labels: &[f64]) -> String {
     format!("{{{}}}", parts.join(", "))
 }
 
+/// Why labels cannot score a model's outputs; `found` lists the label values seen
+/// (`{0, 1, 7}`). The caller names the file.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error(
+        "one label per sample, but the regressor has {outputs} outputs: RMSE needs one target \
+         per output"
+    )]
+    RegressorOutputs { outputs: usize },
+    #[error(
+        "the model is a {classes}-class classifier, so labels must be class indices 0..={}; \
+         found values {found}",
+        classes - 1
+    )]
+    NotWhole { classes: usize, found: String },
+    #[error(
+        "labels {found} do not fit the model's {classes} classes: expected class indices \
+         0..={}{} or 1..={classes}",
+        classes - 1,
+        if *classes == 2 { ", {-1, 1}" } else { "" }
+    )]
+    OutOfRange { classes: usize, found: String },
+}
+
 /// Scores `outputs` (`[n, k]`) against `labels` for a model doing `task`. The error says which
 /// label values were found and why they do not fit; the caller names the file.
-pub fn score(outputs: &Array2<f32>, labels: &[f64], task: Task) -> Result<Scored, String> {
+pub fn score(outputs: &Array2<f32>, labels: &[f64], task: Task) -> Result<Scored, LabelError> {
     let k = outputs.ncols();
     let whole = labels.iter().all(|y| y.is_finite() && y.fract() == 0.0);
     // Without the model's word, one output with labels other than 0/1 (or ±1) is a regressor.
@@ -70,10 +94,7 @@ pub fn score(outputs: &Array2<f32>, labels: &[f64], task: Task) -> Result<Scored
     match task {
         Task::Regressor => {
             if k != 1 {
-                return Err(format!(
-                    "one label per sample, but the regressor has {k} outputs: RMSE needs one \
-                     target per output"
-                ));
+                return Err(LabelError::RegressorOutputs { outputs: k });
             }
             let n = labels.len().max(1) as f64;
             let se: f64 =
@@ -90,15 +111,11 @@ fn classify(
     labels: &[f64],
     classes: usize,
     whole: bool,
-) -> Result<Scored, String> {
+) -> Result<Scored, LabelError> {
     let c = classes as f64;
     let found = value_set(labels);
-    let expected = format!("class indices 0..={}", classes - 1);
     if !whole {
-        return Err(format!(
-            "the model is a {classes}-class classifier, so labels must be {expected}; found \
-             values {found}"
-        ));
+        return Err(LabelError::NotWhole { classes, found });
     }
     let (lo, hi) = labels
         .iter()
@@ -118,11 +135,7 @@ fn classify(
         );
         (|y| y - 1.0, Some(m))
     } else {
-        let hint = if classes == 2 { ", {-1, 1}" } else { "" };
-        return Err(format!(
-            "labels {found} do not fit the model's {classes} classes: expected {expected}{hint} \
-             or 1..={classes}"
-        ));
+        return Err(LabelError::OutOfRange { classes, found });
     };
     let right = outputs
         .rows()
@@ -141,7 +154,7 @@ mod tests {
 
     const BINARY: Task = Task::Classifier { classes: 2 };
 
-    fn accuracy(s: Result<Scored, String>) -> (f64, Option<String>) {
+    fn accuracy(s: Result<Scored, LabelError>) -> (f64, Option<String>) {
         match s.unwrap() {
             Scored { score: LabelScore::Accuracy(a), mapping } => (a, mapping),
             other => panic!("expected accuracy, got {other:?}"),
@@ -187,12 +200,13 @@ mod tests {
         let out = array![[0.1f32, 0.7, 0.2], [0.5, 0.1, 0.4]];
         let three = Task::Classifier { classes: 3 };
         let e = score(&out, &[0.0, 5.0], three).unwrap_err();
+        assert_eq!(e, LabelError::OutOfRange { classes: 3, found: "{0, 5}".into() });
         assert_eq!(
-            e,
+            e.to_string(),
             "labels {0, 5} do not fit the model's 3 classes: expected class indices 0..=2 or 1..=3"
         );
         let e = score(&out, &[0.5, 1.0], three).unwrap_err();
-        assert!(e.contains("found values {0.5, 1}"), "{e}");
+        assert!(e.to_string().ends_with("found values {0.5, 1}"), "{e}");
     }
 
     #[test]
@@ -207,7 +221,10 @@ mod tests {
         let s = score(&small, &[0.0, 1.0], Task::Regressor).unwrap();
         assert_eq!(s.score, LabelScore::Rmse(1.0));
         let wide = array![[1.0f32, 2.0]];
-        assert!(score(&wide, &[1.0], Task::Regressor).unwrap_err().contains("2 outputs"));
+        assert_eq!(
+            score(&wide, &[1.0], Task::Regressor).unwrap_err(),
+            LabelError::RegressorOutputs { outputs: 2 }
+        );
     }
 
     #[test]

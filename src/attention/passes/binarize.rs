@@ -38,7 +38,7 @@ impl Pass for Binarize {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
-    fn preconditions(&self, graph: &Graph) -> Result<(), String> {
+    fn preconditions(&self, graph: &Graph) -> Result<(), crate::passes::Unmet> {
         require_mha(graph)
     }
     fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError> {

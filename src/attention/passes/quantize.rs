@@ -112,7 +112,7 @@ impl Pass for AttnQuantize {
     ) -> Result<(), OptionProblem> {
         written_number(options, "std-lut-steps").map_or(Ok(()), check_steps)
     }
-    fn preconditions(&self, graph: &Graph) -> Result<(), String> {
+    fn preconditions(&self, graph: &Graph) -> Result<(), crate::passes::Unmet> {
         require_mha(graph)
     }
     fn run(&self, graph: &Graph, cx: &PassContext) -> Result<Graph, PassError> {

@@ -374,6 +374,6 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
         qk,
         select: Selection::All,
     };
-    op.validate()?;
+    op.validate().map_err(|e| e.to_string())?;
     Ok(Some(Found { op: Op::dialect_op(op), input: lq.input, output: y, claimed }))
 }

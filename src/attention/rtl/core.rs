@@ -76,7 +76,7 @@ pub fn run_cycles(p: &CoreParams) -> u64 {
 }
 
 fn st(v: u128) -> Result<Expr, String> {
-    uc(v, 3)
+    Ok(uc(v, 3)?)
 }
 
 /// A sorted insertion list of registers.
@@ -167,7 +167,7 @@ impl List {
 
 /// Generates the core module `name`.
 pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
-    p.validate()?;
+    p.validate().map_err(|e| e.to_string())?;
     let (s, dk, dv) = (p.s, p.d_k, p.d_v);
     let had = p.mode == CoreMode::Had;
     let CorePorts { row_w: rw, col_w: cw } = ports(p);

@@ -3,7 +3,7 @@
 //! Lowerings construct a [`Module`] with the helper constructors below; [`super::printer`]
 //! turns it into text. Nothing here knows about the IR.
 
-use super::bits::Bits;
+use super::bits::{Bits, BitsError};
 
 /// A Verilog module.
 #[derive(Clone, Debug, PartialEq)]
@@ -234,7 +234,7 @@ pub fn ident(name: impl Into<String>) -> Expr {
 
 impl Expr {
     /// A sized literal holding `value` in `width` bits; fails when it does not fit.
-    pub fn constant(value: i128, width: u32, signed: bool) -> Result<Expr, String> {
+    pub fn constant(value: i128, width: u32, signed: bool) -> Result<Expr, BitsError> {
         Ok(Expr::Const { signed, bits: Bits::from_int(value, width, signed)? })
     }
     /// `1'b0` / `1'b1`.

@@ -1,6 +1,43 @@
 //! Fixed-width bit vectors of any width: Verilog constants, packed test vectors.
 
+use crate::ir::NumFormat;
 use std::fmt;
+
+/// Why a value has no bit pattern of the requested shape: the error of the literal, packing
+/// and hex helpers every RTL generator and testbench uses. A generator must stop rather than
+/// print a truncated or zero literal that would compile and compute something else.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BitsError {
+    #[error("width must be at least 1")]
+    ZeroWidth,
+    #[error("{value} does not fit in {width} {} bits", if *signed { "signed" } else { "unsigned" })]
+    DoesNotFit { value: i128, width: u32, signed: bool },
+    /// An unsigned constant beyond `i128` (only `uconst` can be given one).
+    #[error("constant {value} does not fit in {width} bits")]
+    TooLarge { value: u128, width: u32 },
+    #[error("`{digit}` is not a hex digit in `{text}`")]
+    NotHex { digit: char, text: String },
+    #[error("`{text}` has bits set beyond width {width}")]
+    BeyondWidth { text: String, width: u32 },
+    #[error("cannot pack an empty vector")]
+    Empty,
+    #[error("element {index}: {source}")]
+    Element { index: usize, source: Box<BitsError> },
+    #[error("float data with format {0}")]
+    FloatFormat(NumFormat),
+    #[error("no vectors")]
+    NoVectors,
+    #[error("vector {index} has {width} bits, vector 0 has {first}")]
+    Ragged { index: usize, width: u32, first: u32 },
+}
+
+/// Generators that still report failures as text (the families' `rtl/` builders) take a
+/// literal's failure through `?` as its message.
+impl From<BitsError> for String {
+    fn from(e: BitsError) -> String {
+        e.to_string()
+    }
+}
 
 /// A vector of `width` bits, least significant word first. Bits above `width` are always zero.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -19,9 +56,9 @@ impl Bits {
     /// The two's-complement (signed) or plain binary (unsigned) encoding of `value` in `width`
     /// bits. Fails, naming the value and width, when the value does not fit: truncating
     /// silently would hide a wrong test vector or constant.
-    pub fn from_int(value: i128, width: u32, signed: bool) -> Result<Bits, String> {
+    pub fn from_int(value: i128, width: u32, signed: bool) -> Result<Bits, BitsError> {
         if width == 0 {
-            return Err("width must be at least 1".into());
+            return Err(BitsError::ZeroWidth);
         }
         let fits = if signed {
             width >= 128 || {
@@ -32,8 +69,7 @@ impl Bits {
             value >= 0 && (width >= 127 || value < (1i128 << width))
         };
         if !fits {
-            let kind = if signed { "signed" } else { "unsigned" };
-            return Err(format!("{value} does not fit in {width} {kind} bits"));
+            return Err(BitsError::DoesNotFit { value, width, signed });
         }
         let mut b = Bits::zero(width);
         for i in 0..width {
@@ -114,17 +150,18 @@ impl Bits {
 
     /// Parses hex digits (as [`Bits::to_hex`] writes them; `_` separators allowed) into `width`
     /// bits; fails on bad digits or set bits beyond `width`.
-    pub fn from_hex(text: &str, width: u32) -> Result<Bits, String> {
+    pub fn from_hex(text: &str, width: u32) -> Result<Bits, BitsError> {
         let mut b = Bits::zero(width.max(1));
         let digits: Vec<char> = text.trim().chars().filter(|&c| c != '_').collect();
         for (k, c) in digits.iter().rev().enumerate() {
-            let nib =
-                c.to_digit(16).ok_or_else(|| format!("`{c}` is not a hex digit in `{text}`"))?;
+            let nib = c
+                .to_digit(16)
+                .ok_or_else(|| BitsError::NotHex { digit: *c, text: text.to_string() })?;
             for j in 0..4 {
                 if (nib >> j) & 1 == 1 {
                     let i = k as u32 * 4 + j;
                     if i >= width {
-                        return Err(format!("`{text}` has bits set beyond width {width}"));
+                        return Err(BitsError::BeyondWidth { text: text.to_string(), width });
                     }
                     b.set(i, true);
                 }

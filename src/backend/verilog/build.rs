@@ -6,6 +6,7 @@
 //! wraps in its own error type) and the requantizer.
 
 use super::ast::{ident, BinOp, Expr, Stmt, UnOp};
+use super::bits::BitsError;
 use crate::ir::{signed_width, unsigned_width};
 
 /// Bits of an unsigned signal holding `0..=max` (at least 1): the IR's one width rule,
@@ -82,14 +83,14 @@ pub fn if_else(cond: Expr, then: Vec<Stmt>, els: Vec<Stmt>) -> Stmt {
 
 /// A sized unsigned literal; a value that does not fit in `w` bits is an error (never a
 /// truncated or zero literal, which would compile and compute something else).
-pub fn uconst(v: u128, w: u32) -> Result<Expr, String> {
-    let v = i128::try_from(v).map_err(|_| format!("constant {v} does not fit in {w} bits"))?;
+pub fn uconst(v: u128, w: u32) -> Result<Expr, BitsError> {
+    let v = i128::try_from(v).map_err(|_| BitsError::TooLarge { value: v, width: w })?;
     Expr::constant(v, w, false)
 }
 
 /// A sized signed (two's-complement) literal; a value that does not fit in `w` bits is an
 /// error.
-pub fn sconst(v: i128, w: u32) -> Result<Expr, String> {
+pub fn sconst(v: i128, w: u32) -> Result<Expr, BitsError> {
     Expr::constant(v, w, true)
 }
 
@@ -129,7 +130,7 @@ pub struct Requantizer<'a> {
 /// overflow), its floor `f = p >>> s`, the remainder `r = p - (f << s)` compared with one half
 /// `h = 1 << (s - 1)` to round half to even, then the two-sided clamp. Returns the signals in
 /// definition order; the last one is `name`, `out_width` bits, signed.
-pub fn requantize(q: Requantizer) -> Result<Vec<Def>, String> {
+pub fn requantize(q: Requantizer) -> Result<Vec<Def>, BitsError> {
     let pw = q.x_width + 33;
     let name = |suffix: &str| format!("{}_{suffix}", q.name);
     let def = |name: String, width: u32, value: Expr| Def { name, width, signed: true, value };

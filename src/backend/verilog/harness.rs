@@ -156,9 +156,8 @@ pub fn write_bundle(dir: &Path, b: &SimBundle) -> Result<BundleFiles, HarnessErr
     std::fs::create_dir_all(dir)
         .map_err(|source| HarnessError::Io { path: dir.to_path_buf(), source })?;
     let hex = |v: &[Bits], name: &str| {
-        hex_text(v).map_err(|message| {
-            HarnessError::Hex(HexError::Pack { index: 0, message: format!("{name}: {message}") })
-        })
+        hex_text(v)
+            .map_err(|source| HarnessError::Hex(HexError::Pack { file: name.to_string(), source }))
     };
     Ok(BundleFiles {
         design: write(dir.join(format!("{}.v", b.top)), b.design)?,

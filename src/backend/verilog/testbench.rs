@@ -70,14 +70,23 @@ pub fn tb_name(top: &str) -> String {
     format!("tb_{top}")
 }
 
+/// A testbench configuration that cannot work.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TestbenchError {
+    #[error("a testbench needs at least one vector")]
+    NoVectors,
+    #[error("port widths must be at least 1")]
+    ZeroWidth,
+}
+
 /// Generates the SystemVerilog testbench text. Fails when the configuration cannot work
 /// (no vectors, zero widths).
-pub fn generate(cfg: &TestbenchConfig) -> Result<String, String> {
+pub fn generate(cfg: &TestbenchConfig) -> Result<String, TestbenchError> {
     if cfg.vectors == 0 {
-        return Err("a testbench needs at least one vector".into());
+        return Err(TestbenchError::NoVectors);
     }
     if cfg.in_width == 0 || cfg.out_width == 0 {
-        return Err("port widths must be at least 1".into());
+        return Err(TestbenchError::ZeroWidth);
     }
     let mut s = String::new();
     let tb = tb_name(&cfg.top);

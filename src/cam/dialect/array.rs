@@ -12,6 +12,7 @@ use super::encode::split_word;
 use crate::cam::quantize::QCell;
 use crate::cam::tile::Geometry;
 use crate::ir::dialect::{expect_int, operand_ints, DialectOp};
+use crate::ir::OpError;
 use crate::ir::{NumFormat, Tensor, TensorData, TensorType};
 use std::sync::Arc;
 
@@ -71,9 +72,9 @@ pub fn match_type(rows: usize) -> TensorType {
 }
 
 /// Checks a match-bit operand of a row tile of `rows` rows.
-pub fn expect_match_bits(t: &TensorType, rows: usize, what: &str) -> Result<(), String> {
+pub fn expect_match_bits(t: &TensorType, rows: usize, what: &str) -> Result<(), OpError> {
     if *t != match_type(rows) {
-        return Err(format!("{what} must be {}, got {t}", match_type(rows)));
+        return Err(OpError::Operand(format!("{what} must be {}, got {t}", match_type(rows))));
     }
     Ok(())
 }
@@ -96,53 +97,64 @@ impl DialectOp for CamArray {
     fn arity(&self) -> (usize, usize) {
         (1, 2)
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let g = self.geometry;
         if self.rows == 0 || self.rows > g.rows {
-            return Err(format!("{} rows on an array of {g}", self.rows));
+            return Err(OpError::Attribute(format!("{} rows on an array of {g}", self.rows)));
         }
         if self.features.is_empty() || self.features.len() > g.cols {
-            return Err(format!("{} feature columns on an array of {g}", self.features.len()));
+            return Err(OpError::Attribute(format!(
+                "{} feature columns on an array of {g}",
+                self.features.len()
+            )));
         }
         let mut seen = self.features.clone();
         seen.sort_unstable();
         if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!("feature {} drives two columns", w[0]));
+            return Err(OpError::Attribute(format!("feature {} drives two columns", w[0])));
         }
         let want = self.rows * self.features.len();
         if self.cells.len() != want {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "{} cells for {} rows x {} columns",
                 self.cells.len(),
                 self.rows,
                 self.features.len()
-            ));
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let codes = expect_int(operands[0], "codes")?;
         let n = match codes.shape.as_slice() {
             [n] => *n,
-            _ => return Err(format!("codes {codes} must be one word per feature")),
+            _ => {
+                return Err(OpError::Operand(format!("codes {codes} must be one word per feature")))
+            }
         };
         if let Some(f) = self.features.iter().find(|f| **f as usize >= n) {
-            return Err(format!("column feature {f} is not among the {n} encoded features"));
+            return Err(OpError::Operand(format!(
+                "column feature {f} is not among the {n} encoded features"
+            )));
         }
         // `{nan, code}` words: the code is every bit below the top one.
         let code_bits = codes.format.bits() - 1;
         let max_code = (1u64 << code_bits.min(32)) - 1;
         let too_wide = |b: Option<u16>| b.is_some_and(|b| u64::from(b) > max_code);
         if let Some(k) = self.cells.iter().position(|c| too_wide(c.lo) || too_wide(c.hi)) {
-            return Err(format!(
+            return Err(OpError::Operand(format!(
                 "cell {k} has a bound beyond the {code_bits}-bit codes of {codes}"
-            ));
+            )));
         }
         match (self.live_in, operands.len()) {
             (true, 2) => expect_match_bits(operands[1], self.rows, "live_in")?,
             (false, 1) => {}
-            (true, _) => return Err("a gated array takes codes and live_in".into()),
-            (false, _) => return Err("an array without liveness takes only codes".into()),
+            (true, _) => {
+                return Err(OpError::Operand("a gated array takes codes and live_in".into()))
+            }
+            (false, _) => {
+                return Err(OpError::Operand("an array without liveness takes only codes".into()))
+            }
         }
         Ok(match_type(self.rows))
     }
@@ -158,7 +170,7 @@ impl DialectOp for CamArray {
         }
         a
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let words = operand_ints(a[0])?;
         let code_bits = a[0].format.bits() - 1;
         let live = match a.get(1) {

@@ -7,6 +7,7 @@
 
 use crate::cam::quantize::{FeatureEncoder, QuantReport};
 use crate::ir::dialect::{expect_f32, int_tensor, operand_f32, DialectOp};
+use crate::ir::OpError;
 use crate::ir::{NumFormat, Tensor, TensorType};
 use std::sync::Arc;
 
@@ -60,40 +61,43 @@ impl DialectOp for CamEncode {
     fn name(&self) -> &'static str {
         "cam.encode"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         if self.encoders.is_empty() {
-            return Err("an encoder for no features".into());
+            return Err(OpError::Attribute("an encoder for no features".into()));
         }
         for (f, e) in self.encoders.iter().enumerate() {
             let t = &e.thresholds;
             if let Some(k) = t.iter().position(|v| v.is_nan()) {
-                return Err(format!("feature {f}: threshold {k} is NaN"));
+                return Err(OpError::Attribute(format!("feature {f}: threshold {k} is NaN")));
             }
             if let Some(k) = t.windows(2).position(|w| w[0] >= w[1]) {
-                return Err(format!("feature {f}: thresholds {k} and {} are not ascending", k + 1));
+                return Err(OpError::Attribute(format!(
+                    "feature {f}: thresholds {k} and {} are not ascending",
+                    k + 1
+                )));
             }
             if t.len() as u64 >= u64::from(self.levels) {
-                return Err(format!(
+                return Err(OpError::Attribute(format!(
                     "feature {f}: {} thresholds need {} codes, more than the {} levels",
                     t.len(),
                     t.len() + 1,
                     self.levels
-                ));
+                )));
             }
         }
         if self.code_bits() > 16 {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "{}-bit codes exceed the 16 bits a cell bound holds",
                 self.code_bits()
-            ));
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let x = expect_f32(operands[0], "input")?;
         let n = self.encoders.len();
         if x.shape != [n] {
-            return Err(format!("input {x} must be the model's {n} features"));
+            return Err(OpError::Operand(format!("input {x} must be the model's {n} features")));
         }
         Ok(TensorType::new(vec![n], self.word_format()))
     }
@@ -106,7 +110,7 @@ impl DialectOp for CamEncode {
             ("lossless", self.report.lossless.to_string()),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let x = operand_f32(a[0])?;
         let words = x.iter().enumerate().map(|(f, v)| i128::from(self.word(f, *v))).collect();
         int_tensor(ty, words)

@@ -12,6 +12,7 @@ use crate::cam::design::AutoCandidate;
 use crate::cam::quantize::FixedPoint;
 use crate::cam::tile::{Geometry, Policy, TileOptions};
 use crate::ir::dialect::{expect_int, f32_tensor, int_tensor, operand_ints, DialectOp};
+use crate::ir::OpError;
 use crate::ir::{NumFormat, Tensor, TensorType};
 use std::sync::Arc;
 
@@ -87,58 +88,75 @@ impl DialectOp for CamLeaves {
         let n = self.0.tiles.iter().map(|t| t.operands).sum();
         (n, n)
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let t = &*self.0;
         let outputs = t.num_outputs();
         if outputs == 0 || t.trees_per_output.len() != outputs {
-            return Err(format!("{outputs} base values for {} outputs", t.trees_per_output.len()));
+            return Err(OpError::Attribute(format!(
+                "{outputs} base values for {} outputs",
+                t.trees_per_output.len()
+            )));
         }
         let (leaf_bits, acc_bits) = (t.fixed.leaf_bits, t.fixed.acc_bits);
         if !(2..=32).contains(&leaf_bits) || !(1..=64).contains(&acc_bits) {
-            return Err(format!("{leaf_bits}-bit leaves into a {acc_bits}-bit accumulator"));
+            return Err(OpError::Attribute(format!(
+                "{leaf_bits}-bit leaves into a {acc_bits}-bit accumulator"
+            )));
         }
         let acc = t.total_format();
         if let Some(k) = t.base_q.iter().position(|b| !acc.holds(i128::from(*b))) {
-            return Err(format!("base of output {k} does not fit {acc}"));
+            return Err(OpError::Attribute(format!("base of output {k} does not fit {acc}")));
         }
         let leaf_max = (1i64 << (leaf_bits - 1)) - 1;
         let liveness = t.schedule.policy == Policy::Monosparse;
         let mut seen = vec![false; t.num_rows()];
         for (k, tile) in t.tiles.iter().enumerate() {
             if tile.rows.is_empty() || tile.rows.len() > t.schedule.geometry.rows {
-                return Err(format!(
+                return Err(OpError::Attribute(format!(
                     "row tile {k} has {} rows on arrays of {}",
                     tile.rows.len(),
                     t.schedule.geometry
-                ));
+                )));
             }
             if liveness && tile.operands > 1 {
-                return Err(format!("row tile {k}: a liveness chain ends in one array"));
+                return Err(OpError::Attribute(format!(
+                    "row tile {k}: a liveness chain ends in one array"
+                )));
             }
             for r in &tile.rows {
                 let slot = seen.get_mut(r.row as usize).filter(|s| !**s);
                 match slot {
                     Some(s) => *s = true,
-                    None => return Err(format!("row {} is placed twice or out of range", r.row)),
+                    None => {
+                        return Err(OpError::Attribute(format!(
+                            "row {} is placed twice or out of range",
+                            r.row
+                        )))
+                    }
                 }
                 if r.output as usize >= outputs || r.tree as usize >= t.num_trees {
-                    return Err(format!(
+                    return Err(OpError::Attribute(format!(
                         "row {} feeds output {} from tree {} ({outputs} outputs, {} trees)",
                         r.row, r.output, r.tree, t.num_trees
-                    ));
+                    )));
                 }
                 if r.leaf_q.abs() > leaf_max {
-                    return Err(format!("leaf of row {} exceeds {leaf_bits} bits", r.row));
+                    return Err(OpError::Attribute(format!(
+                        "leaf of row {} exceeds {leaf_bits} bits",
+                        r.row
+                    )));
                 }
             }
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let mut next = operands.iter();
         for (k, tile) in self.0.tiles.iter().enumerate() {
             for _ in 0..tile.operands {
-                let t = next.next().ok_or("fewer operands than the row tiles take")?;
+                let t = next.next().ok_or_else(|| {
+                    OpError::Operand("fewer operands than the row tiles take".into())
+                })?;
                 expect_match_bits(t, tile.rows.len(), &format!("row tile {k}'s match"))?;
             }
         }
@@ -164,14 +182,16 @@ impl DialectOp for CamLeaves {
         }
         a
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let t = &*self.0;
         let mut totals: Vec<i128> = t.base_q.iter().map(|b| i128::from(*b)).collect();
         let mut next = a.iter();
         for tile in &t.tiles {
             let mut live = vec![true; tile.rows.len()];
             for _ in 0..tile.operands {
-                let bits = operand_ints(next.next().ok_or("missing operand")?)?;
+                let bits = operand_ints(
+                    next.next().ok_or_else(|| OpError::Operand("missing operand".into()))?,
+                )?;
                 for (l, b) in live.iter_mut().zip(bits) {
                     *l &= b != 0;
                 }
@@ -196,20 +216,23 @@ impl DialectOp for CamMargin {
     fn name(&self) -> &'static str {
         "cam.margin"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         if !(-1000..=1000).contains(&self.0.frac_bits) {
-            return Err(format!("scale 2^{} is out of range", -self.0.frac_bits));
+            return Err(OpError::Attribute(format!(
+                "scale 2^{} is out of range",
+                -self.0.frac_bits
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         let t = expect_int(operands[0], "totals")?;
         Ok(TensorType::f32(t.shape.clone()))
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
         vec![("scale", format!("2^{}", -self.0.frac_bits))]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let totals = operand_ints(a[0])?;
         Ok(f32_tensor(ty, totals.into_iter().map(|t| self.0.to_margin(t)).collect()))
     }

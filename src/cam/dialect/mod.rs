@@ -23,6 +23,7 @@ use super::pack::PackedCam;
 use super::quantize::QuantizedCam;
 use crate::frontend::tree_ops::margins_type;
 use crate::ir::dialect::{per_sample, DialectOp};
+use crate::ir::OpError;
 use crate::ir::{Tensor, TensorType};
 use std::sync::Arc;
 
@@ -40,14 +41,17 @@ impl DialectOp for CamRows {
     fn name(&self) -> &'static str {
         "cam.rows"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let c = &self.0;
         if let Some((i, r)) = c.rows.iter().enumerate().find(|(_, r)| r.output >= c.num_outputs) {
-            return Err(format!("row {i} feeds output {} of {}", r.output, c.num_outputs));
+            return Err(OpError::Attribute(format!(
+                "row {i} feeds output {} of {}",
+                r.output, c.num_outputs
+            )));
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         margins_type(operands[0], self.0.num_features, self.0.num_outputs)
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
@@ -59,7 +63,7 @@ impl DialectOp for CamRows {
             ("sparsity", format!("{:.4}", c.sparsity())),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         per_sample(a[0], ty, self.0.num_features, |x| {
             Ok(self.0.predict_margin(x).into_iter().map(|m| m as f32).collect())
         })
@@ -71,31 +75,31 @@ impl DialectOp for CamCodes {
     fn name(&self) -> &'static str {
         "cam.codes"
     }
-    fn verify(&self) -> Result<(), String> {
+    fn verify(&self) -> Result<(), OpError> {
         let q = &self.quantized;
         if q.encoders.len() != q.num_features || q.base_q.len() != q.num_outputs {
-            return Err(format!(
+            return Err(OpError::Attribute(format!(
                 "{} encoder tables and {} base values for {} features and {} outputs",
                 q.encoders.len(),
                 q.base_q.len(),
                 q.num_features,
                 q.num_outputs
-            ));
+            )));
         }
         for (i, r) in q.rows.iter().enumerate() {
             if r.cells.len() != q.num_features || r.output >= q.num_outputs {
-                return Err(format!(
+                return Err(OpError::Attribute(format!(
                     "row {i} has {} cells and feeds output {} ({} features, {} outputs)",
                     r.cells.len(),
                     r.output,
                     q.num_features,
                     q.num_outputs
-                ));
+                )));
             }
         }
         Ok(())
     }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, String> {
+    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
         margins_type(operands[0], self.quantized.num_features, self.quantized.num_outputs)
     }
     fn attributes(&self) -> Vec<(&'static str, String)> {
@@ -109,10 +113,10 @@ impl DialectOp for CamCodes {
             ("acc_bits", c.fixed.acc_bits.to_string()),
         ]
     }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, String> {
+    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
         let c = &self.quantized;
         per_sample(a[0], ty, c.num_features, |x| {
-            let totals = c.totals(&c.encode(x).map_err(|e| e.to_string())?);
+            let totals = c.totals(&c.encode(x).map_err(|e| OpError::Value(e.to_string()))?);
             Ok(totals.into_iter().map(|t| c.fixed.to_margin(t)).collect())
         })
     }

@@ -21,7 +21,7 @@ impl Pass for CamPack {
          ranges [lo, hi) with don't-care cells; `<` and `<=` splits and missing-value directions \
          are kept exactly."
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         require_dialect::<Ensemble>(g, "tree ensemble", "a tree frontend")
     }
     fn run(&self, g: &Graph, _cx: &PassContext) -> Result<Graph, PassError> {

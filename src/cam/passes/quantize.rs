@@ -38,7 +38,7 @@ impl Pass for CamQuantize {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         require_dialect::<CamRows>(g, "CAM rows", "cam-pack")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {

@@ -98,7 +98,7 @@ impl Pass for CamTile {
             .map(|_| ())
             .map_err(|message| OptionProblem { option: "tile".into(), message })
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         require_dialect::<CamCodes>(g, "quantized CAM", "cam-quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {

@@ -2,7 +2,7 @@
 //! precondition.
 
 use crate::ir::{Graph, Op};
-use crate::passes::{PassContext, PassError};
+use crate::passes::{PassContext, PassError, Unmet};
 
 /// The calibration samples as rows of `features` values; the error says where they come from.
 pub fn calibration_rows(
@@ -40,7 +40,7 @@ pub fn require_stage(
     want: fn(&Op) -> bool,
     what: &str,
     provider: &str,
-) -> Result<(), String> {
+) -> Result<(), Unmet> {
     let ops: Vec<&Op> = g.node_ids().into_iter().map(|id| g.op(id)).collect();
     let layers = ops
         .iter()
@@ -51,7 +51,7 @@ pub fn require_stage(
         .count();
     let ready = ops.iter().filter(|op| want(op)).count();
     if ready == 0 || ready != layers {
-        return Err(format!("the graph has no {what} (run `{provider}` first)"));
+        return Err(Unmet::missing(what, provider));
     }
     Ok(())
 }

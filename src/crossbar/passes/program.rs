@@ -42,7 +42,7 @@ impl Pass for CrossbarProgram {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         require_stage(
             g,
             |op| op.dialect::<XbarReadout>().is_some_and(|t| !t.programmed),

@@ -76,7 +76,7 @@ impl Pass for Quantize {
     fn options(&self) -> &'static [PassOption] {
         OPTIONS
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         crate::passes::rewrite::require_op(
             g,
             |op| op.dialect::<crate::crossbar::dialect::DenseChain>().is_some(),
@@ -101,7 +101,7 @@ impl Pass for Quantize {
         };
         let n_in = mlp.layers.first().map_or(0, |l| l.n_in);
         let calib = calibration_rows(self.name(), cx, n_in, "calibrating activation ranges")?;
-        let q = quantize(&mlp, &calib, &cfg).map_err(fail)?;
+        let q = quantize(&mlp, &calib, &cfg).map_err(|e| PassError::failed_with(self.name(), e))?;
         // The dense chain's node becomes the integer network's nodes; the rest of the graph
         // (its input and output) stays.
         let mut out = g.clone();

@@ -84,7 +84,7 @@ static OPTIONS: &[PassOption] = &[
 fn geometry(inst: &Instance, cx: &PassContext) -> Result<XbarConfig, String> {
     let pick = |opt: &str, param: &str| -> Result<u64, String> {
         match cx.int(opt).map_err(|e| e.to_string())? {
-            0 => inst.count(param),
+            0 => Ok(inst.count(param)?),
             v => Ok(v as u64),
         }
     };
@@ -153,7 +153,7 @@ impl Pass for CrossbarTile {
         let number = |name: &str| written_number(options, name).unwrap_or(0.0);
         check_full_scale(number("adc-full-scale") as i64, number("adc-percentile"))
     }
-    fn preconditions(&self, g: &Graph) -> Result<(), String> {
+    fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         require_stage(g, |op| op.dialect::<XbarDense>().is_some(), "quantized layers", "quantize")
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {

@@ -193,7 +193,7 @@ fn convert(
                             alpha * if *trans_b { bv[j * k + i] } else { bv[i * o + j] }
                         })
                         .collect();
-                    let wc = Tensor::f32(vec![k, o], w).map_err(failed)?;
+                    let wc = Tensor::f32(vec![k, o], w).map_err(|e| failed(e.to_string()))?;
                     let name = Some(n.inputs[1].clone());
                     (g.add_named(Op::Constant(wc), &[], name).map_err(ge)?, o)
                 }
@@ -205,7 +205,7 @@ fn convert(
                     .ok_or_else(|| Conv::Unsupported(Some("Gemm with a non-constant C".into())))?;
                 let cv: Vec<f32> = ct.to_f32().iter().map(|v| beta * v).collect();
                 let cshape = if ct.len() == o { vec![o] } else { strip(&ct.shape) };
-                let cc = Tensor::f32(cshape, cv).map_err(failed)?;
+                let cc = Tensor::f32(cshape, cv).map_err(|e| failed(e.to_string()))?;
                 let cid = g.add_named(Op::Constant(cc), &[], Some(cn.clone())).map_err(ge)?;
                 id = g.add_named(Op::Add, &[id, cid], Some(n.name.clone())).map_err(ge)?;
             }

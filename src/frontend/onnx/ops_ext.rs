@@ -149,7 +149,7 @@ impl ExtOp {
 }
 
 /// Attribute access the parser needs, implemented by the loader's attribute reader.
-pub trait AttrSource {
+pub(super) trait AttrSource {
     fn int(&mut self, name: &'static str, default: i64) -> Result<i64, String>;
     fn float(&mut self, name: &'static str, default: f32) -> Result<f32, String>;
     fn string(&mut self, name: &'static str, default: &str) -> Result<String, String>;
@@ -159,7 +159,11 @@ pub trait AttrSource {
 }
 
 /// Parses a default-domain operator of this module; `Ok(None)` when `op_type` is not one.
-pub fn parse(op_type: &str, a: &mut dyn AttrSource, opset: i64) -> Result<Option<ExtOp>, String> {
+pub(super) fn parse(
+    op_type: &str,
+    a: &mut dyn AttrSource,
+    opset: i64,
+) -> Result<Option<ExtOp>, String> {
     Ok(Some(match op_type {
         "Transpose" => ExtOp::Transpose { perm: a.ints("perm")?.unwrap_or_default() },
         "Mul" => ExtOp::Mul,
@@ -255,7 +259,7 @@ fn axis_of(axis: i64, rank: usize) -> Result<usize, String> {
 }
 
 /// The output shape of numpy `matmul` (ranks >= 1, batch dimensions broadcast).
-pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+pub(super) fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     if a.is_empty() || b.is_empty() {
         return Err("MatMul operands must have rank >= 1".into());
     }
@@ -382,7 +386,7 @@ fn unsqueeze_axes(
 
 /// ReduceMean's axes for input rank `rank`: normalised, ascending, distinct; empty only when
 /// `noop_with_empty_axes` makes the node an identity.
-pub fn reduce_axes(
+pub(super) fn reduce_axes(
     op: &ExtOp,
     n: &Node,
     rank: usize,
@@ -405,7 +409,7 @@ pub fn reduce_axes(
 }
 
 /// Output shapes of an extension node.
-pub fn infer(
+pub(super) fn infer(
     op: &ExtOp,
     n: &Node,
     ins: &[Option<&[usize]>],
@@ -584,7 +588,7 @@ pub fn foldable(op: &ExtOp, all_inputs_constant: bool) -> bool {
 
 /// Evaluates a node whose value is known at load time, keeping integer tensors integer (shape
 /// arithmetic must stay `INT64` for Reshape and Expand to read it).
-pub fn fold(
+pub(super) fn fold(
     op: &ExtOp,
     n: &Node,
     inputs: &[Option<&Tensor>],
@@ -694,7 +698,7 @@ fn binary(x: &Value, b: &Value, out: &[usize], f: impl Fn(f32, f32) -> f32) -> V
 pub use crate::ir::nn::{erf64, gelu64};
 
 /// Evaluates an extension node; one value per output.
-pub fn eval(
+pub(super) fn eval(
     op: &ExtOp,
     n: &Node,
     args: &[Option<&Value>],

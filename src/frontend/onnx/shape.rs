@@ -31,7 +31,7 @@ pub fn norm_axis(axis: i64, rank: usize, inclusive: bool) -> Option<usize> {
 }
 
 /// Output shapes of one node from its input shapes (`None` for omitted optional inputs).
-pub fn infer_node(
+pub(super) fn infer_node(
     n: &Node,
     ins: &[Option<&[usize]>],
     constants: &BTreeMap<String, Tensor>,
@@ -121,7 +121,7 @@ pub fn infer_node(
 }
 
 /// The ONNX `Reshape` rule: `0` copies the input dimension (unless `allowzero`), `-1` is inferred.
-pub fn reshape_target(
+pub(super) fn reshape_target(
     input: &[usize],
     spec: &[i64],
     allowzero: bool,

@@ -77,7 +77,7 @@ impl<'m> View<'m> {
     /// `base` on an index tensor and returns the flat source index of every element at the end.
     /// Element-wise nodes between them (a Sign, a scale) do not move data and are not listed;
     /// each movement node reads the running index tensor in place of its data input.
-    pub fn index_map(&self, base: &str, chain: &[(usize, usize)]) -> Result<Value, String> {
+    pub(super) fn index_map(&self, base: &str, chain: &[(usize, usize)]) -> Result<Value, String> {
         let shape = self.shape(base).to_vec();
         let n: usize = shape.iter().product();
         if n >= MAX_INDEXED {

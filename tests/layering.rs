@@ -210,3 +210,32 @@ fn the_error_checker_sees_text_errors() {
     let want = [("pub", "a"), ("", "b"), ("pub(super)", "c")];
     assert_eq!(found, want.map(|(v, n)| (v.to_string(), n.to_string())));
 }
+
+/// The modules above the families (`flow`, `commands`) reach a family only through its
+/// registration (`crate::FAMILY::family::...`, the `Family` trait object whose errors are
+/// `FlowError`), so a family's internal text errors never cross its boundary.
+#[test]
+fn families_are_reached_only_through_their_registration() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut all = Vec::new();
+    files(&src, &mut all);
+    let mut bad = Vec::new();
+    for f in all {
+        let rel = f.strip_prefix(&src).unwrap();
+        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+        let top = top.trim_end_matches(".rs").to_string();
+        if FAMILIES.contains(&top.as_str()) {
+            continue;
+        }
+        let text = strip(&std::fs::read_to_string(&f).unwrap());
+        for fam in FAMILIES {
+            let path = format!("crate::{fam}::");
+            for (i, _) in text.match_indices(&path) {
+                if !text[i + path.len()..].starts_with("family::") {
+                    bad.push(format!("{}: {}", rel.display(), &text[i..(i + 60).min(text.len())]));
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "family internals named from outside:\n{}", bad.join("\n"));
+}

@@ -53,20 +53,28 @@ fn files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-/// `module -> {named module -> first file naming it}`.
-fn uses() -> BTreeMap<String, BTreeMap<String, String>> {
+/// Every source file as `(top-level module, path under src/, stripped text)`.
+fn sources() -> Vec<(String, String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut all = Vec::new();
     files(&src, &mut all);
-    for f in all {
-        let rel = f.strip_prefix(&src).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
-        let top = top.trim_end_matches(".rs").to_string();
+    all.into_iter()
+        .map(|f| {
+            let rel = f.strip_prefix(&src).unwrap();
+            let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
+            let top = top.trim_end_matches(".rs").to_string();
+            (top, rel.display().to_string(), strip(&std::fs::read_to_string(&f).unwrap()))
+        })
+        .collect()
+}
+
+/// `module -> {named module -> first file naming it}`.
+fn uses() -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for (top, rel, text) in sources() {
         if top == "main" || top == "lib" {
             continue;
         }
-        let text = strip(&std::fs::read_to_string(&f).unwrap());
         let entry = out.entry(top.clone()).or_default();
         for (i, _) in text.match_indices("crate::") {
             let name: String = text[i + 7..]
@@ -74,7 +82,7 @@ fn uses() -> BTreeMap<String, BTreeMap<String, String>> {
                 .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
                 .collect();
             if !name.is_empty() && name != top {
-                entry.entry(name).or_insert_with(|| rel.display().to_string());
+                entry.entry(name).or_insert_with(|| rel.clone());
             }
         }
     }
@@ -177,23 +185,16 @@ fn string_error_fns(text: &str) -> Vec<(String, String)> {
 /// (private or `pub(super)`), wrapped into `FrontendError`/`OnnxError` at their boundary.
 #[test]
 fn errors_below_the_families_are_typed() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut all = Vec::new();
-    files(&src, &mut all);
     let mut bad = Vec::new();
-    for f in all {
-        let rel = f.strip_prefix(&src).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
-        let top = top.trim_end_matches(".rs").to_string();
+    for (top, rel, text) in sources() {
         let Some(layer) = layer_of(&top) else { continue };
         if layer >= layer_of("cam").unwrap() {
             continue;
         }
-        let text = strip(&std::fs::read_to_string(&f).unwrap());
         for (vis, name) in string_error_fns(&text) {
             let private_to_frontend = top == "frontend" && (vis.is_empty() || vis == "pub(super)");
             if !private_to_frontend {
-                bad.push(format!("{}: {vis} fn {name} returns Result<_, String>", rel.display()));
+                bad.push(format!("{rel}: {vis} fn {name} returns Result<_, String>"));
             }
         }
     }
@@ -216,23 +217,16 @@ fn the_error_checker_sees_text_errors() {
 /// `FlowError`), so a family's internal text errors never cross its boundary.
 #[test]
 fn families_are_reached_only_through_their_registration() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut all = Vec::new();
-    files(&src, &mut all);
     let mut bad = Vec::new();
-    for f in all {
-        let rel = f.strip_prefix(&src).unwrap();
-        let top = rel.components().next().unwrap().as_os_str().to_string_lossy();
-        let top = top.trim_end_matches(".rs").to_string();
+    for (top, rel, text) in sources() {
         if FAMILIES.contains(&top.as_str()) {
             continue;
         }
-        let text = strip(&std::fs::read_to_string(&f).unwrap());
         for fam in FAMILIES {
             let path = format!("crate::{fam}::");
             for (i, _) in text.match_indices(&path) {
                 if !text[i + path.len()..].starts_with("family::") {
-                    bad.push(format!("{}: {}", rel.display(), &text[i..(i + 60).min(text.len())]));
+                    bad.push(format!("{rel}: {}", &text[i..(i + 60).min(text.len())]));
                 }
             }
         }

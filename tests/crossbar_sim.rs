@@ -362,8 +362,47 @@ fn kernel_and_reference(
         let all: Vec<i64> = (0..sums.len()).map(|k| sums.nth(k).unwrap()).collect();
         assert_eq!(e.total, all.len() as u64);
         assert_eq!(e.over, all.iter().filter(|p| **p > full).count() as u64);
+        // A floored histogram (calibration's fast path) counts the sums under its floor and
+        // keeps the rest: every order statistic at or above them is the full list's.
+        let mut floored = tessera::crossbar::sim::SumHistogram::floored(full);
+        let hooks = &mut Hooks { noise: None, partial_sums: Some(&mut floored) };
+        assert_eq!(simulate_layer(hw, input, hooks), plain);
+        let below = all.iter().filter(|p| **p < full).count() as u64;
+        assert_eq!(floored.len(), all.len() as u64);
+        for (k, v) in all.iter().enumerate() {
+            let k = k as u64;
+            assert_eq!(floored.nth(k), (k >= below).then_some(*v), "k {k}, {below} below");
+        }
         (plain, all, (e.over, e.total))
     })
+}
+
+/// Calibration's ADC (lossless on ideal 1-bit cells, 128-row arrays: every level is the
+/// popcount, which the AVX-512 kernel reads without a table) is the reference loop too, with
+/// full and floored histograms.
+#[test]
+fn lossless_popcount_reads_equal_reference_loop() {
+    let mut r = tessera::crossbar::device::stream(7, 9, 0);
+    let mut draw = |m: u64| (rand_core::Rng::next_u64(&mut r) % m) as i64;
+    for (signed, offset) in [(false, false), (true, false), (true, true)] {
+        let (n_in, n_out) = (300, 20);
+        let w: Vec<i64> = (0..n_in * n_out).map(|_| draw(255) - 127).collect();
+        let (in_lo, in_hi) = if signed { (-128, 127) } else { (0, 255) };
+        let x: Vec<i64> = (0..n_in).map(|_| in_lo + draw((in_hi - in_lo + 1) as u64)).collect();
+        let layer = qlayer(n_in, n_out, w, (-127, 127), (in_lo, in_hi), 8);
+        let cfg = XbarConfig {
+            rows: 128,
+            cols: 64,
+            cell_bits: 1,
+            encoding: if offset { SignedEncoding::Offset } else { SignedEncoding::Differential },
+            cols_per_adc: 8,
+            adc_bits: 8,
+            full_scale: FullScale::ArrayMax,
+        };
+        let dev = DeviceConfig { frac_bits: 4, ..DeviceConfig::ideal() };
+        let [fast, slow] = kernel_and_reference(&layer, &cfg, &dev, &x, (255, 40 * 16));
+        assert_eq!(fast, slow, "signed {signed} offset {offset}");
+    }
 }
 
 proptest! {
@@ -373,7 +412,8 @@ proptest! {
     /// outputs, events, every partial sum and the saturated reads it counts inside its loop,
     /// for signed and unsigned inputs (random, small, zero, all rows driven), both encodings,
     /// 1- to 3-bit cells, arrays of 1 to 130 rows, ideal devices and a finite on/off ratio,
-    /// ADC transfers that fit a byte table and ones that do not.
+    /// ADC transfers that fit a byte table and ones that do not, and the lossless one whose
+    /// levels are the popcounts (calibration's).
     #[test]
     fn kernel_equals_reference_loop(
         n_in in 1usize..300,
@@ -383,7 +423,7 @@ proptest! {
         offset in any::<bool>(),
         signed in any::<bool>(),
         on_off in prop::sample::select(vec![f64::INFINITY, 17.0, 5.0]),
-        (adc_bits, full_scale) in prop::sample::select(vec![(5u32, 97u64), (8, 3000), (4, 9)]),
+        (adc_bits, full_scale) in prop::sample::select(vec![(5u32, 97u64), (8, 3000), (4, 9), (8, 255)]),
         inputs in prop::sample::select(vec![Inputs::Any, Inputs::Small, Inputs::Zero, Inputs::Max]),
         full in 0i64..3000,
         seed in any::<u64>(),

@@ -15,10 +15,13 @@
 use super::adc::Adc;
 use super::sim::SumSink;
 use super::tile::{ArrayTile, LayerMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// Tables larger than this many entries are not built; conversions then use the thresholds.
 const MAX_TABLE: i64 = 1 << 20;
+
+/// ADC transfer tables a kernel keeps (calibration's and the chip's, with room to spare).
+const TABLES_KEPT: usize = 4;
 
 /// A layer's cell levels as bit planes plus the affine level-to-code map.
 #[derive(Debug)]
@@ -34,9 +37,10 @@ pub struct PlaneKernel {
     /// `code(level) = base + step * level` in fine units.
     base: i64,
     step: i64,
-    /// The ADC transfer tables, built on first use for the ADC they were built for (a layer is
-    /// simulated with one ADC).
-    table: OnceLock<(Adc, Arc<Tables>)>,
+    /// The ADC transfer tables, built on first use for each ADC: a layer's cells are read
+    /// with the lossless calibration ADC and then with the chip's, so the last few are kept
+    /// (rebuilding a table per sample and layer was a tenth of a large compile).
+    tables: Mutex<Vec<(Adc, Arc<Tables>)>>,
 }
 
 impl Clone for PlaneKernel {
@@ -51,7 +55,7 @@ impl Clone for PlaneKernel {
             planes: self.planes.clone(),
             base: self.base,
             step: self.step,
-            table: OnceLock::new(),
+            tables: Mutex::default(),
         }
     }
 }
@@ -110,7 +114,7 @@ impl PlaneKernel {
             planes,
             base,
             step,
-            table: OnceLock::new(),
+            tables: Mutex::default(),
         })
     }
 
@@ -173,9 +177,16 @@ impl PlaneKernel {
         if max_sum >= MAX_TABLE {
             return None;
         }
-        let build = || Arc::new(self.build_tables(adc, max_sum));
-        let (cached, t) = self.table.get_or_init(|| (*adc, build()));
-        Some(if cached == adc { t.clone() } else { build() })
+        let mut cache = self.tables.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, t)) = cache.iter().find(|(a, _)| a == adc) {
+            return Some(t.clone());
+        }
+        let t = Arc::new(self.build_tables(adc, max_sum));
+        if cache.len() == TABLES_KEPT {
+            cache.remove(0);
+        }
+        cache.push((*adc, t.clone()));
+        Some(t)
     }
 
     fn build_tables(&self, adc: &Adc, max_sum: i64) -> Tables {
@@ -185,7 +196,13 @@ impl PlaneKernel {
             .flatten();
         // Every weighted level `level * 2^t` (t < 24) below 2^52, for the 52-bit multiply-add.
         let small = levels.iter().all(|l| (0..1 << 28).contains(l));
-        Tables { levels, bytes, small }
+        // A lossless ADC on ideal 1-bit cells reads back the popcount itself (the calibration
+        // run): the kernel then skips the table.
+        let popcount = self.cell_bits == 1
+            && (0..=self.tile_rows as i64).all(|d| {
+                (0..=d).all(|s| levels.get((d * self.base + self.step * s) as usize) == Some(&s))
+            });
+        Tables { levels, bytes, small, popcount }
     }
 }
 
@@ -200,6 +217,8 @@ struct Tables {
     bytes: Option<Vec<u8>>,
     /// Every level in `0..2^28`.
     small: bool,
+    /// For 1-bit cells: the level of every reachable sum is its popcount.
+    popcount: bool,
 }
 
 /// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
@@ -324,6 +343,9 @@ impl PlaneKernel {
             && tables.as_deref().is_some_and(|t| self.simd_fused(a_n, t));
         let side = self.tile_rows + 1;
         let hist = zeroed(&mut scratch.hist, if hist_kernel { side * side } else { 0 });
+        // A floored sink needs only the reads at or above its floor; the rest are counted.
+        let floor = each_sum.as_deref().and_then(|s| s.floor()).unwrap_or(i64::MIN);
+        let mut below = 0u64;
         // Per-(array, plane) sums are only materialized off the fused path.
         let unfused = tables.is_none() || (each_sum.is_some() && !hist_kernel);
         let sums = zeroed(&mut scratch.sums, if unfused { self.ncols } else { 0 });
@@ -339,7 +361,8 @@ impl PlaneKernel {
             let col_acc = &mut col_acc[c0..c1];
             if let (Some(t), true) = (tables.as_deref(), each_sum.is_none() || hist_kernel) {
                 let tile = Tile { xs, driven: nd, signed, over };
-                let hist = hist_kernel.then_some(&mut *hist);
+                let hist =
+                    hist_kernel.then_some(HistOut { counts: &mut *hist, floor, below: &mut below });
                 counts.over += self.fused_tile(&tile, cols, t, col_acc, &mut scratch.planes, hist);
                 continue;
             }
@@ -374,6 +397,9 @@ impl PlaneKernel {
             }
         }
         if let (true, Some(sink)) = (hist_kernel, each_sum) {
+            if below > 0 {
+                sink.add_below(below);
+            }
             for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
                 let (d, s) = ((k / side) as i64, (k % side) as i64);
                 sink.add_repeated(d * self.base + self.step * s, *n as usize);
@@ -412,7 +438,7 @@ impl PlaneKernel {
         tables: &Tables,
         col_acc: &mut [i64],
         planes: &mut Vec<Plane>,
-        mut hist: Option<&mut [u64]>,
+        mut hist: Option<HistOut<'_>>,
     ) -> u64 {
         let a_n = tile.driven.len();
         let words = self.words;
@@ -425,8 +451,12 @@ impl PlaneKernel {
                 let offset = d * self.base;
                 if d == 0 {
                     // No row driven: every column reads `offset` (0), one conversion for all.
-                    if let Some(h) = hist.as_deref_mut() {
-                        h[0] += col_acc.len() as u64;
+                    if let Some(h) = hist.as_mut() {
+                        if 0 < h.floor {
+                            *h.below += col_acc.len() as u64;
+                        } else {
+                            h.counts[0] += col_acc.len() as u64;
+                        }
                     }
                     over += self.zero_plane(tile, t, &tables.levels, col_acc);
                     continue;
@@ -444,17 +474,31 @@ impl PlaneKernel {
                         .as_ref()
                         .map_or(std::ptr::null(), |b| b[d as usize * 128..].as_ptr()),
                     thr: tile.over.map_or(i64::MAX, |full| threshold(full, offset, self.step)),
+                    hist_min: hist
+                        .as_ref()
+                        .map_or(0, |h| floor_popcount(h.floor, offset, self.step)),
                 });
             }
-            let k = avx512::Kernel { planes, step: self.step, levels: &tables.levels };
+            let k = avx512::Kernel {
+                planes,
+                step: self.step,
+                levels: &tables.levels,
+                popcount: tables.popcount,
+            };
             // SAFETY: `available` checked the CPU features; byte tables hold 128 entries per
             // plane from `bytes` on (built for every driven count up to `tile_rows`); a popcount
             // is at most `tile_rows`, inside its histogram row.
             over += unsafe {
                 match hist {
-                    Some(h) => {
-                        avx512::run_counting(&k, words, tables.bytes.is_some(), cols, col_acc, h)
-                    }
+                    Some(h) => avx512::run_counting(
+                        &k,
+                        words,
+                        tables.bytes.is_some(),
+                        cols,
+                        col_acc,
+                        h.counts,
+                        h.below,
+                    ),
                     None => avx512::run(
                         &k,
                         words,
@@ -572,6 +616,28 @@ struct Plane {
     bytes: *const u8,
     /// Popcounts above this are saturated reads.
     thr: i64,
+    /// Histogram only popcounts at or above this (a floored sink's floor, as a popcount);
+    /// count the others in `below`.
+    hist_min: i64,
+}
+
+/// Where the SIMD kernel counts a calibration run's reads: the (driven, popcount) histogram,
+/// and the number of reads under the sink's `floor` (`i64::MIN`: none), which are only counted.
+struct HistOut<'a> {
+    counts: &'a mut [u64],
+    floor: i64,
+    below: &'a mut u64,
+}
+
+/// The smallest popcount whose sum `offset + step * popcount` reaches `floor` (0 when every
+/// sum does, or when the step is not positive and sums do not grow with the popcount).
+fn floor_popcount(floor: i64, offset: i64, step: i64) -> i64 {
+    let need = floor.saturating_sub(offset);
+    if need <= 0 || step <= 0 {
+        0
+    } else {
+        (need - 1) / step + 1
+    }
 }
 
 /// The input side of one array's run: its row tile's input planes and driven counts.
@@ -864,6 +930,8 @@ mod avx512 {
         pub planes: &'a [Plane],
         pub step: i64,
         pub levels: &'a [i64],
+        /// The table maps every reachable sum to its popcount ([`super::Tables::popcount`]).
+        pub popcount: bool,
     }
 
     /// Dispatches on the row words, the table kind and counting; returns the saturated reads.
@@ -879,20 +947,21 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
     ) -> u64 {
-        let h = &mut [];
+        let (h, b) = (&mut [], &mut 0);
         match (words, bytes, count) {
-            (1, true, false) => columns::<1, true, false, false>(k, cols, col_acc, h),
-            (1, true, true) => columns::<1, true, true, false>(k, cols, col_acc, h),
-            (1, false, false) => columns::<1, false, false, false>(k, cols, col_acc, h),
-            (1, false, true) => columns::<1, false, true, false>(k, cols, col_acc, h),
-            (_, true, false) => columns::<2, true, false, false>(k, cols, col_acc, h),
-            (_, true, true) => columns::<2, true, true, false>(k, cols, col_acc, h),
-            (_, false, false) => columns::<2, false, false, false>(k, cols, col_acc, h),
-            (_, false, true) => columns::<2, false, true, false>(k, cols, col_acc, h),
+            (1, true, false) => columns::<1, true, false, false>(k, cols, col_acc, h, b),
+            (1, true, true) => columns::<1, true, true, false>(k, cols, col_acc, h, b),
+            (1, false, false) => columns::<1, false, false, false>(k, cols, col_acc, h, b),
+            (1, false, true) => columns::<1, false, true, false>(k, cols, col_acc, h, b),
+            (_, true, false) => columns::<2, true, false, false>(k, cols, col_acc, h, b),
+            (_, true, true) => columns::<2, true, true, false>(k, cols, col_acc, h, b),
+            (_, false, false) => columns::<2, false, false, false>(k, cols, col_acc, h, b),
+            (_, false, true) => columns::<2, false, true, false>(k, cols, col_acc, h, b),
         }
     }
 
-    /// [`run`], also counting each read at `hist[plane.hist_row + popcount]` (calibration).
+    /// [`run`], also counting each read at `hist[plane.hist_row + popcount]` (calibration),
+    /// or in `below` when its popcount is under the plane's `hist_min`.
     ///
     /// # Safety
     /// As [`run`]; `hist` has a row for every plane's driven count and `words * 64 + 1`
@@ -904,12 +973,13 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
         hist: &mut [u64],
+        below: &mut u64,
     ) -> u64 {
         match (words, bytes) {
-            (1, true) => columns::<1, true, false, true>(k, cols, col_acc, hist),
-            (1, false) => columns::<1, false, false, true>(k, cols, col_acc, hist),
-            (_, true) => columns::<2, true, false, true>(k, cols, col_acc, hist),
-            (_, false) => columns::<2, false, false, true>(k, cols, col_acc, hist),
+            (1, true) => columns::<1, true, false, true>(k, cols, col_acc, hist, below),
+            (1, false) => columns::<1, false, false, true>(k, cols, col_acc, hist, below),
+            (_, true) => columns::<2, true, false, true>(k, cols, col_acc, hist, below),
+            (_, false) => columns::<2, false, false, true>(k, cols, col_acc, hist, below),
         }
     }
 
@@ -919,6 +989,7 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
         hist: &mut [u64],
+        below: &mut u64,
     ) -> u64 {
         let n = col_acc.len().min(cols.len() / W);
         let mut over = 0u64;
@@ -926,13 +997,13 @@ mod avx512 {
         // Two blocks per pass over the planes: each plane's words, table and weight are read
         // once for sixteen columns.
         while n - c >= 16 {
-            over += blocks::<W, BYTES, COUNT, HIST, 2>(k, cols, col_acc, hist, c, [0xFF; 2]);
+            over += blocks::<W, BYTES, COUNT, HIST, 2>(k, cols, col_acc, hist, below, c, [0xFF; 2]);
             c += 16;
         }
         while c < n {
             let m = (n - c).min(8);
             let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
-            over += blocks::<W, BYTES, COUNT, HIST, 1>(k, cols, col_acc, hist, c, [k8]);
+            over += blocks::<W, BYTES, COUNT, HIST, 1>(k, cols, col_acc, hist, below, c, [k8]);
             c += 8;
         }
         over
@@ -955,6 +1026,7 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
         hist: &mut [u64],
+        below: &mut u64,
         c: usize,
         masks: [__mmask8; B],
     ) -> u64 {
@@ -1013,16 +1085,27 @@ mod avx512 {
                     over += u64::from(m.count_ones());
                 }
                 if HIST {
-                    let mut lanes = [0u64; 8];
-                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, s);
-                    let row = &mut hist[p.hist_row..];
-                    for l in lanes.iter().take(masks[b].count_ones() as usize) {
-                        row[*l as usize] += 1;
+                    // Reads under the floor are only counted; the rest go to the histogram
+                    // (every read when `hist_min` is 0).
+                    let min = _mm512_set1_epi64(p.hist_min);
+                    let kept = _mm512_mask_cmpge_epi64_mask(masks[b], s, min);
+                    *below += u64::from((masks[b] & !kept).count_ones());
+                    if kept != 0 {
+                        let mut lanes = [0u64; 8];
+                        _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, s);
+                        let row = &mut hist[p.hist_row..];
+                        let mut m = kept;
+                        while m != 0 {
+                            row[lanes[m.trailing_zeros() as usize] as usize] += 1;
+                            m &= m - 1;
+                        }
                     }
                 }
                 let level = if BYTES {
                     let idx = if p.clamp { _mm512_min_epu64(s, c127) } else { s };
                     _mm512_maskz_permutex2var_epi8(low_bytes, t0, idx, t1)
+                } else if k.popcount {
+                    s
                 } else {
                     let sum =
                         _mm512_add_epi64(_mm512_set1_epi64(p.offset), _mm512_mullox_epi64(s, step));

@@ -82,6 +82,15 @@ pub trait SumSink {
     fn as_exceeding(&mut self) -> Option<&mut Exceeding> {
         None
     }
+    /// Sums below this value need only be counted, not kept (see [`SumHistogram::floored`]):
+    /// the kernel then records in its histogram only the reads at or above it.
+    fn floor(&self) -> Option<i64> {
+        None
+    }
+    /// Counts `n` sums below [`SumSink::floor`] (called only when there is one).
+    fn add_below(&mut self, n: u64) {
+        let _ = n;
+    }
 }
 
 /// How many partial sums exceeded `full` (the ADC full scale in fine units), out of all: the
@@ -109,6 +118,10 @@ impl SumSink for Exceeding {
 
 impl SumSink for SumHistogram {
     fn add_all(&mut self, ps: &[i64]) {
+        if self.floor.is_some() {
+            ps.iter().for_each(|&p| self.add(p));
+            return;
+        }
         // Sums inside the counted range take one increment; the rest take `add`'s growth.
         for &p in ps {
             match usize::try_from(p).ok().and_then(|i| self.counts.get_mut(i)) {
@@ -124,11 +137,22 @@ impl SumSink for SumHistogram {
         if n > 0 {
             self.add(p);
             self.total += n as u64 - 1;
+            if self.floor.is_some_and(|f| p < f) {
+                self.below += n as u64 - 1;
+                return;
+            }
             match usize::try_from(p) {
                 Ok(i) => self.counts[i] += n as u64 - 1,
                 Err(_) => self.negative.extend(std::iter::repeat_n(p, n - 1)),
             }
         }
+    }
+    fn floor(&self) -> Option<i64> {
+        self.floor
+    }
+    fn add_below(&mut self, n: u64) {
+        self.total += n;
+        self.below += n;
     }
 }
 
@@ -470,14 +494,37 @@ pub fn calibrate_full_scale(
     };
     let (maps, programmed) = cells.iter().cloned().unzip();
     let net = CrossbarNet { q: q.clone(), cfg: lossless, dev, maps, programmed, adc };
-    let mut sums = SumHistogram::default();
-    for x in calib {
-        net.infer_with(x, None, Some(&mut sums));
+    let pct = percentile.clamp(0.0, 100.0);
+    let nth = |sums: &mut SumHistogram, pct: f64| {
+        let k = ((pct / 100.0) * (sums.len().max(1) - 1) as f64).round();
+        sums.nth(k as u64)
+    };
+    let count = |rows: &[Vec<f32>], mut sums: SumHistogram| {
+        for x in rows {
+            net.infer_with(x, None, Some(&mut sums));
+        }
+        sums
+    };
+    // Recording every read is most of a calibration's time; the percentile needs only the
+    // reads above it. A sample of the rows proposes a floor with four times the tail mass
+    // under it; the whole set then records only the reads at or above the floor and counts
+    // the rest. When the percentile lands at or above the floor the answer is the one the
+    // full histogram gives (the same order statistic); otherwise every read is recorded.
+    if calib.len() > CALIBRATION_SAMPLE {
+        let mut sample = count(&calib[..CALIBRATION_SAMPLE], SumHistogram::default());
+        if let Some(floor) = nth(&mut sample, (100.0 - 4.0 * (100.0 - pct)).max(0.0)) {
+            if let Some(v) = nth(&mut count(calib, SumHistogram::floored(floor)), pct) {
+                return Ok(v.max(1) as u64);
+            }
+        }
     }
-    let k = ((percentile.clamp(0.0, 100.0) / 100.0) * (sums.len().max(1) - 1) as f64).round();
-    let v = sums.nth(k as u64).ok_or("full-scale calibration needs calibration samples")?;
+    let v = nth(&mut count(calib, SumHistogram::default()), pct)
+        .ok_or("full-scale calibration needs calibration samples")?;
     Ok(v.max(1) as u64)
 }
+
+/// Rows of the calibration set that propose the floor of [`calibrate_full_scale`]'s histogram.
+const CALIBRATION_SAMPLE: usize = 16;
 
 /// A count per column partial-sum value: the sorted list of every sum a calibration run
 /// produces, in memory bounded by the largest sum instead of by rows x planes x columns
@@ -488,13 +535,27 @@ pub struct SumHistogram {
     counts: Vec<u64>,
     negative: Vec<i64>,
     total: u64,
+    /// Sums below `floor` are only counted, in `below`.
+    floor: Option<i64>,
+    below: u64,
 }
 
 impl SumHistogram {
+    /// A histogram that keeps only the sums at or above `floor` and counts the rest: enough
+    /// for [`SumHistogram::nth`] of any `k` at or above the number of sums below `floor`
+    /// (the high percentiles an ADC is calibrated on), and much cheaper to fill, because the
+    /// kernel then compares each read with a threshold instead of recording it.
+    pub fn floored(floor: i64) -> SumHistogram {
+        SumHistogram { floor: Some(floor), ..SumHistogram::default() }
+    }
     /// Counts one sum.
     #[inline]
     pub fn add(&mut self, p: i64) {
         self.total += 1;
+        if self.floor.is_some_and(|f| p < f) {
+            self.below += 1;
+            return;
+        }
         match usize::try_from(p) {
             Ok(i) => {
                 if i >= self.counts.len() {
@@ -513,11 +574,13 @@ impl SumHistogram {
     pub fn is_empty(&self) -> bool {
         self.total == 0
     }
-    /// The `k`-th smallest sum (0-based), as `sorted[k]` of the list of all sums would be.
+    /// The `k`-th smallest sum (0-based), as `sorted[k]` of the list of all sums would be;
+    /// `None` past the end, and for a `k` that falls among the sums below a floor.
     pub fn nth(&mut self, k: u64) -> Option<i64> {
-        if k >= self.total {
+        if k >= self.total || k < self.below {
             return None;
         }
+        let k = k - self.below;
         self.negative.sort_unstable();
         if let Some(v) = self.negative.get(k as usize) {
             return Some(*v);

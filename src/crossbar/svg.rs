@@ -56,14 +56,8 @@ pub fn render(net: &CrossbarNet) -> String {
         + net.maps.iter().map(|m| drawn_tiles(m).1 as f64 * cell_w).fold(360.0, f64::max);
     let height =
         2.0 * MARGIN + net.maps.iter().map(|m| layer_h(drawn_tiles(m).0)).sum::<f64>() + 16.0;
-    let gmax = net
-        .programmed
-        .iter()
-        .zip(&net.maps)
-        .flat_map(|(p, m)| p.codes(m))
-        .max()
-        .unwrap_or(1)
-        .max(1);
+    let gmax =
+        net.programmed.iter().zip(&net.maps).map(|(p, m)| p.max_code(m)).max().unwrap_or(1).max(1);
     let mut s = String::new();
     let _ = writeln!(
         s,

@@ -102,15 +102,17 @@ fn code_rows(
     rows.map(move |i| hw.prog.span(&hw.map, i * ncols..(i + 1) * ncols))
 }
 
-/// Refuses a code that does not fit its `lane` bits, before any image is written.
+/// Refuses a code that does not fit its `lane` bits, before any image is written; `max_code`
+/// is the layer's largest code ([`crate::crossbar::device::ProgrammedLayer::max_code`]).
 fn check_lanes(
     hw: &XbarLayerHw,
     rows: Range<usize>,
     ncols: usize,
     lane: u32,
+    max_code: u32,
 ) -> Result<(), String> {
     // The largest code fits: no cell needs looking at (the walk only finds the first misfit).
-    if lane >= 32 || hw.prog.max_code(&hw.map) >> lane == 0 {
+    if lane >= 32 || max_code >> lane == 0 {
         return Ok(());
     }
     for (i, row) in code_rows(hw, rows, ncols).enumerate() {
@@ -148,14 +150,27 @@ fn write_codes(
             }
         }
         line.clear();
-        for d in (0..width.div_ceil(4)).rev() {
-            let nib = (word[d * 4 / 64] >> (d * 4 % 64)) & 0xf;
-            line.push(b"0123456789abcdef"[nib as usize]);
-        }
+        hex_digits(&word, width.div_ceil(4), &mut line);
         line.push(b'\n');
         out.write_all(&line)?;
     }
     Ok(())
+}
+
+/// Appends the `nibbles` low hex digits of the little-endian words `word`, most significant
+/// first: whole words a byte (two digits) at a time, the partial top word digit by digit. The
+/// code images are hundreds of megabytes of digits at 17 M weights.
+fn hex_digits(word: &[u64], nibbles: usize, line: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let full = nibbles / 16;
+    for d in (full * 16..nibbles).rev() {
+        line.push(HEX[((word[d / 16] >> (d % 16 * 4)) & 0xf) as usize]);
+    }
+    for w in word[..full].iter().rev() {
+        for b in w.to_be_bytes() {
+            line.extend_from_slice(&[HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
+        }
+    }
 }
 
 fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i128>> {
@@ -182,9 +197,11 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
     }
     for (l, lp) in plan.layers.iter().enumerate() {
         let hw = net.layers[l].stage.hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
+        // One walk over the weights for the layer, not one per row tile.
+        let max_code = hw.prog.max_code(&hw.map);
         for (r, t) in lp.row_tiles.iter().enumerate() {
             let (rows, ncols, lane) = (t.row0..t.row0 + t.nrows, lp.ncols, lp.lane);
-            check_lanes(hw, rows.clone(), ncols, lane).map_err(err)?;
+            check_lanes(hw, rows.clone(), ncols, lane, max_code).map_err(err)?;
             let hw = hw.clone();
             streamed.push(StreamedFile {
                 name: g_file(top, l, r),
@@ -211,4 +228,25 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
         interval: latency + 1,
         plan,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word-at-a-time digits equal the digit-by-digit loop they replace, for partial and
+    /// whole top words.
+    #[test]
+    fn hex_digits_equal_the_digit_loop() {
+        let word = [0x0123_4567_89ab_cdefu64, 0xfedc_ba98_7654_3210, 0x5a];
+        for nibbles in [0, 1, 15, 16, 17, 31, 32, 33, 34, 35] {
+            let mut fast = Vec::new();
+            hex_digits(&word, nibbles, &mut fast);
+            let slow: Vec<u8> = (0..nibbles)
+                .rev()
+                .map(|d| b"0123456789abcdef"[((word[d / 16] >> (d % 16 * 4)) & 0xf) as usize])
+                .collect();
+            assert_eq!(fast, slow, "{nibbles} digits");
+        }
+    }
 }

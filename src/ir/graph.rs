@@ -204,6 +204,22 @@ impl Graph {
         }
     }
 
+    /// Removes the edges from `id`'s operands to `id`, leaving it without operands (a pass
+    /// does this only to a node it is about to remove). Unlinking an edge walks its producer's
+    /// edge list, newest edge first: a pass deleting the thousands of arrays one layer input
+    /// feeds detaches them newest first, before adding their replacements, so each unlink is
+    /// a step instead of a walk past every other array.
+    pub fn detach_operands(&mut self, id: NodeId) {
+        let edges: Vec<_> = self
+            .g
+            .edges_directed(id.index(), Direction::Incoming)
+            .map(|e| e.id())
+            .collect();
+        for e in edges {
+            self.g.remove_edge(e);
+        }
+    }
+
     /// Removes a node and its edges; it also leaves the input/output declaration lists.
     pub fn remove_node(&mut self, id: NodeId) -> Option<NodeData> {
         self.inputs.retain(|&i| i != id);

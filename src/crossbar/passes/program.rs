@@ -70,6 +70,11 @@ impl Pass for CrossbarProgram {
                 t.hw.program(&dev, index)
                     .map_err(|m| fail(format!("layer `{}`: {m}", t.hw.layer.name)))?;
             let operands = g.operands(id);
+            // The old arrays leave the layer input's edge list before the new ones join it
+            // (newest first: see `Graph::detach_operands`).
+            for a in operands[1..].iter().rev() {
+                out.detach_operands(*a);
+            }
             let readout = add_placed(&mut out, operands[0], &Arc::new(hw), true).map_err(fail)?;
             out.replace_all_uses(id, readout);
             out.remove_node(id);

@@ -206,6 +206,47 @@ fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
     }
 }
 
+/// A batch simulated layer by layer (each array's cells read once for all rows) is every row
+/// simulated alone: outputs, codes, accumulators, events and saturated reads, on the AVX-512
+/// batch kernel (1-bit cells) and the per-row fallback (2-bit cells), 128-row arrays and
+/// 16-row ones (four row tiles), a 4-bit ADC that saturates on 128 rows, batches of 1, 5
+/// and 21 rows.
+#[test]
+fn batches_equal_rows_simulated_alone() {
+    let dir = example("digits_mlp");
+    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let data = ExampleData::load(&dir).unwrap();
+    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    for (rows, cell_bits, encoding) in [
+        (128, 1, SignedEncoding::Differential),
+        (16, 1, SignedEncoding::Offset),
+        (128, 2, SignedEncoding::Differential),
+    ] {
+        let cfg = XbarConfig {
+            rows,
+            cell_bits,
+            encoding,
+            adc_bits: 4,
+            full_scale: FullScale::Levels(12),
+            ..XbarConfig::default()
+        };
+        let dev = DeviceConfig { on_off_ratio: 17.0, ..DeviceConfig::ideal() };
+        let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
+        for n in [1, 5, 21] {
+            let xs = &data.x_test[..n];
+            let mut alone = net.exceeding();
+            let want: Vec<_> =
+                xs.iter().map(|x| net.infer_with(x, None, Some(&mut alone))).collect();
+            let mut batch = net.exceeding();
+            let got = net.infer_batch(xs, &mut batch);
+            // A 4-bit ADC reads at most 15 levels: 128-row columns saturate.
+            assert!(rows < 128 || alone.over > 0, "{rows} rows, {cell_bits}-bit: no saturation");
+            assert_eq!((batch.over, batch.total), (alone.over, alone.total));
+            assert_eq!(got, want, "{rows} rows, {cell_bits}-bit cells, {n} samples");
+        }
+    }
+}
+
 #[test]
 fn small_arrays_force_row_tiling_and_stay_exact() {
     // 16x32 arrays split digits' 64 inputs over 4 row tiles; offset encoding, 1-bit cells.

@@ -30,6 +30,11 @@ use crate::passes::IrDump;
 use ndarray::{Array2, ArrayView2};
 use std::sync::{Arc, Mutex};
 
+/// Rows simulated together ([`crate::crossbar::sim::CrossbarNet::infer_batch`]): enough to
+/// read a large layer's bit planes once for several rows while every row's column
+/// accumulators stay in the cache.
+const SIM_BATCH: usize = 8;
+
 /// The passes a `crossbar_tile` mapping runs, in order.
 pub use super::passes::PIPELINE;
 
@@ -174,10 +179,11 @@ impl CrossbarCompiled {
         let mut events = vec![Events::default(); self.net.maps.len()];
         let (mut codes, mut accumulators) = (Vec::new(), Vec::new());
         let mut exceeding = self.net.exceeding();
+        // A few rows at a time: each layer's cells are read once per batch, not once per row.
         let outputs = xs
-            .iter()
-            .map(|row| {
-                let inf = self.net.infer_with(row, None, Some(&mut exceeding));
+            .chunks(SIM_BATCH)
+            .flat_map(|rows| self.net.infer_batch(rows, &mut exceeding))
+            .map(|inf| {
                 for (t, e) in events.iter_mut().zip(inf.events) {
                     *t += e;
                 }

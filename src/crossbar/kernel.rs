@@ -242,6 +242,7 @@ fn transfer(adc: &Adc, max_sum: i64) -> Vec<i64> {
 }
 
 /// What one layer's kernel run needs besides the kernel.
+#[derive(Clone, Copy)]
 pub struct KernelRun<'a> {
     pub map: &'a LayerMap,
     pub adc: &'a Adc,
@@ -303,6 +304,125 @@ impl PlaneKernel {
         let mut scratch = SCRATCH.with(|s| s.take());
         let counts = self.run_with(&run, acc, each_sum, &mut scratch);
         SCRATCH.with(|s| s.set(scratch));
+        counts
+    }
+
+    /// [`PlaneKernel::run`] for several samples of one layer (same map, ADC, input bits and
+    /// saturation threshold), without sum hooks: on the AVX-512 kernel each array's column
+    /// words are read once for the whole batch. A large layer's bit planes are tens of
+    /// megabytes, so reading them once per sample made the simulation memory-bound. Equal to
+    /// running each sample alone (the per-sample planes and accumulators are the same; only
+    /// the order in which samples visit the columns changes).
+    pub fn run_batch(&self, runs: &[KernelRun<'_>], accs: &mut [Vec<i64>]) -> Vec<RunCounts> {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(first) = runs.first() {
+            let a_n = first.a_bits as usize;
+            let tables = self.tables(first.adc);
+            if let Some(t) = tables.as_deref().filter(|t| runs.len() > 1 && self.simd_fused(a_n, t))
+            {
+                return self.run_batch_simd(runs, accs, t);
+            }
+        }
+        runs.iter().zip(accs.iter_mut()).map(|(r, acc)| self.run(*r, acc, None)).collect()
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn run_batch_simd(
+        &self,
+        runs: &[KernelRun<'_>],
+        accs: &mut [Vec<i64>],
+        tables: &Tables,
+    ) -> Vec<RunCounts> {
+        let first = &runs[0];
+        let (map, a_n, words) = (first.map, first.a_bits as usize, self.words);
+        // Per sample: input bit planes per row tile (as in `run_with`) and driven counts.
+        let inputs: Vec<(Vec<u64>, Vec<i64>)> = runs
+            .iter()
+            .map(|r| {
+                let mut xw = vec![0u64; self.row_tiles * a_n * words];
+                let n_in = map.n_in.min(r.bits.len());
+                for (rt, tile) in r.bits[..n_in].chunks(self.tile_rows).enumerate() {
+                    for (w, chunk) in tile.chunks(64).enumerate() {
+                        let at = rt * a_n * words + w;
+                        transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
+                    }
+                }
+                let driven: Vec<i64> = xw
+                    .chunks(words)
+                    .map(|ws| ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum())
+                    .collect();
+                (xw, driven)
+            })
+            .collect();
+        let cpw = map.cols_per_weight();
+        let span = self.cell_bits as usize * words;
+        let tile = |s: usize, rt: usize| Tile {
+            xs: &inputs[s].0[rt * a_n * words..(rt + 1) * a_n * words],
+            driven: &inputs[s].1[rt * a_n..(rt + 1) * a_n],
+            signed: runs[s].signed,
+            over: runs[s].over,
+        };
+        // A sample's planes depend on its row tile only, not on the array: built once per
+        // (sample, row tile); planes that drive no row are converted per array below.
+        let planes: Vec<Vec<Vec<Plane>>> = (0..runs.len())
+            .map(|s| {
+                (0..self.row_tiles)
+                    .map(|rt| {
+                        let mut p = Vec::new();
+                        self.simd_planes(&tile(s, rt), tables, &mut [], &mut p, None);
+                        p
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut col_accs: Vec<Vec<i64>> = vec![vec![0i64; self.ncols]; runs.len()];
+        let mut counts = vec![RunCounts::default(); runs.len()];
+        let mut overs = vec![0u64; runs.len()];
+        for a in &map.arrays {
+            let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
+            let rt = a.row_tile;
+            let cols = &self.planes[(rt * self.ncols + c0) * span..(rt * self.ncols + c1) * span];
+            for (s, count) in counts.iter_mut().enumerate() {
+                let tile = tile(s, rt);
+                count.driven += tile.driven.iter().sum::<i64>() as u64;
+                for t in (0..a_n).filter(|&t| tile.driven[t] == 0) {
+                    count.over +=
+                        self.zero_plane(&tile, t, &tables.levels, &mut col_accs[s][c0..c1]);
+                }
+            }
+            let ks: Vec<avx512::Kernel<'_>> = planes
+                .iter()
+                .map(|p| &p[rt])
+                .map(|p| avx512::Kernel {
+                    planes: p,
+                    step: self.step,
+                    levels: &tables.levels,
+                    popcount: tables.popcount,
+                })
+                .collect();
+            let mut slices: Vec<&mut [i64]> = col_accs.iter_mut().map(|c| &mut c[c0..c1]).collect();
+            overs.iter_mut().for_each(|o| *o = 0);
+            // SAFETY: as in `fused_tile`: `simd_fused` checked the CPU features and the
+            // tables; every sample's slice covers the array's columns.
+            unsafe {
+                avx512::run_multi(
+                    &ks,
+                    words,
+                    tables.bytes.is_some(),
+                    first.over.is_some(),
+                    cols,
+                    &mut slices,
+                    &mut overs,
+                );
+            }
+            for (c, o) in counts.iter_mut().zip(&overs) {
+                c.over += o;
+            }
+        }
+        let p_n = map.polarities as usize;
+        for ((col_acc, acc), _) in col_accs.iter().zip(accs.iter_mut()).zip(runs) {
+            shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
+        }
         counts
     }
 
@@ -427,6 +547,55 @@ impl PlaneKernel {
         }
     }
 
+    /// The AVX-512 kernel's planes of one array and sample: every input bit plane that drives
+    /// a row; a plane that drives none reads 0 in every column, converted once into `col_acc`
+    /// here (its saturated reads returned).
+    #[cfg(target_arch = "x86_64")]
+    fn simd_planes(
+        &self,
+        tile: &Tile<'_>,
+        tables: &Tables,
+        col_acc: &mut [i64],
+        planes: &mut Vec<Plane>,
+        mut hist: Option<&mut HistOut<'_>>,
+    ) -> u64 {
+        let (a_n, words) = (tile.driven.len(), self.words);
+        let mut over = 0u64;
+        planes.clear();
+        for t in 0..a_n {
+            let d = tile.driven[t];
+            let offset = d * self.base;
+            if d == 0 {
+                // No row driven: every column reads `offset` (0), one conversion for all.
+                if let Some(h) = hist.as_mut() {
+                    if 0 < h.floor {
+                        *h.below += col_acc.len() as u64;
+                    } else {
+                        h.counts[0] += col_acc.len() as u64;
+                    }
+                }
+                over += self.zero_plane(tile, t, &tables.levels, col_acc);
+                continue;
+            }
+            let xs = &tile.xs[t * words..(t + 1) * words];
+            planes.push(Plane {
+                x: [xs[0], xs.get(1).copied().unwrap_or(0)],
+                weight: 1i64 << t,
+                neg: tile.signed && t == a_n - 1,
+                offset,
+                hist_row: d as usize * (self.tile_rows + 1),
+                clamp: d >= 128,
+                bytes: tables
+                    .bytes
+                    .as_ref()
+                    .map_or(std::ptr::null(), |b| b[d as usize * 128..].as_ptr()),
+                thr: tile.over.map_or(i64::MAX, |full| threshold(full, offset, self.step)),
+                hist_min: hist.as_ref().map_or(0, |h| floor_popcount(h.floor, offset, self.step)),
+            });
+        }
+        over
+    }
+
     /// One array's columns over every input bit plane of its row tile, with the ADC by table;
     /// returns the saturated reads counted.
     /// With `hist` (only on the AVX-512 kernel, [`PlaneKernel::simd_fused`]), every column
@@ -445,40 +614,7 @@ impl PlaneKernel {
         let mut over = 0u64;
         #[cfg(target_arch = "x86_64")]
         if self.simd_fused(a_n, tables) {
-            planes.clear();
-            for t in 0..a_n {
-                let d = tile.driven[t];
-                let offset = d * self.base;
-                if d == 0 {
-                    // No row driven: every column reads `offset` (0), one conversion for all.
-                    if let Some(h) = hist.as_mut() {
-                        if 0 < h.floor {
-                            *h.below += col_acc.len() as u64;
-                        } else {
-                            h.counts[0] += col_acc.len() as u64;
-                        }
-                    }
-                    over += self.zero_plane(tile, t, &tables.levels, col_acc);
-                    continue;
-                }
-                let xs = &tile.xs[t * words..(t + 1) * words];
-                planes.push(Plane {
-                    x: [xs[0], xs.get(1).copied().unwrap_or(0)],
-                    weight: 1i64 << t,
-                    neg: tile.signed && t == a_n - 1,
-                    offset,
-                    hist_row: d as usize * (self.tile_rows + 1),
-                    clamp: d >= 128,
-                    bytes: tables
-                        .bytes
-                        .as_ref()
-                        .map_or(std::ptr::null(), |b| b[d as usize * 128..].as_ptr()),
-                    thr: tile.over.map_or(i64::MAX, |full| threshold(full, offset, self.step)),
-                    hist_min: hist
-                        .as_ref()
-                        .map_or(0, |h| floor_popcount(h.floor, offset, self.step)),
-                });
-            }
+            over += self.simd_planes(tile, tables, col_acc, planes, hist.as_mut());
             let k = avx512::Kernel {
                 planes,
                 step: self.step,
@@ -1009,12 +1145,61 @@ mod avx512 {
         over
     }
 
+    /// [`run`] for several samples of one array at once (`ks[s]` the planes of sample `s`,
+    /// `col_accs[s]` its columns): each column's words are read from memory once for all of
+    /// them. Returns each sample's saturated reads in `overs`.
+    ///
+    /// # Safety
+    /// As [`run`], for every sample.
+    pub(super) unsafe fn run_multi(
+        ks: &[Kernel<'_>],
+        words: usize,
+        bytes: bool,
+        count: bool,
+        cols: &[u64],
+        col_accs: &mut [&mut [i64]],
+        overs: &mut [u64],
+    ) {
+        match (words, bytes, count) {
+            (1, true, false) => columns_multi::<1, true, false>(ks, cols, col_accs, overs),
+            (1, true, true) => columns_multi::<1, true, true>(ks, cols, col_accs, overs),
+            (1, false, false) => columns_multi::<1, false, false>(ks, cols, col_accs, overs),
+            (1, false, true) => columns_multi::<1, false, true>(ks, cols, col_accs, overs),
+            (_, true, false) => columns_multi::<2, true, false>(ks, cols, col_accs, overs),
+            (_, true, true) => columns_multi::<2, true, true>(ks, cols, col_accs, overs),
+            (_, false, false) => columns_multi::<2, false, false>(ks, cols, col_accs, overs),
+            (_, false, true) => columns_multi::<2, false, true>(ks, cols, col_accs, overs),
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    unsafe fn columns_multi<const W: usize, const BYTES: bool, const COUNT: bool>(
+        ks: &[Kernel<'_>],
+        cols: &[u64],
+        col_accs: &mut [&mut [i64]],
+        overs: &mut [u64],
+    ) {
+        let n = col_accs.iter().map(|a| a.len()).min().unwrap_or(0).min(cols.len() / W);
+        let mut c = 0;
+        while n - c >= 16 {
+            blocks_multi::<W, BYTES, COUNT, 2>(ks, cols, col_accs, overs, c, [0xFF; 2]);
+            c += 16;
+        }
+        while c < n {
+            let m = (n - c).min(8);
+            let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
+            blocks_multi::<W, BYTES, COUNT, 1>(ks, cols, col_accs, overs, c, [k8]);
+            c += 8;
+        }
+    }
+
     /// `B` blocks of eight columns from column `c`, lanes as `masks` (low lanes set).
     ///
     /// # Safety
     /// As [`run`]; the masked lanes' columns exist in `cols` and `col_acc`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     unsafe fn blocks<
         const W: usize,
         const BYTES: bool,
@@ -1030,15 +1215,51 @@ mod avx512 {
         c: usize,
         masks: [__mmask8; B],
     ) -> u64 {
+        let (a0, a1) = load_columns::<W, B>(cols, c, masks);
+        let (acc, over) = accumulate::<W, BYTES, COUNT, HIST, B>(k, &a0, &a1, hist, below, masks);
+        store_columns(col_acc, c, masks, &acc);
+        over
+    }
+
+    /// [`blocks`] for several samples: the block's column words are loaded once and read by
+    /// every sample's planes (`ks[s]`, into `col_accs[s]`, saturated reads added to `overs[s]`).
+    ///
+    /// # Safety
+    /// As [`blocks`], for every sample.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn blocks_multi<const W: usize, const BYTES: bool, const COUNT: bool, const B: usize>(
+        ks: &[Kernel<'_>],
+        cols: &[u64],
+        col_accs: &mut [&mut [i64]],
+        overs: &mut [u64],
+        c: usize,
+        masks: [__mmask8; B],
+    ) {
+        let (a0, a1) = load_columns::<W, B>(cols, c, masks);
+        for ((k, col_acc), over) in ks.iter().zip(col_accs.iter_mut()).zip(overs.iter_mut()) {
+            let (acc, o) =
+                accumulate::<W, BYTES, COUNT, false, B>(k, &a0, &a1, &mut [], &mut 0, masks);
+            store_columns(col_acc, c, masks, &acc);
+            *over += o;
+        }
+    }
+
+    /// The words of `B` blocks of columns from `c`: each column's first word, and its second
+    /// (zero for one-word columns).
+    ///
+    /// # Safety
+    /// As [`blocks`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn load_columns<const W: usize, const B: usize>(
+        cols: &[u64],
+        c: usize,
+        masks: [__mmask8; B],
+    ) -> ([__m512i; B], [__m512i; B]) {
         let even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
         let odd = _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15);
-        let step = _mm512_set1_epi64(k.step);
-        // Indices stay inside the table even for an inconsistent kernel (memory safety).
-        let last = _mm512_set1_epi64(k.levels.len() as i64 - 1);
         let zero = _mm512_setzero_si512();
-        let c127 = _mm512_set1_epi64(127);
-        let low_bytes: __mmask64 = 0x0101_0101_0101_0101;
-        let mut over = 0u64;
         let mut a0 = [zero; B];
         let mut a1 = [zero; B];
         for b in 0..B {
@@ -1062,6 +1283,37 @@ mod avx512 {
                 a1[b] = _mm512_permutex2var_epi64(x, odd, y);
             }
         }
+        (a0, a1)
+    }
+
+    /// Every plane of `k` read by the blocks' column words: the shift-added converted values
+    /// per column, and the saturated reads.
+    ///
+    /// # Safety
+    /// As [`blocks`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn accumulate<
+        const W: usize,
+        const BYTES: bool,
+        const COUNT: bool,
+        const HIST: bool,
+        const B: usize,
+    >(
+        k: &Kernel<'_>,
+        a0: &[__m512i; B],
+        a1: &[__m512i; B],
+        hist: &mut [u64],
+        below: &mut u64,
+        masks: [__mmask8; B],
+    ) -> ([__m512i; B], u64) {
+        let step = _mm512_set1_epi64(k.step);
+        // Indices stay inside the table even for an inconsistent kernel (memory safety).
+        let last = _mm512_set1_epi64(k.levels.len() as i64 - 1);
+        let zero = _mm512_setzero_si512();
+        let c127 = _mm512_set1_epi64(127);
+        let low_bytes: __mmask64 = 0x0101_0101_0101_0101;
+        let mut over = 0u64;
         let mut acc = [zero; B];
         for p in k.planes {
             let x0 = _mm512_set1_epi64(p.x[0] as i64);
@@ -1120,13 +1372,27 @@ mod avx512 {
                 };
             }
         }
+        (acc, over)
+    }
+
+    /// Adds the blocks' values into `col_acc` from column `c`.
+    ///
+    /// # Safety
+    /// As [`blocks`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
+    #[inline]
+    unsafe fn store_columns<const B: usize>(
+        col_acc: &mut [i64],
+        c: usize,
+        masks: [__mmask8; B],
+        acc: &[__m512i; B],
+    ) {
         for b in 0..B {
             // SAFETY (load/store): masked to the block's columns, which exist in `col_acc`.
             let at = col_acc.as_mut_ptr().add(c + 8 * b);
             let old = _mm512_maskz_loadu_epi64(masks[b], at as *const _);
             _mm512_mask_storeu_epi64(at as *mut _, masks[b], _mm512_add_epi64(old, acc[b]));
         }
-        over
     }
 }
 

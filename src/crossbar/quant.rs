@@ -299,18 +299,27 @@ impl QuantizedMlp {
         mut matvec: impl FnMut(usize, &[i64]) -> Vec<i64>,
     ) -> Vec<i64> {
         let mut codes = codes.to_vec();
-        for (l, tail) in self.tails.iter().enumerate() {
-            let acc: Vec<i64> =
-                matvec(l, &codes).iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
-            match &tail.requant {
-                Some(LayerRequant { requant, lo, hi }) => {
-                    codes =
-                        acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect();
-                }
-                None => return acc,
+        for l in 0..self.tails.len() {
+            match self.layer_tail(l, &matvec(l, &codes)) {
+                Ok(next) => codes = next,
+                Err(acc) => return acc,
             }
         }
         codes
+    }
+
+    /// Layer `l`'s integer tail on its product `mv`: the bias, then the requantization to the
+    /// next layer's codes (`Ok`); `Err` holds the accumulators of a layer without one (the
+    /// last). [`QuantizedMlp::run_codes_with`] is these steps in order.
+    pub fn layer_tail(&self, l: usize, mv: &[i64]) -> Result<Vec<i64>, Vec<i64>> {
+        let tail = &self.tails[l];
+        let acc: Vec<i64> = mv.iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
+        match &tail.requant {
+            Some(LayerRequant { requant, lo, hi }) => {
+                Ok(acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect())
+            }
+            None => Err(acc),
+        }
     }
 
     /// The host's float part after the last layer: dequantize, final activation, output

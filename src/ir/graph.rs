@@ -210,11 +210,8 @@ impl Graph {
     /// feeds detaches them newest first, before adding their replacements, so each unlink is
     /// a step instead of a walk past every other array.
     pub fn detach_operands(&mut self, id: NodeId) {
-        let edges: Vec<_> = self
-            .g
-            .edges_directed(id.index(), Direction::Incoming)
-            .map(|e| e.id())
-            .collect();
+        let edges: Vec<_> =
+            self.g.edges_directed(id.index(), Direction::Incoming).map(|e| e.id()).collect();
         for e in edges {
             self.g.remove_edge(e);
         }

@@ -11,7 +11,7 @@ use tessera::crossbar::device::{program, DeviceConfig};
 use tessera::crossbar::mlp::extract_mlp;
 use tessera::crossbar::quant::{argmax_agreement, quantize, QLayer, QuantConfig};
 use tessera::crossbar::sim::{
-    simulate_layer, CrossbarNet, Events, Exceeding, Hooks, LayerHw, LayerInput,
+    simulate_layer, CrossbarNet, Events, Exceeding, Hooks, LayerHw, LayerInput, SumSink,
 };
 use tessera::crossbar::tile::{map_layer, tile_stats, FullScale, SignedEncoding, XbarConfig};
 use tessera::frontend::onnx::load_onnx;
@@ -217,20 +217,16 @@ fn batches_equal_rows_simulated_alone() {
     let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
     let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
-    for (rows, cell_bits, encoding) in [
-        (128, 1, SignedEncoding::Differential),
-        (16, 1, SignedEncoding::Offset),
-        (128, 2, SignedEncoding::Differential),
+    // The last configuration is calibration's: a lossless ADC on ideal cells.
+    for (rows, cell_bits, encoding, adc_bits, full_scale, on_off) in [
+        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), 17.0),
+        (16, 1, SignedEncoding::Offset, 4, FullScale::Levels(12), 17.0),
+        (128, 2, SignedEncoding::Differential, 4, FullScale::Levels(12), 17.0),
+        (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, f64::INFINITY),
     ] {
-        let cfg = XbarConfig {
-            rows,
-            cell_bits,
-            encoding,
-            adc_bits: 4,
-            full_scale: FullScale::Levels(12),
-            ..XbarConfig::default()
-        };
-        let dev = DeviceConfig { on_off_ratio: 17.0, ..DeviceConfig::ideal() };
+        let cfg =
+            XbarConfig { rows, cell_bits, encoding, adc_bits, full_scale, ..XbarConfig::default() };
+        let dev = DeviceConfig { on_off_ratio: on_off, ..DeviceConfig::ideal() };
         let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
         for n in [1, 5, 21] {
             let xs = &data.x_test[..n];
@@ -240,9 +236,32 @@ fn batches_equal_rows_simulated_alone() {
             let mut batch = net.exceeding();
             let got = net.infer_batch(xs, &mut batch);
             // A 4-bit ADC reads at most 15 levels: 128-row columns saturate.
-            assert!(rows < 128 || alone.over > 0, "{rows} rows, {cell_bits}-bit: no saturation");
+            assert!(
+                rows < 128 || adc_bits > 4 || alone.over > 0,
+                "{rows} rows, {cell_bits}-bit: no saturation"
+            );
             assert_eq!((batch.over, batch.total), (alone.over, alone.total));
             assert_eq!(got, want, "{rows} rows, {cell_bits}-bit cells, {n} samples");
+            // Counting every partial sum (calibration), in full and above a floor.
+            let mut sums = tessera::crossbar::sim::SumHistogram::default();
+            xs.iter().for_each(|x| drop(net.infer_with(x, None, Some(&mut sums))));
+            let all: Vec<i64> = (0..sums.len()).map(|k| sums.nth(k).unwrap()).collect();
+            let floor = all[all.len() / 2];
+            for mut batch in [
+                tessera::crossbar::sim::SumHistogram::default(),
+                tessera::crossbar::sim::SumHistogram::floored(floor),
+            ] {
+                assert_eq!(net.infer_batch_counting(xs, &mut batch), want);
+                let below = all.iter().filter(|p| **p < floor).count() as u64;
+                let below = if batch.floor().is_some() { below } else { 0 };
+                let got: Vec<_> = (0..batch.len()).map(|k| batch.nth(k)).collect();
+                let want: Vec<_> = all
+                    .iter()
+                    .enumerate()
+                    .map(|(k, v)| (k as u64 >= below).then_some(*v))
+                    .collect();
+                assert_eq!(got, want, "{rows} rows, {cell_bits}-bit cells, {n} samples");
+            }
         }
     }
 }

@@ -30,11 +30,6 @@ use crate::passes::IrDump;
 use ndarray::{Array2, ArrayView2};
 use std::sync::{Arc, Mutex};
 
-/// Rows simulated together ([`crate::crossbar::sim::CrossbarNet::infer_batch`]): enough to
-/// read a large layer's bit planes once for several rows while every row's column
-/// accumulators stay in the cache.
-const SIM_BATCH: usize = 8;
-
 /// The passes a `crossbar_tile` mapping runs, in order.
 pub use super::passes::PIPELINE;
 
@@ -181,7 +176,7 @@ impl CrossbarCompiled {
         let mut exceeding = self.net.exceeding();
         // A few rows at a time: each layer's cells are read once per batch, not once per row.
         let outputs = xs
-            .chunks(SIM_BATCH)
+            .chunks(super::sim::BATCH_ROWS)
             .flat_map(|rows| self.net.infer_batch(rows, &mut exceeding))
             .map(|inf| {
                 for (t, e) in events.iter_mut().zip(inf.events) {

@@ -308,22 +308,39 @@ impl PlaneKernel {
     }
 
     /// [`PlaneKernel::run`] for several samples of one layer (same map, ADC, input bits and
-    /// saturation threshold), without sum hooks: on the AVX-512 kernel each array's column
-    /// words are read once for the whole batch. A large layer's bit planes are tens of
-    /// megabytes, so reading them once per sample made the simulation memory-bound. Equal to
-    /// running each sample alone (the per-sample planes and accumulators are the same; only
-    /// the order in which samples visit the columns changes).
-    pub fn run_batch(&self, runs: &[KernelRun<'_>], accs: &mut [Vec<i64>]) -> Vec<RunCounts> {
+    /// saturation threshold): on the AVX-512 kernel each array's column words are loaded once
+    /// for the whole batch and a sample's planes are built once per row tile. Equal to running
+    /// each sample alone (the per-sample planes and accumulators are the same; only the order
+    /// in which samples visit the columns changes). `sums`, if given, counts every sample's
+    /// column partial sums (calibration; then no saturation is counted).
+    pub fn run_batch(
+        &self,
+        runs: &[KernelRun<'_>],
+        accs: &mut [Vec<i64>],
+        mut sums: Option<SumsHook<'_>>,
+    ) -> Vec<RunCounts> {
         #[cfg(target_arch = "x86_64")]
         if let Some(first) = runs.first() {
             let a_n = first.a_bits as usize;
             let tables = self.tables(first.adc);
-            if let Some(t) = tables.as_deref().filter(|t| runs.len() > 1 && self.simd_fused(a_n, t))
-            {
-                return self.run_batch_simd(runs, accs, t);
+            let fits = |t: &&Tables| {
+                runs.len() > 1
+                    && self.simd_fused(a_n, t)
+                    && (sums.is_none() || runs.iter().all(|r| r.over.is_none()))
+            };
+            if let Some(t) = tables.as_deref().filter(fits) {
+                return self.run_batch_simd(runs, accs, t, sums);
             }
         }
-        runs.iter().zip(accs.iter_mut()).map(|(r, acc)| self.run(*r, acc, None)).collect()
+        let mut counts = Vec::with_capacity(runs.len());
+        for (r, acc) in runs.iter().zip(accs.iter_mut()) {
+            let s: Option<&mut dyn SumSink> = match sums {
+                Some(ref mut s) => Some(&mut **s),
+                None => None,
+            };
+            counts.push(self.run(*r, acc, s));
+        }
+        counts
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -332,8 +349,15 @@ impl PlaneKernel {
         runs: &[KernelRun<'_>],
         accs: &mut [Vec<i64>],
         tables: &Tables,
+        sums: Option<SumsHook<'_>>,
     ) -> Vec<RunCounts> {
         let first = &runs[0];
+        // Calibration: the (driven, popcount) histogram and the reads under the sink's floor,
+        // handed to the sink at the end (as `run_with` does).
+        let side = self.tile_rows + 1;
+        let floor = sums.as_deref().and_then(|s| s.floor()).unwrap_or(i64::MIN);
+        let mut hist = vec![0u64; if sums.is_some() { side * side } else { 0 }];
+        let mut below = 0u64;
         let (map, a_n, words) = (first.map, first.a_bits as usize, self.words);
         // Per sample: input bit planes per row tile (as in `run_with`) and driven counts.
         let inputs: Vec<(Vec<u64>, Vec<i64>)> = runs
@@ -369,7 +393,10 @@ impl PlaneKernel {
                 (0..self.row_tiles)
                     .map(|rt| {
                         let mut p = Vec::new();
-                        self.simd_planes(&tile(s, rt), tables, &mut [], &mut p, None);
+                        // An empty column range: only the planes (and their histogram floor).
+                        let mut h = HistOut { counts: &mut [0], floor, below: &mut 0 };
+                        let h = sums.is_some().then_some(&mut h);
+                        self.simd_planes(&tile(s, rt), tables, &mut [], &mut p, h);
                         p
                     })
                     .collect()
@@ -386,6 +413,14 @@ impl PlaneKernel {
                 let tile = tile(s, rt);
                 count.driven += tile.driven.iter().sum::<i64>() as u64;
                 for t in (0..a_n).filter(|&t| tile.driven[t] == 0) {
+                    // Every column reads 0 (as `simd_planes` counts it).
+                    if sums.is_some() {
+                        if 0 < floor {
+                            below += (c1 - c0) as u64;
+                        } else {
+                            hist[0] += (c1 - c0) as u64;
+                        }
+                    }
                     count.over +=
                         self.zero_plane(&tile, t, &tables.levels, &mut col_accs[s][c0..c1]);
                 }
@@ -413,6 +448,7 @@ impl PlaneKernel {
                     cols,
                     &mut slices,
                     &mut overs,
+                    sums.is_some().then_some((&mut hist[..], &mut below)),
                 );
             }
             for (c, o) in counts.iter_mut().zip(&overs) {
@@ -422,6 +458,15 @@ impl PlaneKernel {
         let p_n = map.polarities as usize;
         for ((col_acc, acc), _) in col_accs.iter().zip(accs.iter_mut()).zip(runs) {
             shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
+        }
+        if let Some(sink) = sums {
+            if below > 0 {
+                sink.add_below(below);
+            }
+            for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
+                let (d, s) = ((k / side) as i64, (k % side) as i64);
+                sink.add_repeated(d * self.base + self.step * s, *n as usize);
+            }
         }
         counts
     }
@@ -1151,6 +1196,7 @@ mod avx512 {
     ///
     /// # Safety
     /// As [`run`], for every sample.
+    #[allow(clippy::too_many_arguments)]
     pub(super) unsafe fn run_multi(
         ks: &[Kernel<'_>],
         words: usize,
@@ -1159,36 +1205,81 @@ mod avx512 {
         cols: &[u64],
         col_accs: &mut [&mut [i64]],
         overs: &mut [u64],
+        hist: Option<(&mut [u64], &mut u64)>,
     ) {
-        match (words, bytes, count) {
-            (1, true, false) => columns_multi::<1, true, false>(ks, cols, col_accs, overs),
-            (1, true, true) => columns_multi::<1, true, true>(ks, cols, col_accs, overs),
-            (1, false, false) => columns_multi::<1, false, false>(ks, cols, col_accs, overs),
-            (1, false, true) => columns_multi::<1, false, true>(ks, cols, col_accs, overs),
-            (_, true, false) => columns_multi::<2, true, false>(ks, cols, col_accs, overs),
-            (_, true, true) => columns_multi::<2, true, true>(ks, cols, col_accs, overs),
-            (_, false, false) => columns_multi::<2, false, false>(ks, cols, col_accs, overs),
-            (_, false, true) => columns_multi::<2, false, true>(ks, cols, col_accs, overs),
+        let (a, o) = (cols, overs);
+        match (hist, words, bytes, count) {
+            (None, w, b, c) => {
+                let (h, n) = (&mut [][..], &mut 0);
+                match (w, b, c) {
+                    (1, true, false) => {
+                        columns_multi::<1, true, false, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (1, true, true) => {
+                        columns_multi::<1, true, true, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (1, false, false) => {
+                        columns_multi::<1, false, false, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (1, false, true) => {
+                        columns_multi::<1, false, true, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (_, true, false) => {
+                        columns_multi::<2, true, false, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (_, true, true) => {
+                        columns_multi::<2, true, true, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (_, false, false) => {
+                        columns_multi::<2, false, false, false>(ks, a, col_accs, o, h, n)
+                    }
+                    (_, false, true) => {
+                        columns_multi::<2, false, true, false>(ks, a, col_accs, o, h, n)
+                    }
+                }
+            }
+            // Calibration counts reads; it never counts saturation.
+            (Some((h, n)), 1, true, _) => {
+                columns_multi::<1, true, false, true>(ks, a, col_accs, o, h, n)
+            }
+            (Some((h, n)), 1, false, _) => {
+                columns_multi::<1, false, false, true>(ks, a, col_accs, o, h, n)
+            }
+            (Some((h, n)), _, true, _) => {
+                columns_multi::<2, true, false, true>(ks, a, col_accs, o, h, n)
+            }
+            (Some((h, n)), _, false, _) => {
+                columns_multi::<2, false, false, true>(ks, a, col_accs, o, h, n)
+            }
         }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
-    unsafe fn columns_multi<const W: usize, const BYTES: bool, const COUNT: bool>(
+    unsafe fn columns_multi<
+        const W: usize,
+        const BYTES: bool,
+        const COUNT: bool,
+        const HIST: bool,
+    >(
         ks: &[Kernel<'_>],
         cols: &[u64],
         col_accs: &mut [&mut [i64]],
         overs: &mut [u64],
+        hist: &mut [u64],
+        below: &mut u64,
     ) {
         let n = col_accs.iter().map(|a| a.len()).min().unwrap_or(0).min(cols.len() / W);
         let mut c = 0;
         while n - c >= 16 {
-            blocks_multi::<W, BYTES, COUNT, 2>(ks, cols, col_accs, overs, c, [0xFF; 2]);
+            let m = [0xFF; 2];
+            blocks_multi::<W, BYTES, COUNT, HIST, 2>(ks, cols, col_accs, overs, hist, below, c, m);
             c += 16;
         }
         while c < n {
             let m = (n - c).min(8);
             let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
-            blocks_multi::<W, BYTES, COUNT, 1>(ks, cols, col_accs, overs, c, [k8]);
+            let m = [k8];
+            blocks_multi::<W, BYTES, COUNT, HIST, 1>(ks, cols, col_accs, overs, hist, below, c, m);
             c += 8;
         }
     }
@@ -1228,18 +1319,26 @@ mod avx512 {
     /// As [`blocks`], for every sample.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
-    unsafe fn blocks_multi<const W: usize, const BYTES: bool, const COUNT: bool, const B: usize>(
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn blocks_multi<
+        const W: usize,
+        const BYTES: bool,
+        const COUNT: bool,
+        const HIST: bool,
+        const B: usize,
+    >(
         ks: &[Kernel<'_>],
         cols: &[u64],
         col_accs: &mut [&mut [i64]],
         overs: &mut [u64],
+        hist: &mut [u64],
+        below: &mut u64,
         c: usize,
         masks: [__mmask8; B],
     ) {
         let (a0, a1) = load_columns::<W, B>(cols, c, masks);
         for ((k, col_acc), over) in ks.iter().zip(col_accs.iter_mut()).zip(overs.iter_mut()) {
-            let (acc, o) =
-                accumulate::<W, BYTES, COUNT, false, B>(k, &a0, &a1, &mut [], &mut 0, masks);
+            let (acc, o) = accumulate::<W, BYTES, COUNT, HIST, B>(k, &a0, &a1, hist, below, masks);
             store_columns(col_acc, c, masks, &acc);
             *over += o;
         }

@@ -364,6 +364,12 @@ pub struct CrossbarNet {
     pub adc: Adc,
 }
 
+/// What a batch run counts besides its outputs: the saturated reads, or every partial sum.
+enum Tally<'a> {
+    Saturated(&'a mut Exceeding),
+    Sums(&'a mut dyn SumSink),
+}
+
 /// Everything one inference produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inference {
@@ -450,11 +456,21 @@ impl CrossbarNet {
     /// reads each array's cells once for all rows ([`super::kernel::PlaneKernel::run_batch`])
     /// instead of once per row. Row by row equal to `infer_with`.
     pub fn infer_batch(&self, xs: &[Vec<f32>], exceeding: &mut Exceeding) -> Vec<Inference> {
+        self.infer_batch_with(xs, &mut Tally::Saturated(exceeding))
+    }
+
+    /// [`CrossbarNet::infer_with`] on every row of `xs`, without read noise, counting every
+    /// column partial sum into `sums` (calibration), batched as [`CrossbarNet::infer_batch`].
+    pub fn infer_batch_counting(&self, xs: &[Vec<f32>], sums: &mut dyn SumSink) -> Vec<Inference> {
+        self.infer_batch_with(xs, &mut Tally::Sums(sums))
+    }
+
+    fn infer_batch_with(&self, xs: &[Vec<f32>], tally: &mut Tally<'_>) -> Vec<Inference> {
         let inputs: Vec<Vec<i64>> = xs.iter().map(|x| self.q.input.quantize(x)).collect();
         let mut events: Vec<Vec<Events>> = vec![Vec::with_capacity(self.maps.len()); xs.len()];
         let mut codes = inputs.clone();
         for l in 0..self.q.tails.len() {
-            let mvs = self.layer_batch(l, &codes, &mut events, exceeding);
+            let mvs = self.layer_batch(l, &codes, &mut events, tally);
             let tails: Vec<_> = mvs.iter().map(|mv| self.q.layer_tail(l, mv)).collect();
             let last = tails.iter().any(|t| t.is_err());
             codes = tails.into_iter().map(|t| t.unwrap_or_else(|acc| acc)).collect();
@@ -481,7 +497,7 @@ impl CrossbarNet {
         l: usize,
         codes: &[Vec<i64>],
         events: &mut [Vec<Events>],
-        exceeding: &mut Exceeding,
+        tally: &mut Tally<'_>,
     ) -> Vec<Vec<i64>> {
         let layer = &self.q.layers[l];
         let (map, prog) = (&self.maps[l], &self.programmed[l]);
@@ -493,7 +509,11 @@ impl CrossbarNet {
                 .zip(events.iter_mut())
                 .map(|(x, ev)| {
                     let input = LayerInput { x, a_bits, signed };
-                    let hooks = &mut Hooks { noise: None, partial_sums: Some(&mut *exceeding) };
+                    let sink: &mut dyn SumSink = match tally {
+                        Tally::Saturated(e) => &mut **e,
+                        Tally::Sums(s) => &mut **s,
+                    };
+                    let hooks = &mut Hooks { noise: None, partial_sums: Some(sink) };
                     let (mv, e) = simulate_layer(hw, input, hooks);
                     ev.push(e);
                     mv
@@ -511,16 +531,25 @@ impl CrossbarNet {
                 bits: b,
                 a_bits,
                 signed,
-                over: Some(exceeding.full),
+                over: match tally {
+                    Tally::Saturated(e) => Some(e.full),
+                    Tally::Sums(_) => None,
+                },
             })
             .collect();
         let mut accs = vec![vec![0i64; map.n_out]; codes.len()];
-        let counts = kernel.run_batch(&runs, &mut accs);
+        let sums: Option<&mut dyn SumSink> = match tally {
+            Tally::Saturated(_) => None,
+            Tally::Sums(s) => Some(&mut **s),
+        };
+        let counts = kernel.run_batch(&runs, &mut accs, sums);
         accs.into_iter()
             .zip(counts)
             .zip(codes.iter().zip(events.iter_mut()))
             .map(|((acc, c), (x, ev))| {
-                exceeding.count_run(map, a_bits, c.over);
+                if let Tally::Saturated(e) = tally {
+                    e.count_run(map, a_bits, c.over);
+                }
                 let (e, steps) = kernel_events(map, &self.cfg, a_bits, c.driven);
                 let (mv, e) = finish(map, x, a_bits, steps, acc, e);
                 ev.push(e);
@@ -602,8 +631,8 @@ pub fn calibrate_full_scale(
         sums.nth(k as u64)
     };
     let count = |rows: &[Vec<f32>], mut sums: SumHistogram| {
-        for x in rows {
-            net.infer_with(x, None, Some(&mut sums));
+        for batch in rows.chunks(BATCH_ROWS) {
+            net.infer_batch_counting(batch, &mut sums);
         }
         sums
     };
@@ -624,6 +653,10 @@ pub fn calibrate_full_scale(
         .ok_or("full-scale calibration needs calibration samples")?;
     Ok(v.max(1) as u64)
 }
+
+/// Rows simulated together ([`CrossbarNet::infer_batch`]): each layer's cells are read once
+/// for this many rows, while every row's column accumulators stay in the cache.
+pub const BATCH_ROWS: usize = 8;
 
 /// Rows of the calibration set that propose the floor of [`calibrate_full_scale`]'s histogram.
 const CALIBRATION_SAMPLE: usize = 16;

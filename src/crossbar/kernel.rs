@@ -1128,17 +1128,18 @@ mod avx512 {
         cols: &[u64],
         col_acc: &mut [i64],
     ) -> u64 {
-        let (h, b) = (&mut [], &mut 0);
-        match (words, bytes, count) {
-            (1, true, false) => columns::<1, true, false, false>(k, cols, col_acc, h, b),
-            (1, true, true) => columns::<1, true, true, false>(k, cols, col_acc, h, b),
-            (1, false, false) => columns::<1, false, false, false>(k, cols, col_acc, h, b),
-            (1, false, true) => columns::<1, false, true, false>(k, cols, col_acc, h, b),
-            (_, true, false) => columns::<2, true, false, false>(k, cols, col_acc, h, b),
-            (_, true, true) => columns::<2, true, true, false>(k, cols, col_acc, h, b),
-            (_, false, false) => columns::<2, false, false, false>(k, cols, col_acc, h, b),
-            (_, false, true) => columns::<2, false, true, false>(k, cols, col_acc, h, b),
-        }
+        let mut over = [0u64];
+        run_multi(
+            std::slice::from_ref(k),
+            words,
+            bytes,
+            count,
+            cols,
+            &mut [col_acc],
+            &mut over,
+            None,
+        );
+        over[0]
     }
 
     /// [`run`], also counting each read at `hist[plane.hist_row + popcount]` (calibration),
@@ -1156,38 +1157,10 @@ mod avx512 {
         hist: &mut [u64],
         below: &mut u64,
     ) -> u64 {
-        match (words, bytes) {
-            (1, true) => columns::<1, true, false, true>(k, cols, col_acc, hist, below),
-            (1, false) => columns::<1, false, false, true>(k, cols, col_acc, hist, below),
-            (_, true) => columns::<2, true, false, true>(k, cols, col_acc, hist, below),
-            (_, false) => columns::<2, false, false, true>(k, cols, col_acc, hist, below),
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
-    unsafe fn columns<const W: usize, const BYTES: bool, const COUNT: bool, const HIST: bool>(
-        k: &Kernel<'_>,
-        cols: &[u64],
-        col_acc: &mut [i64],
-        hist: &mut [u64],
-        below: &mut u64,
-    ) -> u64 {
-        let n = col_acc.len().min(cols.len() / W);
-        let mut over = 0u64;
-        let mut c = 0;
-        // Two blocks per pass over the planes: each plane's words, table and weight are read
-        // once for sixteen columns.
-        while n - c >= 16 {
-            over += blocks::<W, BYTES, COUNT, HIST, 2>(k, cols, col_acc, hist, below, c, [0xFF; 2]);
-            c += 16;
-        }
-        while c < n {
-            let m = (n - c).min(8);
-            let k8: __mmask8 = if m == 8 { 0xFF } else { (1u8 << m) - 1 };
-            over += blocks::<W, BYTES, COUNT, HIST, 1>(k, cols, col_acc, hist, below, c, [k8]);
-            c += 8;
-        }
-        over
+        let (ks, h) = (std::slice::from_ref(k), Some((hist, below)));
+        let mut over = [0u64];
+        run_multi(ks, words, bytes, false, cols, &mut [col_acc], &mut over, h);
+        over[0]
     }
 
     /// [`run`] for several samples of one array at once (`ks[s]` the planes of sample `s`,
@@ -1284,39 +1257,14 @@ mod avx512 {
         }
     }
 
-    /// `B` blocks of eight columns from column `c`, lanes as `masks` (low lanes set).
+    /// `B` blocks of eight columns from column `c` (lanes as `masks`, low lanes set) for every
+    /// sample: the blocks' column words are loaded once and read by every sample's planes
+    /// (`ks[s]`, into `col_accs[s]`, saturated reads added to `overs[s]`). Two blocks per pass
+    /// over a sample's planes: each plane's words, table and weight are read once for sixteen
+    /// columns.
     ///
     /// # Safety
-    /// As [`run`]; the masked lanes' columns exist in `cols` and `col_acc`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
-    #[inline]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn blocks<
-        const W: usize,
-        const BYTES: bool,
-        const COUNT: bool,
-        const HIST: bool,
-        const B: usize,
-    >(
-        k: &Kernel<'_>,
-        cols: &[u64],
-        col_acc: &mut [i64],
-        hist: &mut [u64],
-        below: &mut u64,
-        c: usize,
-        masks: [__mmask8; B],
-    ) -> u64 {
-        let (a0, a1) = load_columns::<W, B>(cols, c, masks);
-        let (acc, over) = accumulate::<W, BYTES, COUNT, HIST, B>(k, &a0, &a1, hist, below, masks);
-        store_columns(col_acc, c, masks, &acc);
-        over
-    }
-
-    /// [`blocks`] for several samples: the block's column words are loaded once and read by
-    /// every sample's planes (`ks[s]`, into `col_accs[s]`, saturated reads added to `overs[s]`).
-    ///
-    /// # Safety
-    /// As [`blocks`], for every sample.
+    /// As [`run`], for every sample; the masked lanes' columns exist in `cols` and `col_accs`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
     #[allow(clippy::too_many_arguments)]
@@ -1348,7 +1296,7 @@ mod avx512 {
     /// (zero for one-word columns).
     ///
     /// # Safety
-    /// As [`blocks`].
+    /// As [`blocks_multi`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
     unsafe fn load_columns<const W: usize, const B: usize>(
@@ -1389,7 +1337,7 @@ mod avx512 {
     /// per column, and the saturated reads.
     ///
     /// # Safety
-    /// As [`blocks`].
+    /// As [`blocks_multi`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
     unsafe fn accumulate<
@@ -1477,7 +1425,7 @@ mod avx512 {
     /// Adds the blocks' values into `col_acc` from column `c`.
     ///
     /// # Safety
-    /// As [`blocks`].
+    /// As [`blocks_multi`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,avx512ifma")]
     #[inline]
     unsafe fn store_columns<const B: usize>(

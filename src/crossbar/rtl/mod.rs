@@ -136,6 +136,19 @@ fn write_codes(
 ) -> std::io::Result<()> {
     let mut word: Vec<u64> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
+    if let Some(chunks) = WeightChunks::new(hw, ncols, lane) {
+        let width = lane as usize * ncols;
+        for i in rows {
+            word.clear();
+            word.resize(width.div_ceil(64) + 2, 0);
+            chunks.pack_row(hw, i, &mut word);
+            line.clear();
+            hex_digits(&word, width.div_ceil(4), &mut line);
+            line.push(b'\n');
+            out.write_all(&line)?;
+        }
+        return Ok(());
+    }
     for row in code_rows(hw, rows, ncols) {
         let width = lane as usize * row.len();
         word.clear();
@@ -155,6 +168,69 @@ fn write_codes(
         out.write_all(&line)?;
     }
     Ok(())
+}
+
+/// The packed lanes of one weight's cells, for every weight code of a layer whose codes
+/// depend on the level only: a row of the image is then one chunk per weight, ORed in at
+/// `j * cols_per_weight * lane`, instead of a level, a code and a shift per cell.
+struct WeightChunks {
+    /// Lowest weight code; `chunks[w - lo]` holds code `w`'s cells.
+    lo: i64,
+    chunks: Vec<Vec<u64>>,
+    /// Bits of one weight's cells.
+    bits: usize,
+}
+
+impl WeightChunks {
+    /// `None` when the codes are stored per cell, the lanes do not tile the row, or the weight
+    /// codes span too wide a range to tabulate.
+    fn new(hw: &XbarLayerHw, ncols: usize, lane: u32) -> Option<WeightChunks> {
+        let crate::crossbar::device::Codes::ByLevel(table) = &hw.prog.codes else {
+            return None;
+        };
+        let map = &hw.map;
+        let cpw = map.cols_per_weight();
+        if ncols != map.logical_cols() || lane == 0 || lane > 32 {
+            return None;
+        }
+        let w = &map.weights.w;
+        let (lo, hi) = (w.iter().min().unwrap_or(0), w.iter().max().unwrap_or(0));
+        if hi.checked_sub(lo).is_none_or(|d| d >= 1 << 16) {
+            return None;
+        }
+        let bits = cpw * lane as usize;
+        let chunks = (lo..=hi)
+            .map(|code| {
+                let mut c = vec![0u64; bits.div_ceil(64) + 1];
+                for (k, level) in map.weight_levels(code).enumerate() {
+                    or_at(&mut c, k * lane as usize, &[u64::from(table[usize::from(level)])]);
+                }
+                c.truncate(bits.div_ceil(64));
+                c
+            })
+            .collect();
+        Some(WeightChunks { lo, chunks, bits })
+    }
+
+    /// Row `i`'s lanes into `word` (zeroed, with two spare words).
+    fn pack_row(&self, hw: &XbarLayerHw, i: usize, word: &mut [u64]) {
+        let map = &hw.map;
+        for j in 0..map.n_out {
+            let w = map.weights.w.get(j * map.n_in + i);
+            or_at(word, j * self.bits, &self.chunks[(w - self.lo) as usize]);
+        }
+    }
+}
+
+/// ORs the bits of `chunk` (little-endian words) into `word` from bit `at`.
+fn or_at(word: &mut [u64], at: usize, chunk: &[u64]) {
+    let (k, off) = (at / 64, at % 64);
+    for (m, &c) in chunk.iter().enumerate() {
+        word[k + m] |= c << off;
+        if off != 0 {
+            word[k + m + 1] |= c >> (64 - off);
+        }
+    }
 }
 
 /// Appends the `nibbles` low hex digits of the little-endian words `word`, most significant

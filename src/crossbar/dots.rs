@@ -24,6 +24,12 @@ const ROWS: usize = 16;
 /// and partial sums stay below 2^53 in magnitude ([`dots_i64`] checks that bound).
 pub trait Exact: Copy {
     fn to_f64(self) -> f64;
+    /// The values as signed bytes, when they are (8-bit weight codes: [`dots_i64`]'s byte
+    /// kernel).
+    fn as_bytes(values: &[Self]) -> Option<&[i8]> {
+        let _ = values;
+        None
+    }
 }
 
 impl Exact for f32 {
@@ -44,7 +50,17 @@ macro_rules! exact_int {
         }
     )*};
 }
-exact_int!(i8, i16, i32, i64);
+exact_int!(i16, i32, i64);
+
+impl Exact for i8 {
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn as_bytes(values: &[i8]) -> Option<&[i8]> {
+        Some(values)
+    }
+}
 
 /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` for every row `r` of `x`
 /// (`rows` rows, row-major, `n_in` wide) and output `j` of `w` (row-major `[n_out][n_in]`),
@@ -101,6 +117,9 @@ pub fn dots_i64<W: Exact + Into<i64>>(
     let wmax = w.iter().map(|a| (*a).into().unsigned_abs()).max().unwrap_or(0);
     let xmax = x.iter().map(|a| a.unsigned_abs()).max().unwrap_or(0);
     let bound = (wmax as u128) * (xmax as u128) * (n_in as u128);
+    if let Some(out) = W::as_bytes(w).and_then(|wb| byte_dots(wb, x, rows, n_in, n_out, bound)) {
+        return out;
+    }
     if bound < 1u128 << 53 {
         return dots(w, x, rows, n_in, n_out).into_iter().map(|v| v as i64).collect();
     }
@@ -113,6 +132,36 @@ pub fn dots_i64<W: Exact + Into<i64>>(
         }));
     }
     out
+}
+
+/// [`dots_i64`] for 8-bit weights and inputs in `0..=255` whose sums fit `i32`, on AVX-512
+/// VNNI: `VPDPBUSD` multiplies 64 (unsigned input, signed weight) byte pairs per instruction,
+/// eight times the f64 path's products per instruction, and the sums are the same exact
+/// integers. `None` where it does not apply (other inputs, no VNNI).
+fn byte_dots(
+    w: &[i8],
+    x: &[i64],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+    bound: u128,
+) -> Option<Vec<i64>> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let fits = bound < 1u128 << 31 && x.iter().all(|v| (0..=255).contains(v));
+        let cpu = std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni");
+        if fits && cpu && w.len() == n_in * n_out && x.len() == rows * n_in {
+            let xb: Vec<u8> = x.iter().map(|v| *v as u8).collect();
+            let mut out = vec![0i64; rows * n_out];
+            // SAFETY: the CPU has AVX-512BW and VNNI (checked above); the slices have the
+            // checked lengths.
+            unsafe { x86::vnni(w, &xb, rows, n_in, n_out, &mut out) };
+            return Some(out);
+        }
+    }
+    let _ = (w, x, rows, n_in, n_out, bound);
+    None
 }
 
 /// One block of `block` rows (transposed in `xt`) against every output: the machine's widest
@@ -144,6 +193,47 @@ fn block_dots<W: Exact>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    /// Rows multiplied per pass over the byte weights of [`vnni`]: sixteen accumulators.
+    const BYTE_ROWS: usize = 16;
+
+    /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` with `VPDPBUSD`, sixteen
+    /// rows per pass over the weights, the last 64-byte chunk of a row masked.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512BW and AVX-512 VNNI; `w` is `n_out * n_in`, `x` is `rows * n_in`,
+    /// `out` is `rows * n_out`; the sums fit `i32`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn vnni(
+        w: &[i8],
+        x: &[u8],
+        rows: usize,
+        n_in: usize,
+        n_out: usize,
+        out: &mut [i64],
+    ) {
+        use std::arch::x86_64::*;
+        for r0 in (0..rows).step_by(BYTE_ROWS) {
+            let block = (rows - r0).min(BYTE_ROWS);
+            for j in 0..n_out {
+                let mut acc = [_mm512_setzero_si512(); BYTE_ROWS];
+                let wj = w.as_ptr().add(j * n_in);
+                for c in (0..n_in).step_by(64) {
+                    let left = n_in - c;
+                    let m: __mmask64 = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
+                    let wv = _mm512_maskz_loadu_epi8(m, wj.add(c) as *const i8);
+                    for (r, a) in acc.iter_mut().enumerate().take(block) {
+                        let xr = x.as_ptr().add((r0 + r) * n_in + c);
+                        let xv = _mm512_maskz_loadu_epi8(m, xr as *const i8);
+                        *a = _mm512_dpbusd_epi32(*a, xv, wv);
+                    }
+                }
+                for (r, a) in acc.iter().enumerate().take(block) {
+                    out[(r0 + r) * n_out + j] = i64::from(_mm512_reduce_add_epi32(*a));
+                }
+            }
+        }
+    }
+
     use super::{block_body, Exact};
 
     /// Four columns: 8 of the 32 registers hold accumulators, enough independent chains to
@@ -290,6 +380,35 @@ mod tests {
     fn all_negative_zero_products_sum_to_negative_zero() {
         let got = dots(&[-0.0f32, 0.0], &[1.0f32, -1.0], 1, 2, 1);
         assert!(got[0] == 0.0 && got[0].is_sign_negative());
+    }
+
+    /// 8-bit weights with inputs in 0..=255 take the VNNI byte kernel where the CPU has it:
+    /// the same exact sums for row counts and widths around its 16-row blocks and 64-byte
+    /// chunks.
+    #[test]
+    fn byte_weights_sum_exactly() {
+        let mut s = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            s
+        };
+        for (rows, n_in, n_out) in [(1, 1, 1), (15, 63, 3), (16, 64, 2), (17, 65, 5), (33, 300, 7)]
+        {
+            let w: Vec<i8> = (0..n_in * n_out).map(|_| next() as i8).collect();
+            let x: Vec<i64> = (0..rows * n_in).map(|_| (next() % 256) as i64).collect();
+            let want: Vec<i64> = x
+                .chunks(n_in)
+                .flat_map(|r| {
+                    let w = &w;
+                    (0..n_out).map(move |j| {
+                        (0..n_in).map(|i| i64::from(w[j * n_in + i]) * r[i]).sum::<i64>()
+                    })
+                })
+                .collect();
+            assert_eq!(dots_i64(&w, &x, rows, n_in, n_out), want, "{rows}x{n_in}x{n_out}");
+        }
     }
 
     #[test]

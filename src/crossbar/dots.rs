@@ -193,11 +193,14 @@ fn block_dots<W: Exact>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    /// Rows multiplied per pass over the byte weights of [`vnni`]: sixteen accumulators.
+    /// Rows multiplied per pass over the packed weights of [`vnni`] (one accumulator each).
     const BYTE_ROWS: usize = 16;
 
-    /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` with `VPDPBUSD`, sixteen
-    /// rows per pass over the weights, the last 64-byte chunk of a row masked.
+    /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` with `VPDPBUSD`. The
+    /// weights are repacked so that a register holds four consecutive inputs of sixteen
+    /// outputs (`[i / 4][j][i % 4]`): a lane accumulates one output, an instruction adds four
+    /// products to each of sixteen outputs for one row, whose four input bytes are broadcast.
+    /// Sixteen rows share each loaded weight register; no horizontal sums.
     ///
     /// # Safety
     /// The CPU has AVX-512BW and AVX-512 VNNI; `w` is `n_out * n_in`, `x` is `rows * n_in`,
@@ -212,23 +215,42 @@ mod x86 {
         out: &mut [i64],
     ) {
         use std::arch::x86_64::*;
+        let (quads, groups) = (n_in.div_ceil(4), n_out.div_ceil(16));
+        // packed[((g * quads) + q) * 64 + o * 4 + b] = w[(16 g + o) * n_in + 4 q + b], zero
+        // past the ends.
+        let mut packed = vec![0i8; groups * quads * 64];
+        for (j, wj) in w.chunks_exact(n_in.max(1)).enumerate().take(n_out) {
+            let (g, o) = (j / 16, j % 16);
+            for (i, &v) in wj.iter().enumerate() {
+                packed[(g * quads + i / 4) * 64 + o * 4 + i % 4] = v;
+            }
+        }
+        // Each row's inputs, padded to whole quads.
+        let mut xp = vec![0u8; rows * quads * 4];
+        for (r, xr) in x.chunks_exact(n_in.max(1)).enumerate().take(rows) {
+            xp[r * quads * 4..r * quads * 4 + n_in].copy_from_slice(xr);
+        }
+        let mut lanes = [0i32; 16];
         for r0 in (0..rows).step_by(BYTE_ROWS) {
             let block = (rows - r0).min(BYTE_ROWS);
-            for j in 0..n_out {
+            for g in 0..groups {
                 let mut acc = [_mm512_setzero_si512(); BYTE_ROWS];
-                let wj = w.as_ptr().add(j * n_in);
-                for c in (0..n_in).step_by(64) {
-                    let left = n_in - c;
-                    let m: __mmask64 = if left >= 64 { u64::MAX } else { (1u64 << left) - 1 };
-                    let wv = _mm512_maskz_loadu_epi8(m, wj.add(c) as *const i8);
+                let wg = packed.as_ptr().add(g * quads * 64);
+                for q in 0..quads {
+                    let wv = _mm512_loadu_si512(wg.add(q * 64) as *const _);
                     for (r, a) in acc.iter_mut().enumerate().take(block) {
-                        let xr = x.as_ptr().add((r0 + r) * n_in + c);
-                        let xv = _mm512_maskz_loadu_epi8(m, xr as *const i8);
-                        *a = _mm512_dpbusd_epi32(*a, xv, wv);
+                        let four = (xp.as_ptr().add((r0 + r) * quads * 4 + q * 4) as *const i32)
+                            .read_unaligned();
+                        *a = _mm512_dpbusd_epi32(*a, _mm512_set1_epi32(four), wv);
                     }
                 }
+                let outs = (n_out - 16 * g).min(16);
                 for (r, a) in acc.iter().enumerate().take(block) {
-                    out[(r0 + r) * n_out + j] = i64::from(_mm512_reduce_add_epi32(*a));
+                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, *a);
+                    let row = &mut out[(r0 + r) * n_out + 16 * g..];
+                    for (o, l) in row.iter_mut().zip(&lanes).take(outs) {
+                        *o = i64::from(*l);
+                    }
                 }
             }
         }
@@ -394,7 +416,8 @@ mod tests {
             s ^= s << 17;
             s
         };
-        for (rows, n_in, n_out) in [(1, 1, 1), (15, 63, 3), (16, 64, 2), (17, 65, 5), (33, 300, 7)]
+        for (rows, n_in, n_out) in
+            [(1, 1, 1), (15, 63, 3), (16, 64, 2), (17, 65, 5), (33, 300, 7), (5, 70, 37)]
         {
             let w: Vec<i8> = (0..n_in * n_out).map(|_| next() as i8).collect();
             let x: Vec<i64> = (0..rows * n_in).map(|_| (next() % 256) as i64).collect();

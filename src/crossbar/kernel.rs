@@ -359,22 +359,13 @@ impl PlaneKernel {
         let mut hist = vec![0u64; if sums.is_some() { side * side } else { 0 }];
         let mut below = 0u64;
         let (map, a_n, words) = (first.map, first.a_bits as usize, self.words);
-        // Per sample: input bit planes per row tile (as in `run_with`) and driven counts.
+        // Per sample: input bit planes per row tile and driven counts.
         let inputs: Vec<(Vec<u64>, Vec<i64>)> = runs
             .iter()
             .map(|r| {
                 let mut xw = vec![0u64; self.row_tiles * a_n * words];
-                let n_in = map.n_in.min(r.bits.len());
-                for (rt, tile) in r.bits[..n_in].chunks(self.tile_rows).enumerate() {
-                    for (w, chunk) in tile.chunks(64).enumerate() {
-                        let at = rt * a_n * words + w;
-                        transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
-                    }
-                }
-                let driven: Vec<i64> = xw
-                    .chunks(words)
-                    .map(|ws| ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum())
-                    .collect();
+                let mut driven = vec![0i64; self.row_tiles * a_n];
+                self.input_planes(map, r.bits, a_n, &mut xw, &mut driven);
                 (xw, driven)
             })
             .collect();
@@ -415,11 +406,8 @@ impl PlaneKernel {
                 for t in (0..a_n).filter(|&t| tile.driven[t] == 0) {
                     // Every column reads 0 (as `simd_planes` counts it).
                     if sums.is_some() {
-                        if 0 < floor {
-                            below += (c1 - c0) as u64;
-                        } else {
-                            hist[0] += (c1 - c0) as u64;
-                        }
+                        let mut h = HistOut { counts: &mut hist, floor, below: &mut below };
+                        h.zero_reads((c1 - c0) as u64);
                     }
                     count.over +=
                         self.zero_plane(&tile, t, &tables.levels, &mut col_accs[s][c0..c1]);
@@ -460,15 +448,45 @@ impl PlaneKernel {
             shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
         }
         if let Some(sink) = sums {
-            if below > 0 {
-                sink.add_below(below);
-            }
-            for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let (d, s) = ((k / side) as i64, (k % side) as i64);
-                sink.add_repeated(d * self.base + self.step * s, *n as usize);
-            }
+            self.flush_hist(&hist, below, sink);
         }
         counts
+    }
+
+    /// A sample's input bit planes per row tile, `xw[(rt * a_n + t) * words + w]` (zeroed on
+    /// entry), and how many rows each (row tile, plane) drives.
+    fn input_planes(
+        &self,
+        map: &LayerMap,
+        bits: &[u64],
+        a_n: usize,
+        xw: &mut [u64],
+        driven: &mut [i64],
+    ) {
+        let words = self.words;
+        let n_in = map.n_in.min(bits.len());
+        for (rt, tile) in bits[..n_in].chunks(self.tile_rows).enumerate() {
+            for (w, chunk) in tile.chunks(64).enumerate() {
+                let at = rt * a_n * words + w;
+                transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
+            }
+        }
+        for (d, ws) in driven.iter_mut().zip(xw.chunks(words)) {
+            *d = ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum();
+        }
+    }
+
+    /// Hands a calibration run's counts to the sink: the reads under its floor, then each
+    /// (driven, popcount) pair's sum `driven * base + step * popcount`.
+    fn flush_hist(&self, hist: &[u64], below: u64, sink: &mut dyn SumSink) {
+        if below > 0 {
+            sink.add_below(below);
+        }
+        let side = self.tile_rows + 1;
+        for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
+            let (d, s) = ((k / side) as i64, (k % side) as i64);
+            sink.add_repeated(d * self.base + self.step * s, *n as usize);
+        }
     }
 
     fn run_with(
@@ -481,21 +499,10 @@ impl PlaneKernel {
         let KernelRun { map, adc, bits, a_bits, signed, over } = *run;
         let (words, cb) = (self.words, self.cell_bits as usize);
         let a_n = a_bits as usize;
-        // Input bit planes per row tile: xw[(rt * a_bits + t) * words + w].
         let xw = zeroed(&mut scratch.xw, self.row_tiles * a_n * words);
-        let n_in = map.n_in.min(bits.len());
-        for (rt, tile) in bits[..n_in].chunks(self.tile_rows).enumerate() {
-            for (w, chunk) in tile.chunks(64).enumerate() {
-                let at = rt * a_n * words + w;
-                transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
-            }
-        }
-        let xw = &*xw;
         let driven = zeroed(&mut scratch.driven, self.row_tiles * a_n);
-        for (d, ws) in driven.iter_mut().zip(xw.chunks(words)) {
-            *d = ws.iter().map(|w| i64::from(w.count_ones() as u16)).sum();
-        }
-        let driven = &*driven;
+        self.input_planes(map, bits, a_n, xw, driven);
+        let (xw, driven) = (&*xw, &*driven);
         let tables = self.tables(adc);
         let cpw = map.cols_per_weight();
         let p_n = map.polarities as usize;
@@ -562,13 +569,7 @@ impl PlaneKernel {
             }
         }
         if let (true, Some(sink)) = (hist_kernel, each_sum) {
-            if below > 0 {
-                sink.add_below(below);
-            }
-            for (k, n) in hist.iter().enumerate().filter(|(_, n)| **n > 0) {
-                let (d, s) = ((k / side) as i64, (k % side) as i64);
-                sink.add_repeated(d * self.base + self.step * s, *n as usize);
-            }
+            self.flush_hist(hist, below, sink);
         }
         shift_add(col_acc, cpw, p_n, map.cell_bits, acc);
         counts
@@ -613,11 +614,7 @@ impl PlaneKernel {
             if d == 0 {
                 // No row driven: every column reads `offset` (0), one conversion for all.
                 if let Some(h) = hist.as_mut() {
-                    if 0 < h.floor {
-                        *h.below += col_acc.len() as u64;
-                    } else {
-                        h.counts[0] += col_acc.len() as u64;
-                    }
+                    h.zero_reads(col_acc.len() as u64);
                 }
                 over += self.zero_plane(tile, t, &tables.levels, col_acc);
                 continue;
@@ -808,6 +805,18 @@ struct HistOut<'a> {
     counts: &'a mut [u64],
     floor: i64,
     below: &'a mut u64,
+}
+
+impl HistOut<'_> {
+    /// Counts `n` reads of a plane that drives no row: each is the sum 0, under the floor or
+    /// at (driven, popcount) = (0, 0).
+    fn zero_reads(&mut self, n: u64) {
+        if 0 < self.floor {
+            *self.below += n;
+        } else {
+            self.counts[0] += n;
+        }
+    }
 }
 
 /// The smallest popcount whose sum `offset + step * popcount` reaches `floor` (0 when every

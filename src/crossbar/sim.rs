@@ -105,7 +105,7 @@ pub struct Exceeding {
 impl Exceeding {
     /// Counts a kernel run of a layer that found `over` of its reads saturated.
     fn count_run(&mut self, map: &LayerMap, a_bits: u32, over: u64) {
-        let cpw = map.slices as usize * map.polarities as usize;
+        let cpw = map.cols_per_weight();
         let used: usize = map.arrays.iter().map(|a| a.nouts * cpw).sum();
         self.over += over;
         self.total += used as u64 * u64::from(a_bits);
@@ -202,8 +202,7 @@ pub fn simulate_layer(
     let ncols = map.logical_cols();
     let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
     let cpw = s_n * p_n;
-    let mask = if a_bits >= 64 { u64::MAX } else { (1u64 << a_bits) - 1 };
-    let bits: Vec<u64> = x.iter().map(|v| (*v as u64) & mask).collect();
+    let bits = input_bits(x, a_bits);
     let mut acc = vec![0i64; map.n_out];
     let mut ev = Events::default();
     let n_adc = cfg.adcs_per_array();
@@ -284,10 +283,17 @@ pub fn simulate_layer(
 
 /// The digital tail of a layer shared by both datapaths: the offset encoding's correction and
 /// the per-layer events.
+/// Input codes as the `a_bits` low bits the arrays are driven with (two's complement bits
+/// when signed).
+fn input_bits(x: &[i64], a_bits: u32) -> Vec<u64> {
+    let mask = if a_bits >= 64 { u64::MAX } else { (1u64 << a_bits) - 1 };
+    x.iter().map(|v| (*v as u64) & mask).collect()
+}
+
 /// The events of one sample's kernel run of a layer (`driven` rows over its arrays and
 /// planes), and the ADC steps of its widest array.
 fn kernel_events(map: &LayerMap, cfg: &XbarConfig, a_bits: u32, driven: u64) -> (Events, usize) {
-    let cpw = map.slices as usize * map.polarities as usize;
+    let cpw = map.cols_per_weight();
     let n_adc = cfg.adcs_per_array();
     let mut ev = Events { row_activations: driven, ..Events::default() };
     let mut steps = 0usize;
@@ -368,6 +374,16 @@ pub struct CrossbarNet {
 enum Tally<'a> {
     Saturated(&'a mut Exceeding),
     Sums(&'a mut dyn SumSink),
+}
+
+impl Tally<'_> {
+    /// The tally as the sink the per-row simulator feeds.
+    fn sink(&mut self) -> &mut dyn SumSink {
+        match self {
+            Tally::Saturated(e) => &mut **e,
+            Tally::Sums(s) => &mut **s,
+        }
+    }
 }
 
 /// Everything one inference produced.
@@ -509,20 +525,14 @@ impl CrossbarNet {
                 .zip(events.iter_mut())
                 .map(|(x, ev)| {
                     let input = LayerInput { x, a_bits, signed };
-                    let sink: &mut dyn SumSink = match tally {
-                        Tally::Saturated(e) => &mut **e,
-                        Tally::Sums(s) => &mut **s,
-                    };
-                    let hooks = &mut Hooks { noise: None, partial_sums: Some(sink) };
+                    let hooks = &mut Hooks { noise: None, partial_sums: Some(tally.sink()) };
                     let (mv, e) = simulate_layer(hw, input, hooks);
                     ev.push(e);
                     mv
                 })
                 .collect();
         };
-        let mask = if a_bits >= 64 { u64::MAX } else { (1u64 << a_bits) - 1 };
-        let bits: Vec<Vec<u64>> =
-            codes.iter().map(|x| x.iter().map(|v| (*v as u64) & mask).collect()).collect();
+        let bits: Vec<Vec<u64>> = codes.iter().map(|x| input_bits(x, a_bits)).collect();
         let runs: Vec<KernelRun<'_>> = bits
             .iter()
             .map(|b| KernelRun {

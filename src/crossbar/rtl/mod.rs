@@ -134,32 +134,20 @@ fn write_codes(
     ncols: usize,
     lane: u32,
 ) -> std::io::Result<()> {
+    let chunks = WeightChunks::new(hw, ncols, lane);
+    let width = lane as usize * ncols;
     let mut word: Vec<u64> = Vec::new();
     let mut line: Vec<u8> = Vec::new();
-    if let Some(chunks) = WeightChunks::new(hw, ncols, lane) {
-        let width = lane as usize * ncols;
-        for i in rows {
-            word.clear();
-            word.resize(width.div_ceil(64) + 2, 0);
-            chunks.pack_row(hw, i, &mut word);
-            line.clear();
-            hex_digits(&word, width.div_ceil(4), &mut line);
-            line.push(b'\n');
-            out.write_all(&line)?;
-        }
-        return Ok(());
-    }
-    for row in code_rows(hw, rows, ncols) {
-        let width = lane as usize * row.len();
+    for i in rows {
         word.clear();
-        word.resize(width.div_ceil(64) + 1, 0);
-        for (c, &g) in row.iter().enumerate() {
-            let g = u64::from(g);
-            let at = c * lane as usize;
-            let (k, off) = (at / 64, at % 64);
-            word[k] |= g << off;
-            if off != 0 && off + lane as usize > 64 {
-                word[k + 1] |= g >> (64 - off);
+        word.resize(width.div_ceil(64) + 2, 0);
+        match &chunks {
+            Some(c) => c.pack_row(hw, i, &mut word),
+            None => {
+                let row = hw.prog.span(&hw.map, i * ncols..(i + 1) * ncols);
+                for (c, &g) in row.iter().enumerate() {
+                    or_at(&mut word, c * lane as usize, &[u64::from(g)]);
+                }
             }
         }
         line.clear();

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use tessera::crossbar::cost::{price, CrossbarParams};
 use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::DeviceConfig;
-use tessera::crossbar::mlp::extract_mlp;
-use tessera::crossbar::quant::{quantize, QuantConfig, QuantizedMlp};
+use tessera::crossbar::mlp::import_graph;
+use tessera::crossbar::quant::{quantize_graph, QuantConfig, QuantizedMlp};
 use tessera::crossbar::sim::{CrossbarNet, Events};
 use tessera::crossbar::sweep::{format_table, sweep, SweepSpec};
 use tessera::crossbar::tile::{TileStats, XbarConfig};
@@ -150,9 +150,9 @@ fn missing_or_mistyped_parameters_are_named() {
 
 fn digits() -> (QuantizedMlp, ExampleData) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/digits_mlp");
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let graph = import_graph(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
-    (quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap(), data)
+    (quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1, data)
 }
 
 #[test]
@@ -279,9 +279,9 @@ fn codesign_table_digits() {
 fn breast_cancer_report_section() {
     use tessera::crossbar::report::summarize;
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/breast_cancer_mlp");
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let graph = import_graph(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
-    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    let q = quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1;
     let cfg = XbarConfig::default();
     let net = CrossbarNet::build(&q, &cfg, &DeviceConfig::ideal()).unwrap();
     let run = net.run_batch(&data.x_test, 0);

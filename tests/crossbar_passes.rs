@@ -37,6 +37,32 @@ fn dump(job: &mut Job, point: &str) -> String {
     d[0].text.clone()
 }
 
+/// `quantize` starts on the ONNX importer's graph itself: core `matmul` by an `[in][out]`
+/// constant, `add` of the bias constant, `relu` (30 -> 16 -> 8 -> 2, the last layer without an
+/// activation), and replaces that chain by the integer layers.
+#[test]
+fn quantize_starts_on_the_imported_core_ops() {
+    let before = dump(&mut job(None), "before:quantize");
+    let ops: Vec<&str> = before
+        .lines()
+        .filter_map(|l| l.split(" = ").nth(1))
+        .map(|r| r.split(['(', ' ']).next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ops,
+        [
+            "input", "const", "matmul", "const", "add", "relu", "const", "matmul", "const", "add",
+            "relu", "const", "matmul", "const", "add", "output"
+        ],
+        "{before}"
+    );
+    let after = dump(&mut job(None), "after:quantize");
+    for gone in ["matmul(", "relu(", " add("] {
+        assert!(!after.contains(gone), "{gone} left after quantize:\n{after}");
+    }
+    assert_eq!(after.matches("xbar.dense(").count(), 3, "{after}");
+}
+
 /// Reviewed by hand: an input quantizer with 30 per-feature scales to u8, then per layer its
 /// arrays and their read-out (8-bit weights: 7 magnitude bits = 7 one-bit slices x 2
 /// polarities = 14 columns per weight; layer 0 needs 16 x 14 = 224 columns = 2 column tiles of

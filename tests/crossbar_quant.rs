@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 use tessera::crossbar::dataset::ExampleData;
-use tessera::crossbar::mlp::extract_mlp;
-use tessera::crossbar::quant::{argmax_agreement, quantize, QuantConfig};
+use tessera::crossbar::mlp::{extract_mlp, import_graph};
+use tessera::crossbar::quant::{argmax_agreement, quantize, quantize_graph, QuantConfig};
 use tessera::frontend::onnx::load_onnx;
 
 fn example(name: &str) -> PathBuf {
@@ -33,18 +33,20 @@ fn reference(
 fn agreement(name: &str, cfg: &QuantConfig) -> (f64, f64) {
     let dir = example(name);
     let model = load_onnx(&dir.join("model.onnx")).unwrap();
-    let mlp = extract_mlp(&model).unwrap();
+    let graph = import_graph(&model).unwrap();
     let data = ExampleData::load(&dir).unwrap();
-    // The extracted chain is the same function as the ONNX graph.
+    // The crossbar's float reference (the interpreter with f64 sums) is the same function as
+    // the graph in onnxruntime's f32 arithmetic, up to the rounding of the sums.
+    let rows: Vec<Vec<f32>> = data.x_test.iter().take(50).cloned().collect();
+    let wide = tessera::crossbar::mlp::reference(&graph, &rows).unwrap();
     let mut chain_err = 0f64;
-    for x in data.x_test.iter().take(50) {
-        let a = mlp.forward(x);
+    for (x, a) in rows.iter().zip(&wide) {
         let b = &reference(&model, &[x]).unwrap()[0];
         for (p, q) in a.iter().zip(b) {
             chain_err = chain_err.max((p - q).abs() as f64);
         }
     }
-    let q = quantize(&mlp, &data.x_calib, cfg).unwrap();
+    let (_, q) = quantize_graph(&graph, &data.x_calib, cfg).unwrap();
     let outs: Vec<Vec<f32>> = data.x_test.iter().map(|x| q.forward(x)).collect();
     let agree = argmax_agreement(&outs, &data.expected);
     eprintln!("{name}: 8-bit integer argmax agreement {agree:.4} over {} samples", outs.len());
@@ -88,34 +90,34 @@ fn per_tensor_scales_keep_agreement_with_per_feature_inputs() {
     assert!(a < 0.9, "{a}");
 }
 
-/// A two-layer network quantized by hand (every number below derived in the comments).
+/// A two-layer network quantized by hand (every number below derived in the comments), built
+/// as the model-level graph the ONNX importer makes: `matmul` by an `[in][out]` constant, `add`
+/// of the bias, `relu`.
 #[test]
 fn two_layer_network_by_hand() {
-    use tessera::crossbar::mlp::{Activation, DenseLayer, Mlp};
     use tessera::crossbar::quant::ScaleGranularity::PerTensor;
-    let dense =
-        |name: &str, n_in, n_out, weight: Vec<f32>, bias: Vec<f32>, activation| DenseLayer {
-            name: name.into(),
-            n_in,
-            n_out,
-            weight,
-            bias,
-            activation,
-            weight_quant: None,
-            input_quant: None,
-        };
-    let mlp = Mlp {
-        layers: vec![
-            dense("l0", 2, 2, vec![0.5, -1.0, 0.25, 0.125], vec![0.1, -0.2], Activation::Relu),
-            dense("l1", 2, 1, vec![1.0, -1.6], vec![0.0], Activation::Identity),
-        ],
-        softmax: false,
-        output_quant: None,
+    use tessera::ir::{Graph, Op, Tensor, TensorType};
+    let mut g = Graph::new();
+    let x = g.add_input("x", TensorType::f32(vec![2])).unwrap();
+    let dense = |g: &mut Graph, x, name: &str, w_out_in: &[f32], bias: &[f32], n_in| {
+        let n_out = bias.len();
+        // The importer's `[in][out]` weight: the transpose of the rows written below.
+        let w: Vec<f32> =
+            (0..n_in * n_out).map(|k| w_out_in[(k % n_out) * n_in + k / n_out]).collect();
+        let w = g.add(Op::Constant(Tensor::f32(vec![n_in, n_out], w).unwrap()), &[]).unwrap();
+        let mm = g.add_named(Op::MatMul, &[x, w], Some(name.into())).unwrap();
+        let b = g.add(Op::Constant(Tensor::f32(vec![n_out], bias.to_vec()).unwrap()), &[]);
+        g.add(Op::Add, &[mm, b.unwrap()]).unwrap()
     };
+    let h = dense(&mut g, x, "l0", &[0.5, -1.0, 0.25, 0.125], &[0.1, -0.2], 2);
+    let h = g.add(Op::Relu, &[h]).unwrap();
+    let y = dense(&mut g, h, "l1", &[1.0, -1.6], &[0.0], 2);
+    g.add_output("y", y).unwrap();
     let calib = vec![vec![1.0, 2.0], vec![-1.0, 0.5]];
     let cfg =
         QuantConfig { input_scale: PerTensor, act_scale: PerTensor, ..QuantConfig::default() };
-    let q = quantize(&mlp, &calib, &cfg).unwrap();
+    let (mlp, q) = quantize_graph(&g, &calib, &cfg).unwrap();
+    assert_eq!(mlp.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(), ["l0", "l1"]);
     // Inputs: a negative seen -> signed [-128, 127]; s_in = max|x| / 127 = 2/127.
     assert_eq!((q.input.lo, q.input.hi), (-128, 127));
     assert_eq!(q.input.scale, vec![(2.0f64 / 127.0) as f32; 2]);
@@ -143,7 +145,8 @@ fn two_layer_network_by_hand() {
     let y = q.forward(&[0.5, 2.0]);
     assert!((y[0] as f64 - (-19177.0 * 0.48 / (255.0 * 127.0))).abs() < 1e-5, "{y:?}");
     // The float network gives 1*0 - 1.6*(0.125 + 0.25 - 0.2) = -0.28.
-    assert!((mlp.forward(&[0.5, 2.0])[0] + 0.28).abs() < 1e-6);
+    let float = tessera::crossbar::mlp::reference(&g, &[vec![0.5, 2.0]]).unwrap();
+    assert!((float[0][0] + 0.28).abs() < 1e-6, "{float:?}");
 }
 
 #[test]
@@ -162,14 +165,16 @@ fn sigmoid_between_layers_is_not_an_integer_datapath() {
     let dir = example("digits_mlp");
     let mut mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     mlp.layers[0].activation = Activation::Sigmoid;
-    let e = quantize(&mlp, &[vec![0.0; 64]], &QuantConfig::default()).unwrap_err();
+    let seen = vec![vec![0.0; 64]; mlp.layers.len()];
+    let e = quantize(&mlp, &seen, 1, &QuantConfig::default()).unwrap_err();
     assert_eq!(
         e.to_string(),
         "layer `node_linear` uses Sigmoid between layers; the integer crossbar datapath supports Relu or no activation there (Sigmoid and Tanh only after the last layer)"
     );
     // Without calibration data there is no activation range to quantize with.
     mlp.layers[0].activation = Activation::Relu;
-    let e = quantize(&mlp, &[], &QuantConfig::default()).unwrap_err();
+    let e =
+        quantize(&mlp, &vec![vec![]; mlp.layers.len()], 0, &QuantConfig::default()).unwrap_err();
     assert!(e.to_string().starts_with("activation ranges need calibration data"), "{e}");
 }
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use tessera::crossbar::adc::Adc;
 use tessera::crossbar::dataset::ExampleData;
 use tessera::crossbar::device::{program, DeviceConfig};
-use tessera::crossbar::mlp::extract_mlp;
-use tessera::crossbar::quant::{argmax_agreement, quantize, QLayer, QuantConfig};
+use tessera::crossbar::mlp::import_graph;
+use tessera::crossbar::quant::{argmax_agreement, quantize_graph, QLayer, QuantConfig};
 use tessera::crossbar::sim::{
     simulate_layer, CrossbarNet, Events, Exceeding, Hooks, LayerHw, LayerInput, SumSink,
 };
@@ -173,9 +173,9 @@ fn example(name: &str) -> PathBuf {
 /// bit for bit; returns its argmax agreement with the framework's outputs.
 fn network_agreement(name: &str, cfg: &XbarConfig) -> (f64, bool) {
     let dir = example(name);
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let graph = import_graph(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
-    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    let q = quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1;
     let net = CrossbarNet::build(&q, cfg, &DeviceConfig::ideal()).unwrap();
     let mut identical = true;
     let outs: Vec<Vec<f32>> = data
@@ -214,9 +214,9 @@ fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
 #[test]
 fn batches_equal_rows_simulated_alone() {
     let dir = example("digits_mlp");
-    let mlp = extract_mlp(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let graph = import_graph(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
     let data = ExampleData::load(&dir).unwrap();
-    let q = quantize(&mlp, &data.x_calib, &QuantConfig::default()).unwrap();
+    let q = quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1;
     // The last configuration is calibration's: a lossless ADC on ideal cells.
     for (rows, cell_bits, encoding, adc_bits, full_scale, on_off) in [
         (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), 17.0),

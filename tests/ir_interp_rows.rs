@@ -148,3 +148,68 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+    /// A batch of rows times a constant (`matmul`, batched over the rows), and `gemm` with the
+    /// weight stored `[n][k]` (row by row), in both precisions against naive oracles: f32 sums
+    /// from `0.0`, or f64 sums of the exact products from `-0.0` rounded once; then Sigmoid in
+    /// the same precision. The sizes cross the kernel's tile (16 columns), `k`-chunk (128) and
+    /// row-block (32) boundaries.
+    #[test]
+    fn products_match_naive_sums_in_both_precisions(
+        rows in 1usize..70, k in 1usize..300, n in 1usize..40, seed in 0u32..1000,
+        gemm in any::<bool>(), wide in any::<bool>(),
+    ) {
+        use interp::Precision;
+        let w = values(k * n, seed ^ 5);
+        let mut g = Graph::new();
+        let shape = if gemm { vec![1, k] } else { vec![k] };
+        let x = g.add_input("x", Tensor::f32(shape.clone(), vec![0.0; k]).unwrap().ty()).unwrap();
+        let (w_shape, op) = if gemm {
+            (vec![n, k], Op::Gemm { alpha: 1.0, beta: 1.0, trans_a: false, trans_b: true })
+        } else {
+            (vec![k, n], Op::MatMul)
+        };
+        // `gemm` reads the weight transposed: store it so that both compute x . w[:, j].
+        let stored: Vec<f32> = if gemm {
+            (0..n * k).map(|q| w[(q % k) * n + q / k]).collect()
+        } else {
+            w.clone()
+        };
+        let c = g.add(Op::Constant(Tensor::f32(w_shape, stored).unwrap()), &[]).unwrap();
+        let y = g.add(op, &[x, c]).unwrap();
+        let s = g.add(Op::Sigmoid, &[y]).unwrap();
+        g.add_output("y", y).unwrap();
+        g.add_output("s", s).unwrap();
+        let xs: Vec<Vec<f32>> = (0..rows).map(|r| values(k, seed * 7 + r as u32)).collect();
+        let inputs: Vec<Vec<Tensor>> =
+            xs.iter().map(|x| vec![Tensor::f32(shape.clone(), x.clone()).unwrap()]).collect();
+        let precision = if wide { Precision::WideSums } else { Precision::F32 };
+        let got = interp::run_rows(&g, &inputs, precision);
+        for (x, got) in xs.iter().zip(got) {
+            let got = got.unwrap();
+            let dot = |j: usize| -> f32 {
+                if wide {
+                    (0..k).fold(-0f64, |s, p| s + f64::from(x[p]) * f64::from(w[p * n + j])) as f32
+                } else {
+                    (0..k).fold(0f32, |s, p| s + x[p] * w[p * n + j])
+                }
+            };
+            let want: Vec<f32> = (0..n).map(dot).collect();
+            let sig: Vec<u32> = want
+                .iter()
+                .map(|&v| {
+                    if wide {
+                        ((1.0 / (1.0 + (-f64::from(v)).exp())) as f32).to_bits()
+                    } else {
+                        (1.0 / (1.0 + (-v).exp())).to_bits()
+                    }
+                })
+                .collect();
+            let bits = |t: &Tensor| t.floats().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&got[0]), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            prop_assert_eq!(bits(&got[1]), sig);
+        }
+    }
+}

@@ -281,10 +281,12 @@ fn ir_interpreter_and_attention_quantizer_end() {
 /// search on special factors, the host input quantizer.
 #[test]
 fn crossbar_quantizer_ends() {
-    use tessera::crossbar::mlp::extract_mlp;
-    use tessera::crossbar::quant::{quantize, Calibration, QuantConfig, Requant, ScaleGranularity};
+    use tessera::crossbar::mlp::import_graph;
+    use tessera::crossbar::quant::{
+        quantize_graph, Calibration, QuantConfig, Requant, ScaleGranularity,
+    };
     let model = load_onnx(&root().join("examples/digits_mlp/model.onnx")).unwrap();
-    let mlp = extract_mlp(&model).unwrap();
+    let graph = import_graph(&model).unwrap();
     let rows: Vec<Vec<f32>> = special_rows(64).rows().into_iter().map(|r| r.to_vec()).collect();
     for cfg in [
         QuantConfig::default(),
@@ -297,9 +299,9 @@ fn crossbar_quantizer_ends() {
         },
     ] {
         for subset in [rows.clone(), rows[..1].to_vec(), vec![vec![f32::NAN; 64]]] {
-            let m = mlp.clone();
-            let q = ends("crossbar quantize", move || quantize(&m, &subset, &cfg));
-            if let Ok(q) = q {
+            let g = graph.clone();
+            let q = ends("crossbar quantize", move || quantize_graph(&g, &subset, &cfg));
+            if let Ok((_, q)) = q {
                 for x in special_rows(64).rows() {
                     let (q2, x) = (q.clone(), x.to_vec());
                     let _ = ends("quantized forward", move || q2.forward(&x));

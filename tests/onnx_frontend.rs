@@ -229,9 +229,10 @@ mod corrupted {
                     let n: usize = m.inputs[0].shape.iter().product();
                     let _ = reference(&m, &[&vec![1.0; n]]);
                     let _ = tessera::attention::import::import(&m);
-                    if let Ok(mlp) = tessera::crossbar::mlp::extract_mlp(&m) {
+                    if let Ok(g) = tessera::crossbar::mlp::import_graph(&m) {
                         let cfg = tessera::crossbar::quant::QuantConfig::default();
-                        if let Ok(q) = tessera::crossbar::quant::quantize(&mlp, &[vec![1.0; n]], &cfg) {
+                        let calib = [vec![1.0; n]];
+                        if let Ok((_, q)) = tessera::crossbar::quant::quantize_graph(&g, &calib, &cfg) {
                             let _ = q.forward(&vec![0.5; n]);
                         }
                     }

@@ -1,7 +1,7 @@
 //! The `xbar` dialect: an MLP's forms from the ONNX graph to programmed crossbar arrays.
 //!
-//! - `xbar.dense_chain`: the chain of dense layers the ONNX graph holds, in float with trained
-//!   QONNX quantizers applied (see [`Mlp::forward`]).
+//! The model-level graph is the ONNX importer's core ops; `quantize` turns its dense-layer chain
+//! into the ops below.
 //! - `xbar.input_quant`: the host's quantizer of the graph input, `[n] f32 -> [n]` codes.
 //! - `xbar.dense` (`quantize`): a quantized layer's exact product `y_j = sum_i x_i w[j,i]`
 //!   (the bias is a following core `int_add` of a constant).
@@ -18,18 +18,13 @@
 //! each `xbar.array` names its part of them.
 //! - `xbar.dequant`: the host's conversion of the last accumulators to the ONNX output space.
 
-use super::mlp::Mlp;
 use super::ops::{self as xbar, OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, QLayer};
 use crate::ir::dialect::DialectOp;
-use crate::ir::dialect::{f32_tensor, int_tensor, operand_f32, operand_ints, per_sample};
+use crate::ir::dialect::{f32_tensor, int_tensor, operand_f32, operand_ints};
 use crate::ir::OpError;
 use crate::ir::{Tensor, TensorType};
 use std::sync::Arc;
-
-/// `xbar.dense_chain`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DenseChain(pub Arc<Mlp>);
 
 /// `xbar.input_quant`.
 #[derive(Clone, Debug, PartialEq)]
@@ -58,26 +53,6 @@ pub struct XbarReadout {
 /// `xbar.dequant`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct XbarDequant(pub Arc<OutputDequant>);
-
-impl DialectOp for DenseChain {
-    fn name(&self) -> &'static str {
-        "xbar.dense_chain"
-    }
-    fn verify(&self) -> Result<(), OpError> {
-        xbar::check_chain(&self.0)
-    }
-    fn infer_type(&self, operands: &[&TensorType]) -> Result<TensorType, OpError> {
-        xbar::dense_chain_type(&self.0, operands[0])
-    }
-    fn attributes(&self) -> Vec<(&'static str, String)> {
-        xbar::chain_attrs(&self.0)
-    }
-    fn eval(&self, a: &[&Tensor], ty: &TensorType) -> Result<Tensor, OpError> {
-        let n = self.0.layers.first().map_or(0, |l| l.n_in);
-        per_sample(a[0], ty, n, |x| Ok(self.0.forward(x)))
-    }
-    crate::dialect_op_boilerplate!();
-}
 
 impl DialectOp for XbarInputQuant {
     fn name(&self) -> &'static str {

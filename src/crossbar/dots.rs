@@ -1,6 +1,7 @@
-//! Dot products of many rows with one weight matrix, in f64: the float model's layers
-//! ([`super::mlp::Mlp::forward_batch`]) and the exact integer reference of the lossy
-//! measurement both reduce to this.
+//! Dot products of many rows with one weight matrix, in f64: the exact integer reference of
+//! the lossy measurement (weight codes times activation codes). The float model is the
+//! interpreter's (`crate::ir::interp`, f64 sums); the f32 instance below is kept for the tests
+//! that pin the summation order.
 //!
 //! Evaluating a batch one row at a time reads every weight once per row; at 17 M weights
 //! (68 MB of f32) that is a pass over main memory per row. Here a block of [`ROWS`] rows is
@@ -32,6 +33,7 @@ pub trait Exact: Copy {
     }
 }
 
+#[cfg(test)]
 impl Exact for f32 {
     #[inline(always)]
     fn to_f64(self) -> f64 {

@@ -2,8 +2,9 @@
 //! `map m -> xbar using crossbar_tile(...)` onto an `rram_1t1r` instance.
 //!
 //! Pipeline ([`PIPELINE`]): `quantize` → `crossbar-tile` → `crossbar-program`, run by the pass
-//! manager on the model-level graph (`dense_chain`), verified after every pass and dumpable with
-//! `--dump-ir`. The mapping's options are the union of the three passes' options (`tessera
+//! manager on the model-level graph the ONNX importer builds (core `matmul`, `add`, `relu`,
+//! `quant`, ... ops; `quantize` recognises the dense-layer chain in it), verified after every
+//! pass and dumpable with `--dump-ir`. The mapping's options are the union of the three passes' options (`tessera
 //! passes` lists them); geometry, read-out and device figures default to the instance's
 //! (`stdlib/crossbar.tess`). Activation ranges are calibrated on the job's calibration data or
 //! `X_calib.npy` beside the model.
@@ -14,8 +15,8 @@
 //! simulator-only: the RTL is then the noise-free chip, and `verify` says it cannot compare.
 
 use super::cost::{price, CrossbarParams};
-use super::graph::{model_graph, Network};
-use super::mlp::{extract_mlp, from_graph, import_graph};
+use super::graph::Network;
+use super::mlp::{extract_mlp, import_graph, layout};
 use super::report::summarize;
 use super::sim::{BatchRun, CrossbarNet, Events};
 use crate::backend::verilog::bits::Bits;
@@ -60,16 +61,16 @@ impl Family for CrossbarFamily {
         }
         let mut model = load_onnx(&job.model.path)?;
         let imported = import_graph(&model).map_err(FlowError::Model)?;
-        // The imported graph holds the weights now: the file's decoded copy goes before the
-        // chain's own copy is made (the representable check reads only node names from it),
-        // so a model's weights are held twice at most while loading, not three times.
+        // The imported graph holds the weights now: the file's decoded copy goes (the
+        // representable check reads only node names from it), so the weights are held once.
         model.constants.clear();
-        let mlp = from_graph(&imported, &model.file).map_err(FlowError::Model)?;
+        // The chain is recognised here too (its layout, without copying the weights), so a
+        // model outside the mapping is refused naming its file and node before any pass runs;
+        // `quantize` recognises it again on the graph.
+        let mlp = layout(&imported, &model.file).map_err(FlowError::Model)?;
         let calib = calibration(job)?;
         super::representable::check(&model, &imported, &mlp, &calib)?;
-        let (input, output) = (&model.inputs[0].name, &model.outputs[0].name);
-        let graph = model_graph(Arc::new(mlp), input, output).map_err(FlowError::Model)?;
-        Ok(Model::new(graph, Some(calib)))
+        Ok(Model::new(imported, Some(calib)))
     }
     /// A requantization overflow in `quantize` is E0102 on the layer's weight tensor (the
     /// model is read again to name it; this runs only on failure).
@@ -95,8 +96,9 @@ pub struct CrossbarCompiled {
     pub top: String,
     /// Seed of the read-noise stream in simulation (the programming seed).
     pub seed: u64,
-    /// The float model, the reference the lossy steps are measured against.
-    pub reference: Arc<super::mlp::Mlp>,
+    /// The model-level graph the passes started from: the float reference the lossy steps
+    /// are measured against ([`super::mlp::reference`]).
+    pub model: Arc<crate::ir::Graph>,
     /// The last noise-free `simulate`'s per-row codes and accumulators: `compile` writes the
     /// test vectors from the rows it just simulated instead of simulating them again.
     last_run: Mutex<Option<NoiseFreeRun>>,
@@ -139,15 +141,8 @@ fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
     let network = super::graph::read(&result.graph).map_err(FlowError::Model)?;
     let net = network.net().map_err(FlowError::Model)?;
     let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
-    // The float chain the frontend read, from the model-level graph the passes started from.
-    let chain = result.model.node_ids().into_iter().find_map(|n| {
-        result.model.op(n).dialect::<super::dialect::DenseChain>().map(|c| c.0.clone())
-    });
-    let reference = chain.ok_or_else(|| {
-        FlowError::Model("the model-level graph holds no `xbar.dense_chain`".into())
-    })?;
     Ok(CrossbarCompiled {
-        reference,
+        model: Arc::new(result.model),
         seed: net.dev.seed,
         network,
         net,
@@ -248,7 +243,8 @@ impl Compiled for CrossbarCompiled {
         let rows = |a: ArrayView2<f32>| Self::rows(a);
         let (xs, ys) = (rows(x), rows(run.outputs.view()));
         let counted = self.with_run(x, |r| r.saturated);
-        Ok(super::lossy::steps(&self.net, &self.reference, &xs, &ys, self.is_exact(), counted))
+        super::lossy::steps(&self.net, &self.model, &xs, &ys, self.is_exact(), counted)
+            .map_err(FlowError::Model)
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower(&self.network, &self.top)

@@ -1,9 +1,10 @@
 //! The crossbar family's graphs and how they are read back.
 //!
-//! Model level (the frontend's): `x: [n_in] f32 -> xbar.dense_chain -> output`.
+//! Model level (the frontend's): the ONNX importer's core ops, `x: [n_in] f32 -> matmul -> add
+//! -> relu -> ... -> output` (QONNX `quant` nodes where the model has them).
 //!
 //! Hardware level (one line per layer, host parts marked), what `quantize` writes in place of
-//! the `dense_chain` node and the later passes rewrite layer node by layer node:
+//! the float chain and the later passes rewrite layer node by layer node:
 //!
 //! ```text
 //! x: [n] f32 -> xbar.input_quant (host) -> codes
@@ -18,8 +19,7 @@
 //! them back into a [`Network`], the plan the simulator, the RTL and `crossbar-tile`'s ADC
 //! calibration are built from.
 
-use super::dialect::{DenseChain, XbarArray, XbarDense, XbarDequant, XbarInputQuant, XbarReadout};
-use super::mlp::Mlp;
+use super::dialect::{XbarArray, XbarDense, XbarDequant, XbarInputQuant, XbarReadout};
 use super::ops::{OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, LayerRequant, LayerTail, QLayer, QuantizedMlp, Requant};
 use super::sim::CrossbarNet;
@@ -28,16 +28,6 @@ use std::sync::Arc;
 
 fn ge(e: GraphError) -> String {
     e.to_string()
-}
-
-/// `input: [n_in] f32 -> dense_chain -> output: [n_out] f32`.
-pub fn model_graph(mlp: Arc<Mlp>, input: &str, output: &str) -> Result<Graph, String> {
-    let n_in = mlp.layers.first().ok_or("the network has no layer")?.n_in;
-    let mut g = Graph::new();
-    let x = g.add_input(input, TensorType::f32(vec![n_in])).map_err(ge)?;
-    let y = g.add(Op::dialect_op(DenseChain(mlp)), &[x]).map_err(ge)?;
-    g.add_output(output, y).map_err(ge)?;
-    Ok(g)
 }
 
 /// Narrowest format of the integers in `v` (at least one bit).
@@ -194,19 +184,6 @@ fn io(g: &Graph) -> Result<(NodeId, NodeId), String> {
             o.len()
         )),
     }
-}
-
-/// The `dense_chain` node of a model-level graph and its float network.
-pub fn read_model(g: &Graph) -> Result<(NodeId, Arc<Mlp>), String> {
-    let (x, out) = io(g)?;
-    let c = single_user(g, x)?;
-    let Some(DenseChain(m)) = g.op(c).dialect::<DenseChain>() else {
-        return Err(format!("the graph input feeds `{}`, not a dense chain", g.op(c).mnemonic()));
-    };
-    if single_user(g, c)? != out {
-        return Err("the dense chain must feed the graph output directly".into());
-    }
-    Ok((c, m.clone()))
 }
 
 /// The layer an op computes the product of (`xbar.dense` or `xbar.readout`), if it is one.

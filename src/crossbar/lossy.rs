@@ -9,10 +9,11 @@
 //! a trained QONNX quantizer clips exactly as the float model does, so neither is counted.
 //! Saturated ADC reads are counted noise-free, from the simulator's partial-sum histogram.
 
-use super::mlp::{Activation, Mlp};
+use super::mlp::{layout, reference, Activation, Mlp};
 use super::quant::LayerRequant;
 use super::sim::CrossbarNet;
 use crate::diagnostics::Code;
+use crate::ir::Graph;
 use crate::report::lossy::fmt_err;
 use crate::report::{compare_outputs, LossyStep};
 
@@ -85,14 +86,19 @@ fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
 /// else they are counted here by simulating `xs` again.
 pub fn steps(
     net: &CrossbarNet,
-    mlp: &Mlp,
+    model: &Graph,
     xs: &[Vec<f32>],
     outputs: &[Vec<f32>],
     exact: bool,
     saturated_reads: Option<(u64, u64)>,
-) -> Vec<LossyStep> {
-    let reference: Vec<Vec<f32>> =
-        xs.chunks(ROW_BLOCK).flat_map(|b| mlp.forward_batch(b)).collect();
+) -> Result<Vec<LossyStep>, String> {
+    let mut float = Vec::with_capacity(xs.len());
+    for block in xs.chunks(ROW_BLOCK) {
+        float.extend(reference(model, block)?);
+    }
+    let reference = float;
+    // The chain's activations and quantizers (which clips count), without its weights.
+    let mlp = &layout(model, "the model")?;
     let (argmax, max_error) = compare_outputs(outputs, &reference);
     let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
     let mut out = Vec::new();
@@ -153,5 +159,5 @@ pub fn steps(
             max_error: Some(max_error),
         });
     }
-    out
+    Ok(out)
 }

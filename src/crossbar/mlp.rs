@@ -8,9 +8,11 @@
 //! `quant` its trained activation scale.
 
 use crate::frontend::onnx::{import, OnnxError, OnnxModel};
+use crate::ir::interp::{self, Precision};
 use crate::ir::nn::{quant_range, QuantOp, Rounding};
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Graph, NodeId, Op, Tensor};
 use crate::passes::pattern::{dense_after, weight_source};
+use std::ops::ControlFlow;
 
 /// A trained quantizer taken from a QONNX `Quant` node (zero point 0: symmetric).
 #[derive(Clone, Debug, PartialEq)]
@@ -81,90 +83,54 @@ pub struct Mlp {
     pub output_quant: Option<TrainedQuant>,
 }
 
-impl Mlp {
-    /// Float forward pass of one sample (see [`Mlp::forward_batch`]).
-    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        self.forward_batch(&[x.to_vec()]).pop().unwrap_or_default()
-    }
-
-    /// Float forward pass of every row, applying trained QONNX quantizers in float exactly as
-    /// the QONNX executor does: the chain's calibration arithmetic (dot products accumulated in
-    /// f64). It equals `crate::ir::interp` on the imported graph up to the rounding of those
-    /// sums (the interpreter accumulates in f32, like onnxruntime's reference kernels). Each
-    /// output is the same f64 sum whatever the batch ([`super::dots`]).
-    pub fn forward_batch(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let h = self.propagate(xs, self.layers.len(), |_, _| {});
-        let width = if xs.is_empty() { 0 } else { h.len() / xs.len() };
-        (0..xs.len())
-            .map(|r| {
-                let mut row = h[r * width..(r + 1) * width].to_vec();
-                if let Some(q) = &self.output_quant {
-                    row = fake_quant(&row, q, 1);
-                }
-                if self.softmax {
-                    softmax(&mut row);
-                }
-                row
-            })
-            .collect()
-    }
-
-    /// The inputs of every layer for every row (before that layer's input quantizer, if any),
-    /// one row-major `[rows][n_in]` matrix per layer: what activation calibration looks at.
-    pub fn layer_inputs_batch(&self, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
-        let mut out = Vec::with_capacity(self.layers.len());
-        // The last layer's outputs are nobody's input: stop before its product.
-        let last = self.layers.len().saturating_sub(1);
-        let h = self.propagate(xs, last, |_, h| out.push(h.to_vec()));
-        if !self.layers.is_empty() {
-            out.push(h);
-        }
-        out
-    }
-
-    /// Runs the first `count` layers on the rows `xs`, showing `input(l, h)` each layer's
-    /// input (row-major, before its input quantizer), and returns the last one's outputs.
-    fn propagate(
-        &self,
-        xs: &[Vec<f32>],
-        count: usize,
-        mut input: impl FnMut(usize, &[f32]),
-    ) -> Vec<f32> {
-        let rows = xs.len();
-        let mut h: Vec<f32> = xs.iter().flatten().copied().collect();
-        for (l, layer) in self.layers.iter().take(count).enumerate() {
-            input(l, &h);
-            h = layer.forward_rows(&h, rows);
-        }
-        h
-    }
+/// The float reference of a crossbar model: its model-level graph evaluated by the one
+/// interpreter ([`crate::ir::interp`]) with f64 sums ([`Precision::WideSums`]), QONNX
+/// quantizers applied in float as the QONNX executor does. Each row's outputs are the same
+/// whatever the batch.
+pub fn reference(g: &Graph, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+    let rows = input_rows(g, xs)?;
+    interp::run_rows(g, &rows, Precision::WideSums)
+        .into_iter()
+        .map(|r| {
+            let out = r.map_err(|e| e.to_string())?;
+            let t = out.first().ok_or("the graph has no output")?;
+            Ok(t.floats().ok_or("the graph output is not float")?.to_vec())
+        })
+        .collect()
 }
 
-impl DenseLayer {
-    /// `act(W q(x) + b)` for `rows` row-major inputs, `q` the trained input quantizer if any.
-    fn forward_rows(&self, h: &[f32], rows: usize) -> Vec<f32> {
-        let quantized: Vec<f32>;
-        let hin = match &self.input_quant {
-            Some(q) => {
-                quantized = h.chunks(self.n_in.max(1)).flat_map(|r| fake_quant(r, q, 1)).collect();
-                &quantized
+/// The value of each node `at` for every row of `xs` under [`reference`]'s arithmetic, one
+/// row-major `[rows][width]` matrix per node: what activation calibration looks at.
+pub fn values_at(g: &Graph, at: &[NodeId], xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
+    let rows = input_rows(g, xs)?;
+    // The graph input's values are the rows themselves (the interpreter visits computed
+    // values only).
+    let mut out: Vec<Vec<f32>> =
+        at.iter().map(|n| if g.inputs().contains(n) { xs.concat() } else { Vec::new() }).collect();
+    // Rows are visited in order for each node, so appending keeps them row-major.
+    let status = interp::trace_rows_with(g, &rows, Precision::WideSums, |_, id, v| {
+        for (k, n) in at.iter().enumerate() {
+            if *n == id {
+                out[k].extend_from_slice(v.floats().unwrap_or_default());
             }
-            None => h,
-        };
-        let fq: Vec<f32>;
-        let w = match &self.weight_quant {
-            Some(q) => {
-                fq = fake_quant(&self.weight, q, self.n_in);
-                &fq
-            }
-            None => &self.weight,
-        };
-        let dots = super::dots::dots(w, hin, rows, self.n_in, self.n_out);
-        dots.iter()
-            .zip(self.bias.iter().cycle())
-            .map(|(d, b)| self.activation.apply(*d as f32 + b))
-            .collect()
+        }
+        ControlFlow::Continue(())
+    });
+    for s in status {
+        s.map_err(|e| e.to_string())?;
     }
+    Ok(out)
+}
+
+/// The rows `xs` as tensors of the graph input's type.
+fn input_rows(g: &Graph, xs: &[Vec<f32>]) -> Result<Vec<Vec<Tensor>>, String> {
+    let [input] = g.inputs() else {
+        return Err(format!("the model-level graph has {} inputs, not one", g.inputs().len()));
+    };
+    let shape = g.ty(*input).shape.clone();
+    xs.iter()
+        .map(|x| Ok(vec![Tensor::f32(shape.clone(), x.clone()).map_err(|e| e.to_string())?]))
+        .collect()
 }
 
 /// Numerically stable softmax in place (f64 sums, as the ONNX reference does).
@@ -232,6 +198,29 @@ fn io_count(file: &str, inputs: usize, outputs: usize) -> String {
 /// Extracts the dense-layer chain from a model-level graph; the error names the node that
 /// breaks the pattern (`file` is the model's, for messages).
 pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
+    walk(g, file, true).map(|c| c.mlp)
+}
+
+/// A dense-layer chain found in a model-level graph, with the nodes it reads.
+pub struct Chain {
+    pub mlp: Mlp,
+    /// Per layer, the value it takes (before its input quantizer, if any).
+    pub inputs: Vec<NodeId>,
+}
+
+/// [`from_graph`] with where each layer's input is in `g`.
+pub fn chain(g: &Graph, file: &str) -> Result<Chain, String> {
+    walk(g, file, true)
+}
+
+/// The chain's layers without their weights (each `weight` empty): activations, quantizers
+/// and sizes, without a copy of every weight.
+pub fn layout(g: &Graph, file: &str) -> Result<Mlp, String> {
+    walk(g, file, false).map(|c| c.mlp)
+}
+
+/// Walks the chain from the graph input; `weights` says whether to copy the weights.
+fn walk(g: &Graph, file: &str, weights: bool) -> Result<Chain, String> {
     // Source names (graph inputs by their declared name); never a raw graph index.
     let name = |id: NodeId| match (g.op(id), &g.node(id).name) {
         (Op::Input { name, .. }, _) => name.clone(),
@@ -247,6 +236,9 @@ pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
     let mut cur = *input;
     let mut layers: Vec<DenseLayer> = Vec::new();
     let mut pending_quant: Option<TrainedQuant> = None;
+    // The value the pending quantizer reads: the next layer's input.
+    let mut pending_input: Option<NodeId> = None;
+    let mut inputs: Vec<NodeId> = Vec::new();
     let mut softmax = false;
     let mut expect_activation = false;
     loop {
@@ -286,6 +278,7 @@ pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
                     return Err(err(n, "two activation quantizers in a row"));
                 }
                 pending_quant = Some(q);
+                pending_input = Some(cur);
                 expect_activation = false;
             }
             Op::MatMul => {
@@ -295,8 +288,9 @@ pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
                         &format!("input has shape {vshape:?}; dense layers need [1, features]"),
                     ));
                 }
-                let mut layer = dense_from(g, n, cur, &name(n)).map_err(|e| err(n, &e))?;
+                let mut layer = dense_from(g, n, cur, &name(n), weights).map_err(|e| err(n, &e))?;
                 layer.input_quant = pending_quant.take();
+                inputs.push(pending_input.take().unwrap_or(cur));
                 cur = n;
                 // The bias is a following add of a constant (a Gemm's C, scaled by beta): the
                 // shared dense-layer matcher's bias add, checked here.
@@ -341,7 +335,7 @@ pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
     if layers.is_empty() {
         return Err(format!("{file}: the model has no dense layer"));
     }
-    Ok(Mlp { layers, softmax, output_quant: pending_quant })
+    Ok(Chain { mlp: Mlp { layers, softmax, output_quant: pending_quant }, inputs })
 }
 
 /// The values of a constant node.
@@ -417,7 +411,14 @@ fn trained_quant(
 
 /// Builds a layer from `matmul(x, W)` whose weight is a constant `[in, out]`, a QONNX `quant`
 /// of one, or a transposing `gather` of a `quant` of an `[out, in]` constant (Gemm `transB`).
-fn dense_from(g: &Graph, n: NodeId, input: NodeId, name: &str) -> Result<DenseLayer, String> {
+/// Without `copy`, the layer's `weight` is left empty.
+fn dense_from(
+    g: &Graph,
+    n: NodeId,
+    input: NodeId,
+    name: &str,
+    copy: bool,
+) -> Result<DenseLayer, String> {
     let ops = g.operands(n);
     if ops[0] != input {
         return Err("the activation must be MatMul's first operand".into());
@@ -435,8 +436,8 @@ fn dense_from(g: &Graph, n: NodeId, input: NodeId, name: &str) -> Result<DenseLa
     }
     let (n_out, n_in) = if trans_b { (wshape[0], wshape[1]) } else { (wshape[1], wshape[0]) };
     // To [out][in]; QONNX per-channel weight scales are laid out along the output axis.
-    let mut weight = vec![0f32; n_out * n_in];
-    for j in 0..n_out {
+    let mut weight = vec![0f32; if copy { n_out * n_in } else { 0 }];
+    for j in (0..n_out).filter(|_| copy) {
         for i in 0..n_in {
             weight[j * n_in + i] = if trans_b { wv[j * n_in + i] } else { wv[i * n_out + j] };
         }

@@ -3,8 +3,6 @@
 //! stays a list and the crossbar arithmetic lives in one place).
 //!
 //! The ops, from model level to hardware level:
-//! - `xbar.dense_chain` ([`crate::crossbar::mlp::Mlp`]): the float network, `[n_in] f32 -> [n_out]
-//!   f32`, as the frontend read it (trained QONNX quantizers included).
 //! - `xbar.input_quant` ([`InputQuant`]): the host's float-to-code quantizer of the graph input.
 //! - `xbar.dense` ([`QLayer`]): a quantized layer's exact integer product `sum_i x_i w[j,i]`.
 //! - `xbar.array` / `xbar.readout` ([`XbarLayerHw`], shared by a layer's arrays and read-out):
@@ -16,7 +14,7 @@
 
 use super::adc::Adc;
 use super::device::{program, Codes, DeviceConfig, ProgrammedLayer};
-use super::mlp::{fake_quant, softmax, Activation, Mlp, TrainedQuant};
+use super::mlp::{fake_quant, softmax, Activation, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
 use crate::ir::OpError;
@@ -295,39 +293,6 @@ fn codes_operand(
     Ok((lo, hi))
 }
 
-/// Type of `xbar.dense_chain`: `[n_in] f32 -> [n_out] f32`.
-pub fn dense_chain_type(m: &Mlp, x: &TensorType) -> Result<TensorType, OpError> {
-    let (first, last) = match (m.layers.first(), m.layers.last()) {
-        (Some(f), Some(l)) => (f, l),
-        _ => return Err(OpError::Operand("the chain has no layer".into())),
-    };
-    if x.format != NumFormat::Float32 || x.shape != [first.n_in] {
-        return Err(OpError::Operand(format!("operand {x} must be [{}] f32", first.n_in)));
-    }
-    Ok(TensorType::f32(vec![last.n_out]))
-}
-
-/// Invariants of a `xbar.dense_chain`: layer sizes connect and weights have their sizes.
-pub fn check_chain(m: &Mlp) -> Result<(), OpError> {
-    for (i, l) in m.layers.iter().enumerate() {
-        if l.weight.len() != l.n_in * l.n_out || l.bias.len() != l.n_out {
-            return Err(OpError::Attribute(format!(
-                "layer `{}` has inconsistent weight or bias sizes",
-                l.name
-            )));
-        }
-        if let Some(next) = m.layers.get(i + 1) {
-            if next.n_in != l.n_out {
-                return Err(OpError::Attribute(format!(
-                    "layer `{}` has {} outputs but `{}` takes {} inputs",
-                    l.name, l.n_out, next.name, next.n_in
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Type of `xbar.input_quant`: `[n] f32 -> [n]` codes in `[lo, hi]`.
 pub fn input_quant_type(q: &InputQuant, x: &TensorType) -> Result<TensorType, OpError> {
     if x.format != NumFormat::Float32 || x.shape != [q.scale.len()] {
@@ -378,36 +343,6 @@ fn activation_name(a: Activation) -> &'static str {
         Activation::Sigmoid => "sigmoid",
         Activation::Tanh => "tanh",
     }
-}
-
-/// Printed attributes of `xbar.dense_chain`.
-pub fn chain_attrs(m: &Mlp) -> Vec<(&'static str, String)> {
-    let sizes: Vec<String> = m
-        .layers
-        .first()
-        .map(|l| l.n_in.to_string())
-        .into_iter()
-        .chain(m.layers.iter().map(|l| l.n_out.to_string()))
-        .collect();
-    let acts: Vec<&str> = m.layers.iter().map(|l| activation_name(l.activation)).collect();
-    let trained = m
-        .layers
-        .iter()
-        .map(|l| usize::from(l.weight_quant.is_some()) + usize::from(l.input_quant.is_some()))
-        .sum::<usize>()
-        + usize::from(m.output_quant.is_some());
-    let weights = hash_ints(
-        m.layers
-            .iter()
-            .flat_map(|l| l.weight.iter().chain(&l.bias).map(|x| i64::from(x.to_bits()))),
-    );
-    vec![
-        ("sizes", sizes.join("-")),
-        ("activations", acts.join(",")),
-        ("softmax", m.softmax.to_string()),
-        ("trained_quantizers", trained.to_string()),
-        ("params", weights),
-    ]
 }
 
 /// Printed attributes of `xbar.input_quant`.

@@ -25,6 +25,7 @@
 use super::mlp::{Activation, Mlp};
 use super::ops::OutputDequant;
 use crate::frontend::onnx::Rounding;
+use crate::ir::Graph;
 use std::sync::Arc;
 
 /// Weight scale granularity.
@@ -373,10 +374,27 @@ struct LayerInput {
     rounding: Rounding,
 }
 
-/// Quantizes `mlp` with activation ranges calibrated on `calib` (one flattened sample per row).
+/// Finds the dense-layer chain in the model-level graph `g` and quantizes it with activation
+/// ranges calibrated on `calib` (one flattened sample per row): the layer inputs come from the
+/// one float interpreter ([`super::mlp::values_at`], f64 sums). What the `quantize` pass runs.
+pub fn quantize_graph(
+    g: &Graph,
+    calib: &[Vec<f32>],
+    cfg: &QuantConfig,
+) -> Result<(Mlp, QuantizedMlp), QuantError> {
+    let chain = super::mlp::chain(g, "the model").map_err(QuantError::Invalid)?;
+    let seen = super::mlp::values_at(g, &chain.inputs, calib).map_err(QuantError::Invalid)?;
+    let q = quantize(&chain.mlp, &seen, calib.len(), cfg)?;
+    Ok((chain.mlp, q))
+}
+
+/// Quantizes `mlp` with activation ranges calibrated on `seen`: per layer, its float inputs
+/// on the `rows` calibration samples (row-major `[rows][n_in]`, before the layer's input
+/// quantizer; a layer with a trained quantizer reads none of its own).
 pub fn quantize(
     mlp: &Mlp,
-    calib: &[Vec<f32>],
+    seen: &[Vec<f32>],
+    rows: usize,
     cfg: &QuantConfig,
 ) -> Result<QuantizedMlp, QuantError> {
     if !(2..=16).contains(&cfg.w_bits) || !(1..=16).contains(&cfg.a_bits) {
@@ -395,14 +413,20 @@ pub fn quantize(
         }
     }
     let needs_calib = mlp.layers.iter().any(|l| l.input_quant.is_none());
-    if needs_calib && calib.is_empty() {
+    if needs_calib && rows == 0 {
         return Err(QuantError::Invalid("activation ranges need calibration data (X_calib.npy) for layers without a trained quantizer".into()));
     }
-    // Per-layer, per-channel input samples, the float model run on the whole set at once.
+    if seen.len() != n {
+        return Err(QuantError::Invalid(format!(
+            "calibration values for {} layers, the network has {n}",
+            seen.len()
+        )));
+    }
+    // Per-layer, per-channel input samples.
     let mut seen: Vec<Vec<Vec<f32>>> = mlp
         .layers
         .iter()
-        .zip(mlp.layer_inputs_batch(calib))
+        .zip(seen)
         .map(|(l, h)| {
             (0..l.n_in).map(|i| h.iter().skip(i).step_by(l.n_in).copied().collect()).collect()
         })

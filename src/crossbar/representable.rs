@@ -58,7 +58,15 @@ pub fn check(
     if let Some((r, (l, out))) = bad.into_iter().enumerate().find_map(|(r, b)| b.map(|b| (r, b))) {
         let s = index[r];
         let count = out.iter().filter(|v| !v.is_finite()).count();
-        let layer = &mlp.layers[l];
+        // `mlp` may be the chain's layout without weights: read them now, on failure only.
+        let full;
+        let layer = match &mlp.layers[l] {
+            d if d.weight.is_empty() && d.n_in * d.n_out > 0 => {
+                full = super::mlp::from_graph(g, &model.file).ok();
+                full.as_ref().map_or(d, |m| &m.layers[l])
+            }
+            d => d,
+        };
         let first = out.iter().position(|v| !v.is_finite()).unwrap_or(0);
         let tensor = weight_tensor(model, layer);
         let wmax = layer.weight.iter().fold(0f32, |m, v| m.max(v.abs()));

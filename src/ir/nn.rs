@@ -415,9 +415,15 @@ pub fn batched_matmul_type(a: &TensorType, b: &TensorType) -> Result<TensorType,
     Ok(TensorType::f32(shape))
 }
 
-/// Batched `matmul` semantics: for every batch index (operands broadcast), `C = A B` summed in
-/// f32 over increasing `k`, without fused multiply-add, like the 2-D product.
-pub fn batched_matmul_eval(a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Vec<f32>, OpError> {
+/// Batched `matmul` semantics: for every batch index (operands broadcast), `C = A B` summed
+/// over increasing `k` without fused multiply-add, like the 2-D product: in f32 from `0.0`, or
+/// with `wide` in f64 from `-0.0` (exact products, rounded once: `crate::ir::interp::Precision`).
+pub fn batched_matmul_eval(
+    a: &Tensor,
+    b: &Tensor,
+    ty: &TensorType,
+    wide: bool,
+) -> Result<Vec<f32>, OpError> {
     let (x, y) = (super::dialect::operand_f32(a)?, super::dialect::operand_f32(b)?);
     let (ra, rb, r) = (a.shape.len(), b.shape.len(), ty.rank());
     let (m, k, n) = (a.shape[ra - 2], a.shape[ra - 1], b.shape[rb - 1]);
@@ -439,6 +445,14 @@ pub fn batched_matmul_eval(a: &Tensor, b: &Tensor, ty: &TensorType) -> Result<Ve
         let ob = offset(&b.shape[..rb - 2], &bi, k * n);
         for i in 0..m {
             for j in 0..n {
+                if wide {
+                    let mut acc = -0f64;
+                    for p in 0..k {
+                        acc += f64::from(x[oa + i * k + p]) * f64::from(y[ob + p * n + j]);
+                    }
+                    out.push(acc as f32);
+                    continue;
+                }
                 let mut acc = 0f32;
                 for p in 0..k {
                     acc += x[oa + i * k + p] * y[ob + p * n + j];

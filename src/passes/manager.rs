@@ -7,6 +7,7 @@ use super::registry::{lookup_in, suggest_in};
 use super::{Pass, PassContext, PassError};
 use crate::dsl::accel::Value;
 use crate::ir::{print_graph, verify, Graph};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// One requested pass with its (unvalidated) options, as a `.tess` mapping or the command line
@@ -201,7 +202,9 @@ impl PassManager {
         if self.dumps.contains(&DumpPoint::All) {
             dumps.push(IrDump { label: "input".into(), text: print_graph(graph) });
         }
-        let mut g = graph.clone();
+        // The caller's graph is where the first pass starts, not a copy of it: a model-level
+        // graph holds every weight, and a copy would hold them twice while the passes run.
+        let mut g = Cow::Borrowed(graph);
         for (i, step) in self.steps.iter().enumerate() {
             let (name, n) = (step.pass.name(), i + 1);
             if self.wants(true, name) {
@@ -223,7 +226,7 @@ impl PassManager {
                     ir: print_graph(&next),
                 });
             }
-            g = next;
+            g = Cow::Owned(next);
             if self.wants(false, name) {
                 dumps.push(IrDump {
                     label: format!("after {name} (step {n})"),
@@ -231,6 +234,6 @@ impl PassManager {
                 });
             }
         }
-        Ok(PipelineResult { graph: g, dumps })
+        Ok(PipelineResult { graph: g.into_owned(), dumps })
     }
 }

@@ -1,9 +1,9 @@
 //! `quantize`: a float dense-layer chain → integer layers with calibrated scales.
 
 use super::common::calibration_rows;
-use crate::crossbar::graph::{add_quantized, read_model};
-use crate::crossbar::quant::{quantize, Calibration, QuantConfig, ScaleGranularity};
-use crate::ir::Graph;
+use crate::crossbar::graph::add_quantized;
+use crate::crossbar::quant::{quantize_graph, Calibration, QuantConfig, ScaleGranularity};
+use crate::ir::{Graph, Op, TensorType};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
 
 /// Quantizes weights, biases and activations to the integer semantics the crossbar, the
@@ -79,14 +79,13 @@ impl Pass for Quantize {
     fn preconditions(&self, g: &Graph) -> Result<(), crate::passes::Unmet> {
         crate::passes::rewrite::require_op(
             g,
-            |op| op.dialect::<crate::crossbar::dialect::DenseChain>().is_some(),
-            "dense-layer chain",
+            |op| matches!(op, Op::MatMul),
+            "float `matmul` (a dense layer)",
             "the ONNX frontend",
         )
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
-        let (chain, mlp) = read_model(g).map_err(fail)?;
         let p = cx.real("act-percentile")?;
         if !(p > 0.0 && p <= 100.0) {
             return Err(fail(format!("act-percentile = {p} must be in (0, 100]")));
@@ -99,16 +98,36 @@ impl Pass for Quantize {
             input_scale: granularity(cx.symbol("input-scale")?),
             calibration: if p >= 100.0 { Calibration::Max } else { Calibration::Percentile(p) },
         };
-        let n_in = mlp.layers.first().map_or(0, |l| l.n_in);
-        let calib = calibration_rows(self.name(), cx, n_in, "calibrating activation ranges")?;
-        let q = quantize(&mlp, &calib, &cfg).map_err(|e| PassError::failed_with(self.name(), e))?;
-        // The dense chain's node becomes the integer network's nodes; the rest of the graph
-        // (its input and output) stays.
-        let mut out = g.clone();
-        let x = g.operands(chain)[0];
+        let (input, output) = io_names(g).map_err(fail)?;
+        let calib =
+            calibration_rows(self.name(), cx, input.1.numel(), "calibrating activation ranges")?;
+        let (_, q) =
+            quantize_graph(g, &calib, &cfg).map_err(|e| PassError::failed_with(self.name(), e))?;
+        // The float chain between the graph's input and output becomes the integer network's
+        // nodes. Built afresh rather than edited: a copy of the float graph would hold every
+        // weight a second time.
+        let mut out = Graph::new();
+        let ge = |e: crate::ir::GraphError| fail(e.to_string());
+        let x = out.add_input(&input.0, input.1).map_err(ge)?;
         let y = add_quantized(&mut out, x, q).map_err(fail)?;
-        out.replace_all_uses(chain, y);
-        out.remove_node(chain);
+        out.add_output(&output, y).map_err(ge)?;
         Ok(out)
+    }
+}
+
+/// The graph's one input (name and type) and one output's name.
+fn io_names(g: &Graph) -> Result<((String, TensorType), String), String> {
+    let ([i], [o]) = (g.inputs(), g.outputs()) else {
+        return Err(format!(
+            "a dense-layer chain has one input and one output; the graph has {} and {}",
+            g.inputs().len(),
+            g.outputs().len()
+        ));
+    };
+    match (g.op(*i), g.op(*o)) {
+        (Op::Input { name, ty }, Op::Output { name: out }) => {
+            Ok(((name.clone(), ty.clone()), out.clone()))
+        }
+        _ => Err("the graph's input and output nodes are not `input` and `output`".into()),
     }
 }

@@ -49,7 +49,7 @@ fn core_of(model: &str, mapping: &str) -> Result<CoreParams, String> {
     job.calibration = Some(calib);
     let lowered = driver::lower(&ATTENTION_FAMILY, &job).map_err(|e| e.to_string())?;
     let g = &lowered.graph;
-    let (program, _) = program_of(g)?;
+    let (program, _) = program_of(g).map_err(|e| e.to_string())?;
     program
         .ops
         .iter()
@@ -62,7 +62,7 @@ fn core_of(model: &str, mapping: &str) -> Result<CoreParams, String> {
 
 /// Synthesizes the core module alone (the unit's streaming wrapper excluded).
 fn synth_core(p: &CoreParams) -> Result<SynthStats, String> {
-    let d = unit_design("u", p)?;
+    let d = unit_design("u", p).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let core: Vec<_> = d.modules.iter().filter(|m| m.name == "u_core").cloned().collect();
     if core.is_empty() {

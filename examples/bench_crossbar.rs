@@ -34,7 +34,7 @@ fn run(path: PathBuf, min_seconds: f64) -> Result<String, String> {
         .ok_or_else(|| format!("{}: defines no accelerator", path.display()))?;
     let job = Job::new(accel, None).map_err(|e| e.to_string())?;
     let compiled = compile_job(&job).map_err(|e| e.to_string())?;
-    let rows = read_rows_f32(&job.model_dir().join("X_test.npy"))?;
+    let rows = read_rows_f32(&job.model_dir().join("X_test.npy")).map_err(|e| e.to_string())?;
     let width = rows.first().map(Vec::len).unwrap_or(0);
     let x =
         Array2::from_shape_vec((rows.len(), width), rows.concat()).map_err(|e| e.to_string())?;

@@ -54,12 +54,12 @@ fn run(path: PathBuf) -> Result<String, String> {
         full_scale_percentile: None,
         calib: &data.x_calib,
     };
-    let points = sweep(&net.q, &spec)?;
+    let points = sweep(&net.q, &spec).map_err(|e| e.to_string())?;
     // The same grid with the ADC full scale at the array maximum (no clipping): what the ADC
     // resolution costs when its range is not fitted to the data.
     let array_max =
         SweepSpec { base: XbarConfig { full_scale: FullScale::ArrayMax, ..net.cfg }, ..spec };
-    let unfitted = sweep(&net.q, &array_max)?;
+    let unfitted = sweep(&net.q, &array_max).map_err(|e| e.to_string())?;
     Ok(format!(
         "{}: {} test samples; {}x{} arrays, {}-bit cells, {} columns per ADC, ADC full scale {} \
          levels, on/off {}, read noise {}, seed {}\n\nADC full scale as mapped:\n{}\n\

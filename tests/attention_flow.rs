@@ -259,6 +259,6 @@ fn a_schedule_with_a_gap_is_refused_when_read_back() {
     let mut unit = g.op(last).dialect::<AttnUnit>().unwrap().clone();
     unit.step += 1;
     g.node_mut(last).op = tessera::ir::Op::dialect_op(unit);
-    let e = program_of(&g).unwrap_err();
+    let e = program_of(&g).unwrap_err().to_string();
     assert!(e.contains("schedule step") && e.contains("missing"), "{e}");
 }

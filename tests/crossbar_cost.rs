@@ -121,13 +121,13 @@ fn geometry_and_device_from_the_instance() {
         (17.0, 0.05, 0.003, 0.01)
     );
     inst.params.insert("on_off".into(), q(1.0));
-    let e = DeviceConfig::from_instance(&inst, 5, 6).unwrap_err();
+    let e = DeviceConfig::from_instance(&inst, 5, 6).unwrap_err().to_string();
     assert!(e.starts_with("instance `xbar`: invalid device parameters"), "{e}");
     inst.params.insert("cell_bits".into(), q(1.5));
     let e =
         XbarConfig::from_instance(&inst, SignedEncoding::Offset, FullScale::ArrayMax).unwrap_err();
     assert_eq!(
-        e,
+        e.to_string(),
         "parameter `cell_bits` of instance `xbar` (crossbar::rram_1t1r) must be a whole number"
     );
 }
@@ -137,13 +137,13 @@ fn missing_or_mistyped_parameters_are_named() {
     let mut inst = instance();
     inst.params.remove("adc_time");
     assert_eq!(
-        CrossbarParams::from_instance(&inst).unwrap_err(),
+        CrossbarParams::from_instance(&inst).unwrap_err().to_string(),
         "instance `xbar` (crossbar::rram_1t1r) has no parameter `adc_time`, which this model needs"
     );
     let mut inst = instance();
     inst.params.insert("row_energy".into(), Value::Number(Quantity::new(1e-9, Dim::TIME)));
     assert_eq!(
-        CrossbarParams::from_instance(&inst).unwrap_err(),
+        CrossbarParams::from_instance(&inst).unwrap_err().to_string(),
         "parameter `row_energy` of instance `xbar` (crossbar::rram_1t1r) must be a energy"
     );
 }

@@ -155,7 +155,11 @@ fn non_chain_models_are_rejected_with_the_node() {
     let e = extract_mlp(&load_onnx(&fx.join("kitchen_sink.onnx")).unwrap()).unwrap_err();
     assert_eq!(
         e,
-        "kitchen_sink.onnx: crossbar mapping needs one graph input and one output, found 1 and 2"
+        tessera::crossbar::error::XbarError::Model(
+            "kitchen_sink.onnx: crossbar mapping needs one graph input and one output, found 1 \
+             and 2"
+                .into()
+        )
     );
 }
 

@@ -104,7 +104,7 @@ fn read_treelite(p: &Path) -> Result<(), String> {
 
 fn read_onnx(p: &Path) -> Result<(), String> {
     let m = tessera::frontend::onnx::load_onnx(p).map_err(|e| e.to_string())?;
-    tessera::crossbar::mlp::extract_mlp(&m).map(|_| ())
+    tessera::crossbar::mlp::extract_mlp(&m).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// `.npy`: every reader the commands use (features, reference outputs, labels); accepted when

@@ -113,7 +113,7 @@ fn transformers_import_as_core_ops() {
         .any(|n| matches!(g.op(n), tessera::ir::Op::MatMul) && g.ty(n).shape == [2, 17, 17]);
     assert!(batched, "the score product is a batched matmul of 2 heads");
     // The patch embedding's reshape is the first node that is no dense-chain link.
-    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err();
+    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err().to_string();
     assert!(e.contains("node `/Reshape_1` (gather): moves data into [16, 4]"), "{e}");
 }
 
@@ -127,7 +127,7 @@ fn an_activation_product_imports_and_both_families_refuse_it() {
     assert!(g.topo_order().into_iter().any(|n| g.op(n).mnemonic() == "mul"));
     let e = import(&m).unwrap_err().to_string();
     assert!(e.contains("node `/Mul`: Mul (domain ai.onnx): Mul outside a recognised"), "{e}");
-    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err();
+    let e = tessera::crossbar::mlp::extract_mlp(&m).unwrap_err().to_string();
     assert!(
         e.ends_with("value `x` feeds 2 nodes; crossbar mapping needs a chain of layers"),
         "{e}"

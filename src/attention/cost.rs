@@ -21,6 +21,7 @@
 //! holds the same defaults for use without a description.
 
 use super::core::CoreEvents;
+use crate::attention::error::AttnError;
 use crate::dsl::accel::Accelerator;
 use crate::sim::cost::Ledger;
 use crate::units::Dim;
@@ -102,7 +103,7 @@ impl AttnUnits {
 
     /// The defaults overridden by the description's instances of the attention stdlib
     /// components (`power`, `area`, `cycles`, `count`, `clock`; `rows`/`cols` of `ba_cam`).
-    pub fn from_accelerator(acc: &Accelerator) -> Result<AttnUnits, String> {
+    pub fn from_accelerator(acc: &Accelerator) -> Result<AttnUnits, AttnError> {
         let mut u = AttnUnits::camformer_45nm();
         for inst in acc.instances.values() {
             let comp = inst.component.rsplit("::").next().unwrap_or(&inst.component);

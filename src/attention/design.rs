@@ -117,7 +117,7 @@ impl AttnDesign {
             }
         }
         l.add_area("linear.macs", 8.0 * u.int8_mac.total_area());
-        let verilog = machine_design(&self.top, &self.program).map_err(AttnError::Verilog)?;
+        let verilog = machine_design(&self.top, &self.program)?;
         l.latency_ns = verilog.latency as f64 / u.clock_ghz;
         // HAD against standard at the model's first attention shape, and at BERT-like shapes.
         let comparison = head_shapes.first().map(|(_, sh)| {
@@ -150,14 +150,14 @@ impl AttnDesign {
 
     /// The whole-model RTL.
     pub fn verilog(&self) -> Result<AttnVerilog, AttnError> {
-        machine_design(&self.top, &self.program).map_err(AttnError::Verilog)
+        machine_design(&self.top, &self.program)
     }
 
     /// The streaming one-head unit of attention layer `layer`, head `head`, for block-level
     /// verification and synthesis.
     pub fn unit_verilog(&self, layer: usize, head: usize) -> Result<AttnVerilog, AttnError> {
         let cp = self.core(layer, head)?;
-        unit_design(&format!("{}_unit", self.top), cp).map_err(AttnError::Verilog)
+        unit_design(&format!("{}_unit", self.top), cp)
     }
 
     /// The core parameters of attention layer `layer`, head `head`.
@@ -214,7 +214,7 @@ impl AttnDesign {
         };
         let (mut ins, mut outs) = (Vec::with_capacity(x.nrows()), Vec::with_capacity(x.nrows()));
         for (i, r) in x.rows().into_iter().enumerate() {
-            let row_err = |e: String| AttnError::Input(format!("row {i}: {e}"));
+            let row_err = |e: AttnError| AttnError::Input(format!("row {i}: {e}"));
             let codes = self.program.quantize_input(&r.to_vec()).map_err(row_err)?;
             let mut operands = None;
             run_observed(&self.program, &codes, &mut |j, mem| {
@@ -223,9 +223,10 @@ impl AttnDesign {
                 }
             })
             .map_err(row_err)?;
-            let [q, k, v] =
-                operands.ok_or_else(|| row_err(format!("attention layer {layer} did not run")))?;
-            let (input, expected) = unit_vectors(cp, &q, &k, &v).map_err(AttnError::Verilog)?;
+            let [q, k, v] = operands.ok_or_else(|| {
+                AttnError::Input(format!("row {i}: attention layer {layer} did not run"))
+            })?;
+            let (input, expected) = unit_vectors(cp, &q, &k, &v)?;
             ins.push(input);
             outs.push(expected);
         }

@@ -24,6 +24,7 @@
 use super::program::{AddOperand, BufId, Buffer, InputSpec, MachineOp, OutputSpec, Program};
 use super::quant::QuantConfig;
 use super::sim::{step, SimEvents};
+use crate::attention::error::AttnError;
 use crate::ir::dialect::{
     expect_f32, expect_int, f32_tensor, int_tensor, operand_f32, operand_ints, DialectOp,
 };
@@ -79,14 +80,14 @@ pub fn sources(op: &MachineOp) -> Vec<BufId> {
 }
 
 /// `op` reading `srcs` (in the order of [`sources`]) and writing `dst`.
-pub fn with_buffers(op: &MachineOp, srcs: &[BufId], dst: BufId) -> Result<MachineOp, String> {
+pub fn with_buffers(op: &MachineOp, srcs: &[BufId], dst: BufId) -> Result<MachineOp, AttnError> {
     if srcs.len() != sources(op).len() {
-        return Err(format!(
+        return Err(AttnError::Program(format!(
             "{} reads {} buffers, {} given",
             op.kind(),
             sources(op).len(),
             srcs.len()
-        ));
+        )));
     }
     let mut op = op.clone();
     match &mut op {
@@ -364,7 +365,8 @@ impl DialectOp for AttnUnit {
             .map(|t| t.ints().ok_or_else(|| OpError::Value("expected integer codes".to_string())))
             .collect::<Result<Vec<_>, _>>()?;
         mem.push(vec![0; self.out.len]);
-        let out = step(&self.op, &mem, &mut SimEvents::default()).map_err(OpError::Value)?;
+        let out = step(&self.op, &mem, &mut SimEvents::default())
+            .map_err(|e| OpError::Value(e.to_string()))?;
         int_tensor(ty, out.into_iter().map(i128::from).collect())
     }
     crate::dialect_op_boilerplate!();
@@ -419,12 +421,14 @@ pub fn add_program(
     p: &Program,
     config: QuantConfig,
     out_shape: Vec<usize>,
-) -> Result<NodeId, String> {
-    let ge = |e: crate::ir::GraphError| e.to_string();
+) -> Result<NodeId, AttnError> {
+    let ge = |e: crate::ir::GraphError| AttnError::Program(e.to_string());
     let ib = p.buf(p.input.buf);
     let quant = AttnInputQuant { scale: p.input.scale, lo: ib.lo, hi: ib.hi, config };
     if ib.scale != p.input.scale {
-        return Err("the input buffer's scale is not the input quantizer's".into());
+        return Err(AttnError::Program(
+            "the input buffer's scale is not the input quantizer's".into(),
+        ));
     }
     let mut node_of: HashMap<BufId, NodeId> = HashMap::new();
     node_of.insert(
@@ -433,17 +437,23 @@ pub fn add_program(
     );
     for (step, op) in p.ops.iter().enumerate() {
         let srcs = sources(op);
-        let operands =
-            srcs.iter()
-                .map(|b| {
-                    node_of.get(b).copied().ok_or_else(|| {
-                        format!("op {step} reads buffer {} before it is written", b.0)
-                    })
+        let operands = srcs
+            .iter()
+            .map(|b| {
+                node_of.get(b).copied().ok_or_else(|| {
+                    AttnError::Program(format!(
+                        "op {step} reads buffer {} before it is written",
+                        b.0
+                    ))
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let local: Vec<BufId> = (0..srcs.len()).map(BufId).collect();
         if node_of.contains_key(&op.dst()) {
-            return Err(format!("op {step} writes buffer {} a second time", op.dst().0));
+            return Err(AttnError::Program(format!(
+                "op {step} writes buffer {} a second time",
+                op.dst().0
+            )));
         }
         let out = p.buf(op.dst()).clone();
         let local_op = with_buffers(op, &local, BufId(srcs.len()))?;
@@ -453,20 +463,23 @@ pub fn add_program(
             .map_err(ge)?;
         node_of.insert(op.dst(), id);
     }
-    let y = node_of.get(&p.output.buf).copied().ok_or("the output buffer is never written")?;
+    let y = node_of
+        .get(&p.output.buf)
+        .copied()
+        .ok_or_else(|| AttnError::Program("the output buffer is never written".into()))?;
     let dq = AttnDequant { scales: p.output.scale.clone(), shape: out_shape };
     g.add(crate::ir::Op::dialect_op(dq), &[y]).map_err(ge)
 }
 
 /// The sequencer's program the hardware nodes of `g` describe (see the module docs), with the
 /// number formats it was built with.
-pub fn program_of(g: &Graph) -> Result<(Program, QuantConfig), String> {
+pub fn program_of(g: &Graph) -> Result<(Program, QuantConfig), AttnError> {
     let nodes = g.topo_order();
-    let one = |what: &str, found: Vec<NodeId>| -> Result<NodeId, String> {
+    let one = |what: &str, found: Vec<NodeId>| -> Result<NodeId, AttnError> {
         match found[..] {
             [n] => Ok(n),
-            [] => Err(format!("the graph has no {what} (run `attn-quantize`)")),
-            _ => Err(format!("the graph has more than one {what}")),
+            [] => Err(AttnError::Program(format!("the graph has no {what} (run `attn-quantize`)"))),
+            _ => Err(AttnError::Program(format!("the graph has more than one {what}"))),
         }
     };
     let qn = one(
@@ -479,7 +492,7 @@ pub fn program_of(g: &Graph) -> Result<(Program, QuantConfig), String> {
     )?;
     let (q, dq) = match (g.op(qn).dialect::<AttnInputQuant>(), g.op(dn).dialect::<AttnDequant>()) {
         (Some(q), Some(d)) => (q, d),
-        _ => return Err("host quantizer or dequantizer missing".into()),
+        _ => return Err(AttnError::Program("host quantizer or dequantizer missing".into())),
     };
     let mut units: Vec<(NodeId, &AttnUnit)> =
         nodes.iter().filter_map(|&n| g.op(n).dialect::<AttnUnit>().map(|u| (n, u))).collect();
@@ -491,16 +504,18 @@ pub fn program_of(g: &Graph) -> Result<(Program, QuantConfig), String> {
     let mut ops = Vec::with_capacity(units.len());
     for (k, (n, u)) in units.iter().enumerate() {
         if u.step != k {
-            return Err(format!("schedule step {k} is missing (found step {})", u.step));
+            return Err(AttnError::Program(format!(
+                "schedule step {k} is missing (found step {})",
+                u.step
+            )));
         }
         let srcs = g
             .operands(*n)
             .iter()
             .map(|o| {
-                buf_of
-                    .get(o)
-                    .copied()
-                    .ok_or_else(|| format!("step {k} reads a value scheduled after it"))
+                buf_of.get(o).copied().ok_or_else(|| {
+                    AttnError::Program(format!("step {k} reads a value scheduled after it"))
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let dst = BufId(buffers.len());
@@ -508,8 +523,15 @@ pub fn program_of(g: &Graph) -> Result<(Program, QuantConfig), String> {
         buffers.push(u.out.clone());
         buf_of.insert(*n, dst);
     }
-    let out_node = g.operands(dn).first().copied().ok_or("the dequantizer has no operand")?;
-    let out = buf_of.get(&out_node).copied().ok_or("the dequantizer reads no buffer")?;
+    let out_node = g
+        .operands(dn)
+        .first()
+        .copied()
+        .ok_or_else(|| AttnError::Program("the dequantizer has no operand".into()))?;
+    let out = buf_of
+        .get(&out_node)
+        .copied()
+        .ok_or_else(|| AttnError::Program("the dequantizer reads no buffer".into()))?;
     let program = Program {
         buffers,
         input: InputSpec { buf: BufId(0), scale: q.scale },

@@ -29,8 +29,34 @@ pub enum AttnError {
     Cost(String),
     #[error("Verilog lowering: {0}")]
     Verilog(String),
+    /// The machine program read back from the graph, or one of its operations, is malformed.
+    #[error("{0}")]
+    Program(String),
+    /// A machine operation cannot run on its operands (the simulator's refusal).
+    #[error("{0}")]
+    Sim(String),
+    /// A pattern the recognizer matched only in part (what breaks it, named).
+    #[error("{0}")]
+    Pattern(String),
+    /// The float reference of the lossy measurement cannot be evaluated.
+    #[error("{0}")]
+    Lossy(String),
+}
+
+/// A constant or width the Verilog builders cannot express.
+impl From<crate::backend::verilog::bits::BitsError> for AttnError {
+    fn from(e: crate::backend::verilog::bits::BitsError) -> AttnError {
+        AttnError::Verilog(e.to_string())
+    }
 }
 
 fn list(ops: &[UnsupportedOp]) -> String {
     ops.iter().map(|o| format!("  - {o}")).collect::<Vec<_>>().join("\n")
+}
+
+/// A cost figure of an instance that is missing or of the wrong dimension.
+impl From<crate::dsl::accel::ParamError> for AttnError {
+    fn from(e: crate::dsl::accel::ParamError) -> AttnError {
+        AttnError::Cost(e.to_string())
+    }
 }

@@ -200,10 +200,10 @@ fn pass_names(job: &Job) -> Result<Vec<&'static dyn crate::passes::Pass>, FlowEr
 fn realize(job: &Job, result: Lowered) -> Result<AttentionCompiled, FlowError> {
     let emit = emit_of(&job.mapping)?;
     // The program is read back from the hardware nodes `attn-quantize` left in the final graph.
-    let (program, _) = program_of(&result.graph).map_err(FlowError::Model)?;
+    let (program, _) = program_of(&result.graph).map_err(|e| FlowError::Model(e.to_string()))?;
     let program = std::sync::Arc::new(program);
-    let units = AttnUnits::from_accelerator(&job.accel)
-        .map_err(|e| FlowError::Model(super::AttnError::Cost(e).to_string()))?;
+    let units =
+        AttnUnits::from_accelerator(&job.accel).map_err(|e| FlowError::Model(e.to_string()))?;
     let mut design = AttnDesign { program, units, top: job.top.clone() };
     design.units.clock_ghz = job.clock_hz() / 1e9;
     if let Emit::Unit { layer, head } = emit {
@@ -257,7 +257,8 @@ impl Compiled for AttentionCompiled {
         x: ArrayView2<f32>,
         run: &SimRun,
     ) -> Result<Vec<crate::report::LossyStep>, FlowError> {
-        super::lossy::steps(&self.reference, x, run.outputs.view()).map_err(FlowError::Model)
+        super::lossy::steps(&self.reference, x, run.outputs.view())
+            .map_err(|e| FlowError::Model(e.to_string()))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let v = match self.emit {

@@ -1,6 +1,7 @@
 //! The transformer's lossy step: the quantized design (integer codes, binarized or int8
 //! scores, top-N keys) against the float ONNX model on the data at hand.
 
+use crate::attention::error::AttnError;
 use crate::diagnostics::Code;
 use crate::frontend::onnx::OnnxModel;
 use crate::ir::{interp, Tensor};
@@ -16,22 +17,23 @@ pub fn steps(
     model: &OnnxModel,
     x: ArrayView2<f32>,
     outputs: ArrayView2<f32>,
-) -> Result<Vec<LossyStep>, String> {
+) -> Result<Vec<LossyStep>, AttnError> {
     let rows = |a: ArrayView2<f32>| a.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>();
     let ours = rows(outputs);
     // The float reference is the one interpreter over the imported model-level graph.
-    let graph = super::import::import(model).map_err(|e| e.to_string())?;
+    let graph = super::import::import(model).map_err(|e| AttnError::Lossy(e.to_string()))?;
     let shape = graph.ty(graph.inputs()[0]).shape.clone();
     let reference = rows(x)
         .into_iter()
         .map(|r| {
-            let input = Tensor::f32(shape.clone(), r).map_err(|e| e.to_string())?;
-            let out = interp::run(&graph, &[input]).map_err(|e| e.to_string())?;
+            let input =
+                Tensor::f32(shape.clone(), r).map_err(|e| AttnError::Lossy(e.to_string()))?;
+            let out = interp::run(&graph, &[input]).map_err(|e| AttnError::Lossy(e.to_string()))?;
             out.first()
                 .and_then(|t| t.floats().map(<[f32]>::to_vec))
-                .ok_or_else(|| "the model has no float output".to_string())
+                .ok_or_else(|| AttnError::Lossy("the model has no float output".to_string()))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, AttnError>>()?;
     let (argmax, max_error) = compare_outputs(&ours, &reference);
     let scale = reference.iter().flatten().fold(1.0f64, |m, v| m.max((*v as f64).abs()));
     if max_error <= TOLERANCE * scale {

@@ -5,6 +5,7 @@
 
 use super::core::CoreParams;
 use super::lnorm::LnParams;
+use crate::attention::error::AttnError;
 use crate::ir::requant::Requant;
 use serde::Serialize;
 
@@ -172,20 +173,20 @@ impl Program {
     }
 
     /// Input codes of one float sample.
-    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>, String> {
+    pub fn quantize_input(&self, x: &[f32]) -> Result<Vec<i64>, AttnError> {
         let b = self.buf(self.input.buf);
         if x.len() != b.len {
-            return Err(format!(
+            return Err(AttnError::Sim(format!(
                 "a sample has {} values, the model input needs {}",
                 x.len(),
                 b.len
-            ));
+            )));
         }
         x.iter()
             .enumerate()
             .map(|(i, &v)| {
                 if !v.is_finite() {
-                    return Err(format!("input value {i} is {v}"));
+                    return Err(AttnError::Sim(format!("input value {i} is {v}")));
                 }
                 Ok(((f64::from(v) / self.input.scale).round_ties_even() as i64).clamp(b.lo, b.hi))
             })

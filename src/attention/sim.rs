@@ -4,6 +4,7 @@
 use super::core::{attend, CoreEvents, CoreMode};
 use super::lnorm::layer_norm_row;
 use super::program::{AddOperand, AttentionOp, GatherSrc, MachineOp, Post, Program};
+use crate::attention::error::AttnError;
 use serde::Serialize;
 
 /// Events of one inference.
@@ -26,7 +27,7 @@ pub struct SimEvents {
 }
 
 /// Runs the program on input codes and returns the output buffer's codes.
-pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), String> {
+pub fn run(p: &Program, input: &[i64]) -> Result<(Vec<i64>, SimEvents), AttnError> {
     run_observed(p, input, &mut |_, _| {})
 }
 
@@ -50,15 +51,15 @@ pub fn run_observed(
     p: &Program,
     input: &[i64],
     observe: &mut dyn FnMut(usize, &[Vec<i64>]),
-) -> Result<(Vec<i64>, SimEvents), String> {
+) -> Result<(Vec<i64>, SimEvents), AttnError> {
     let mut mem: Vec<Vec<i64>> = p.buffers.iter().map(|b| vec![0; b.len]).collect();
     let ib = p.input.buf.0;
     if input.len() != mem[ib].len() {
-        return Err(format!(
+        return Err(AttnError::Sim(format!(
             "{} input codes given, the program takes {}",
             input.len(),
             mem[ib].len()
-        ));
+        )));
     }
     mem[ib].copy_from_slice(input);
     let mut ev = SimEvents::default();
@@ -68,13 +69,13 @@ pub fn run_observed(
         let dst = op.dst().0;
         let b = &p.buffers[dst];
         if let Some(bad) = out.iter().find(|&&v| v < b.lo || v > b.hi) {
-            return Err(format!(
+            return Err(AttnError::Sim(format!(
                 "{} produced {bad}, outside buffer `{}` [{}, {}]",
                 op.kind(),
                 b.name,
                 b.lo,
                 b.hi
-            ));
+            )));
         }
         mem[dst] = out;
     }
@@ -85,7 +86,7 @@ pub fn run_observed(
 /// is not) and returns the destination's codes, counting its events into `ev`. The simulator
 /// runs it for every op of a program; an `attn.*` unit node's reference semantics is this
 /// function on its operands.
-pub fn step(op: &MachineOp, mem: &[Vec<i64>], ev: &mut SimEvents) -> Result<Vec<i64>, String> {
+pub fn step(op: &MachineOp, mem: &[Vec<i64>], ev: &mut SimEvents) -> Result<Vec<i64>, AttnError> {
     Ok(match op {
         MachineOp::Gather { src, map, .. } => map
             .iter()
@@ -138,10 +139,9 @@ pub fn step(op: &MachineOp, mem: &[Vec<i64>], ev: &mut SimEvents) -> Result<Vec<
                 .iter()
                 .map(|&x| {
                     let i = x - in_lo;
-                    usize::try_from(i)
-                        .ok()
-                        .and_then(|i| table.get(i).copied())
-                        .ok_or_else(|| format!("code {x} is outside the activation table"))
+                    usize::try_from(i).ok().and_then(|i| table.get(i).copied()).ok_or_else(|| {
+                        AttnError::Sim(format!("code {x} is outside the activation table"))
+                    })
                 })
                 .collect::<Result<_, _>>()?
         }

@@ -18,6 +18,7 @@
 
 use super::sim::Events;
 use super::tile::{TileStats, XbarConfig};
+use crate::crossbar::error::XbarError;
 use crate::dsl::accel::Instance;
 use crate::sim::cost::{j_to_pj, m2_to_um2, s_to_ns, Ledger};
 use crate::units::Dim;
@@ -72,7 +73,7 @@ impl CrossbarParams {
     ];
 
     /// Reads every figure from an instance; the error names the instance and parameter.
-    pub fn from_instance(inst: &Instance) -> Result<CrossbarParams, String> {
+    pub fn from_instance(inst: &Instance) -> Result<CrossbarParams, XbarError> {
         Ok(CrossbarParams {
             row_energy: inst.si("row_energy", Dim::ENERGY)?,
             col_energy: inst.si("col_energy", Dim::ENERGY)?,

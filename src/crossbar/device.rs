@@ -12,6 +12,7 @@
 
 use super::kernel::PlaneKernel;
 use super::tile::{ArrayTile, LayerMap};
+use crate::crossbar::error::XbarError;
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 use std::borrow::Cow;
@@ -53,7 +54,7 @@ impl DeviceConfig {
         inst: &crate::dsl::accel::Instance,
         seed: u64,
         frac_bits: u32,
-    ) -> Result<DeviceConfig, String> {
+    ) -> Result<DeviceConfig, XbarError> {
         use crate::units::Dim;
         let dev = DeviceConfig {
             on_off_ratio: inst.si("on_off", Dim::DIMENSIONLESS)?,
@@ -64,7 +65,7 @@ impl DeviceConfig {
             frac_bits,
             seed,
         };
-        dev.check().map_err(|e| format!("instance `{}`: {e}", inst.name))?;
+        dev.check().map_err(|e| XbarError::Config(format!("instance `{}`: {e}", inst.name)))?;
         Ok(dev)
     }
 
@@ -75,7 +76,7 @@ impl DeviceConfig {
             && self.p_stuck_off == 0.0
             && self.p_stuck_on == 0.0
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), XbarError> {
         let probs_ok = (0.0..=1.0).contains(&self.p_stuck_off)
             && (0.0..=1.0).contains(&self.p_stuck_on)
             && self.p_stuck_off + self.p_stuck_on <= 1.0;
@@ -86,7 +87,7 @@ impl DeviceConfig {
             || !probs_ok
             || self.frac_bits > 16
         {
-            return Err(format!("invalid device parameters: {self:?}"));
+            return Err(XbarError::Config(format!("invalid device parameters: {self:?}")));
         }
         Ok(())
     }
@@ -120,9 +121,111 @@ pub enum Codes {
     /// Every cell's code is `table[level]` (no variation, no stuck cells): the placement's
     /// levels are the storage, nothing is kept per cell here.
     ByLevel(Vec<u32>),
-    /// One code per cell, row-major like [`LayerMap::levels`]: four bytes a cell (a code is
-    /// non-negative and below `2^32`; programming fails otherwise).
-    PerCell(Vec<u32>),
+    /// One code per cell, row-major like [`LayerMap::levels`], at the narrowest width that
+    /// holds the largest (a code is non-negative and below `2^32`; programming fails
+    /// otherwise).
+    PerCell(CellCodes),
+}
+
+/// Per-cell codes stored at the narrowest of 1, 2 or 4 bytes a cell that holds every one: with
+/// 1-bit cells and 6 fraction bits a varied code stays below 256, a byte a cell instead of
+/// four. Appending a code that does not fit widens what is stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CellCodes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+/// Runs `$body` with `$v` bound to the stored vector, whatever its width.
+macro_rules! with_cells {
+    ($c:expr, $v:ident => $body:expr) => {
+        match $c {
+            CellCodes::U8($v) => $body,
+            CellCodes::U16($v) => $body,
+            CellCodes::U32($v) => $body,
+        }
+    };
+}
+
+impl CellCodes {
+    /// Room for `n` codes of one byte.
+    pub fn with_capacity(n: usize) -> CellCodes {
+        CellCodes::U8(Vec::with_capacity(n))
+    }
+    /// Appends `v`, widening the storage when it does not fit.
+    pub fn push(&mut self, v: u32) {
+        match self {
+            CellCodes::U8(g) => match u8::try_from(v) {
+                Ok(b) => g.push(b),
+                Err(_) => {
+                    let mut w: Vec<u16> = Vec::with_capacity(g.capacity());
+                    w.extend(g.iter().map(|&b| u16::from(b)));
+                    *self = CellCodes::U16(w);
+                    self.push(v);
+                }
+            },
+            CellCodes::U16(g) => match u16::try_from(v) {
+                Ok(h) => g.push(h),
+                Err(_) => {
+                    let mut w: Vec<u32> = Vec::with_capacity(g.capacity());
+                    w.extend(g.iter().map(|&h| u32::from(h)));
+                    w.push(v);
+                    *self = CellCodes::U32(w);
+                }
+            },
+            CellCodes::U32(g) => g.push(v),
+        }
+    }
+    // `u32::from` is the identity on the four-byte arm of `with_cells!`.
+    #[allow(clippy::useless_conversion)]
+    pub fn get(&self, i: usize) -> u32 {
+        with_cells!(self, g => u32::from(g[i]))
+    }
+    pub fn len(&self) -> usize {
+        with_cells!(self, g => g.len())
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The codes of `range`, borrowed when stored at four bytes.
+    pub fn span(&self, range: Range<usize>) -> Cow<'_, [u32]> {
+        match self {
+            CellCodes::U32(g) => Cow::Borrowed(&g[range]),
+            CellCodes::U16(g) => Cow::Owned(g[range].iter().map(|&h| u32::from(h)).collect()),
+            CellCodes::U8(g) => Cow::Owned(g[range].iter().map(|&b| u32::from(b)).collect()),
+        }
+    }
+    #[allow(clippy::useless_conversion)]
+    pub fn iter(&self) -> Box<dyn Iterator<Item = u32> + '_> {
+        with_cells!(self, g => Box::new(g.iter().map(|&c| u32::from(c))))
+    }
+    /// Adds the codes of `range` to `sums` (and their squares to `squares`), read at their
+    /// stored width: the reference loop's row accumulation, without a copy of the row.
+    pub fn add_span(&self, range: Range<usize>, sums: &mut [i64], squares: Option<&mut [f64]>) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked above).
+            return unsafe { self.add_span_avx2(range, sums, squares) };
+        }
+        with_cells!(self, g => add_codes(&g[range], sums, squares))
+    }
+    /// [`CellCodes::add_span`] with AVX2's widening loads (a byte code to 64 bits is one
+    /// instruction there, a chain of unpacks on the baseline target).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_span_avx2(
+        &self,
+        range: Range<usize>,
+        sums: &mut [i64],
+        squares: Option<&mut [f64]>,
+    ) {
+        with_cells!(self, g => add_codes(&g[range], sums, squares))
+    }
+    /// Bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        with_cells!(self, g => std::mem::size_of_val(g.as_slice()))
+    }
 }
 
 /// A layer as programmed: its conductance codes (stored once: per level when the device
@@ -151,7 +254,7 @@ impl ProgrammedLayer {
                 let used = map.levels_used();
                 t.iter().zip(used).filter(|(_, u)| *u).map(|(g, _)| *g).max().unwrap_or(0)
             }
-            Codes::PerCell(g) => g.iter().copied().max().unwrap_or(0),
+            Codes::PerCell(g) => g.iter().max().unwrap_or(0),
         }
     }
     /// The sum of each logical column's codes of array `k` over all its rows: the column's
@@ -170,7 +273,7 @@ impl ProgrammedLayer {
     pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
         match &self.codes {
             Codes::ByLevel(t) => t[usize::from(map.level_at(idx))],
-            Codes::PerCell(g) => g[idx],
+            Codes::PerCell(g) => g.get(idx),
         }
     }
     /// The codes of the cells `range` (row-major): borrowed when stored per cell.
@@ -186,14 +289,28 @@ impl ProgrammedLayer {
                     range.map(|idx| code(map.level_at(idx))).collect()
                 })
             }
-            Codes::PerCell(g) => Cow::Borrowed(&g[range]),
+            Codes::PerCell(g) => g.span(range),
+        }
+    }
+    /// Adds the codes of the cells `range` (row-major) to `sums`, and their squares to
+    /// `squares` when given.
+    pub fn add_span(
+        &self,
+        map: &LayerMap,
+        range: Range<usize>,
+        sums: &mut [i64],
+        squares: Option<&mut [f64]>,
+    ) {
+        match &self.codes {
+            Codes::PerCell(g) => g.add_span(range, sums, squares),
+            Codes::ByLevel(_) => add_codes(&self.span(map, range), sums, squares),
         }
     }
     /// Every cell's code, row-major.
     pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
         match &self.codes {
             Codes::ByLevel(t) => Box::new(map.levels().map(|l| t[usize::from(l)])),
-            Codes::PerCell(g) => Box::new(g.iter().copied()),
+            Codes::PerCell(g) => g.iter(),
         }
     }
     /// How many cells the codes describe.
@@ -205,12 +322,26 @@ impl ProgrammedLayer {
     }
 }
 
+/// `sums[c] += row[c]` (and `squares[c] += row[c]^2`) for every code of `row`.
+#[inline(always)]
+fn add_codes<T: Copy + Into<u32>>(row: &[T], sums: &mut [i64], squares: Option<&mut [f64]>) {
+    for (p, g) in sums.iter_mut().zip(row) {
+        *p += i64::from((*g).into());
+    }
+    if let Some(q) = squares {
+        for (q, g) in q.iter_mut().zip(row) {
+            let g = f64::from((*g).into());
+            *q += g * g;
+        }
+    }
+}
+
 /// Programs a layer's cells. `layer_index` selects the PRNG stream.
 pub fn program(
     map: &LayerMap,
     dev: &DeviceConfig,
     layer_index: usize,
-) -> Result<ProgrammedLayer, String> {
+) -> Result<ProgrammedLayer, XbarError> {
     dev.check()?;
     let scale = (1i64 << dev.frac_bits) as f64;
     let max_level = ((1u32 << map.cell_bits) - 1) as f64;
@@ -236,14 +367,17 @@ pub fn program(
         let first = || map.levels().find(|l| unfit(usize::from(*l)));
         if let Some(l) = (0..table.len()).any(unfit).then(first).flatten() {
             let v = table[usize::from(l)];
-            return Err(format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name));
+            return Err(XbarError::Config(format!(
+                "layer `{}`: conductance code {v} does not fit 32 bits",
+                map.name
+            )));
         }
         let table = table.iter().map(|v| u32::try_from(*v).unwrap_or(u32::MAX)).collect();
         return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
-    let mut g = Vec::with_capacity(map.cells());
+    let mut g = CellCodes::with_capacity(map.cells());
     for c in map.levels() {
         let u = uniform(&mut rng);
         let z = normal(&mut rng);
@@ -258,7 +392,10 @@ pub fn program(
                 .max(0)
         };
         g.push(u32::try_from(v).map_err(|_| {
-            format!("layer `{}`: conductance code {v} does not fit 32 bits", map.name)
+            XbarError::Config(format!(
+                "layer `{}`: conductance code {v} does not fit 32 bits",
+                map.name
+            ))
         })?);
     }
     Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
@@ -281,15 +418,45 @@ fn column_sums_by_level(map: &LayerMap, table: &[u32], a: &ArrayTile) -> Vec<i64
 }
 
 /// [`ProgrammedLayer::column_sums`] of array `a` from one code per cell (row-major).
-fn column_sums_per_cell(map: &LayerMap, g: &[u32], a: &ArrayTile) -> Vec<i64> {
+fn column_sums_per_cell(map: &LayerMap, g: &CellCodes, a: &ArrayTile) -> Vec<i64> {
     let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
     let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
     let mut sums = vec![0i64; cols.len()];
     for i in a.row0..a.row0 + a.nrows {
-        let row = &g[i * ncols + cols.start..i * ncols + cols.end];
-        for (s, c) in sums.iter_mut().zip(row) {
-            *s += i64::from(*c);
-        }
+        with_cells!(g, g => {
+            let row = &g[i * ncols + cols.start..i * ncols + cols.end];
+            for (s, c) in sums.iter_mut().zip(row) {
+                *s += i64::from(*c);
+            }
+        })
     }
     sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CellCodes;
+
+    /// Codes kept a byte a cell until one does not fit, then widened in place: every code
+    /// reads back the same, and spans equal the codes they cover.
+    #[test]
+    fn cell_codes_widen_and_read_back() {
+        let values = [0u32, 7, 255, 3, 256, 65_535, 9, 65_536, u32::MAX, 1];
+        let mut c = CellCodes::with_capacity(values.len());
+        let mut widths = Vec::new();
+        for &v in &values {
+            c.push(v);
+            widths.push(c.heap_bytes() / c.len());
+        }
+        assert_eq!(widths, [1, 1, 1, 1, 2, 2, 2, 4, 4, 4]);
+        assert_eq!(c.len(), values.len());
+        assert!((0..values.len()).all(|i| c.get(i) == values[i]));
+        assert_eq!(c.iter().collect::<Vec<_>>(), values);
+        assert_eq!(c.span(2..6).as_ref(), &values[2..6]);
+        let mut small = CellCodes::with_capacity(2);
+        small.push(200);
+        small.push(12);
+        assert!(matches!(small, CellCodes::U8(_)));
+        assert_eq!(small.span(0..2).as_ref(), &[200, 12]);
+    }
 }

@@ -60,14 +60,14 @@ impl Family for CrossbarFamily {
             )));
         }
         let mut model = load_onnx(&job.model.path)?;
-        let imported = import_graph(&model).map_err(FlowError::Model)?;
+        let imported = import_graph(&model).map_err(|e| FlowError::Model(e.to_string()))?;
         // The imported graph holds the weights now: the file's decoded copy goes (the
         // representable check reads only node names from it), so the weights are held once.
         model.constants.clear();
         // The chain is recognised here too (its layout, without copying the weights), so a
         // model outside the mapping is refused naming its file and node before any pass runs;
         // `quantize` recognises it again on the graph.
-        let mlp = layout(&imported, &model.file).map_err(FlowError::Model)?;
+        let mlp = layout(&imported, &model.file).map_err(|e| FlowError::Model(e.to_string()))?;
         let calib = calibration(job)?;
         super::representable::check(&model, &imported, &mlp, &calib)?;
         Ok(Model::new(imported, Some(calib)))
@@ -138,9 +138,10 @@ pub fn compile_job(job: &Job) -> Result<CrossbarCompiled, FlowError> {
 
 /// The design the pipeline's final graph describes.
 fn realize(job: &Job, result: Lowered) -> Result<CrossbarCompiled, FlowError> {
-    let network = super::graph::read(&result.graph).map_err(FlowError::Model)?;
-    let net = network.net().map_err(FlowError::Model)?;
-    let params = CrossbarParams::from_instance(&job.target).map_err(FlowError::Description)?;
+    let network = super::graph::read(&result.graph).map_err(|e| FlowError::Model(e.to_string()))?;
+    let net = network.net().map_err(|e| FlowError::Model(e.to_string()))?;
+    let params = CrossbarParams::from_instance(&job.target)
+        .map_err(|e| FlowError::Description(e.to_string()))?;
     Ok(CrossbarCompiled {
         model: Arc::new(result.model),
         seed: net.dev.seed,
@@ -244,7 +245,7 @@ impl Compiled for CrossbarCompiled {
         let (xs, ys) = (rows(x), rows(run.outputs.view()));
         let counted = self.with_run(x, |r| r.saturated);
         super::lossy::steps(&self.net, &self.model, &xs, &ys, self.is_exact(), counted)
-            .map_err(FlowError::Model)
+            .map_err(|e| FlowError::Model(e.to_string()))
     }
     fn hardware(&self) -> Result<HwDesign, FlowError> {
         let d = super::rtl::lower(&self.network, &self.top)
@@ -262,7 +263,8 @@ impl Compiled for CrossbarCompiled {
         }
         finite_inputs(x, "crossbar")?;
         let in_ty = self.network.codes.clone();
-        let out_ty = self.network.accumulators().map_err(FlowError::Hardware)?.clone();
+        let out_ty =
+            self.network.accumulators().map_err(|e| FlowError::Hardware(e.to_string()))?.clone();
         let pack = |ty: &TensorType, v: Vec<i64>| {
             Tensor::int(ty.shape.clone(), ty.format, v)
                 .map_err(|e| FlowError::Hardware(e.to_string()))

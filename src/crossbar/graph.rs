@@ -23,25 +23,27 @@ use super::dialect::{XbarArray, XbarDense, XbarDequant, XbarInputQuant, XbarRead
 use super::ops::{OutputDequant, XbarLayerHw};
 use super::quant::{InputQuant, LayerRequant, LayerTail, QLayer, QuantizedMlp, Requant};
 use super::sim::CrossbarNet;
+use crate::crossbar::error::XbarError;
 use crate::ir::{Graph, GraphError, NodeId, NumFormat, Op, Tensor, TensorType};
 use std::sync::Arc;
 
-fn ge(e: GraphError) -> String {
-    e.to_string()
+fn ge(e: GraphError) -> XbarError {
+    XbarError::Ir(e)
 }
 
 /// Narrowest format of the integers in `v` (at least one bit).
-fn format_of(v: &[i64]) -> Result<NumFormat, String> {
+fn format_of(v: &[i64]) -> Result<NumFormat, XbarError> {
     let lo = v.iter().copied().min().unwrap_or(0).min(0);
     let hi = v.iter().copied().max().unwrap_or(0).max(0);
-    NumFormat::int_for_range(lo.into(), hi.into()).map_err(|e| e.to_string())
+    NumFormat::int_for_range(lo.into(), hi.into()).map_err(|e| XbarError::Graph(e.to_string()))
 }
 
 /// `requantize` when one multiplier serves every channel and the clamp is a whole format,
 /// else `requantize_channels`.
-fn requant_op(r: &LayerRequant) -> Result<Op, String> {
+fn requant_op(r: &LayerRequant) -> Result<Op, XbarError> {
     let (lo, hi) = (r.lo, r.hi);
-    let out = NumFormat::int_for_range(lo.into(), hi.into()).map_err(|e| e.to_string())?;
+    let out = NumFormat::int_for_range(lo.into(), hi.into())
+        .map_err(|e| XbarError::Graph(e.to_string()))?;
     let whole = out.int_range() == Some((lo.into(), hi.into()));
     match r.requant.first() {
         Some(r0) if whole && r.requant.iter().all(|x| x == r0) => {
@@ -80,13 +82,13 @@ fn requant_of(op: &Op, n: usize) -> Option<LayerRequant> {
 /// Adds the quantized network `q` to `g` after `x` (the graph input): the host's quantizer,
 /// per layer its product, bias and requantization, the host's dequantizer. Returns the
 /// dequantizer, whose result is the network's output.
-pub fn add_quantized(g: &mut Graph, x: NodeId, q: QuantizedMlp) -> Result<NodeId, String> {
+pub fn add_quantized(g: &mut Graph, x: NodeId, q: QuantizedMlp) -> Result<NodeId, XbarError> {
     let mut cur = g.add(Op::dialect_op(XbarInputQuant(Arc::new(q.input))), &[x]).map_err(ge)?;
     for (l, tail) in q.layers.into_iter().zip(q.tails) {
         let name = l.name.clone();
         let mv = g.add_named(Op::dialect_op(XbarDense(l)), &[cur], Some(name.clone()));
         let bias = Tensor::int(vec![tail.bias.len()], format_of(&tail.bias)?, tail.bias)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| XbarError::Graph(e.to_string()))?;
         let b = g.add_named(Op::Constant(bias), &[], Some(format!("{name}.bias"))).map_err(ge)?;
         cur = g.add(Op::IntAdd, &[mv.map_err(ge)?, b]).map_err(ge)?;
         if let Some(r) = &tail.requant {
@@ -103,7 +105,7 @@ pub fn add_placed(
     x: NodeId,
     hw: &Arc<XbarLayerHw>,
     programmed: bool,
-) -> Result<NodeId, String> {
+) -> Result<NodeId, XbarError> {
     let name = &hw.layer.name;
     let mut operands = vec![x];
     for (index, a) in hw.map.arrays.iter().enumerate() {
@@ -164,25 +166,25 @@ pub struct Network {
     pub dequant: Arc<OutputDequant>,
 }
 
-fn single_user(g: &Graph, id: NodeId) -> Result<NodeId, String> {
+fn single_user(g: &Graph, id: NodeId) -> Result<NodeId, XbarError> {
     match g.users(id).as_slice() {
         [(u, 0)] => Ok(*u),
-        us => Err(format!(
+        us => Err(XbarError::Graph(format!(
             "`{}` must feed exactly one node as its first operand, it feeds {}",
             g.op(id).mnemonic(),
             us.len()
-        )),
+        ))),
     }
 }
 
-fn io(g: &Graph) -> Result<(NodeId, NodeId), String> {
+fn io(g: &Graph) -> Result<(NodeId, NodeId), XbarError> {
     match (g.inputs(), g.outputs()) {
         (&[x], &[y]) => Ok((x, y)),
-        (i, o) => Err(format!(
+        (i, o) => Err(XbarError::Graph(format!(
             "a crossbar network has one input and one output, the graph has {} and {}",
             i.len(),
             o.len()
-        )),
+        ))),
     }
 }
 
@@ -198,7 +200,7 @@ fn stage_of(op: &Op) -> Option<Stage> {
 
 /// The node after `cur` in the layer chain: its one user that is not an `xbar.array` (a
 /// placed layer's arrays and read-out all take the layer's input codes).
-fn next_node(g: &Graph, cur: NodeId) -> Result<NodeId, String> {
+fn next_node(g: &Graph, cur: NodeId) -> Result<NodeId, XbarError> {
     let users: Vec<(NodeId, u32)> = g
         .users(cur)
         .into_iter()
@@ -206,11 +208,11 @@ fn next_node(g: &Graph, cur: NodeId) -> Result<NodeId, String> {
         .collect();
     match users.as_slice() {
         [(u, 0)] => Ok(*u),
-        us => Err(format!(
+        us => Err(XbarError::Graph(format!(
             "`{}` must feed exactly one layer or read-out as its first operand, it feeds {}",
             g.op(cur).mnemonic(),
             us.len()
-        )),
+        ))),
     }
 }
 
@@ -221,18 +223,18 @@ fn check_arrays(
     readout: NodeId,
     hw: &Arc<XbarLayerHw>,
     programmed: bool,
-) -> Result<(), String> {
+) -> Result<(), XbarError> {
     let ops = g.operands(readout);
     for (k, &a) in ops.iter().enumerate().skip(1) {
         let ok = g.op(a).dialect::<XbarArray>().is_some_and(|t| {
             Arc::ptr_eq(&t.hw, hw) && t.index == k - 1 && t.programmed == programmed
         }) && g.operands(a).first() == ops.first();
         if !ok {
-            return Err(format!(
+            return Err(XbarError::Graph(format!(
                 "layer `{}`: operand {k} of its read-out is not its array {}",
                 hw.layer.name,
                 k - 1
-            ));
+            )));
         }
     }
     Ok(())
@@ -240,14 +242,14 @@ fn check_arrays(
 
 /// Reads a hardware-level graph (as [`add_quantized`] writes it and the passes rewrite it);
 /// the error names the first node that does not fit the shape.
-pub fn read(g: &Graph) -> Result<Network, String> {
+pub fn read(g: &Graph) -> Result<Network, XbarError> {
     let (x, out) = io(g)?;
     let iq = single_user(g, x)?;
     let Some(XbarInputQuant(input)) = g.op(iq).dialect::<XbarInputQuant>() else {
-        return Err(format!(
+        return Err(XbarError::Graph(format!(
             "expected the host's input quantizer, found `{}`",
             g.op(iq).mnemonic()
-        ));
+        )));
     };
     let mut cur = iq;
     let mut layers = Vec::new();
@@ -256,16 +258,17 @@ pub fn read(g: &Graph) -> Result<Network, String> {
         let op = g.op(node);
         if let Some(XbarDequant(d)) = op.dialect::<XbarDequant>() {
             if single_user(g, node)? != out {
-                return Err("`xbar.dequant` must feed the graph output".into());
+                return Err(XbarError::Graph("`xbar.dequant` must feed the graph output".into()));
             }
             if layers.is_empty() {
-                return Err("the network has no layer".into());
+                return Err(XbarError::Graph("the network has no layer".into()));
             }
             let codes = g.ty(iq).clone();
             return Ok(Network { input: input.clone(), codes, layers, dequant: d.clone() });
         }
-        let stage =
-            stage_of(op).ok_or_else(|| format!("expected a layer, found `{}`", op.mnemonic()))?;
+        let stage = stage_of(op).ok_or_else(|| {
+            XbarError::Graph(format!("expected a layer, found `{}`", op.mnemonic()))
+        })?;
         if let Stage::Placed { hw, programmed } = &stage {
             check_arrays(g, node, hw, *programmed)?;
         }
@@ -279,7 +282,7 @@ pub fn read(g: &Graph) -> Result<Network, String> {
             _ => None,
         };
         let bias = bias.filter(|b| b.len() == stage.layer().n_out).ok_or_else(|| {
-            format!("layer `{name}` must be followed by the addition of its bias")
+            XbarError::Graph(format!("layer `{name}` must be followed by the addition of its bias"))
         })?;
         cur = add;
         let next = single_user(g, add)?;
@@ -304,28 +307,32 @@ impl Network {
     }
 
     /// Type of the last layer's accumulators (the accelerator's output port).
-    pub fn accumulators(&self) -> Result<&TensorType, String> {
-        self.layers.last().map(|l| &l.sum).ok_or_else(|| "the network has no layer".into())
+    pub fn accumulators(&self) -> Result<&TensorType, XbarError> {
+        self.layers
+            .last()
+            .map(|l| &l.sum)
+            .ok_or_else(|| XbarError::Graph("the network has no layer".into()))
     }
 
     /// The placed and programmed network, for the event-counting simulator. Every layer must
     /// be placed, with one geometry, device and ADC.
-    pub fn net(&self) -> Result<CrossbarNet, String> {
+    pub fn net(&self) -> Result<CrossbarNet, XbarError> {
         let hws: Vec<&Arc<XbarLayerHw>> = self
             .layers
             .iter()
             .map(|l| {
-                l.stage
-                    .hw()
-                    .ok_or_else(|| format!("layer `{}` is not placed", l.stage.layer().name))
+                l.stage.hw().ok_or_else(|| {
+                    XbarError::Graph(format!("layer `{}` is not placed", l.stage.layer().name))
+                })
             })
             .collect::<Result<_, _>>()?;
-        let first = hws.first().ok_or("the network has no layer")?;
+        let first =
+            hws.first().ok_or_else(|| XbarError::Graph("the network has no layer".into()))?;
         if let Some(h) = hws.iter().find(|h| h.cfg != first.cfg || h.adc != first.adc) {
-            return Err(format!(
+            return Err(XbarError::Graph(format!(
                 "layer `{}` has other arrays or ADCs than `{}`",
                 h.layer.name, first.layer.name
-            ));
+            )));
         }
         Ok(CrossbarNet {
             q: self.quantized(),

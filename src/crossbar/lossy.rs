@@ -12,6 +12,7 @@
 use super::mlp::{layout, reference, Activation, Mlp};
 use super::quant::LayerRequant;
 use super::sim::CrossbarNet;
+use crate::crossbar::error::XbarError;
 use crate::diagnostics::Code;
 use crate::ir::Graph;
 use crate::report::lossy::fmt_err;
@@ -91,7 +92,7 @@ pub fn steps(
     outputs: &[Vec<f32>],
     exact: bool,
     saturated_reads: Option<(u64, u64)>,
-) -> Result<Vec<LossyStep>, String> {
+) -> Result<Vec<LossyStep>, XbarError> {
     let mut float = Vec::with_capacity(xs.len());
     for block in xs.chunks(ROW_BLOCK) {
         float.extend(reference(model, block)?);

@@ -7,6 +7,7 @@
 //! transposing `gather` under `transB`) keeps its trained scales and bit width, an activation
 //! `quant` its trained activation scale.
 
+use crate::crossbar::error::XbarError;
 use crate::frontend::onnx::{import, OnnxError, OnnxModel};
 use crate::ir::interp::{self, Precision};
 use crate::ir::nn::{quant_range, QuantOp, Rounding};
@@ -87,22 +88,25 @@ pub struct Mlp {
 /// interpreter ([`crate::ir::interp`]) with f64 sums ([`Precision::WideSums`]), QONNX
 /// quantizers applied in float as the QONNX executor does. Each row's outputs are the same
 /// whatever the batch.
-pub fn reference(g: &Graph, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
-    let rows = input_rows(g, xs)?;
+pub fn reference(g: &Graph, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, XbarError> {
+    let rows = input_rows(g, xs).map_err(XbarError::Model)?;
     interp::run_rows(g, &rows, Precision::WideSums)
         .into_iter()
         .map(|r| {
-            let out = r.map_err(|e| e.to_string())?;
-            let t = out.first().ok_or("the graph has no output")?;
-            Ok(t.floats().ok_or("the graph output is not float")?.to_vec())
+            let out = r.map_err(|e| XbarError::Model(e.to_string()))?;
+            let t =
+                out.first().ok_or_else(|| XbarError::Model("the graph has no output".into()))?;
+            Ok(t.floats()
+                .ok_or_else(|| XbarError::Model("the graph output is not float".into()))?
+                .to_vec())
         })
         .collect()
 }
 
 /// The value of each node `at` for every row of `xs` under [`reference`]'s arithmetic, one
 /// row-major `[rows][width]` matrix per node: what activation calibration looks at.
-pub fn values_at(g: &Graph, at: &[NodeId], xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, String> {
-    let rows = input_rows(g, xs)?;
+pub fn values_at(g: &Graph, at: &[NodeId], xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, XbarError> {
+    let rows = input_rows(g, xs).map_err(XbarError::Model)?;
     // The graph input's values are the rows themselves (the interpreter visits computed
     // values only).
     let mut out: Vec<Vec<f32>> =
@@ -117,7 +121,7 @@ pub fn values_at(g: &Graph, at: &[NodeId], xs: &[Vec<f32>]) -> Result<Vec<Vec<f3
         ControlFlow::Continue(())
     });
     for s in status {
-        s.map_err(|e| e.to_string())?;
+        s.map_err(|e| XbarError::Model(e.to_string()))?;
     }
     Ok(out)
 }
@@ -161,14 +165,14 @@ const NOT_IN_CHAIN: &str = "not part of a dense-layer chain (crossbar mapping su
      or Softmax after the last one)";
 
 /// Imports `m` and extracts its dense-layer chain (see [`import_mlp`]).
-pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, String> {
+pub fn extract_mlp(m: &OnnxModel) -> Result<Mlp, XbarError> {
     import_mlp(m).map(|(_, mlp)| mlp)
 }
 
 /// Imports `m` (the one ONNX importer, no family patterns) and extracts its dense-layer chain
 /// from the model-level graph, returned with it. A node the importer cannot convert is outside
 /// any dense chain, and said so.
-pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), String> {
+pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), XbarError> {
     let g = import_graph(m)?;
     let mlp = from_graph(&g, &m.file)?;
     Ok((g, mlp))
@@ -176,15 +180,17 @@ pub fn import_mlp(m: &OnnxModel) -> Result<(Graph, Mlp), String> {
 
 /// The model-level graph of `m` for a crossbar mapping ([`import_mlp`]'s first step, whose
 /// errors it words): one input, one output, every node imported.
-pub fn import_graph(m: &OnnxModel) -> Result<Graph, String> {
+pub fn import_graph(m: &OnnxModel) -> Result<Graph, XbarError> {
     if m.inputs.len() != 1 || m.outputs.len() != 1 {
-        return Err(io_count(&m.file, m.inputs.len(), m.outputs.len()));
+        return Err(XbarError::Model(io_count(&m.file, m.inputs.len(), m.outputs.len())));
     }
-    import(m).map_err(|e| match e {
-        OnnxError::NotImported { file, ops } if !ops.is_empty() => {
-            format!("{file}: node `{}` ({}): {NOT_IN_CHAIN}", ops[0].node, ops[0].op_type)
-        }
-        other => other.to_string(),
+    import(m).map_err(|e| {
+        XbarError::Model(match e {
+            OnnxError::NotImported { file, ops } if !ops.is_empty() => {
+                format!("{file}: node `{}` ({}): {NOT_IN_CHAIN}", ops[0].node, ops[0].op_type)
+            }
+            other => other.to_string(),
+        })
     })
 }
 
@@ -197,8 +203,8 @@ fn io_count(file: &str, inputs: usize, outputs: usize) -> String {
 
 /// Extracts the dense-layer chain from a model-level graph; the error names the node that
 /// breaks the pattern (`file` is the model's, for messages).
-pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, String> {
-    walk(g, file, true).map(|c| c.mlp)
+pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, XbarError> {
+    walk(g, file, true).map(|c| c.mlp).map_err(XbarError::Model)
 }
 
 /// A dense-layer chain found in a model-level graph, with the nodes it reads.
@@ -209,14 +215,14 @@ pub struct Chain {
 }
 
 /// [`from_graph`] with where each layer's input is in `g`.
-pub fn chain(g: &Graph, file: &str) -> Result<Chain, String> {
-    walk(g, file, true)
+pub fn chain(g: &Graph, file: &str) -> Result<Chain, XbarError> {
+    walk(g, file, true).map_err(XbarError::Model)
 }
 
 /// The chain's layers without their weights (each `weight` empty): activations, quantizers
 /// and sizes, without a copy of every weight.
-pub fn layout(g: &Graph, file: &str) -> Result<Mlp, String> {
-    walk(g, file, false).map(|c| c.mlp)
+pub fn layout(g: &Graph, file: &str) -> Result<Mlp, XbarError> {
+    walk(g, file, false).map(|c| c.mlp).map_err(XbarError::Model)
 }
 
 /// Walks the chain from the graph input; `weights` says whether to copy the weights.

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod device;
 pub mod dialect;
 pub mod dots;
+pub mod error;
 pub mod family;
 pub mod graph;
 pub mod kernel;

@@ -17,6 +17,7 @@ use super::device::{program, Codes, DeviceConfig, ProgrammedLayer};
 use super::mlp::{fake_quant, softmax, Activation, TrainedQuant};
 use super::quant::{InputQuant, QLayer};
 use super::tile::{map_layer, LayerMap, SignedEncoding, XbarConfig};
+use crate::crossbar::error::XbarError;
 use crate::ir::OpError;
 use crate::ir::{NumFormat, TensorType};
 use std::sync::Arc;
@@ -67,7 +68,7 @@ pub struct XbarLayerHw {
 
 impl XbarLayerHw {
     /// Places `layer` on arrays of `cfg` with ideally programmed cells (codes = levels).
-    pub fn place(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<XbarLayerHw, String> {
+    pub fn place(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<XbarLayerHw, XbarError> {
         let map = map_layer(layer, cfg)?;
         let dev = DeviceConfig::ideal();
         let prog = Arc::new(program(&map, &dev, 0)?);
@@ -77,7 +78,7 @@ impl XbarLayerHw {
 
     /// The same placement programmed on a real device; `index` selects the layer's PRNG stream
     /// (so each layer's chip is the same whatever else is programmed).
-    pub fn program(&self, dev: &DeviceConfig, index: usize) -> Result<XbarLayerHw, String> {
+    pub fn program(&self, dev: &DeviceConfig, index: usize) -> Result<XbarLayerHw, XbarError> {
         let prog = Arc::new(program(&self.map, dev, index)?);
         let adc = Adc { frac_bits: dev.frac_bits, ..self.adc };
         Ok(XbarLayerHw { prog, adc, dev: *dev, ..self.clone() })
@@ -191,10 +192,8 @@ impl XbarLayerHw {
                 if (*xi as u64 >> t) & 1 == 0 {
                     continue;
                 }
-                let row = self.prog.span(&self.map, i * ncols + cols.start..i * ncols + cols.end);
-                for (p, g) in plane.iter_mut().zip(row.iter()) {
-                    *p += i64::from(*g);
-                }
+                let span = i * ncols + cols.start..i * ncols + cols.end;
+                self.prog.add_span(&self.map, span, plane, None);
             }
         }
         out

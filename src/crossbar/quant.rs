@@ -24,6 +24,7 @@
 
 use super::mlp::{Activation, Mlp};
 use super::ops::OutputDequant;
+use crate::crossbar::error::XbarError;
 use crate::frontend::onnx::Rounding;
 use crate::ir::Graph;
 use std::sync::Arc;
@@ -81,12 +82,15 @@ pub use crate::ir::requant::Requant;
 /// pass manager ([`crate::passes::PassError::Failed`] keeps it as its cause), a layer whose
 /// scales need a requantization factor no `i32` multiplier holds — reported as E0102 naming
 /// the weight tensor — from every other failure.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, thiserror::Error)]
 pub enum QuantError {
     #[error("layer `{layer}`: {source}")]
     Requant { layer: String, source: crate::ir::OpError },
     #[error("{0}")]
     Invalid(String),
+    /// The graph holds no dense-layer chain, or its float values cannot be computed.
+    #[error(transparent)]
+    Model(#[from] XbarError),
 }
 
 impl From<String> for QuantError {
@@ -382,8 +386,8 @@ pub fn quantize_graph(
     calib: &[Vec<f32>],
     cfg: &QuantConfig,
 ) -> Result<(Mlp, QuantizedMlp), QuantError> {
-    let chain = super::mlp::chain(g, "the model").map_err(QuantError::Invalid)?;
-    let seen = super::mlp::values_at(g, &chain.inputs, calib).map_err(QuantError::Invalid)?;
+    let chain = super::mlp::chain(g, "the model")?;
+    let seen = super::mlp::values_at(g, &chain.inputs, calib)?;
     let q = quantize(&chain.mlp, &seen, calib.len(), cfg)?;
     Ok((chain.mlp, q))
 }

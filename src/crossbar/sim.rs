@@ -15,6 +15,7 @@ use super::device::{normal, program, DeviceConfig, ProgrammedLayer};
 use super::kernel::KernelRun;
 use super::quant::QuantizedMlp;
 use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
+use crate::crossbar::error::XbarError;
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 use std::ops::AddAssign;
@@ -249,15 +250,8 @@ pub fn simulate_layer(
                     continue;
                 }
                 ev.row_activations += 1;
-                let row = prog.span(map, i * ncols + c0..i * ncols + c1);
-                for (p, g) in psum[c0..c1].iter_mut().zip(row.iter()) {
-                    *p += i64::from(*g);
-                }
-                if noisy {
-                    for (q, g) in psq[c0..c1].iter_mut().zip(row.iter()) {
-                        *q += (*g as f64) * (*g as f64);
-                    }
-                }
+                let squares = if noisy { Some(&mut psq[c0..c1]) } else { None };
+                prog.add_span(map, i * ncols + c0..i * ncols + c1, &mut psum[c0..c1], squares);
             }
             for c in c0..c1 {
                 let mut p = psum[c];
@@ -405,7 +399,7 @@ impl CrossbarNet {
         q: &QuantizedMlp,
         cfg: &XbarConfig,
         dev: &DeviceConfig,
-    ) -> Result<CrossbarNet, String> {
+    ) -> Result<CrossbarNet, XbarError> {
         let maps = q
             .layers
             .iter()
@@ -621,7 +615,7 @@ pub fn calibrate_full_scale(
     cells: &[(Arc<LayerMap>, Arc<ProgrammedLayer>)],
     calib: &[Vec<f32>],
     percentile: f64,
-) -> Result<u64, String> {
+) -> Result<u64, XbarError> {
     let lossless = XbarConfig {
         adc_bits: cfg.lossless_adc_bits(),
         full_scale: super::tile::FullScale::ArrayMax,
@@ -659,8 +653,9 @@ pub fn calibrate_full_scale(
             }
         }
     }
-    let v = nth(&mut count(calib, SumHistogram::default()), pct)
-        .ok_or("full-scale calibration needs calibration samples")?;
+    let v = nth(&mut count(calib, SumHistogram::default()), pct).ok_or_else(|| {
+        XbarError::Config("full-scale calibration needs calibration samples".into())
+    })?;
     Ok(v.max(1) as u64)
 }
 

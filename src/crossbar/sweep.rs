@@ -6,6 +6,7 @@ use super::device::DeviceConfig;
 use super::quant::{argmax_agreement, QuantizedMlp};
 use super::sim::{calibrate_full_scale, CrossbarNet};
 use super::tile::{FullScale, XbarConfig};
+use crate::crossbar::error::XbarError;
 use serde::Serialize;
 
 /// What to sweep and on which data.
@@ -48,7 +49,7 @@ pub struct SweepPoint {
 
 /// Runs the grid `adc_bits x d2d_sigmas` (each point a freshly programmed chip from the same
 /// seed, so points differ only in the swept parameters).
-pub fn sweep(q: &QuantizedMlp, spec: &SweepSpec<'_>) -> Result<Vec<SweepPoint>, String> {
+pub fn sweep(q: &QuantizedMlp, spec: &SweepSpec<'_>) -> Result<Vec<SweepPoint>, XbarError> {
     let mut out = Vec::new();
     let full_scale = match spec.full_scale_percentile {
         Some(p) => {

@@ -16,6 +16,7 @@
 //! converted by ADC `c mod n_adc` in step `c div n_adc`.
 
 use super::quant::QLayer;
+use crate::crossbar::error::XbarError;
 use std::sync::Arc;
 
 /// How signed weights are stored in unsigned conductances.
@@ -69,7 +70,7 @@ impl XbarConfig {
         inst: &crate::dsl::accel::Instance,
         encoding: SignedEncoding,
         full_scale: FullScale,
-    ) -> Result<XbarConfig, String> {
+    ) -> Result<XbarConfig, XbarError> {
         let cfg = XbarConfig {
             rows: inst.count("rows")? as usize,
             cols: inst.count("cols")? as usize,
@@ -79,7 +80,7 @@ impl XbarConfig {
             adc_bits: inst.count("adc_bits")? as u32,
             full_scale,
         };
-        cfg.check().map_err(|e| format!("instance `{}`: {e}", inst.name))?;
+        cfg.check().map_err(|e| XbarError::Config(format!("instance `{}`: {e}", inst.name)))?;
         Ok(cfg)
     }
 
@@ -99,15 +100,17 @@ impl XbarConfig {
         let max = self.rows as u64 * ((1u64 << self.cell_bits) - 1);
         64 - max.leading_zeros()
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), XbarError> {
         if self.rows == 0 || self.cols == 0 || self.cols_per_adc == 0 {
-            return Err("crossbar rows, cols and cols_per_adc must be positive".into());
+            return Err(XbarError::Config(
+                "crossbar rows, cols and cols_per_adc must be positive".into(),
+            ));
         }
         if !(1..=8).contains(&self.cell_bits) || !(1..=16).contains(&self.adc_bits) {
-            return Err(format!(
+            return Err(XbarError::Config(format!(
                 "cell_bits {} must be 1..=8 and adc_bits {} 1..=16",
                 self.cell_bits, self.adc_bits
-            ));
+            )));
         }
         Ok(())
     }
@@ -255,7 +258,7 @@ fn bits_for(v: u64) -> u32 {
 }
 
 /// Places a quantized layer on arrays.
-pub fn map_layer(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<LayerMap, String> {
+pub fn map_layer(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<LayerMap, XbarError> {
     cfg.check()?;
     let (polarities, offset, stored_bits) = match cfg.encoding {
         SignedEncoding::Differential => {
@@ -266,10 +269,10 @@ pub fn map_layer(layer: &Arc<QLayer>, cfg: &XbarConfig) -> Result<LayerMap, Stri
     let slices = stored_bits.div_ceil(cfg.cell_bits);
     let cpw = (slices * polarities) as usize;
     if cpw > cfg.cols {
-        return Err(format!(
+        return Err(XbarError::Config(format!(
             "layer `{}`: one weight needs {cpw} columns ({slices} slices x {polarities}) but arrays have {}",
             layer.name, cfg.cols
-        ));
+        )));
     }
     let (n_in, n_out) = (layer.n_in, layer.n_out);
     let outs_per_array = cfg.cols / cpw;

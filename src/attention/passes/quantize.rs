@@ -135,7 +135,8 @@ impl Pass for AttnQuantize {
         let mut g = Graph::new();
         let build_err = |e: crate::ir::GraphError| fail(e.to_string());
         let x = g.add_input(in_name, in_ty.clone()).map_err(build_err)?;
-        let p = add_program(&mut g, x, &program, config, out_shape).map_err(fail)?;
+        let p = add_program(&mut g, x, &program, config, out_shape)
+            .map_err(|e| PassError::failed_with(self.name(), e))?;
         g.add_output(out_name, p).map_err(build_err)?;
         Ok(g)
     }

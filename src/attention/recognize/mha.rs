@@ -26,6 +26,7 @@
 //! to them).
 
 use super::Found;
+use crate::attention::error::AttnError;
 use crate::attention::ir::{Linear, MhaOp, QkMode, SigmaOrigin};
 use crate::attention::select::Selection;
 use crate::ir::{Graph, NodeId, Op};
@@ -138,11 +139,15 @@ fn head_columns(
     shape: &[usize],
     c_base: usize,
     row_axis: usize,
-) -> Result<(usize, usize, Vec<usize>), String> {
+) -> Result<(usize, usize, Vec<usize>), AttnError> {
     let (h, a, b) = match shape {
         [h, a, b] => (*h, *a, *b),
         [a, b] => (1, *a, *b),
-        _ => return Err(format!("head tensor has shape {shape:?}, expected [heads, tokens, d]")),
+        _ => {
+            return Err(AttnError::Pattern(format!(
+                "head tensor has shape {shape:?}, expected [heads, tokens, d]"
+            )))
+        }
     };
     let (s, d) = if row_axis == 1 { (a, b) } else { (b, a) };
     let mut cols = vec![0usize; h * d];
@@ -156,9 +161,9 @@ fn head_columns(
                     cols[hh * d + c] = col;
                 }
                 if row != t || col != cols[hh * d + c] {
-                    return Err(format!(
+                    return Err(AttnError::Pattern(format!(
                         "element (head {hh}, token {t}, {c}) comes from token {row}, column {col}: not a head split"
-                    ));
+                    )));
                 }
             }
         }
@@ -179,7 +184,7 @@ fn pick_columns(l: &Linear, cols: &[usize]) -> Linear {
 
 /// Tries to match the attention block around `softmax` node `sm`: `Ok(None)` when the graph
 /// around it is not attention, an error when it is attention tessera cannot map.
-pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
+pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, AttnError> {
     let Op::Softmax { axis } = g.op(sm) else { return Ok(None) };
     let rank = g.ty(sm).rank() as i64;
     if (if *axis < 0 { axis + rank } else { *axis }) != rank - 1 {
@@ -216,27 +221,31 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
     let vc = trace_back(g, g.operands(mm2)[1]);
     let Some(lv) = linear_at(g, vc.base) else { return Ok(None) };
     if vc.sign || vc.pre != 1.0 {
-        return Err("the value path has a Sign or a scale; only Q and K may be binarized".into());
+        return Err(AttnError::Pattern(
+            "the value path has a Sign or a scale; only Q and K may be binarized".into(),
+        ));
     }
     if lq.input != lk.input || lq.input != lv.input {
-        return Err(
+        return Err(AttnError::Pattern(
             "Q, K and V are projected from different tensors (cross-attention is not supported)"
                 .into(),
-        );
+        ));
     }
     // Head split checks and canonical column orders.
     let base_cols = |b: NodeId| g.ty(b).shape.last().copied().unwrap_or(0);
     let qi = index_map(g, qc.base, &qc.moves);
     let (hq, dk, cq) = head_columns(&qi.data, &squeeze_front(&qi.shape), base_cols(qc.base), 1)
-        .map_err(|e| format!("query path: {e}"))?;
+        .map_err(|e| AttnError::Pattern(format!("query path: {e}")))?;
     let ki = index_map(g, kc.base, &kc.moves);
     let (hk, dk2, ck) = head_columns(&ki.data, &squeeze_front(&ki.shape), base_cols(kc.base), 2)
-        .map_err(|e| format!("key path: {e}"))?;
+        .map_err(|e| AttnError::Pattern(format!("key path: {e}")))?;
     let vi = index_map(g, vc.base, &vc.moves);
     let (hv, dv, cv) = head_columns(&vi.data, &squeeze_front(&vi.shape), base_cols(vc.base), 1)
-        .map_err(|e| format!("value path: {e}"))?;
+        .map_err(|e| AttnError::Pattern(format!("value path: {e}")))?;
     if hq != hk || hq != hv || dk != dk2 {
-        return Err(format!("heads disagree: Q {hq}x{dk}, K {hk}x{dk2}, V {hv}x{dv}"));
+        return Err(AttnError::Pattern(format!(
+            "heads disagree: Q {hq}x{dk}, K {hk}x{dk2}, V {hv}x{dv}"
+        )));
     }
     let heads = hq;
     let s = g.ty(lq.input).shape.first().copied().unwrap_or(0);
@@ -254,16 +263,16 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
     let oi = index_map(g, mm2, &moves);
     let merged = squeeze_front(&oi.shape);
     let [s2, m] = merged[..] else {
-        return Err(format!(
+        return Err(AttnError::Pattern(format!(
             "the merged heads have shape {:?}, expected [tokens, heads*d_v]",
             oi.shape
-        ));
+        )));
     };
     if s2 != s || m != heads * dv {
-        return Err(format!(
+        return Err(AttnError::Pattern(format!(
             "the merged heads have shape {merged:?}, expected [{s}, {}]",
             heads * dv
-        ));
+        )));
     }
     // Om[t, col] = O[h, t, c]: find (h, c) of each column.
     let mut hc_of_col = vec![(0usize, 0usize); m];
@@ -273,21 +282,23 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
             let (h, rest) = (src / (s * dv), src % (s * dv));
             let (tt, c) = (rest / dv, rest % dv);
             if tt != t {
-                return Err(format!(
+                return Err(AttnError::Pattern(format!(
                     "merged column {col} of token {t} reads token {tt}: not a head merge"
-                ));
+                )));
             }
             if t == 0 {
                 *slot = (h, c);
             } else if *slot != (h, c) {
-                return Err("the head merge is not the same for every token".into());
+                return Err(AttnError::Pattern(
+                    "the head merge is not the same for every token".into(),
+                ));
             }
         }
     }
     let [(proj, 0)] = g.users(cur)[..] else {
-        return Err(
-            "the merged heads feed more than one node (expected the output projection)".into()
-        );
+        return Err(AttnError::Pattern(
+            "the merged heads feed more than one node (expected the output projection)".into(),
+        ));
     };
     // The projection is the Linear whose result is `y`: matmul [+ add] or gemm.
     let y = match g.users(proj)[..] {
@@ -302,13 +313,14 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
         }
         _ => proj,
     };
-    let out_lin =
-        linear_at(g, y).ok_or("the merged heads do not feed a linear output projection")?;
+    let out_lin = linear_at(g, y).ok_or_else(|| {
+        AttnError::Pattern("the merged heads do not feed a linear output projection".into())
+    })?;
     if out_lin.lin.inputs != m {
-        return Err(format!(
+        return Err(AttnError::Pattern(format!(
             "output projection reads {} values, heads give {m}",
             out_lin.lin.inputs
-        ));
+        )));
     }
     // Canonical row order of W_o: row h*dv + c is the merged column holding (h, c).
     let mut col_of_hc = vec![0usize; m];
@@ -325,10 +337,14 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
     let qk = match (qc.sign, kc.sign) {
         (true, true) => {
             if qc.pre <= 0.0 || kc.pre <= 0.0 {
-                return Err("a non-positive factor before Sign flips the binarization".into());
+                return Err(AttnError::Pattern(
+                    "a non-positive factor before Sign flips the binarization".into(),
+                ));
             }
             if qc.post <= 0.0 || kc.post <= 0.0 {
-                return Err("the scale after Sign must be positive (it is HAD's sigma)".into());
+                return Err(AttnError::Pattern(
+                    "the scale after Sign must be positive (it is HAD's sigma)".into(),
+                ));
             }
             QkMode::Binary {
                 sigma_q: vec![qc.post as f32],
@@ -340,7 +356,11 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
             scale *= qc.pre * kc.pre;
             QkMode::Float
         }
-        _ => return Err("only one of Q and K passes through Sign; HAD binarizes both".into()),
+        _ => {
+            return Err(AttnError::Pattern(
+                "only one of Q and K passes through Sign; HAD binarizes both".into(),
+            ))
+        }
     };
     for l in [&lq, &lk, &lv, &out_lin] {
         claimed.extend(&l.nodes);
@@ -357,9 +377,9 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
         }
         if g.users(i).iter().any(|(u, _)| !claimed.contains(u)) {
             let name = g.node(i).name.clone().unwrap_or_else(|| g.op(i).mnemonic().to_string());
-            return Err(format!(
+            return Err(AttnError::Pattern(format!(
                 "intermediate value `{name}` is also used outside the attention block"
-            ));
+            )));
         }
     }
     let op = MhaOp {
@@ -374,6 +394,6 @@ pub fn match_at(g: &Graph, sm: NodeId) -> Result<Option<Found>, String> {
         qk,
         select: Selection::All,
     };
-    op.validate().map_err(|e| e.to_string())?;
+    op.validate().map_err(|e| AttnError::Pattern(e.to_string()))?;
     Ok(Some(Found { op: Op::dialect_op(op), input: lq.input, output: y, claimed }))
 }

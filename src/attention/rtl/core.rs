@@ -24,6 +24,7 @@
 
 use super::prims::*;
 use crate::attention::core::{CoreMode, CoreParams, INV_GUARD};
+use crate::attention::error::AttnError;
 use crate::attention::select::Selection;
 use crate::backend::verilog::ast::{BinOp, Expr, Item, Module, Port, Stmt};
 
@@ -75,7 +76,7 @@ pub fn run_cycles(p: &CoreParams) -> u64 {
     1 + p.s as u64 * query_cycles(p)
 }
 
-fn st(v: u128) -> Result<Expr, String> {
+fn st(v: u128) -> Result<Expr, AttnError> {
     Ok(uc(v, 3)?)
 }
 
@@ -133,7 +134,7 @@ impl List {
         out
     }
 
-    fn clear(&self) -> Result<Stmt, String> {
+    fn clear(&self) -> Result<Stmt, AttnError> {
         Ok(nb(self.count.clone(), uc(0, self.cw)?))
     }
 
@@ -145,7 +146,7 @@ impl List {
         sel: Expr,
         kw: u32,
         rw: u32,
-    ) -> Result<(Expr, Expr), String> {
+    ) -> Result<(Expr, Expr), AttnError> {
         let k = r.reg(&format!("{tag}_kr"), kw, true);
         let i = r.reg(&format!("{tag}_ir"), rw, false);
         let arms = (0..self.keys.len())
@@ -166,8 +167,8 @@ impl List {
 }
 
 /// Generates the core module `name`.
-pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
-    p.validate().map_err(|e| e.to_string())?;
+pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, AttnError> {
+    p.validate().map_err(|e| AttnError::Verilog(e.to_string()))?;
     let (s, dk, dv) = (p.s, p.d_k, p.d_v);
     let had = p.mode == CoreMode::Had;
     let CorePorts { row_w: rw, col_w: cw } = ports(p);
@@ -517,7 +518,7 @@ pub fn core_module(name: &str, p: &CoreParams) -> Result<Module, String> {
 }
 
 /// Zero-extends or truncates an unsigned value from `from` to `to` bits.
-fn resize(x: Expr, from: u32, to: u32) -> Result<Expr, String> {
+fn resize(x: Expr, from: u32, to: u32) -> Result<Expr, AttnError> {
     Ok(if from == to {
         x
     } else if from > to {

@@ -21,6 +21,7 @@
 use super::core::{core_module, ports, run_cycles};
 use super::prims::*;
 use super::AttnVerilog;
+use crate::attention::error::AttnError;
 use crate::attention::lnorm::{GAIN_BITS, RECIP_BITS};
 use crate::attention::program::{AddOperand, GatherSrc, MachineOp, Post, Program};
 use crate::backend::verilog::ast::{BinOp, Expr, Item, Module, Stmt};
@@ -60,7 +61,13 @@ pub fn output_elem(p: &Program) -> u32 {
 
 impl Gen<'_> {
     /// A `$readmemh` ROM named `{top}_{name}` with `values` of `w` bits.
-    fn rom(&mut self, name: &str, w: u32, signed: bool, values: &[i128]) -> Result<Expr, String> {
+    fn rom(
+        &mut self,
+        name: &str,
+        w: u32,
+        signed: bool,
+        values: &[i128],
+    ) -> Result<Expr, AttnError> {
         let mem = format!("rom_{name}");
         let e = self.r.mem(&mem, w, signed, values.len());
         let file = format!("{}_{name}.hex", self.top);
@@ -89,7 +96,7 @@ fn dm() -> Expr {
 }
 
 /// Generates the whole-model design.
-pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
+pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, AttnError> {
     let total: usize = p.buffers.iter().map(|b| b.len).sum();
     let mut base = Vec::with_capacity(p.buffers.len());
     let mut at = 0;
@@ -154,7 +161,7 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
     g.r.assign(id("out_valid"), ovalid.clone());
     g.r.assign(id("in_ready"), eq(pc.clone(), uc(0, pcw)?));
 
-    let next = |pcv: i64| -> Result<Vec<Stmt>, String> {
+    let next = |pcv: i64| -> Result<Vec<Stmt>, AttnError> {
         Ok(vec![
             nb(pc.clone(), uc((pcv + 1) as u128, pcw)?),
             nb(ph.clone(), uc(0, 3)?),
@@ -453,7 +460,7 @@ pub fn machine_design(top: &str, p: &Program) -> Result<AttnVerilog, String> {
 }
 
 /// Signed clamp of a `w`-bit value into `[lo, hi]`, `ow` bits wide.
-fn clamp(x: Expr, w: u32, lo: i64, hi: i64, ow: u32) -> Result<Expr, String> {
+fn clamp(x: Expr, w: u32, lo: i64, hi: i64, ow: u32) -> Result<Expr, AttnError> {
     Ok(Expr::ternary(
         lt(x.clone(), sc(i128::from(lo), w)?),
         sc(i128::from(lo), ow)?,
@@ -474,11 +481,11 @@ fn layer_norm(
     dst: crate::attention::program::BufId,
     rows: usize,
     lp: &crate::attention::lnorm::LnParams,
-    next: &dyn Fn(i64) -> Result<Vec<Stmt>, String>,
+    next: &dyn Fn(i64) -> Result<Vec<Stmt>, AttnError>,
     rr: &Expr,
     ii: &Expr,
     ph: &Expr,
-) -> Result<Vec<Stmt>, String> {
+) -> Result<Vec<Stmt>, AttnError> {
     let d = lp.d as i64;
     let xb = g.p.buf(src);
     let xm = i128::from(xb.lo.abs().max(xb.hi.abs()));
@@ -504,7 +511,9 @@ fn layer_norm(
         lp.bias.iter().copied().max().unwrap_or(0),
     );
     if gw + cmax.unsigned_abs().ilog2() + RECIP_BITS + 4 > 126 || bwid > 126 {
-        return Err(format!("layer norm {k}: gains or biases too wide for the 128-bit datapath"));
+        return Err(AttnError::Verilog(format!(
+            "layer norm {k}: gains or biases too wide for the 128-bit datapath"
+        )));
     }
     let gains = g.rom(&format!("n{k}_g"), gw, true, &gv)?;
     let biases = g.rom(&format!("n{k}_b"), bwid, true, &lp.bias.to_vec())?;
@@ -677,9 +686,9 @@ fn attention(
     k: usize,
     pcv: i64,
     a: &crate::attention::program::AttentionOp,
-    next: &dyn Fn(i64) -> Result<Vec<Stmt>, String>,
+    next: &dyn Fn(i64) -> Result<Vec<Stmt>, AttnError>,
     ph: &Expr,
-) -> Result<Vec<Stmt>, String> {
+) -> Result<Vec<Stmt>, AttnError> {
     let heads = a.heads.len();
     let (s, dk, dv) = (a.heads[0].s as i64, a.heads[0].d_k as i64, a.heads[0].d_v as i64);
     let hh = g.r.reg(&format!("m{k}_h"), ubits(heads as u128), false);
@@ -698,7 +707,7 @@ fn attention(
         Expr::ternary(eq(sel.clone(), uc(1, 2)?), g.addr(a.k, off(dk)), g.addr(a.v, off(dv))),
     );
     let ld_data = g.r.let_(&format!("m{k}_ld"), 8, true, dm().index(addr).slice(7, 0).signed());
-    let active = |h: usize, phase: u128| -> Result<Expr, String> {
+    let active = |h: usize, phase: u128| -> Result<Expr, AttnError> {
         Ok(and(
             and(eq(id("pc"), n(pcv)), eq(ph.clone(), uc(phase, 3)?)),
             eq(hh.clone(), n(h as i64)),

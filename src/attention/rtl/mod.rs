@@ -12,6 +12,7 @@ pub mod prims;
 pub mod unit;
 
 use crate::attention::core::{attend, CoreMode, CoreParams};
+use crate::attention::error::AttnError;
 use crate::backend::verilog::ast::Module;
 use crate::backend::verilog::bits::Bits;
 use crate::backend::verilog::hex::pack;
@@ -48,7 +49,7 @@ impl AttnVerilog {
 }
 
 /// The streaming one-head unit for `p`.
-pub fn unit_design(top: &str, p: &CoreParams) -> Result<AttnVerilog, String> {
+pub fn unit_design(top: &str, p: &CoreParams) -> Result<AttnVerilog, AttnError> {
     let modules = unit::unit_modules(top, p)?;
     let (in_width, out_width) = unit::widths(p);
     Ok(AttnVerilog {
@@ -68,7 +69,7 @@ pub fn unit_vectors(
     q: &[i64],
     k: &[i64],
     v: &[i64],
-) -> Result<(Bits, Bits), String> {
+) -> Result<(Bits, Bits), AttnError> {
     let (out, _) = attend(p, q, k, v);
     let qkb = unit::qk_bits(p);
     let mut vals: Vec<(i128, u32)> = Vec::new();

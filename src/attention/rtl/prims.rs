@@ -1,6 +1,7 @@
 //! Small helpers for building the attention family's Verilog AST: declarations collected in
 //! order, literal and operator shorthands, a requantizer, and case-statement ROMs.
 
+use crate::attention::error::AttnError;
 use crate::backend::verilog::ast::{CaseArm, Decl, Expr, Item, NetKind, Stmt, Width};
 pub use crate::backend::verilog::build::{
     add, and, bin, bl, eq, ge, gt, id, if_else as if_, lt, mul, nb, neg, not, or, sbits,
@@ -94,7 +95,7 @@ impl Rtl {
         lo: i64,
         hi: i64,
         ow: u32,
-    ) -> Result<Expr, String> {
+    ) -> Result<Expr, AttnError> {
         let mut out = id(name);
         for d in requantize(requantizer(name, x, xw, m, s, lo, hi, ow))? {
             out = self.let_(&d.name, d.width, d.signed, d.value);
@@ -130,7 +131,7 @@ impl Rtl {
         lo: i64,
         hi: i64,
         ow: u32,
-    ) -> Result<Expr, String> {
+    ) -> Result<Expr, AttnError> {
         let mut res = id(name);
         for d in requantize(requantizer(name, x, xw, m, s, lo, hi, ow))? {
             res = self.tmp(out, &d.name, d.width, d.signed, d.value);
@@ -146,14 +147,14 @@ impl Rtl {
         signed: bool,
         addr: Expr,
         values: &[i128],
-    ) -> Result<Expr, String> {
+    ) -> Result<Expr, AttnError> {
         let o = self.reg(out, w, signed);
         let lit = |v: i128| if signed { sc(v, w) } else { uc(v as u128, w) };
         let arms = values
             .iter()
             .enumerate()
             .map(|(k, &v)| Ok((vec![n(k as i64)], vec![bl(o.clone(), lit(v)?)])))
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<_, AttnError>>()?;
         let zero = lit(0)?;
         self.items.push(Item::AlwaysComb(vec![case(addr, arms, Some(vec![bl(o.clone(), zero)]))]));
         Ok(o)

@@ -17,6 +17,7 @@
 use super::core::{core_module, ports, run_cycles};
 use super::prims::*;
 use crate::attention::core::{CoreMode, CoreParams};
+use crate::attention::error::AttnError;
 use crate::backend::verilog::ast::{BinOp, Expr, Item, Module};
 use crate::backend::verilog::interface::stream_ports;
 
@@ -41,7 +42,7 @@ pub fn latency(p: &CoreParams) -> u64 {
 }
 
 /// The wrapper `top` and the core `top`_core.
-pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, String> {
+pub fn unit_modules(top: &str, p: &CoreParams) -> Result<Vec<Module>, AttnError> {
     let core_name = format!("{top}_core");
     let core = core_module(&core_name, p)?;
     let (in_w, out_w) = widths(p);

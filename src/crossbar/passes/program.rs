@@ -3,6 +3,7 @@
 use super::common::require_stage;
 use crate::crossbar::device::DeviceConfig;
 use crate::crossbar::dialect::XbarReadout;
+use crate::crossbar::error::XbarError;
 use crate::crossbar::graph::add_placed;
 use crate::ir::Graph;
 use crate::passes::rewrite::{mapped_cell, nodes_where, retype};
@@ -52,10 +53,11 @@ impl Pass for CrossbarProgram {
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
+        let xfail = |e: XbarError| PassError::failed_with(self.name(), e);
         let inst = mapped_cell(self.name(), cx)?;
         let seed = cx.int("seed")? as u64;
         let mut dev =
-            DeviceConfig::from_instance(inst, seed, cx.int("frac-bits")? as u32).map_err(fail)?;
+            DeviceConfig::from_instance(inst, seed, cx.int("frac-bits")? as u32).map_err(xfail)?;
         if dev.programs_exactly() && dev.c2c_sigma == 0.0 {
             dev.frac_bits = 0;
         }
@@ -75,7 +77,7 @@ impl Pass for CrossbarProgram {
             for a in operands[1..].iter().rev() {
                 out.detach_operands(*a);
             }
-            let readout = add_placed(&mut out, operands[0], &Arc::new(hw), true).map_err(fail)?;
+            let readout = add_placed(&mut out, operands[0], &Arc::new(hw), true).map_err(xfail)?;
             out.replace_all_uses(id, readout);
             out.remove_node(id);
             for a in &operands[1..] {

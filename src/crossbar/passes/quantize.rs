@@ -1,6 +1,7 @@
 //! `quantize`: a float dense-layer chain → integer layers with calibrated scales.
 
 use super::common::calibration_rows;
+use crate::crossbar::error::XbarError;
 use crate::crossbar::graph::add_quantized;
 use crate::crossbar::quant::{quantize_graph, Calibration, QuantConfig, ScaleGranularity};
 use crate::ir::{Graph, Op, TensorType};
@@ -86,6 +87,7 @@ impl Pass for Quantize {
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
+        let xfail = |e: XbarError| PassError::failed_with(self.name(), e);
         let p = cx.real("act-percentile")?;
         if !(p > 0.0 && p <= 100.0) {
             return Err(fail(format!("act-percentile = {p} must be in (0, 100]")));
@@ -109,7 +111,7 @@ impl Pass for Quantize {
         let mut out = Graph::new();
         let ge = |e: crate::ir::GraphError| fail(e.to_string());
         let x = out.add_input(&input.0, input.1).map_err(ge)?;
-        let y = add_quantized(&mut out, x, q).map_err(fail)?;
+        let y = add_quantized(&mut out, x, q).map_err(xfail)?;
         out.add_output(&output, y).map_err(ge)?;
         Ok(out)
     }

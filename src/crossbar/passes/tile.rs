@@ -3,6 +3,7 @@
 use super::common::{calibration_rows, require_stage};
 use crate::crossbar::adc::Adc;
 use crate::crossbar::dialect::XbarDense;
+use crate::crossbar::error::XbarError;
 use crate::crossbar::graph::{add_placed, read};
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::sim::calibrate_full_scale;
@@ -158,6 +159,7 @@ impl Pass for CrossbarTile {
     }
     fn run(&self, g: &Graph, cx: &PassContext) -> Result<Graph, PassError> {
         let fail = |m: String| PassError::failed(self.name(), m);
+        let xfail = |e: XbarError| PassError::failed_with(self.name(), e);
         let inst = mapped_cell(self.name(), cx)?;
         let mut cfg =
             geometry(inst, cx).map_err(|m| fail(format!("instance `{}`: {m}", inst.name)))?;
@@ -175,7 +177,7 @@ impl Pass for CrossbarTile {
             placed.push((id, hw));
         }
         cfg.full_scale = if pct > 0.0 {
-            let q = read(g).map_err(fail)?.quantized();
+            let q = read(g).map_err(xfail)?.quantized();
             let n_in = q.input.scale.len();
             let calib = calibration_rows(self.name(), cx, n_in, "adc-percentile")?;
             // The cells of each quantized layer, in the network's order.
@@ -185,7 +187,7 @@ impl Pass for CrossbarTile {
                     .ok_or_else(|| fail(format!("layer `{}` was not placed", l.name)))
             });
             let cells = cells.collect::<Result<Vec<_>, _>>()?;
-            FullScale::Levels(calibrate_full_scale(&q, &cfg, &cells, &calib, pct).map_err(fail)?)
+            FullScale::Levels(calibrate_full_scale(&q, &cfg, &cells, &calib, pct).map_err(xfail)?)
         } else if fs > 0 {
             FullScale::Levels(fs)
         } else {
@@ -198,7 +200,7 @@ impl Pass for CrossbarTile {
             let adc = Adc { full_scale: cfg.full_scale_levels(), ..hw.adc };
             let hw = XbarLayerHw { cfg, adc, ..hw };
             let readout =
-                add_placed(&mut out, g.operands(id)[0], &Arc::new(hw), false).map_err(fail)?;
+                add_placed(&mut out, g.operands(id)[0], &Arc::new(hw), false).map_err(xfail)?;
             out.replace_all_uses(id, readout);
             out.remove_node(id);
         }

@@ -25,8 +25,9 @@ use crate::backend::verilog::build::{
 use crate::backend::verilog::interface::{
     stream_ports, CLK, IN_DATA, IN_READY, IN_VALID, OUT_DATA, OUT_VALID, RST,
 };
+use crate::crossbar::error::XbarError;
 
-type R<T> = Result<T, String>;
+type R<T> = Result<T, XbarError>;
 
 const INIT: u128 = 0;
 const ROW: u128 = 1;
@@ -578,10 +579,10 @@ fn layer_block(l: usize, lp: &LayerPlan, p: &Plan, ctl: &Ctl, next_a: Option<u32
             ));
         }
         _ => {
-            return Err(format!(
+            return Err(XbarError::Rtl(format!(
                 "layer `{}`: hidden layers requantize, the last one does not",
                 lp.name
-            ))
+            )))
         }
     }
     let req = vec![for_n(&nm.s("j"), lp.n_out, req)];

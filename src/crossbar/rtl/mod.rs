@@ -14,6 +14,7 @@ pub mod emit;
 pub mod plan;
 
 use crate::backend::verilog::ast::Module;
+use crate::crossbar::error::XbarError;
 use crate::crossbar::graph::Network;
 use crate::crossbar::ops::XbarLayerHw;
 use crate::family::StreamedFile;
@@ -82,11 +83,11 @@ fn image(
     words: impl IntoIterator<Item = Vec<i128>>,
     field: u32,
     signed: bool,
-) -> Result<String, String> {
+) -> Result<String, XbarError> {
     let mut s = String::new();
     for (i, w) in words.into_iter().enumerate() {
         let b = crate::backend::verilog::hex::pack(&w, field, signed)
-            .map_err(|e| format!("memory word {i}: {e}"))?;
+            .map_err(|e| XbarError::Rtl(format!("memory word {i}: {e}")))?;
         s.push_str(&b.to_hex());
         s.push('\n');
     }
@@ -110,14 +111,16 @@ fn check_lanes(
     ncols: usize,
     lane: u32,
     max_code: u32,
-) -> Result<(), String> {
+) -> Result<(), XbarError> {
     // The largest code fits: no cell needs looking at (the walk only finds the first misfit).
     if lane >= 32 || max_code >> lane == 0 {
         return Ok(());
     }
     for (i, row) in code_rows(hw, rows, ncols).enumerate() {
         if let Some((c, g)) = row.iter().enumerate().find(|(_, g)| lane < 32 && **g >> lane != 0) {
-            return Err(format!("memory word {i}: element {c}: {g} does not fit {lane} bits"));
+            return Err(XbarError::Rtl(format!(
+                "memory word {i}: element {c}: {g} does not fit {lane} bits"
+            )));
         }
     }
     Ok(())
@@ -243,7 +246,7 @@ fn column(values: impl IntoIterator<Item = i128>) -> impl Iterator<Item = Vec<i1
 
 /// Lowers a placed network to a module named `top` with its memory images.
 pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
-    let err = XbarLowerError;
+    let err = |e: XbarError| XbarLowerError(e.to_string());
     let plan = Plan::new(net).map_err(err)?;
     let in_ty = net.codes.clone();
     let out_ty = net.accumulators().map_err(err)?.clone();
@@ -260,7 +263,10 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
         files.push((level_file(top), img.map_err(err)?));
     }
     for (l, lp) in plan.layers.iter().enumerate() {
-        let hw = net.layers[l].stage.hw().ok_or_else(|| err(format!("layer {l} is not placed")))?;
+        let hw = net.layers[l]
+            .stage
+            .hw()
+            .ok_or_else(|| XbarLowerError(format!("layer {l} is not placed")))?;
         // One walk over the weights for the layer, not one per row tile.
         let max_code = hw.prog.max_code(&hw.map);
         for (r, t) in lp.row_tiles.iter().enumerate() {
@@ -281,7 +287,8 @@ pub fn lower(net: &Network, top: &str) -> Result<XbarDesign, XbarLowerError> {
             files.push((shift_file(top, l), s.map_err(err)?));
         }
     }
-    let latency = u32::try_from(plan.latency()).map_err(|_| err("latency overflows".into()))?;
+    let latency =
+        u32::try_from(plan.latency()).map_err(|_| XbarLowerError("latency overflows".into()))?;
     Ok(XbarDesign {
         module,
         files,

@@ -4,6 +4,7 @@
 //! memory images (conductance codes, biases, requantization constants).
 
 use crate::crossbar::adc::Adc;
+use crate::crossbar::error::XbarError;
 use crate::crossbar::graph::Network;
 use crate::crossbar::ops::XbarLayerHw;
 use crate::crossbar::quant::{LayerRequant, LayerTail};
@@ -133,8 +134,9 @@ pub struct Plan {
     pub in_format: NumFormat,
 }
 
-fn signed_bits_of(f: NumFormat) -> Result<u32, String> {
-    let (lo, hi) = f.int_range().ok_or_else(|| format!("{f} is not an integer format"))?;
+fn signed_bits_of(f: NumFormat) -> Result<u32, XbarError> {
+    let (lo, hi) =
+        f.int_range().ok_or_else(|| XbarError::Rtl(format!("{f} is not an integer format")))?;
     Ok(sbits(lo, hi))
 }
 
@@ -144,7 +146,7 @@ fn layer_plan(
     acc: NumFormat,
     sum: NumFormat,
     out: NumFormat,
-) -> Result<LayerPlan, String> {
+) -> Result<LayerPlan, XbarError> {
     let (l, m) = (&h.layer, &h.map);
     let ncols = m.logical_cols();
     let cpw = m.cols_per_weight();
@@ -197,13 +199,13 @@ fn layer_plan(
 impl Plan {
     /// The plan of a network whose every layer is placed (`xbar.array`s and `xbar.readout`),
     /// with the register widths of the types the passes inferred for its nodes.
-    pub fn new(net: &Network) -> Result<Plan, String> {
+    pub fn new(net: &Network) -> Result<Plan, XbarError> {
         let out = net.accumulators()?.format;
         let mut layers = Vec::new();
         let mut adc: Option<(Adc, u64)> = None;
         for l in &net.layers {
             let h = l.stage.hw().ok_or_else(|| {
-                format!("layer `{}` is not placed on arrays", l.stage.layer().name)
+                XbarError::Rtl(format!("layer `{}` is not placed on arrays", l.stage.layer().name))
             })?;
             layers.push(layer_plan(h, &l.tail, l.product.format, l.sum.format, out)?);
             let max_sum = h.max_partial_sums().iter().copied().max().unwrap_or(0).max(0) as u64;
@@ -211,11 +213,15 @@ impl Plan {
                 None => Some((h.adc, max_sum)),
                 Some((a, m)) if a == h.adc => Some((a, m.max(max_sum))),
                 Some(_) => {
-                    return Err(format!("layer `{}` uses another ADC than the first", h.layer.name))
+                    return Err(XbarError::Rtl(format!(
+                        "layer `{}` uses another ADC than the first",
+                        h.layer.name
+                    )))
                 }
             };
         }
-        let (adc, max_sum) = adc.ok_or("the network has no layer")?;
+        let (adc, max_sum) =
+            adc.ok_or_else(|| XbarError::Rtl("the network has no layer".into()))?;
         Ok(Plan { layers, adc: AdcPlan::new(&adc, max_sum), in_format: net.codes.format })
     }
 

@@ -14,9 +14,9 @@ fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/attention").join(name)
 }
 
+/// The export runs the block on `[S, 1, D]` (batch in the middle): recognised with reshapes
+/// around `attn.mha` (see `attention_cli::torch_multihead_attention_export_runs_the_whole_flow`).
 #[test]
-#[ignore = "known gap: torch.nn.MultiheadAttention's export runs the projections on [S, 1, D] \
-            (batch in the middle); the importer strips only a leading batch axis"]
 fn torch_multihead_attention_block_matches_onnxruntime() {
     let model = load_onnx(&fixture("mha_torch.onnx")).unwrap();
     let g = import(&model).unwrap();

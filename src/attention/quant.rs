@@ -324,6 +324,8 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
                 }
                 continue;
             }
+            // Row-major elements stay where they are: the value is its operand's buffer.
+            Op::Reshape { .. } | Op::Flatten { .. } | Op::Identity => operand(&b, 0)?,
             Op::Gather { map, .. } => {
                 let x = operand(&b, 0)?;
                 let buf = b.buffer(name.clone(), map.len(), x.lo, x.hi, x.scale);
@@ -508,7 +510,7 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
             }
             other => {
                 return Err(err(format!(
-                    "`{}` has no integer mapping in the attention family (supported: gather, concat, matmul [+ bias], add, layer_norm, gelu, relu, tanh, sigmoid, mha)",
+                    "`{}` has no integer mapping in the attention family (supported: gather, reshape, concat, matmul [+ bias], add, layer_norm, gelu, relu, tanh, sigmoid, mha)",
                     other.mnemonic()
                 )))
             }

@@ -76,7 +76,25 @@ fn apply(g: &mut Graph, f: Found) -> Result<(), String> {
         .flat_map(|&n| g.operands(n))
         .filter(|&c| matches!(g.op(c), Op::Constant(_)))
         .collect();
-    g.replace_node(f.output, f.op, &[f.input]).map_err(|e| e.to_string())?;
+    let (in_shape, out_shape) = (g.ty(f.input).shape.clone(), g.ty(f.output).shape.clone());
+    match in_shape[..] {
+        // torch.nn.MultiheadAttention without `batch_first` runs on `[S, 1, D]` (the batch
+        // axis in the middle): the op takes `[S, D]`, so a reshape drops that axis before it
+        // and restores it after.
+        [s, 1, d] => {
+            let dims = |v: &[usize]| v.iter().map(|&n| n as i64).collect::<Vec<_>>();
+            let name = g.node(f.output).name.clone();
+            let e = |e: crate::ir::GraphError| e.to_string();
+            let x = g.add(Op::Reshape { shape: dims(&[s, d]) }, &[f.input]).map_err(e)?;
+            let m = g.add_named(f.op, &[x], name).map_err(e)?;
+            let y = g.add(Op::Reshape { shape: dims(&out_shape) }, &[m]).map_err(e)?;
+            g.replace_all_uses(f.output, y);
+            g.remove_node(f.output);
+        }
+        _ => {
+            g.replace_node(f.output, f.op, &[f.input]).map_err(|e| e.to_string())?;
+        }
+    }
     for n in f.claimed.into_iter().filter(|&n| n != f.output) {
         g.remove_node(n);
     }

@@ -184,8 +184,9 @@ impl WeightChunks {
         if ncols != map.logical_cols() || lane == 0 || lane > 32 {
             return None;
         }
-        let w = &map.weights.w;
-        let (lo, hi) = (w.iter().min().unwrap_or(0), w.iter().max().unwrap_or(0));
+        // The layer's declared code range (every weight lies in it): a walk over the weights
+        // for their actual extremes would be repeated for every row tile's image.
+        let (lo, hi) = (hw.layer.w_lo.min(hw.layer.w_hi), hw.layer.w_hi.max(hw.layer.w_lo));
         if hi.checked_sub(lo).is_none_or(|d| d >= 1 << 16) {
             return None;
         }

@@ -114,3 +114,43 @@ fn non_onnx_models_are_rejected() {
     let e = CROSSBAR_FAMILY.compile(&job).err().unwrap().to_string();
     assert_eq!(e, "`crossbar_tile` maps model `net` (xgboost); crossbar mapping reads ONNX models");
 }
+
+/// A model whose declared input is `[1, 4, 4]` (a Flatten feeds the first Gemm; the fixture and
+/// onnxruntime's outputs come from tests/fixtures/onnx/make_fixtures.py): the integer network
+/// takes the 16 features flat, simulates within the 8-bit quantization error of onnxruntime,
+/// and its RTL matches the simulator under iverilog.
+#[test]
+fn a_flattened_input_maps_simulates_and_verifies() {
+    use assert_cmd::Command;
+    if !harness::require(Simulator::Iverilog) {
+        return;
+    }
+    let fx = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/onnx");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::copy(fx.join("flatten_mlp.onnx"), d.join("model.onnx")).unwrap();
+    std::fs::copy(fx.join("flatten_mlp_X_calib.npy"), d.join("X_calib.npy")).unwrap();
+    std::fs::copy(fx.join("flatten_mlp_X.npy"), d.join("X.npy")).unwrap();
+    std::fs::copy(dir().join("accel.tess"), d.join("accel.tess")).unwrap();
+    let tessera = || Command::cargo_bin("tessera").unwrap();
+    tessera()
+        .current_dir(d)
+        .args(["sim", "accel.tess", "--data", "X.npy", "--out", "out.npy"])
+        .assert()
+        .code(0);
+    let got: Array2<f32> = ndarray_npy::read_npy(d.join("out.npy")).unwrap();
+    let want: Array2<f32> = ndarray_npy::read_npy(fx.join("flatten_mlp_Y.npy")).unwrap();
+    assert_eq!(got.dim(), (6, 3));
+    let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err < 0.05, "max |sim - onnxruntime| = {err}");
+    let out = tessera()
+        .current_dir(d)
+        .args(["verify", "accel.tess", "--simulator", "iverilog", "--data", "X.npy"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("iverilog: 6 vectors, 0 mismatches"), "{text}");
+}

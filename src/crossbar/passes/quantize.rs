@@ -110,7 +110,10 @@ impl Pass for Quantize {
         // weight a second time.
         let mut out = Graph::new();
         let ge = |e: crate::ir::GraphError| fail(e.to_string());
-        let x = out.add_input(&input.0, input.1).map_err(ge)?;
+        // The integer network takes the features flat, whatever shape the model declares
+        // (`[4, 4]` before a Flatten is `[16]` here): the host quantizes a row of features.
+        let flat = TensorType::f32(vec![input.1.numel()]);
+        let x = out.add_input(&input.0, flat).map_err(ge)?;
         let y = add_quantized(&mut out, x, q).map_err(xfail)?;
         out.add_output(&output, y).map_err(ge)?;
         Ok(out)

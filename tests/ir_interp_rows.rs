@@ -186,9 +186,18 @@ proptest! {
         let inputs: Vec<Vec<Tensor>> =
             xs.iter().map(|x| vec![Tensor::f32(shape.clone(), x.clone()).unwrap()]).collect();
         let precision = if wide { Precision::WideSums } else { Precision::F32 };
-        let got = interp::run_rows(&g, &inputs, precision);
+        let mut got: Vec<[Vec<u32>; 2]> = vec![Default::default(); rows];
+        let status = interp::trace_rows_with(&g, &inputs, precision, |r, id, v| {
+            let bits = v.floats().unwrap().iter().map(|v| v.to_bits()).collect();
+            if id == y {
+                got[r][0] = bits;
+            } else if id == s {
+                got[r][1] = bits;
+            }
+            ControlFlow::Continue(())
+        });
+        prop_assert!(status.iter().all(Result::is_ok), "{status:?}");
         for (x, got) in xs.iter().zip(got) {
-            let got = got.unwrap();
             let dot = |j: usize| -> f32 {
                 if wide {
                     (0..k).fold(-0f64, |s, p| s + f64::from(x[p]) * f64::from(w[p * n + j])) as f32
@@ -207,9 +216,8 @@ proptest! {
                     }
                 })
                 .collect();
-            let bits = |t: &Tensor| t.floats().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-            prop_assert_eq!(bits(&got[0]), want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-            prop_assert_eq!(bits(&got[1]), sig);
+            prop_assert_eq!(&got[0], &want.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            prop_assert_eq!(&got[1], &sig);
         }
     }
 }

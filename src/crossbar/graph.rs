@@ -177,7 +177,8 @@ fn single_user(g: &Graph, id: NodeId) -> Result<NodeId, XbarError> {
     }
 }
 
-fn io(g: &Graph) -> Result<(NodeId, NodeId), XbarError> {
+/// The graph's one input node and one output node.
+pub fn io(g: &Graph) -> Result<(NodeId, NodeId), XbarError> {
     match (g.inputs(), g.outputs()) {
         (&[x], &[y]) => Ok((x, y)),
         (i, o) => Err(XbarError::Graph(format!(

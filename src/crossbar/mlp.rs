@@ -86,21 +86,13 @@ pub struct Mlp {
 
 /// The float reference of a crossbar model: its model-level graph evaluated by the one
 /// interpreter ([`crate::ir::interp`]) with f64 sums ([`Precision::WideSums`]), QONNX
-/// quantizers applied in float as the QONNX executor does. Each row's outputs are the same
-/// whatever the batch.
+/// quantizers applied in float as the QONNX executor does: the graph output's values
+/// ([`values_at`]), one row each. Each row's outputs are the same whatever the batch.
 pub fn reference(g: &Graph, xs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, XbarError> {
-    let rows = input_rows(g, xs).map_err(XbarError::Model)?;
-    interp::run_rows(g, &rows, Precision::WideSums)
-        .into_iter()
-        .map(|r| {
-            let out = r.map_err(|e| XbarError::Model(e.to_string()))?;
-            let t =
-                out.first().ok_or_else(|| XbarError::Model("the graph has no output".into()))?;
-            Ok(t.floats()
-                .ok_or_else(|| XbarError::Model("the graph output is not float".into()))?
-                .to_vec())
-        })
-        .collect()
+    let (_, out) = super::graph::io(g)?;
+    let width = g.ty(out).numel().max(1);
+    let values = values_at(g, &[out], xs)?.concat();
+    Ok(values.chunks(width).map(<[f32]>::to_vec).collect())
 }
 
 /// The value of each node `at` for every row of `xs` under [`reference`]'s arithmetic, one
@@ -111,17 +103,24 @@ pub fn values_at(g: &Graph, at: &[NodeId], xs: &[Vec<f32>]) -> Result<Vec<Vec<f3
     // values only).
     let mut out: Vec<Vec<f32>> =
         at.iter().map(|n| if g.inputs().contains(n) { xs.concat() } else { Vec::new() }).collect();
+    let mut not_float = None;
     // Rows are visited in order for each node, so appending keeps them row-major.
     let status = interp::trace_rows_with(g, &rows, Precision::WideSums, |_, id, v| {
         for (k, n) in at.iter().enumerate() {
             if *n == id {
-                out[k].extend_from_slice(v.floats().unwrap_or_default());
+                match v.floats() {
+                    Some(d) => out[k].extend_from_slice(d),
+                    None => not_float = Some(id),
+                }
             }
         }
         ControlFlow::Continue(())
     });
     for s in status {
         s.map_err(|e| XbarError::Model(e.to_string()))?;
+    }
+    if let Some(id) = not_float {
+        return Err(XbarError::Model(format!("`{}` is not a float value", g.op(id).mnemonic())));
     }
     Ok(out)
 }

@@ -66,41 +66,6 @@ pub fn run(g: &Graph, inputs: &[Tensor]) -> Result<Vec<Tensor>, InterpError> {
     Ok(g.outputs().iter().map(|o| vals[o].clone()).collect())
 }
 
-/// The graph outputs of every row of `rows` (each one set of graph inputs), evaluated in
-/// `precision` ([`trace_rows_with`]: weights read once per block of rows).
-pub fn run_rows(
-    g: &Graph,
-    rows: &[Vec<Tensor>],
-    precision: Precision,
-) -> Vec<Result<Vec<Tensor>, InterpError>> {
-    let outputs = g.outputs();
-    let mut got: Vec<Vec<Option<Tensor>>> = vec![vec![None; outputs.len()]; rows.len()];
-    let status = trace_rows_with(g, rows, precision, |r, id, v| {
-        for (k, o) in outputs.iter().enumerate() {
-            if *o == id {
-                got[r][k] = Some(v.clone());
-            }
-        }
-        ControlFlow::Continue(())
-    });
-    status
-        .into_iter()
-        .zip(got)
-        .map(|(s, vals)| {
-            s?;
-            vals.into_iter()
-                .map(|v| {
-                    v.ok_or_else(|| InterpError::Eval {
-                        node: "output".into(),
-                        op: "output".into(),
-                        message: OpError::Value("an output was not computed".into()),
-                    })
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// Evaluates `g` like [`run`], showing `visit` every node's value as it is computed (in
 /// topological order), and returns every value computed. `visit` may stop the evaluation
 /// early (the values so far are returned): the float checks use it to find the first node

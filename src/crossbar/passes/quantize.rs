@@ -2,7 +2,7 @@
 
 use super::common::calibration_rows;
 use crate::crossbar::error::XbarError;
-use crate::crossbar::graph::add_quantized;
+use crate::crossbar::graph::{add_quantized, io};
 use crate::crossbar::quant::{quantize_graph, Calibration, QuantConfig, ScaleGranularity};
 use crate::ir::{Graph, Op, TensorType};
 use crate::passes::{DefaultValue, OptionKind, Pass, PassContext, PassError, PassOption};
@@ -100,9 +100,15 @@ impl Pass for Quantize {
             input_scale: granularity(cx.symbol("input-scale")?),
             calibration: if p >= 100.0 { Calibration::Max } else { Calibration::Percentile(p) },
         };
-        let (input, output) = io_names(g).map_err(fail)?;
-        let calib =
-            calibration_rows(self.name(), cx, input.1.numel(), "calibrating activation ranges")?;
+        let (i, o) = io(g).map_err(xfail)?;
+        let (Op::Input { name: input, ty }, Op::Output { name: output }) = (g.op(i), g.op(o))
+        else {
+            return Err(fail(
+                "the graph's input and output nodes are not `input` and `output`".into(),
+            ));
+        };
+        let features = ty.numel();
+        let calib = calibration_rows(self.name(), cx, features, "calibrating activation ranges")?;
         let (_, q) =
             quantize_graph(g, &calib, &cfg).map_err(|e| PassError::failed_with(self.name(), e))?;
         // The float chain between the graph's input and output becomes the integer network's
@@ -112,27 +118,9 @@ impl Pass for Quantize {
         let ge = |e: crate::ir::GraphError| fail(e.to_string());
         // The integer network takes the features flat, whatever shape the model declares
         // (`[4, 4]` before a Flatten is `[16]` here): the host quantizes a row of features.
-        let flat = TensorType::f32(vec![input.1.numel()]);
-        let x = out.add_input(&input.0, flat).map_err(ge)?;
+        let x = out.add_input(input, TensorType::f32(vec![features])).map_err(ge)?;
         let y = add_quantized(&mut out, x, q).map_err(xfail)?;
-        out.add_output(&output, y).map_err(ge)?;
+        out.add_output(output, y).map_err(ge)?;
         Ok(out)
-    }
-}
-
-/// The graph's one input (name and type) and one output's name.
-fn io_names(g: &Graph) -> Result<((String, TensorType), String), String> {
-    let ([i], [o]) = (g.inputs(), g.outputs()) else {
-        return Err(format!(
-            "a dense-layer chain has one input and one output; the graph has {} and {}",
-            g.inputs().len(),
-            g.outputs().len()
-        ));
-    };
-    match (g.op(*i), g.op(*o)) {
-        (Op::Input { name, ty }, Op::Output { name: out }) => {
-            Ok(((name.clone(), ty.clone()), out.clone()))
-        }
-        _ => Err("the graph's input and output nodes are not `input` and `output`".into()),
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tessera::crossbar::adc::Adc;
 use tessera::crossbar::dataset::ExampleData;
-use tessera::crossbar::device::{program, DeviceConfig};
+use tessera::crossbar::device::{program, Codes, DeviceConfig};
 use tessera::crossbar::mlp::import_graph;
 use tessera::crossbar::quant::{argmax_agreement, quantize_graph, QLayer, QuantConfig};
 use tessera::crossbar::sim::{
@@ -208,9 +208,9 @@ fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
 
 /// A batch simulated layer by layer (each array's cells read once for all rows) is every row
 /// simulated alone: outputs, codes, accumulators, events and saturated reads, on the AVX-512
-/// batch kernel (1-bit cells) and the per-row fallback (2-bit cells), 128-row arrays and
-/// 16-row ones (four row tiles), a 4-bit ADC that saturates on 128 rows, batches of 1, 5
-/// and 21 rows.
+/// batch kernel (1-bit cells), the per-row fallback (2-bit cells) and the packed per-cell
+/// codes of varied devices with stuck cells, 128-row arrays and 16-row ones (four row tiles),
+/// a 4-bit ADC that saturates on 128 rows, batches of 1, 5 and 21 rows.
 #[test]
 fn batches_equal_rows_simulated_alone() {
     let dir = example("digits_mlp");
@@ -218,15 +218,27 @@ fn batches_equal_rows_simulated_alone() {
     let data = ExampleData::load(&dir).unwrap();
     let q = quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1;
     // The last configuration is calibration's: a lossless ADC on ideal cells.
-    for (rows, cell_bits, encoding, adc_bits, full_scale, on_off) in [
-        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), 17.0),
-        (16, 1, SignedEncoding::Offset, 4, FullScale::Levels(12), 17.0),
-        (128, 2, SignedEncoding::Differential, 4, FullScale::Levels(12), 17.0),
-        (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, f64::INFINITY),
+    // Varied devices (per-cell codes, stored packed) take the batch path that decodes each row
+    // tile once for all rows.
+    let varied = |d2d_sigma, p_stuck_off| DeviceConfig {
+        on_off_ratio: 17.0,
+        d2d_sigma,
+        p_stuck_off,
+        frac_bits: 6,
+        seed: 5,
+        ..DeviceConfig::ideal()
+    };
+    let exact = |on_off_ratio| DeviceConfig { on_off_ratio, ..DeviceConfig::ideal() };
+    for (rows, cell_bits, encoding, adc_bits, full_scale, dev) in [
+        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
+        (16, 1, SignedEncoding::Offset, 4, FullScale::Levels(12), exact(17.0)),
+        (128, 2, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
+        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), varied(0.05, 0.01)),
+        (16, 2, SignedEncoding::Offset, 4, FullScale::Levels(12), varied(0.1, 0.02)),
+        (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, exact(f64::INFINITY)),
     ] {
         let cfg =
             XbarConfig { rows, cell_bits, encoding, adc_bits, full_scale, ..XbarConfig::default() };
-        let dev = DeviceConfig { on_off_ratio: on_off, ..DeviceConfig::ideal() };
         let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
         for n in [1, 5, 21] {
             let xs = &data.x_test[..n];
@@ -305,6 +317,48 @@ fn device_programming_is_seeded() {
     for (g, c) in no_var.codes(&map).zip(map.levels()) {
         assert_eq!(g, u32::from(c) * 64 + 12);
     }
+}
+
+/// A varied layer's codes are kept packed, well under a byte a cell (the memory budget is 16
+/// bytes a weight; 8-bit differential weights on 1-bit cells are 16 cells), and still spread
+/// as programmed: level-1 codes scatter around `2^6 * (1 + g_off)` with the relative sigma
+/// asked for, and stuck-off cells read the leaking off state.
+#[test]
+fn varied_codes_are_packed_and_spread_as_programmed() {
+    let (n_in, n_out) = (256, 64);
+    let w: Vec<i64> = (0..n_in * n_out).map(|k| ((k * 7919) % 255) as i64 - 127).collect();
+    let layer = qlayer(n_in, n_out, w, (-127, 127), (0, 255), 8);
+    let cfg = XbarConfig { cell_bits: 1, ..XbarConfig::default() };
+    let map = map_layer(&Arc::new(layer), &cfg).unwrap();
+    let dev = DeviceConfig {
+        d2d_sigma: 0.05,
+        on_off_ratio: 17.0,
+        p_stuck_off: 0.01,
+        frac_bits: 6,
+        seed: 3,
+        ..DeviceConfig::ideal()
+    };
+    let p = program(&map, &dev, 0).unwrap();
+    let Codes::PerCell(packed) = &p.codes else { panic!("a varied layer keeps codes per cell") };
+    let cells = map.cells();
+    assert_eq!(packed.len(), cells);
+    assert!(packed.heap_bytes() * 2 < cells, "{} bytes for {cells} cells", packed.heap_bytes());
+    // g_off = 1 / 16 level: a level-1 cell's nominal code is 64 * 17 / 16 = 68, level 0's 4.
+    let (mut n, mut sum, mut sq, mut stuck_low) = (0f64, 0f64, 0f64, 0usize);
+    for (g, l) in p.codes(&map).zip(map.levels()) {
+        if l == 1 && g == 4 {
+            stuck_low += 1;
+        } else if l == 1 {
+            let r = f64::from(g) / 68.0 - 1.0;
+            (n, sum, sq) = (n + 1.0, sum + r, sq + r * r);
+        }
+    }
+    let (mean, sd) = (sum / n, (sq / n - (sum / n).powi(2)).sqrt());
+    assert!(mean.abs() < 0.005 && (sd - 0.05).abs() < 0.005, "mean {mean}, sd {sd}");
+    // Each stuck-off level-1 cell reads 4; about 1% of the level-1 cells are stuck.
+    let frac = stuck_low as f64 / (n + stuck_low as f64);
+    assert!((0.005..0.015).contains(&frac), "{frac}");
+    assert!(p.stuck.0 >= stuck_low);
 }
 
 #[test]

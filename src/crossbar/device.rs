@@ -10,6 +10,7 @@
 //! Cycle-to-cycle read noise is simulator-only: a column sum `P` over active cells reads as
 //! `P + round_half_even(sigma_c2c * sqrt(sum g^2) * z)` (independent relative noise per cell).
 
+use super::cellpack::{PackedBuilder, PackedCodes};
 use super::kernel::PlaneKernel;
 use super::tile::{ArrayTile, LayerMap};
 use crate::crossbar::error::XbarError;
@@ -121,15 +122,15 @@ pub enum Codes {
     /// Every cell's code is `table[level]` (no variation, no stuck cells): the placement's
     /// levels are the storage, nothing is kept per cell here.
     ByLevel(Vec<u32>),
-    /// One code per cell, row-major like [`LayerMap::levels`], at the narrowest width that
-    /// holds the largest (a code is non-negative and below `2^32`; programming fails
-    /// otherwise).
-    PerCell(CellCodes),
+    /// One code per cell, row-major like [`LayerMap::levels`], packed as residuals against
+    /// the level's nominal code (a few bits a cell; a code is non-negative and below `2^32`,
+    /// programming fails otherwise).
+    PerCell(PackedCodes),
 }
 
-/// Per-cell codes stored at the narrowest of 1, 2 or 4 bytes a cell that holds every one: with
-/// 1-bit cells and 6 fraction bits a varied code stays below 256, a byte a cell instead of
-/// four. Appending a code that does not fit widens what is stored.
+/// Codes of a block of cells decoded for reading, at the narrowest of 1, 2 or 4 bytes a cell
+/// that holds every one (with 1-bit cells and 6 fraction bits a varied code stays below 256).
+/// Appending a code that does not fit widens what is stored.
 #[derive(Clone, Debug, PartialEq)]
 pub enum CellCodes {
     U8(Vec<u8>),
@@ -187,14 +188,6 @@ impl CellCodes {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-    /// The codes of `range`, borrowed when stored at four bytes.
-    pub fn span(&self, range: Range<usize>) -> Cow<'_, [u32]> {
-        match self {
-            CellCodes::U32(g) => Cow::Borrowed(&g[range]),
-            CellCodes::U16(g) => Cow::Owned(g[range].iter().map(|&h| u32::from(h)).collect()),
-            CellCodes::U8(g) => Cow::Owned(g[range].iter().map(|&b| u32::from(b)).collect()),
-        }
     }
     #[allow(clippy::useless_conversion)]
     pub fn iter(&self) -> Box<dyn Iterator<Item = u32> + '_> {
@@ -254,7 +247,7 @@ impl ProgrammedLayer {
                 let used = map.levels_used();
                 t.iter().zip(used).filter(|(_, u)| *u).map(|(g, _)| *g).max().unwrap_or(0)
             }
-            Codes::PerCell(g) => g.iter().max().unwrap_or(0),
+            Codes::PerCell(g) => g.max(),
         }
     }
     /// The sum of each logical column's codes of array `k` over all its rows: the column's
@@ -266,15 +259,44 @@ impl ProgrammedLayer {
         match (&self.codes, &self.kernel) {
             (Codes::ByLevel(_), Some(kernel)) => kernel.column_code_sums(map, a),
             (Codes::ByLevel(table), None) => column_sums_by_level(map, table, a),
-            (Codes::PerCell(g), _) => column_sums_per_cell(map, g, a),
+            (Codes::PerCell(_), _) => column_sums_per_cell(self, map, a),
         }
     }
-    /// The code of cell `idx` (row-major, as in [`LayerMap::levels`]).
-    pub fn code(&self, map: &LayerMap, idx: usize) -> u32 {
+    /// Calls `out` with the code of every cell of `range` (row-major), in order.
+    fn decode(&self, map: &LayerMap, range: Range<usize>, mut out: impl FnMut(u32)) {
         match &self.codes {
-            Codes::ByLevel(t) => t[usize::from(map.level_at(idx))],
-            Codes::PerCell(g) => g.get(idx),
+            Codes::ByLevel(t) => {
+                map.levels_from(range.start).take(range.len()).for_each(|l| out(t[usize::from(l)]))
+            }
+            Codes::PerCell(g) => {
+                let levels = map.levels_from(PackedCodes::block_start(range.start));
+                g.decode(range, levels, out)
+            }
         }
+    }
+    /// The codes of rows `rows`, logical columns `cols`, row-major: one read of the stored
+    /// codes for a block the simulator then reads many times.
+    pub fn decode_block(
+        &self,
+        map: &LayerMap,
+        rows: Range<usize>,
+        cols: Range<usize>,
+    ) -> CellCodes {
+        let ncols = map.logical_cols();
+        let mut block = CellCodes::with_capacity(rows.len() * cols.len());
+        for i in rows {
+            match &self.codes {
+                Codes::ByLevel(t) => {
+                    map.row_levels(i, cols.clone()).for_each(|l| block.push(t[usize::from(l)]))
+                }
+                Codes::PerCell(_) => {
+                    self.decode(map, i * ncols + cols.start..i * ncols + cols.end, |c| {
+                        block.push(c)
+                    })
+                }
+            }
+        }
+        block
     }
     /// The codes of the cells `range` (row-major): borrowed when stored per cell.
     pub fn span<'a>(&'a self, map: &LayerMap, range: Range<usize>) -> Cow<'a, [u32]> {
@@ -289,7 +311,11 @@ impl ProgrammedLayer {
                     range.map(|idx| code(map.level_at(idx))).collect()
                 })
             }
-            Codes::PerCell(g) => g.span(range),
+            Codes::PerCell(_) => {
+                let mut span = Vec::with_capacity(range.len());
+                self.decode(map, range, |c| span.push(c));
+                Cow::Owned(span)
+            }
         }
     }
     /// Adds the codes of the cells `range` (row-major) to `sums`, and their squares to
@@ -301,16 +327,17 @@ impl ProgrammedLayer {
         sums: &mut [i64],
         squares: Option<&mut [f64]>,
     ) {
-        match &self.codes {
-            Codes::PerCell(g) => g.add_span(range, sums, squares),
-            Codes::ByLevel(_) => add_codes(&self.span(map, range), sums, squares),
-        }
+        add_codes(&self.span(map, range), sums, squares)
     }
     /// Every cell's code, row-major.
     pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
         match &self.codes {
             Codes::ByLevel(t) => Box::new(map.levels().map(|l| t[usize::from(l)])),
-            Codes::PerCell(g) => g.iter(),
+            Codes::PerCell(_) => {
+                let ncols = map.logical_cols();
+                let row = move |i: usize| self.span(map, i * ncols..(i + 1) * ncols).into_owned();
+                Box::new((0..map.n_in).flat_map(row))
+            }
         }
     }
     /// How many cells the codes describe.
@@ -377,7 +404,10 @@ pub fn program(
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
-    let mut g = CellCodes::with_capacity(map.cells());
+    // Residuals are taken against the code each level has without variation.
+    let nominal =
+        (0..n_levels).map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0));
+    let mut g = PackedBuilder::new(nominal.collect(), map.cells());
     for c in map.levels() {
         let u = uniform(&mut rng);
         let z = normal(&mut rng);
@@ -391,14 +421,22 @@ pub fn program(
             ((scale * (c as f64 + g_off) * (1.0 + dev.d2d_sigma * z)).round_ties_even() as i64)
                 .max(0)
         };
-        g.push(u32::try_from(v).map_err(|_| {
+        let code = u32::try_from(v).map_err(|_| {
             XbarError::Config(format!(
                 "layer `{}`: conductance code {v} does not fit 32 bits",
                 map.name
             ))
-        })?);
+        })?;
+        g.push(c, code).map_err(|_| {
+            XbarError::Config(format!(
+                "layer `{}`: {} cells with per-cell codes; at most 2^32 - 1 can be stored",
+                map.name,
+                map.cells()
+            ))
+        })?;
     }
-    Ok(ProgrammedLayer { codes: Codes::PerCell(g), frac_bits: dev.frac_bits, stuck, kernel: None })
+    let codes = Codes::PerCell(g.finish());
+    Ok(ProgrammedLayer { codes, frac_bits: dev.frac_bits, stuck, kernel: None })
 }
 
 /// [`ProgrammedLayer::column_sums`] of array `a` when a cell's code is `table[level]`: walked
@@ -418,17 +456,17 @@ fn column_sums_by_level(map: &LayerMap, table: &[u32], a: &ArrayTile) -> Vec<i64
 }
 
 /// [`ProgrammedLayer::column_sums`] of array `a` from one code per cell (row-major).
-fn column_sums_per_cell(map: &LayerMap, g: &CellCodes, a: &ArrayTile) -> Vec<i64> {
+fn column_sums_per_cell(prog: &ProgrammedLayer, map: &LayerMap, a: &ArrayTile) -> Vec<i64> {
     let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
     let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
     let mut sums = vec![0i64; cols.len()];
     for i in a.row0..a.row0 + a.nrows {
-        with_cells!(g, g => {
-            let row = &g[i * ncols + cols.start..i * ncols + cols.end];
-            for (s, c) in sums.iter_mut().zip(row) {
-                *s += i64::from(*c);
+        let mut s = sums.iter_mut();
+        prog.decode(map, i * ncols + cols.start..i * ncols + cols.end, |c| {
+            if let Some(s) = s.next() {
+                *s += i64::from(c);
             }
-        })
+        });
     }
     sums
 }
@@ -452,11 +490,10 @@ mod tests {
         assert_eq!(c.len(), values.len());
         assert!((0..values.len()).all(|i| c.get(i) == values[i]));
         assert_eq!(c.iter().collect::<Vec<_>>(), values);
-        assert_eq!(c.span(2..6).as_ref(), &values[2..6]);
         let mut small = CellCodes::with_capacity(2);
         small.push(200);
         small.push(12);
         assert!(matches!(small, CellCodes::U8(_)));
-        assert_eq!(small.span(0..2).as_ref(), &[200, 12]);
+        assert_eq!(small.iter().collect::<Vec<_>>(), [200, 12]);
     }
 }

@@ -172,7 +172,7 @@ impl CrossbarCompiled {
         let mut exceeding = self.net.exceeding();
         // A few rows at a time: each layer's cells are read once per batch, not once per row.
         let outputs = xs
-            .chunks(super::sim::BATCH_ROWS)
+            .chunks(self.net.batch_rows())
             .flat_map(|rows| self.net.infer_batch(rows, &mut exceeding))
             .map(|inf| {
                 for (t, e) in events.iter_mut().zip(inf.events) {

@@ -4,6 +4,7 @@
 //! wraps them as IR passes.
 
 pub mod adc;
+pub mod cellpack;
 pub mod cost;
 pub mod dataset;
 pub mod device;

@@ -182,18 +182,20 @@ impl XbarLayerHw {
     /// per plane `t`, the sum of the conductance codes of the rows whose input bit `t` is 1
     /// (what the bit lines carry to the ADCs; noise-free).
     pub fn array_sums(&self, k: usize, x: &[i64]) -> Vec<i64> {
-        let (a, ncols) = (&self.map.arrays[k], self.map.logical_cols());
+        let a = &self.map.arrays[k];
         let cols = self.array_cols(k);
         let a_bits = self.layer.a_bits;
         let mut out = vec![0i64; a_bits as usize * cols.len()];
+        // The array's codes are read from storage once, then once per plane from the block.
+        let block = self.prog.decode_block(&self.map, a.row0..a.row0 + a.nrows, cols.clone());
+        let w = cols.len();
         for t in 0..a_bits {
-            let plane = &mut out[t as usize * cols.len()..(t as usize + 1) * cols.len()];
-            for (i, xi) in x.iter().enumerate().skip(a.row0).take(a.nrows) {
+            let plane = &mut out[t as usize * w..(t as usize + 1) * w];
+            for (r, xi) in x.iter().skip(a.row0).take(a.nrows).enumerate() {
                 if (*xi as u64 >> t) & 1 == 0 {
                     continue;
                 }
-                let span = i * ncols + cols.start..i * ncols + cols.end;
-                self.prog.add_span(&self.map, span, plane, None);
+                block.add_span(r * w..(r + 1) * w, plane, None);
             }
         }
         out
@@ -408,7 +410,8 @@ pub fn array_attrs(h: &XbarLayerHw, k: usize, programmed: bool) -> Vec<(&'static
     let ncols = h.map.logical_cols();
     let cells = (a.row0..a.row0 + a.nrows).flat_map(|i| cols.clone().map(move |c| i * ncols + c));
     let (what, hash) = if programmed {
-        ("codes", hash_ints(cells.map(|i| i64::from(h.prog.code(&h.map, i)))))
+        let block = h.prog.decode_block(&h.map, a.row0..a.row0 + a.nrows, cols.clone());
+        ("codes", hash_ints(block.iter().map(i64::from)))
     } else {
         ("levels", hash_ints(cells.map(|i| i64::from(h.map.level_at(i)))))
     };

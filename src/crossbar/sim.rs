@@ -11,14 +11,15 @@
 //! With an ideal device and a lossless ADC this is exactly `sum_i x_i * w[j,i]`.
 
 use super::adc::Adc;
-use super::device::{normal, program, DeviceConfig, ProgrammedLayer};
+use super::device::{normal, program, CellCodes, DeviceConfig, ProgrammedLayer};
 use super::kernel::KernelRun;
 use super::quant::QuantizedMlp;
-use super::tile::{map_layer, tile_stats, LayerMap, TileStats, XbarConfig};
+use super::tile::{map_layer, tile_stats, ArrayTile, LayerMap, TileStats, XbarConfig};
 use crate::crossbar::error::XbarError;
+use ndarray::Array2;
 use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
-use std::ops::AddAssign;
+use std::ops::{AddAssign, Range};
 use std::sync::Arc;
 
 /// Events of one inference (or a sum over several).
@@ -225,22 +226,83 @@ pub fn simulate_layer(
         let (ev, steps) = kernel_events(map, cfg, a_bits, counts.driven);
         return finish(map, x, a_bits, steps, acc, ev);
     }
-    let mut psum = vec![0i64; ncols];
-    let mut psq = vec![0f64; ncols];
-    let convert = Conversion::new(adc);
-    // Where each logical column's converted value goes: its output, the shift of its slice,
-    // and whether its polarity subtracts (no division per conversion).
-    let col_out: Vec<(u32, u32, bool)> = (0..ncols)
-        .map(|c| {
-            let (j, rem) = (c / cpw, c % cpw);
-            (j as u32, (rem / p_n) as u32 * map.cell_bits, rem % p_n == 1)
-        })
-        .collect();
+    let path = CellPath::new(map, adc, a_bits, signed);
+    let mut scratch = Scratch::new(ncols);
     for a in &map.arrays {
+        let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+        steps = steps.max(cols.len().div_ceil(n_adc));
+        // One read of the stored codes per array; the planes read the block.
+        let block = prog.decode_block(map, a.row0..a.row0 + a.nrows, cols.clone());
+        let placed = Placed { block: &block, row0: a.row0, cols };
+        path.array(a, &placed, &bits, hooks, &mut acc, &mut ev, &mut scratch);
+    }
+    finish(map, x, a_bits, steps, acc, ev)
+}
+
+/// Decoded codes of some rows and logical columns of a layer, row-major.
+struct Placed<'a> {
+    block: &'a CellCodes,
+    row0: usize,
+    cols: Range<usize>,
+}
+
+/// Per-column sums of one array pass (indexed by logical column).
+struct Scratch {
+    psum: Vec<i64>,
+    psq: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(ncols: usize) -> Self {
+        Scratch { psum: vec![0; ncols], psq: vec![0.0; ncols] }
+    }
+}
+
+/// The datapath of a layer whose cells are read as codes (no bit-plane kernel: per-cell
+/// codes, read noise, or a kernel that does not fit): what every array pass shares.
+struct CellPath<'a> {
+    map: &'a LayerMap,
+    convert: Conversion<'a>,
+    /// Where each logical column's converted value goes: its output, the shift of its slice,
+    /// and whether its polarity subtracts (no division per conversion).
+    col_out: Vec<(u32, u32, bool)>,
+    a_bits: u32,
+    signed: bool,
+}
+
+impl<'a> CellPath<'a> {
+    fn new(map: &'a LayerMap, adc: &'a Adc, a_bits: u32, signed: bool) -> Self {
+        let (p_n, cpw) = (map.polarities as usize, map.cols_per_weight());
+        let col_out = (0..map.logical_cols())
+            .map(|c| {
+                let (j, rem) = (c / cpw, c % cpw);
+                (j as u32, (rem / p_n) as u32 * map.cell_bits, rem % p_n == 1)
+            })
+            .collect();
+        CellPath { map, convert: Conversion::new(adc), col_out, a_bits, signed }
+    }
+
+    /// One sample's pass over array `a`, whose cells `placed` holds: per input bit plane, the
+    /// driven rows' codes summed per column, read noise added, converted, shifted and added
+    /// into `acc`.
+    // The sample's state (bits, hooks, outputs, events) and the scratch are separate borrows.
+    #[allow(clippy::too_many_arguments)]
+    fn array(
+        &self,
+        a: &ArrayTile,
+        placed: &Placed<'_>,
+        bits: &[u64],
+        hooks: &mut Hooks<'_>,
+        acc: &mut [i64],
+        ev: &mut Events,
+        scratch: &mut Scratch,
+    ) {
+        let cpw = self.map.cols_per_weight();
         let (c0, c1) = (a.out0 * cpw, (a.out0 + a.nouts) * cpw);
-        steps = steps.max((c1 - c0).div_ceil(n_adc));
-        for t in 0..a_bits {
-            let plane_w: i64 = if signed && t == a_bits - 1 { -(1i64 << t) } else { 1i64 << t };
+        let (stride, skip) = (placed.cols.len(), c0 - placed.cols.start);
+        let noisy = hooks.noise.is_some();
+        let Scratch { psum, psq } = scratch;
+        for t in 0..self.a_bits {
             psum[c0..c1].iter_mut().for_each(|v| *v = 0);
             if noisy {
                 psq[c0..c1].iter_mut().for_each(|v| *v = 0.0);
@@ -251,28 +313,58 @@ pub fn simulate_layer(
                 }
                 ev.row_activations += 1;
                 let squares = if noisy { Some(&mut psq[c0..c1]) } else { None };
-                prog.add_span(map, i * ncols + c0..i * ncols + c1, &mut psum[c0..c1], squares);
+                let at = (i - placed.row0) * stride + skip;
+                placed.block.add_span(at..at + (c1 - c0), &mut psum[c0..c1], squares);
             }
-            for c in c0..c1 {
-                let mut p = psum[c];
-                if let Some(n) = hooks.noise.as_mut() {
-                    p += (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
+            if let Some(n) = hooks.noise.as_mut() {
+                for c in c0..c1 {
+                    psum[c] +=
+                        (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
                 }
-                if let Some(rec) = hooks.partial_sums.as_deref_mut() {
-                    rec.add_all(&[p]);
-                }
-                let level = convert.level(p);
-                let (j, shift, neg) = col_out[c];
-                let v = plane_w * (level << shift);
-                acc[j as usize] += if neg { -v } else { v };
             }
-            let used = (c1 - c0) as u64;
-            ev.column_reads += used;
-            ev.adc_conversions += used;
-            ev.shift_adds += used;
+            self.read_out(t, c0, &psum[c0..c1], hooks.partial_sums.as_deref_mut(), acc, ev);
         }
     }
-    finish(map, x, a_bits, steps, acc, ev)
+
+    /// Plane `t`'s column partial sums `ps` (logical columns from `c0`) counted into `sink`,
+    /// converted by the ADC, and shifted and added into their outputs.
+    fn read_out(
+        &self,
+        t: u32,
+        c0: usize,
+        ps: &[i64],
+        sink: Option<&mut (dyn SumSink + '_)>,
+        acc: &mut [i64],
+        ev: &mut Events,
+    ) {
+        let plane_w: i64 =
+            if self.signed && t == self.a_bits - 1 { -(1i64 << t) } else { 1i64 << t };
+        if let Some(rec) = sink {
+            rec.add_all(ps);
+        }
+        for (&p, &(j, shift, neg)) in ps.iter().zip(&self.col_out[c0..]) {
+            let v = plane_w * (self.convert.level(p) << shift);
+            acc[j as usize] += if neg { -v } else { v };
+        }
+        let used = ps.len() as u64;
+        ev.column_reads += used;
+        ev.adc_conversions += used;
+        ev.shift_adds += used;
+    }
+}
+
+/// The batch's input bit planes over `rows`, as the left operand of a matrix product: row
+/// `t * n + s` holds bit `t` (of the `a_bits` the arrays are driven with, as [`input_bits`])
+/// of sample `s`'s input codes (1.0 or 0.0), with how many of them are 1 (the rows that plane
+/// drives).
+fn input_planes(codes: &[Vec<i64>], rows: Range<usize>, a_bits: u32) -> (Array2<f32>, Vec<u64>) {
+    let n = codes.len();
+    let x = Array2::from_shape_fn((a_bits as usize * n, rows.len()), |(k, r)| {
+        ((codes[k % n][rows.start + r] as u64 >> (k / n)) & 1) as f32
+    });
+    let driven = x.rows().into_iter().map(|r| r.iter().filter(|v| **v != 0.0).count() as u64);
+    let driven = driven.collect();
+    (x, driven)
 }
 
 /// The digital tail of a layer shared by both datapaths: the offset encoding's correction and
@@ -324,23 +416,42 @@ fn finish(
 
 /// The ADC transfer `p -> adc.level(adc.code(p))` without a wide division per conversion:
 /// for ADCs of up to 8 bits, the code is the number of thresholds `p` reaches
-/// ([`Adc::thresholds`], the comparator ladder the RTL builds) and the level a table entry;
-/// wider ADCs use the formulas.
+/// ([`Adc::thresholds`], the comparator ladder the RTL builds) and the level a table entry,
+/// and below the top threshold (a few hundred fine units) one table gives the level of every
+/// sum directly; wider ADCs use the formulas.
 struct Conversion<'a> {
     adc: &'a Adc,
     /// `(thresholds, levels)` when the ADC has at most 8 bits.
     table: Option<(Vec<i64>, Vec<i64>)>,
+    /// The level of every sum from 0 to the top threshold (sums above it saturate).
+    direct: Vec<i64>,
 }
+
+/// Longest [`Conversion::direct`] table kept.
+const DIRECT_SUMS: i64 = 1 << 16;
 
 impl<'a> Conversion<'a> {
     fn new(adc: &'a Adc) -> Self {
         let table = (adc.bits <= 8).then(|| {
-            let levels = (0..=adc.max_code()).map(|k| adc.level(k)).collect();
+            let levels: Vec<i64> = (0..=adc.max_code()).map(|k| adc.level(k)).collect();
             (adc.thresholds(), levels)
         });
-        Conversion { adc, table }
+        let direct = match &table {
+            Some((t, l)) => match t.last() {
+                Some(&top) if top <= DIRECT_SUMS => {
+                    (0..=top).map(|p| l[t.partition_point(|&th| th <= p)]).collect()
+                }
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        Conversion { adc, table, direct }
     }
+    #[inline]
     fn level(&self, p: i64) -> i64 {
+        if let Some(&l) = usize::try_from(p).ok().and_then(|i| self.direct.get(i)) {
+            return l;
+        }
         match &self.table {
             Some((t, l)) => {
                 let code = t.partition_point(|&th| th <= p);
@@ -481,7 +592,8 @@ impl CrossbarNet {
         let mut codes = inputs.clone();
         for l in 0..self.q.tails.len() {
             let mvs = self.layer_batch(l, &codes, &mut events, tally);
-            let tails: Vec<_> = mvs.iter().map(|mv| self.q.layer_tail(l, mv)).collect();
+            codes.clear(); // the layer's inputs are spent: one batch of activations at a time
+            let tails: Vec<_> = mvs.into_iter().map(|mv| self.q.layer_tail(l, &mv)).collect();
             let last = tails.iter().any(|t| t.is_err());
             codes = tails.into_iter().map(|t| t.unwrap_or_else(|acc| acc)).collect();
             if last {
@@ -513,18 +625,7 @@ impl CrossbarNet {
         let (map, prog) = (&self.maps[l], &self.programmed[l]);
         let (a_bits, signed) = (layer.a_bits, layer.in_lo < 0);
         let Some(kernel) = prog.kernel.as_deref() else {
-            let hw = LayerHw { map, prog, adc: &self.adc, cfg: &self.cfg };
-            return codes
-                .iter()
-                .zip(events.iter_mut())
-                .map(|(x, ev)| {
-                    let input = LayerInput { x, a_bits, signed };
-                    let hooks = &mut Hooks { noise: None, partial_sums: Some(tally.sink()) };
-                    let (mv, e) = simulate_layer(hw, input, hooks);
-                    ev.push(e);
-                    mv
-                })
-                .collect();
+            return self.layer_batch_cells(l, codes, events, tally);
         };
         let bits: Vec<Vec<u64>> = codes.iter().map(|x| input_bits(x, a_bits)).collect();
         let runs: Vec<KernelRun<'_>> = bits
@@ -560,6 +661,90 @@ impl CrossbarNet {
                 mv
             })
             .collect()
+    }
+
+    /// [`CrossbarNet::layer_batch`] of a layer without a bit-plane kernel: each row tile's
+    /// codes are decoded once for the whole batch (per-cell codes are stored packed; decoding
+    /// them per row and plane would dominate), then every row runs on them. Row by row equal to
+    /// [`simulate_layer`] without noise (partial sums reach the sink in another order; every
+    /// sink counts, none depends on the order).
+    fn layer_batch_cells(
+        &self,
+        l: usize,
+        codes: &[Vec<i64>],
+        events: &mut [Vec<Events>],
+        tally: &mut Tally<'_>,
+    ) -> Vec<Vec<i64>> {
+        let layer = &self.q.layers[l];
+        let (map, prog) = (&self.maps[l], &self.programmed[l]);
+        let (a_bits, signed) = (layer.a_bits, layer.in_lo < 0);
+        let (ncols, cpw) = (map.logical_cols(), map.cols_per_weight());
+        let n_adc = self.cfg.adcs_per_array();
+        let path = CellPath::new(map, &self.adc, a_bits, signed);
+        let mut accs = vec![vec![0i64; map.n_out]; codes.len()];
+        let mut evs = vec![Events::default(); codes.len()];
+        let mut scratch = Scratch::new(ncols);
+        let exact_in_f32 = (self.cfg.rows as u64) * u64::from(prog.max_code(map)) < 1 << 24;
+        for rt in 0..map.row_tiles {
+            let arrays: Vec<&ArrayTile> = map.arrays.iter().filter(|a| a.row_tile == rt).collect();
+            let Some(first) = arrays.first() else { continue };
+            let rows = first.row0..first.row0 + first.nrows;
+            let block = prog.decode_block(map, rows.clone(), 0..ncols);
+            if exact_in_f32 {
+                // Every bit plane of every row of the batch times each array's codes: one
+                // matrix product an array (0/1 inputs and integer codes: exact in f32 while a
+                // column sum stays below 2^24).
+                let (planes, driven) = input_planes(codes, rows.clone(), a_bits);
+                for a in &arrays {
+                    let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
+                    let at = |r: usize, c: usize| block.get(r * ncols + cols.start + c) as f32;
+                    let g = Array2::from_shape_fn((rows.len(), cols.len()), |(r, c)| at(r, c));
+                    let sums = planes.dot(&g);
+                    let mut ps = vec![0i64; cols.len()];
+                    for (k, row) in sums.rows().into_iter().enumerate() {
+                        let (t, s) = ((k / codes.len()) as u32, k % codes.len());
+                        ps.iter_mut().zip(row).for_each(|(p, v)| *p = *v as i64);
+                        evs[s].row_activations += driven[k];
+                        path.read_out(
+                            t,
+                            cols.start,
+                            &ps,
+                            Some(tally.sink()),
+                            &mut accs[s],
+                            &mut evs[s],
+                        );
+                    }
+                }
+                continue;
+            }
+            let placed = Placed { block: &block, row0: rows.start, cols: 0..ncols };
+            for ((x, acc), ev) in codes.iter().zip(&mut accs).zip(&mut evs) {
+                let hooks = &mut Hooks { noise: None, partial_sums: Some(tally.sink()) };
+                let b = input_bits(x, a_bits);
+                for a in &arrays {
+                    path.array(a, &placed, &b, hooks, acc, ev, &mut scratch);
+                }
+            }
+        }
+        let steps = map.arrays.iter().map(|a| (a.nouts * cpw).div_ceil(n_adc)).max().unwrap_or(0);
+        accs.into_iter()
+            .zip(evs)
+            .zip(codes.iter().zip(events.iter_mut()))
+            .map(|((acc, e), (x, ev))| {
+                let (mv, e) = finish(map, x, a_bits, steps, acc, e);
+                ev.push(e);
+                mv
+            })
+            .collect()
+    }
+
+    /// How many rows [`CrossbarNet::infer_batch`] is best given at a time.
+    pub fn batch_rows(&self) -> usize {
+        if self.programmed.iter().all(|p| p.kernel.is_some()) {
+            BATCH_ROWS
+        } else {
+            CELL_BATCH_ROWS
+        }
     }
 
     /// Mapping figures per layer.
@@ -662,6 +847,10 @@ pub fn calibrate_full_scale(
 /// Rows simulated together ([`CrossbarNet::infer_batch`]): each layer's cells are read once
 /// for this many rows, while every row's column accumulators stay in the cache.
 pub const BATCH_ROWS: usize = 8;
+
+/// Rows simulated together when a layer has no bit-plane kernel: its codes are decoded from
+/// their packed form once per batch, a cost per cell that a larger batch spreads thinner.
+pub const CELL_BATCH_ROWS: usize = 256;
 
 /// Rows of the calibration set that propose the floor of [`calibrate_full_scale`]'s histogram.
 const CALIBRATION_SAMPLE: usize = 16;

@@ -234,8 +234,14 @@ impl LayerMap {
     }
     /// Every cell's level, row-major `[n_in][n_out * S * P]`.
     pub fn levels(&self) -> impl Iterator<Item = u8> + '_ {
+        self.levels_from(0)
+    }
+    /// The levels of the cells from `idx` (row-major) to the last.
+    pub fn levels_from(&self, idx: usize) -> impl Iterator<Item = u8> + '_ {
         let ncols = self.logical_cols();
-        (0..self.n_in).flat_map(move |i| self.row_levels(i, 0..ncols))
+        let (i0, c0) = (idx / ncols.max(1), idx % ncols.max(1));
+        let rows = if ncols == 0 { 0..0 } else { i0..self.n_in };
+        rows.flat_map(move |i| self.row_levels(i, if i == i0 { c0 } else { 0 }..ncols))
     }
 }
 

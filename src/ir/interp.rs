@@ -20,6 +20,7 @@ use super::printer::Numbering;
 use super::tensor::{Tensor, TensorData};
 use super::types::{NumFormat, TensorType};
 use super::NodeId;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use thiserror::Error;
@@ -174,7 +175,9 @@ pub fn trace_rows_with(
         }
     }
     let mut running: Vec<bool> = status.iter().map(Result::is_ok).collect();
-    let mut shared: HashMap<NodeId, Tensor> = HashMap::new();
+    // Values that depend on no graph input: a constant is borrowed from the graph (a copy of
+    // every weight would double the model's memory while the batch runs).
+    let mut shared: HashMap<NodeId, Cow<'_, Tensor>> = HashMap::new();
     // Reads still to come of each value (one per operand slot).
     let mut reads: HashMap<NodeId, usize> = HashMap::new();
     for &id in &live {
@@ -187,7 +190,7 @@ pub fn trace_rows_with(
     let release = |id: NodeId,
                    reads: &mut HashMap<NodeId, usize>,
                    per_row: &mut HashMap<NodeId, Vec<Option<Tensor>>>,
-                   shared: &mut HashMap<NodeId, Tensor>| {
+                   shared: &mut HashMap<NodeId, Cow<'_, Tensor>>| {
         for o in g.operands(id) {
             let left = reads.entry(o).or_default();
             *left = left.saturating_sub(1);
@@ -214,8 +217,12 @@ pub fn trace_rows_with(
             message,
         };
         if !ops.iter().any(|o| per_row.contains_key(o)) {
-            let args: Vec<&Tensor> = ops.iter().map(|o| &shared[o]).collect();
-            match eval(op, &args, ty, precision) {
+            let args: Vec<&Tensor> = ops.iter().map(|o| shared[o].as_ref()).collect();
+            let value = match op {
+                Op::Constant(t) if !matches!(t.data, TensorData::I32(_)) => Ok(Cow::Borrowed(t)),
+                _ => eval(op, &args, ty, precision).map(Cow::Owned),
+            };
+            match value {
                 Ok(v) => {
                     for (r, run) in running.iter_mut().enumerate().filter(|(_, run)| **run) {
                         *run = visit(r, id, &v).is_continue();
@@ -233,7 +240,7 @@ pub fn trace_rows_with(
             continue;
         }
         let arg = |o: &NodeId, r: usize| match shared.get(o) {
-            Some(t) => Some(t),
+            Some(t) => Some(t.as_ref()),
             None => per_row.get(o).and_then(|v| v[r].as_ref()),
         };
         let live_rows: Vec<usize> = (0..rows.len()).filter(|r| running[*r]).collect();

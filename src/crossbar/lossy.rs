@@ -75,8 +75,8 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
 /// Column reads whose partial sum exceeded the ADC full scale, out of all reads (noise-free).
 fn saturated(net: &CrossbarNet, xs: &[Vec<f32>]) -> (u64, u64) {
     let mut e = net.exceeding();
-    for x in xs {
-        net.infer_with(x, None, Some(&mut e));
+    for rows in xs.chunks(net.batch_rows()) {
+        net.infer_batch(rows, &mut e);
     }
     (e.over, e.total)
 }

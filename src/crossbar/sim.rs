@@ -463,6 +463,26 @@ impl<'a> Conversion<'a> {
     }
 }
 
+/// Read noise for a batch of rows as one stream passed from row to row would draw it.
+struct BatchNoise {
+    sigma: f64,
+    /// The stream at the first row of the run.
+    stream: Pcg64Mcg,
+    /// The batch's first row in the run.
+    first: u128,
+    /// Steps a row takes.
+    per_row: u128,
+}
+
+impl BatchNoise {
+    /// The stream at step `step` of the batch's row `row`.
+    fn at(&self, row: usize, step: u128) -> Pcg64Mcg {
+        let mut rng = self.stream.clone();
+        rng.advance((self.first + row as u128) * self.per_row + step);
+        rng
+    }
+}
+
 /// A quantized network placed and programmed on crossbars.
 #[derive(Clone, Debug)]
 pub struct CrossbarNet {
@@ -577,21 +597,33 @@ impl CrossbarNet {
     /// reads each array's cells once for all rows ([`super::kernel::PlaneKernel::run_batch`])
     /// instead of once per row. Row by row equal to `infer_with`.
     pub fn infer_batch(&self, xs: &[Vec<f32>], exceeding: &mut Exceeding) -> Vec<Inference> {
-        self.infer_batch_with(xs, &mut Tally::Saturated(exceeding))
+        self.infer_batch_with(xs, &mut Tally::Saturated(exceeding), None)
     }
 
     /// [`CrossbarNet::infer_with`] on every row of `xs`, without read noise, counting every
     /// column partial sum into `sums` (calibration), batched as [`CrossbarNet::infer_batch`].
     pub fn infer_batch_counting(&self, xs: &[Vec<f32>], sums: &mut dyn SumSink) -> Vec<Inference> {
-        self.infer_batch_with(xs, &mut Tally::Sums(sums))
+        self.infer_batch_with(xs, &mut Tally::Sums(sums), None)
     }
 
-    fn infer_batch_with(&self, xs: &[Vec<f32>], tally: &mut Tally<'_>) -> Vec<Inference> {
+    /// The batch layer by layer; with `noise`, every layer takes the code path with read noise
+    /// drawn as the rows would draw it one after another.
+    fn infer_batch_with(
+        &self,
+        xs: &[Vec<f32>],
+        tally: &mut Tally<'_>,
+        noise: Option<&BatchNoise>,
+    ) -> Vec<Inference> {
         let inputs: Vec<Vec<i64>> = xs.iter().map(|x| self.q.input.quantize(x)).collect();
         let mut events: Vec<Vec<Events>> = vec![Vec::with_capacity(self.maps.len()); xs.len()];
         let mut codes = inputs.clone();
+        let mut step = 0u128; // the noise stream's steps a row takes in the layers before `l`
         for l in 0..self.q.tails.len() {
-            let mvs = self.layer_batch(l, &codes, &mut events, tally);
+            let mvs = match noise {
+                Some(n) => self.layer_batch_cells(l, &codes, &mut events, tally, Some((n, step))),
+                None => self.layer_batch(l, &codes, &mut events, tally),
+            };
+            step += self.noise_steps(l, 0..self.maps[l].row_tiles);
             codes.clear(); // the layer's inputs are spent: one batch of activations at a time
             let tails: Vec<_> = mvs.into_iter().map(|mv| self.q.layer_tail(l, &mv)).collect();
             let last = tails.iter().any(|t| t.is_err());
@@ -625,7 +657,7 @@ impl CrossbarNet {
         let (map, prog) = (&self.maps[l], &self.programmed[l]);
         let (a_bits, signed) = (layer.a_bits, layer.in_lo < 0);
         let Some(kernel) = prog.kernel.as_deref() else {
-            return self.layer_batch_cells(l, codes, events, tally);
+            return self.layer_batch_cells(l, codes, events, tally, None);
         };
         let bits: Vec<Vec<u64>> = codes.iter().map(|x| input_bits(x, a_bits)).collect();
         let runs: Vec<KernelRun<'_>> = bits
@@ -674,6 +706,7 @@ impl CrossbarNet {
         codes: &[Vec<i64>],
         events: &mut [Vec<Events>],
         tally: &mut Tally<'_>,
+        noise: Option<(&BatchNoise, u128)>,
     ) -> Vec<Vec<i64>> {
         let layer = &self.q.layers[l];
         let (map, prog) = (&self.maps[l], &self.programmed[l]);
@@ -684,12 +717,23 @@ impl CrossbarNet {
         let mut accs = vec![vec![0i64; map.n_out]; codes.len()];
         let mut evs = vec![Events::default(); codes.len()];
         let mut scratch = Scratch::new(ncols);
-        let exact_in_f32 = (self.cfg.rows as u64) * u64::from(prog.max_code(map)) < 1 << 24;
+        // Column sums (and, with noise, sums of squared codes) are exact in f32 below 2^24.
+        let max = u64::from(prog.max_code(map));
+        let top = if noise.is_some() { max * max } else { max };
+        let exact_in_f32 = (self.cfg.rows as u64).saturating_mul(top) < 1 << 24;
         for rt in 0..map.row_tiles {
             let arrays: Vec<&ArrayTile> = map.arrays.iter().filter(|a| a.row_tile == rt).collect();
             let Some(first) = arrays.first() else { continue };
             let rows = first.row0..first.row0 + first.nrows;
             let block = prog.decode_block(map, rows.clone(), 0..ncols);
+            // Each row's noise stream where this row tile's draws start.
+            let mut rngs: Vec<(f64, Pcg64Mcg)> = match noise {
+                Some((n, step)) => {
+                    let step = step + self.noise_steps(l, 0..rt);
+                    (0..codes.len()).map(|s| (n.sigma, n.at(s, step))).collect()
+                }
+                None => Vec::new(),
+            };
             if exact_in_f32 {
                 // Every bit plane of every row of the batch times each array's codes: one
                 // matrix product an array (0/1 inputs and integer codes: exact in f32 while a
@@ -700,10 +744,17 @@ impl CrossbarNet {
                     let at = |r: usize, c: usize| block.get(r * ncols + cols.start + c) as f32;
                     let g = Array2::from_shape_fn((rows.len(), cols.len()), |(r, c)| at(r, c));
                     let sums = planes.dot(&g);
+                    let squares = (!rngs.is_empty()).then(|| planes.dot(&g.mapv(|v| v * v)));
                     let mut ps = vec![0i64; cols.len()];
                     for (k, row) in sums.rows().into_iter().enumerate() {
                         let (t, s) = ((k / codes.len()) as u32, k % codes.len());
                         ps.iter_mut().zip(row).for_each(|(p, v)| *p = *v as i64);
+                        if let (Some(sq), Some((sigma, rng))) = (&squares, rngs.get_mut(s)) {
+                            for (p, q) in ps.iter_mut().zip(sq.row(k)) {
+                                let q = f64::from(*q);
+                                *p += (*sigma * q.sqrt() * normal(rng)).round_ties_even() as i64;
+                            }
+                        }
                         evs[s].row_activations += driven[k];
                         path.read_out(
                             t,
@@ -718,8 +769,10 @@ impl CrossbarNet {
                 continue;
             }
             let placed = Placed { block: &block, row0: rows.start, cols: 0..ncols };
-            for ((x, acc), ev) in codes.iter().zip(&mut accs).zip(&mut evs) {
-                let hooks = &mut Hooks { noise: None, partial_sums: Some(tally.sink()) };
+            for (s, ((x, acc), ev)) in codes.iter().zip(&mut accs).zip(&mut evs).enumerate() {
+                let noise =
+                    rngs.get_mut(s).map(|(c2c_sigma, rng)| Noise { c2c_sigma: *c2c_sigma, rng });
+                let hooks = &mut Hooks { noise, partial_sums: Some(tally.sink()) };
                 let b = input_bits(x, a_bits);
                 for a in &arrays {
                     path.array(a, &placed, &b, hooks, acc, ev, &mut scratch);
@@ -736,6 +789,15 @@ impl CrossbarNet {
                 mv
             })
             .collect()
+    }
+
+    /// Steps of the read-noise stream one row takes in layer `l`'s row tiles `tiles`: a
+    /// normal draw (two steps) per array, input bit plane and used column.
+    fn noise_steps(&self, l: usize, tiles: Range<usize>) -> u128 {
+        let map = &self.maps[l];
+        let (a_bits, cpw) = (u128::from(self.q.layers[l].a_bits), map.cols_per_weight());
+        let arrays = map.arrays.iter().filter(|a| tiles.contains(&a.row_tile));
+        arrays.map(|a| 2 * a_bits * (a.nouts * cpw) as u128).sum()
     }
 
     /// How many rows [`CrossbarNet::infer_batch`] is best given at a time.
@@ -765,19 +827,40 @@ pub struct BatchRun {
 impl CrossbarNet {
     /// Runs every sample; read noise (if any) comes from a stream of `seed`, so a batch run is
     /// reproducible.
+    ///
+    /// Row by row equal to [`CrossbarNet::infer`] with one stream passed from row to row, but
+    /// simulated a batch at a time: every row's draws start at a known place in the stream
+    /// (each row takes the same number, [`CrossbarNet::noise_steps`]), so a batch jumps there
+    /// ([`Pcg64Mcg::advance`]) instead of waiting for the rows before it.
     pub fn run_batch(&self, xs: &[Vec<f32>], seed: u64) -> BatchRun {
-        let mut rng = super::device::stream(seed, 2, 0);
+        let stream = super::device::stream(seed, 2, 0);
+        let per_row = if self.dev.c2c_sigma > 0.0 {
+            // The layers a row runs: up to the first without a requantization (the last).
+            let last = self.q.tails.iter().position(|t| t.requant.is_none());
+            let layers = last.map_or(self.q.tails.len(), |l| l + 1);
+            Some((0..layers).map(|l| self.noise_steps(l, 0..self.maps[l].row_tiles)).sum())
+        } else {
+            None
+        };
         let mut events = vec![Events::default(); self.maps.len()];
-        let outputs = xs
-            .iter()
-            .map(|x| {
-                let inf = self.infer(x, Some(&mut rng));
+        let mut outputs = Vec::with_capacity(xs.len());
+        let batch = if per_row.is_some() { CELL_BATCH_ROWS } else { self.batch_rows() };
+        let mut ignored = self.exceeding();
+        for (i, rows) in xs.chunks(batch).enumerate() {
+            let noise = per_row.map(|per_row| BatchNoise {
+                sigma: self.dev.c2c_sigma,
+                stream: stream.clone(),
+                first: (i * batch) as u128,
+                per_row,
+            });
+            let tally = &mut Tally::Saturated(&mut ignored);
+            for inf in self.infer_batch_with(rows, tally, noise.as_ref()) {
                 for (t, e) in events.iter_mut().zip(inf.events) {
                     *t += e;
                 }
-                inf.output
-            })
-            .collect();
+                outputs.push(inf.output);
+            }
+        }
         BatchRun { outputs, events, samples: xs.len() as u64 }
     }
 

@@ -43,7 +43,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
 
 
-def make_model(d, h, seed=0):
+def make_model(d, h, device="", seed=0):
     rng = np.random.default_rng(seed + h)
     sizes = [64, h, h, 10]
     inits, nodes, cur = [], [], "x"
@@ -66,7 +66,10 @@ def make_model(d, h, seed=0):
     onnx.save(model, d / "model.onnx")
     np.save(d / "X_calib.npy", rng.integers(0, 17, (200, 64)).astype(np.float32))
     np.save(d / "X_test.npy", rng.integers(0, 17, (1000, 64)).astype(np.float32))
-    shutil.copy(ROOT / "examples" / "digits_mlp" / "accel.tess", d / "accel.tess")
+    tess = (ROOT / "examples" / "digits_mlp" / "accel.tess").read_text()
+    inst = "inst xbar = crossbar::rram_1t1r();"
+    assert inst in tess, "examples/digits_mlp/accel.tess no longer declares its instance as expected"
+    (d / "accel.tess").write_text(tess.replace(inst, f"inst xbar = crossbar::rram_1t1r({device});"))
     return sum(a * b for a, b in zip(sizes, sizes[1:]))
 
 
@@ -122,18 +125,24 @@ def main():
     ap.add_argument("--mem-gb", type=float, default=6.0, help="address-space cap per command")
     ap.add_argument("--timeout", type=float, default=300.0, help="time cap per command (s)")
     ap.add_argument("--keep", type=pathlib.Path, help="write the models here instead of a temp dir")
+    ap.add_argument("--device", default="",
+                    help="instance arguments, e.g. 'd2d_sigma = 0.05, p_stuck_off = 0.01'")
     args = ap.parse_args()
     tessera = str(TARGET / "tessera")
     bench = str(TARGET / "examples" / "bench_crossbar")
-    print(f"onnxruntime {ort.__version__}, one thread each; rates in rows per second")
-    head = (f"{'h':>5} {'weights':>10} {'build s':>8} {'peak MB':>8} {'B/weight':>9} {'sim MB':>7} "
-            f"{'sim rows/s':>11} {'ort batch':>10} {'ort 1-row':>10} {'sim/batch':>10} {'sim/1-row':>10}")
+    print(f"onnxruntime {ort.__version__}, one thread each; rates in rows per second; "
+          f"device: rram_1t1r({args.device})")
+    print("dB/w: compile peak bytes per weight beyond the first row's (the fixed overhead)")
+    head = (f"{'h':>5} {'weights':>10} {'build s':>8} {'peak MB':>8} {'B/weight':>9} {'dB/w':>6} "
+            f"{'sim MB':>7} {'sim rows/s':>11} {'ort batch':>10} {'ort 1-row':>10} {'sim/batch':>10} "
+            f"{'sim/1-row':>10}")
     print(head)
     root = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="xbar-scale-"))
+    first = None  # (weights, compile peak MB) of the first row
     for h in args.hidden:
         d = root / f"h{h}"
         d.mkdir(parents=True, exist_ok=True)
-        weights = make_model(d, h)
+        weights = make_model(d, h, args.device)
         wall, rss, out = timed_run([tessera, "compile", str(d / "accel.tess"), "-o", str(d / "rtl")],
                                    args.mem_gb, args.timeout)
         if wall is None:
@@ -147,8 +156,10 @@ def main():
             print(f"{h:>5} {weights:>10} {wall:>8.2f} {rss:>8.0f} sim {out}", flush=True)
             continue
         batch, single = ort_rates(d, args.seconds)
+        first = first or (weights, rss)
+        marginal = (rss - first[1]) * 2**20 / (weights - first[0]) if weights > first[0] else 0.0
         print(f"{h:>5} {weights:>10} {wall:>8.2f} {rss:>8.0f} {rss * 2**20 / weights:>9.0f} "
-              f"{sim_rss:>7.0f} "
+              f"{marginal:>6.1f} {sim_rss:>7.0f} "
               f"{sim:>11.1f} {batch:>10.0f} {single:>10.0f} {sim / batch:>10.5f} {sim / single:>10.4f}",
               flush=True)
 

@@ -266,6 +266,10 @@ struct CellPath<'a> {
     /// Where each logical column's converted value goes: its output, the shift of its slice,
     /// and whether its polarity subtracts (no division per conversion).
     col_out: Vec<(u32, u32, bool)>,
+    /// Per column of a weight (`k = slice * P + polarity`), its signed shifted level for every
+    /// partial sum up to the top ADC threshold (clamped there and at 0): one lookup a
+    /// column, when the ADC has a direct table.
+    weighted: Option<(Vec<Vec<i64>>, i64)>,
     a_bits: u32,
     signed: bool,
 }
@@ -273,13 +277,23 @@ struct CellPath<'a> {
 impl<'a> CellPath<'a> {
     fn new(map: &'a LayerMap, adc: &'a Adc, a_bits: u32, signed: bool) -> Self {
         let (p_n, cpw) = (map.polarities as usize, map.cols_per_weight());
-        let col_out = (0..map.logical_cols())
+        let col_out: Vec<(u32, u32, bool)> = (0..map.logical_cols())
             .map(|c| {
                 let (j, rem) = (c / cpw, c % cpw);
                 (j as u32, (rem / p_n) as u32 * map.cell_bits, rem % p_n == 1)
             })
             .collect();
-        CellPath { map, convert: Conversion::new(adc), col_out, a_bits, signed }
+        let convert = Conversion::new(adc);
+        let weighted = convert.clamped().map(|(direct, top)| {
+            let tables = col_out[..cpw.min(col_out.len())]
+                .iter()
+                .map(|&(_, shift, neg)| {
+                    direct.iter().map(|l| if neg { -(l << shift) } else { l << shift }).collect()
+                })
+                .collect();
+            (tables, top)
+        });
+        CellPath { map, convert, col_out, weighted, a_bits, signed }
     }
 
     /// One sample's pass over array `a`, whose cells `placed` holds: per input bit plane, the
@@ -342,9 +356,22 @@ impl<'a> CellPath<'a> {
         if let Some(rec) = sink {
             rec.add_all(ps);
         }
-        for (&p, &(j, shift, neg)) in ps.iter().zip(&self.col_out[c0..]) {
-            let v = plane_w * (self.convert.level(p) << shift);
-            acc[j as usize] += if neg { -v } else { v };
+        let cpw = self.map.cols_per_weight();
+        match &self.weighted {
+            // Arrays hold whole weights: `c0` and the span are multiples of `cpw`.
+            Some((tables, top)) if c0.is_multiple_of(cpw) && ps.len().is_multiple_of(cpw) => {
+                for (j, cols) in (c0 / cpw..).zip(ps.chunks_exact(cpw)) {
+                    let sum: i64 =
+                        cols.iter().zip(tables).map(|(&p, t)| t[p.clamp(0, *top) as usize]).sum();
+                    acc[j] += plane_w * sum;
+                }
+            }
+            _ => {
+                for (&p, &(j, shift, neg)) in ps.iter().zip(&self.col_out[c0..]) {
+                    let v = plane_w * (self.convert.level(p) << shift);
+                    acc[j as usize] += if neg { -v } else { v };
+                }
+            }
         }
         let used = ps.len() as u64;
         ev.column_reads += used;
@@ -446,6 +473,13 @@ impl<'a> Conversion<'a> {
             None => Vec::new(),
         };
         Conversion { adc, table, direct }
+    }
+    /// The direct table and its last index, when every sum's level is the table's at the sum
+    /// clamped to it (the first threshold is above 0, so a negative sum reads level 0's entry).
+    fn clamped(&self) -> Option<(&[i64], i64)> {
+        let (t, _) = self.table.as_ref()?;
+        let top = *t.last()?;
+        (t[0] > 0 && !self.direct.is_empty()).then_some((&self.direct, top))
     }
     #[inline]
     fn level(&self, p: i64) -> i64 {

@@ -220,11 +220,11 @@ fn batches_equal_rows_simulated_alone() {
     // The last configuration is calibration's: a lossless ADC on ideal cells.
     // Varied devices (per-cell codes, stored packed) take the batch path that decodes each row
     // tile once for all rows.
-    let varied = |d2d_sigma, p_stuck_off| DeviceConfig {
+    let varied = |d2d_sigma, p_stuck_off, frac_bits| DeviceConfig {
         on_off_ratio: 17.0,
         d2d_sigma,
         p_stuck_off,
-        frac_bits: 6,
+        frac_bits,
         seed: 5,
         ..DeviceConfig::ideal()
     };
@@ -233,8 +233,8 @@ fn batches_equal_rows_simulated_alone() {
         (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
         (16, 1, SignedEncoding::Offset, 4, FullScale::Levels(12), exact(17.0)),
         (128, 2, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
-        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), varied(0.05, 0.01)),
-        (16, 2, SignedEncoding::Offset, 4, FullScale::Levels(12), varied(0.1, 0.02)),
+        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), varied(0.05, 0.01, 6)),
+        (16, 2, SignedEncoding::Offset, 4, FullScale::Levels(12), varied(0.1, 0.02, 6)),
         (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, exact(f64::INFINITY)),
     ] {
         let cfg =
@@ -424,13 +424,17 @@ fn batched_noisy_runs_equal_rows_run_in_turn() {
     let q = quantize_graph(&graph, &data.x_calib, &QuantConfig::default()).unwrap().1;
     let xs = &data.x_test;
     assert!(xs.len() > tessera::crossbar::sim::CELL_BATCH_ROWS, "{} rows", xs.len());
-    for (rows, cell_bits, d2d_sigma) in [(128, 1, 0.0), (16, 2, 0.05)] {
+    // 16 fraction bits: sums of squared codes pass 2^24, so the rows run on the decoded
+    // blocks without the f32 product.
+    for (rows, cell_bits, d2d_sigma, frac_bits) in
+        [(128, 1, 0.0, 6), (16, 2, 0.05, 6), (16, 2, 0.05, 16)]
+    {
         let cfg = XbarConfig { rows, cell_bits, ..XbarConfig::default() };
         let dev = DeviceConfig {
             on_off_ratio: 17.0,
             c2c_sigma: 0.02,
             d2d_sigma,
-            frac_bits: 6,
+            frac_bits,
             seed: 9,
             ..DeviceConfig::ideal()
         };
@@ -444,7 +448,7 @@ fn batched_noisy_runs_equal_rows_run_in_turn() {
             outputs.push(inf.output);
         }
         let batch = net.run_batch(xs, 4);
-        assert_eq!(batch.outputs, outputs, "{rows} rows, {cell_bits}-bit cells");
+        assert_eq!(batch.outputs, outputs, "{rows} rows, {cell_bits}-bit cells, f {frac_bits}");
         assert_eq!(batch.events, events);
         // The noise is there: another seed moves some output.
         assert_ne!(net.run_batch(xs, 5).outputs, outputs);

@@ -5,6 +5,7 @@
 
 pub mod adc;
 pub mod cellpack;
+pub mod codepath;
 pub mod cost;
 pub mod dataset;
 pub mod device;

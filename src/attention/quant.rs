@@ -307,7 +307,7 @@ pub fn build(g: &Graph, calib: &Array2<f32>, cfg: &QuantConfig) -> Result<Progra
     b.vals.insert(input, Q { buf: ibuf, scale, lo, hi });
 
     for id in g.topo_order() {
-        let op = g.op(id).clone();
+        let op = g.op(id);
         let name = b.name(id);
         let err = |m: String| AttnError::Quant { layer: name.clone(), message: m };
         let operand = |b: &Builder, k: usize| -> Result<Q, AttnError> {

@@ -378,9 +378,13 @@ pub fn fuse_gathers(g: &mut Graph) {
         if !g.contains(id) {
             continue;
         }
-        let Op::Gather { shape, map } = g.op(id).clone() else { continue };
+        // Borrowed, then the gathers' fields copied: cloning every op would copy each constant
+        // (a whole weight matrix) on the way.
+        let Op::Gather { shape, map } = g.op(id) else { continue };
+        let (shape, map) = (shape.clone(), map.clone());
         let [src] = g.operands(id)[..] else { continue };
-        let Op::Gather { map: inner, .. } = g.op(src).clone() else { continue };
+        let Op::Gather { map: inner, .. } = g.op(src) else { continue };
+        let inner = inner.clone();
         if g.users(src).len() != 1 {
             continue;
         }

@@ -32,6 +32,11 @@ impl Adc {
     pub fn fs_eff(&self) -> u64 {
         self.full_scale.max(self.max_code())
     }
+    /// The output level of every partial sum `0..=max_sum` (fine units): the transfer
+    /// function as a table, read by sum instead of computed per conversion.
+    pub fn transfer(&self, max_sum: i64) -> Vec<i64> {
+        (0..=max_sum).map(|p| self.level(self.code(p))).collect()
+    }
     /// True when every partial sum up to `max_sum` levels converts exactly (ideal fine units).
     pub fn is_lossless_up_to(&self, max_sum: u64) -> bool {
         self.full_scale <= self.max_code() && max_sum <= self.max_code()

@@ -123,7 +123,7 @@ impl Cursor {
             (self.bit, self.exc, self.widths) = (b.bit, b.exc as usize, b.widths);
             self.block_end = idx + BLOCK;
         }
-        let w = self.widths[usize::from(level != 0)];
+        let w = self.widths[class(level)];
         let slot = read_bits(&p.words, self.bit, w);
         self.bit += u64::from(w);
         if p.exc_idx.get(self.exc).is_some_and(|&e| e as usize == idx) {
@@ -139,7 +139,8 @@ impl Cursor {
 pub struct PackedBuilder {
     codes: PackedCodes,
     bit: u64,
-    pending: Vec<(u8, u32)>,
+    /// The block being filled: each cell's width class, zigzag residual and code.
+    pending: Vec<(usize, u64, u32)>,
 }
 
 impl PackedBuilder {
@@ -161,7 +162,8 @@ impl PackedBuilder {
         if self.codes.len + self.pending.len() >= u32::MAX as usize {
             return Err(TooManyCells);
         }
-        self.pending.push((level, code));
+        let residual = zigzag(i64::from(code) - self.codes.nominal[usize::from(level)]);
+        self.pending.push((class(level), residual, code));
         if self.pending.len() == BLOCK {
             self.flush();
         }
@@ -174,26 +176,25 @@ impl PackedBuilder {
         self.codes.exc_code.shrink_to_fit();
         self.codes
     }
-    fn residual(&self, level: u8, code: u32) -> u64 {
-        zigzag(i64::from(code) - self.codes.nominal[usize::from(level)])
-    }
     fn flush(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         // Per class, how many residuals need each bit length.
         let mut hist = [[0u64; 66]; 2];
-        for &(level, code) in &self.pending {
-            hist[usize::from(level != 0)][bit_len(self.residual(level, code)) as usize] += 1;
+        for &(k, v, _) in &self.pending {
+            hist[k][bit_len(v) as usize] += 1;
         }
         let widths = hist.map(|h| best_width(&h));
         let c = &mut self.codes;
         c.blocks.push(Block { bit: self.bit, exc: c.exc_idx.len() as u32, widths });
-        for (k, &(level, code)) in self.pending.iter().enumerate() {
-            let v = zigzag(i64::from(code) - c.nominal[usize::from(level)]);
-            let w = widths[usize::from(level != 0)];
+        // The words cover every slot of the block, exceptions' (zero) slots included.
+        let bits: u64 = self.pending.iter().map(|&(k, _, _)| u64::from(widths[k])).sum();
+        c.words.resize((self.bit + bits).div_ceil(64) as usize, 0);
+        for (i, &(k, v, code)) in self.pending.iter().enumerate() {
+            let w = widths[k];
             if bit_len(v) > u32::from(w) {
-                c.exc_idx.push((c.len + k) as u32);
+                c.exc_idx.push((c.len + i) as u32);
                 c.exc_code.push(code);
             } else {
                 write_bits(&mut c.words, self.bit, v, w);
@@ -201,11 +202,14 @@ impl PackedBuilder {
             self.bit += u64::from(w);
             c.max = c.max.max(code);
         }
-        // Slots of exceptions are zero and not written: the words still cover them.
-        c.words.resize(self.bit.div_ceil(64) as usize, 0);
         c.len += self.pending.len();
         self.pending.clear();
     }
+}
+
+/// Which of a block's two widths a cell of `level` uses (level 0's, or the others').
+fn class(level: u8) -> usize {
+    usize::from(level != 0)
 }
 
 /// The width that packs a class of residuals in the fewest bits, given how many need each bit
@@ -236,16 +240,12 @@ fn bit_len(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
-/// Writes the `w` low bits of `v` at bit `at` (the bits there are zero).
-fn write_bits(words: &mut Vec<u64>, at: u64, v: u64, w: u8) {
+/// Writes the `w` low bits of `v` at bit `at` (the bits there are zero and `words` covers them).
+fn write_bits(words: &mut [u64], at: u64, v: u64, w: u8) {
     if w == 0 {
         return;
     }
     let (i, o) = ((at / 64) as usize, (at % 64) as u32);
-    let last = ((at + u64::from(w) - 1) / 64) as usize;
-    if words.len() <= last {
-        words.resize(last + 1, 0);
-    }
     words[i] |= v << o;
     if o + u32::from(w) > 64 {
         words[i + 1] |= v >> (64 - o);

@@ -7,7 +7,9 @@
 
 use super::adc::Adc;
 use super::device::{normal, CellCodes};
-use super::sim::{finish, input_bits, CrossbarNet, Events, Hooks, Noise, SumSink, Tally};
+use super::sim::{
+    adc_steps, finish, input_bits, CrossbarNet, Events, Hooks, Noise, SumSink, Tally,
+};
 use super::tile::{ArrayTile, LayerMap};
 use ndarray::Array2;
 use rand_pcg::Pcg64Mcg;
@@ -106,8 +108,7 @@ impl<'a> CellPath<'a> {
             }
             if let Some(n) = hooks.noise.as_mut() {
                 for c in c0..c1 {
-                    psum[c] +=
-                        (n.c2c_sigma * psq[c].sqrt() * normal(n.rng)).round_ties_even() as i64;
+                    psum[c] += read_noise(n.c2c_sigma, psq[c], n.rng);
                 }
             }
             self.read_out(t, c0, &psum[c0..c1], hooks.partial_sums.as_deref_mut(), acc, ev);
@@ -154,6 +155,12 @@ impl<'a> CellPath<'a> {
     }
 }
 
+/// The read noise of a column whose driven cells' squared codes sum to `squares`:
+/// `round_half_even(sigma * sqrt(squares) * z)` ([`super::device`]), one normal draw.
+fn read_noise(sigma: f64, squares: f64, rng: &mut Pcg64Mcg) -> i64 {
+    (sigma * squares.sqrt() * normal(rng)).round_ties_even() as i64
+}
+
 /// The batch's input bit planes over `rows`, as the left operand of a matrix product: row
 /// `t * n + s` holds bit `t` (of the `a_bits` the arrays are driven with, as [`input_bits`])
 /// of sample `s`'s input codes (1.0 or 0.0), with how many of them are 1 (the rows that plane
@@ -190,14 +197,10 @@ impl<'a> Conversion<'a> {
             let levels: Vec<i64> = (0..=adc.max_code()).map(|k| adc.level(k)).collect();
             (adc.thresholds(), levels)
         });
-        let direct = match &table {
-            Some((t, l)) => match t.last() {
-                Some(&top) if top <= DIRECT_SUMS => {
-                    (0..=top).map(|p| l[t.partition_point(|&th| th <= p)]).collect()
-                }
-                _ => Vec::new(),
-            },
-            None => Vec::new(),
+        let top = table.as_ref().and_then(|(t, _)| t.last().copied());
+        let direct = match top {
+            Some(top) if top <= DIRECT_SUMS => adc.transfer(top),
+            _ => Vec::new(),
         };
         Conversion { adc, table, direct }
     }
@@ -262,7 +265,6 @@ impl CrossbarNet {
         let (map, prog) = (&self.maps[l], &self.programmed[l]);
         let (a_bits, signed) = (layer.a_bits, layer.in_lo < 0);
         let (ncols, cpw) = (map.logical_cols(), map.cols_per_weight());
-        let n_adc = self.cfg.adcs_per_array();
         let path = CellPath::new(map, &self.adc, a_bits, signed);
         let mut accs = vec![vec![0i64; map.n_out]; codes.len()];
         let mut evs = vec![Events::default(); codes.len()];
@@ -277,10 +279,10 @@ impl CrossbarNet {
             let rows = first.row0..first.row0 + first.nrows;
             let block = prog.decode_block(map, rows.clone(), 0..ncols);
             // Each row's noise stream where this row tile's draws start.
-            let mut rngs: Vec<(f64, Pcg64Mcg)> = match noise {
+            let mut rngs: Vec<Pcg64Mcg> = match noise {
                 Some((n, step)) => {
                     let step = step + self.noise_steps(l, 0..rt);
-                    (0..codes.len()).map(|s| (n.sigma, n.at(s, step))).collect()
+                    (0..codes.len()).map(|s| n.at(s, step)).collect()
                 }
                 None => Vec::new(),
             };
@@ -299,10 +301,11 @@ impl CrossbarNet {
                     for (k, row) in sums.rows().into_iter().enumerate() {
                         let (t, s) = ((k / codes.len()) as u32, k % codes.len());
                         ps.iter_mut().zip(row).for_each(|(p, v)| *p = *v as i64);
-                        if let (Some(sq), Some((sigma, rng))) = (&squares, rngs.get_mut(s)) {
+                        if let (Some(sq), Some(rng), Some((n, _))) =
+                            (&squares, rngs.get_mut(s), noise)
+                        {
                             for (p, q) in ps.iter_mut().zip(sq.row(k)) {
-                                let q = f64::from(*q);
-                                *p += (*sigma * q.sqrt() * normal(rng)).round_ties_even() as i64;
+                                *p += read_noise(n.sigma, f64::from(*q), rng);
                             }
                         }
                         evs[s].row_activations += driven[k];
@@ -320,8 +323,9 @@ impl CrossbarNet {
             }
             let placed = Placed { block: &block, row0: rows.start, cols: 0..ncols };
             for (s, ((x, acc), ev)) in codes.iter().zip(&mut accs).zip(&mut evs).enumerate() {
-                let noise =
-                    rngs.get_mut(s).map(|(c2c_sigma, rng)| Noise { c2c_sigma: *c2c_sigma, rng });
+                let noise = noise
+                    .zip(rngs.get_mut(s))
+                    .map(|((n, _), rng)| Noise { c2c_sigma: n.sigma, rng });
                 let hooks = &mut Hooks { noise, partial_sums: Some(tally.sink()) };
                 let b = input_bits(x, a_bits);
                 for a in &arrays {
@@ -329,7 +333,7 @@ impl CrossbarNet {
                 }
             }
         }
-        let steps = map.arrays.iter().map(|a| (a.nouts * cpw).div_ceil(n_adc)).max().unwrap_or(0);
+        let steps = adc_steps(map, &self.cfg);
         accs.into_iter()
             .zip(evs)
             .zip(codes.iter().zip(events.iter_mut()))

@@ -16,7 +16,6 @@ use super::tile::{ArrayTile, LayerMap};
 use crate::crossbar::error::XbarError;
 use rand_core::{Rng, SeedableRng};
 use rand_pcg::Pcg64Mcg;
-use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -285,49 +284,15 @@ impl ProgrammedLayer {
         let ncols = map.logical_cols();
         let mut block = CellCodes::with_capacity(rows.len() * cols.len());
         for i in rows {
-            match &self.codes {
-                Codes::ByLevel(t) => {
-                    map.row_levels(i, cols.clone()).for_each(|l| block.push(t[usize::from(l)]))
-                }
-                Codes::PerCell(_) => {
-                    self.decode(map, i * ncols + cols.start..i * ncols + cols.end, |c| {
-                        block.push(c)
-                    })
-                }
-            }
+            self.decode(map, i * ncols + cols.start..i * ncols + cols.end, |c| block.push(c));
         }
         block
     }
-    /// The codes of the cells `range` (row-major): borrowed when stored per cell.
-    pub fn span<'a>(&'a self, map: &LayerMap, range: Range<usize>) -> Cow<'a, [u32]> {
-        match &self.codes {
-            Codes::ByLevel(t) => {
-                let ncols = map.logical_cols().max(1);
-                let (i, c) = (range.start / ncols, range.start % ncols);
-                let code = |l: u8| t[usize::from(l)];
-                Cow::Owned(if range.len() <= ncols - c {
-                    map.row_levels(i, c..c + range.len()).map(code).collect()
-                } else {
-                    range.map(|idx| code(map.level_at(idx))).collect()
-                })
-            }
-            Codes::PerCell(_) => {
-                let mut span = Vec::with_capacity(range.len());
-                self.decode(map, range, |c| span.push(c));
-                Cow::Owned(span)
-            }
-        }
-    }
-    /// Adds the codes of the cells `range` (row-major) to `sums`, and their squares to
-    /// `squares` when given.
-    pub fn add_span(
-        &self,
-        map: &LayerMap,
-        range: Range<usize>,
-        sums: &mut [i64],
-        squares: Option<&mut [f64]>,
-    ) {
-        add_codes(&self.span(map, range), sums, squares)
+    /// The codes of the cells `range` (row-major).
+    pub fn span(&self, map: &LayerMap, range: Range<usize>) -> Vec<u32> {
+        let mut span = Vec::with_capacity(range.len());
+        self.decode(map, range, |c| span.push(c));
+        span
     }
     /// Every cell's code, row-major.
     pub fn codes<'a>(&'a self, map: &'a LayerMap) -> Box<dyn Iterator<Item = u32> + 'a> {
@@ -335,7 +300,7 @@ impl ProgrammedLayer {
             Codes::ByLevel(t) => Box::new(map.levels().map(|l| t[usize::from(l)])),
             Codes::PerCell(_) => {
                 let ncols = map.logical_cols();
-                let row = move |i: usize| self.span(map, i * ncols..(i + 1) * ncols).into_owned();
+                let row = move |i: usize| self.span(map, i * ncols..(i + 1) * ncols);
                 Box::new((0..map.n_in).flat_map(row))
             }
         }
@@ -375,6 +340,11 @@ pub fn program(
     let g_off =
         if dev.on_off_ratio.is_infinite() { 0.0 } else { max_level / (dev.on_off_ratio - 1.0) };
     let n_levels = 1u32 << map.cell_bits;
+    // Each level's code without variation or stuck cells: the whole table when codes depend on
+    // the level only, else what the per-cell codes are stored relative to.
+    let nominal: Vec<i64> = (0..n_levels)
+        .map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0))
+        .collect();
     if dev.programs_exactly() {
         let table = (0..n_levels).map(|l| l << dev.frac_bits).collect();
         return Ok(ProgrammedLayer::by_level(map, table, dev.frac_bits));
@@ -383,9 +353,7 @@ pub fn program(
     // below with `z` multiplied by 0 and no stuck draw).
     let by_level = dev.d2d_sigma == 0.0 && dev.p_stuck_off == 0.0 && dev.p_stuck_on == 0.0;
     if by_level {
-        let table: Vec<i64> = (0..n_levels)
-            .map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0))
-            .collect();
+        let table = nominal;
         // A code that does not fit is an error only where a cell uses it (first in row-major
         // order, as when codes were computed per cell).
         // Only when a level whose code does not fit occurs at all is the cell walk needed.
@@ -404,10 +372,7 @@ pub fn program(
     }
     let mut rng = stream(dev.seed, 1, layer_index as u64);
     let mut stuck = (0, 0);
-    // Residuals are taken against the code each level has without variation.
-    let nominal =
-        (0..n_levels).map(|c| ((scale * (c as f64 + g_off)).round_ties_even() as i64).max(0));
-    let mut g = PackedBuilder::new(nominal.collect(), map.cells());
+    let mut g = PackedBuilder::new(nominal, map.cells());
     for c in map.levels() {
         let u = uniform(&mut rng);
         let z = normal(&mut rng);

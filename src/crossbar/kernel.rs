@@ -190,7 +190,7 @@ impl PlaneKernel {
     }
 
     fn build_tables(&self, adc: &Adc, max_sum: i64) -> Tables {
-        let levels = transfer(adc, max_sum);
+        let levels = adc.transfer(max_sum);
         let bytes = (self.cell_bits == 1 && self.tile_rows <= 128)
             .then(|| byte_tables(&levels, self.tile_rows, self.base, self.step))
             .flatten();
@@ -235,10 +235,6 @@ fn byte_tables(levels: &[i64], tile_rows: usize, base: i64, step: i64) -> Option
         }
     }
     Some(out)
-}
-
-fn transfer(adc: &Adc, max_sum: i64) -> Vec<i64> {
-    (0..=max_sum).map(|p| adc.level(adc.code(p))).collect()
 }
 
 /// What one layer's kernel run needs besides the kernel.

@@ -202,13 +202,10 @@ pub fn simulate_layer(
     let LayerInput { x, a_bits, signed } = input;
     let noisy = hooks.noise.is_some();
     let ncols = map.logical_cols();
-    let (s_n, p_n) = (map.slices as usize, map.polarities as usize);
-    let cpw = s_n * p_n;
+    let cpw = map.cols_per_weight();
     let bits = input_bits(x, a_bits);
     let mut acc = vec![0i64; map.n_out];
     let mut ev = Events::default();
-    let n_adc = cfg.adcs_per_array();
-    let mut steps = 0usize;
     if let (Some(kernel), false) = (prog.kernel.as_deref(), noisy) {
         let mut run = KernelRun { map, adc, bits: &bits, a_bits, signed, over: None };
         let counts = match hooks.partial_sums.as_deref_mut() {
@@ -230,13 +227,12 @@ pub fn simulate_layer(
     let mut scratch = Scratch::new(ncols);
     for a in &map.arrays {
         let cols = a.out0 * cpw..(a.out0 + a.nouts) * cpw;
-        steps = steps.max(cols.len().div_ceil(n_adc));
         // One read of the stored codes per array; the planes read the block.
         let block = prog.decode_block(map, a.row0..a.row0 + a.nrows, cols.clone());
         let placed = Placed { block: &block, row0: a.row0, cols };
         path.array(a, &placed, &bits, hooks, &mut acc, &mut ev, &mut scratch);
     }
-    finish(map, x, a_bits, steps, acc, ev)
+    finish(map, x, a_bits, adc_steps(map, cfg), acc, ev)
 }
 
 /// Input codes as the `a_bits` low bits the arrays are driven with (two's complement bits
@@ -250,17 +246,21 @@ pub(super) fn input_bits(x: &[i64], a_bits: u32) -> Vec<u64> {
 /// planes), and the ADC steps of its widest array.
 fn kernel_events(map: &LayerMap, cfg: &XbarConfig, a_bits: u32, driven: u64) -> (Events, usize) {
     let cpw = map.cols_per_weight();
-    let n_adc = cfg.adcs_per_array();
     let mut ev = Events { row_activations: driven, ..Events::default() };
-    let mut steps = 0usize;
     for a in &map.arrays {
         let used = (a.nouts * cpw) as u64;
-        steps = steps.max((a.nouts * cpw).div_ceil(n_adc));
         ev.column_reads += used * u64::from(a_bits);
         ev.adc_conversions += used * u64::from(a_bits);
         ev.shift_adds += used * u64::from(a_bits);
     }
-    (ev, steps)
+    (ev, adc_steps(map, cfg))
+}
+
+/// Conversion steps a plane takes: its widest array's used columns over the array's ADCs
+/// (arrays convert in parallel).
+pub(super) fn adc_steps(map: &LayerMap, cfg: &XbarConfig) -> usize {
+    let (cpw, n_adc) = (map.cols_per_weight(), cfg.adcs_per_array());
+    map.arrays.iter().map(|a| (a.nouts * cpw).div_ceil(n_adc)).max().unwrap_or(0)
 }
 
 /// The digital tail of a layer shared by both datapaths: the offset encoding's correction and

@@ -99,7 +99,7 @@ fn code_rows(
     hw: &XbarLayerHw,
     rows: Range<usize>,
     ncols: usize,
-) -> impl Iterator<Item = std::borrow::Cow<'_, [u32]>> {
+) -> impl Iterator<Item = Vec<u32>> + '_ {
     rows.map(move |i| hw.prog.span(&hw.map, i * ncols..(i + 1) * ncols))
 }
 

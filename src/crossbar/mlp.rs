@@ -203,7 +203,7 @@ fn io_count(file: &str, inputs: usize, outputs: usize) -> String {
 /// Extracts the dense-layer chain from a model-level graph; the error names the node that
 /// breaks the pattern (`file` is the model's, for messages).
 pub fn from_graph(g: &Graph, file: &str) -> Result<Mlp, XbarError> {
-    walk(g, file, true).map(|c| c.mlp).map_err(XbarError::Model)
+    chain(g, file).map(|c| c.mlp)
 }
 
 /// A dense-layer chain found in a model-level graph, with the nodes it reads.
@@ -442,9 +442,9 @@ fn dense_from(
     let (n_out, n_in) = if trans_b { (wshape[0], wshape[1]) } else { (wshape[1], wshape[0]) };
     // To [out][in]; QONNX per-channel weight scales are laid out along the output axis.
     let mut weight = vec![0f32; if copy { n_out * n_in } else { 0 }];
-    for j in (0..n_out).filter(|_| copy) {
-        for i in 0..n_in {
-            weight[j * n_in + i] = if trans_b { wv[j * n_in + i] } else { wv[i * n_out + j] };
+    for (j, row) in weight.chunks_exact_mut(n_in.max(1)).enumerate() {
+        for (i, w) in row.iter_mut().enumerate() {
+            *w = if trans_b { wv[j * n_in + i] } else { wv[i * n_out + j] };
         }
     }
     let weight_quant = match wq {

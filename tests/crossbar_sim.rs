@@ -240,6 +240,15 @@ fn batches_equal_rows_simulated_alone() {
         let cfg =
             XbarConfig { rows, cell_bits, encoding, adc_bits, full_scale, ..XbarConfig::default() };
         let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
+        // Varied 1-bit cells (codes below 256) take the byte product where the machine has
+        // it (batches as long as the narrow layers allow); 2-bit cells at 6 fraction bits
+        // (codes past 255) take the f32 product.
+        if dev.d2d_sigma > 0.0 {
+            use tessera::crossbar::sim::{BYTE_BATCH_MAX, CELL_BATCH_ROWS};
+            let bytes = cell_bits == 1 && tessera::crossbar::bytegemm::available();
+            let want = if bytes { BYTE_BATCH_MAX } else { CELL_BATCH_ROWS };
+            assert_eq!(net.batch_rows(), want, "{rows} rows, {cell_bits}-bit cells");
+        }
         for n in [1, 5, 21] {
             let xs = &data.x_test[..n];
             let mut alone = net.exceeding();

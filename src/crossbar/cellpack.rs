@@ -83,54 +83,45 @@ impl PackedCodes {
     pub fn block_start(idx: usize) -> usize {
         idx / BLOCK * BLOCK
     }
-    /// Calls `out` with the code of every cell of `range`, in order. `levels` yields the level
-    /// of every cell from [`PackedCodes::block_start`]`(range.start)` on (at least to
-    /// `range.end`).
+    /// Calls `out` with the code of every cell of `range`, in order. `levels(from, buf)` fills
+    /// `buf` with the levels of the cells `from..from + buf.len()` (asked a block at a time,
+    /// from [`PackedCodes::block_start`]`(range.start)` on).
     pub fn decode(
         &self,
         range: Range<usize>,
-        levels: impl Iterator<Item = u8>,
+        mut levels: impl FnMut(usize, &mut [u8]),
         mut out: impl FnMut(u32),
     ) {
-        let start = Self::block_start(range.start);
-        let mut cursor = self.cursor(start);
-        for (idx, level) in (start..range.end.min(self.len)).zip(levels) {
-            let code = cursor.next(self, idx, level);
-            if idx >= range.start {
-                out(code);
+        let end = range.end.min(self.len);
+        let (mut buf, mut width) = ([0u8; BLOCK], [0u8; 256]);
+        for start in (Self::block_start(range.start)..end).step_by(BLOCK) {
+            let cells = (end - start).min(BLOCK);
+            let level = &mut buf[..cells];
+            levels(start, level);
+            let b = self.blocks[start / BLOCK];
+            let (mut bit, mut exc) = (b.bit, b.exc as usize);
+            let mut next_exc = self.exc_idx.get(exc).map_or(usize::MAX, |&e| e as usize);
+            // Each level's width read from a table: level-0 and other cells alternate as the
+            // weights' bits do, and a branch on the class (what the compiler makes of an index
+            // by class, a select or a shift here) mispredicts about every other cell.
+            width.fill(b.widths[1]);
+            width[0] = b.widths[0];
+            for (idx, &l) in (start..).zip(level.iter()) {
+                let w = width[usize::from(l)];
+                let slot = read_bits(&self.words, bit, w);
+                bit += u64::from(w);
+                let code = if idx == next_exc {
+                    exc += 1;
+                    next_exc = self.exc_idx.get(exc).map_or(usize::MAX, |&e| e as usize);
+                    self.exc_code[exc - 1]
+                } else {
+                    (self.nominal[usize::from(l)] + unzigzag(slot)) as u32
+                };
+                if idx >= range.start {
+                    out(code);
+                }
             }
         }
-    }
-    fn cursor(&self, start: usize) -> Cursor {
-        Cursor { bit: 0, exc: 0, widths: [0, 0], block_end: start }
-    }
-}
-
-/// A sequential reader's position.
-struct Cursor {
-    bit: u64,
-    exc: usize,
-    widths: [u8; 2],
-    /// The first cell past the current block (a block header is read there).
-    block_end: usize,
-}
-
-impl Cursor {
-    #[inline]
-    fn next(&mut self, p: &PackedCodes, idx: usize, level: u8) -> u32 {
-        if idx == self.block_end {
-            let b = p.blocks[idx / BLOCK];
-            (self.bit, self.exc, self.widths) = (b.bit, b.exc as usize, b.widths);
-            self.block_end = idx + BLOCK;
-        }
-        let w = self.widths[class(level)];
-        let slot = read_bits(&p.words, self.bit, w);
-        self.bit += u64::from(w);
-        if p.exc_idx.get(self.exc).is_some_and(|&e| e as usize == idx) {
-            self.exc += 1;
-            return p.exc_code[self.exc - 1];
-        }
-        (p.nominal[usize::from(level)] + unzigzag(slot)) as u32
     }
 }
 
@@ -255,19 +246,13 @@ fn write_bits(words: &mut [u64], at: u64, v: u64, w: u8) {
 /// The `w` bits at bit `at`.
 #[inline]
 fn read_bits(words: &[u64], at: u64, w: u8) -> u64 {
-    if w == 0 {
-        return 0;
-    }
+    // Without branches on the width or the offset: a block's level-0 and other cells alternate
+    // as the weights' bits do, so a branch on the width (often 0 for level 0) mispredicts.
     let (i, o) = ((at / 64) as usize, (at % 64) as u32);
-    let mut v = words[i] >> o;
-    if o + u32::from(w) > 64 {
-        v |= words[i + 1] << (64 - o);
-    }
-    if w >= 64 {
-        v
-    } else {
-        v & ((1u64 << w) - 1)
-    }
+    let lo = words.get(i).copied().unwrap_or(0) >> o;
+    // `next << (64 - o)`, and 0 when `o` is 0, in two shifts each below 64.
+    let hi = (words.get(i + 1).copied().unwrap_or(0) << 1) << (63 - o);
+    (lo | hi) & ((1u128 << w) - 1) as u64
 }
 
 #[cfg(test)]
@@ -286,7 +271,12 @@ mod tests {
     fn read(p: &PackedCodes, cells: &[(u8, u32)], range: Range<usize>) -> Vec<u32> {
         let start = PackedCodes::block_start(range.start);
         let mut got = Vec::new();
-        p.decode(range, cells[start..].iter().map(|c| c.0), |c| got.push(c));
+        let levels = |from: usize, buf: &mut [u8]| {
+            // Asked a block at a time, from the block of the range's start.
+            assert!(from >= start && from.is_multiple_of(BLOCK) && buf.len() <= BLOCK);
+            buf.iter_mut().zip(&cells[from..]).for_each(|(l, c)| *l = c.0);
+        };
+        p.decode(range, levels, |c| got.push(c));
         got
     }
 

@@ -1,11 +1,15 @@
 //! The datapath on conductance codes: what the simulator runs where the bit-plane kernel does
 //! not apply (per-cell codes of varied devices and stuck cells, read noise, a kernel that does
 //! not fit). A batch decodes each row tile's packed codes once and multiplies every input bit
-//! plane by each array's codes in one f32 matrix product (0/1 inputs times integer codes: exact
-//! while a column sum stays below 2^24), then converts and shift-adds as the hardware does;
-//! read noise is drawn per row from one stream, each batch jumping to its rows' place in it.
+//! plane by the tile's codes: in bytes where the codes fit one and there is no read noise
+//! ([`super::bytepath`]), else in one f32 matrix product an array (0/1 inputs times integer
+//! codes: exact while a column sum stays below 2^24); then converts and shift-adds as the
+//! hardware does. Read noise is drawn per row from one stream, each batch jumping to its rows'
+//! place in it.
 
 use super::adc::Adc;
+use super::bytegemm;
+use super::bytepath::{pack_tile, plane_bytes, ByteReadout, Counted, TileRun};
 use super::device::{normal, CellCodes};
 use super::sim::{
     adc_steps, finish, input_bits, CrossbarNet, Events, Hooks, Noise, SumSink, Tally,
@@ -115,6 +119,24 @@ impl<'a> CellPath<'a> {
         }
     }
 
+    /// The read-out of [`super::bytepath`], when the ADC has a direct table and a weight's
+    /// levels sum within `i32`.
+    pub(super) fn byte_readout(&self) -> Option<ByteReadout> {
+        let (tables, top) = self.weighted.as_ref()?;
+        let (direct, _) = self.convert.clamped()?;
+        let plane = (0..self.a_bits).map(|t| self.plane_weight(t)).collect();
+        ByteReadout::new(self.convert.adc, direct, tables, *top, plane)
+    }
+
+    /// The weight of input bit plane `t`: `2^t`, negative for a signed input's top bit.
+    fn plane_weight(&self, t: u32) -> i64 {
+        if self.signed && t == self.a_bits - 1 {
+            -(1i64 << t)
+        } else {
+            1i64 << t
+        }
+    }
+
     /// Plane `t`'s column partial sums `ps` (logical columns from `c0`) counted into `sink`,
     /// converted by the ADC, and shifted and added into their outputs.
     fn read_out(
@@ -126,8 +148,7 @@ impl<'a> CellPath<'a> {
         acc: &mut [i64],
         ev: &mut Events,
     ) {
-        let plane_w: i64 =
-            if self.signed && t == self.a_bits - 1 { -(1i64 << t) } else { 1i64 << t };
+        let plane_w = self.plane_weight(t);
         if let Some(rec) = sink {
             rec.add_all(ps);
         }
@@ -273,11 +294,12 @@ impl CrossbarNet {
         let max = u64::from(prog.max_code(map));
         let top = if noise.is_some() { max * max } else { max };
         let exact_in_f32 = (self.cfg.rows as u64).saturating_mul(top) < 1 << 24;
+        let bytes = (noise.is_none() && self.codes_fit_bytes(l)).then(|| path.byte_readout());
+        let bytes = bytes.flatten();
         for rt in 0..map.row_tiles {
             let arrays: Vec<&ArrayTile> = map.arrays.iter().filter(|a| a.row_tile == rt).collect();
             let Some(first) = arrays.first() else { continue };
             let rows = first.row0..first.row0 + first.nrows;
-            let block = prog.decode_block(map, rows.clone(), 0..ncols);
             // Each row's noise stream where this row tile's draws start.
             let mut rngs: Vec<Pcg64Mcg> = match noise {
                 Some((n, step)) => {
@@ -286,6 +308,18 @@ impl CrossbarNet {
                 }
                 None => Vec::new(),
             };
+            if let Some(readout) = &bytes {
+                let w = pack_tile(prog, map, rows.clone());
+                let (x, driven) = plane_bytes(codes, rows.clone(), a_bits, w.row_bytes());
+                let tile = TileRun { map, arrays: &arrays, w: &w, x: &x, driven: &driven, a_bits };
+                let mut sink = match &mut *tally {
+                    Tally::Saturated(e) => Counted::Over(e),
+                    Tally::Sums(rec) => Counted::Sums(&mut **rec),
+                };
+                readout.run(&tile, &mut sink, &mut accs, &mut evs);
+                continue;
+            }
+            let block = prog.decode_block(map, rows.clone(), 0..ncols);
             if exact_in_f32 {
                 // Every bit plane of every row of the batch times each array's codes: one
                 // matrix product an array (0/1 inputs and integer codes: exact in f32 while a
@@ -343,6 +377,20 @@ impl CrossbarNet {
                 mv
             })
             .collect()
+    }
+
+    /// The read-out of layer `l`'s batches without read noise when they take the byte path
+    /// ([`super::bytepath`]): codes of one byte (stored less 128, as signed bytes), an ADC
+    /// with a direct table, levels that sum within `i32`, and a machine with the byte product.
+    pub(super) fn byte_readout(&self, l: usize) -> Option<ByteReadout> {
+        let (map, layer) = (&self.maps[l], &self.q.layers[l]);
+        let path = CellPath::new(map, &self.adc, layer.a_bits, layer.in_lo < 0);
+        self.codes_fit_bytes(l).then(|| path.byte_readout()).flatten()
+    }
+
+    /// Whether layer `l`'s codes are all below 256 and the machine has the byte product.
+    fn codes_fit_bytes(&self, l: usize) -> bool {
+        self.programmed[l].max_code(&self.maps[l]) <= 255 && bytegemm::available()
     }
 
     /// Steps of the read-noise stream one row takes in layer `l`'s row tiles `tiles`: a

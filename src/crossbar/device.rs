@@ -267,10 +267,7 @@ impl ProgrammedLayer {
             Codes::ByLevel(t) => {
                 map.levels_from(range.start).take(range.len()).for_each(|l| out(t[usize::from(l)]))
             }
-            Codes::PerCell(g) => {
-                let levels = map.levels_from(PackedCodes::block_start(range.start));
-                g.decode(range, levels, out)
-            }
+            Codes::PerCell(g) => g.decode(range, |from, buf| map.fill_levels(from, buf), out),
         }
     }
     /// The codes of rows `rows`, logical columns `cols`, row-major: one read of the stored
@@ -281,12 +278,21 @@ impl ProgrammedLayer {
         rows: Range<usize>,
         cols: Range<usize>,
     ) -> CellCodes {
-        let ncols = map.logical_cols();
         let mut block = CellCodes::with_capacity(rows.len() * cols.len());
         for i in rows {
-            self.decode(map, i * ncols + cols.start..i * ncols + cols.end, |c| block.push(c));
+            self.decode_row(map, i, cols.clone(), |c| block.push(c));
         }
         block
+    }
+    /// Calls `out` with the code of every logical column of rows `rows`, row-major.
+    pub fn decode_rows(&self, map: &LayerMap, rows: Range<usize>, out: impl FnMut(u32)) {
+        let ncols = map.logical_cols();
+        self.decode(map, rows.start * ncols..rows.end * ncols, out);
+    }
+    /// Calls `out` with the code of row `i`'s logical columns `cols`, in order.
+    pub fn decode_row(&self, map: &LayerMap, i: usize, cols: Range<usize>, out: impl FnMut(u32)) {
+        let ncols = map.logical_cols();
+        self.decode(map, i * ncols + cols.start..i * ncols + cols.end, out);
     }
     /// The codes of the cells `range` (row-major).
     pub fn span(&self, map: &LayerMap, range: Range<usize>) -> Vec<u32> {

@@ -15,6 +15,8 @@
 //! because every product of two [`Exact`] values is exact in f64 (the fused form rounds
 //! `acc + w * x` once, the separate form rounds the exact `w * x`, a no-op, then the sum).
 
+use super::bytegemm::{self, PackedBytes};
+
 /// Rows multiplied per pass over the weights. Sixteen f64 accumulators per output column are
 /// two AVX-512 or four AVX2 registers; the block's transposed inputs (`ROWS * n_in` f64, 512 KB
 /// at 4,096 inputs) stay in the L2 cache. (32 rows measured twice as slow at 4,096 x 4,096.)
@@ -148,22 +150,24 @@ fn byte_dots(
     n_out: usize,
     bound: u128,
 ) -> Option<Vec<i64>> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let fits = bound < 1u128 << 31 && x.iter().all(|v| (0..=255).contains(v));
-        let cpu = std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni");
-        if fits && cpu && w.len() == n_in * n_out && x.len() == rows * n_in {
-            let xb: Vec<u8> = x.iter().map(|v| *v as u8).collect();
-            let mut out = vec![0i64; rows * n_out];
-            // SAFETY: the CPU has AVX-512BW and VNNI (checked above); the slices have the
-            // checked lengths.
-            unsafe { x86::vnni(w, &xb, rows, n_in, n_out, &mut out) };
-            return Some(out);
-        }
+    let fits = bound < 1u128 << 31 && x.iter().all(|v| (0..=255).contains(v));
+    if !fits || !bytegemm::available() || w.len() != n_in * n_out || x.len() != rows * n_in {
+        return None;
     }
-    let _ = (w, x, rows, n_in, n_out, bound);
-    None
+    let packed = PackedBytes::from_rows(w, n_out, n_in);
+    let (rb, padded) = (packed.row_bytes(), rows.next_multiple_of(bytegemm::ROWS));
+    // Each row's inputs, padded to whole quads and the rows to whole passes.
+    let mut xp = vec![0u8; padded * rb];
+    for (r, xr) in x.chunks_exact(n_in.max(1)).enumerate().take(rows) {
+        xp[r * rb..r * rb + n_in].iter_mut().zip(xr).for_each(|(b, v)| *b = *v as u8);
+    }
+    let stride = packed.groups() * bytegemm::LANES;
+    let mut sums = vec![0i32; padded * stride];
+    if !bytegemm::product(&packed, &xp, padded, 0..packed.groups(), &mut sums, stride) {
+        return None;
+    }
+    let rows_out = sums.chunks_exact(stride.max(1)).take(rows);
+    Some(rows_out.flat_map(|s| s[..n_out].iter().map(|v| i64::from(*v))).collect())
 }
 
 /// One block of `block` rows (transposed in `xt`) against every output: the machine's widest
@@ -195,69 +199,6 @@ fn block_dots<W: Exact>(
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    /// Rows multiplied per pass over the packed weights of [`vnni`] (one accumulator each).
-    const BYTE_ROWS: usize = 16;
-
-    /// `out[r * n_out + j] = sum_i w[j * n_in + i] * x[r * n_in + i]` with `VPDPBUSD`. The
-    /// weights are repacked so that a register holds four consecutive inputs of sixteen
-    /// outputs (`[i / 4][j][i % 4]`): a lane accumulates one output, an instruction adds four
-    /// products to each of sixteen outputs for one row, whose four input bytes are broadcast.
-    /// Sixteen rows share each loaded weight register; no horizontal sums.
-    ///
-    /// # Safety
-    /// The CPU has AVX-512BW and AVX-512 VNNI; `w` is `n_out * n_in`, `x` is `rows * n_in`,
-    /// `out` is `rows * n_out`; the sums fit `i32`.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn vnni(
-        w: &[i8],
-        x: &[u8],
-        rows: usize,
-        n_in: usize,
-        n_out: usize,
-        out: &mut [i64],
-    ) {
-        use std::arch::x86_64::*;
-        let (quads, groups) = (n_in.div_ceil(4), n_out.div_ceil(16));
-        // packed[((g * quads) + q) * 64 + o * 4 + b] = w[(16 g + o) * n_in + 4 q + b], zero
-        // past the ends.
-        let mut packed = vec![0i8; groups * quads * 64];
-        for (j, wj) in w.chunks_exact(n_in.max(1)).enumerate().take(n_out) {
-            let (g, o) = (j / 16, j % 16);
-            for (i, &v) in wj.iter().enumerate() {
-                packed[(g * quads + i / 4) * 64 + o * 4 + i % 4] = v;
-            }
-        }
-        // Each row's inputs, padded to whole quads.
-        let mut xp = vec![0u8; rows * quads * 4];
-        for (r, xr) in x.chunks_exact(n_in.max(1)).enumerate().take(rows) {
-            xp[r * quads * 4..r * quads * 4 + n_in].copy_from_slice(xr);
-        }
-        let mut lanes = [0i32; 16];
-        for r0 in (0..rows).step_by(BYTE_ROWS) {
-            let block = (rows - r0).min(BYTE_ROWS);
-            for g in 0..groups {
-                let mut acc = [_mm512_setzero_si512(); BYTE_ROWS];
-                let wg = packed.as_ptr().add(g * quads * 64);
-                for q in 0..quads {
-                    let wv = _mm512_loadu_si512(wg.add(q * 64) as *const _);
-                    for (r, a) in acc.iter_mut().enumerate().take(block) {
-                        let four = (xp.as_ptr().add((r0 + r) * quads * 4 + q * 4) as *const i32)
-                            .read_unaligned();
-                        *a = _mm512_dpbusd_epi32(*a, _mm512_set1_epi32(four), wv);
-                    }
-                }
-                let outs = (n_out - 16 * g).min(16);
-                for (r, a) in acc.iter().enumerate().take(block) {
-                    _mm512_storeu_si512(lanes.as_mut_ptr() as *mut _, *a);
-                    let row = &mut out[(r0 + r) * n_out + 16 * g..];
-                    for (o, l) in row.iter_mut().zip(&lanes).take(outs) {
-                        *o = i64::from(*l);
-                    }
-                }
-            }
-        }
-    }
-
     use super::{block_body, Exact};
 
     /// Four columns: 8 of the 32 registers hold accumulators, enough independent chains to

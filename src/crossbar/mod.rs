@@ -4,6 +4,8 @@
 //! wraps them as IR passes.
 
 pub mod adc;
+pub mod bytegemm;
+pub mod bytepath;
 pub mod cellpack;
 pub mod codepath;
 pub mod cost;

@@ -502,6 +502,11 @@ impl CrossbarNet {
     pub fn batch_rows(&self) -> usize {
         if self.programmed.iter().all(|p| p.kernel.is_some()) {
             BATCH_ROWS
+        } else if (0..self.maps.len())
+            .all(|l| self.programmed[l].kernel.is_some() || self.byte_readout(l).is_some())
+        {
+            let widest = self.q.layers.iter().map(|l| l.n_in.max(l.n_out)).max().unwrap_or(1);
+            (BYTE_BATCH_BYTES / (24 * widest.max(1))).clamp(CELL_BATCH_ROWS, BYTE_BATCH_MAX)
         } else {
             CELL_BATCH_ROWS
         }
@@ -634,6 +639,17 @@ pub const BATCH_ROWS: usize = 8;
 /// the batch's activations and bit planes grow with it (at h = 1024, 256 rows cost about 2 MB
 /// more peak memory than 128 and saved 5% of the time).
 pub const CELL_BATCH_ROWS: usize = 128;
+
+/// The batch state (activation codes, accumulators, outputs: about 24 bytes a row and unit of
+/// the widest layer) a batch on the byte path ([`super::bytepath`]) may hold: its rows are
+/// as many as fit, from [`CELL_BATCH_ROWS`] to [`BYTE_BATCH_MAX`]. Its per-tile state is the
+/// tile's packed codes (a byte a cell) and a byte per row and plane, so decoding the packed
+/// codes (a few ns a cell, once a batch) is spread over more rows where the layers are narrow,
+/// at a bounded cost in memory (at h = 1024, 256 rows took 2 MB more than 128).
+pub const BYTE_BATCH_BYTES: usize = 3 << 20;
+
+/// The most rows of a batch on the byte path.
+pub const BYTE_BATCH_MAX: usize = 1024;
 
 /// Rows of the calibration set that propose the floor of [`calibrate_full_scale`]'s histogram.
 const CALIBRATION_SAMPLE: usize = 16;

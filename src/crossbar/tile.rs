@@ -236,6 +236,30 @@ impl LayerMap {
     pub fn levels(&self) -> impl Iterator<Item = u8> + '_ {
         self.levels_from(0)
     }
+    /// The levels of the cells `from..from + out.len()` (row-major) into `out`: what a reader
+    /// of packed codes needs a block at a time, one weight code read per `S * P` cells.
+    pub fn fill_levels(&self, from: usize, out: &mut [u8]) {
+        let (cpw, ncols) = (self.cols_per_weight(), self.logical_cols());
+        if out.is_empty() || cpw == 0 || ncols == 0 {
+            return;
+        }
+        let (mut i, c) = (from / ncols, from % ncols);
+        let (mut j, mut k) = (c / cpw, c % cpw);
+        let mut w = self.weights.w.get(j * self.n_in + i);
+        for l in out {
+            *l = self.weight_level(w, k);
+            k += 1;
+            if k == cpw {
+                (k, j) = (0, j + 1);
+                if j == self.n_out {
+                    (j, i) = (0, i + 1);
+                }
+                if i < self.n_in {
+                    w = self.weights.w.get(j * self.n_in + i);
+                }
+            }
+        }
+    }
     /// The levels of the cells from `idx` (row-major) to the last.
     pub fn levels_from(&self, idx: usize) -> impl Iterator<Item = u8> + '_ {
         let ncols = self.logical_cols();

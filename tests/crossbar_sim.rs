@@ -229,12 +229,16 @@ fn batches_equal_rows_simulated_alone() {
         ..DeviceConfig::ideal()
     };
     let exact = |on_off_ratio| DeviceConfig { on_off_ratio, ..DeviceConfig::ideal() };
+    let narrow = DeviceConfig { on_off_ratio: 2.0, ..varied(0.05, 0.0, 7) };
     for (rows, cell_bits, encoding, adc_bits, full_scale, dev) in [
         (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
         (16, 1, SignedEncoding::Offset, 4, FullScale::Levels(12), exact(17.0)),
         (128, 2, SignedEncoding::Differential, 4, FullScale::Levels(12), exact(17.0)),
         (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), varied(0.05, 0.01, 6)),
         (16, 2, SignedEncoding::Offset, 4, FullScale::Levels(12), varied(0.1, 0.02, 6)),
+        // Codes past 255 that span fewer than 256 values (off 128, on 256, 5% variation):
+        // stored as bytes less a base above 128.
+        (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), narrow),
         (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, exact(f64::INFINITY)),
     ] {
         let cfg =
@@ -248,6 +252,10 @@ fn batches_equal_rows_simulated_alone() {
             let bytes = cell_bits == 1 && tessera::crossbar::bytegemm::available();
             let want = if bytes { BYTE_BATCH_MAX } else { CELL_BATCH_ROWS };
             assert_eq!(net.batch_rows(), want, "{rows} rows, {cell_bits}-bit cells");
+            if dev.on_off_ratio == 2.0 {
+                let (lo, hi) = net.programmed[0].code_range(&net.maps[0]);
+                assert!(hi > 255 && hi - lo < 256, "codes {lo}..={hi}");
+            }
         }
         for n in [1, 5, 21] {
             let xs = &data.x_test[..n];

@@ -1,7 +1,8 @@
-//! The batch datapath on one-byte conductance codes without read noise (varied devices, stuck
-//! cells): each row tile's codes, less 128 so that they are signed bytes, times every input
-//! bit plane of the batch in one byte product ([`super::bytegemm`]), 128 per driven row added
-//! back; then the ADC transfer, the slice shift and polarity sign, and the shift-add.
+//! The batch datapath on conductance codes that span at most 256 values, without read noise
+//! (varied devices, stuck cells): each row tile's codes, less a base (the layer's smallest
+//! code plus 128) so that they are signed bytes, times every input bit plane of the batch in
+//! one byte product ([`super::bytegemm`]), the base per driven row added back; then the ADC
+//! transfer, the slice shift and polarity sign, and the shift-add.
 //!
 //! The tile's logical columns are packed in chunks of [`WEIGHTS`] weights, column `k` (slice
 //! and polarity) of every weight of a chunk side by side: packed output
@@ -21,10 +22,15 @@ use std::ops::Range;
 /// 1-bit cells a chunk's sums (`ROWS * 14 * 64` of them) stay in the L1 cache.
 const WEIGHTS: usize = 64;
 
-/// The codes of rows `rows` (every logical column) less 128, packed for the byte product in
+/// The codes of rows `rows` (every logical column) less `base`, packed for the byte product in
 /// the chunked order of the [module documentation](self). The caller has checked that every
-/// code is below 256.
-pub(super) fn pack_tile(prog: &ProgrammedLayer, map: &LayerMap, rows: Range<usize>) -> PackedBytes {
+/// code less `base` is a signed byte.
+pub(super) fn pack_tile(
+    prog: &ProgrammedLayer,
+    map: &LayerMap,
+    rows: Range<usize>,
+    base: u32,
+) -> PackedBytes {
     let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
     let mut w = PackedBytes::zeroed(map.n_out.div_ceil(WEIGHTS) * cpw * WEIGHTS, rows.len());
     // The packed output of each logical column.
@@ -38,18 +44,18 @@ pub(super) fn pack_tile(prog: &ProgrammedLayer, map: &LayerMap, rows: Range<usiz
     // wrote through captured references kept them in memory, a load and store a cell), then
     // packed.
     const AT_ONCE: usize = 4;
-    let mut codes = vec![0u8; AT_ONCE * ncols];
+    let mut codes = vec![0i8; AT_ONCE * ncols];
     for r0 in rows.clone().step_by(AT_ONCE) {
         let part = r0..(r0 + AT_ONCE).min(rows.end);
         let (buf, mut at) = (&mut codes[..part.len() * ncols], 0);
         prog.decode_rows(map, part.clone(), move |code| {
-            buf[at] = code as u8;
+            buf[at] = (i64::from(code) - i64::from(base)) as i8;
             at += 1;
         });
         for (r, row) in (part.start - rows.start..).zip(codes.chunks_exact(ncols).take(part.len()))
         {
             for (&o, &code) in order.iter().zip(row) {
-                w.set(o, r, (code ^ 0x80) as i8);
+                w.set(o, r, code);
             }
         }
     }
@@ -182,6 +188,8 @@ pub(super) struct TileRun<'a> {
     pub(super) x: &'a [u8],
     pub(super) driven: &'a [u64],
     pub(super) a_bits: u32,
+    /// What the packed codes are less ([`pack_tile`]).
+    pub(super) base: u32,
 }
 
 impl ByteReadout {
@@ -194,7 +202,7 @@ impl ByteReadout {
         accs: &mut [Vec<i64>],
         evs: &mut [Events],
     ) {
-        let TileRun { map, arrays, w, x, driven, a_bits } = *tile;
+        let TileRun { map, arrays, w, x, driven, a_bits, base } = *tile;
         let (cpw, planes) = (map.cols_per_weight(), a_bits as usize);
         let span = cpw * WEIGHTS;
         let per_pass = ROWS * w.row_bytes();
@@ -209,8 +217,9 @@ impl ByteReadout {
                     let k = pass * ROWS + r;
                     let Some(&n) = driven.get(k) else { break };
                     let (s, t) = (k / planes, k % planes);
-                    // Each sum plus the 128 per driven row that the signed codes left out.
-                    let off = 128 * n as i32;
+                    // Each sum plus the base per driven row that the signed codes left out
+                    // (within i32: the caller bounds `rows * (base + 127)`).
+                    let off = (u64::from(base) * n) as i32;
                     let acc = &mut accs[s][j0..j0 + valid];
                     let full = match sink {
                         Counted::Over(e) => e.full,

@@ -47,6 +47,8 @@ pub struct PackedCodes {
     exc_idx: Vec<u32>,
     exc_code: Vec<u32>,
     len: usize,
+    /// The smallest and the largest code (`u32::MAX` and 0 before the first).
+    min: u32,
     max: u32,
 }
 
@@ -65,6 +67,10 @@ impl PackedCodes {
     /// The largest code (0 for no cells).
     pub fn max(&self) -> u32 {
         self.max
+    }
+    /// The smallest code (0 for no cells).
+    pub fn min(&self) -> u32 {
+        self.min.min(self.max)
     }
     /// Cells that did not fit their block's width and are kept whole.
     pub fn exceptions(&self) -> usize {
@@ -144,6 +150,7 @@ impl PackedBuilder {
             exc_idx: Vec::new(),
             exc_code: Vec::new(),
             len: 0,
+            min: u32::MAX,
             max: 0,
         };
         PackedBuilder { codes, bit: 0, pending: Vec::with_capacity(BLOCK) }
@@ -191,7 +198,7 @@ impl PackedBuilder {
                 write_bits(&mut c.words, self.bit, v, w);
             }
             self.bit += u64::from(w);
-            c.max = c.max.max(code);
+            (c.min, c.max) = (c.min.min(code), c.max.max(code));
         }
         c.len += self.pending.len();
         self.pending.clear();
@@ -294,6 +301,7 @@ mod tests {
             let p = pack(&nominal, &cells);
             prop_assert_eq!(p.len(), cells.len());
             prop_assert_eq!(p.max(), cells.iter().map(|c| c.1).max().unwrap_or(0));
+            prop_assert_eq!(p.min(), cells.iter().map(|c| c.1).min().unwrap_or(0));
             let all: Vec<u32> = cells.iter().map(|c| c.1).collect();
             prop_assert_eq!(read(&p, &cells, 0..cells.len()), all.clone());
             let (lo, hi) = (a.min(b).min(cells.len()), a.max(b).min(cells.len()));

@@ -241,12 +241,23 @@ impl ProgrammedLayer {
     }
     /// The largest code of any cell (0 for no cells); per level, only the levels that occur.
     pub fn max_code(&self, map: &LayerMap) -> u32 {
+        self.code_range(map).1
+    }
+    /// The smallest and the largest code of any cell (`(0, 0)` for no cells); per level, only
+    /// the levels that occur.
+    pub fn code_range(&self, map: &LayerMap) -> (u32, u32) {
         match &self.codes {
             Codes::ByLevel(t) => {
                 let used = map.levels_used();
-                t.iter().zip(used).filter(|(_, u)| *u).map(|(g, _)| *g).max().unwrap_or(0)
+                let codes = t.iter().zip(used).filter(|(_, u)| *u).map(|(g, _)| *g);
+                codes
+                    .fold(None, |r, g| match r {
+                        None => Some((g, g)),
+                        Some((lo, hi)) => Some((g.min(lo), g.max(hi))),
+                    })
+                    .unwrap_or((0, 0))
             }
-            Codes::PerCell(g) => g.max(),
+            Codes::PerCell(g) => (g.min(), g.max()),
         }
     }
     /// The sum of each logical column's codes of array `k` over all its rows: the column's

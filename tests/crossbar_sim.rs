@@ -244,17 +244,19 @@ fn batches_equal_rows_simulated_alone() {
         let cfg =
             XbarConfig { rows, cell_bits, encoding, adc_bits, full_scale, ..XbarConfig::default() };
         let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
-        // Varied 1-bit cells (codes below 256) take the byte product where the machine has
-        // it (batches as long as the narrow layers allow); 2-bit cells at 6 fraction bits
-        // (codes past 255) take the f32 product.
+        // Varied cells take the byte product where the machine has it (batches as long as
+        // the narrow layers allow): codes of one byte, codes past 255 that span fewer than 256
+        // values, and 2-bit cells at 6 fraction bits whose codes span more (two bytes).
         if dev.d2d_sigma > 0.0 {
             use tessera::crossbar::sim::{BYTE_BATCH_MAX, CELL_BATCH_ROWS};
-            let bytes = cell_bits == 1 && tessera::crossbar::bytegemm::available();
+            let bytes = tessera::crossbar::bytegemm::available();
             let want = if bytes { BYTE_BATCH_MAX } else { CELL_BATCH_ROWS };
             assert_eq!(net.batch_rows(), want, "{rows} rows, {cell_bits}-bit cells");
-            if dev.on_off_ratio == 2.0 {
-                let (lo, hi) = net.programmed[0].code_range(&net.maps[0]);
-                assert!(hi > 255 && hi - lo < 256, "codes {lo}..={hi}");
+            let (lo, hi) = net.programmed[0].code_range(&net.maps[0]);
+            match (cell_bits, dev.on_off_ratio == 2.0) {
+                (1, true) => assert!(hi > 255 && hi - lo < 256, "codes {lo}..={hi}"),
+                (1, false) => assert!(hi < 256, "codes {lo}..={hi}"),
+                _ => assert!(hi - lo > 255, "codes {lo}..={hi}"),
             }
         }
         for n in [1, 5, 21] {

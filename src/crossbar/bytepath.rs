@@ -1,8 +1,10 @@
-//! The batch datapath on conductance codes that span at most 256 values, without read noise
-//! (varied devices, stuck cells): each row tile's codes, less a base (the layer's smallest
-//! code plus 128) so that they are signed bytes, times every input bit plane of the batch in
-//! one byte product ([`super::bytegemm`]), the base per driven row added back; then the ADC
-//! transfer, the slice shift and polarity sign, and the shift-add.
+//! The batch datapath on conductance codes that span at most 65,536 values, without read noise
+//! (varied devices, stuck cells): each row tile's codes, less the layer's smallest code, split
+//! into one byte (a span of at most 256 values) or two, each byte less 128 so that it is
+//! signed, times every input bit plane of the batch in one byte product a byte
+//! ([`super::bytegemm`]); the bytes' sums weighted by 1 and 256 and what was taken off (the
+//! smallest code and 128 a byte, per driven row) added back give the exact column sums. Then
+//! the ADC transfer, the slice shift and polarity sign, and the shift-add.
 //!
 //! The tile's logical columns are packed in chunks of [`WEIGHTS`] weights, column `k` (slice
 //! and polarity) of every weight of a chunk side by side: packed output
@@ -22,17 +24,50 @@ use std::ops::Range;
 /// 1-bit cells a chunk's sums (`ROWS * 14 * 64` of them) stay in the L1 cache.
 const WEIGHTS: usize = 64;
 
-/// The codes of rows `rows` (every logical column) less `base`, packed for the byte product in
-/// the chunked order of the [module documentation](self). The caller has checked that every
-/// code less `base` is a signed byte.
+/// How a layer's codes are stored on this path: less `min`, in `bytes` bytes (1 or 2), each
+/// less 128.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) struct ByteCodes {
+    pub(super) min: u32,
+    pub(super) bytes: usize,
+}
+
+impl ByteCodes {
+    /// The storage of codes `lo..=hi` on arrays of `rows` rows, if their span fits two bytes
+    /// and a column's sum (and what the bytes take off) fits `i32`.
+    pub(super) fn new(lo: u32, hi: u32, rows: usize) -> Option<ByteCodes> {
+        let bytes = match hi.checked_sub(lo)? {
+            0..=255 => 1,
+            256..=65_535 => 2,
+            _ => return None,
+        };
+        let taken = u64::from(hi) + 128 * 257;
+        ((rows as u64).saturating_mul(taken) < 1 << 31).then_some(ByteCodes { min: lo, bytes })
+    }
+    /// Byte `b` of a code, less 128.
+    #[inline]
+    fn byte(&self, code: u32, b: usize) -> i8 {
+        ((((code - self.min) >> (8 * b)) & 0xFF) as u8 ^ 0x80) as i8
+    }
+    /// What a column's byte sums leave out per driven row: the smallest code and 128 a byte
+    /// (times the byte's weight).
+    fn taken_per_row(&self) -> u64 {
+        u64::from(self.min) + if self.bytes == 1 { 128 } else { 128 * 257 }
+    }
+}
+
+/// The codes of rows `rows` (every logical column), stored as `how` says, packed for the byte
+/// product in the chunked order of the [module documentation](self): one matrix a byte.
 pub(super) fn pack_tile(
     prog: &ProgrammedLayer,
     map: &LayerMap,
     rows: Range<usize>,
-    base: u32,
-) -> PackedBytes {
+    how: ByteCodes,
+) -> Vec<PackedBytes> {
     let (cpw, ncols) = (map.cols_per_weight(), map.logical_cols());
-    let mut w = PackedBytes::zeroed(map.n_out.div_ceil(WEIGHTS) * cpw * WEIGHTS, rows.len());
+    let outs = map.n_out.div_ceil(WEIGHTS) * cpw * WEIGHTS;
+    let mut w: Vec<PackedBytes> =
+        (0..how.bytes).map(|_| PackedBytes::zeroed(outs, rows.len())).collect();
     // The packed output of each logical column.
     let order: Vec<usize> = (0..ncols)
         .map(|c| {
@@ -44,18 +79,20 @@ pub(super) fn pack_tile(
     // wrote through captured references kept them in memory, a load and store a cell), then
     // packed.
     const AT_ONCE: usize = 4;
-    let mut codes = vec![0i8; AT_ONCE * ncols];
+    let mut codes = vec![0u32; AT_ONCE * ncols];
     for r0 in rows.clone().step_by(AT_ONCE) {
         let part = r0..(r0 + AT_ONCE).min(rows.end);
         let (buf, mut at) = (&mut codes[..part.len() * ncols], 0);
         prog.decode_rows(map, part.clone(), move |code| {
-            buf[at] = (i64::from(code) - i64::from(base)) as i8;
+            buf[at] = code;
             at += 1;
         });
         for (r, row) in (part.start - rows.start..).zip(codes.chunks_exact(ncols).take(part.len()))
         {
-            for (&o, &code) in order.iter().zip(row) {
-                w.set(o, r, code);
+            for (b, w) in w.iter_mut().enumerate() {
+                for (&o, &code) in order.iter().zip(row) {
+                    w.set(o, r, how.byte(code, b));
+                }
             }
         }
     }
@@ -184,12 +221,12 @@ pub(super) enum Counted<'s> {
 pub(super) struct TileRun<'a> {
     pub(super) map: &'a LayerMap,
     pub(super) arrays: &'a [&'a ArrayTile],
-    pub(super) w: &'a PackedBytes,
+    /// The tile's codes, a matrix a byte ([`pack_tile`]).
+    pub(super) w: &'a [PackedBytes],
     pub(super) x: &'a [u8],
     pub(super) driven: &'a [u64],
     pub(super) a_bits: u32,
-    /// What the packed codes are less ([`pack_tile`]).
-    pub(super) base: u32,
+    pub(super) how: ByteCodes,
 }
 
 impl ByteReadout {
@@ -202,24 +239,29 @@ impl ByteReadout {
         accs: &mut [Vec<i64>],
         evs: &mut [Events],
     ) {
-        let TileRun { map, arrays, w, x, driven, a_bits, base } = *tile;
+        let TileRun { map, arrays, w, x, driven, a_bits, how } = *tile;
         let (cpw, planes) = (map.cols_per_weight(), a_bits as usize);
         let span = cpw * WEIGHTS;
-        let per_pass = ROWS * w.row_bytes();
+        let per_pass = ROWS * w[0].row_bytes();
         let mut sums = vec![0i32; ROWS * span];
+        let mut high = vec![0i32; if w.len() > 1 { ROWS * span } else { 0 }];
         let mut ps = Vec::new();
         for (chunk, j0) in (0..map.n_out).step_by(WEIGHTS).enumerate() {
             let valid = (map.n_out - j0).min(WEIGHTS);
             let groups = chunk * span / bytegemm::LANES..(chunk + 1) * span / bytegemm::LANES;
             for (pass, xs) in x.chunks_exact(per_pass).enumerate() {
-                bytegemm::product(w, xs, ROWS, groups.clone(), &mut sums, span);
+                bytegemm::product(&w[0], xs, ROWS, groups.clone(), &mut sums, span);
+                if let Some(w1) = w.get(1) {
+                    bytegemm::product(w1, xs, ROWS, groups.clone(), &mut high, span);
+                    sums.iter_mut().zip(&high).for_each(|(s, h)| *s += 256 * h);
+                }
                 for (r, k_sums) in sums.chunks_exact(span).enumerate() {
                     let k = pass * ROWS + r;
                     let Some(&n) = driven.get(k) else { break };
                     let (s, t) = (k / planes, k % planes);
-                    // Each sum plus the base per driven row that the signed codes left out
-                    // (within i32: the caller bounds `rows * (base + 127)`).
-                    let off = (u64::from(base) * n) as i32;
+                    // Each sum plus what the signed bytes left out per driven row (within
+                    // i32: `ByteCodes::new` bounds it).
+                    let off = (how.taken_per_row() * n) as i32;
                     let acc = &mut accs[s][j0..j0 + valid];
                     let full = match sink {
                         Counted::Over(e) => e.full,
@@ -369,6 +411,27 @@ mod tests {
         let tables =
             vec![direct.iter().map(|l| l << 3).collect(), direct.iter().map(|l| -l).collect()];
         (direct, tables, top)
+    }
+
+    /// One byte for a span of 256 values, two up to 65,536, none past that or when a column's
+    /// sum could pass `i32`; the bytes, 128 and the smallest code added back, are the code.
+    #[test]
+    fn codes_split_into_signed_bytes() {
+        assert_eq!(ByteCodes::new(4, 259, 128), Some(ByteCodes { min: 4, bytes: 1 }));
+        assert_eq!(ByteCodes::new(4, 260, 128), Some(ByteCodes { min: 4, bytes: 2 }));
+        assert_eq!(ByteCodes::new(0, 65_535, 128), Some(ByteCodes { min: 0, bytes: 2 }));
+        assert_eq!(ByteCodes::new(0, 65_536, 128), None);
+        assert_eq!(ByteCodes::new(0, 65_535, 1 << 15), None);
+        for (lo, hi) in [(4, 259), (4, 260), (300, 40_000), (0, 65_535)] {
+            let how = ByteCodes::new(lo, hi, 128).unwrap();
+            for code in [lo, lo + 1, (lo + hi) / 2, hi - 1, hi] {
+                let back: i64 = (0..how.bytes)
+                    .map(|b| (i64::from(how.byte(code, b)) + 128) << (8 * b))
+                    .sum::<i64>()
+                    + i64::from(lo);
+                assert_eq!(back, i64::from(code), "{lo}..={hi}");
+            }
+        }
     }
 
     /// ADCs of up to 5 bits take the permute path (the code by one multiply-add agrees with

@@ -9,7 +9,7 @@
 
 use super::adc::Adc;
 use super::bytegemm;
-use super::bytepath::{pack_tile, plane_bytes, ByteReadout, Counted, TileRun};
+use super::bytepath::{pack_tile, plane_bytes, ByteCodes, ByteReadout, Counted, TileRun};
 use super::device::{normal, CellCodes};
 use super::sim::{
     adc_steps, finish, input_bits, CrossbarNet, Events, Hooks, Noise, SumSink, Tally,
@@ -294,8 +294,8 @@ impl CrossbarNet {
         let max = u64::from(prog.max_code(map));
         let top = if noise.is_some() { max * max } else { max };
         let exact_in_f32 = (self.cfg.rows as u64).saturating_mul(top) < 1 << 24;
-        let base = self.byte_base(l).filter(|_| noise.is_none());
-        let bytes = base.and_then(|base| Some((base, path.byte_readout()?)));
+        let how = self.byte_codes(l).filter(|_| noise.is_none());
+        let bytes = how.and_then(|how| Some((how, path.byte_readout()?)));
         for rt in 0..map.row_tiles {
             let arrays: Vec<&ArrayTile> = map.arrays.iter().filter(|a| a.row_tile == rt).collect();
             let Some(first) = arrays.first() else { continue };
@@ -308,11 +308,11 @@ impl CrossbarNet {
                 }
                 None => Vec::new(),
             };
-            if let Some((base, readout)) = &bytes {
-                let w = pack_tile(prog, map, rows.clone(), *base);
-                let (x, driven) = plane_bytes(codes, rows.clone(), a_bits, w.row_bytes());
+            if let Some((how, readout)) = &bytes {
+                let w = pack_tile(prog, map, rows.clone(), *how);
+                let (x, driven) = plane_bytes(codes, rows.clone(), a_bits, w[0].row_bytes());
                 let (x, driven) = (&x, &driven);
-                let tile = TileRun { map, arrays: &arrays, w: &w, x, driven, a_bits, base: *base };
+                let tile = TileRun { map, arrays: &arrays, w: &w, x, driven, a_bits, how: *how };
                 let mut sink = match &mut *tally {
                     Tally::Saturated(e) => Counted::Over(e),
                     Tally::Sums(rec) => Counted::Sums(&mut **rec),
@@ -381,22 +381,20 @@ impl CrossbarNet {
     }
 
     /// The read-out of layer `l`'s batches without read noise when they take the byte path
-    /// ([`super::bytepath`]): codes that span at most 256 values ([`CrossbarNet::byte_base`]),
+    /// ([`super::bytepath`]): codes that span at most 65,536 values ([`ByteCodes`]),
     /// an ADC with a direct table, levels that sum within `i32`, and a machine with the byte
     /// product.
     pub(super) fn byte_readout(&self, l: usize) -> Option<ByteReadout> {
         let (map, layer) = (&self.maps[l], &self.q.layers[l]);
         let path = CellPath::new(map, &self.adc, layer.a_bits, layer.in_lo < 0);
-        self.byte_base(l).and_then(|_| path.byte_readout())
+        self.byte_codes(l).and_then(|_| path.byte_readout())
     }
 
-    /// What layer `l`'s codes are stored less on the byte path, when the machine has the byte
-    /// product and the codes fit: the smallest code plus 128 (then every code less it is a
-    /// signed byte when the codes span at most 256 values), and column sums within `i32`.
-    fn byte_base(&self, l: usize) -> Option<u32> {
+    /// How layer `l`'s codes are stored on the byte path, when the machine has the byte
+    /// product and the codes fit ([`ByteCodes::new`]).
+    fn byte_codes(&self, l: usize) -> Option<ByteCodes> {
         let (lo, hi) = self.programmed[l].code_range(&self.maps[l]);
-        let sums_fit = (self.cfg.rows as u64).saturating_mul(u64::from(hi) + 128) < 1 << 31;
-        (hi - lo <= 255 && sums_fit && bytegemm::available()).then_some(lo + 128)
+        ByteCodes::new(lo, hi, self.cfg.rows).filter(|_| bytegemm::available())
     }
 
     /// Steps of the read-noise stream one row takes in layer `l`'s row tiles `tiles`: a

@@ -249,7 +249,8 @@ fn batches_equal_rows_simulated_alone() {
         // values, and 2-bit cells at 6 fraction bits whose codes span more (two bytes).
         if dev.d2d_sigma > 0.0 {
             use tessera::crossbar::sim::{BYTE_BATCH_MAX, CELL_BATCH_ROWS};
-            let bytes = tessera::crossbar::bytegemm::available();
+            let bytes =
+                tessera::crossbar::bytegemm::available(tessera::crossbar::bytegemm::Inputs::Small);
             let want = if bytes { BYTE_BATCH_MAX } else { CELL_BATCH_ROWS };
             assert_eq!(net.batch_rows(), want, "{rows} rows, {cell_bits}-bit cells");
             let (lo, hi) = net.programmed[0].code_range(&net.maps[0]);

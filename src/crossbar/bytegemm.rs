@@ -1,6 +1,8 @@
 //! Matrix products of unsigned bytes (inputs) with signed bytes (weights), summed exactly in
 //! `i32`, on AVX-512 VNNI: one `VPDPBUSD` multiplies 64 byte pairs and adds them, four at a
-//! time, into sixteen `i32` lanes. Two callers: the lossy measurement's exact reference (8-bit
+//! time, into sixteen `i32` lanes. Without VNNI, inputs of at most 127 (bit planes) take AVX2:
+//! `VPMADDUBSW` multiplies 32 pairs and adds them two at a time into `i16` (which saturates
+//! only past `2 * 255 * 128`, so not for such inputs), `VPMADDWD` adds those pairs into `i32`. Two callers: the lossy measurement's exact reference (8-bit
 //! weight codes times 8-bit activation codes, [`super::dots`]) and the simulator's datapath on
 //! conductance codes (0/1 input bit planes times cell codes, [`super::codepath`]), whose
 //! f32 products take eight times the instructions for the same exact sums.
@@ -62,24 +64,40 @@ impl PackedBytes {
     }
 }
 
-/// Whether this machine runs [`product`] (AVX-512BW and VNNI); callers without it take their
-/// own path.
-pub fn available() -> bool {
+/// What the input bytes of a product may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    /// Any byte (activation codes).
+    Any,
+    /// At most 127 (bit planes): what AVX2's saturating byte products take exactly.
+    Small,
+}
+
+/// Whether this machine runs [`product`] on such inputs (AVX-512BW and VNNI; AVX2 for small
+/// inputs); callers without it take their own path.
+pub fn available(inputs: Inputs) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
+        vnni() || (inputs == Inputs::Small && std::arch::is_x86_feature_detected!("avx2"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
+        let _ = inputs;
         false
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+fn vnni() -> bool {
+    std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vnni")
+}
+
 /// `out[r * stride + (j - LANES * groups.start)] = sum_i x[r * row_bytes + i] * w[j][i]` for
-/// rows `0..rows` (a multiple of [`ROWS`]) and the outputs of `groups`, where the machine has
-/// VNNI ([`available`]); returns false, writing nothing, where it has not. The caller keeps
-/// every sum within `i32` (`n_in * 255 * 128` always is for `n_in` below 65,793).
+/// rows `0..rows` (a multiple of [`ROWS`]) and the outputs of `groups`, where the machine runs
+/// it on `inputs` ([`available`]); returns false, writing nothing, where it does not. The
+/// caller keeps every sum within `i32` (`n_in * 255 * 128` always is for `n_in` below 65,793)
+/// and, for [`Inputs::Small`], every byte of `x` at most 127.
 pub fn product(
     w: &PackedBytes,
     x: &[u8],
@@ -87,19 +105,25 @@ pub fn product(
     groups: Range<usize>,
     out: &mut [i32],
     stride: usize,
+    inputs: Inputs,
 ) -> bool {
     let rb = w.row_bytes();
     assert!(rows.is_multiple_of(ROWS) && x.len() >= rows * rb, "inputs do not cover the rows");
     assert!(groups.end <= w.groups() && stride >= groups.len() * LANES, "groups do not fit");
     assert!(rows == 0 || out.len() >= (rows - 1) * stride + groups.len() * LANES);
     #[cfg(target_arch = "x86_64")]
-    if available() {
+    if vnni() {
         // SAFETY: the CPU has AVX-512BW and VNNI (checked); the asserts above bound every
         // read of `x` and `w.data` and every write of `out`.
         unsafe { x86::vnni(w, x, rows, groups, out, stride) };
         return true;
+    } else if available(inputs) {
+        // SAFETY: the CPU has AVX2 (what `available` checks for small inputs without VNNI);
+        // the asserts bound the accesses as above.
+        unsafe { x86::avx2(w, x, rows, groups, out, stride) };
+        return true;
     }
-    let _ = (w, x, rows, groups, out, stride);
+    let _ = (w, x, rows, groups, out, stride, inputs);
     false
 }
 
@@ -140,6 +164,48 @@ mod x86 {
             }
         }
     }
+
+    /// [`vnni`] on AVX2 for inputs of at most 127: eight rows and eight outputs (one register
+    /// each) at a time, within AVX2's sixteen registers.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; the arguments meet [`super::product`]'s asserts; every byte of `x` is
+    /// at most 127.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn avx2(
+        w: &PackedBytes,
+        x: &[u8],
+        rows: usize,
+        groups: Range<usize>,
+        out: &mut [i32],
+        stride: usize,
+    ) {
+        use std::arch::x86_64::*;
+        const R: usize = 8;
+        let (quads, rb, step) = (w.quads, w.row_bytes(), w.groups * 4 * LANES);
+        let ones = _mm256_set1_epi16(1);
+        for r0 in (0..rows).step_by(R) {
+            let xr = x.as_ptr().add(r0 * rb);
+            for (n, g) in groups.clone().enumerate() {
+                for half in 0..2 {
+                    let mut acc = [_mm256_setzero_si256(); R];
+                    let wg = w.data.as_ptr().add(g * 4 * LANES + half * 2 * LANES);
+                    for q in 0..quads {
+                        let wv = _mm256_loadu_si256(wg.add(q * step) as *const _);
+                        for (r, a) in acc.iter_mut().enumerate() {
+                            let four = (xr.add(r * rb + q * 4) as *const i32).read_unaligned();
+                            let pairs = _mm256_maddubs_epi16(_mm256_set1_epi32(four), wv);
+                            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(pairs, ones));
+                        }
+                    }
+                    for (r, a) in acc.iter().enumerate() {
+                        let at = out.as_mut_ptr().add((r0 + r) * stride + n * LANES + half * 8);
+                        _mm256_storeu_si256(at as *mut _, *a);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -156,12 +222,38 @@ mod tests {
             .collect()
     }
 
+    /// Every variant the machine has, on any inputs (VNNI) and on inputs of at most 127
+    /// (AVX2 as well), and the dispatching entry.
     #[test]
     fn products_equal_the_sums_by_definition() {
-        if !available() {
-            eprintln!("no AVX-512 VNNI here: bytegemm::product is not run (callers fall back)");
-            return;
+        #[cfg(target_arch = "x86_64")]
+        {
+            if vnni() {
+                // SAFETY: the CPU has VNNI (checked); `check` passes shapes `product` accepts.
+                check(255, |p, x, rows, g, out, stride| unsafe {
+                    x86::vnni(p, x, rows, g, out, stride)
+                });
+            } else {
+                eprintln!("no AVX-512 VNNI here: its byte product is not run");
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2 (checked); inputs of at most 127, shapes as above.
+                check(127, |p, x, rows, g, out, stride| unsafe {
+                    x86::avx2(p, x, rows, g, out, stride)
+                });
+            }
         }
+        if available(Inputs::Small) {
+            check(127, |p, x, rows, g, out, stride| {
+                assert!(product(p, x, rows, g, out, stride, Inputs::Small));
+            });
+        }
+    }
+
+    type Kernel = fn(&PackedBytes, &[u8], usize, Range<usize>, &mut [i32], usize);
+
+    /// `kernel`'s products on random inputs up to `x_max` against the sums by definition.
+    fn check(x_max: u8, kernel: Kernel) {
         // Widths that leave partial quads and partial groups; the extremes of both operands.
         for (n_in, n_out, rows) in [(1, 1, 16), (7, 17, 32), (128, 45, 16), (130, 16, 48)] {
             let mut s = 0x9e37_79b9_u32.wrapping_mul(n_in as u32 + 1);
@@ -174,8 +266,9 @@ mod tests {
             let w: Vec<i8> = (0..n_in * n_out)
                 .map(|k| if k % 11 == 0 { -128 } else { next() as u8 as i8 })
                 .collect();
-            let x: Vec<u8> =
-                (0..rows * n_in).map(|k| if k % 7 == 0 { 255 } else { next() as u8 }).collect();
+            let x: Vec<u8> = (0..rows * n_in)
+                .map(|k| if k % 7 == 0 { x_max } else { next() as u8 % x_max })
+                .collect();
             let p = PackedBytes::from_rows(&w, n_out, n_in);
             let rb = p.row_bytes();
             let mut xp = vec![0u8; rows * rb];
@@ -188,7 +281,7 @@ mod tests {
                 let groups = g0..p.groups();
                 let stride = groups.len() * LANES + 3;
                 let mut out = vec![0i32; rows * stride];
-                assert!(product(&p, &xp, rows, groups, &mut out, stride));
+                kernel(&p, &xp, rows, groups, &mut out, stride);
                 for r in 0..rows {
                     for j in LANES * g0..n_out {
                         let got = out[r * stride + j - LANES * g0];

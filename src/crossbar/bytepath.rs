@@ -14,11 +14,14 @@
 //! what the compiler vectorizes (gathers for the ADC table) where the machine has AVX-512.
 
 use super::adc::Adc;
-use super::bytegemm::{self, PackedBytes, ROWS};
+use super::bytegemm::{self, Inputs, PackedBytes, ROWS};
 use super::device::ProgrammedLayer;
 use super::sim::{Events, Exceeding, SumSink};
 use super::tile::{ArrayTile, LayerMap};
 use std::ops::Range;
+
+/// The inputs of this path's products: bit planes, 0 or 1.
+const SMALL: Inputs = Inputs::Small;
 
 /// Weights a chunk holds: a multiple of [`bytegemm::LANES`]; with 8-bit differential weights on
 /// 1-bit cells a chunk's sums (`ROWS * 14 * 64` of them) stay in the L1 cache.
@@ -250,9 +253,9 @@ impl ByteReadout {
             let valid = (map.n_out - j0).min(WEIGHTS);
             let groups = chunk * span / bytegemm::LANES..(chunk + 1) * span / bytegemm::LANES;
             for (pass, xs) in x.chunks_exact(per_pass).enumerate() {
-                bytegemm::product(&w[0], xs, ROWS, groups.clone(), &mut sums, span);
+                bytegemm::product(&w[0], xs, ROWS, groups.clone(), &mut sums, span, SMALL);
                 if let Some(w1) = w.get(1) {
-                    bytegemm::product(w1, xs, ROWS, groups.clone(), &mut high, span);
+                    bytegemm::product(w1, xs, ROWS, groups.clone(), &mut high, span, SMALL);
                     sums.iter_mut().zip(&high).for_each(|(s, h)| *s += 256 * h);
                 }
                 for (r, k_sums) in sums.chunks_exact(span).enumerate() {
@@ -306,6 +309,25 @@ impl ByteReadout {
             // SAFETY: the CPU has AVX-512F and BW (checked above).
             return unsafe { self.chunk_avx512(sums, off, plane_w, full, acc) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked above).
+            return unsafe { self.chunk_avx2(sums, off, plane_w, full, acc) };
+        }
+        self.chunk_body(sums, off, plane_w, full, acc)
+    }
+
+    /// [`ByteReadout::chunk_body`] compiled for AVX2 (the compiler's gathers and compares).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn chunk_avx2(
+        &self,
+        sums: &[i32],
+        off: i32,
+        plane_w: i64,
+        full: i32,
+        acc: &mut [i64],
+    ) -> u64 {
         self.chunk_body(sums, off, plane_w, full, acc)
     }
 

@@ -8,7 +8,7 @@
 //! place in it.
 
 use super::adc::Adc;
-use super::bytegemm;
+use super::bytegemm::{self, Inputs};
 use super::bytepath::{pack_tile, plane_bytes, ByteCodes, ByteReadout, Counted, TileRun};
 use super::device::{normal, CellCodes};
 use super::sim::{
@@ -394,7 +394,7 @@ impl CrossbarNet {
     /// product and the codes fit ([`ByteCodes::new`]).
     fn byte_codes(&self, l: usize) -> Option<ByteCodes> {
         let (lo, hi) = self.programmed[l].code_range(&self.maps[l]);
-        ByteCodes::new(lo, hi, self.cfg.rows).filter(|_| bytegemm::available())
+        ByteCodes::new(lo, hi, self.cfg.rows).filter(|_| bytegemm::available(Inputs::Small))
     }
 
     /// Steps of the read-noise stream one row takes in layer `l`'s row tiles `tiles`: a

@@ -15,7 +15,7 @@
 //! because every product of two [`Exact`] values is exact in f64 (the fused form rounds
 //! `acc + w * x` once, the separate form rounds the exact `w * x`, a no-op, then the sum).
 
-use super::bytegemm::{self, PackedBytes};
+use super::bytegemm::{self, Inputs, PackedBytes};
 
 /// Rows multiplied per pass over the weights. Sixteen f64 accumulators per output column are
 /// two AVX-512 or four AVX2 registers; the block's transposed inputs (`ROWS * n_in` f64, 512 KB
@@ -151,7 +151,11 @@ fn byte_dots(
     bound: u128,
 ) -> Option<Vec<i64>> {
     let fits = bound < 1u128 << 31 && x.iter().all(|v| (0..=255).contains(v));
-    if !fits || !bytegemm::available() || w.len() != n_in * n_out || x.len() != rows * n_in {
+    if !fits
+        || !bytegemm::available(Inputs::Any)
+        || w.len() != n_in * n_out
+        || x.len() != rows * n_in
+    {
         return None;
     }
     let packed = PackedBytes::from_rows(w, n_out, n_in);
@@ -163,7 +167,8 @@ fn byte_dots(
     }
     let stride = packed.groups() * bytegemm::LANES;
     let mut sums = vec![0i32; padded * stride];
-    if !bytegemm::product(&packed, &xp, padded, 0..packed.groups(), &mut sums, stride) {
+    let groups = 0..packed.groups();
+    if !bytegemm::product(&packed, &xp, padded, groups, &mut sums, stride, Inputs::Any) {
         return None;
     }
     let rows_out = sums.chunks_exact(stride.max(1)).take(rows);

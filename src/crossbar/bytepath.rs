@@ -212,6 +212,16 @@ impl ByteReadout {
     }
 }
 
+/// One input bit plane's products over a chunk (`WEIGHTS` per column `k`), what they left
+/// out (`off`, added to each), the plane's weight, and the sum past which a read saturates.
+#[derive(Clone, Copy)]
+struct PlaneSums<'a> {
+    sums: &'a [i32],
+    off: i32,
+    plane_w: i64,
+    full: i32,
+}
+
 /// Where a batch's sums are counted.
 pub(super) enum Counted<'s> {
     /// Saturated reads only (the simulator's own count).
@@ -277,7 +287,10 @@ impl ByteReadout {
                             i64::MAX
                         }
                     };
-                    let over = self.chunk(k_sums, off, self.plane[t], full, acc);
+                    // A sum is an i32: a bound past its range reads as that range's end.
+                    let full = full.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+                    let plane = PlaneSums { sums: k_sums, off, plane_w: self.plane[t], full };
+                    let over = self.chunk(plane, acc);
                     if let Counted::Over(e) = sink {
                         e.over += over;
                         e.total += (valid * cpw) as u64;
@@ -296,39 +309,30 @@ impl ByteReadout {
         }
     }
 
-    /// One plane's sums of a chunk (`WEIGHTS` per column `k`, less `off`) converted, shifted,
+    /// One plane's sums of a chunk (`p`: `WEIGHTS` per column `k`, less `off`) converted, shifted,
     /// signed and added, times `plane_w`, into the chunk's accumulators `acc`; returns how
     /// many sums exceed `full`.
-    fn chunk(&self, sums: &[i32], off: i32, plane_w: i64, full: i64, acc: &mut [i64]) -> u64 {
-        // A sum is an i32: a bound past its range reads as that range's end.
-        let full = full.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    fn chunk(&self, p: PlaneSums<'_>, acc: &mut [i64]) -> u64 {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
         {
             // SAFETY: the CPU has AVX-512F and BW (checked above).
-            return unsafe { self.chunk_avx512(sums, off, plane_w, full, acc) };
+            return unsafe { self.chunk_avx512(p, acc) };
         }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU has AVX2 (checked above).
-            return unsafe { self.chunk_avx2(sums, off, plane_w, full, acc) };
+            return unsafe { self.chunk_avx2(p, acc) };
         }
-        self.chunk_body(sums, off, plane_w, full, acc)
+        self.chunk_body(p, acc)
     }
 
     /// [`ByteReadout::chunk_body`] compiled for AVX2 (the compiler's gathers and compares).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn chunk_avx2(
-        &self,
-        sums: &[i32],
-        off: i32,
-        plane_w: i64,
-        full: i32,
-        acc: &mut [i64],
-    ) -> u64 {
-        self.chunk_body(sums, off, plane_w, full, acc)
+    unsafe fn chunk_avx2(&self, p: PlaneSums<'_>, acc: &mut [i64]) -> u64 {
+        self.chunk_body(p, acc)
     }
 
     /// [`ByteReadout::chunk_body`] on AVX-512: sixteen lanes at a time, each table read one
@@ -336,15 +340,9 @@ impl ByteReadout {
     /// 64-bit indices and inserts).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    unsafe fn chunk_avx512(
-        &self,
-        sums: &[i32],
-        off: i32,
-        plane_w: i64,
-        full: i32,
-        acc: &mut [i64],
-    ) -> u64 {
+    unsafe fn chunk_avx512(&self, p: PlaneSums<'_>, acc: &mut [i64]) -> u64 {
         use std::arch::x86_64::*;
+        let PlaneSums { sums, off, plane_w, full } = p;
         const V: usize = WEIGHTS / 16;
         let (width, top, n) = (self.width, self.top, acc.len());
         let cpw = self.tables.len() / width;
@@ -397,7 +395,8 @@ impl ByteReadout {
     }
 
     #[inline(always)]
-    fn chunk_body(&self, sums: &[i32], off: i32, plane_w: i64, full: i32, acc: &mut [i64]) -> u64 {
+    fn chunk_body(&self, p: PlaneSums<'_>, acc: &mut [i64]) -> u64 {
+        let PlaneSums { sums, off, plane_w, full } = p;
         let (width, top) = (self.width, self.top);
         let cpw = self.tables.len() / width;
         assert!(top >= 0 && top as usize + 1 == width && sums.len() >= cpw * WEIGHTS);

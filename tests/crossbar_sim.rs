@@ -239,6 +239,8 @@ fn batches_equal_rows_simulated_alone() {
         // Codes past 255 that span fewer than 256 values (off 128, on 256, 5% variation):
         // stored as bytes less a base above 128.
         (128, 1, SignedEncoding::Differential, 4, FullScale::Levels(12), narrow),
+        // A 6-bit ADC has more codes than a register pair permutes: levels gathered by sum.
+        (128, 1, SignedEncoding::Differential, 6, FullScale::Levels(40), varied(0.05, 0.01, 6)),
         (128, 1, SignedEncoding::Differential, 8, FullScale::ArrayMax, exact(f64::INFINITY)),
     ] {
         let cfg =

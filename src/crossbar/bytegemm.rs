@@ -1,11 +1,12 @@
 //! Matrix products of unsigned bytes (inputs) with signed bytes (weights), summed exactly in
 //! `i32`, on AVX-512 VNNI: one `VPDPBUSD` multiplies 64 byte pairs and adds them, four at a
 //! time, into sixteen `i32` lanes. Without VNNI, inputs of at most 127 (bit planes) take AVX2:
-//! `VPMADDUBSW` multiplies 32 pairs and adds them two at a time into `i16` (which saturates
-//! only past `2 * 255 * 128`, so not for such inputs), `VPMADDWD` adds those pairs into `i32`. Two callers: the lossy measurement's exact reference (8-bit
-//! weight codes times 8-bit activation codes, [`super::dots`]) and the simulator's datapath on
-//! conductance codes (0/1 input bit planes times cell codes, [`super::codepath`]), whose
-//! f32 products take eight times the instructions for the same exact sums.
+//! `VPMADDUBSW` multiplies 32 pairs and adds them two at a time into `i16`, which saturates
+//! past 32,767 (two products of 255 and -128 would; of 127 and -128 they stay within), then
+//! `VPMADDWD` adds those pairs into `i32`. Two callers: the lossy measurement's exact reference
+//! (8-bit weight codes times 8-bit activation codes, [`super::dots`]) and the simulator's
+//! datapath on conductance codes (0/1 input bit planes times cell codes, [`super::bytepath`]),
+//! whose f32 products took eight times the instructions for the same exact sums.
 //!
 //! The weights are packed once so that a register holds four consecutive inputs of sixteen
 //! outputs (`[i / 4][j / 16][j % 16][i % 4]`): a lane accumulates one output, an instruction adds

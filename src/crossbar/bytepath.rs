@@ -6,7 +6,7 @@
 //! smallest code and 128 a byte, per driven row) added back give the exact column sums. Then
 //! the ADC transfer, the slice shift and polarity sign, and the shift-add.
 //!
-//! The tile's logical columns are packed in chunks of [`WEIGHTS`] weights, column `k` (slice
+//! The tile's logical columns are packed in chunks of `WEIGHTS` (64) weights, column `k` (slice
 //! and polarity) of every weight of a chunk side by side: packed output
 //! `chunk * cpw * WEIGHTS + k * WEIGHTS + j % WEIGHTS` is logical column `j * cpw + k`. A
 //! product register's sixteen lanes then hold one slice and polarity of sixteen weights, and the

@@ -1,11 +1,11 @@
 //! The datapath on conductance codes: what the simulator runs where the bit-plane kernel does
 //! not apply (per-cell codes of varied devices and stuck cells, read noise, a kernel that does
 //! not fit). A batch decodes each row tile's packed codes once and multiplies every input bit
-//! plane by the tile's codes: in bytes where the codes fit one and there is no read noise
-//! ([`super::bytepath`]), else in one f32 matrix product an array (0/1 inputs times integer
-//! codes: exact while a column sum stays below 2^24); then converts and shift-adds as the
-//! hardware does. Read noise is drawn per row from one stream, each batch jumping to its rows'
-//! place in it.
+//! plane by the tile's codes: in bytes where the layer's codes span at most 65,536 values and
+//! there is no read noise ([`super::bytepath`]), else in one f32 matrix product an array (0/1
+//! inputs times integer codes: exact while a column sum stays below 2^24); then converts and
+//! shift-adds as the hardware does. Read noise is drawn per row from one stream, each batch
+//! jumping to its rows' place in it.
 
 use super::adc::Adc;
 use super::bytegemm::{self, Inputs};
@@ -385,9 +385,9 @@ impl CrossbarNet {
     /// an ADC with a direct table, levels that sum within `i32`, and a machine with the byte
     /// product.
     pub(super) fn byte_readout(&self, l: usize) -> Option<ByteReadout> {
+        self.byte_codes(l)?;
         let (map, layer) = (&self.maps[l], &self.q.layers[l]);
-        let path = CellPath::new(map, &self.adc, layer.a_bits, layer.in_lo < 0);
-        self.byte_codes(l).and_then(|_| path.byte_readout())
+        CellPath::new(map, &self.adc, layer.a_bits, layer.in_lo < 0).byte_readout()
     }
 
     /// How layer `l`'s codes are stored on the byte path, when the machine has the byte

@@ -643,9 +643,9 @@ pub const CELL_BATCH_ROWS: usize = 128;
 /// The batch state (activation codes, accumulators, outputs: about 24 bytes a row and unit of
 /// the widest layer) a batch on the byte path ([`super::bytepath`]) may hold: its rows are
 /// as many as fit, from [`CELL_BATCH_ROWS`] to [`BYTE_BATCH_MAX`]. Its per-tile state is the
-/// tile's packed codes (a byte a cell) and a byte per row and plane, so decoding the packed
-/// codes (a few ns a cell, once a batch) is spread over more rows where the layers are narrow,
-/// at a bounded cost in memory (at h = 1024, 256 rows took 2 MB more than 128).
+/// tile's packed codes (a byte or two a cell) and a byte per row and plane, so decoding the
+/// packed codes (a few ns a cell, once a batch) is spread over more rows where the layers are
+/// narrow, at a bounded cost in memory (at h = 1024, 256 rows took 2 MB more than 128).
 pub const BYTE_BATCH_BYTES: usize = 3 << 20;
 
 /// The most rows of a batch on the byte path.

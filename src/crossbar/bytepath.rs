@@ -131,11 +131,10 @@ pub(super) fn plane_bytes(
 /// How a layer's column sums become accumulator updates on this path.
 pub(super) struct ByteReadout {
     /// Per column `k` of a weight (`k = slice * P + polarity`), its signed shifted ADC level
-    /// of every sum from 0 to `top` (`width` entries; sums outside are clamped), in `i32`:
-    /// a weight's `cpw` entries sum without overflow ([`ByteReadout::new`] checks).
+    /// of every sum from 0 to the top threshold (`width` entries; sums outside are clamped),
+    /// in `i32`: a weight's `cpw` entries sum without overflow ([`ByteReadout::new`] checks).
     tables: Vec<i32>,
     width: usize,
-    top: i32,
     /// The same tables by ADC code, when the code is `floor(p * scale + 1/2)` in f32 for every
     /// sum `p` in `0..=top` (checked, sum by sum) and there are at most 32 codes.
     by_code: Option<ByCode>,
@@ -203,12 +202,14 @@ impl ByteReadout {
         let width = usize::try_from(top).ok()? + 1;
         let peak = tables.iter().flatten().map(|v| v.unsigned_abs()).max().unwrap_or(0);
         let fits = peak.checked_mul(tables.len() as u64).is_some_and(|m| m < 1 << 31);
-        if !fits || direct.len() != width || tables.iter().any(|t| t.len() != width) {
+        // The read-out indexes the tables with `i32` sums clamped to `0..=top`.
+        let top_fits = i32::try_from(top).is_ok();
+        if !fits || !top_fits || direct.len() != width || tables.iter().any(|t| t.len() != width) {
             return None;
         }
         let by_code = ByCode::new(adc, direct, tables);
         let tables = tables.iter().flatten().map(|&v| v as i32).collect();
-        Some(ByteReadout { tables, width, top: i32::try_from(top).ok()?, by_code, plane })
+        Some(ByteReadout { tables, width, by_code, plane })
     }
 }
 
@@ -303,9 +304,7 @@ impl ByteReadout {
         for (k, n) in driven.iter().enumerate() {
             let ev = &mut evs[k / planes];
             ev.row_activations += n * arrays.len() as u64;
-            ev.column_reads += used;
-            ev.adc_conversions += used;
-            ev.shift_adds += used;
+            ev.read_columns(used);
         }
     }
 
@@ -344,7 +343,8 @@ impl ByteReadout {
         use std::arch::x86_64::*;
         let PlaneSums { sums, off, plane_w, full } = p;
         const V: usize = WEIGHTS / 16;
-        let (width, top, n) = (self.width, self.top, acc.len());
+        let (width, n) = (self.width, acc.len());
+        let top = (width - 1) as i32;
         let cpw = self.tables.len() / width;
         assert!(top >= 0 && top as usize + 1 == width && sums.len() >= cpw * WEIGHTS);
         assert!(n <= WEIGHTS);
@@ -397,7 +397,7 @@ impl ByteReadout {
     #[inline(always)]
     fn chunk_body(&self, p: PlaneSums<'_>, acc: &mut [i64]) -> u64 {
         let PlaneSums { sums, off, plane_w, full } = p;
-        let (width, top) = (self.width, self.top);
+        let (width, top) = (self.width, (self.width - 1) as i32);
         let cpw = self.tables.len() / width;
         assert!(top >= 0 && top as usize + 1 == width && sums.len() >= cpw * WEIGHTS);
         let mut total = [0i32; WEIGHTS];

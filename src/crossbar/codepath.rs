@@ -169,10 +169,7 @@ impl<'a> CellPath<'a> {
                 }
             }
         }
-        let used = ps.len() as u64;
-        ev.column_reads += used;
-        ev.adc_conversions += used;
-        ev.shift_adds += used;
+        ev.read_columns(ps.len() as u64);
     }
 }
 
@@ -182,18 +179,15 @@ fn read_noise(sigma: f64, squares: f64, rng: &mut Pcg64Mcg) -> i64 {
     (sigma * squares.sqrt() * normal(rng)).round_ties_even() as i64
 }
 
-/// The batch's input bit planes over `rows`, as the left operand of a matrix product: row
-/// `t * n + s` holds bit `t` (of the `a_bits` the arrays are driven with, as [`input_bits`])
-/// of sample `s`'s input codes (1.0 or 0.0), with how many of them are 1 (the rows that plane
-/// drives).
+/// The batch's input bit planes over `rows` ([`plane_bytes`]: row `s * a_bits + t` holds bit
+/// `t` of sample `s`'s input codes, rows padded with zeros to whole passes) as the left operand
+/// of an f32 matrix product, with how many of each row's bits are 1.
 fn input_planes(codes: &[Vec<i64>], rows: Range<usize>, a_bits: u32) -> (Array2<f32>, Vec<u64>) {
-    let n = codes.len();
-    let x = Array2::from_shape_fn((a_bits as usize * n, rows.len()), |(k, r)| {
-        ((codes[k % n][rows.start + r] as u64 >> (k / n)) & 1) as f32
-    });
-    let driven = x.rows().into_iter().map(|r| r.iter().filter(|v| **v != 0.0).count() as u64);
-    let driven = driven.collect();
-    (x, driven)
+    let rb = rows.len();
+    let (x, driven) = plane_bytes(codes, rows, a_bits, rb);
+    let planes =
+        Array2::from_shape_fn((x.len() / rb.max(1), rb), |(k, r)| f32::from(x[k * rb + r]));
+    (planes, driven)
 }
 
 /// The ADC transfer `p -> adc.level(adc.code(p))` without a wide division per conversion:
@@ -333,8 +327,9 @@ impl CrossbarNet {
                     let sums = planes.dot(&g);
                     let squares = (!rngs.is_empty()).then(|| planes.dot(&g.mapv(|v| v * v)));
                     let mut ps = vec![0i64; cols.len()];
-                    for (k, row) in sums.rows().into_iter().enumerate() {
-                        let (t, s) = ((k / codes.len()) as u32, k % codes.len());
+                    // Padding rows (past the batch's planes) are skipped.
+                    for (k, row) in sums.rows().into_iter().enumerate().take(driven.len()) {
+                        let (s, t) = (k / a_bits as usize, (k % a_bits as usize) as u32);
                         ps.iter_mut().zip(row).for_each(|(p, v)| *p = *v as i64);
                         if let (Some(sq), Some(rng), Some((n, _))) =
                             (&squares, rngs.get_mut(s), noise)

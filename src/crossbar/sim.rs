@@ -46,6 +46,16 @@ pub struct Events {
     pub macs: u64,
 }
 
+impl Events {
+    /// Counts `n` column reads: each is a bit-line read, one ADC conversion and one shift-add
+    /// (every datapath counts a read the same way).
+    pub(super) fn read_columns(&mut self, n: u64) {
+        self.column_reads += n;
+        self.adc_conversions += n;
+        self.shift_adds += n;
+    }
+}
+
 impl AddAssign for Events {
     fn add_assign(&mut self, o: Events) {
         self.row_activations += o.row_activations;
@@ -249,9 +259,7 @@ fn kernel_events(map: &LayerMap, cfg: &XbarConfig, a_bits: u32, driven: u64) -> 
     let mut ev = Events { row_activations: driven, ..Events::default() };
     for a in &map.arrays {
         let used = (a.nouts * cpw) as u64;
-        ev.column_reads += used * u64::from(a_bits);
-        ev.adc_conversions += used * u64::from(a_bits);
-        ev.shift_adds += used * u64::from(a_bits);
+        ev.read_columns(used * u64::from(a_bits));
     }
     (ev, adc_steps(map, cfg))
 }

@@ -13,6 +13,7 @@
 //! `tile rows * g(max level)`), built once per ADC and kept with the kernel.
 
 use super::adc::Adc;
+use super::rowcount::{self, RowBits};
 use super::sim::SumSink;
 use super::tile::{ArrayTile, LayerMap};
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,9 @@ pub struct PlaneKernel {
     cell_bits: u32,
     /// Index `((row_tile * ncols + column) * cell_bits + k) * words + w`.
     planes: Vec<u64>,
+    /// The same cells row by row, for the batch kernel of [`rowcount`] (1-bit cells, tiles
+    /// of at most 128 rows whose arrays cover every column once, on a CPU that runs it).
+    rows: Option<RowBits>,
     /// `code(level) = base + step * level` in fine units.
     base: i64,
     step: i64,
@@ -53,6 +57,7 @@ impl Clone for PlaneKernel {
             ncols: self.ncols,
             cell_bits: self.cell_bits,
             planes: self.planes.clone(),
+            rows: self.rows.clone(),
             base: self.base,
             step: self.step,
             tables: Mutex::default(),
@@ -61,7 +66,8 @@ impl Clone for PlaneKernel {
 }
 
 impl PartialEq for PlaneKernel {
-    /// The cells and codes; the cached ADC table is not part of the value.
+    /// The cells and codes; the cached ADC table and the row layout (derived from the cells)
+    /// are not part of the value.
     fn eq(&self, o: &Self) -> bool {
         (self.tile_rows, self.words, self.row_tiles, self.ncols, self.cell_bits)
             == (o.tile_rows, o.words, o.row_tiles, o.ncols, o.cell_bits)
@@ -105,6 +111,11 @@ impl PlaneKernel {
                 }
             }
         }
+        let rows = (map.cell_bits == 1
+            && tile_rows <= rowcount::MAX_TILE_ROWS
+            && covers_columns(map, ncols)
+            && rowcount::available())
+        .then(|| RowBits::from_columns(&planes, tile_rows, map.row_tiles, (ncols, cpw), words));
         Some(PlaneKernel {
             tile_rows,
             words,
@@ -112,6 +123,7 @@ impl PlaneKernel {
             ncols,
             cell_bits: map.cell_bits,
             planes,
+            rows,
             base,
             step,
             tables: Mutex::default(),
@@ -167,7 +179,7 @@ impl PlaneKernel {
 
     /// Bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
-        self.planes.len() * 8
+        self.planes.len() * 8 + self.rows.as_ref().map_or(0, RowBits::heap_bytes)
     }
 
     /// The ADC transfer tables for `adc`, or `None` when they would be too large.
@@ -202,7 +214,8 @@ impl PlaneKernel {
             && (0..=self.tile_rows as i64).all(|d| {
                 (0..=d).all(|s| levels.get((d * self.base + self.step * s) as usize) == Some(&s))
             });
-        Tables { levels, bytes, small, popcount }
+        let max_byte = bytes.as_ref().and_then(|b| b.iter().max().copied()).unwrap_or(0);
+        Tables { levels, bytes, max_byte, small, popcount }
     }
 }
 
@@ -215,6 +228,8 @@ struct Tables {
     /// for the popcount `s` (`s <= d`; `s = 128` reads entry 127, which is only built when
     /// both agree). `None` when a level exceeds a byte or 128 and 127 differ.
     bytes: Option<Vec<u8>>,
+    /// The largest level in `bytes`.
+    max_byte: u8,
     /// Every level in `0..2^28`.
     small: bool,
     /// For 1-bit cells: the level of every reachable sum is its popcount.
@@ -265,6 +280,8 @@ pub struct RunCounts {
 /// Reused buffers of [`PlaneKernel::run`] (no allocation per row and layer once warm).
 #[derive(Default)]
 struct Scratch {
+    /// The row kernel's batch.
+    rows: rowcount::Batch,
     xw: Vec<u64>,
     driven: Vec<i64>,
     col_acc: Vec<i64>,
@@ -319,6 +336,14 @@ impl PlaneKernel {
         if let Some(first) = runs.first() {
             let a_n = first.a_bits as usize;
             let tables = self.tables(first.adc);
+            // Unsigned inputs of up to 8 bits with byte tables: the row kernel.
+            let by_rows = sums.is_none()
+                && a_n <= rowcount::MAX_PLANES
+                && runs.iter().all(|r| !r.signed)
+                && tables.as_deref().is_some_and(|t| t.bytes.is_some());
+            if let (Some(rows), Some(t), true) = (&self.rows, tables.as_deref(), by_rows) {
+                return self.run_batch_rows(runs, accs, t, rows);
+            }
             let fits = |t: &&Tables| {
                 runs.len() > 1
                     && self.simd_fused(a_n, t)
@@ -335,6 +360,52 @@ impl PlaneKernel {
                 None => None,
             };
             counts.push(self.run(*r, acc, s));
+        }
+        counts
+    }
+
+    /// [`PlaneKernel::run_batch`] on the row kernel ([`rowcount`]): each (sample, row tile,
+    /// plane)'s driven rows listed once, then every column read of the batch.
+    #[cfg(target_arch = "x86_64")]
+    fn run_batch_rows(
+        &self,
+        runs: &[KernelRun<'_>],
+        accs: &mut [Vec<i64>],
+        tables: &Tables,
+        rows: &RowBits,
+    ) -> Vec<RunCounts> {
+        let map = runs[0].map;
+        let (a_n, words, rts) = (runs[0].a_bits as usize, self.words, self.row_tiles);
+        let Some(bytes) = tables.bytes.as_deref() else {
+            unreachable!("the row kernel is only chosen with byte tables")
+        };
+        // A plane's driven rows count once per array of its row tile (as `run` counts them).
+        let mut arrays = vec![0i64; rts];
+        for a in &map.arrays {
+            arrays[a.row_tile] += 1;
+        }
+        let mut scratch = SCRATCH.with(|s| s.take());
+        let Scratch { rows: batch, xw, driven, .. } = &mut scratch;
+        batch.clear();
+        let mut counts = vec![RunCounts::default(); runs.len()];
+        for (r, count) in runs.iter().zip(counts.iter_mut()) {
+            let xw = zeroed(xw, rts * a_n * words);
+            let driven = zeroed(driven, rts * a_n);
+            self.input_planes(map, r.bits, a_n, xw, driven);
+            for (k, (ws, d)) in xw.chunks(words).zip(driven.iter()).enumerate() {
+                count.driven += (d * arrays[k / a_n]) as u64;
+                let thr = r.over.map_or(i64::MAX, |full| threshold(full, d * self.base, self.step));
+                batch.push(rows, ws, &bytes[*d as usize * 128..], thr);
+            }
+        }
+        let mut overs = vec![0u64; runs.len()];
+        let p_n = map.polarities as usize;
+        // SAFETY: `rows` exists only where `rowcount::available()`; `a_n <= MAX_PLANES`; the
+        // byte tables' levels are at most `max_byte`; `batch` was built for `rows`.
+        unsafe { rowcount::run(rows, batch, a_n, tables.max_byte, p_n, accs, &mut overs) };
+        SCRATCH.with(|s| s.set(scratch));
+        for (count, over) in counts.iter_mut().zip(overs) {
+            count.over = over;
         }
         counts
     }
@@ -833,6 +904,23 @@ struct Tile<'a> {
     driven: &'a [i64],
     signed: bool,
     over: Option<i64>,
+}
+
+/// Whether every row tile's arrays cover each of its `ncols` logical columns exactly once
+/// (the row kernel reads a row tile's columns all together).
+fn covers_columns(map: &LayerMap, ncols: usize) -> bool {
+    let cpw = map.cols_per_weight();
+    let mut seen = vec![0u8; map.row_tiles * ncols];
+    for a in &map.arrays {
+        let at = a.row_tile * ncols;
+        for c in a.out0 * cpw..(a.out0 + a.nouts) * cpw {
+            match seen.get_mut(at + c) {
+                Some(v) => *v = v.saturating_add(1),
+                None => return false,
+            }
+        }
+    }
+    seen.iter().all(|v| *v == 1)
 }
 
 /// The weight of input bit plane `t` of `a_n`: `2^t`, negative for a signed input's top bit.

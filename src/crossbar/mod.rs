@@ -24,6 +24,7 @@ pub mod passes;
 pub mod quant;
 pub mod report;
 pub mod representable;
+pub mod rowcount;
 pub mod rtl;
 pub mod sim;
 pub mod svg;

@@ -262,6 +262,11 @@ fn batches_equal_rows_simulated_alone() {
                 _ => assert!(hi - lo > 255, "codes {lo}..={hi}"),
             }
         }
+        // Ideal 1-bit cells batch on the row kernel where the machine runs it (rows alone take
+        // the column kernel, so the two are compared below).
+        if let (1, Some(k)) = (cell_bits, net.programmed[0].kernel.as_deref()) {
+            assert_eq!(k.row_kernel(), tessera::crossbar::rowcount::available(), "{rows} rows");
+        }
         for n in [1, 5, 21] {
             let xs = &data.x_test[..n];
             let mut alone = net.exceeding();

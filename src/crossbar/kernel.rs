@@ -177,6 +177,12 @@ impl PlaneKernel {
         false
     }
 
+    /// Whether batches run on the row kernel ([`rowcount`]) where their inputs allow (unsigned,
+    /// at most 8 bits, ADC levels in bytes).
+    pub fn row_kernel(&self) -> bool {
+        self.rows.is_some()
+    }
+
     /// Bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
         self.planes.len() * 8 + self.rows.as_ref().map_or(0, RowBits::heap_bytes)

@@ -318,10 +318,11 @@ impl QuantizedMlp {
     /// last). [`QuantizedMlp::run_codes_with`] is these steps in order.
     pub fn layer_tail(&self, l: usize, mv: &[i64]) -> Result<Vec<i64>, Vec<i64>> {
         let tail = &self.tails[l];
-        let acc: Vec<i64> = mv.iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
+        let mut acc: Vec<i64> = mv.iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
         match &tail.requant {
             Some(LayerRequant { requant, lo, hi }) => {
-                Ok(acc.iter().zip(requant).map(|(a, r)| r.apply(*a).clamp(*lo, *hi)).collect())
+                crate::ir::requant::apply_clamped(requant, &mut acc, *lo, *hi);
+                Ok(acc)
             }
             None => Err(acc),
         }

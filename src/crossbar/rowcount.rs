@@ -39,8 +39,15 @@ pub struct RowBits {
     cpw: usize,
     blocks: usize,
     /// Index `((b * row_tiles + rt) * (tile_rows + 1) + r) * 8 + q`.
-    bits: Vec<u64>,
+    bits: Vec<Line>,
 }
+
+/// One register of cells, aligned as the register loads want it: a register that straddles
+/// two cache lines costs two reads (and a plain `Vec<u64>` of this size starts 16 bytes past
+/// a line).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C, align(64))]
+struct Line([u64; 8]);
 
 /// Where column `c` of a block (`c < 512`) is stored in the block's register.
 pub fn stored_bit(c: usize) -> usize {
@@ -64,7 +71,7 @@ impl RowBits {
         assert!(cpw > 0 && ncols % cpw == 0, "whole outputs of {cpw} columns");
         let n_out = ncols / cpw;
         let blocks = ncols.div_ceil(BLOCK);
-        let mut bits = vec![0u64; row_tiles * (tile_rows + 1) * blocks * 8];
+        let mut bits = vec![Line::default(); row_tiles * (tile_rows + 1) * blocks];
         let mut m = [0u64; 64];
         for rt in 0..row_tiles {
             for c0 in (0..ncols).step_by(64) {
@@ -85,12 +92,12 @@ impl RowBits {
                         if r >= tile_rows || *row == 0 {
                             continue;
                         }
-                        let at = ((b * row_tiles + rt) * (tile_rows + 1) + r) * 8;
+                        let at = (b * row_tiles + rt) * (tile_rows + 1) + r;
                         // 16-column piece `l` of register `reg` goes to u16 slot `reg + 8 l`.
                         for l in 0..4 {
                             let piece = (row >> (16 * l)) & 0xFFFF;
                             let slot = reg + 8 * l;
-                            bits[at + slot / 4] |= piece << (16 * (slot % 4));
+                            bits[at].0[slot / 4] |= piece << (16 * (slot % 4));
                         }
                     }
                 }
@@ -101,12 +108,12 @@ impl RowBits {
 
     /// Bytes held (for memory accounting).
     pub fn heap_bytes(&self) -> usize {
-        self.bits.len() * 8
+        self.bits.len() * 64
     }
 
     /// Block `b` of row tile `rt`: its rows (and the zero row), a register each.
-    fn tile(&self, rt: usize, b: usize) -> &[u64] {
-        let n = (self.tile_rows + 1) * 8;
+    fn tile(&self, rt: usize, b: usize) -> &[Line] {
+        let n = self.tile_rows + 1;
         let at = (b * self.row_tiles + rt) * n;
         &self.bits[at..at + n]
     }
@@ -120,8 +127,8 @@ impl RowBits {
     pub fn cell(&self, rt: usize, r: usize, c: usize) -> bool {
         let c = (c % self.cpw) * (self.ncols / self.cpw) + c / self.cpw;
         let bit = stored_bit(c % BLOCK);
-        let at = ((c / BLOCK * self.row_tiles + rt) * (self.tile_rows + 1) + r) * 8 + bit / 64;
-        (self.bits[at] >> (bit % 64)) & 1 == 1
+        let at = (c / BLOCK * self.row_tiles + rt) * (self.tile_rows + 1) + r;
+        (self.bits[at].0[bit / 64] >> (bit % 64)) & 1 == 1
     }
 }
 
@@ -177,18 +184,18 @@ impl Batch {
 
     /// Appends the next plane: rows `words` drives (bit `i` of word `w` is row `64 w + i`),
     /// its ADC byte table `table` (128 levels for its driven count) and saturation threshold.
+    #[cfg(target_arch = "x86_64")]
     pub fn push(&mut self, rows: &RowBits, words: &[u64], table: &[u8], thr: i64) {
-        let start = self.offs.len() as u32;
-        for (w, word) in words.iter().enumerate() {
-            let mut m = *word;
-            while m != 0 {
-                self.offs.push(rows.row_offset(64 * w + m.trailing_zeros() as usize));
-                m &= m - 1;
-            }
-        }
-        let driven = self.offs.len() as u32 - start;
+        let start = self.offs.len();
+        let zero = rows.row_offset(rows.tile_rows);
+        let room = 64 * words.len() + 8;
+        self.offs.reserve(room);
+        // SAFETY: `available` holds wherever a `RowBits` is used; `room` offsets reserved.
+        let driven = unsafe { x86::row_offsets(words, zero, self.offs.as_mut_ptr().add(start)) };
         let len = driven.next_multiple_of(8);
-        self.offs.resize((start + len) as usize, rows.row_offset(rows.tile_rows));
+        // SAFETY: `row_offsets` wrote `driven` offsets and then 8 more (`zero`).
+        unsafe { self.offs.set_len(start + len) };
+        let (start, driven, len) = (start as u32, driven as u32, len as u32);
         assert!(table.len() >= 128, "an ADC byte table holds 128 levels");
         self.planes.push(PlaneRead { start, len, driven, table: table.as_ptr(), thr });
     }
@@ -267,12 +274,8 @@ pub unsafe fn run(
                 let vals = &acc[c - b0 * BLOCK..c - b0 * BLOCK + n];
                 let shift = (k / polarities) as u32;
                 let neg = polarities == 2 && k % 2 == 1;
-                let outs = &mut out[j0..j0 + n];
-                if neg {
-                    outs.iter_mut().zip(vals).for_each(|(o, v)| *o -= i64::from(*v) << shift);
-                } else {
-                    outs.iter_mut().zip(vals).for_each(|(o, v)| *o += i64::from(*v) << shift);
-                }
+                // SAFETY: `available` holds (AVX-512F).
+                unsafe { x86::shift_add(vals, shift, neg, &mut out[j0..j0 + n]) };
                 c += n;
             }
         }
@@ -292,6 +295,46 @@ struct Sum {
 mod x86 {
     use super::{PlaneRead, RowBits, Sum, BLOCK};
     use std::arch::x86_64::*;
+
+    /// `outs[j] += (vals[j] << shift)`, negated when `neg`: one run of a cell column's
+    /// stored columns into their outputs (compiled for AVX-512, 8 outputs a step).
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn shift_add(vals: &[u32], shift: u32, neg: bool, outs: &mut [i64]) {
+        if neg {
+            outs.iter_mut().zip(vals).for_each(|(o, v)| *o -= i64::from(*v) << shift);
+        } else {
+            outs.iter_mut().zip(vals).for_each(|(o, v)| *o += i64::from(*v) << shift);
+        }
+    }
+
+    /// The offsets (`8 r`, in words) of the rows `words` drives, written from `dst` in row
+    /// order, and eight offsets `zero` after them; returns how many rows. Sixteen rows a
+    /// step: a compress of their offsets by the word's bits.
+    ///
+    /// # Safety
+    /// `dst` has room for `64 * words.len() + 8` offsets.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn row_offsets(words: &[u64], zero: u32, dst: *mut u32) -> usize {
+        let lanes =
+            _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
+        let mut n = 0;
+        for (w, word) in words.iter().enumerate() {
+            for q in 0..4 {
+                let m = (word >> (16 * q)) as u16;
+                if m == 0 {
+                    continue;
+                }
+                let at = _mm512_set1_epi32((8 * (64 * w + 16 * q)) as i32);
+                let v = _mm512_maskz_compress_epi32(m, _mm512_add_epi32(lanes, at));
+                // SAFETY: `n + 16 <= 64 * words.len()`, inside the caller's room.
+                unsafe { _mm512_storeu_si512(dst.add(n) as *mut _, v) };
+                n += m.count_ones() as usize;
+            }
+        }
+        // SAFETY: `n + 8` is inside the caller's room.
+        unsafe { _mm256_storeu_si256(dst.add(n) as *mut _, _mm256_set1_epi32(zero as i32)) };
+        n
+    }
 
     /// A full adder on 512 bit lanes: (sum, carry) of `a + b + c`.
     #[target_feature(enable = "avx512f")]
@@ -419,18 +462,21 @@ mod x86 {
         let z = _mm512_setzero_si512();
         let c127 = _mm512_set1_epi8(127);
         let valid = (rows.ncols - b * BLOCK).min(BLOCK);
-        let lanes = |r: usize| -> __mmask64 {
+        let lanes: [__mmask64; 8] = std::array::from_fn(|r| {
             let n = valid.saturating_sub(64 * r).min(64);
             if n == 64 {
                 !0
             } else {
                 (1u64 << n) - 1
             }
-        };
+        });
+        // Saturated reads: whole planes counted in `over`, others a byte lane each (up to 8 a
+        // plane) in `ov`, summed into `ov_sum` before a lane can overflow.
         let mut over = 0u64;
+        let (mut ov, mut ov_sum, mut ov_planes) = (z, z, 0u32);
         let mut acc16 = [z; 16];
         for (rt, tile_planes) in planes.chunks_exact(a_n).enumerate() {
-            let base = rows.tile(rt, b).as_ptr();
+            let base = rows.tile(rt, b).as_ptr() as *const u64;
             let mut g8 = [z; 8];
             let mut in_group = 0u32;
             for (t, p) in tile_planes.iter().enumerate().rev() {
@@ -449,9 +495,14 @@ mod x86 {
                     over += valid as u64;
                 } else if p.thr < i64::from(p.driven) {
                     let thr = _mm512_set1_epi8(p.thr as i8);
-                    for (r, n) in counts.iter().enumerate() {
-                        over +=
-                            u64::from(_mm512_mask_cmpgt_epu8_mask(lanes(r), *n, thr).count_ones());
+                    for (n, m) in counts.iter().zip(lanes) {
+                        let above = _mm512_mask_cmpgt_epu8_mask(m, *n, thr);
+                        ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
+                    }
+                    ov_planes += 1;
+                    if ov_planes == 31 {
+                        ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
+                        (ov, ov_planes) = (z, 0);
                     }
                 }
                 for (g, n) in g8.iter_mut().zip(counts) {
@@ -464,11 +515,13 @@ mod x86 {
                     // The group's lowest plane is `t`: its sum weighs 2^t.
                     let sh = _mm_cvtsi32_si128(t as i32);
                     for (r, g) in g8.iter_mut().enumerate() {
-                        let lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(*g));
-                        let hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(*g));
-                        acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], _mm512_sll_epi16(lo, sh));
-                        acc16[2 * r + 1] =
-                            _mm512_add_epi16(acc16[2 * r + 1], _mm512_sll_epi16(hi, sh));
+                        let mut lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(*g));
+                        let mut hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(*g));
+                        if t > 0 {
+                            (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
+                        }
+                        acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
+                        acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
                         *g = z;
                     }
                     in_group = 0;
@@ -478,7 +531,8 @@ mod x86 {
                 widen(&mut acc16, out);
             }
         }
-        over
+        ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
+        over + _mm512_reduce_add_epi64(ov_sum) as u64
     }
 
     /// `out[c] += acc[c]` for the block's 512 columns (16 bits each in `acc`), `acc` zeroed.

@@ -73,6 +73,71 @@ impl Requant {
     }
 }
 
+/// `values[i] = rq[i].apply(values[i]).clamp(lo, hi)` for every `i` (a layer's outputs, each
+/// with its own multiplier). Eight at a time with AVX-512 where every accumulator of the eight
+/// is below 2^31 in magnitude and every shift in 1..63 (the product then fits 63 bits and the
+/// rounding is `apply`'s 64-bit path); the rest one by one.
+pub fn apply_clamped(rq: &[Requant], values: &mut [i64], lo: i64, hi: i64) {
+    let n = values.len().min(rq.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512dq")
+    {
+        // SAFETY: AVX-512F and DQ checked just above.
+        done = unsafe { x86::apply_clamped(&rq[..n], &mut values[..n], lo, hi) };
+    }
+    for (v, r) in values[done..n].iter_mut().zip(&rq[done..n]) {
+        *v = r.apply(*v).clamp(lo, hi);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Requant;
+    use std::arch::x86_64::*;
+
+    /// [`super::apply_clamped`] eight lanes a step while the lanes qualify; returns how many
+    /// leading values it did.
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub(super) fn apply_clamped(rq: &[Requant], values: &mut [i64], lo: i64, hi: i64) -> usize {
+        let (one, lim) = (_mm512_set1_epi64(1), _mm512_set1_epi64(1 << 31));
+        let (lo_v, hi_v) = (_mm512_set1_epi64(lo), _mm512_set1_epi64(hi));
+        let mut done = 0;
+        for (vs, rs) in values.chunks_exact_mut(8).zip(rq.chunks_exact(8)) {
+            let mult: [i64; 8] = std::array::from_fn(|i| i64::from(rs[i].multiplier));
+            let shift: [i64; 8] = std::array::from_fn(|i| i64::from(rs[i].shift));
+            if shift.iter().any(|s| !(1..63).contains(s)) {
+                break;
+            }
+            // SAFETY: 8 values and 8 lanes each.
+            let (a, m, s) = unsafe {
+                (
+                    _mm512_loadu_si512(vs.as_ptr() as *const _),
+                    _mm512_loadu_si512(mult.as_ptr() as *const _),
+                    _mm512_loadu_si512(shift.as_ptr() as *const _),
+                )
+            };
+            if _mm512_cmpge_epu64_mask(_mm512_abs_epi64(a), lim) != 0 {
+                break;
+            }
+            let p = _mm512_mullo_epi64(a, m);
+            let floor = _mm512_srav_epi64(p, s);
+            let rem = _mm512_sub_epi64(p, _mm512_sllv_epi64(floor, s));
+            let half = _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
+            let odd = _mm512_test_epi64_mask(floor, one);
+            let up =
+                _mm512_cmpgt_epi64_mask(rem, half) | (_mm512_cmpeq_epi64_mask(rem, half) & odd);
+            let r = _mm512_mask_add_epi64(floor, up, floor, one);
+            let r = _mm512_min_epi64(_mm512_max_epi64(r, lo_v), hi_v);
+            // SAFETY: 8 values.
+            unsafe { _mm512_storeu_si512(vs.as_mut_ptr() as *mut _, r) };
+            done += 8;
+        }
+        done
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -106,5 +171,45 @@ mod tests {
         }
         let tie = Requant { multiplier: 1, shift: 2 };
         assert_eq!([tie.apply(2), tie.apply(6), tie.apply(-2), tie.apply(-6)], [0, 2, 0, -2]);
+    }
+
+    /// The batch form equals `apply` and the clamp, on lanes that take the vector path and
+    /// lanes that fall back (large accumulators, shifts out of range, a partial chunk).
+    #[test]
+    fn apply_clamped_equals_apply_one_by_one() {
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        for case in 0..400 {
+            let n = (next() % 40) as usize;
+            let rq: Vec<Requant> = (0..n)
+                .map(|_| Requant {
+                    multiplier: (next() >> 33) as i32,
+                    shift: if case % 7 == 0 {
+                        (next() % 64) as u32
+                    } else {
+                        20 + (next() % 30) as u32
+                    },
+                })
+                .collect();
+            let vals: Vec<i64> = (0..n)
+                .map(|_| match next() % 8 {
+                    0 => (next() as i64) >> 20,
+                    1 => (1 << 31) - 1,
+                    2 => -(1 << 31),
+                    _ => ((next() as i64) >> 40) * (1 + (case % 3) as i64),
+                })
+                .collect();
+            let (lo, hi) = (-(1i64 << 40), 1i64 << 40);
+            let mut got = vals.clone();
+            apply_clamped(&rq, &mut got, lo, hi);
+            for i in 0..n {
+                assert_eq!(got[i], rq[i].apply(vals[i]).clamp(lo, hi), "case {case} lane {i}");
+            }
+        }
     }
 }

@@ -260,8 +260,8 @@ pub unsafe fn run(
         let b1 = (b0 + chunk).min(rows.blocks);
         for (s, (out, over)) in accs.iter_mut().zip(overs.iter_mut()).enumerate() {
             let planes = &batch.planes[s * per_sample..(s + 1) * per_sample];
+            // Every block's first widening stores its columns: no zeroing needed.
             let acc = &mut acc32[..(b1 - b0) * BLOCK];
-            acc.fill(0);
             for (b, out) in (b0..b1).zip(acc.chunks_exact_mut(BLOCK)) {
                 // SAFETY: as this function's caller promises; `b < blocks`.
                 *over += unsafe { x86::block(rows, b, planes, a_n, &batch.offs, sum, out) };
@@ -528,27 +528,30 @@ mod x86 {
                 }
             }
             if (rt + 1) % sum.tiles == 0 || rt + 1 == rows.row_tiles {
-                widen(&mut acc16, out);
+                widen(&mut acc16, out, rt < sum.tiles);
             }
         }
         ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
         over + _mm512_reduce_add_epi64(ov_sum) as u64
     }
 
-    /// `out[c] += acc[c]` for the block's 512 columns (16 bits each in `acc`), `acc` zeroed.
+    /// `out[c] += acc[c]` (`out[c] = acc[c]` when `first`) for the block's 512 columns (16
+    /// bits each in `acc`); `acc` zeroed.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    fn widen(acc: &mut [__m512i; 16], out: &mut [u32]) {
+    fn widen(acc: &mut [__m512i; 16], out: &mut [u32], first: bool) {
         for (a, o) in acc.iter_mut().zip(out.chunks_exact_mut(32)) {
-            let lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(*a));
-            let hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(*a));
+            let mut lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(*a));
+            let mut hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(*a));
+            let p = o.as_mut_ptr();
             // SAFETY: `o` holds 32 u32.
             unsafe {
-                let p = o.as_mut_ptr();
-                let v0 = _mm512_loadu_si512(p as *const _);
-                let v1 = _mm512_loadu_si512(p.add(16) as *const _);
-                _mm512_storeu_si512(p as *mut _, _mm512_add_epi32(v0, lo));
-                _mm512_storeu_si512(p.add(16) as *mut _, _mm512_add_epi32(v1, hi));
+                if !first {
+                    lo = _mm512_add_epi32(lo, _mm512_loadu_si512(p as *const _));
+                    hi = _mm512_add_epi32(hi, _mm512_loadu_si512(p.add(16) as *const _));
+                }
+                _mm512_storeu_si512(p as *mut _, lo);
+                _mm512_storeu_si512(p.add(16) as *mut _, hi);
             }
             *a = _mm512_setzero_si512();
         }
@@ -634,21 +637,13 @@ mod tests {
             eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
             return;
         }
-        // One row tile of 128 rows, 600 columns; table: level = min(count, 15).
-        let (tile_rows, ncols, words) = (128, 600, 2);
-        let cell = |r: usize, c: usize| (r * 31 + c * 7 + r * c).is_multiple_of(3);
-        let mut planes = vec![0u64; ncols * words];
-        for c in 0..ncols {
-            for r in 0..tile_rows {
-                if cell(r, c) {
-                    planes[c * words + r / 64] |= 1 << (r % 64);
-                }
-            }
-        }
-        // Six cell columns an output: 100 outputs.
-        let cpw = 6;
-        let rows = RowBits::from_columns(&planes, tile_rows, 1, (ncols, cpw), words);
-        let table: Vec<u8> = (0..128u8).map(|n| n.min(15)).collect();
+        // 128-row tiles, 600 columns (a partial second block), six cell columns an output.
+        // Levels capped at 15 sum four planes in a byte and every tile in 16 bits; capped at
+        // 127, one plane a byte and two tiles in 16 bits, so the third tile widens again. Five
+        // tiles of planes driving every row at threshold 0 saturate in every read: 320 reads
+        // a byte lane counts.
+        let (tile_rows, ncols, words, cpw) = (128, 600, 2, 6);
+        let cell = |rt: usize, r: usize, c: usize| (r * 31 + c * 7 + r * c + rt).is_multiple_of(3);
         // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set.
         let sets: Vec<Vec<u8>> = vec![
             vec![],
@@ -660,42 +655,67 @@ mod tests {
             (0..128).collect(),
             (0..128).filter(|r| (r * 37) % 11 < 4).collect(),
         ];
-        let mut batch = Batch::default();
-        for set in &sets {
-            let mut words = [0u64; 2];
-            for r in set {
-                words[*r as usize / 64] |= 1 << (r % 64);
+        let a_n = sets.len();
+        for (row_tiles, cap, thr) in [(1, 15u8, 9), (3, 15, 9), (3, 127, 9), (5, 15, 0)] {
+            let mut planes = vec![0u64; row_tiles * ncols * words];
+            for (rt, c, r) in (0..row_tiles).flat_map(|rt| {
+                (0..ncols).flat_map(move |c| (0..tile_rows).map(move |r| (rt, c, r)))
+            }) {
+                if cell(rt, r, c) {
+                    planes[(rt * ncols + c) * words + r / 64] |= 1 << (r % 64);
+                }
             }
-            batch.push(&rows, &words, &table, 9);
-        }
-        let mut over = 0;
-        let mut cols = vec![0i64; ncols];
-        for (c, col) in cols.iter_mut().enumerate() {
-            for (t, set) in sets.iter().enumerate() {
-                let n = set.iter().filter(|r| cell(**r as usize, c)).count();
-                over += u64::from(n > 9);
-                *col += i64::from(n.min(15) as u8) << t;
+            let rows = RowBits::from_columns(&planes, tile_rows, row_tiles, (ncols, cpw), words);
+            let table: Vec<u8> = (0..128u8).map(|n| n.min(cap)).collect();
+            // Two samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`.
+            let set = |s: usize, rt: usize, t: usize| match thr {
+                0 => &sets[6],
+                _ => &sets[(t + s + rt) % a_n],
+            };
+            let mut batch = Batch::default();
+            for (s, rt, t) in (0..2)
+                .flat_map(|s| (0..row_tiles).flat_map(move |rt| (0..a_n).map(move |t| (s, rt, t))))
+            {
+                let mut words = [0u64; 2];
+                for r in set(s, rt, t) {
+                    words[*r as usize / 64] |= 1 << (r % 64);
+                }
+                batch.push(&rows, &words, &table, thr);
             }
-        }
-        for polarities in [1, 2] {
-            let mut accs = vec![vec![0i64; ncols / cpw]];
-            let mut overs = vec![0u64];
-            // SAFETY: checked `available`; 8 planes; table levels up to 15; built for `rows`.
-            unsafe { run(&rows, &mut batch, sets.len(), 15, polarities, &mut accs, &mut overs) };
-            for (j, got) in accs[0].iter().enumerate() {
-                let want: i64 = (0..cpw)
-                    .map(|k| {
-                        let v = cols[j * cpw + k] << (k / polarities);
-                        if polarities == 2 && k % 2 == 1 {
-                            -v
-                        } else {
-                            v
-                        }
-                    })
-                    .sum();
-                assert_eq!(*got, want, "output {j}, {polarities} polarities");
+            let mut over = [0u64; 2];
+            let mut cols = vec![vec![0i64; ncols]; 2];
+            for (s, (col, over)) in cols.iter_mut().zip(over.iter_mut()).enumerate() {
+                for (c, v) in col.iter_mut().enumerate() {
+                    for (rt, t) in (0..row_tiles).flat_map(|rt| (0..a_n).map(move |t| (rt, t))) {
+                        let n = set(s, rt, t).iter().filter(|r| cell(rt, **r as usize, c)).count();
+                        *over += u64::from(n as i64 > thr);
+                        *v += i64::from(n.min(127).min(cap as usize) as u8) << t;
+                    }
+                }
             }
-            assert_eq!(overs[0], over);
+            for polarities in [1, 2] {
+                let mut accs = vec![vec![0i64; ncols / cpw]; 2];
+                let mut overs = vec![0u64; 2];
+                // SAFETY: checked `available`; 8 planes; levels up to `cap`; built for `rows`.
+                unsafe { run(&rows, &mut batch, a_n, cap, polarities, &mut accs, &mut overs) };
+                for (s, acc) in accs.iter().enumerate() {
+                    for (j, got) in acc.iter().enumerate() {
+                        let want: i64 = (0..cpw)
+                            .map(|k| {
+                                let v = cols[s][j * cpw + k] << (k / polarities);
+                                if polarities == 2 && k % 2 == 1 {
+                                    -v
+                                } else {
+                                    v
+                                }
+                            })
+                            .sum();
+                        let at = format!("{row_tiles} tiles, cap {cap}, sample {s}, output {j}");
+                        assert_eq!(*got, want, "{at}, {polarities} polarities");
+                    }
+                }
+                assert_eq!(overs, over, "{row_tiles} tiles, cap {cap}");
+            }
         }
     }
 }

@@ -262,11 +262,12 @@ fn compile_inner(
         None => None,
     };
     create_dir(out)?;
-    let hw = compiled.hardware()?;
-    write_design(out, &hw)?;
+    // Views before the design: their text and the design's RTL are not held at once.
     for (name, contents) in compiled.views() {
         write_file(&out.join(name), &contents)?;
     }
+    let hw = compiled.hardware()?;
+    write_design(out, &hw)?;
     let report = match simulated {
         Some((path, x, report)) => {
             let (inputs, expected) = compiled.vectors(x.view()).map_err(|e| e.in_file(path))?;

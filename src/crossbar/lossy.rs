@@ -21,9 +21,16 @@ use crate::report::{compare_outputs, LossyStep};
 /// Outputs within this relative distance of the float model are float32 rounding, not loss.
 const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
 
-/// Rows taken through the layers together when measuring: enough to read each weight once per
-/// block, few enough that the activations held stay small next to the weights.
-const ROW_BLOCK: usize = 256;
+/// Rows taken through the layers together when measuring: each block reads every weight
+/// once, and holds a layer's inputs and products (about 16 bytes a row and unit of the widest
+/// layer). The block holds no more than the weight codes themselves (a byte each) or 1 MB,
+/// whichever is more, and 16 to 256 rows: at 256 rows of h = 1024 its 4 MB were the compile's
+/// peak, while at h = 4096 fewer rows only read the 17 M weights more often.
+fn row_block(net: &CrossbarNet) -> usize {
+    let widest = net.q.layers.iter().map(|l| l.n_in.max(l.n_out)).max().unwrap_or(1);
+    let weights: usize = net.q.layers.iter().map(|l| l.n_in * l.n_out).sum();
+    (weights.max(1 << 20) / (16 * widest.max(1))).clamp(16, 256)
+}
 
 /// Clipped activations per stage (`input`, then each hidden layer's output) and how many
 /// activations were examined in all. All rows go through each layer at once
@@ -46,7 +53,7 @@ fn clipped(net: &CrossbarNet, mlp: &Mlp, xs: &[Vec<f32>]) -> (Vec<(String, u64)>
     }
     // A block of rows at a time: each row's products are the same whatever the block, and the
     // activations held stay a block's, not the whole data set's (rows x widest layer x 16 B).
-    for block in xs.chunks(ROW_BLOCK) {
+    for block in xs.chunks(row_block(net)) {
         let rows = block.len();
         let mut codes: Vec<i64> = block.iter().flat_map(|x| q.input.quantize(x)).collect();
         for (l, (layer, tail)) in q.layers.iter().zip(&q.tails).enumerate() {
@@ -94,7 +101,7 @@ pub fn steps(
     saturated_reads: Option<(u64, u64)>,
 ) -> Result<Vec<LossyStep>, XbarError> {
     let mut float = Vec::with_capacity(xs.len());
-    for block in xs.chunks(ROW_BLOCK) {
+    for block in xs.chunks(row_block(net)) {
         float.extend(reference(model, block)?);
     }
     let reference = float;

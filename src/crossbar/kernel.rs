@@ -11,6 +11,11 @@
 //! (`words = ceil(tile rows / 64)`). For the shipped 1-bit cells that is 1/8 of a byte per
 //! cell. The ADC transfer is a table indexed by `P` (every reachable sum is small: at most
 //! `tile rows * g(max level)`), built once per ADC and kept with the kernel.
+//!
+//! Batches of unsigned inputs of up to 8 bits run on [`super::rowcount`]'s row kernel where the
+//! CPU has it (the same cells also stored row by row; a plane's column counts summed from the
+//! rows it drives); calibration runs (histograms), signed or wider inputs and single rows run
+//! on the column kernel here. Both give the same integers.
 
 use super::adc::Adc;
 use super::rowcount::{self, RowBits};
@@ -344,7 +349,7 @@ impl PlaneKernel {
             let tables = self.tables(first.adc);
             // Unsigned inputs of up to 8 bits with byte tables: the row kernel.
             let by_rows = sums.is_none()
-                && a_n <= rowcount::MAX_PLANES
+                && (1..=rowcount::MAX_PLANES).contains(&a_n)
                 && runs.iter().all(|r| !r.signed)
                 && tables.as_deref().is_some_and(|t| t.bytes.is_some());
             if let (Some(rows), Some(t), true) = (&self.rows, tables.as_deref(), by_rows) {

@@ -209,6 +209,37 @@ fn examples_on_ideal_crossbars_match_integer_reference_and_onnxruntime() {
 /// A batch simulated layer by layer (each array's cells read once for all rows) is every row
 /// simulated alone: outputs, codes, accumulators, events and saturated reads, on the AVX-512
 /// batch kernel (1-bit cells), the per-row fallback (2-bit cells) and the packed per-cell
+/// Signed inputs (the digits centred on zero: the first layer's top input bit plane weighs
+/// `-2^7`) batch on the row kernel where the machine has it and equal rows simulated alone on
+/// the column kernel: outputs, events and saturated reads.
+#[test]
+fn signed_inputs_batch_as_rows_alone() {
+    let dir = example("digits_mlp");
+    let graph = import_graph(&load_onnx(&dir.join("model.onnx")).unwrap()).unwrap();
+    let data = ExampleData::load(&dir).unwrap();
+    let centred = |xs: &[Vec<f32>]| -> Vec<Vec<f32>> {
+        xs.iter().map(|x| x.iter().map(|v| v - 8.0).collect()).collect()
+    };
+    let q = quantize_graph(&graph, &centred(&data.x_calib), &QuantConfig::default()).unwrap().1;
+    assert!(q.layers[0].in_lo < 0, "the first layer's inputs are signed");
+    let dev = DeviceConfig { on_off_ratio: 17.0, ..DeviceConfig::ideal() };
+    for rows in [128, 16] {
+        let full_scale = FullScale::Levels(12);
+        let cfg =
+            XbarConfig { rows, cell_bits: 1, adc_bits: 4, full_scale, ..XbarConfig::default() };
+        let net = CrossbarNet::build(&q, &cfg, &dev).unwrap();
+        let k = net.programmed[0].kernel.as_deref().expect("ideal cells have the bit-plane kernel");
+        assert_eq!(k.row_kernel(), tessera::crossbar::rowcount::available());
+        let xs = centred(&data.x_test[..21]);
+        let mut alone = net.exceeding();
+        let want: Vec<_> = xs.iter().map(|x| net.infer_with(x, None, Some(&mut alone))).collect();
+        let mut batch = net.exceeding();
+        assert_eq!(net.infer_batch(&xs, &mut batch), want, "{rows} rows");
+        assert_eq!((batch.over, batch.total), (alone.over, alone.total));
+        assert!(rows < 128 || alone.over > 0, "128-row columns saturate a 4-bit ADC");
+    }
+}
+
 /// codes of varied devices with stuck cells, 128-row arrays and 16-row ones (four row tiles),
 /// a 4-bit ADC that saturates on 128 rows, batches of 1, 5 and 21 rows.
 #[test]

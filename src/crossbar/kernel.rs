@@ -12,10 +12,10 @@
 //! cell. The ADC transfer is a table indexed by `P` (every reachable sum is small: at most
 //! `tile rows * g(max level)`), built once per ADC and kept with the kernel.
 //!
-//! Batches of unsigned inputs of up to 8 bits run on [`super::rowcount`]'s row kernel where the
-//! CPU has it (the same cells also stored row by row; a plane's column counts summed from the
-//! rows it drives); calibration runs (histograms), signed or wider inputs and single rows run
-//! on the column kernel here. Both give the same integers.
+//! Batches of inputs of up to 8 bits run on [`super::rowcount`]'s row kernel where the CPU has
+//! it (the same cells also stored row by row; a plane's column counts summed from the rows it
+//! drives); calibration runs (histograms), wider inputs and single rows run on the column
+//! kernel here. Both give the same integers.
 
 use super::adc::Adc;
 use super::rowcount::{self, RowBits};
@@ -182,8 +182,8 @@ impl PlaneKernel {
         false
     }
 
-    /// Whether batches run on the row kernel ([`rowcount`]) where their inputs allow (unsigned,
-    /// at most 8 bits, ADC levels in bytes).
+    /// Whether batches run on the row kernel ([`rowcount`]) where their inputs allow (at most
+    /// 8 bits, ADC levels in bytes).
     pub fn row_kernel(&self) -> bool {
         self.rows.is_some()
     }
@@ -347,10 +347,10 @@ impl PlaneKernel {
         if let Some(first) = runs.first() {
             let a_n = first.a_bits as usize;
             let tables = self.tables(first.adc);
-            // Unsigned inputs of up to 8 bits with byte tables: the row kernel.
+            // Inputs of up to 8 bits with byte tables: the row kernel.
             let by_rows = sums.is_none()
                 && (1..=rowcount::MAX_PLANES).contains(&a_n)
-                && runs.iter().all(|r| !r.signed)
+                && runs.iter().all(|r| r.signed == first.signed)
                 && tables.as_deref().is_some_and(|t| t.bytes.is_some());
             if let (Some(rows), Some(t), true) = (&self.rows, tables.as_deref(), by_rows) {
                 return self.run_batch_rows(runs, accs, t, rows);
@@ -411,9 +411,10 @@ impl PlaneKernel {
         }
         let mut overs = vec![0u64; runs.len()];
         let p_n = map.polarities as usize;
+        let inputs = (a_n, runs[0].signed);
         // SAFETY: `rows` exists only where `rowcount::available()`; `a_n <= MAX_PLANES`; the
         // byte tables' levels are at most `max_byte`; `batch` was built for `rows`.
-        unsafe { rowcount::run(rows, batch, a_n, tables.max_byte, p_n, accs, &mut overs) };
+        unsafe { rowcount::run(rows, batch, inputs, tables.max_byte, p_n, accs, &mut overs) };
         SCRATCH.with(|s| s.set(scratch));
         for (count, over) in counts.iter_mut().zip(overs) {
             count.over = over;

@@ -9,8 +9,9 @@
 //! transposed to bytes (byte unpacks and one GF(2) affine transform per 64 columns), converted
 //! by the plane's ADC byte table (one `VPERMI2B` per 64 reads), and the planes' levels summed
 //! as `sum_t 2^t * level_t` by Horner's rule in byte lanes while they cannot overflow, then in
-//! 16-bit lanes. Every step is an integer operation, so the column values equal the column
-//! kernel's bit for bit; the tests compare the two.
+//! 16-bit lanes. A signed input's top plane weighs `-2^(a_n - 1)`: its levels are subtracted on
+//! their own, the 16-bit sums then read as signed. Every step is an integer operation, so the
+//! column values equal the column kernel's bit for bit; the tests compare the two.
 //!
 //! Why the columns of a block are stored permuted: the transpose leaves the counts of 8-column
 //! group `m` of the register (bytes `m` of the eight bit-sliced counters) in output register
@@ -172,7 +173,7 @@ pub struct Batch {
     planes: Vec<PlaneRead>,
     offs: Vec<u32>,
     /// [`run`]'s column values of a chunk of blocks (kept to reuse its allocation).
-    acc: Vec<u32>,
+    acc: Vec<i32>,
 }
 
 impl Batch {
@@ -227,8 +228,8 @@ pub fn available() -> bool {
 /// Every sample's outputs `acc[j] += sum_k sign_k * (col_k << shift_k)` over output `j`'s cell
 /// columns `k` (`shift_k = k / polarities`; with two polarities odd `k` are negative), where a
 /// column's value is `sum_t 2^t * level_t` summed over row tiles; returns each sample's
-/// saturated reads in `overs`. `a_n` planes per (sample, row tile) in `batch`; `max_level` is
-/// the tables' largest level. Blocks of columns are taken a few at a time, every sample and
+/// saturated reads in `overs`. `a_n` planes per (sample, row tile) in `batch` (the top one
+/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. Blocks of columns are taken a few at a time, every sample and
 /// row tile each, so their rows stay in the cache for the batch.
 ///
 /// # Safety
@@ -238,7 +239,7 @@ pub fn available() -> bool {
 pub unsafe fn run(
     rows: &RowBits,
     batch: &mut Batch,
-    a_n: usize,
+    (a_n, signed): (usize, bool),
     max_level: u8,
     polarities: usize,
     accs: &mut [Vec<i64>],
@@ -248,8 +249,15 @@ pub unsafe fn run(
     let n_out = rows.ncols / rows.cpw;
     // A row tile's column values are at most `max_level * (2^a_n - 1)` (a 16-bit number);
     // this many tiles' sum still fits 16 bits.
-    let tile_max = u32::from(max_level) * ((1 << a_n) - 1);
-    let sum = Sum { group: byte_group(max_level), tiles: (65535 / tile_max.max(1)) as usize };
+    // A row tile's column value is at most `max_level * (2^a_n - 1)`, a 16-bit number (signed:
+    // `max_level * 2^(a_n - 1)` in magnitude, a signed 16-bit one); this many tiles' sum still
+    // fits.
+    let (tile_max, room) = match signed {
+        false => (u32::from(max_level) * ((1 << a_n) - 1), 65535),
+        true => (u32::from(max_level) << (a_n - 1), 32767),
+    };
+    let sum =
+        Sum { group: byte_group(max_level), tiles: (room / tile_max.max(1)) as usize, signed };
     // Row bits of every row tile for a chunk of blocks: about half a megabyte.
     let per_block = rows.row_tiles * (rows.tile_rows + 1) * 64;
     let chunk = ((512 << 10) / per_block.max(1)).clamp(1, rows.blocks.max(1));
@@ -284,11 +292,12 @@ pub unsafe fn run(
 }
 
 /// How [`x86::block`] sums levels: `group` planes by Horner's rule in bytes, `tiles` row
-/// tiles in 16 bits.
+/// tiles in 16 bits; `signed`: the top plane is negative and the 16-bit sums signed.
 #[derive(Clone, Copy, Debug)]
 struct Sum {
     group: u32,
     tiles: usize,
+    signed: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -299,7 +308,7 @@ mod x86 {
     /// `outs[j] += (vals[j] << shift)`, negated when `neg`: one run of a cell column's
     /// stored columns into their outputs (compiled for AVX-512, 8 outputs a step).
     #[target_feature(enable = "avx512f")]
-    pub(super) fn shift_add(vals: &[u32], shift: u32, neg: bool, outs: &mut [i64]) {
+    pub(super) fn shift_add(vals: &[i32], shift: u32, neg: bool, outs: &mut [i64]) {
         if neg {
             outs.iter_mut().zip(vals).for_each(|(o, v)| *o -= i64::from(*v) << shift);
         } else {
@@ -457,7 +466,7 @@ mod x86 {
         a_n: usize,
         offs: &[u32],
         sum: Sum,
-        out: &mut [u32],
+        out: &mut [i32],
     ) -> u64 {
         let z = _mm512_setzero_si512();
         let c127 = _mm512_set1_epi8(127);
@@ -511,7 +520,9 @@ mod x86 {
                     *g = _mm512_add_epi8(_mm512_add_epi8(*g, *g), level);
                 }
                 in_group += 1;
-                if in_group == sum.group || t == 0 {
+                // A signed input's top plane is a group of its own, subtracted.
+                let neg = sum.signed && t + 1 == a_n;
+                if in_group == sum.group || t == 0 || neg {
                     // The group's lowest plane is `t`: its sum weighs 2^t.
                     let sh = _mm_cvtsi32_si128(t as i32);
                     for (r, g) in g8.iter_mut().enumerate() {
@@ -520,15 +531,20 @@ mod x86 {
                         if t > 0 {
                             (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
                         }
-                        acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
-                        acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
+                        if neg {
+                            acc16[2 * r] = _mm512_sub_epi16(acc16[2 * r], lo);
+                            acc16[2 * r + 1] = _mm512_sub_epi16(acc16[2 * r + 1], hi);
+                        } else {
+                            acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
+                            acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
+                        }
                         *g = z;
                     }
                     in_group = 0;
                 }
             }
             if (rt + 1) % sum.tiles == 0 || rt + 1 == rows.row_tiles {
-                widen(&mut acc16, out, rt < sum.tiles);
+                widen(&mut acc16, out, rt < sum.tiles, sum.signed);
             }
         }
         ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
@@ -536,15 +552,18 @@ mod x86 {
     }
 
     /// `out[c] += acc[c]` (`out[c] = acc[c]` when `first`) for the block's 512 columns (16
-    /// bits each in `acc`); `acc` zeroed.
+    /// bits each in `acc`, signed when `signed`); `acc` zeroed.
     #[target_feature(enable = "avx512f,avx512bw")]
     #[inline]
-    fn widen(acc: &mut [__m512i; 16], out: &mut [u32], first: bool) {
+    fn widen(acc: &mut [__m512i; 16], out: &mut [i32], first: bool, signed: bool) {
         for (a, o) in acc.iter_mut().zip(out.chunks_exact_mut(32)) {
-            let mut lo = _mm512_cvtepu16_epi32(_mm512_castsi512_si256(*a));
-            let mut hi = _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64::<1>(*a));
+            let (a_lo, a_hi) = (_mm512_castsi512_si256(*a), _mm512_extracti64x4_epi64::<1>(*a));
+            let (mut lo, mut hi) = match signed {
+                false => (_mm512_cvtepu16_epi32(a_lo), _mm512_cvtepu16_epi32(a_hi)),
+                true => (_mm512_cvtepi16_epi32(a_lo), _mm512_cvtepi16_epi32(a_hi)),
+            };
             let p = o.as_mut_ptr();
-            // SAFETY: `o` holds 32 u32.
+            // SAFETY: `o` holds 32 i32.
             unsafe {
                 if !first {
                     lo = _mm512_add_epi32(lo, _mm512_loadu_si512(p as *const _));
@@ -656,7 +675,19 @@ mod tests {
             (0..128).filter(|r| (r * 37) % 11 < 4).collect(),
         ];
         let a_n = sets.len();
-        for (row_tiles, cap, thr) in [(1, 15u8, 9), (3, 15, 9), (3, 127, 9), (5, 15, 0)] {
+        // Signed inputs: the top plane drives every row and the others few, so sums are negative;
+        // levels capped at 127 fit two tiles in 16 bits, capped at 40 six, and 13 tiles would
+        // pass -32768 without widening in between.
+        let configs = [
+            (1, 15u8, 9, false),
+            (3, 15, 9, false),
+            (3, 127, 9, false),
+            (5, 15, 0, false),
+            (3, 15, 9, true),
+            (3, 127, 9, true),
+            (13, 40, 9, true),
+        ];
+        for (row_tiles, cap, thr, signed) in configs {
             let mut planes = vec![0u64; row_tiles * ncols * words];
             for (rt, c, r) in (0..row_tiles).flat_map(|rt| {
                 (0..ncols).flat_map(move |c| (0..tile_rows).map(move |r| (rt, c, r)))
@@ -668,8 +699,10 @@ mod tests {
             let rows = RowBits::from_columns(&planes, tile_rows, row_tiles, (ncols, cpw), words);
             let table: Vec<u8> = (0..128u8).map(|n| n.min(cap)).collect();
             // Two samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`.
-            let set = |s: usize, rt: usize, t: usize| match thr {
-                0 => &sets[6],
+            let set = |s: usize, rt: usize, t: usize| match (thr, signed) {
+                (0, _) => &sets[6],
+                (_, true) if t == a_n - 1 => &sets[6],
+                (_, true) => &sets[(t + s + rt) % 4],
                 _ => &sets[(t + s + rt) % a_n],
             };
             let mut batch = Batch::default();
@@ -689,7 +722,8 @@ mod tests {
                     for (rt, t) in (0..row_tiles).flat_map(|rt| (0..a_n).map(move |t| (rt, t))) {
                         let n = set(s, rt, t).iter().filter(|r| cell(rt, **r as usize, c)).count();
                         *over += u64::from(n as i64 > thr);
-                        *v += i64::from(n.min(127).min(cap as usize) as u8) << t;
+                        let level = i64::from(n.min(127).min(cap as usize) as u8) << t;
+                        *v += if signed && t == a_n - 1 { -level } else { level };
                     }
                 }
             }
@@ -697,7 +731,8 @@ mod tests {
                 let mut accs = vec![vec![0i64; ncols / cpw]; 2];
                 let mut overs = vec![0u64; 2];
                 // SAFETY: checked `available`; 8 planes; levels up to `cap`; built for `rows`.
-                unsafe { run(&rows, &mut batch, a_n, cap, polarities, &mut accs, &mut overs) };
+                let inputs = (a_n, signed);
+                unsafe { run(&rows, &mut batch, inputs, cap, polarities, &mut accs, &mut overs) };
                 for (s, acc) in accs.iter().enumerate() {
                     for (j, got) in acc.iter().enumerate() {
                         let want: i64 = (0..cpw)
@@ -710,7 +745,8 @@ mod tests {
                                 }
                             })
                             .sum();
-                        let at = format!("{row_tiles} tiles, cap {cap}, sample {s}, output {j}");
+                        let at =
+                            format!("{row_tiles} tiles, cap {cap}, signed {signed}, output {j}");
                         assert_eq!(*got, want, "{at}, {polarities} polarities");
                     }
                 }

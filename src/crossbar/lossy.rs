@@ -27,9 +27,8 @@ const TOLERANCE: f64 = 1.0 / (1u64 << 20) as f64;
 /// whichever is more, and 16 to 256 rows: at 256 rows of h = 1024 its 4 MB were the compile's
 /// peak, while at h = 4096 fewer rows only read the 17 M weights more often.
 fn row_block(net: &CrossbarNet) -> usize {
-    let widest = net.q.layers.iter().map(|l| l.n_in.max(l.n_out)).max().unwrap_or(1);
     let weights: usize = net.q.layers.iter().map(|l| l.n_in * l.n_out).sum();
-    (weights.max(1 << 20) / (16 * widest.max(1))).clamp(16, 256)
+    (weights.max(1 << 20) / (16 * net.q.widest().max(1))).clamp(16, 256)
 }
 
 /// Clipped activations per stage (`input`, then each hidden layer's output) and how many

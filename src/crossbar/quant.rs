@@ -290,6 +290,11 @@ pub struct QuantizedMlp {
 }
 
 impl QuantizedMlp {
+    /// The widest layer's inputs or outputs: what a row's activations take at most.
+    pub fn widest(&self) -> usize {
+        self.layers.iter().map(|l| l.n_in.max(l.n_out)).max().unwrap_or(1)
+    }
+
     /// Runs one sample with a pluggable matrix-vector product (`layer index, input codes ->
     /// sum_i x_i w[j,i]`): the exact integer reference, or the crossbar simulator.
     pub fn run_with(&self, x: &[f32], matvec: impl FnMut(usize, &[i64]) -> Vec<i64>) -> Vec<f32> {

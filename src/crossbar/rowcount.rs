@@ -39,7 +39,7 @@ pub struct RowBits {
     /// Cell columns per output (`ncols / cpw` outputs).
     cpw: usize,
     blocks: usize,
-    /// Index `((b * row_tiles + rt) * (tile_rows + 1) + r) * 8 + q`.
+    /// Row `r` of row tile `rt`'s block `b` at `(b * row_tiles + rt) * (tile_rows + 1) + r`.
     bits: Vec<Line>,
 }
 
@@ -229,8 +229,9 @@ pub fn available() -> bool {
 /// columns `k` (`shift_k = k / polarities`; with two polarities odd `k` are negative), where a
 /// column's value is `sum_t 2^t * level_t` summed over row tiles; returns each sample's
 /// saturated reads in `overs`. `a_n` planes per (sample, row tile) in `batch` (the top one
-/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. Blocks of columns are taken a few at a time, every sample and
-/// row tile each, so their rows stay in the cache for the batch.
+/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. Blocks of
+/// columns are taken a few at a time, every sample and row tile each, so their rows stay in the
+/// cache for the batch.
 ///
 /// # Safety
 /// [`available`] holds; `a_n <= MAX_PLANES`; every plane's table holds levels of at most
@@ -247,8 +248,6 @@ pub unsafe fn run(
 ) {
     assert!(a_n <= MAX_PLANES && batch.planes.len() == accs.len() * rows.row_tiles * a_n);
     let n_out = rows.ncols / rows.cpw;
-    // A row tile's column values are at most `max_level * (2^a_n - 1)` (a 16-bit number);
-    // this many tiles' sum still fits 16 bits.
     // A row tile's column value is at most `max_level * (2^a_n - 1)`, a 16-bit number (signed:
     // `max_level * 2^(a_n - 1)` in magnitude, a signed 16-bit one); this many tiles' sum still
     // fits.

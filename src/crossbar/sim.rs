@@ -513,8 +513,8 @@ impl CrossbarNet {
         } else if (0..self.maps.len())
             .all(|l| self.programmed[l].kernel.is_some() || self.byte_readout(l).is_some())
         {
-            let widest = self.q.layers.iter().map(|l| l.n_in.max(l.n_out)).max().unwrap_or(1);
-            (BYTE_BATCH_BYTES / (24 * widest.max(1))).clamp(CELL_BATCH_ROWS, BYTE_BATCH_MAX)
+            (BYTE_BATCH_BYTES / (24 * self.q.widest().max(1)))
+                .clamp(CELL_BATCH_ROWS, BYTE_BATCH_MAX)
         } else {
             CELL_BATCH_ROWS
         }

@@ -142,17 +142,21 @@ mod x86 {
 mod tests {
     use super::*;
 
-    /// The 64-bit fast path of `apply` rounds exactly as the 128-bit definition, including
-    /// ties, negative accumulators and products near the i64 limits.
-    #[test]
-    fn apply_equals_the_128_bit_rounding() {
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
+    /// A xorshift64 stream from `seed`: the tests' reproducible random numbers.
+    fn xorshift(mut r: u64) -> impl FnMut() -> u64 {
+        move || {
             r ^= r << 13;
             r ^= r >> 7;
             r ^= r << 17;
             r
-        };
+        }
+    }
+
+    /// The 64-bit fast path of `apply` rounds exactly as the 128-bit definition, including
+    /// ties, negative accumulators and products near the i64 limits.
+    #[test]
+    fn apply_equals_the_128_bit_rounding() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         let edges = [0i64, 1, -1, 2, -2, 3, -3, i64::MAX, i64::MIN, 1 << 32, -(1 << 32)];
         for _ in 0..20_000 {
             let mut q = Requant { multiplier: (next() >> 33) as i32, shift: (next() % 64) as u32 };
@@ -177,13 +181,7 @@ mod tests {
     /// lanes that fall back (large accumulators, shifts out of range, a partial chunk).
     #[test]
     fn apply_clamped_equals_apply_one_by_one() {
-        let mut r = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         for case in 0..400 {
             let n = (next() % 40) as usize;
             let rq: Vec<Requant> = (0..n)

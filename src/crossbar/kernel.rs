@@ -26,6 +26,9 @@ use std::sync::{Arc, Mutex};
 /// Tables larger than this many entries are not built; conversions then use the thresholds.
 const MAX_TABLE: i64 = 1 << 20;
 
+/// Bytes per driven count in [`Tables::bytes`].
+const BYTE_TABLE: usize = 256;
+
 /// ADC transfer tables a kernel keeps (calibration's and the chip's, with room to spare).
 const TABLES_KEPT: usize = 4;
 
@@ -237,7 +240,8 @@ struct Tables {
     levels: Vec<i64>,
     /// For 1-bit cells: per driven-row count `d`, 128 bytes `s -> levels[d * base + step * s]`
     /// for the popcount `s` (`s <= d`; `s = 128` reads entry 127, which is only built when
-    /// both agree). `None` when a level exceeds a byte or 128 and 127 differ.
+    /// both agree), twice ([`BYTE_TABLE`] bytes: the row kernel reads them rotated). `None`
+    /// when a level exceeds a byte or 128 and 127 differ.
     bytes: Option<Vec<u8>>,
     /// The largest level in `bytes`.
     max_byte: u8,
@@ -249,12 +253,12 @@ struct Tables {
 
 /// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
 fn byte_tables(levels: &[i64], tile_rows: usize, base: i64, step: i64) -> Option<Vec<u8>> {
-    let mut out = vec![0u8; (tile_rows + 1) * 128];
-    for d in 0..=tile_rows {
+    let mut out = vec![0u8; (tile_rows + 1) * BYTE_TABLE];
+    for (d, table) in out.chunks_exact_mut(BYTE_TABLE).enumerate() {
         let at = |s: usize| levels.get((d as i64 * base + step * s as i64) as usize).copied();
         for s in 0..128 {
-            let v = at(s.min(d))?;
-            out[d * 128 + s] = u8::try_from(v).ok()?;
+            let v = u8::try_from(at(s.min(d))?).ok()?;
+            (table[s], table[128 + s]) = (v, v);
         }
         if d >= 128 && at(128)? != at(127)? {
             return None;
@@ -406,7 +410,7 @@ impl PlaneKernel {
             for (k, (ws, d)) in xw.chunks(words).zip(driven.iter()).enumerate() {
                 count.driven += (d * arrays[k / a_n]) as u64;
                 let thr = r.over.map_or(i64::MAX, |full| threshold(full, d * self.base, self.step));
-                batch.push(rows, ws, &bytes[*d as usize * 128..], thr);
+                batch.push(rows, ws, &bytes[*d as usize * BYTE_TABLE..], thr);
             }
         }
         let mut overs = vec![0u64; runs.len()];
@@ -709,7 +713,7 @@ impl PlaneKernel {
                 bytes: tables
                     .bytes
                     .as_ref()
-                    .map_or(std::ptr::null(), |b| b[d as usize * 128..].as_ptr()),
+                    .map_or(std::ptr::null(), |b| b[d as usize * BYTE_TABLE..].as_ptr()),
                 thr: tile.over.map_or(i64::MAX, |full| threshold(full, offset, self.step)),
                 hist_min: hist.as_ref().map_or(0, |h| floor_popcount(h.floor, offset, self.step)),
             });
@@ -807,13 +811,10 @@ impl PlaneKernel {
 /// `t` of `chunk[r]`), for `t` in `0..a_n`.
 fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
     #[cfg(target_arch = "x86_64")]
-    if a_n <= 8 && std::arch::is_x86_feature_detected!("avx512bw") {
-        let mut bytes = [0u8; 64];
-        bytes.iter_mut().zip(chunk).for_each(|(o, b)| *o = *b as u8);
-        for t in 0..a_n {
-            // SAFETY: the CPU supports AVX-512BW, checked just above.
-            put(t, unsafe { avx512::bit_plane(&bytes, t as u32) });
-        }
+    if a_n <= 8 && chunk.len() <= 64 && std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: the CPU supports AVX-512BW, checked just above; at most 64 values.
+        let planes = unsafe { avx512::bit_planes(chunk) };
+        planes.into_iter().take(a_n).enumerate().for_each(|(t, w)| put(t, w));
         return;
     }
     transpose_any(chunk, a_n, put)
@@ -1127,12 +1128,21 @@ mod avx512 {
     use super::Plane;
     use std::arch::x86_64::*;
 
-    /// Bit `t` of each of 64 bytes, as a word.
+    /// Bit `t` of the low byte of each of up to 64 values, as word `t` (bit `i` from value
+    /// `i`).
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) fn bit_plane(bytes: &[u8; 64], t: u32) -> u64 {
-        // SAFETY: 64 bytes are read from a 64-byte array.
-        let v = unsafe { _mm512_loadu_si512(bytes.as_ptr() as *const _) };
-        _mm512_test_epi8_mask(v, _mm512_set1_epi8((1u8 << t) as i8))
+    pub(super) fn bit_planes(values: &[u64]) -> [u64; 8] {
+        let mut v = _mm512_setzero_si512();
+        for (i, part) in values.chunks(8).take(8).enumerate() {
+            let m = (0xFFu16 >> (8 - part.len())) as __mmask8;
+            // SAFETY: the mask reads `part.len()` values of `part`.
+            let q = unsafe { _mm512_maskz_loadu_epi64(m, part.as_ptr() as *const _) };
+            // Their low bytes into bytes `8 i ..`.
+            let bytes = _mm512_castsi128_si512(_mm512_cvtepi64_epi8(q));
+            let at = _mm512_maskz_broadcastq_epi64(1 << i, _mm512_castsi512_si128(bytes));
+            v = _mm512_or_si512(v, at);
+        }
+        std::array::from_fn(|t| _mm512_test_epi8_mask(v, _mm512_set1_epi8((1u8 << t) as i8)))
     }
 
     /// The layout [`planes_i8`] fills.
@@ -1586,7 +1596,7 @@ mod tests {
     #[test]
     fn transpose_equals_the_portable_loop() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
-        for (len, a_n) in [(64, 8), (1, 1), (37, 5), (64, 3), (10, 16)] {
+        for (len, a_n) in [(64, 8), (1, 1), (37, 5), (64, 3), (10, 16), (8, 8), (57, 7)] {
             let chunk: Vec<u64> = words(&mut seed, len).iter().map(|w| w & 0xFFFF).collect();
             let (mut fast, mut slow) = (vec![0u64; a_n], vec![0u64; a_n]);
             transpose(&chunk, a_n, |t, w| fast[t] = w);

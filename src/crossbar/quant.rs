@@ -310,7 +310,7 @@ impl QuantizedMlp {
     ) -> Vec<i64> {
         let mut codes = codes.to_vec();
         for l in 0..self.tails.len() {
-            match self.layer_tail(l, &matvec(l, &codes)) {
+            match self.layer_tail(l, matvec(l, &codes)) {
                 Ok(next) => codes = next,
                 Err(acc) => return acc,
             }
@@ -321,9 +321,10 @@ impl QuantizedMlp {
     /// Layer `l`'s integer tail on its product `mv`: the bias, then the requantization to the
     /// next layer's codes (`Ok`); `Err` holds the accumulators of a layer without one (the
     /// last). [`QuantizedMlp::run_codes_with`] is these steps in order.
-    pub fn layer_tail(&self, l: usize, mv: &[i64]) -> Result<Vec<i64>, Vec<i64>> {
+    pub fn layer_tail(&self, l: usize, mut acc: Vec<i64>) -> Result<Vec<i64>, Vec<i64>> {
         let tail = &self.tails[l];
-        let mut acc: Vec<i64> = mv.iter().zip(&tail.bias).map(|(a, b)| a + b).collect();
+        acc.truncate(tail.bias.len());
+        acc.iter_mut().zip(&tail.bias).for_each(|(a, b)| *a += b);
         match &tail.requant {
             Some(LayerRequant { requant, lo, hi }) => {
                 crate::ir::requant::apply_clamped(requant, &mut acc, *lo, *hi);

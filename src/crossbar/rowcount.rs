@@ -13,10 +13,21 @@
 //! their own, the 16-bit sums then read as signed. Every step is an integer operation, so the
 //! column values equal the column kernel's bit for bit; the tests compare the two.
 //!
+//! Saturated reads (popcount above the plane's threshold `thr`) are counted without comparing
+//! bytes: the carry-save counters start from `127 - thr`, so bit 7 of the count is set exactly
+//! for them (one `VPOPCNTQ` per plane), and the table is read rotated by `thr + 1` (its index
+//! is the count's low 7 bits). Planes driving all 128 rows of a tile, whose counts need bit 7,
+//! start from 0 and compare bytes.
+//!
+//! The batch's samples take each block's row tiles in turn, so a tile's rows (8 KB) are read
+//! from memory once for all of them; each sample's 16-bit sums wait in memory between tiles.
+//!
 //! Why the columns of a block are stored permuted: the transpose leaves the counts of 8-column
 //! group `m` of the register (bytes `m` of the eight bit-sliced counters) in output register
-//! `R` and lane `(l, q)` where `m = 16 l + 2 R + q`; storing natural group `8 R + 2 l + q` at
-//! byte `m` makes output register `R` hold columns `64 R ..` in order.
+//! `R` and lane `(l, q)` where `m = 16 l + 2 R + q`. The 16-bit sums take a register's even
+//! bytes and its odd bytes apart (a mask and a shift, no shuffle), so output register `R`'s
+//! byte `k` holds column `64 R + k / 2` for even `k` and `64 R + 32 + k / 2` for odd `k`:
+//! the two 16-bit registers then hold columns `64 R ..` and `64 R + 32 ..` in order.
 
 /// Columns per block: one cell row of one block is one 512-bit register.
 pub const BLOCK: usize = 512;
@@ -52,16 +63,32 @@ struct Line([u64; 8]);
 
 /// Where column `c` of a block (`c < 512`) is stored in the block's register.
 pub fn stored_bit(c: usize) -> usize {
-    let (g, i) = (c / 8, c % 8);
-    let (r, l, q) = (g / 8, (g % 8) / 2, g % 2);
-    8 * (16 * l + 2 * r + q) + i
+    let (r, j) = (c / 64, c % 64);
+    // Output register `r` of the transpose holds columns `64 r + j` at byte `k`: the first
+    // 32 at the even bytes, the others at the odd ones (the 16-bit sums split them so).
+    let k = if j < 32 { 2 * j } else { 2 * (j - 32) + 1 };
+    16 * (8 * (k / 16) + r) + k % 16
+}
+
+/// Bits `0..32` of `x` to the even bits, bits `32..64` to the odd ones (the order
+/// [`stored_bit`] gives a register's 64 columns).
+fn interleave(x: u64) -> u64 {
+    let spread = |mut v: u64| {
+        v &= 0xFFFF_FFFF;
+        v = (v | (v << 16)) & 0x0000_FFFF_0000_FFFF;
+        v = (v | (v << 8)) & 0x00FF_00FF_00FF_00FF;
+        v = (v | (v << 4)) & 0x0F0F_0F0F_0F0F_0F0F;
+        v = (v | (v << 2)) & 0x3333_3333_3333_3333;
+        (v | (v << 1)) & 0x5555_5555_5555_5555
+    };
+    spread(x) | (spread(x >> 32) << 1)
 }
 
 impl RowBits {
     /// The row layout of column-major 1-bit planes `planes[(rt * ncols + c) * words + w]`
     /// (bit `i` of word `w` is row `64 w + i` of the tile), `words <= 2`, `cpw` columns per
-    /// output. 64 stored columns by 64 rows at a time: a bit-matrix transpose, then each row's
-    /// 64 columns are four 16-column pieces at their stored places.
+    /// output. 64 columns by 64 rows at a time: a bit-matrix transpose, then each row's 64
+    /// columns interleaved and put as four 16-column pieces at their stored places.
     pub fn from_columns(
         planes: &[u64],
         tile_rows: usize,
@@ -95,6 +122,7 @@ impl RowBits {
                         }
                         let at = (b * row_tiles + rt) * (tile_rows + 1) + r;
                         // 16-column piece `l` of register `reg` goes to u16 slot `reg + 8 l`.
+                        let row = interleave(*row);
                         for l in 0..4 {
                             let piece = (row >> (16 * l)) & 0xFFFF;
                             let slot = reg + 8 * l;
@@ -120,8 +148,8 @@ impl RowBits {
     }
 
     /// Where row `r`'s register starts in its tile's block, in words.
-    fn row_offset(&self, r: usize) -> u32 {
-        (r * 8) as u32
+    fn row_offset(&self, r: usize) -> u16 {
+        (r * 8) as u16
     }
 
     /// Whether logical column `c` of row `r` of row tile `rt` holds a set cell (for tests).
@@ -160,8 +188,11 @@ pub struct PlaneRead {
     len: u32,
     /// Rows driven.
     driven: u32,
-    /// The 128-entry ADC byte table for this driven count (popcount to level).
+    /// The 128-entry ADC byte table for this driven count, read at `(off + popcount) % 128`.
     table: *const u8,
+    /// What the counters start from: `127 - thr` when reads can saturate (then bit 7 of
+    /// `off + popcount` marks the saturated ones), else 0.
+    off: u8,
     /// Popcounts above this are saturated reads (`i64::MAX`: not counted; `< 0`: all are).
     thr: i64,
 }
@@ -171,9 +202,13 @@ pub struct PlaneRead {
 #[derive(Default, Debug)]
 pub struct Batch {
     planes: Vec<PlaneRead>,
-    offs: Vec<u32>,
-    /// [`run`]'s column values of a chunk of blocks (kept to reuse its allocation).
+    offs: Vec<u16>,
+    /// [`run`]'s column values of a block for every sample, and its outputs while they fit
+    /// `i32` (kept to reuse their allocations).
     acc: Vec<i32>,
+    out32: Vec<i32>,
+    /// Every sample's 16-bit column sums between row tiles (16 registers a sample).
+    state: Vec<Line>,
 }
 
 impl Batch {
@@ -184,7 +219,11 @@ impl Batch {
     }
 
     /// Appends the next plane: rows `words` drives (bit `i` of word `w` is row `64 w + i`),
-    /// its ADC byte table `table` (128 levels for its driven count) and saturation threshold.
+    /// its ADC byte table `table` (the 128 levels for its driven count, twice) and saturation
+    /// threshold. When some but not all reads can saturate and fewer than 128 rows are driven,
+    /// the counts start from `off = 127 - thr`: `off + popcount` reaches 128 exactly when the
+    /// read saturates, and the table is read from entry `thr + 1`, so that its entry
+    /// `(off + popcount) % 128` is the popcount's.
     #[cfg(target_arch = "x86_64")]
     pub fn push(&mut self, rows: &RowBits, words: &[u64], table: &[u8], thr: i64) {
         let start = self.offs.len();
@@ -196,9 +235,15 @@ impl Batch {
         let len = driven.next_multiple_of(8);
         // SAFETY: `row_offsets` wrote `driven` offsets and then 8 more (`zero`).
         unsafe { self.offs.set_len(start + len) };
+        assert!(table.len() >= 256, "an ADC byte table holds 128 levels twice");
+        let (table, off) = match thr {
+            0..=126 if driven < 128 && thr < driven as i64 => {
+                (table[thr as usize + 1..].as_ptr(), (127 - thr) as u8)
+            }
+            _ => (table.as_ptr(), 0),
+        };
         let (start, driven, len) = (start as u32, driven as u32, len as u32);
-        assert!(table.len() >= 128, "an ADC byte table holds 128 levels");
-        self.planes.push(PlaneRead { start, len, driven, table: table.as_ptr(), thr });
+        self.planes.push(PlaneRead { start, len, driven, table, off, thr });
     }
 }
 
@@ -218,6 +263,8 @@ pub fn available() -> bool {
         is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vbmi")
+            && is_x86_feature_detected!("avx512vbmi2")
+            && is_x86_feature_detected!("avx512vpopcntdq")
             && is_x86_feature_detected!("gfni")
             && is_x86_feature_detected!("popcnt")
     }
@@ -229,9 +276,9 @@ pub fn available() -> bool {
 /// columns `k` (`shift_k = k / polarities`; with two polarities odd `k` are negative), where a
 /// column's value is `sum_t 2^t * level_t` summed over row tiles; returns each sample's
 /// saturated reads in `overs`. `a_n` planes per (sample, row tile) in `batch` (the top one
-/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. Blocks of
-/// columns are taken a few at a time, every sample and row tile each, so their rows stay in the
-/// cache for the batch.
+/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. A block's
+/// row tiles are taken one at a time, every sample's planes each, so the tile's rows (8 KB)
+/// stay in the first-level cache for the batch.
 ///
 /// # Safety
 /// [`available`] holds; `a_n <= MAX_PLANES`; every plane's table holds levels of at most
@@ -257,37 +304,50 @@ pub unsafe fn run(
     };
     let sum =
         Sum { group: byte_group(max_level), tiles: (room / tile_max.max(1)) as usize, signed };
-    // Row bits of every row tile for a chunk of blocks: about half a megabyte.
-    let per_block = rows.row_tiles * (rows.tile_rows + 1) * 64;
-    let chunk = ((512 << 10) / per_block.max(1)).clamp(1, rows.blocks.max(1));
+    let samples = accs.len();
     let mut acc32 = std::mem::take(&mut batch.acc);
-    acc32.resize(chunk * BLOCK, 0);
-    let per_sample = rows.row_tiles * a_n;
-    for b0 in (0..rows.blocks).step_by(chunk) {
-        let b1 = (b0 + chunk).min(rows.blocks);
-        for (s, (out, over)) in accs.iter_mut().zip(overs.iter_mut()).enumerate() {
-            let planes = &batch.planes[s * per_sample..(s + 1) * per_sample];
-            // Every block's first widening stores its columns: no zeroing needed.
-            let acc = &mut acc32[..(b1 - b0) * BLOCK];
-            for (b, out) in (b0..b1).zip(acc.chunks_exact_mut(BLOCK)) {
-                // SAFETY: as this function's caller promises; `b < blocks`.
-                *over += unsafe { x86::block(rows, b, planes, a_n, &batch.offs, sum, out) };
-            }
+    acc32.resize(samples * BLOCK, 0);
+    let mut state = std::mem::take(&mut batch.state);
+    state.resize(samples * 16, Line::default());
+    // Outputs summed in `i32` (twice the lanes of `i64`) when no sum of shifted columns can
+    // overflow it, then added to `accs`.
+    let col_max = u64::from(tile_max) * rows.row_tiles as u64;
+    let out_max: u64 = (0..rows.cpw).map(|k| col_max << (k / polarities)).sum();
+    let narrow = out_max <= i32::MAX as u64;
+    let mut out32 = std::mem::take(&mut batch.out32);
+    out32.clear();
+    out32.resize(if narrow { samples * n_out } else { 0 }, 0);
+    for b in 0..rows.blocks {
+        // SAFETY: as this function's caller promises; `b < blocks`; room for every sample.
+        unsafe { x86::block(rows, b, batch, (a_n, sum), &mut acc32, &mut state, overs) };
+        for (s, (out, acc)) in accs.iter_mut().zip(acc32.chunks_exact(BLOCK)).enumerate() {
             // Runs of stored columns of one cell column `k`: outputs `j0..` in order.
-            let (mut c, c1) = (b0 * BLOCK, (b1 * BLOCK).min(rows.ncols));
+            let (mut c, c1) = (b * BLOCK, ((b + 1) * BLOCK).min(rows.ncols));
             while c < c1 {
                 let (k, j0) = (c / n_out, c % n_out);
                 let n = (n_out - j0).min(c1 - c);
-                let vals = &acc[c - b0 * BLOCK..c - b0 * BLOCK + n];
+                let vals = &acc[c - b * BLOCK..c - b * BLOCK + n];
                 let shift = (k / polarities) as u32;
                 let neg = polarities == 2 && k % 2 == 1;
                 // SAFETY: `available` holds (AVX-512F).
-                unsafe { x86::shift_add(vals, shift, neg, &mut out[j0..j0 + n]) };
+                unsafe {
+                    match narrow {
+                        true => x86::shift_add(vals, shift, neg, &mut out32[s * n_out + j0..][..n]),
+                        false => x86::shift_add(vals, shift, neg, &mut out[j0..j0 + n]),
+                    }
+                }
                 c += n;
             }
         }
     }
+    if narrow {
+        for (out, o32) in accs.iter_mut().zip(out32.chunks_exact(n_out.max(1))) {
+            out.iter_mut().zip(o32).for_each(|(o, v)| *o += i64::from(*v));
+        }
+    }
     batch.acc = acc32;
+    batch.out32 = out32;
+    batch.state = state;
 }
 
 /// How [`x86::block`] sums levels: `group` planes by Horner's rule in bytes, `tiles` row
@@ -301,46 +361,68 @@ struct Sum {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{PlaneRead, RowBits, Sum, BLOCK};
+    use super::{Batch, Line, PlaneRead, RowBits, Sum};
     use std::arch::x86_64::*;
 
+    /// `OFF_BITS[v][k]`: bit `k` of `v` as a lane mask (0 or all ones).
+    static OFF_BITS: [[i64; 8]; 128] = {
+        let mut t = [[0i64; 8]; 128];
+        let mut v = 0;
+        while v < 128 {
+            let mut k = 0;
+            while k < 8 {
+                t[v][k] = -(((v >> k) & 1) as i64);
+                k += 1;
+            }
+            v += 1;
+        }
+        t
+    };
+
     /// `outs[j] += (vals[j] << shift)`, negated when `neg`: one run of a cell column's
-    /// stored columns into their outputs (compiled for AVX-512, 8 outputs a step).
+    /// stored columns into their outputs (compiled for AVX-512: 16 outputs a step in `i32`,
+    /// 8 in `i64`).
     #[target_feature(enable = "avx512f")]
-    pub(super) fn shift_add(vals: &[i32], shift: u32, neg: bool, outs: &mut [i64]) {
+    pub(super) fn shift_add<T>(vals: &[i32], shift: u32, neg: bool, outs: &mut [T])
+    where
+        T: Copy + From<i32> + std::ops::Shl<u32, Output = T> + std::ops::AddAssign,
+        T: std::ops::SubAssign,
+    {
         if neg {
-            outs.iter_mut().zip(vals).for_each(|(o, v)| *o -= i64::from(*v) << shift);
+            outs.iter_mut().zip(vals).for_each(|(o, v)| *o -= T::from(*v) << shift);
         } else {
-            outs.iter_mut().zip(vals).for_each(|(o, v)| *o += i64::from(*v) << shift);
+            outs.iter_mut().zip(vals).for_each(|(o, v)| *o += T::from(*v) << shift);
         }
     }
 
     /// The offsets (`8 r`, in words) of the rows `words` drives, written from `dst` in row
-    /// order, and eight offsets `zero` after them; returns how many rows. Sixteen rows a
+    /// order, and eight offsets `zero` after them; returns how many rows. Thirty-two rows a
     /// step: a compress of their offsets by the word's bits.
     ///
     /// # Safety
     /// `dst` has room for `64 * words.len() + 8` offsets.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn row_offsets(words: &[u64], zero: u32, dst: *mut u32) -> usize {
-        let lanes =
-            _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+    pub(super) unsafe fn row_offsets(words: &[u64], zero: u16, dst: *mut u16) -> usize {
+        let lanes = _mm512_set_epi16(
+            248, 240, 232, 224, 216, 208, 200, 192, 184, 176, 168, 160, 152, 144, 136, 128, 120,
+            112, 104, 96, 88, 80, 72, 64, 56, 48, 40, 32, 24, 16, 8, 0,
+        );
         let mut n = 0;
         for (w, word) in words.iter().enumerate() {
-            for q in 0..4 {
-                let m = (word >> (16 * q)) as u16;
+            for q in 0..2 {
+                let m = (word >> (32 * q)) as u32;
                 if m == 0 {
                     continue;
                 }
-                let at = _mm512_set1_epi32((8 * (64 * w + 16 * q)) as i32);
-                let v = _mm512_maskz_compress_epi32(m, _mm512_add_epi32(lanes, at));
-                // SAFETY: `n + 16 <= 64 * words.len()`, inside the caller's room.
+                let at = _mm512_set1_epi16((8 * (64 * w + 32 * q)) as i16);
+                let v = _mm512_maskz_compress_epi16(m, _mm512_add_epi16(lanes, at));
+                // SAFETY: `n + 32 <= 64 * words.len()`, inside the caller's room.
                 unsafe { _mm512_storeu_si512(dst.add(n) as *mut _, v) };
                 n += m.count_ones() as usize;
             }
         }
         // SAFETY: `n + 8` is inside the caller's room.
-        unsafe { _mm256_storeu_si256(dst.add(n) as *mut _, _mm256_set1_epi32(zero as i32)) };
+        unsafe { _mm_storeu_si128(dst.add(n) as *mut _, _mm_set1_epi16(zero as i16)) };
         n
     }
 
@@ -351,8 +433,8 @@ mod x86 {
         (_mm512_ternarylogic_epi64::<0x96>(a, b, c), _mm512_ternarylogic_epi64::<0xE8>(a, b, c))
     }
 
-    /// Bit `k` (`out[k]`) of each column's count of set cells over the rows at `offs` (a
-    /// multiple of 8 of them; row registers at `base + off`). Eight rows at a time go through
+    /// Bit `k` (`out[k]`) of `off` plus each column's count of set cells over the rows at
+    /// `offs` (a multiple of 8 of them; row registers at `base + offs[i]`). Eight rows at a time go through
     /// a carry-save tree into the ones, twos and fours (seven full adders); its eights pend
     /// one per level above and two pending carries meet a level's bits in another full adder
     /// (a binary counter of the groups decides which): about two logic instructions a row.
@@ -361,12 +443,14 @@ mod x86 {
     /// Every `base + offs[i]` points at 64 readable bytes.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn count_rows(base: *const u64, offs: &[u32]) -> [__m512i; 8] {
+    unsafe fn count_rows(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 8] {
         let z = _mm512_setzero_si512();
         // SAFETY: as the caller promises.
-        let load = |o: u32| unsafe { _mm512_loadu_si512(base.add(o as usize) as *const _) };
+        let load = |o: u16| unsafe { _mm512_loadu_si512(base.add(o as usize) as *const _) };
+        // Bit `k` of `off` in every lane (broadcasts from memory: loads, not vector work).
+        let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3, mut l4, mut l5, mut l6, mut l7) =
-            (z, z, z, z, z, z, z, z);
+            (init(0), init(1), init(2), init(3), init(4), init(5), init(6), init(7));
         let (mut p3, mut p4, mut p5, mut p6, mut p7) = (z, z, z, z, z);
         let groups = offs.len() / 8;
         for (i, r) in offs.chunks_exact(8).enumerate() {
@@ -409,7 +493,8 @@ mod x86 {
         let (s4, c) = csa(l4, pend(4, p4), c);
         let (s5, c) = csa(l5, pend(5, p5), c);
         let (s6, c) = csa(l6, pend(6, p6), c);
-        // At most 128 rows: the count's top bit is bit 7, and nothing carries out of it.
+        // At most 128 rows from 0, or at most 127 from at most 127: the count's top bit is
+        // bit 7, and nothing carries out of it.
         l7 = _mm512_ternarylogic_epi64::<0x96>(l7, pend(7, p7), c);
         [l0, l1, l2, l3, s4, s5, s6, l7]
     }
@@ -451,103 +536,147 @@ mod x86 {
         out
     }
 
-    /// One block of 512 columns of one sample over its row tiles and planes (`a_n` per row
-    /// tile): each column's `sum_t 2^t * level_t` added to `out`; returns the saturated reads
-    /// among the block's columns.
+    /// One block of 512 columns of every sample over its row tiles and planes (`a_n` per
+    /// sample and row tile): each column's `sum_t 2^t * level_t` summed over the row tiles into
+    /// `out` (`BLOCK` values a sample); adds each sample's saturated reads to `overs`. A tile's
+    /// rows are read by every sample in turn, each sample's 16-bit sums kept in `state`.
     ///
     /// # Safety
-    /// As [`super::run`]; `b < rows.blocks`; `planes` holds the sample's planes.
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,gfni,popcnt")]
+    /// As [`super::run`]; `b < rows.blocks`; `out` holds `BLOCK` values and `state` 16
+    /// registers for each of the `overs.len()` samples whose planes `batch` holds.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,gfni,popcnt")]
     pub(super) unsafe fn block(
         rows: &RowBits,
         b: usize,
-        planes: &[PlaneRead],
-        a_n: usize,
-        offs: &[u32],
-        sum: Sum,
+        batch: &Batch,
+        (a_n, sum): (usize, Sum),
         out: &mut [i32],
+        state: &mut [Line],
+        overs: &mut [u64],
+    ) {
+        let z = _mm512_setzero_si512();
+        let valid = (rows.ncols - b * super::BLOCK).min(super::BLOCK);
+        let per_sample = rows.row_tiles * a_n;
+        for rt in 0..rows.row_tiles {
+            let base = rows.tile(rt, b).as_ptr() as *const u64;
+            let first = rt < sum.tiles;
+            let widen_now = (rt + 1) % sum.tiles == 0 || rt + 1 == rows.row_tiles;
+            for (s, over) in overs.iter_mut().enumerate() {
+                let at = s * per_sample + rt * a_n;
+                let planes = &batch.planes[at..at + a_n];
+                let st = state[16 * s..16 * s + 16].as_mut_ptr() as *mut __m512i;
+                // The tile's first in a widening starts from zero sums.
+                let mut acc16 = [z; 16];
+                if rt % sum.tiles != 0 {
+                    // SAFETY: 16 registers of this sample's state.
+                    acc16 = std::array::from_fn(|r| unsafe {
+                        _mm512_load_si512(st.add(r) as *const _)
+                    });
+                }
+                *over += tile(base, planes, &batch.offs, sum, valid, &mut acc16);
+                if widen_now {
+                    let out = &mut out[s * super::BLOCK..(s + 1) * super::BLOCK];
+                    widen(&mut acc16, out, first, sum.signed);
+                } else {
+                    for (r, a) in acc16.iter().enumerate() {
+                        // SAFETY: as above.
+                        unsafe { _mm512_store_si512(st.add(r) as *mut _, *a) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// One row tile of one block for one sample: its `planes`' levels added to the 16-bit
+    /// sums `acc16` (register `2 r` columns `64 r ..`, `2 r + 1` columns `64 r + 32 ..`);
+    /// returns the saturated reads among the block's `valid` columns.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,gfni,popcnt")]
+    #[inline]
+    unsafe fn tile(
+        base: *const u64,
+        planes: &[PlaneRead],
+        offs: &[u16],
+        sum: Sum,
+        valid: usize,
+        acc16: &mut [__m512i; 16],
     ) -> u64 {
         let z = _mm512_setzero_si512();
         let c127 = _mm512_set1_epi8(127);
-        let valid = (rows.ncols - b * BLOCK).min(BLOCK);
-        let lanes: [__mmask64; 8] = std::array::from_fn(|r| {
-            let n = valid.saturating_sub(64 * r).min(64);
-            if n == 64 {
-                !0
-            } else {
-                (1u64 << n) - 1
-            }
-        });
-        // Saturated reads: whole planes counted in `over`, others a byte lane each (up to 8 a
-        // plane) in `ov`, summed into `ov_sum` before a lane can overflow.
+        let ff = _mm512_set1_epi16(0xFF);
+        let a_n = planes.len();
+        // Saturated reads: whole planes counted in `over`, counts started from `127 - thr` by
+        // their bit 7 in `flags` (64-bit lanes), full tiles' a byte lane each (up to 8 a plane)
+        // in `ov`. Columns past `valid` hold no cells: their counts, `off` or 0, are never
+        // saturated.
         let mut over = 0u64;
-        let (mut ov, mut ov_sum, mut ov_planes) = (z, z, 0u32);
-        let mut acc16 = [z; 16];
-        for (rt, tile_planes) in planes.chunks_exact(a_n).enumerate() {
-            let base = rows.tile(rt, b).as_ptr() as *const u64;
-            let mut g8 = [z; 8];
-            let mut in_group = 0u32;
-            for (t, p) in tile_planes.iter().enumerate().rev() {
-                let offs = &offs[p.start as usize..(p.start + p.len) as usize];
-                let counts = to_bytes(count_rows(base, offs));
-                // SAFETY: 128 table bytes (`Batch::push` checked).
-                let (t0, t1) = unsafe {
-                    (
-                        _mm512_loadu_si512(p.table as *const _),
-                        _mm512_loadu_si512(p.table.add(64) as *const _),
-                    )
-                };
-                let clamp = p.driven >= 128;
-                // Reads can saturate only when the threshold is below the driven rows.
-                if p.thr < 0 {
-                    over += valid as u64;
-                } else if p.thr < i64::from(p.driven) {
-                    let thr = _mm512_set1_epi8(p.thr as i8);
-                    for (n, m) in counts.iter().zip(lanes) {
-                        let above = _mm512_mask_cmpgt_epu8_mask(m, *n, thr);
-                        ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
-                    }
-                    ov_planes += 1;
-                    if ov_planes == 31 {
-                        ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
-                        (ov, ov_planes) = (z, 0);
-                    }
-                }
-                for (g, n) in g8.iter_mut().zip(counts) {
-                    let n = if clamp { _mm512_min_epu8(n, c127) } else { n };
-                    let level = _mm512_permutex2var_epi8(t0, n, t1);
-                    *g = _mm512_add_epi8(_mm512_add_epi8(*g, *g), level);
-                }
-                in_group += 1;
-                // A signed input's top plane is a group of its own, subtracted.
-                let neg = sum.signed && t + 1 == a_n;
-                if in_group == sum.group || t == 0 || neg {
-                    // The group's lowest plane is `t`: its sum weighs 2^t.
-                    let sh = _mm_cvtsi32_si128(t as i32);
-                    for (r, g) in g8.iter_mut().enumerate() {
-                        let mut lo = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(*g));
-                        let mut hi = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(*g));
-                        if t > 0 {
-                            (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
-                        }
-                        if neg {
-                            acc16[2 * r] = _mm512_sub_epi16(acc16[2 * r], lo);
-                            acc16[2 * r + 1] = _mm512_sub_epi16(acc16[2 * r + 1], hi);
-                        } else {
-                            acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
-                            acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
-                        }
-                        *g = z;
-                    }
-                    in_group = 0;
-                }
+        let (mut flags, mut ov, mut counted) = (z, z, false);
+        let mut g8 = [z; 8];
+        let mut in_group = 0u32;
+        for (t, p) in planes.iter().enumerate().rev() {
+            let offs = &offs[p.start as usize..(p.start + p.len) as usize];
+            // SAFETY: the plane's rows are the tile's (`Batch::push`).
+            let bits = unsafe { count_rows(base, offs, p.off) };
+            if p.off > 0 {
+                flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
+                counted = true;
             }
-            if (rt + 1) % sum.tiles == 0 || rt + 1 == rows.row_tiles {
-                widen(&mut acc16, out, rt < sum.tiles, sum.signed);
+            let counts = to_bytes(bits);
+            // SAFETY: 128 table bytes (`Batch::push` checked).
+            let (t0, t1) = unsafe {
+                (
+                    _mm512_loadu_si512(p.table as *const _),
+                    _mm512_loadu_si512(p.table.add(64) as *const _),
+                )
+            };
+            // A full tile's counts reach 128: read as 127 (the table agrees), compared in
+            // bytes (at most 8 planes: no byte lane overflows).
+            let full = p.driven >= 128;
+            if p.thr < 0 {
+                over += valid as u64;
+            } else if full && p.thr < i64::from(p.driven) {
+                let thr = _mm512_set1_epi8(p.thr as i8);
+                for n in &counts {
+                    let above = _mm512_cmpgt_epu8_mask(*n, thr);
+                    ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
+                }
+                counted = true;
+            }
+            for (g, n) in g8.iter_mut().zip(counts) {
+                let n = if full { _mm512_min_epu8(n, c127) } else { n };
+                // VPERMI2B reads index bits 0..6: the saturation flag is not an index bit.
+                let level = _mm512_permutex2var_epi8(t0, n, t1);
+                *g = _mm512_add_epi8(_mm512_add_epi8(*g, *g), level);
+            }
+            in_group += 1;
+            // A signed input's top plane is a group of its own, subtracted.
+            let neg = sum.signed && t + 1 == a_n;
+            if in_group == sum.group || t == 0 || neg {
+                // The group's lowest plane is `t`: its sum weighs 2^t. Register `r`'s even
+                // bytes are columns `64 r ..`, its odd bytes columns `64 r + 32 ..`.
+                let sh = _mm_cvtsi32_si128(t as i32);
+                for (r, g) in g8.iter_mut().enumerate() {
+                    let mut lo = _mm512_and_si512(*g, ff);
+                    let mut hi = _mm512_srli_epi16::<8>(*g);
+                    if t > 0 {
+                        (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
+                    }
+                    if neg {
+                        acc16[2 * r] = _mm512_sub_epi16(acc16[2 * r], lo);
+                        acc16[2 * r + 1] = _mm512_sub_epi16(acc16[2 * r + 1], hi);
+                    } else {
+                        acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
+                        acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
+                    }
+                    *g = z;
+                }
+                in_group = 0;
             }
         }
-        ov_sum = _mm512_add_epi64(ov_sum, _mm512_sad_epu8(ov, z));
-        over + _mm512_reduce_add_epi64(ov_sum) as u64
+        if counted {
+            let bytes = _mm512_sad_epu8(ov, z);
+            over += _mm512_reduce_add_epi64(_mm512_add_epi64(flags, bytes)) as u64;
+        }
+        over
     }
 
     /// `out[c] += acc[c]` (`out[c] = acc[c]` when `first`) for the block's 512 columns (16
@@ -677,8 +806,12 @@ mod tests {
         // Signed inputs: the top plane drives every row and the others few, so sums are negative;
         // levels capped at 127 fit two tiles in 16 bits, capped at 40 six, and 13 tiles would
         // pass -32768 without widening in between.
+        // Thresholds 1 and -1: reads saturate past one set cell (counts start from 126) or
+        // always.
         let configs = [
             (1, 15u8, 9, false),
+            (3, 15, 1, false),
+            (2, 127, -1, false),
             (3, 15, 9, false),
             (3, 127, 9, false),
             (5, 15, 0, false),
@@ -696,7 +829,7 @@ mod tests {
                 }
             }
             let rows = RowBits::from_columns(&planes, tile_rows, row_tiles, (ncols, cpw), words);
-            let table: Vec<u8> = (0..128u8).map(|n| n.min(cap)).collect();
+            let table: Vec<u8> = (0..=255u8).map(|n| (n % 128).min(cap)).collect();
             // Two samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`.
             let set = |s: usize, rt: usize, t: usize| match (thr, signed) {
                 (0, _) => &sets[6],

@@ -436,7 +436,7 @@ impl CrossbarNet {
             };
             step += self.noise_steps(l, 0..self.maps[l].row_tiles);
             codes.clear(); // the layer's inputs are spent: one batch of activations at a time
-            let tails: Vec<_> = mvs.into_iter().map(|mv| self.q.layer_tail(l, &mv)).collect();
+            let tails: Vec<_> = mvs.into_iter().map(|mv| self.q.layer_tail(l, mv)).collect();
             let last = tails.iter().any(|t| t.is_err());
             codes = tails.into_iter().map(|t| t.unwrap_or_else(|acc| acc)).collect();
             if last {
@@ -491,6 +491,8 @@ impl CrossbarNet {
             Tally::Sums(s) => Some(&mut **s),
         };
         let counts = kernel.run_batch(&runs, &mut accs, sums);
+        // Every row reads the same columns; only the rows it drives differ.
+        let (per_row, steps) = kernel_events(map, &self.cfg, a_bits, 0);
         accs.into_iter()
             .zip(counts)
             .zip(codes.iter().zip(events.iter_mut()))
@@ -498,7 +500,7 @@ impl CrossbarNet {
                 if let Tally::Saturated(e) = tally {
                     e.count_run(map, a_bits, c.over);
                 }
-                let (e, steps) = kernel_events(map, &self.cfg, a_bits, c.driven);
+                let e = Events { row_activations: c.driven, ..per_row };
                 let (mv, e) = finish(map, x, a_bits, steps, acc, e);
                 ev.push(e);
                 mv

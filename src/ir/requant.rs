@@ -23,7 +23,9 @@ pub fn round_shift_half_even(p: i128, shift: u32) -> i128 {
 }
 
 /// A fixed-point multiplier: `apply(acc) = round_half_even(acc * multiplier / 2^shift)`.
+/// Laid out as C does (multiplier, then shift) so eight of them load as one 512-bit vector.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Requant {
     pub multiplier: i32,
     pub shift: u32,
@@ -104,21 +106,20 @@ mod x86 {
         let (one, lim) = (_mm512_set1_epi64(1), _mm512_set1_epi64(1 << 31));
         let (lo_v, hi_v) = (_mm512_set1_epi64(lo), _mm512_set1_epi64(hi));
         let mut done = 0;
+        let (s_lo, s_hi) = (_mm512_set1_epi64(1), _mm512_set1_epi64(62));
         for (vs, rs) in values.chunks_exact_mut(8).zip(rq.chunks_exact(8)) {
-            let mult: [i64; 8] = std::array::from_fn(|i| i64::from(rs[i].multiplier));
-            let shift: [i64; 8] = std::array::from_fn(|i| i64::from(rs[i].shift));
-            if shift.iter().any(|s| !(1..63).contains(s)) {
-                break;
-            }
-            // SAFETY: 8 values and 8 lanes each.
-            let (a, m, s) = unsafe {
+            // SAFETY: 8 values; 8 `Requant`s are 64 bytes, (multiplier, shift) a lane (`repr(C)`).
+            let (a, r) = unsafe {
                 (
                     _mm512_loadu_si512(vs.as_ptr() as *const _),
-                    _mm512_loadu_si512(mult.as_ptr() as *const _),
-                    _mm512_loadu_si512(shift.as_ptr() as *const _),
+                    _mm512_loadu_si512(rs.as_ptr() as *const _),
                 )
             };
-            if _mm512_cmpge_epu64_mask(_mm512_abs_epi64(a), lim) != 0 {
+            // The multiplier sign-extended from the low half of each lane, the shift the high.
+            let m = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(r));
+            let s = _mm512_srli_epi64::<32>(r);
+            let shifts_ok = _mm512_cmpge_epu64_mask(s, s_lo) & _mm512_cmple_epu64_mask(s, s_hi);
+            if shifts_ok != 0xFF || _mm512_cmpge_epu64_mask(_mm512_abs_epi64(a), lim) != 0 {
                 break;
             }
             let p = _mm512_mullo_epi64(a, m);

@@ -272,8 +272,8 @@ fn byte_tables(levels: &[i64], tile_rows: usize, base: i64, step: i64) -> Option
 pub struct KernelRun<'a> {
     pub map: &'a LayerMap,
     pub adc: &'a Adc,
-    /// Input codes, masked to `a_bits` (two's complement bits when signed).
-    pub bits: &'a [u64],
+    /// Input codes: their low `a_bits` bits (two's complement when signed) drive the rows.
+    pub codes: &'a [i64],
     pub a_bits: u32,
     pub signed: bool,
     /// Count the column partial sums above this value (fine units): the saturated reads.
@@ -406,7 +406,7 @@ impl PlaneKernel {
         for (r, count) in runs.iter().zip(counts.iter_mut()) {
             let xw = zeroed(xw, rts * a_n * words);
             let driven = zeroed(driven, rts * a_n);
-            self.input_planes(map, r.bits, a_n, xw, driven);
+            self.input_planes(map, r.codes, a_n, xw, driven);
             for (k, (ws, d)) in xw.chunks(words).zip(driven.iter()).enumerate() {
                 count.driven += (d * arrays[k / a_n]) as u64;
                 let thr = r.over.map_or(i64::MAX, |full| threshold(full, d * self.base, self.step));
@@ -448,7 +448,7 @@ impl PlaneKernel {
             .map(|r| {
                 let mut xw = vec![0u64; self.row_tiles * a_n * words];
                 let mut driven = vec![0i64; self.row_tiles * a_n];
-                self.input_planes(map, r.bits, a_n, &mut xw, &mut driven);
+                self.input_planes(map, r.codes, a_n, &mut xw, &mut driven);
                 (xw, driven)
             })
             .collect();
@@ -541,14 +541,14 @@ impl PlaneKernel {
     fn input_planes(
         &self,
         map: &LayerMap,
-        bits: &[u64],
+        codes: &[i64],
         a_n: usize,
         xw: &mut [u64],
         driven: &mut [i64],
     ) {
         let words = self.words;
-        let n_in = map.n_in.min(bits.len());
-        for (rt, tile) in bits[..n_in].chunks(self.tile_rows).enumerate() {
+        let n_in = map.n_in.min(codes.len());
+        for (rt, tile) in codes[..n_in].chunks(self.tile_rows).enumerate() {
             for (w, chunk) in tile.chunks(64).enumerate() {
                 let at = rt * a_n * words + w;
                 transpose(chunk, a_n, |t, word| xw[at + t * words] = word);
@@ -579,12 +579,12 @@ impl PlaneKernel {
         mut each_sum: Option<SumsHook<'_>>,
         scratch: &mut Scratch,
     ) -> RunCounts {
-        let KernelRun { map, adc, bits, a_bits, signed, over } = *run;
+        let KernelRun { map, adc, codes, a_bits, signed, over } = *run;
         let (words, cb) = (self.words, self.cell_bits as usize);
         let a_n = a_bits as usize;
         let xw = zeroed(&mut scratch.xw, self.row_tiles * a_n * words);
         let driven = zeroed(&mut scratch.driven, self.row_tiles * a_n);
-        self.input_planes(map, bits, a_n, xw, driven);
+        self.input_planes(map, codes, a_n, xw, driven);
         let (xw, driven) = (&*xw, &*driven);
         let tables = self.tables(adc);
         let cpw = map.cols_per_weight();
@@ -809,7 +809,7 @@ impl PlaneKernel {
 
 /// Calls `put(t, word)` with bit plane `t` of up to 64 input codes (bit `r` of `word` is bit
 /// `t` of `chunk[r]`), for `t` in `0..a_n`.
-fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
+fn transpose(chunk: &[i64], a_n: usize, mut put: impl FnMut(usize, u64)) {
     #[cfg(target_arch = "x86_64")]
     if a_n <= 8 && chunk.len() <= 64 && std::arch::is_x86_feature_detected!("avx512bw") {
         // SAFETY: the CPU supports AVX-512BW, checked just above; at most 64 values.
@@ -821,9 +821,9 @@ fn transpose(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
 }
 
 /// [`transpose`] without SIMD.
-fn transpose_any(chunk: &[u64], a_n: usize, mut put: impl FnMut(usize, u64)) {
+fn transpose_any(chunk: &[i64], a_n: usize, mut put: impl FnMut(usize, u64)) {
     for t in 0..a_n {
-        put(t, chunk.iter().enumerate().fold(0u64, |m, (r, b)| m | (((b >> t) & 1) << r)));
+        put(t, chunk.iter().enumerate().fold(0u64, |m, (r, b)| m | (((*b as u64 >> t) & 1) << r)));
     }
 }
 
@@ -1131,7 +1131,7 @@ mod avx512 {
     /// Bit `t` of the low byte of each of up to 64 values, as word `t` (bit `i` from value
     /// `i`).
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) fn bit_planes(values: &[u64]) -> [u64; 8] {
+    pub(super) fn bit_planes(values: &[i64]) -> [u64; 8] {
         let mut v = _mm512_setzero_si512();
         for (i, part) in values.chunks(8).take(8).enumerate() {
             let m = (0xFFu16 >> (8 - part.len())) as __mmask8;
@@ -1597,7 +1597,7 @@ mod tests {
     fn transpose_equals_the_portable_loop() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for (len, a_n) in [(64, 8), (1, 1), (37, 5), (64, 3), (10, 16), (8, 8), (57, 7)] {
-            let chunk: Vec<u64> = words(&mut seed, len).iter().map(|w| w & 0xFFFF).collect();
+            let chunk: Vec<i64> = words(&mut seed, len).iter().map(|w| *w as i64 >> 48).collect();
             let (mut fast, mut slow) = (vec![0u64; a_n], vec![0u64; a_n]);
             transpose(&chunk, a_n, |t, w| fast[t] = w);
             transpose_any(&chunk, a_n, |t, w| slow[t] = w);

@@ -784,12 +784,12 @@ mod tests {
             eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
             return;
         }
-        // 128-row tiles, 600 columns (a partial second block), six cell columns an output.
+        // 128-row tiles, 600 columns (a partial second block), six or forty cell columns an output.
         // Levels capped at 15 sum four planes in a byte and every tile in 16 bits; capped at
         // 127, one plane a byte and two tiles in 16 bits, so the third tile widens again. Five
         // tiles of planes driving every row at threshold 0 saturate in every read: 320 reads
         // a byte lane counts.
-        let (tile_rows, ncols, words, cpw) = (128, 600, 2, 6);
+        let (tile_rows, ncols, words) = (128, 600, 2);
         let cell = |rt: usize, r: usize, c: usize| (r * 31 + c * 7 + r * c + rt).is_multiple_of(3);
         // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set.
         let sets: Vec<Vec<u8>> = vec![
@@ -819,7 +819,10 @@ mod tests {
             (3, 127, 9, true),
             (13, 40, 9, true),
         ];
-        for (row_tiles, cap, thr, signed) in configs {
+        // Six cell columns an output sum in `i32`; forty (shifts up to 39) need `i64`.
+        for (cpw, (row_tiles, cap, thr, signed)) in
+            [6, 40].into_iter().flat_map(|cpw| configs.into_iter().map(move |c| (cpw, c)))
+        {
             let mut planes = vec![0u64; row_tiles * ncols * words];
             for (rt, c, r) in (0..row_tiles).flat_map(|rt| {
                 (0..ncols).flat_map(move |c| (0..tile_rows).map(move |r| (rt, c, r)))
@@ -877,8 +880,9 @@ mod tests {
                                 }
                             })
                             .sum();
-                        let at =
-                            format!("{row_tiles} tiles, cap {cap}, signed {signed}, output {j}");
+                        let at = format!(
+                            "{cpw} columns, {row_tiles} tiles, cap {cap}, signed {signed}, output {j}"
+                        );
                         assert_eq!(*got, want, "{at}, {polarities} polarities");
                     }
                 }

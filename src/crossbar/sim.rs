@@ -213,11 +213,10 @@ pub fn simulate_layer(
     let noisy = hooks.noise.is_some();
     let ncols = map.logical_cols();
     let cpw = map.cols_per_weight();
-    let bits = input_bits(x, a_bits);
     let mut acc = vec![0i64; map.n_out];
     let mut ev = Events::default();
     if let (Some(kernel), false) = (prog.kernel.as_deref(), noisy) {
-        let mut run = KernelRun { map, adc, bits: &bits, a_bits, signed, over: None };
+        let mut run = KernelRun { map, adc, codes: x, a_bits, signed, over: None };
         let counts = match hooks.partial_sums.as_deref_mut() {
             Some(rec) => match rec.as_exceeding() {
                 Some(e) => {
@@ -233,6 +232,7 @@ pub fn simulate_layer(
         let (ev, steps) = kernel_events(map, cfg, a_bits, counts.driven);
         return finish(map, x, a_bits, steps, acc, ev);
     }
+    let bits = input_bits(x, a_bits);
     let path = CellPath::new(map, adc, a_bits, signed);
     let mut scratch = Scratch::new(ncols);
     for a in &map.arrays {
@@ -470,13 +470,12 @@ impl CrossbarNet {
         let Some(kernel) = prog.kernel.as_deref() else {
             return self.layer_batch_cells(l, codes, events, tally, None);
         };
-        let bits: Vec<Vec<u64>> = codes.iter().map(|x| input_bits(x, a_bits)).collect();
-        let runs: Vec<KernelRun<'_>> = bits
+        let runs: Vec<KernelRun<'_>> = codes
             .iter()
-            .map(|b| KernelRun {
+            .map(|x| KernelRun {
                 map,
                 adc: &self.adc,
-                bits: b,
+                codes: x,
                 a_bits,
                 signed,
                 over: match tally {

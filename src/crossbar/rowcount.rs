@@ -653,21 +653,36 @@ mod x86 {
             if in_group == sum.group || t == 0 || neg {
                 // The group's lowest plane is `t`: its sum weighs 2^t. Register `r`'s even
                 // bytes are columns `64 r ..`, its odd bytes columns `64 r + 32 ..`.
-                let sh = _mm_cvtsi32_si128(t as i32);
-                for (r, g) in g8.iter_mut().enumerate() {
-                    let mut lo = _mm512_and_si512(*g, ff);
-                    let mut hi = _mm512_srli_epi16::<8>(*g);
-                    if t > 0 {
-                        (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
+                // Byte times a signed byte weight, pairs summed (VPMADDUBSW): `±2^t` fits a
+                // signed byte up to 2^6 (and -2^7), the products 16 bits.
+                let weight = if neg { -(1i32 << t) } else { 1 << t };
+                if t > 0 && (-128..=64).contains(&weight) {
+                    let w = (weight as u8) as i16;
+                    let (even, odd) = (_mm512_set1_epi16(w), _mm512_set1_epi16(w << 8));
+                    for (r, g) in g8.iter_mut().enumerate() {
+                        acc16[2 * r] =
+                            _mm512_add_epi16(acc16[2 * r], _mm512_maddubs_epi16(*g, even));
+                        acc16[2 * r + 1] =
+                            _mm512_add_epi16(acc16[2 * r + 1], _mm512_maddubs_epi16(*g, odd));
+                        *g = z;
                     }
-                    if neg {
-                        acc16[2 * r] = _mm512_sub_epi16(acc16[2 * r], lo);
-                        acc16[2 * r + 1] = _mm512_sub_epi16(acc16[2 * r + 1], hi);
-                    } else {
-                        acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
-                        acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
+                } else {
+                    let sh = _mm_cvtsi32_si128(t as i32);
+                    for (r, g) in g8.iter_mut().enumerate() {
+                        let mut lo = _mm512_and_si512(*g, ff);
+                        let mut hi = _mm512_srli_epi16::<8>(*g);
+                        if t > 0 {
+                            (lo, hi) = (_mm512_sll_epi16(lo, sh), _mm512_sll_epi16(hi, sh));
+                        }
+                        if neg {
+                            acc16[2 * r] = _mm512_sub_epi16(acc16[2 * r], lo);
+                            acc16[2 * r + 1] = _mm512_sub_epi16(acc16[2 * r + 1], hi);
+                        } else {
+                            acc16[2 * r] = _mm512_add_epi16(acc16[2 * r], lo);
+                            acc16[2 * r + 1] = _mm512_add_epi16(acc16[2 * r + 1], hi);
+                        }
+                        *g = z;
                     }
-                    *g = z;
                 }
                 in_group = 0;
             }

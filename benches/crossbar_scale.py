@@ -138,6 +138,16 @@ def main():
             f"{'sim/1-row':>10}")
     print(head)
     root = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="xbar-scale-"))
+    try:
+        rows(args, root, tessera, bench)
+    finally:
+        # The RTL and memory images take most of a gigabyte at h = 4096.
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def rows(args, root, tessera, bench):
+    """One table row per hidden width, models and compiles under `root`."""
     first = None  # (weights, compile peak MB) of the first row
     for h in args.hidden:
         d = root / f"h{h}"

@@ -320,7 +320,8 @@ impl QuantizedMlp {
 
     /// Layer `l`'s integer tail on its product `acc` (taken, the bias added in place): the
     /// bias, then the requantization to the next layer's codes (`Ok`); `Err` holds the
-    /// accumulators of a layer without one (the last). [`QuantizedMlp::run_codes_with`] is these steps in order.
+    /// accumulators of a layer without one (the last). [`QuantizedMlp::run_codes_with`] is
+    /// these steps in order.
     pub fn layer_tail(&self, l: usize, mut acc: Vec<i64>) -> Result<Vec<i64>, Vec<i64>> {
         let tail = &self.tails[l];
         acc.truncate(tail.bias.len());

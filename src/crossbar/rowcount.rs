@@ -434,10 +434,11 @@ mod x86 {
     }
 
     /// Bit `k` (`out[k]`) of `off` plus each column's count of set cells over the rows at
-    /// `offs` (a multiple of 8 of them; row registers at `base + offs[i]`). Eight rows at a time go through
-    /// a carry-save tree into the ones, twos and fours (seven full adders); its eights pend
-    /// one per level above and two pending carries meet a level's bits in another full adder
-    /// (a binary counter of the groups decides which): about two logic instructions a row.
+    /// `offs` (a multiple of 8 of them; row registers at `base + offs[i]`). Eight rows at a
+    /// time go through a carry-save tree into the ones, twos and fours (seven full adders);
+    /// its eights pend one per level above and two pending carries meet a level's bits in
+    /// another full adder (a binary counter of the groups decides which): about two logic
+    /// instructions a row.
     ///
     /// # Safety
     /// Every `base + offs[i]` points at 64 readable bytes.

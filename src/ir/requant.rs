@@ -105,8 +105,8 @@ mod x86 {
     pub(super) fn apply_clamped(rq: &[Requant], values: &mut [i64], lo: i64, hi: i64) -> usize {
         let (one, lim) = (_mm512_set1_epi64(1), _mm512_set1_epi64(1 << 31));
         let (lo_v, hi_v) = (_mm512_set1_epi64(lo), _mm512_set1_epi64(hi));
+        let max_shift = _mm512_set1_epi64(62);
         let mut done = 0;
-        let (s_lo, s_hi) = (_mm512_set1_epi64(1), _mm512_set1_epi64(62));
         for (vs, rs) in values.chunks_exact_mut(8).zip(rq.chunks_exact(8)) {
             // SAFETY: 8 values; 8 `Requant`s are 64 bytes, (multiplier, shift) a lane (`repr(C)`).
             let (a, r) = unsafe {
@@ -118,7 +118,7 @@ mod x86 {
             // The multiplier sign-extended from the low half of each lane, the shift the high.
             let m = _mm512_srai_epi64::<32>(_mm512_slli_epi64::<32>(r));
             let s = _mm512_srli_epi64::<32>(r);
-            let shifts_ok = _mm512_cmpge_epu64_mask(s, s_lo) & _mm512_cmple_epu64_mask(s, s_hi);
+            let shifts_ok = _mm512_cmpge_epu64_mask(s, one) & _mm512_cmple_epu64_mask(s, max_shift);
             if shifts_ok != 0xFF || _mm512_cmpge_epu64_mask(_mm512_abs_epi64(a), lim) != 0 {
                 break;
             }

@@ -19,15 +19,26 @@
 //! is the count's low 7 bits). Planes driving all 128 rows of a tile, whose counts need bit 7,
 //! start from 0 and compare bytes.
 //!
+//! Most hidden-layer planes are read by nibbles instead (nine in ten at h = 1024): when the
+//! threshold is at most 15 and every saturated read gives the same level, a read takes at most
+//! 16 levels, told apart by the low four bits of `127 - thr + popcount` once the saturated ones
+//! are set to a nibble of their level. Those planes keep four counter bits and a sticky flag
+//! for bit 7 (no carries pend, none ripple at the end), transpose four bit slices into nibble
+//! pairs (half the unpacks and affine transforms of bytes) and read a 16-entry table with
+//! `VPERMB`. Planes that do not qualify (17 levels, more than 15 rows that cannot saturate,
+//! full tiles) are read by bytes. Either way a plane's levels are added to its group's byte
+//! sums from a table shifted by the plane's place in the group: one add a register.
+//!
 //! The batch's samples take each block's row tiles in turn, so a tile's rows (8 KB) are read
 //! from memory once for all of them; each sample's 16-bit sums wait in memory between tiles.
 //!
-//! Why the columns of a block are stored permuted: the transpose leaves the counts of 8-column
-//! group `m` of the register (bytes `m` of the eight bit-sliced counters) in output register
-//! `R` and lane `(l, q)` where `m = 16 l + 2 R + q`. The 16-bit sums take a register's even
-//! bytes and its odd bytes apart (a mask and a shift, no shuffle), so output register `R`'s
-//! byte `k` holds column `64 R + k / 2` for even `k` and `64 R + 32 + k / 2` for odd `k`:
-//! the two 16-bit registers then hold columns `64 R ..` and `64 R + 32 ..` in order.
+//! Why the columns of a block are stored permuted: the transposes leave the levels of 8-column
+//! group `m` of the register (bytes `m` of the bit-sliced counters) in level register `r` and
+//! qword `w = 2 l + q` (128-bit lane `l`) where `m = 16 l + 4 (r / 2) + 2 q + r % 2`
+//! ([`level_group`]: a nibble pair holds groups `m` and `m + 1`). The 16-bit sums take a
+//! register's even bytes and its odd bytes apart (a mask and a shift, no shuffle), so level
+//! register `r`'s byte `k` holds column `64 r + k / 2` for even `k` and `64 r + 32 + k / 2` for
+//! odd `k`: the two 16-bit registers then hold columns `64 r ..` and `64 r + 32 ..` in order.
 
 /// Columns per block: one cell row of one block is one 512-bit register.
 pub const BLOCK: usize = 512;
@@ -64,10 +75,18 @@ struct Line([u64; 8]);
 /// Where column `c` of a block (`c < 512`) is stored in the block's register.
 pub fn stored_bit(c: usize) -> usize {
     let (r, j) = (c / 64, c % 64);
-    // Output register `r` of the transpose holds columns `64 r + j` at byte `k`: the first
-    // 32 at the even bytes, the others at the odd ones (the 16-bit sums split them so).
+    // Level register `r` holds columns `64 r + j` at byte `k`: the first 32 at the even
+    // bytes, the others at the odd ones (the 16-bit sums split them so).
     let k = if j < 32 { 2 * j } else { 2 * (j - 32) + 1 };
-    16 * (8 * (k / 16) + r) + k % 16
+    8 * level_group(r, k / 8) + k % 8
+}
+
+/// The stored group of eight columns (bits `8 m ..` of a row register) whose levels the
+/// transposes leave in level register `r`'s qword `w` (`w = 2 l + q`: 128-bit lane `l`,
+/// qword `q`): `16 l + 4 (r / 2) + 2 q + r % 2`. The nibble transpose puts groups `m` and
+/// `m + 1` (`m` even) in one qword; the byte transpose is unpacked to match.
+const fn level_group(r: usize, w: usize) -> usize {
+    16 * (w / 2) + 4 * (r / 2) + 2 * (w % 2) + r % 2
 }
 
 /// Bits `0..32` of `x` to the even bits, bits `32..64` to the odd ones (the order
@@ -88,7 +107,7 @@ impl RowBits {
     /// The row layout of column-major 1-bit planes `planes[(rt * ncols + c) * words + w]`
     /// (bit `i` of word `w` is row `64 w + i` of the tile), `words <= 2`, `cpw` columns per
     /// output. 64 columns by 64 rows at a time: a bit-matrix transpose, then each row's 64
-    /// columns interleaved and put as four 16-column pieces at their stored places.
+    /// columns interleaved and put as eight 8-column pieces at their stored places.
     pub fn from_columns(
         planes: &[u64],
         tile_rows: usize,
@@ -121,12 +140,13 @@ impl RowBits {
                             continue;
                         }
                         let at = (b * row_tiles + rt) * (tile_rows + 1) + r;
-                        // 16-column piece `l` of register `reg` goes to u16 slot `reg + 8 l`.
+                        // Byte `w` of register `reg`'s interleaved columns is stored group
+                        // `level_group(reg, w)`.
                         let row = interleave(*row);
-                        for l in 0..4 {
-                            let piece = (row >> (16 * l)) & 0xFFFF;
-                            let slot = reg + 8 * l;
-                            bits[at].0[slot / 4] |= piece << (16 * (slot % 4));
+                        for w in 0..8 {
+                            let piece = (row >> (8 * w)) & 0xFF;
+                            let m = level_group(reg, w);
+                            bits[at].0[m / 8] |= piece << (8 * (m % 8));
                         }
                     }
                 }
@@ -195,6 +215,35 @@ pub struct PlaneRead {
     off: u8,
     /// Popcounts above this are saturated reads (`i64::MAX`: not counted; `< 0`: all are).
     thr: i64,
+    /// Read by [`Nibble`]s instead of bytes (`None`: bytes).
+    nibble: Option<Nibble>,
+}
+
+/// How a plane whose reads take at most 16 distinct levels is read by nibbles: the low four
+/// bits of `off + popcount` index a 16-entry table (`table + at`), and a saturated read (bit 7
+/// of `off + popcount` set) is first set to nibble `force`, whose entry is the saturated
+/// level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts `0..=thr` are the
+/// nibbles `15 - thr ..= 15`; `force` is 0 when that leaves it free (`thr <= 14`), else 15,
+/// which popcount `thr` shares when it reads the saturated level too. With `off = 0` (at most
+/// 15 rows driven, none saturating) the nibble is the popcount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nibble {
+    at: u8,
+    force: u8,
+}
+
+/// The [`Nibble`] reading of a plane driving `driven` rows with threshold `thr`, whose table
+/// `table` (the 256 bytes [`Batch::push`] takes) the reads index from `off`, when one is exact.
+fn nibble(table: &[u8], driven: usize, thr: i64, off: u8) -> Option<Nibble> {
+    if off == 0 {
+        return (driven <= 15 && thr >= driven as i64).then_some(Nibble { at: 0, force: 0 });
+    }
+    // `off = 127 - thr`: the table is read from `thr + 1`, its entries `112..128` the nibbles'.
+    let thr = usize::try_from(thr).ok().filter(|t| *t <= 15 && *t < driven && driven < 128)?;
+    let force = if thr <= 14 { 0 } else { 15 };
+    let sat = table[thr + 1];
+    let flat = table[thr + 1..=driven].iter().all(|v| *v == sat);
+    (flat && table[thr + 1 + 112 + force] == sat).then_some(Nibble { at: 112, force: force as u8 })
 }
 
 /// A batch's input side: per (sample, row tile) its `a_n` planes, plane `t` at
@@ -209,6 +258,9 @@ pub struct Batch {
     out32: Vec<i32>,
     /// Every sample's 16-bit column sums between row tiles (16 registers a sample).
     state: Vec<Line>,
+    /// The batch's [`nibble`] answer for each driven count, with the table and threshold it
+    /// was for: the batch's planes share a few tables, and checking one is a pass over it.
+    nibbles: Vec<(*const u8, i64, Option<Nibble>)>,
 }
 
 impl Batch {
@@ -216,6 +268,8 @@ impl Batch {
     pub fn clear(&mut self) {
         self.planes.clear();
         self.offs.clear();
+        // The tables may be freed after the batch and their memory reused.
+        self.nibbles.clear();
     }
 
     /// Appends the next plane: rows `words` drives (bit `i` of word `w` is row `64 w + i`),
@@ -236,14 +290,27 @@ impl Batch {
         // SAFETY: `row_offsets` wrote `driven` offsets and then 8 more (`zero`).
         unsafe { self.offs.set_len(start + len) };
         assert!(table.len() >= 256, "an ADC byte table holds 128 levels twice");
+        let table_full = table;
         let (table, off) = match thr {
             0..=126 if driven < 128 && thr < driven as i64 => {
                 (table[thr as usize + 1..].as_ptr(), (127 - thr) as u8)
             }
             _ => (table.as_ptr(), 0),
         };
+        if self.nibbles.len() <= driven {
+            self.nibbles.resize(driven + 1, (std::ptr::null(), 0, None));
+        }
+        let key = (table_full.as_ptr(), thr);
+        let nibble = match self.nibbles[driven] {
+            (ptr, t, n) if (ptr, t) == key => n,
+            _ => {
+                let n = nibble(table_full, driven, thr, off);
+                self.nibbles[driven] = (key.0, key.1, n);
+                n
+            }
+        };
         let (start, driven, len) = (start as u32, driven as u32, len as u32);
-        self.planes.push(PlaneRead { start, len, driven, table, off, thr });
+        self.planes.push(PlaneRead { start, len, driven, table, off, thr, nibble });
     }
 }
 
@@ -455,11 +522,19 @@ mod x86 {
         let (mut p3, mut p4, mut p5, mut p6, mut p7) = (z, z, z, z, z);
         let groups = offs.len() / 8;
         for (i, r) in offs.chunks_exact(8).enumerate() {
-            let (s, c0) = csa(l0, load(r[0]), load(r[1]));
-            let (s, c1) = csa(s, load(r[2]), load(r[3]));
+            // The eight offsets as two words, taken apart by shifts: a scalar load an offset
+            // would share the load ports with the rows' (the loop's bottleneck).
+            // SAFETY: `r` holds 8 `u16`, 16 bytes.
+            let (a, b) = unsafe {
+                let p = r.as_ptr() as *const u64;
+                (p.read_unaligned(), p.add(1).read_unaligned())
+            };
+            let at = |w: u64, k: u32| load((w >> (16 * k)) as u16);
+            let (s, c0) = csa(l0, at(a, 0), at(a, 1));
+            let (s, c1) = csa(s, at(a, 2), at(a, 3));
             let (t, c2) = csa(l1, c0, c1);
-            let (s, c3) = csa(s, load(r[4]), load(r[5]));
-            let (s, c4) = csa(s, load(r[6]), load(r[7]));
+            let (s, c3) = csa(s, at(b, 0), at(b, 1));
+            let (s, c4) = csa(s, at(b, 2), at(b, 3));
             let (t, c5) = csa(t, c3, c4);
             let (f, mut c) = csa(l2, c2, c5);
             (l0, l1, l2) = (s, t, f);
@@ -500,9 +575,48 @@ mod x86 {
         [l0, l1, l2, l3, s4, s5, s6, l7]
     }
 
+    /// The low four bits of `off` plus each column's count over the rows at `offs` (as
+    /// [`count_rows`]), and as a fifth register whether the sum reached 16 more than
+    /// `off`'s low four bits allow: a sticky OR of the carries out of bit 3. When `off`'s
+    /// bits 4..7 are `0111` (`off = 127 - thr`, `thr <= 15`) that is bit 7 of `off + count`, the
+    /// saturation flag; with `off < 16` and at most 15 rows it stays clear. Eight rows at a time
+    /// go through the full adders of [`count_rows`] into the ones, twos and fours, and their
+    /// eights into bit 3 by a half adder: no carries pend, so nothing ripples at the end.
+    ///
+    /// # Safety
+    /// As [`count_rows`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn count_nibbles(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 5] {
+        // SAFETY: as the caller promises.
+        let load = |o: u16| unsafe { _mm512_loadu_si512(base.add(o as usize) as *const _) };
+        let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
+        let (mut l0, mut l1, mut l2, mut l3) = (init(0), init(1), init(2), init(3));
+        let mut over = _mm512_setzero_si512();
+        for r in offs.chunks_exact(8) {
+            // SAFETY: `r` holds 8 `u16`, 16 bytes.
+            let (a, b) = unsafe {
+                let p = r.as_ptr() as *const u64;
+                (p.read_unaligned(), p.add(1).read_unaligned())
+            };
+            let at = |w: u64, k: u32| load((w >> (16 * k)) as u16);
+            let (s, c0) = csa(l0, at(a, 0), at(a, 1));
+            let (s, c1) = csa(s, at(a, 2), at(a, 3));
+            let (t, c2) = csa(l1, c0, c1);
+            let (s, c3) = csa(s, at(b, 0), at(b, 1));
+            let (s, c4) = csa(s, at(b, 2), at(b, 3));
+            let (t, c5) = csa(t, c3, c4);
+            let (f, c) = csa(l2, c2, c5);
+            // over |= l3 & c; l3 ^= c.
+            over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
+            (l0, l1, l2, l3) = (s, t, f, _mm512_xor_si512(l3, c));
+        }
+        [l0, l1, l2, l3, over]
+    }
+
     /// Bit-sliced counts (`l[k]` bit `8 m + i`: bit `k` of the count of stored group `m`,
-    /// column `i`) as bytes: output register `R` byte `8 (2 l + q) + i` is the count of stored
-    /// group `16 l + 2 R + q`, column `i` (see the module doc).
+    /// column `i`) as bytes: register `r` byte `8 w + i` is the count of stored group
+    /// `level_group(r, w)`, column `i`.
     #[target_feature(enable = "avx512f,avx512bw,gfni")]
     #[inline]
     pub(super) fn to_bytes(l: [__m512i; 8]) -> [__m512i; 8] {
@@ -517,7 +631,8 @@ mod x86 {
         ];
         // s1[2x + h][p]: stage-1 half x (lo, hi), pair 2h + p.
         let bitsel = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
-        let mut out = [_mm512_setzero_si512(); 8];
+        // `g[R]` qword `q` of lane `l`: group `16 l + 2 R + q`.
+        let mut g = [_mm512_setzero_si512(); 8];
         for x in 0..2 {
             let (lo, hi) = (&s1[2 * x], &s1[2 * x + 1]);
             let s2 = [
@@ -530,11 +645,41 @@ mod x86 {
                     _mm512_unpackhi_epi32(pair[0], pair[1]),
                 ];
                 for (z, v) in q.into_iter().enumerate() {
-                    out[4 * x + 2 * y + z] = _mm512_gf2p8affine_epi64_epi8::<0>(bitsel, v);
+                    g[4 * x + 2 * y + z] = _mm512_gf2p8affine_epi64_epi8::<0>(bitsel, v);
                 }
             }
         }
-        out
+        // Groups `4 n + 2 q` (even `r = 2 n`) and `4 n + 2 q + 1` (odd), as the nibbles leave
+        // them.
+        std::array::from_fn(|r| {
+            let (a, b) = (g[2 * (r / 2)], g[2 * (r / 2) + 1]);
+            match r % 2 {
+                0 => _mm512_unpacklo_epi64(a, b),
+                _ => _mm512_unpackhi_epi64(a, b),
+            }
+        })
+    }
+
+    /// The low four bits of bit-sliced counts (`l[k]` as in [`to_bytes`]) as nibble pairs:
+    /// register `n` byte `8 w + i` holds in its low nibble the count of stored group
+    /// `level_group(2 n + 1, w)`, column `i`, and in its high nibble that of group
+    /// `level_group(2 n, w)`. Half the unpacks of [`to_bytes`] and half the affine transforms.
+    #[target_feature(enable = "avx512f,avx512bw,gfni")]
+    #[inline]
+    pub(super) fn to_nibbles(l: [__m512i; 4]) -> [__m512i; 4] {
+        // A qword's bytes 0..4 are bits 3..0 of group `m`, bytes 4..8 those of group `m + 1`:
+        // the transform's output bit `i` is byte `7 - i`.
+        let x = [_mm512_unpacklo_epi8(l[3], l[2]), _mm512_unpackhi_epi8(l[3], l[2])];
+        let y = [_mm512_unpacklo_epi8(l[1], l[0]), _mm512_unpackhi_epi8(l[1], l[0])];
+        let bitsel = _mm512_set1_epi64(0x8040_2010_0804_0201u64 as i64);
+        std::array::from_fn(|n| {
+            let (a, b) = (x[n / 2], y[n / 2]);
+            let v = match n % 2 {
+                0 => _mm512_unpacklo_epi16(a, b),
+                _ => _mm512_unpackhi_epi16(a, b),
+            };
+            _mm512_gf2p8affine_epi64_epi8::<0>(bitsel, v)
+        })
     }
 
     /// One block of 512 columns of every sample over its row tiles and planes (`a_n` per
@@ -612,48 +757,83 @@ mod x86 {
         let mut over = 0u64;
         let (mut flags, mut ov, mut counted) = (z, z, false);
         let mut g8 = [z; 8];
-        let mut in_group = 0u32;
+        // The lowest plane of the group being summed (planes are taken from the top).
+        let mut low = None;
         for (t, p) in planes.iter().enumerate().rev() {
             let offs = &offs[p.start as usize..(p.start + p.len) as usize];
             // SAFETY: the plane's rows are the tile's (`Batch::push`).
-            let bits = unsafe { count_rows(base, offs, p.off) };
+            let bits = unsafe {
+                match p.nibble {
+                    Some(_) => {
+                        let [l0, l1, l2, l3, over] = count_nibbles(base, offs, p.off);
+                        [l0, l1, l2, l3, z, z, z, over]
+                    }
+                    None => count_rows(base, offs, p.off),
+                }
+            };
+            // A signed input's top plane is a group of its own, subtracted.
+            let neg = sum.signed && t + 1 == a_n;
+            let lowest = *low.get_or_insert(match neg {
+                true => t,
+                false => t.saturating_sub(sum.group as usize - 1),
+            });
+            // Levels weigh `2^(t - lowest)` in the group's byte sums: the tables are shifted
+            // (every level times it fits a byte, as `byte_group` chose).
+            let sh = _mm_cvtsi32_si128((t - lowest) as i32);
             if p.off > 0 {
                 flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
                 counted = true;
             }
-            let counts = to_bytes(bits);
-            // SAFETY: 128 table bytes (`Batch::push` checked).
-            let (t0, t1) = unsafe {
-                (
-                    _mm512_loadu_si512(p.table as *const _),
-                    _mm512_loadu_si512(p.table.add(64) as *const _),
-                )
-            };
-            // A full tile's counts reach 128: read as 127 (the table agrees), compared in
-            // bytes (at most 8 planes: no byte lane overflows).
-            let full = p.driven >= 128;
-            if p.thr < 0 {
-                over += valid as u64;
-            } else if full && p.thr < i64::from(p.driven) {
-                let thr = _mm512_set1_epi8(p.thr as i8);
-                for n in &counts {
-                    let above = _mm512_cmpgt_epu8_mask(*n, thr);
-                    ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
+            if let Some(nib) = p.nibble {
+                // Saturated reads (bit 7) become nibble `force`.
+                let force = _mm512_set1_epi8(-i8::from(nib.force != 0));
+                let low4: [__m512i; 4] = std::array::from_fn(|k| {
+                    _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
+                });
+                // SAFETY: `Batch::push` chose `at` inside the table's 256 bytes.
+                let table = unsafe { _mm_loadu_si128(p.table.add(nib.at as usize) as *const _) };
+                // VPERMB reads index bits 0..5: the 16 levels four times over.
+                let table = _mm512_sll_epi16(_mm512_broadcast_i32x4(table), sh);
+                for (n, v) in to_nibbles(low4).into_iter().enumerate() {
+                    let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
+                    g8[2 * n] = _mm512_add_epi8(g8[2 * n], hi);
+                    let lo = _mm512_permutexvar_epi8(v, table);
+                    g8[2 * n + 1] = _mm512_add_epi8(g8[2 * n + 1], lo);
                 }
-                counted = true;
+            } else {
+                let counts = to_bytes(bits);
+                // SAFETY: 128 table bytes (`Batch::push` checked).
+                let (t0, t1) = unsafe {
+                    (
+                        _mm512_loadu_si512(p.table as *const _),
+                        _mm512_loadu_si512(p.table.add(64) as *const _),
+                    )
+                };
+                let (t0, t1) = (_mm512_sll_epi16(t0, sh), _mm512_sll_epi16(t1, sh));
+                // A full tile's counts reach 128: read as 127 (the table agrees), compared in
+                // bytes (at most 8 planes: no byte lane overflows).
+                let full = p.driven >= 128;
+                if p.thr < 0 {
+                    over += valid as u64;
+                } else if full && p.thr < i64::from(p.driven) {
+                    let thr = _mm512_set1_epi8(p.thr as i8);
+                    for n in &counts {
+                        let above = _mm512_cmpgt_epu8_mask(*n, thr);
+                        ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
+                    }
+                    counted = true;
+                }
+                for (g, n) in g8.iter_mut().zip(counts) {
+                    let n = if full { _mm512_min_epu8(n, c127) } else { n };
+                    // VPERMI2B reads index bits 0..6: the saturation flag is not an index bit.
+                    let level = _mm512_permutex2var_epi8(t0, n, t1);
+                    *g = _mm512_add_epi8(*g, level);
+                }
             }
-            for (g, n) in g8.iter_mut().zip(counts) {
-                let n = if full { _mm512_min_epu8(n, c127) } else { n };
-                // VPERMI2B reads index bits 0..6: the saturation flag is not an index bit.
-                let level = _mm512_permutex2var_epi8(t0, n, t1);
-                *g = _mm512_add_epi8(_mm512_add_epi8(*g, *g), level);
-            }
-            in_group += 1;
-            // A signed input's top plane is a group of its own, subtracted.
-            let neg = sum.signed && t + 1 == a_n;
-            if in_group == sum.group || t == 0 || neg {
-                // The group's lowest plane is `t`: its sum weighs 2^t. Register `r`'s even
-                // bytes are columns `64 r ..`, its odd bytes columns `64 r + 32 ..`.
+            if t == lowest {
+                low = None;
+                // The group's sum weighs 2^t. Register `r`'s even bytes are columns `64 r ..`,
+                // its odd bytes columns `64 r + 32 ..`.
                 // Byte times a signed byte weight, pairs summed (VPMADDUBSW): `±2^t` fits a
                 // signed byte up to 2^6 (and -2^7), the products 16 bits.
                 let weight = if neg { -(1i32 << t) } else { 1 << t };
@@ -685,7 +865,6 @@ mod x86 {
                         *g = z;
                     }
                 }
-                in_group = 0;
             }
         }
         if counted {
@@ -793,6 +972,71 @@ mod tests {
         }
     }
 
+    #[test]
+    fn nibble_readings_are_exact_or_refused() {
+        // `off` as `Batch::push` sets it.
+        let off_for = |d: usize, thr: i64| match thr {
+            0..=126 if d < 128 && thr < d as i64 => (127 - thr) as u8,
+            _ => 0,
+        };
+        // What a nibble reading gives popcount `s`, by definition.
+        let read = |table: &[u8], nib: Nibble, off: u8, thr: i64, s: usize| {
+            let (at, v) = (usize::from(nib.at), usize::from(off) + s);
+            let table = if off > 0 { &table[thr as usize + 1..] } else { table };
+            table[at + if v >= 128 { usize::from(nib.force) } else { v % 16 }]
+        };
+        let doubled = |f: &dyn Fn(usize) -> u8| (0..256).map(|i| f(i % 128)).collect::<Vec<u8>>();
+        let mut seen = [0usize; 3];
+        let mut rng = 0x2545_F491_4F6C_DD1Du64;
+        for case in 0..4000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let d = (rng % 129) as usize;
+            let thr = (rng >> 8) as i64 % 40 - 2;
+            let cap = (rng >> 16) as usize % 24;
+            // Tables as built (`T[min(s, d)]`, monotone), and every eighth one bumped.
+            let mut table = doubled(&|s| s.min(d).min(cap) as u8);
+            if case % 8 == 0 {
+                let at = (rng >> 24) as usize % 128;
+                table[at] ^= 1;
+                table[128 + at] ^= 1;
+            }
+            let off = off_for(d, thr);
+            match nibble(&table, d, thr, off) {
+                Some(nib) => {
+                    seen[usize::from(nib.force == 15) + usize::from(off == 0) * 2] += 1;
+                    for s in 0..=d.min(127) {
+                        let want = table[s];
+                        let got = read(&table, nib, off, thr, s);
+                        assert_eq!(got, want, "d {d} thr {thr} cap {cap} case {case} s {s}");
+                    }
+                }
+                None => {
+                    // Refused only when nibbles cannot hold the levels.
+                    let levels = |s: usize| table[s];
+                    let fits = match off {
+                        0 => d <= 15 && thr >= d as i64,
+                        _ => {
+                            (0..=15).contains(&thr)
+                                && (thr as usize + 1..=d).all(|s| {
+                                    levels(s) == levels(thr as usize + 1)
+                                        && (thr < 15 || levels(15) == levels(16))
+                                })
+                        }
+                    };
+                    assert!(!fits || case % 8 == 0, "refused d {d} thr {thr} cap {cap}");
+                }
+            }
+        }
+        // Forcing 0, forcing 15, and fewer than 16 rows all occurred.
+        assert!(seen.iter().all(|n| *n > 10), "{seen:?}");
+        // 16 rows that cannot saturate still need five bits.
+        let table = doubled(&|s| s.min(16) as u8);
+        assert_eq!(nibble(&table, 16, 20, 0), None);
+        assert_eq!(nibble(&table, 15, 20, 0), Some(Nibble { at: 0, force: 0 }));
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn blocks_count_the_driven_rows_of_each_column() {
@@ -824,7 +1068,15 @@ mod tests {
         // pass -32768 without widening in between.
         // Thresholds 1 and -1: reads saturate past one set cell (counts start from 126) or
         // always.
+        // Levels capped at `thr + 1` read every saturated read alike, so the planes whose reads
+        // can saturate are read by nibbles, the saturated ones as nibble 0 (threshold 9) or,
+        // sharing it with popcount 15, as nibble 15 (threshold 15, cap 15); cap 16 at threshold
+        // 15 leaves 17 levels, read by bytes.
         let configs = [
+            (3, 10, 9, false),
+            (3, 10, 9, true),
+            (3, 15, 15, false),
+            (3, 16, 15, false),
             (1, 15u8, 9, false),
             (3, 15, 1, false),
             (2, 127, -1, false),
@@ -865,6 +1117,22 @@ mod tests {
                     words[*r as usize / 64] |= 1 << (r % 64);
                 }
                 batch.push(&rows, &words, &table, thr);
+            }
+            // Which reading each plane took: nibbles forcing 0 or 15, nibbles of at most 15
+            // rows, bytes.
+            let ways = |f: fn(&PlaneRead) -> bool| batch.planes.iter().filter(|p| f(p)).count();
+            let forced0 = ways(|p| p.off > 0 && p.nibble.is_some_and(|n| n.force == 0));
+            let forced15 = ways(|p| p.off > 0 && p.nibble.is_some_and(|n| n.force == 15));
+            let few = ways(|p| p.off == 0 && p.nibble.is_some());
+            let bytes = ways(|p| p.nibble.is_none());
+            // (Signed, the planes below the top drive at most three rows.)
+            match (thr, cap) {
+                (9, 10) => {
+                    assert!((forced0 > 0 || signed) && forced15 == 0 && few > 0 && bytes > 0)
+                }
+                (15, 15) => assert!(forced15 > 0 && forced0 == 0),
+                (15, 16) => assert!(forced0 + forced15 == 0 && bytes > 0),
+                _ => assert!(forced0 + forced15 == 0),
             }
             let mut over = [0u64; 2];
             let mut cols = vec![vec![0i64; ncols]; 2];

@@ -500,6 +500,40 @@ mod x86 {
         (_mm512_ternarylogic_epi64::<0x96>(a, b, c), _mm512_ternarylogic_epi64::<0xE8>(a, b, c))
     }
 
+    /// Eight rows (registers at `base + r[i]`) added to the ones, twos and fours `l` by seven
+    /// full adders: the new ones, twos and fours and the eights' carry.
+    ///
+    /// # Safety
+    /// Every `base + r[i]` points at 64 readable bytes.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn add_eight(
+        base: *const u64,
+        r: &[u16],
+        [l0, l1, l2]: [__m512i; 3],
+    ) -> (__m512i, __m512i, __m512i, __m512i) {
+        // The eight offsets as two words, taken apart by shifts: a scalar load an offset would
+        // share the load ports with the rows'.
+        // SAFETY: `r` holds 8 `u16`, 16 bytes (`chunks_exact(8)`).
+        let (a, b) = unsafe {
+            assert_eq!(r.len(), 8);
+            let p = r.as_ptr() as *const u64;
+            (p.read_unaligned(), p.add(1).read_unaligned())
+        };
+        // SAFETY: as the caller promises.
+        let at = |w: u64, k: u32| unsafe {
+            _mm512_loadu_si512(base.add(usize::from((w >> (16 * k)) as u16)) as *const _)
+        };
+        let (s, c0) = csa(l0, at(a, 0), at(a, 1));
+        let (s, c1) = csa(s, at(a, 2), at(a, 3));
+        let (t, c2) = csa(l1, c0, c1);
+        let (s, c3) = csa(s, at(b, 0), at(b, 1));
+        let (s, c4) = csa(s, at(b, 2), at(b, 3));
+        let (t, c5) = csa(t, c3, c4);
+        let (f, c) = csa(l2, c2, c5);
+        (s, t, f, c)
+    }
+
     /// Bit `k` (`out[k]`) of `off` plus each column's count of set cells over the rows at
     /// `offs` (a multiple of 8 of them; row registers at `base + offs[i]`). Eight rows at a
     /// time go through a carry-save tree into the ones, twos and fours (seven full adders);
@@ -513,8 +547,6 @@ mod x86 {
     #[inline]
     unsafe fn count_rows(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 8] {
         let z = _mm512_setzero_si512();
-        // SAFETY: as the caller promises.
-        let load = |o: u16| unsafe { _mm512_loadu_si512(base.add(o as usize) as *const _) };
         // Bit `k` of `off` in every lane (broadcasts from memory: loads, not vector work).
         let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3, mut l4, mut l5, mut l6, mut l7) =
@@ -522,22 +554,9 @@ mod x86 {
         let (mut p3, mut p4, mut p5, mut p6, mut p7) = (z, z, z, z, z);
         let groups = offs.len() / 8;
         for (i, r) in offs.chunks_exact(8).enumerate() {
-            // The eight offsets as two words, taken apart by shifts: a scalar load an offset
-            // would share the load ports with the rows' (the loop's bottleneck).
-            // SAFETY: `r` holds 8 `u16`, 16 bytes.
-            let (a, b) = unsafe {
-                let p = r.as_ptr() as *const u64;
-                (p.read_unaligned(), p.add(1).read_unaligned())
-            };
-            let at = |w: u64, k: u32| load((w >> (16 * k)) as u16);
-            let (s, c0) = csa(l0, at(a, 0), at(a, 1));
-            let (s, c1) = csa(s, at(a, 2), at(a, 3));
-            let (t, c2) = csa(l1, c0, c1);
-            let (s, c3) = csa(s, at(b, 0), at(b, 1));
-            let (s, c4) = csa(s, at(b, 2), at(b, 3));
-            let (t, c5) = csa(t, c3, c4);
-            let (f, mut c) = csa(l2, c2, c5);
-            (l0, l1, l2) = (s, t, f);
+            // SAFETY: as the caller promises.
+            let mut c;
+            (l0, l1, l2, c) = unsafe { add_eight(base, r, [l0, l1, l2]) };
             // Pending eights sit at levels k where bit k - 3 of `i` is set.
             let ones = i.trailing_ones();
             if ones == 0 {
@@ -588,25 +607,12 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     #[inline]
     unsafe fn count_nibbles(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 5] {
-        // SAFETY: as the caller promises.
-        let load = |o: u16| unsafe { _mm512_loadu_si512(base.add(o as usize) as *const _) };
         let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3) = (init(0), init(1), init(2), init(3));
         let mut over = _mm512_setzero_si512();
         for r in offs.chunks_exact(8) {
-            // SAFETY: `r` holds 8 `u16`, 16 bytes.
-            let (a, b) = unsafe {
-                let p = r.as_ptr() as *const u64;
-                (p.read_unaligned(), p.add(1).read_unaligned())
-            };
-            let at = |w: u64, k: u32| load((w >> (16 * k)) as u16);
-            let (s, c0) = csa(l0, at(a, 0), at(a, 1));
-            let (s, c1) = csa(s, at(a, 2), at(a, 3));
-            let (t, c2) = csa(l1, c0, c1);
-            let (s, c3) = csa(s, at(b, 0), at(b, 1));
-            let (s, c4) = csa(s, at(b, 2), at(b, 3));
-            let (t, c5) = csa(t, c3, c4);
-            let (f, c) = csa(l2, c2, c5);
+            // SAFETY: as the caller promises.
+            let (s, t, f, c) = unsafe { add_eight(base, r, [l0, l1, l2]) };
             // over |= l3 & c; l3 ^= c.
             over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
             (l0, l1, l2, l3) = (s, t, f, _mm512_xor_si512(l3, c));

@@ -290,8 +290,7 @@ impl Batch {
         // SAFETY: `row_offsets` wrote `driven` offsets and then 8 more (`zero`).
         unsafe { self.offs.set_len(start + len) };
         assert!(table.len() >= 256, "an ADC byte table holds 128 levels twice");
-        let table_full = table;
-        let (table, off) = match thr {
+        let (read_from, off) = match thr {
             0..=126 if driven < 128 && thr < driven as i64 => {
                 (table[thr as usize + 1..].as_ptr(), (127 - thr) as u8)
             }
@@ -300,16 +299,17 @@ impl Batch {
         if self.nibbles.len() <= driven {
             self.nibbles.resize(driven + 1, (std::ptr::null(), 0, None));
         }
-        let key = (table_full.as_ptr(), thr);
+        let key = (table.as_ptr(), thr);
         let nibble = match self.nibbles[driven] {
             (ptr, t, n) if (ptr, t) == key => n,
             _ => {
-                let n = nibble(table_full, driven, thr, off);
+                let n = nibble(table, driven, thr, off);
                 self.nibbles[driven] = (key.0, key.1, n);
                 n
             }
         };
         let (start, driven, len) = (start as u32, driven as u32, len as u32);
+        let table = read_from;
         self.planes.push(PlaneRead { start, len, driven, table, off, thr, nibble });
     }
 }
@@ -509,14 +509,13 @@ mod x86 {
     #[inline]
     unsafe fn add_eight(
         base: *const u64,
-        r: &[u16],
+        r: &[u16; 8],
         [l0, l1, l2]: [__m512i; 3],
     ) -> (__m512i, __m512i, __m512i, __m512i) {
         // The eight offsets as two words, taken apart by shifts: a scalar load an offset would
         // share the load ports with the rows'.
-        // SAFETY: `r` holds 8 `u16`, 16 bytes (`chunks_exact(8)`).
+        // SAFETY: `r` is 16 bytes.
         let (a, b) = unsafe {
-            assert_eq!(r.len(), 8);
             let p = r.as_ptr() as *const u64;
             (p.read_unaligned(), p.add(1).read_unaligned())
         };
@@ -553,7 +552,7 @@ mod x86 {
             (init(0), init(1), init(2), init(3), init(4), init(5), init(6), init(7));
         let (mut p3, mut p4, mut p5, mut p6, mut p7) = (z, z, z, z, z);
         let groups = offs.len() / 8;
-        for (i, r) in offs.chunks_exact(8).enumerate() {
+        for (i, r) in offs.as_chunks::<8>().0.iter().enumerate() {
             // SAFETY: as the caller promises.
             let mut c;
             (l0, l1, l2, c) = unsafe { add_eight(base, r, [l0, l1, l2]) };
@@ -610,7 +609,7 @@ mod x86 {
         let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3) = (init(0), init(1), init(2), init(3));
         let mut over = _mm512_setzero_si512();
-        for r in offs.chunks_exact(8) {
+        for r in offs.as_chunks::<8>().0 {
             // SAFETY: as the caller promises.
             let (s, t, f, c) = unsafe { add_eight(base, r, [l0, l1, l2]) };
             // over |= l3 & c; l3 ^= c.

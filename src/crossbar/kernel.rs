@@ -229,7 +229,7 @@ impl PlaneKernel {
                 (0..=d).all(|s| levels.get((d * self.base + self.step * s) as usize) == Some(&s))
             });
         let max_byte = bytes.as_ref().and_then(|b| b.iter().max().copied()).unwrap_or(0);
-        Tables { levels, bytes, max_byte, small, popcount }
+        Tables { levels, bytes, max_byte, small, popcount, readings: Mutex::default() }
     }
 }
 
@@ -249,6 +249,30 @@ struct Tables {
     small: bool,
     /// For 1-bit cells: the level of every reachable sum is its popcount.
     popcount: bool,
+    /// The row kernel's readings of `bytes` by the saturation full scale they were built for
+    /// (runs of a layer share one; building them per batch would check every table again).
+    readings: Mutex<Vec<(Option<i64>, Arc<rowcount::Readings>)>>,
+}
+
+impl Tables {
+    /// The row kernel's [`rowcount::Readings`] of these tables for runs counting reads above
+    /// `over` (fine units; `None`: not counted), built on first use.
+    fn readings(
+        &self,
+        over: Option<i64>,
+        build: impl FnOnce() -> rowcount::Readings,
+    ) -> Arc<rowcount::Readings> {
+        let mut kept = self.readings.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, r)) = kept.iter().find(|(o, _)| *o == over) {
+            return r.clone();
+        }
+        let r = Arc::new(build());
+        if kept.len() == TABLES_KEPT {
+            kept.remove(0);
+        }
+        kept.push((over, r.clone()));
+        r
+    }
 }
 
 /// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
@@ -354,7 +378,7 @@ impl PlaneKernel {
             // Inputs of up to 8 bits with byte tables: the row kernel.
             let by_rows = sums.is_none()
                 && (1..=rowcount::MAX_PLANES).contains(&a_n)
-                && runs.iter().all(|r| r.signed == first.signed)
+                && runs.iter().all(|r| r.signed == first.signed && r.over == first.over)
                 && tables.as_deref().is_some_and(|t| t.bytes.is_some());
             if let (Some(rows), Some(t), true) = (&self.rows, tables.as_deref(), by_rows) {
                 return self.run_batch_rows(runs, accs, t, rows);
@@ -399,6 +423,13 @@ impl PlaneKernel {
         for a in &map.arrays {
             arrays[a.row_tile] += 1;
         }
+        // Every run of the batch counts reads above the same full scale (checked by the caller).
+        let over = runs[0].over;
+        let thr = |d: usize| {
+            over.map_or(i64::MAX, |full| threshold(full, d as i64 * self.base, self.step))
+        };
+        let readings =
+            tables.readings(over, || rowcount::Readings::new(bytes, self.tile_rows, thr));
         let mut scratch = SCRATCH.with(|s| s.take());
         let Scratch { rows: batch, xw, driven, .. } = &mut scratch;
         batch.clear();
@@ -409,8 +440,7 @@ impl PlaneKernel {
             self.input_planes(map, r.codes, a_n, xw, driven);
             for (k, (ws, d)) in xw.chunks(words).zip(driven.iter()).enumerate() {
                 count.driven += (d * arrays[k / a_n]) as u64;
-                let thr = r.over.map_or(i64::MAX, |full| threshold(full, d * self.base, self.step));
-                batch.push(rows, ws, &bytes[*d as usize * BYTE_TABLE..], thr);
+                batch.push(rows, ws, &readings);
             }
         }
         let mut overs = vec![0u64; runs.len()];
@@ -418,6 +448,7 @@ impl PlaneKernel {
         let inputs = (a_n, runs[0].signed);
         // SAFETY: `rows` exists only where `rowcount::available()`; `a_n <= MAX_PLANES`; the
         // byte tables' levels are at most `max_byte`; `batch` was built for `rows`.
+        let batch = (&mut *batch, &*readings);
         unsafe { rowcount::run(rows, batch, inputs, tables.max_byte, p_n, accs, &mut overs) };
         SCRATCH.with(|s| s.set(scratch));
         for (count, over) in counts.iter_mut().zip(overs) {

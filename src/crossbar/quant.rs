@@ -218,6 +218,17 @@ impl WeightCodes {
     pub fn dots(&self, x: &[i64], rows: usize, n_in: usize, n_out: usize) -> Vec<i64> {
         with_codes!(self, v => super::dots::dots_i64(v, x, rows, n_in, n_out))
     }
+    /// `sum_i |w[j, i]|` for each of the rows of `n_in` codes (at the stored width, so the
+    /// pass over a large layer vectorizes: the report asks for it on every run).
+    pub fn abs_row_sums(&self, n_in: usize) -> Vec<i64> {
+        fn rows<T: Copy + Into<i64>>(w: &[T], n_in: usize) -> Vec<i64> {
+            w.chunks_exact(n_in).map(|r| r.iter().map(|w| (*w).into().abs()).sum()).collect()
+        }
+        if n_in == 0 {
+            return Vec::new();
+        }
+        with_codes!(self, v => rows(v, n_in))
+    }
     /// Bytes held.
     pub fn heap_bytes(&self) -> usize {
         with_codes!(self, v => std::mem::size_of_val(v.as_slice()))
@@ -267,11 +278,9 @@ impl QLayer {
     /// `bias` included).
     pub fn acc_bits(&self, bias: &[i64]) -> u32 {
         let xmax = self.in_lo.abs().max(self.in_hi);
+        let sums = self.w.abs_row_sums(self.n_in);
         let worst = (0..self.n_out)
-            .map(|j| {
-                (0..self.n_in).map(|i| self.w.get(j * self.n_in + i).abs() * xmax).sum::<i64>()
-                    + bias[j].abs()
-            })
+            .map(|j| sums.get(j).copied().unwrap_or(0) * xmax + bias[j].abs())
             .max()
             .unwrap_or(0);
         65 - worst.leading_zeros()

@@ -203,26 +203,70 @@ fn transpose64(m: &mut [u64; 64]) {
 #[derive(Clone, Copy, Debug)]
 pub struct PlaneRead {
     /// Where its driven rows' offsets start in the batch, and how many there are padded
-    /// with the zero row to a multiple of 8.
+    /// with the zero row (to a multiple of 4 for nibble readings, else of 8).
     start: u32,
     len: u32,
-    /// Rows driven.
+    /// Rows driven: its tables in the layer's [`Readings`].
     driven: u32,
-    /// The 128-entry ADC byte table for this driven count, read at `(off + popcount) % 128`.
-    table: *const u8,
-    /// What the counters start from: `127 - thr` when reads can saturate (then bit 7 of
-    /// `off + popcount` marks the saturated ones), else 0.
+    /// How its driven count is read (a copy: the kernel reads it every plane).
+    how: How,
+}
+
+/// How planes driving a given number of rows are read, fixed by the layer's ADC transfer for
+/// that count and its saturation threshold.
+#[derive(Clone, Copy, Debug)]
+struct How {
+    /// What the counters start from: `127 - thr` when some but not all reads can saturate
+    /// and fewer than 128 rows are driven (then bit 7 of `off + popcount` marks the saturated
+    /// ones, and the byte levels are the table from entry `thr + 1`), else 0.
     off: u8,
     /// Popcounts above this are saturated reads (`i64::MAX`: not counted; `< 0`: all are).
     thr: i64,
     /// Read by [`Nibble`]s instead of bytes (`None`: bytes).
     nibble: Option<Nibble>,
+    /// A nibble reading's `force` as a lane mask (0 or all ones: forcing 0 or 15), broadcast
+    /// from memory by the kernel.
+    force: i64,
+}
+
+/// A layer's readings for every driven count `d` in `0..=tile_rows`: how, and the levels a
+/// read takes. A layer's planes share a tile's `rows + 1` of them, so they are built once with
+/// its transfer tables (checking a table for nibbles is a pass over it), not per batch.
+#[derive(Clone, Debug)]
+pub struct Readings {
+    how: Vec<How>,
+    /// The 128 byte levels a read indexes by `(off + popcount) % 128`; a nibble reading's 16
+    /// are entries `at..at + 16`.
+    levels: Vec<[u8; 128]>,
+}
+
+impl Readings {
+    /// The readings of ADC byte tables `tables` (per driven count `d`, 256 bytes from
+    /// `256 d`: the 128 levels by popcount, twice) with saturation thresholds `thr(d)`.
+    pub fn new(tables: &[u8], tile_rows: usize, thr: impl Fn(usize) -> i64) -> Readings {
+        assert!(tables.len() >= (tile_rows + 1) * 256, "256 table bytes a driven count");
+        let mut r = Readings { how: Vec::new(), levels: Vec::new() };
+        for d in 0..=tile_rows {
+            let (table, thr) = (&tables[256 * d..256 * (d + 1)], thr(d));
+            let (from, off) = match thr {
+                0..=126 if d < 128 && thr < d as i64 => {
+                    (&table[thr as usize + 1..], (127 - thr) as u8)
+                }
+                _ => (table, 0),
+            };
+            let nibble = nibble(table, d, thr, off);
+            let force = -i64::from(nibble.is_some_and(|n| n.force != 0));
+            r.how.push(How { off, thr, nibble, force });
+            r.levels.push(std::array::from_fn(|i| from[i]));
+        }
+        r
+    }
 }
 
 /// How a plane whose reads take at most 16 distinct levels is read by nibbles: the low four
-/// bits of `off + popcount` index a 16-entry table (`table + at`), and a saturated read (bit 7
-/// of `off + popcount` set) is first set to nibble `force`, whose entry is the saturated
-/// level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts `0..=thr` are the
+/// bits of `off + popcount` index 16 levels (entries `at..at + 16` of its 128), and a
+/// saturated read (bit 7 of `off + popcount` set) is first set to nibble `force`, whose entry
+/// is the saturated level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts `0..=thr` are the
 /// nibbles `15 - thr ..= 15`; `force` is 0 when that leaves it free (`thr <= 14`), else 15,
 /// which popcount `thr` shares when it reads the saturated level too. With `off = 0` (at most
 /// 15 rows driven, none saturating) the nibble is the popcount.
@@ -233,7 +277,8 @@ struct Nibble {
 }
 
 /// The [`Nibble`] reading of a plane driving `driven` rows with threshold `thr`, whose table
-/// `table` (the 256 bytes [`Batch::push`] takes) the reads index from `off`, when one is exact.
+/// `table` (the 256 bytes [`Readings::new`] takes) the reads index from `off`, when one is
+/// exact.
 fn nibble(table: &[u8], driven: usize, thr: i64, off: u8) -> Option<Nibble> {
     if off == 0 {
         return (driven <= 15 && thr >= driven as i64).then_some(Nibble { at: 0, force: 0 });
@@ -258,9 +303,6 @@ pub struct Batch {
     out32: Vec<i32>,
     /// Every sample's 16-bit column sums between row tiles (16 registers a sample).
     state: Vec<Line>,
-    /// The batch's [`nibble`] answer for each driven count, with the table and threshold it
-    /// was for: the batch's planes share a few tables, and checking one is a pass over it.
-    nibbles: Vec<(*const u8, i64, Option<Nibble>)>,
 }
 
 impl Batch {
@@ -268,49 +310,28 @@ impl Batch {
     pub fn clear(&mut self) {
         self.planes.clear();
         self.offs.clear();
-        // The tables may be freed after the batch and their memory reused.
-        self.nibbles.clear();
     }
 
     /// Appends the next plane: rows `words` drives (bit `i` of word `w` is row `64 w + i`),
-    /// its ADC byte table `table` (the 128 levels for its driven count, twice) and saturation
-    /// threshold. When some but not all reads can saturate and fewer than 128 rows are driven,
-    /// the counts start from `off = 127 - thr`: `off + popcount` reaches 128 exactly when the
-    /// read saturates, and the table is read from entry `thr + 1`, so that its entry
-    /// `(off + popcount) % 128` is the popcount's.
+    /// read as `readings` reads its driven count.
     #[cfg(target_arch = "x86_64")]
-    pub fn push(&mut self, rows: &RowBits, words: &[u64], table: &[u8], thr: i64) {
+    pub fn push(&mut self, rows: &RowBits, words: &[u64], readings: &Readings) {
         let start = self.offs.len();
         let zero = rows.row_offset(rows.tile_rows);
         let room = 64 * words.len() + 8;
         self.offs.reserve(room);
         // SAFETY: `available` holds wherever a `RowBits` is used; `room` offsets reserved.
         let driven = unsafe { x86::row_offsets(words, zero, self.offs.as_mut_ptr().add(start)) };
-        let len = driven.next_multiple_of(8);
+        // Nibble counters take a last group of four rows.
+        let how = readings.how[driven];
+        let len = match how.nibble {
+            Some(_) => driven.next_multiple_of(4),
+            None => driven.next_multiple_of(8),
+        };
         // SAFETY: `row_offsets` wrote `driven` offsets and then 8 more (`zero`).
         unsafe { self.offs.set_len(start + len) };
-        assert!(table.len() >= 256, "an ADC byte table holds 128 levels twice");
-        let (read_from, off) = match thr {
-            0..=126 if driven < 128 && thr < driven as i64 => {
-                (table[thr as usize + 1..].as_ptr(), (127 - thr) as u8)
-            }
-            _ => (table.as_ptr(), 0),
-        };
-        if self.nibbles.len() <= driven {
-            self.nibbles.resize(driven + 1, (std::ptr::null(), 0, None));
-        }
-        let key = (table.as_ptr(), thr);
-        let nibble = match self.nibbles[driven] {
-            (ptr, t, n) if (ptr, t) == key => n,
-            _ => {
-                let n = nibble(table, driven, thr, off);
-                self.nibbles[driven] = (key.0, key.1, n);
-                n
-            }
-        };
         let (start, driven, len) = (start as u32, driven as u32, len as u32);
-        let table = read_from;
-        self.planes.push(PlaneRead { start, len, driven, table, off, thr, nibble });
+        self.planes.push(PlaneRead { start, len, driven, how });
     }
 }
 
@@ -353,7 +374,7 @@ pub fn available() -> bool {
 #[cfg(target_arch = "x86_64")]
 pub unsafe fn run(
     rows: &RowBits,
-    batch: &mut Batch,
+    (batch, readings): (&mut Batch, &Readings),
     (a_n, signed): (usize, bool),
     max_level: u8,
     polarities: usize,
@@ -386,7 +407,8 @@ pub unsafe fn run(
     out32.resize(if narrow { samples * n_out } else { 0 }, 0);
     for b in 0..rows.blocks {
         // SAFETY: as this function's caller promises; `b < blocks`; room for every sample.
-        unsafe { x86::block(rows, b, batch, (a_n, sum), &mut acc32, &mut state, overs) };
+        let inputs = (&*batch, readings);
+        unsafe { x86::block(rows, b, inputs, (a_n, sum), &mut acc32, &mut state, overs) };
         for (s, (out, acc)) in accs.iter_mut().zip(acc32.chunks_exact(BLOCK)).enumerate() {
             // Runs of stored columns of one cell column `k`: outputs `j0..` in order.
             let (mut c, c1) = (b * BLOCK, ((b + 1) * BLOCK).min(rows.ncols));
@@ -428,7 +450,7 @@ struct Sum {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Batch, Line, PlaneRead, RowBits, Sum};
+    use super::{Batch, Line, PlaneRead, Readings, RowBits, Sum};
     use std::arch::x86_64::*;
 
     /// `OFF_BITS[v][k]`: bit `k` of `v` as a lane mask (0 or all ones).
@@ -609,12 +631,23 @@ mod x86 {
         let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3) = (init(0), init(1), init(2), init(3));
         let mut over = _mm512_setzero_si512();
-        for r in offs.as_chunks::<8>().0 {
+        let (eights, rest) = offs.as_chunks::<8>();
+        for r in eights {
             // SAFETY: as the caller promises.
             let (s, t, f, c) = unsafe { add_eight(base, r, [l0, l1, l2]) };
             // over |= l3 & c; l3 ^= c.
             over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
             (l0, l1, l2, l3) = (s, t, f, _mm512_xor_si512(l3, c));
+        }
+        if let [a, b, c, d] = *rest {
+            // SAFETY: as the caller promises.
+            let at = |o: u16| unsafe { _mm512_loadu_si512(base.add(usize::from(o)) as *const _) };
+            let (s, c0) = csa(l0, at(a), at(b));
+            let (s, c1) = csa(s, at(c), at(d));
+            let (t, c2) = csa(l1, c0, c1);
+            let c = _mm512_and_si512(l2, c2);
+            over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
+            (l0, l1, l2, l3) = (s, t, _mm512_xor_si512(l2, c2), _mm512_xor_si512(l3, c));
         }
         [l0, l1, l2, l3, over]
     }
@@ -699,7 +732,7 @@ mod x86 {
     pub(super) unsafe fn block(
         rows: &RowBits,
         b: usize,
-        batch: &Batch,
+        (batch, readings): (&Batch, &Readings),
         (a_n, sum): (usize, Sum),
         out: &mut [i32],
         state: &mut [Line],
@@ -724,7 +757,7 @@ mod x86 {
                         _mm512_load_si512(st.add(r) as *const _)
                     });
                 }
-                *over += tile(base, planes, &batch.offs, sum, valid, &mut acc16);
+                *over += tile(base, (planes, &batch.offs, readings), sum, valid, &mut acc16);
                 if widen_now {
                     let out = &mut out[s * super::BLOCK..(s + 1) * super::BLOCK];
                     widen(&mut acc16, out, first, sum.signed);
@@ -745,8 +778,7 @@ mod x86 {
     #[inline]
     unsafe fn tile(
         base: *const u64,
-        planes: &[PlaneRead],
-        offs: &[u16],
+        (planes, offs, readings): (&[PlaneRead], &[u16], &Readings),
         sum: Sum,
         valid: usize,
         acc16: &mut [__m512i; 16],
@@ -766,14 +798,15 @@ mod x86 {
         let mut low = None;
         for (t, p) in planes.iter().enumerate().rev() {
             let offs = &offs[p.start as usize..(p.start + p.len) as usize];
+            let (r, d) = (p.how, p.driven as usize);
             // SAFETY: the plane's rows are the tile's (`Batch::push`).
             let bits = unsafe {
-                match p.nibble {
+                match r.nibble {
                     Some(_) => {
-                        let [l0, l1, l2, l3, over] = count_nibbles(base, offs, p.off);
+                        let [l0, l1, l2, l3, over] = count_nibbles(base, offs, r.off);
                         [l0, l1, l2, l3, z, z, z, over]
                     }
-                    None => count_rows(base, offs, p.off),
+                    None => count_rows(base, offs, r.off),
                 }
             };
             // A signed input's top plane is a group of its own, subtracted.
@@ -785,19 +818,21 @@ mod x86 {
             // Levels weigh `2^(t - lowest)` in the group's byte sums: the tables are shifted
             // (every level times it fits a byte, as `byte_group` chose).
             let sh = _mm_cvtsi32_si128((t - lowest) as i32);
-            if p.off > 0 {
+            if r.off > 0 {
                 flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
                 counted = true;
             }
-            if let Some(nib) = p.nibble {
+            if let Some(nib) = r.nibble {
                 // Saturated reads (bit 7) become nibble `force`.
-                let force = _mm512_set1_epi8(-i8::from(nib.force != 0));
+                let force = _mm512_set1_epi64(r.force);
                 let low4: [__m512i; 4] = std::array::from_fn(|k| {
                     _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
                 });
-                // SAFETY: `Batch::push` chose `at` inside the table's 256 bytes.
-                let table = unsafe { _mm_loadu_si128(p.table.add(nib.at as usize) as *const _) };
-                // VPERMB reads index bits 0..5: the 16 levels four times over.
+                // The 16 levels, shifted by the plane's place in its group; VPERMB reads index
+                // bits 0..5: they are read four times over.
+                let table = &readings.levels[d][usize::from(nib.at)..][..16];
+                // SAFETY: 16 bytes.
+                let table = unsafe { _mm_loadu_si128(table.as_ptr() as *const _) };
                 let table = _mm512_sll_epi16(_mm512_broadcast_i32x4(table), sh);
                 for (n, v) in to_nibbles(low4).into_iter().enumerate() {
                     let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
@@ -807,21 +842,21 @@ mod x86 {
                 }
             } else {
                 let counts = to_bytes(bits);
-                // SAFETY: 128 table bytes (`Batch::push` checked).
+                // SAFETY: a reading holds 128 levels.
                 let (t0, t1) = unsafe {
                     (
-                        _mm512_loadu_si512(p.table as *const _),
-                        _mm512_loadu_si512(p.table.add(64) as *const _),
+                        _mm512_loadu_si512(readings.levels[d].as_ptr() as *const _),
+                        _mm512_loadu_si512(readings.levels[d].as_ptr().add(64) as *const _),
                     )
                 };
                 let (t0, t1) = (_mm512_sll_epi16(t0, sh), _mm512_sll_epi16(t1, sh));
                 // A full tile's counts reach 128: read as 127 (the table agrees), compared in
                 // bytes (at most 8 planes: no byte lane overflows).
                 let full = p.driven >= 128;
-                if p.thr < 0 {
+                if r.thr < 0 {
                     over += valid as u64;
-                } else if full && p.thr < i64::from(p.driven) {
-                    let thr = _mm512_set1_epi8(p.thr as i8);
+                } else if full && r.thr < i64::from(p.driven) {
+                    let thr = _mm512_set1_epi8(r.thr as i8);
                     for n in &counts {
                         let above = _mm512_cmpgt_epu8_mask(*n, thr);
                         ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
@@ -1106,6 +1141,8 @@ mod tests {
             }
             let rows = RowBits::from_columns(&planes, tile_rows, row_tiles, (ncols, cpw), words);
             let table: Vec<u8> = (0..=255u8).map(|n| (n % 128).min(cap)).collect();
+            // Every driven count reads the same table, at threshold `thr`.
+            let readings = Readings::new(&table.repeat(tile_rows + 1), tile_rows, |_| thr);
             // Two samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`.
             let set = |s: usize, rt: usize, t: usize| match (thr, signed) {
                 (0, _) => &sets[6],
@@ -1121,15 +1158,15 @@ mod tests {
                 for r in set(s, rt, t) {
                     words[*r as usize / 64] |= 1 << (r % 64);
                 }
-                batch.push(&rows, &words, &table, thr);
+                batch.push(&rows, &words, &readings);
             }
             // Which reading each plane took: nibbles forcing 0 or 15, nibbles of at most 15
             // rows, bytes.
             let ways = |f: fn(&PlaneRead) -> bool| batch.planes.iter().filter(|p| f(p)).count();
-            let forced0 = ways(|p| p.off > 0 && p.nibble.is_some_and(|n| n.force == 0));
-            let forced15 = ways(|p| p.off > 0 && p.nibble.is_some_and(|n| n.force == 15));
-            let few = ways(|p| p.off == 0 && p.nibble.is_some());
-            let bytes = ways(|p| p.nibble.is_none());
+            let forced0 = ways(|p| p.how.off > 0 && p.how.nibble.is_some_and(|n| n.force == 0));
+            let forced15 = ways(|p| p.how.off > 0 && p.how.nibble.is_some_and(|n| n.force == 15));
+            let few = ways(|p| p.how.off == 0 && p.how.nibble.is_some());
+            let bytes = ways(|p| p.how.nibble.is_none());
             // (Signed, the planes below the top drive at most three rows.)
             match (thr, cap) {
                 (9, 10) => {
@@ -1156,7 +1193,8 @@ mod tests {
                 let mut overs = vec![0u64; 2];
                 // SAFETY: checked `available`; 8 planes; levels up to `cap`; built for `rows`.
                 let inputs = (a_n, signed);
-                unsafe { run(&rows, &mut batch, inputs, cap, polarities, &mut accs, &mut overs) };
+                let batch = (&mut batch, &readings);
+                unsafe { run(&rows, batch, inputs, cap, polarities, &mut accs, &mut overs) };
                 for (s, acc) in accs.iter().enumerate() {
                     for (j, got) in acc.iter().enumerate() {
                         let want: i64 = (0..cpw)

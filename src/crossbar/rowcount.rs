@@ -453,6 +453,9 @@ mod x86 {
     use super::{Batch, Line, PlaneRead, Readings, RowBits, Sum};
     use std::arch::x86_64::*;
 
+    /// `SHIFTS[k]`: the 128-bit shift count `k` that `VPSLLW` reads (planes are at most 8).
+    static SHIFTS: [[u64; 2]; 8] = [[0, 0], [1, 0], [2, 0], [3, 0], [4, 0], [5, 0], [6, 0], [7, 0]];
+
     /// `OFF_BITS[v][k]`: bit `k` of `v` as a lane mask (0 or all ones).
     static OFF_BITS: [[i64; 8]; 128] = {
         let mut t = [[0i64; 8]; 128];
@@ -817,7 +820,8 @@ mod x86 {
             });
             // Levels weigh `2^(t - lowest)` in the group's byte sums: the tables are shifted
             // (every level times it fits a byte, as `byte_group` chose).
-            let sh = _mm_cvtsi32_si128((t - lowest) as i32);
+            // SAFETY: 16 bytes (a shift count from memory: no move from a scalar register).
+            let sh = unsafe { _mm_loadu_si128(SHIFTS[t - lowest].as_ptr() as *const _) };
             if r.off > 0 {
                 flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
                 counted = true;
@@ -888,7 +892,8 @@ mod x86 {
                         *g = z;
                     }
                 } else {
-                    let sh = _mm_cvtsi32_si128(t as i32);
+                    // SAFETY: as above.
+                    let sh = unsafe { _mm_loadu_si128(SHIFTS[t].as_ptr() as *const _) };
                     for (r, g) in g8.iter_mut().enumerate() {
                         let mut lo = _mm512_and_si512(*g, ff);
                         let mut hi = _mm512_srli_epi16::<8>(*g);

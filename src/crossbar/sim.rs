@@ -640,8 +640,11 @@ pub fn calibrate_full_scale(
 }
 
 /// Rows simulated together ([`CrossbarNet::infer_batch`]): each layer's cells are read once
-/// for this many rows, while every row's column accumulators stay in the cache.
-pub const BATCH_ROWS: usize = 8;
+/// for this many rows, while every row's column accumulators stay in the cache. On the row
+/// kernel 32 rows ran 1.02-1.05x faster than 8 on the 64-h-h-10 scale benchmark at h = 64 ...
+/// 1024 and 1.26x at h = 4096 (a block's rows, read from the outer caches, serve four times
+/// as many rows); 64 rows were 2% slower at h = 1024 than 32.
+pub const BATCH_ROWS: usize = 32;
 
 /// Rows simulated together when a layer has no bit-plane kernel: its codes are decoded from
 /// their packed form once per batch, a cost per cell that a larger batch spreads thinner, while

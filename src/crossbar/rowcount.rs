@@ -267,10 +267,10 @@ impl Readings {
 /// How a plane whose reads take at most 16 distinct levels is read by nibbles: the low four
 /// bits of `off + popcount` index 16 levels (entries `at..at + 16` of its 128), and a
 /// saturated read (bit 7 of `off + popcount` set) is first set to nibble `force`, whose entry
-/// is the saturated level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts `0..=thr` are the
-/// nibbles `15 - thr ..= 15`; `force` is 0 when that leaves it free (`thr <= 14`), else 15,
-/// which popcount `thr` shares when it reads the saturated level too. With `off = 0` (at most
-/// 15 rows driven, none saturating) the nibble is the popcount.
+/// is the saturated level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts
+/// `0..=thr` are the nibbles `15 - thr ..= 15`; `force` is 0 when that leaves it free
+/// (`thr <= 14`), else 15, which popcount `thr` shares when it reads the saturated level too.
+/// With `off = 0` (at most 15 rows driven, none saturating) the nibble is the popcount.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Nibble {
     at: u8,
@@ -619,19 +619,21 @@ mod x86 {
         [l0, l1, l2, l3, s4, s5, s6, l7]
     }
 
-    /// The low four bits of `off` plus each column's count over the rows at `offs` (as
-    /// [`count_rows`]), and as a fifth register whether the sum reached 16 more than
-    /// `off`'s low four bits allow: a sticky OR of the carries out of bit 3. When `off`'s
-    /// bits 4..7 are `0111` (`off = 127 - thr`, `thr <= 15`) that is bit 7 of `off + count`, the
-    /// saturation flag; with `off < 16` and at most 15 rows it stays clear. Eight rows at a time
-    /// go through the full adders of [`count_rows`] into the ones, twos and fours, and their
-    /// eights into bit 3 by a half adder: no carries pend, so nothing ripples at the end.
+    /// The low four bits of `off` plus each column's count over the rows at `offs` (a
+    /// multiple of 4 of them; row registers as in [`count_rows`]), and as a fifth register
+    /// whether the sum reached 16 more than `off`'s low four bits allow: a sticky OR of the
+    /// carries out of bit 3. When `off`'s bits 4..7 are `0111` (`off = 127 - thr`, `thr <= 15`)
+    /// that is bit 7 of `off + count`, the saturation flag; with `off < 16` and at most 15 rows
+    /// it stays clear. Eight rows at a time go through the full adders of [`count_rows`] into
+    /// the ones, twos and fours, and their eights into bit 3 by a half adder: no carries pend,
+    /// so nothing ripples at the end. A last four rows take three full adders and two half
+    /// adders (padding them to eight would add four rows of the zero row).
     ///
     /// # Safety
     /// As [`count_rows`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn count_nibbles(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 5] {
+    pub(super) unsafe fn count_nibbles(base: *const u64, offs: &[u16], off: u8) -> [__m512i; 5] {
         let init = |k: usize| _mm512_set1_epi64(OFF_BITS[usize::from(off)][k]);
         let (mut l0, mut l1, mut l2, mut l3) = (init(0), init(1), init(2), init(3));
         let mut over = _mm512_setzero_si512();
@@ -1095,6 +1097,54 @@ mod tests {
 
     #[cfg(target_arch = "x86_64")]
     #[test]
+    fn nibble_counters_count_each_column() {
+        if !available() {
+            eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
+            return;
+        }
+        use std::arch::x86_64::{__m512i, _mm512_storeu_si512};
+        // One 128-row tile of 512 columns, cells set with probability about 1/2.
+        let (tile_rows, ncols) = (128, BLOCK);
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng
+        };
+        let planes: Vec<u64> = (0..ncols * 2).map(|_| next()).collect();
+        let rows = RowBits::from_columns(&planes, tile_rows, 1, (ncols, 1), 2);
+        let base = rows.tile(0, 0).as_ptr() as *const u64;
+        let zero = rows.row_offset(tile_rows);
+        for case in 0..300 {
+            // 0..=40 rows (lengths that end in four rows and in eight), from 0 or 112..=127.
+            let n: usize = case % 41;
+            let off = if case % 3 == 0 { 0 } else { 112 + (next() % 16) as u8 };
+            let driven: Vec<usize> = (0..n).map(|_| (next() % 128) as usize).collect();
+            let mut offs: Vec<u16> = driven.iter().map(|r| rows.row_offset(*r)).collect();
+            offs.resize(n.next_multiple_of(4), zero);
+            // SAFETY: checked `available`; every offset is a row of the tile.
+            let got = unsafe { x86::count_nibbles(base, &offs, off) };
+            let mut regs = [[0u64; 8]; 5];
+            for (r, g) in regs.iter_mut().zip(got) {
+                // SAFETY: 64 bytes.
+                unsafe { _mm512_storeu_si512(r.as_mut_ptr() as *mut __m512i, g) };
+            }
+            for c in 0..ncols {
+                let count = driven.iter().filter(|r| rows.cell(0, **r, c)).count();
+                let bit = stored_bit(c);
+                let read = |k: usize| (regs[k][bit / 64] >> (bit % 64)) & 1;
+                let low4: u64 = (0..4).map(|k| read(k) << k).sum();
+                let v = usize::from(off) + count;
+                assert_eq!(low4 as usize, v % 16, "case {case} column {c}: {n} rows from {off}");
+                let flag = usize::from(off) % 16 + count >= 16;
+                assert_eq!(read(4) == 1, flag, "case {case} column {c}: {n} rows from {off}");
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
     fn blocks_count_the_driven_rows_of_each_column() {
         if !available() {
             eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
@@ -1107,7 +1157,8 @@ mod tests {
         // a byte lane counts.
         let (tile_rows, ncols, words) = (128, 600, 2);
         let cell = |rt: usize, r: usize, c: usize| (r * 31 + c * 7 + r * c + rt).is_multiple_of(3);
-        // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set.
+        // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set of 36 (the
+        // nibble counters' last group of four after eights).
         let sets: Vec<Vec<u8>> = vec![
             vec![],
             vec![5],
@@ -1116,7 +1167,7 @@ mod tests {
             (0..64).map(|r| 2 * r).collect(),
             (0..127).collect(),
             (0..128).collect(),
-            (0..128).filter(|r| (r * 37) % 11 < 4).collect(),
+            (0..128).filter(|r| (r * 37) % 11 < 3).collect(),
         ];
         let a_n = sets.len();
         // Signed inputs: the top plane drives every row and the others few, so sums are negative;

@@ -203,16 +203,7 @@ impl PlaneKernel {
         if max_sum >= MAX_TABLE {
             return None;
         }
-        let mut cache = self.tables.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, t)) = cache.iter().find(|(a, _)| a == adc) {
-            return Some(t.clone());
-        }
-        let t = Arc::new(self.build_tables(adc, max_sum));
-        if cache.len() == TABLES_KEPT {
-            cache.remove(0);
-        }
-        cache.push((*adc, t.clone()));
-        Some(t)
+        Some(kept(&self.tables, *adc, || self.build_tables(adc, max_sum)))
     }
 
     fn build_tables(&self, adc: &Adc, max_sum: i64) -> Tables {
@@ -249,30 +240,29 @@ struct Tables {
     small: bool,
     /// For 1-bit cells: the level of every reachable sum is its popcount.
     popcount: bool,
-    /// The row kernel's readings of `bytes` by the saturation full scale they were built for
-    /// (runs of a layer share one; building them per batch would check every table again).
+    /// The row kernel's readings of `bytes` by the saturation full scale (fine units; `None`:
+    /// not counted) they were built for, on first use: runs of a layer share one, and building
+    /// them per batch would check every table again.
     readings: Mutex<Vec<(Option<i64>, Arc<rowcount::Readings>)>>,
 }
 
-impl Tables {
-    /// The row kernel's [`rowcount::Readings`] of these tables for runs counting reads above
-    /// `over` (fine units; `None`: not counted), built on first use.
-    fn readings(
-        &self,
-        over: Option<i64>,
-        build: impl FnOnce() -> rowcount::Readings,
-    ) -> Arc<rowcount::Readings> {
-        let mut kept = self.readings.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, r)) = kept.iter().find(|(o, _)| *o == over) {
-            return r.clone();
-        }
-        let r = Arc::new(build());
-        if kept.len() == TABLES_KEPT {
-            kept.remove(0);
-        }
-        kept.push((over, r.clone()));
-        r
+/// The value `cache` keeps for `key`, built (and the oldest of [`TABLES_KEPT`] dropped) when
+/// it has none: the transfer tables by ADC and their row-kernel readings by full scale.
+fn kept<K: PartialEq, T>(
+    cache: &Mutex<Vec<(K, Arc<T>)>>,
+    key: K,
+    build: impl FnOnce() -> T,
+) -> Arc<T> {
+    let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, v)) = cache.iter().find(|(k, _)| *k == key) {
+        return v.clone();
     }
+    let v = Arc::new(build());
+    if cache.len() == TABLES_KEPT {
+        cache.remove(0);
+    }
+    cache.push((key, v.clone()));
+    v
 }
 
 /// [`Tables::bytes`], or `None` when the transfer does not fit bytes.
@@ -429,7 +419,7 @@ impl PlaneKernel {
             over.map_or(i64::MAX, |full| threshold(full, d as i64 * self.base, self.step))
         };
         let readings =
-            tables.readings(over, || rowcount::Readings::new(bytes, self.tile_rows, thr));
+            kept(&tables.readings, over, || rowcount::Readings::new(bytes, self.tile_rows, thr));
         let mut scratch = SCRATCH.with(|s| s.take());
         let Scratch { rows: batch, xw, driven, .. } = &mut scratch;
         batch.clear();

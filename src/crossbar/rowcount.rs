@@ -225,9 +225,6 @@ struct How {
     thr: i64,
     /// Read by [`Nibble`]s instead of bytes (`None`: bytes).
     nibble: Option<Nibble>,
-    /// A nibble reading's `force` as a lane mask (0 or all ones: forcing 0 or 15), broadcast
-    /// from memory by the kernel.
-    force: i64,
 }
 
 /// A layer's readings for every driven count `d` in `0..=tile_rows`: how, and the levels a
@@ -255,9 +252,7 @@ impl Readings {
                 }
                 _ => (table, 0),
             };
-            let nibble = nibble(table, d, thr, off);
-            let force = -i64::from(nibble.is_some_and(|n| n.force != 0));
-            r.how.push(How { off, thr, nibble, force });
+            r.how.push(How { off, thr, nibble: nibble(table, d, thr, off) });
             r.levels.push(std::array::from_fn(|i| from[i]));
         }
         r
@@ -526,8 +521,29 @@ mod x86 {
         (_mm512_ternarylogic_epi64::<0x96>(a, b, c), _mm512_ternarylogic_epi64::<0xE8>(a, b, c))
     }
 
+    /// Four rows added to the ones and twos `l` by three full adders: the new ones and twos
+    /// and the fours' carry. The rows' offsets are the four 16-bit fields of `w` (low first),
+    /// taken apart by shifts: a scalar load an offset would share the load ports with the
+    /// rows'.
+    ///
+    /// # Safety
+    /// Every `base + offset` points at 64 readable bytes.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn add_four(base: *const u64, w: u64, [l0, l1]: [__m512i; 2]) -> [__m512i; 3] {
+        // SAFETY: as the caller promises.
+        let at = |k: u32| unsafe {
+            _mm512_loadu_si512(base.add(usize::from((w >> (16 * k)) as u16)) as *const _)
+        };
+        let (s, c0) = csa(l0, at(0), at(1));
+        let (s, c1) = csa(s, at(2), at(3));
+        let (t, c) = csa(l1, c0, c1);
+        [s, t, c]
+    }
+
     /// Eight rows (registers at `base + r[i]`) added to the ones, twos and fours `l` by seven
-    /// full adders: the new ones, twos and fours and the eights' carry.
+    /// full adders (two [`add_four`]s, their fours' carries added to the fours): the new ones,
+    /// twos and fours and the eights' carry.
     ///
     /// # Safety
     /// Every `base + r[i]` points at 64 readable bytes.
@@ -538,23 +554,16 @@ mod x86 {
         r: &[u16; 8],
         [l0, l1, l2]: [__m512i; 3],
     ) -> (__m512i, __m512i, __m512i, __m512i) {
-        // The eight offsets as two words, taken apart by shifts: a scalar load an offset would
-        // share the load ports with the rows'.
+        // The eight offsets as two words.
         // SAFETY: `r` is 16 bytes.
         let (a, b) = unsafe {
             let p = r.as_ptr() as *const u64;
             (p.read_unaligned(), p.add(1).read_unaligned())
         };
         // SAFETY: as the caller promises.
-        let at = |w: u64, k: u32| unsafe {
-            _mm512_loadu_si512(base.add(usize::from((w >> (16 * k)) as u16)) as *const _)
-        };
-        let (s, c0) = csa(l0, at(a, 0), at(a, 1));
-        let (s, c1) = csa(s, at(a, 2), at(a, 3));
-        let (t, c2) = csa(l1, c0, c1);
-        let (s, c3) = csa(s, at(b, 0), at(b, 1));
-        let (s, c4) = csa(s, at(b, 2), at(b, 3));
-        let (t, c5) = csa(t, c3, c4);
+        let [s, t, c2] = unsafe { add_four(base, a, [l0, l1]) };
+        // SAFETY: as the caller promises.
+        let [s, t, c5] = unsafe { add_four(base, b, [s, t]) };
         let (f, c) = csa(l2, c2, c5);
         (s, t, f, c)
     }
@@ -645,12 +654,12 @@ mod x86 {
             over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
             (l0, l1, l2, l3) = (s, t, f, _mm512_xor_si512(l3, c));
         }
-        if let [a, b, c, d] = *rest {
+        if let Ok(r) = <&[u16; 4]>::try_from(rest) {
+            // SAFETY: `r` is 8 bytes.
+            let w = unsafe { (r.as_ptr() as *const u64).read_unaligned() };
             // SAFETY: as the caller promises.
-            let at = |o: u16| unsafe { _mm512_loadu_si512(base.add(usize::from(o)) as *const _) };
-            let (s, c0) = csa(l0, at(a), at(b));
-            let (s, c1) = csa(s, at(c), at(d));
-            let (t, c2) = csa(l1, c0, c1);
+            let [s, t, c2] = unsafe { add_four(base, w, [l0, l1]) };
+            // The fours' carry into the fours by a half adder, its carry into bit 3.
             let c = _mm512_and_si512(l2, c2);
             over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
             (l0, l1, l2, l3) = (s, t, _mm512_xor_si512(l2, c2), _mm512_xor_si512(l3, c));
@@ -842,7 +851,7 @@ mod x86 {
             }
             if let Some(nib) = r.nibble {
                 // Saturated reads (bit 7) become nibble `force`.
-                let force = _mm512_set1_epi64(r.force);
+                let force = _mm512_set1_epi8(-i8::from(nib.force != 0));
                 let low4: [__m512i; 4] = std::array::from_fn(|k| {
                     _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
                 });
@@ -963,16 +972,28 @@ mod x86 {
 mod tests {
     use super::*;
 
+    /// The next state of a xorshift64 generator (the tests' pseudo-random cells and cases).
+    fn xorshift(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// Whether this CPU runs the row kernel (a test that needs it passes vacuously, saying so).
+    fn kernel_here() -> bool {
+        let here = available();
+        if !here {
+            eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
+        }
+        here
+    }
+
     #[test]
     fn transpose64_swaps_rows_and_columns() {
         let mut m = [0u64; 64];
         let mut s = 0x9E37_79B9_7F4A_7C15u64;
-        for v in m.iter_mut() {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            *v = s;
-        }
+        m.iter_mut().for_each(|v| *v = xorshift(&mut s));
         let orig = m;
         transpose64(&mut m);
         for (i, row) in orig.iter().enumerate() {
@@ -1048,9 +1069,7 @@ mod tests {
         let mut seen = [0usize; 3];
         let mut rng = 0x2545_F491_4F6C_DD1Du64;
         for case in 0..4000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
+            xorshift(&mut rng);
             let d = (rng % 129) as usize;
             let thr = (rng >> 8) as i64 % 40 - 2;
             let cap = (rng >> 16) as usize % 24;
@@ -1099,20 +1118,14 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn nibble_counters_count_each_column() {
-        if !available() {
-            eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
+        if !kernel_here() {
             return;
         }
         use std::arch::x86_64::{__m512i, _mm512_storeu_si512};
         // One 128-row tile of 512 columns, cells set with probability about 1/2.
         let (tile_rows, ncols) = (128, BLOCK);
         let mut rng = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng
-        };
+        let mut next = move || xorshift(&mut rng);
         let planes: Vec<u64> = (0..ncols * 2).map(|_| next()).collect();
         let rows = RowBits::from_columns(&planes, tile_rows, 1, (ncols, 1), 2);
         let base = rows.tile(0, 0).as_ptr() as *const u64;
@@ -1147,8 +1160,7 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn blocks_count_the_driven_rows_of_each_column() {
-        if !available() {
-            eprintln!("no AVX-512 VBMI and GFNI here: the row kernel is not run");
+        if !kernel_here() {
             return;
         }
         // 128-row tiles, 600 columns (a partial second block), six or forty cell columns an output.

@@ -236,6 +236,9 @@ pub struct Readings {
     /// The 128 byte levels a read indexes by `(off + popcount) % 128`; a nibble reading's 16
     /// are entries `at..at + 16`.
     levels: Vec<[u8; 128]>,
+    /// A nibble reading's levels by `nibble + 64 * flag` (the [`Nibble`] doc): read, by bytes,
+    /// when some column's flag is set and no nibble can stand for the flagged reads.
+    flagged: Vec<[u8; 128]>,
 }
 
 impl Readings {
@@ -243,7 +246,7 @@ impl Readings {
     /// `256 d`: the 128 levels by popcount, twice) with saturation thresholds `thr(d)`.
     pub fn new(tables: &[u8], tile_rows: usize, thr: impl Fn(usize) -> i64) -> Readings {
         assert!(tables.len() >= (tile_rows + 1) * 256, "256 table bytes a driven count");
-        let mut r = Readings { how: Vec::new(), levels: Vec::new() };
+        let mut r = Readings { how: Vec::new(), levels: Vec::new(), flagged: Vec::new() };
         for d in 0..=tile_rows {
             let (table, thr) = (&tables[256 * d..256 * (d + 1)], thr(d));
             let (from, off) = match thr {
@@ -252,24 +255,41 @@ impl Readings {
                 }
                 _ => (table, 0),
             };
-            r.how.push(How { off, thr, nibble: nibble(table, d, thr, off) });
+            let nibble = nibble(table, d, thr, off);
+            r.how.push(How { off, thr, nibble });
             r.levels.push(std::array::from_fn(|i| from[i]));
+            // Unflagged: the nibble's level. Flagged: the saturated level (`off > 0`), or
+            // popcount `16 + nibble` (`off = 0`).
+            let at = usize::from(nibble.map_or(0, |n| n.at));
+            r.flagged.push(std::array::from_fn(|i| match (i >= 64, off) {
+                (false, _) => from[at + i % 16],
+                (true, 0) => from[16 + i % 16],
+                (true, _) => from[0],
+            }));
         }
         r
     }
 }
 
-/// How a plane whose reads take at most 16 distinct levels is read by nibbles: the low four
-/// bits of `off + popcount` index 16 levels (entries `at..at + 16` of its 128), and a
-/// saturated read (bit 7 of `off + popcount` set) is first set to nibble `force`, whose entry
-/// is the saturated level. With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts
-/// `0..=thr` are the nibbles `15 - thr ..= 15`; `force` is 0 when that leaves it free
-/// (`thr <= 14`), else 15, which popcount `thr` shares when it reads the saturated level too.
-/// With `off = 0` (at most 15 rows driven, none saturating) the nibble is the popcount.
+/// How a plane is read from four counter bits and a flag ([`x86::count_nibbles`]): the low four
+/// bits of `off + popcount` (the nibble) and whether a carry left them (the flag).
+///
+/// - With `off = 127 - thr` and `thr <= 15` the unsaturated popcounts `0..=thr` are the
+///   nibbles `15 - thr ..= 15`, their levels entries `at..at + 16` of the 128; the flag marks
+///   the saturated reads, which must all read one level.
+/// - With `off = 0` (at most 31 rows driven, none saturating) the popcount is the nibble plus
+///   16 times the flag, the levels entries `0..16` and `16..32`.
+///
+/// A plane with no flag set is read by its nibbles: a 16-entry table (`VPERMB`). With flags,
+/// a saturated read is first set to nibble `force` when one stands for the saturated level:
+/// 0 when the unsaturated nibbles leave it free (`thr <= 14`), else 15, which popcount `thr`
+/// shares when it reads the saturated level too. Otherwise the nibbles and flags are read
+/// by bytes, `nibble + 64 * flag` indexing [`Readings`]' `flagged` levels: five bits hold
+/// 17 levels, and up to 31 rows that cannot saturate, where four hold 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Nibble {
     at: u8,
-    force: u8,
+    force: Option<u8>,
 }
 
 /// The [`Nibble`] reading of a plane driving `driven` rows with threshold `thr`, whose table
@@ -277,14 +297,17 @@ struct Nibble {
 /// exact.
 fn nibble(table: &[u8], driven: usize, thr: i64, off: u8) -> Option<Nibble> {
     if off == 0 {
-        return (driven <= 15 && thr >= driven as i64).then_some(Nibble { at: 0, force: 0 });
+        return (driven <= 31 && thr >= driven as i64).then_some(Nibble { at: 0, force: None });
     }
     // `off = 127 - thr`: the table is read from `thr + 1`, its entries `112..128` the nibbles'.
     let thr = usize::try_from(thr).ok().filter(|t| *t <= 15 && *t < driven && driven < 128)?;
-    let force = if thr <= 14 { 0 } else { 15 };
     let sat = table[thr + 1];
-    let flat = table[thr + 1..=driven].iter().all(|v| *v == sat);
-    (flat && table[thr + 1 + 112 + force] == sat).then_some(Nibble { at: 112, force: force as u8 })
+    if !table[thr + 1..=driven].iter().all(|v| *v == sat) {
+        return None;
+    }
+    let force = if thr <= 14 { 0 } else { 15 };
+    let force = (table[thr + 1 + 112 + force] == sat).then_some(force as u8);
+    Some(Nibble { at: 112, force })
 }
 
 /// A batch's input side: per (sample, row tile) its `a_n` planes, plane `t` at
@@ -530,10 +553,10 @@ mod x86 {
     /// Every `base + offset` points at 64 readable bytes.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn add_four(base: *const u64, w: u64, [l0, l1]: [__m512i; 2]) -> [__m512i; 3] {
+    unsafe fn add_four(base: *const u64, r: &[u16; 4], [l0, l1]: [__m512i; 2]) -> [__m512i; 3] {
         // SAFETY: as the caller promises.
-        let at = |k: u32| unsafe {
-            _mm512_loadu_si512(base.add(usize::from((w >> (16 * k)) as u16)) as *const _)
+        let at = |k: usize| unsafe {
+            _mm512_loadu_si512(base.add(usize::from(std::ptr::read_volatile(&r[k]))) as *const _)
         };
         let (s, c0) = csa(l0, at(0), at(1));
         let (s, c1) = csa(s, at(2), at(3));
@@ -554,16 +577,11 @@ mod x86 {
         r: &[u16; 8],
         [l0, l1, l2]: [__m512i; 3],
     ) -> (__m512i, __m512i, __m512i, __m512i) {
-        // The eight offsets as two words.
-        // SAFETY: `r` is 16 bytes.
-        let (a, b) = unsafe {
-            let p = r.as_ptr() as *const u64;
-            (p.read_unaligned(), p.add(1).read_unaligned())
-        };
+        let (a, b) = r.split_at(4);
         // SAFETY: as the caller promises.
-        let [s, t, c2] = unsafe { add_four(base, a, [l0, l1]) };
+        let [s, t, c2] = unsafe { add_four(base, a.try_into().unwrap(), [l0, l1]) };
         // SAFETY: as the caller promises.
-        let [s, t, c5] = unsafe { add_four(base, b, [s, t]) };
+        let [s, t, c5] = unsafe { add_four(base, b.try_into().unwrap(), [s, t]) };
         let (f, c) = csa(l2, c2, c5);
         (s, t, f, c)
     }
@@ -655,10 +673,8 @@ mod x86 {
             (l0, l1, l2, l3) = (s, t, f, _mm512_xor_si512(l3, c));
         }
         if let Ok(r) = <&[u16; 4]>::try_from(rest) {
-            // SAFETY: `r` is 8 bytes.
-            let w = unsafe { (r.as_ptr() as *const u64).read_unaligned() };
             // SAFETY: as the caller promises.
-            let [s, t, c2] = unsafe { add_four(base, w, [l0, l1]) };
+            let [s, t, c2] = unsafe { add_four(base, r, [l0, l1]) };
             // The fours' carry into the fours by a half adder, its carry into bit 3.
             let c = _mm512_and_si512(l2, c2);
             over = _mm512_ternarylogic_epi64::<0xF8>(over, l3, c);
@@ -849,47 +865,71 @@ mod x86 {
                 flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
                 counted = true;
             }
-            if let Some(nib) = r.nibble {
-                // Saturated reads (bit 7) become nibble `force`.
-                let force = _mm512_set1_epi8(-i8::from(nib.force != 0));
-                let low4: [__m512i; 4] = std::array::from_fn(|k| {
-                    _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
-                });
-                // The 16 levels, shifted by the plane's place in its group; VPERMB reads index
-                // bits 0..5: they are read four times over.
-                let table = &readings.levels[d][usize::from(nib.at)..][..16];
-                // SAFETY: 16 bytes.
-                let table = unsafe { _mm_loadu_si128(table.as_ptr() as *const _) };
-                let table = _mm512_sll_epi16(_mm512_broadcast_i32x4(table), sh);
-                for (n, v) in to_nibbles(low4).into_iter().enumerate() {
-                    let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
-                    g8[2 * n] = _mm512_add_epi8(g8[2 * n], hi);
-                    let lo = _mm512_permutexvar_epi8(v, table);
-                    g8[2 * n + 1] = _mm512_add_epi8(g8[2 * n + 1], lo);
+            // Read by nibbles when no flag is set or a nibble stands for the flagged reads, else
+            // by bytes: the counts, or the nibbles and flags.
+            let mut by_bytes = None;
+            match r.nibble {
+                Some(nib) => {
+                    let flagged = || _mm512_test_epi64_mask(bits[7], bits[7]) != 0;
+                    let low4: [__m512i; 4] = match (nib.force, nib.force.is_none() && flagged()) {
+                        (None, false) => std::array::from_fn(|k| bits[k]),
+                        (Some(force), _) => {
+                            // Saturated reads (bit 7) become nibble `force`.
+                            let force = _mm512_set1_epi8(-i8::from(force != 0));
+                            std::array::from_fn(|k| {
+                                _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
+                            })
+                        }
+                        (None, true) => {
+                            // `nibble + 64 * flag` in bytes.
+                            let [l0, l1, l2, l3] = std::array::from_fn(|k| bits[k]);
+                            let counts = to_bytes([l0, l1, l2, l3, z, z, bits[7], z]);
+                            by_bytes = Some((counts, &readings.flagged[d]));
+                            [z; 4]
+                        }
+                    };
+                    if by_bytes.is_none() {
+                        // The 16 levels, shifted by the plane's place in its group; VPERMB
+                        // reads index bits 0..5: they are read four times over.
+                        let table = &readings.levels[d][usize::from(nib.at)..][..16];
+                        // SAFETY: 16 bytes.
+                        let table = unsafe { _mm_loadu_si128(table.as_ptr() as *const _) };
+                        let table = _mm512_sll_epi16(_mm512_broadcast_i32x4(table), sh);
+                        for (n, v) in to_nibbles(low4).into_iter().enumerate() {
+                            let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
+                            g8[2 * n] = _mm512_add_epi8(g8[2 * n], hi);
+                            let lo = _mm512_permutexvar_epi8(v, table);
+                            g8[2 * n + 1] = _mm512_add_epi8(g8[2 * n + 1], lo);
+                        }
+                    }
                 }
-            } else {
-                let counts = to_bytes(bits);
+                None => {
+                    let counts = to_bytes(bits);
+                    // A full tile's counts reach 128: read as 127 (the table agrees), compared
+                    // in bytes (at most 8 planes: no byte lane overflows).
+                    if r.thr < 0 {
+                        over += valid as u64;
+                    } else if p.driven >= 128 && r.thr < i64::from(p.driven) {
+                        let thr = _mm512_set1_epi8(r.thr as i8);
+                        for n in &counts {
+                            let above = _mm512_cmpgt_epu8_mask(*n, thr);
+                            ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
+                        }
+                        counted = true;
+                    }
+                    by_bytes = Some((counts, &readings.levels[d]));
+                }
+            }
+            if let Some((counts, table)) = by_bytes {
                 // SAFETY: a reading holds 128 levels.
                 let (t0, t1) = unsafe {
                     (
-                        _mm512_loadu_si512(readings.levels[d].as_ptr() as *const _),
-                        _mm512_loadu_si512(readings.levels[d].as_ptr().add(64) as *const _),
+                        _mm512_loadu_si512(table.as_ptr() as *const _),
+                        _mm512_loadu_si512(table.as_ptr().add(64) as *const _),
                     )
                 };
                 let (t0, t1) = (_mm512_sll_epi16(t0, sh), _mm512_sll_epi16(t1, sh));
-                // A full tile's counts reach 128: read as 127 (the table agrees), compared in
-                // bytes (at most 8 planes: no byte lane overflows).
                 let full = p.driven >= 128;
-                if r.thr < 0 {
-                    over += valid as u64;
-                } else if full && r.thr < i64::from(p.driven) {
-                    let thr = _mm512_set1_epi8(r.thr as i8);
-                    for n in &counts {
-                        let above = _mm512_cmpgt_epu8_mask(*n, thr);
-                        ov = _mm512_mask_sub_epi8(ov, above, ov, _mm512_set1_epi8(-1));
-                    }
-                    counted = true;
-                }
                 for (g, n) in g8.iter_mut().zip(counts) {
                     let n = if full { _mm512_min_epu8(n, c127) } else { n };
                     // VPERMI2B reads index bits 0..6: the saturation flag is not an index bit.

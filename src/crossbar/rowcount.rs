@@ -19,15 +19,18 @@
 //! is the count's low 7 bits). Planes driving all 128 rows of a tile, whose counts need bit 7,
 //! start from 0 and compare bytes.
 //!
-//! Most hidden-layer planes are read by nibbles instead (nine in ten at h = 1024): when the
-//! threshold is at most 15 and every saturated read gives the same level, a read takes at most
-//! 16 levels, told apart by the low four bits of `127 - thr + popcount` once the saturated ones
-//! are set to a nibble of their level. Those planes keep four counter bits and a sticky flag
-//! for bit 7 (no carries pend, none ripple at the end), transpose four bit slices into nibble
-//! pairs (half the unpacks and affine transforms of bytes) and read a 16-entry table with
-//! `VPERMB`. Planes that do not qualify (17 levels, more than 15 rows that cannot saturate,
-//! full tiles) are read by bytes. Either way a plane's levels are added to its group's byte
-//! sums from a table shifted by the plane's place in the group: one add a register.
+//! Most hidden-layer planes are counted by nibbles instead (every one at h = 1024): when the
+//! threshold is at most 15 and every saturated read gives the same level, the low four bits of
+//! `127 - thr + popcount` and its bit 7 tell every read apart; so do a popcount's low four
+//! bits and a carry out of them when at most 31 rows cannot saturate. Those planes keep four
+//! counter bits and a sticky flag (no carries pend, none ripple at the end). When a nibble
+//! stands for the flagged reads (nine planes in ten at h = 1024), or no flag is set, they
+//! transpose four bit slices into nibble pairs (half the unpacks and affine transforms of
+//! bytes) and read a 16-entry table with `VPERMB`; otherwise nibble and flag are transposed to
+//! bytes and read by `VPERMI2B` ([`Nibble`]). Planes that do not qualify (full tiles, more than
+//! 15 rows before saturating) are counted and read by bytes. Either way a plane's levels are
+//! added to its group's byte sums from a table shifted by the plane's place in the group: one
+//! add a register.
 //!
 //! The batch's samples take each block's row tiles in turn, eight at a time, so the tiles' rows
 //! (8 KB each) are read from memory once for all of them; each sample's 16-bit sums stay in
@@ -544,10 +547,10 @@ mod x86 {
         (_mm512_ternarylogic_epi64::<0x96>(a, b, c), _mm512_ternarylogic_epi64::<0xE8>(a, b, c))
     }
 
-    /// Four rows added to the ones and twos `l` by three full adders: the new ones and twos
-    /// and the fours' carry. The rows' offsets are the four 16-bit fields of `w` (low first),
-    /// taken apart by shifts: a scalar load an offset would share the load ports with the
-    /// rows'.
+    /// Four rows (registers at `base + r[i]`) added to the ones and twos `l` by three full
+    /// adders: the new ones and twos and the fours' carry. Each offset is its own scalar load
+    /// (volatile, or the compiler reads the four as one word and takes it apart by shifts: more
+    /// instructions in a loop bound by issuing them, about 1.02x slower at h = 1024).
     ///
     /// # Safety
     /// Every `base + offset` points at 64 readable bytes.
@@ -650,8 +653,8 @@ mod x86 {
     /// multiple of 4 of them; row registers as in [`count_rows`]), and as a fifth register
     /// whether the sum reached 16 more than `off`'s low four bits allow: a sticky OR of the
     /// carries out of bit 3. When `off`'s bits 4..7 are `0111` (`off = 127 - thr`, `thr <= 15`)
-    /// that is bit 7 of `off + count`, the saturation flag; with `off < 16` and at most 15 rows
-    /// it stays clear. Eight rows at a time go through the full adders of [`count_rows`] into
+    /// that is bit 7 of `off + count`, the saturation flag; with `off = 0` and at most 31 rows
+    /// it is bit 4 of the count. Eight rows at a time go through the full adders of [`count_rows`] into
     /// the ones, twos and fours, and their eights into bit 3 by a half adder: no carries pend,
     /// so nothing ripples at the end. A last four rows take three full adders and two half
     /// adders (padding them to eight would add four rows of the zero row).
@@ -1094,24 +1097,15 @@ mod tests {
 
     #[test]
     fn nibble_readings_are_exact_or_refused() {
-        // `off` as `Batch::push` sets it.
-        let off_for = |d: usize, thr: i64| match thr {
-            0..=126 if d < 128 && thr < d as i64 => (127 - thr) as u8,
-            _ => 0,
-        };
-        // What a nibble reading gives popcount `s`, by definition.
-        let read = |table: &[u8], nib: Nibble, off: u8, thr: i64, s: usize| {
-            let (at, v) = (usize::from(nib.at), usize::from(off) + s);
-            let table = if off > 0 { &table[thr as usize + 1..] } else { table };
-            table[at + if v >= 128 { usize::from(nib.force) } else { v % 16 }]
-        };
         let doubled = |f: &dyn Fn(usize) -> u8| (0..256).map(|i| f(i % 128)).collect::<Vec<u8>>();
-        let mut seen = [0usize; 3];
+        // Forcing 0, forcing 15, saturating without a force, at most 15 rows, 16 to 31 rows.
+        let mut seen = [0usize; 5];
         let mut rng = 0x2545_F491_4F6C_DD1Du64;
         for case in 0..4000 {
             xorshift(&mut rng);
             let d = (rng % 129) as usize;
-            let thr = (rng >> 8) as i64 % 40 - 2;
+            // Every fifth at threshold 15, where 17 levels leave no nibble to force.
+            let thr = if case % 5 == 0 { 15 } else { (rng >> 8) as i64 % 40 - 2 };
             let cap = (rng >> 16) as usize % 24;
             // Tables as built (`T[min(s, d)]`, monotone), and every eighth one bumped.
             let mut table = doubled(&|s| s.min(d).min(cap) as u8);
@@ -1120,39 +1114,54 @@ mod tests {
                 table[at] ^= 1;
                 table[128 + at] ^= 1;
             }
-            let off = off_for(d, thr);
-            match nibble(&table, d, thr, off) {
-                Some(nib) => {
-                    seen[usize::from(nib.force == 15) + usize::from(off == 0) * 2] += 1;
-                    for s in 0..=d.min(127) {
-                        let want = table[s];
-                        let got = read(&table, nib, off, thr, s);
-                        assert_eq!(got, want, "d {d} thr {thr} cap {cap} case {case} s {s}");
-                    }
+            // The reading of `d` rows as `Readings` builds it (every count reads this table).
+            let r = Readings::new(&table.repeat(d + 1), d, |_| thr);
+            let (how, levels, flagged) = (r.how[d], &r.levels[d], &r.flagged[d]);
+            // Four bits and a flag hold every read when the saturated ones read one level, or
+            // none saturates and the popcount has five bits.
+            let fits = match thr {
+                0..=15 if (thr as usize) < d && d < 128 => {
+                    let sat = thr as usize + 1;
+                    (sat..=d).all(|s| table[s] == table[sat])
                 }
-                None => {
-                    // Refused only when nibbles cannot hold the levels.
-                    let levels = |s: usize| table[s];
-                    let fits = match off {
-                        0 => d <= 15 && thr >= d as i64,
-                        _ => {
-                            (0..=15).contains(&thr)
-                                && (thr as usize + 1..=d).all(|s| {
-                                    levels(s) == levels(thr as usize + 1)
-                                        && (thr < 15 || levels(15) == levels(16))
-                                })
-                        }
-                    };
-                    assert!(!fits || case % 8 == 0, "refused d {d} thr {thr} cap {cap}");
+                _ => d <= 31 && thr >= d as i64,
+            };
+            assert_eq!(how.nibble.is_some(), fits, "d {d} thr {thr} cap {cap} case {case}");
+            let Some(nib) = how.nibble else { continue };
+            let kind = match (how.off, nib.force) {
+                (0, _) => 3 + usize::from(d >= 16),
+                (_, Some(f)) => usize::from(f == 15),
+                (_, None) => 2,
+            };
+            seen[kind] += 1;
+            for (s, want) in table.iter().copied().enumerate().take(d + 1) {
+                // The counters' nibble and flag, by definition.
+                let v = usize::from(how.off) + s;
+                let (nibble, flag) = match how.off {
+                    0 => (s % 16, s >= 16),
+                    _ => (v % 16, v >= 128),
+                };
+                let at = format!("d {d} thr {thr} cap {cap} case {case} s {s}");
+                assert_eq!(flagged[nibble + 64 * usize::from(flag)], want, "by bytes: {at}");
+                match (flag, nib.force) {
+                    (false, _) => assert_eq!(levels[usize::from(nib.at) + nibble], want, "{at}"),
+                    (true, Some(f)) => {
+                        assert_eq!(levels[usize::from(nib.at + f)], want, "forced: {at}")
+                    }
+                    (true, None) => {}
                 }
             }
+            // A force is missed only where its nibble reads another level.
+            if let (None, 1..) = (nib.force, how.off) {
+                let f = if thr <= 14 { 0 } else { 15 };
+                assert_ne!(levels[usize::from(nib.at) + f], table[thr as usize + 1], "case {case}");
+            }
         }
-        // Forcing 0, forcing 15, and fewer than 16 rows all occurred.
         assert!(seen.iter().all(|n| *n > 10), "{seen:?}");
-        // 16 rows that cannot saturate still need five bits.
-        let table = doubled(&|s| s.min(16) as u8);
-        assert_eq!(nibble(&table, 16, 20, 0), None);
-        assert_eq!(nibble(&table, 15, 20, 0), Some(Nibble { at: 0, force: 0 }));
+        // 32 rows that cannot saturate need six bits.
+        let table = doubled(&|s| s.min(32) as u8);
+        assert_eq!(nibble(&table, 32, 40, 0), None);
+        assert_eq!(nibble(&table, 31, 40, 0), Some(Nibble { at: 0, force: None }));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -1210,8 +1219,9 @@ mod tests {
         // a byte lane counts.
         let (tile_rows, ncols, words) = (128, 600, 2);
         let cell = |rt: usize, r: usize, c: usize| (r * 31 + c * 7 + r * c + rt).is_multiple_of(3);
-        // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set of 36 (the
-        // nibble counters' last group of four after eights).
+        // Planes drive 0, 1, 2, 3, 64, 127 and 128 rows and a pseudo-random set of 28 (the
+        // nibble counters' last group of four after eights; at threshold 40, 16 to 31 rows that
+        // cannot saturate). Columns `c = 2 (mod 3)` of tile 1 hold a cell in every row.
         let sets: Vec<Vec<u8>> = vec![
             vec![],
             vec![5],
@@ -1220,7 +1230,7 @@ mod tests {
             (0..64).map(|r| 2 * r).collect(),
             (0..127).collect(),
             (0..128).collect(),
-            (0..128).filter(|r| (r * 37) % 11 < 3).collect(),
+            (0..128).filter(|r| (r * 37) % 32 < 7).collect(),
         ];
         let a_n = sets.len();
         // Signed inputs: the top plane drives every row and the others few, so sums are negative;
@@ -1231,7 +1241,8 @@ mod tests {
         // Levels capped at `thr + 1` read every saturated read alike, so the planes whose reads
         // can saturate are read by nibbles, the saturated ones as nibble 0 (threshold 9) or,
         // sharing it with popcount 15, as nibble 15 (threshold 15, cap 15); cap 16 at threshold
-        // 15 leaves 17 levels, read by bytes.
+        // 15 leaves 17 levels, read by nibbles where no read saturates, else by nibble and
+        // flag in bytes. Threshold 40 reads 16 to 31 rows by nibble and flag.
         let configs = [
             (3, 10, 9, false),
             (3, 10, 9, true),
@@ -1246,6 +1257,7 @@ mod tests {
             (3, 15, 9, true),
             (3, 127, 9, true),
             (13, 40, 9, true),
+            (3, 40, 40, false),
         ];
         // Six cell columns an output sum in `i32`; forty (shifts up to 39) need `i64`.
         for (cpw, (row_tiles, cap, thr, signed)) in
@@ -1280,20 +1292,45 @@ mod tests {
                 }
                 batch.push(&rows, &words, &readings);
             }
-            // Which reading each plane took: nibbles forcing 0 or 15, nibbles of at most 15
-            // rows, bytes.
-            let ways = |f: fn(&PlaneRead) -> bool| batch.planes.iter().filter(|p| f(p)).count();
-            let forced0 = ways(|p| p.how.off > 0 && p.how.nibble.is_some_and(|n| n.force == 0));
-            let forced15 = ways(|p| p.how.off > 0 && p.how.nibble.is_some_and(|n| n.force == 15));
-            let few = ways(|p| p.how.off == 0 && p.how.nibble.is_some());
-            let bytes = ways(|p| p.how.nibble.is_none());
+            // Which reading each plane took: nibbles forcing 0 or 15, saturating nibbles with
+            // no force, nibbles of at most 31 rows, bytes.
+            let ways =
+                |f: &dyn Fn(&PlaneRead) -> bool| batch.planes.iter().filter(|p| f(p)).count();
+            let forced = |f| move |p: &PlaneRead| p.how.nibble.is_some_and(|n| n.force == Some(f));
+            let (forced0, forced15) = (ways(&forced(0)), ways(&forced(15)));
+            let unforced =
+                |p: &PlaneRead| p.how.off > 0 && p.how.nibble.is_some_and(|n| n.force.is_none());
+            let few = ways(&|p| p.how.off == 0 && p.how.nibble.is_some());
+            let bytes = ways(&|p| p.how.nibble.is_none());
+            // Planes without a force whose flags are set (read by bytes) and clear (by nibbles),
+            // as the cells say: (sample, row tile, plane) in push order.
+            let flags = |(s, rt, t): (usize, usize, usize)| {
+                let p = &batch.planes[(s * row_tiles + rt) * a_n + t];
+                let counts = (0..ncols)
+                    .map(|c| set(s, rt, t).iter().filter(|r| cell(rt, **r as usize, c)).count());
+                let flagged =
+                    counts
+                        .into_iter()
+                        .any(|n| if p.how.off > 0 { n as i64 > thr } else { n >= 16 });
+                let nibbles = p.how.nibble.is_some_and(|n| n.force.is_none());
+                (nibbles && flagged, nibbles && !flagged && (unforced(p) || p.driven >= 16))
+            };
+            let all = (0..2)
+                .flat_map(|s| (0..row_tiles).flat_map(move |rt| (0..a_n).map(move |t| (s, rt, t))));
+            let (set_flags, clear) = all
+                .map(flags)
+                .fold((0, 0), |(a, b), (x, y)| (a + usize::from(x), b + usize::from(y)));
             // (Signed, the planes below the top drive at most three rows.)
             match (thr, cap) {
                 (9, 10) => {
                     assert!((forced0 > 0 || signed) && forced15 == 0 && few > 0 && bytes > 0)
                 }
                 (15, 15) => assert!(forced15 > 0 && forced0 == 0),
-                (15, 16) => assert!(forced0 + forced15 == 0 && bytes > 0),
+                (15, 16) => {
+                    assert!(forced0 + forced15 == 0 && ways(&unforced) > 0 && bytes > 0);
+                    assert!(set_flags > 0 && clear > 0, "{set_flags} {clear}");
+                }
+                (40, 40) => assert!(few > 0 && set_flags > 0 && clear > 0, "{set_flags} {clear}"),
                 _ => assert!(forced0 + forced15 == 0),
             }
             let mut over = [0u64; 2];

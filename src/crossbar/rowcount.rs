@@ -27,8 +27,9 @@
 //! stands for the flagged reads (nine planes in ten at h = 1024), or no flag is set, they
 //! transpose four bit slices into nibble pairs (half the unpacks and affine transforms of
 //! bytes) and read a 16-entry table with `VPERMB`; otherwise nibble and flag are transposed to
-//! bytes and read by `VPERMI2B` ([`Nibble`]). Planes that do not qualify (full tiles, more than
-//! 15 rows before saturating) are counted and read by bytes. Either way a plane's levels are
+//! bytes and read by `VPERMI2B` ([`Nibble`]). Planes that do not qualify (full tiles,
+//! thresholds above 15, saturated reads of more than one level, more than 31 rows that cannot
+//! saturate) are counted and read by bytes. Either way a plane's levels are
 //! added to its group's byte sums from a table shifted by the plane's place in the group: one
 //! add a register.
 //!
@@ -654,9 +655,9 @@ mod x86 {
     /// whether the sum reached 16 more than `off`'s low four bits allow: a sticky OR of the
     /// carries out of bit 3. When `off`'s bits 4..7 are `0111` (`off = 127 - thr`, `thr <= 15`)
     /// that is bit 7 of `off + count`, the saturation flag; with `off = 0` and at most 31 rows
-    /// it is bit 4 of the count. Eight rows at a time go through the full adders of [`count_rows`] into
-    /// the ones, twos and fours, and their eights into bit 3 by a half adder: no carries pend,
-    /// so nothing ripples at the end. A last four rows take three full adders and two half
+    /// it is bit 4 of the count. Eight rows at a time go through the full adders of
+    /// [`count_rows`] into the ones, twos and fours, and their eights into bit 3 by a half
+    /// adder: no carries pend, so nothing ripples at the end. A last four rows take three full adders and two half
     /// adders (padding them to eight would add four rows of the zero row).
     ///
     /// # Safety
@@ -873,25 +874,24 @@ mod x86 {
             let mut by_bytes = None;
             match r.nibble {
                 Some(nib) => {
-                    let flagged = || _mm512_test_epi64_mask(bits[7], bits[7]) != 0;
-                    let low4: [__m512i; 4] = match (nib.force, nib.force.is_none() && flagged()) {
-                        (None, false) => std::array::from_fn(|k| bits[k]),
-                        (Some(force), _) => {
-                            // Saturated reads (bit 7) become nibble `force`.
+                    let [l0, l1, l2, l3, .., flag] = bits;
+                    let low4 = match nib.force {
+                        Some(force) => {
+                            // Saturated reads (the flag) become nibble `force`.
                             let force = _mm512_set1_epi8(-i8::from(force != 0));
-                            std::array::from_fn(|k| {
-                                _mm512_ternarylogic_epi64::<0xB8>(bits[k], bits[7], force)
-                            })
+                            Some(std::array::from_fn(|k| {
+                                _mm512_ternarylogic_epi64::<0xB8>(bits[k], flag, force)
+                            }))
                         }
-                        (None, true) => {
+                        None if _mm512_test_epi64_mask(flag, flag) == 0 => Some([l0, l1, l2, l3]),
+                        None => {
                             // `nibble + 64 * flag` in bytes.
-                            let [l0, l1, l2, l3] = std::array::from_fn(|k| bits[k]);
-                            let counts = to_bytes([l0, l1, l2, l3, z, z, bits[7], z]);
+                            let counts = to_bytes([l0, l1, l2, l3, z, z, flag, z]);
                             by_bytes = Some((counts, &readings.flagged[d]));
-                            [z; 4]
+                            None
                         }
                     };
-                    if by_bytes.is_none() {
+                    if let Some(low4) = low4 {
                         // The 16 levels, shifted by the plane's place in its group; VPERMB
                         // reads index bits 0..5: they are read four times over.
                         let table = &readings.levels[d][usize::from(nib.at)..][..16];

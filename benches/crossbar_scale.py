@@ -12,9 +12,12 @@ For each hidden width h this script
     X_test, one thread, every row bit-exact with event counting and pricing;
   * times onnxruntime on the same model.onnx and X_test, one intra-op thread, the whole batch
     in one call and one row per call;
+  * does the last two `--rounds` times (default 3), alternated, and reports each rate's
+    median, and the sim/1-row ratio of every round (lowest..highest);
   * prints one table row per h: weights, build s, compile peak MB, bytes per weight, the
     peak MB of the sim run (`bench_crossbar`: quantize, tile, program, simulate; no RTL), sim
-    rows/s, ort batched rows/s, ort one-row rows/s, and the two ratios.
+    rows/s, ort batched rows/s, ort one-row rows/s, the two ratios, and the rounds' sim/1-row
+    range.
 
 Runs with a memory cap (`--mem-gb`, default 6) and a time cap (`--timeout`, default 300 s) per
 command so that a design too large for the machine is reported, not swapped. Needs
@@ -30,6 +33,7 @@ import pathlib
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -122,6 +126,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 256, 1024, 4096])
     ap.add_argument("--seconds", type=float, default=2.0, help="minimum timing per rate")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="simulator and onnxruntime runs, alternated; medians are reported")
     ap.add_argument("--mem-gb", type=float, default=6.0, help="address-space cap per command")
     ap.add_argument("--timeout", type=float, default=300.0, help="time cap per command (s)")
     ap.add_argument("--keep", type=pathlib.Path, help="write the models here instead of a temp dir")
@@ -135,7 +141,7 @@ def main():
     print("dB/w: compile peak bytes per weight beyond the first row's (the fixed overhead)")
     head = (f"{'h':>5} {'weights':>10} {'build s':>8} {'peak MB':>8} {'B/weight':>9} {'dB/w':>6} "
             f"{'sim MB':>7} {'sim rows/s':>11} {'ort batch':>10} {'ort 1-row':>10} {'sim/batch':>10} "
-            f"{'sim/1-row':>10}")
+            f"{'sim/1-row':>10} {'1-row, each round':>17}")
     print(head)
     root = args.keep or pathlib.Path(tempfile.mkdtemp(prefix="xbar-scale-"))
     try:
@@ -158,19 +164,31 @@ def rows(args, root, tessera, bench):
         if wall is None:
             print(f"{h:>5} {weights:>10} compile {out}", flush=True)
             continue
-        _, sim_rss, out = timed_run([bench, str(d / "accel.tess"), str(args.seconds)],
-                                    args.mem_gb, args.timeout)
-        try:
-            sim = json.loads(out.strip().splitlines()[-1])["per_second"]
-        except (ValueError, IndexError, KeyError):
+        # Rounds alternate the simulator and onnxruntime, so a machine whose speed drifts
+        # (a shared host) slows both alike; the table takes each rate's median.
+        sims, batches, singles, sim_rss = [], [], [], 0.0
+        for _ in range(args.rounds):
+            _, peak, out = timed_run([bench, str(d / "accel.tess"), str(args.seconds)],
+                                     args.mem_gb, args.timeout)
+            try:
+                sims.append(json.loads(out.strip().splitlines()[-1])["per_second"])
+            except (ValueError, IndexError, KeyError):
+                break
+            sim_rss = max(sim_rss, peak)
+            batch, single = ort_rates(d, args.seconds)
+            batches.append(batch)
+            singles.append(single)
+        if len(sims) < args.rounds:
             print(f"{h:>5} {weights:>10} {wall:>8.2f} {rss:>8.0f} sim {out}", flush=True)
             continue
-        batch, single = ort_rates(d, args.seconds)
+        sim, batch, single = (statistics.median(v) for v in (sims, batches, singles))
+        each = sorted(s / o for s, o in zip(sims, singles))
         first = first or (weights, rss)
         marginal = (rss - first[1]) * 2**20 / (weights - first[0]) if weights > first[0] else 0.0
         print(f"{h:>5} {weights:>10} {wall:>8.2f} {rss:>8.0f} {rss * 2**20 / weights:>9.0f} "
               f"{marginal:>6.1f} {sim_rss:>7.0f} "
-              f"{sim:>11.1f} {batch:>10.0f} {single:>10.0f} {sim / batch:>10.5f} {sim / single:>10.4f}",
+              f"{sim:>11.1f} {batch:>10.0f} {single:>10.0f} {sim / batch:>10.5f} {sim / single:>10.4f} "
+              f"{each[0]:>6.3f}..{each[-1]:.3f}",
               flush=True)
 
 

@@ -428,9 +428,11 @@ impl PlaneKernel {
             let xw = zeroed(xw, rts * a_n * words);
             let driven = zeroed(driven, rts * a_n);
             self.input_planes(map, r.codes, a_n, xw, driven);
-            for (k, (ws, d)) in xw.chunks(words).zip(driven.iter()).enumerate() {
+            for (k, d) in driven.iter().enumerate() {
                 count.driven += (d * arrays[k / a_n]) as u64;
-                batch.push(rows, ws, &readings);
+            }
+            for planes in xw.chunks(a_n * words) {
+                batch.push_tile(rows, (planes, words), &readings, rows.pays_to_pair());
             }
         }
         let mut overs = vec![0u64; runs.len()];

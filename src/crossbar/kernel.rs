@@ -423,6 +423,9 @@ impl PlaneKernel {
         let mut scratch = SCRATCH.with(|s| s.take());
         let Scratch { rows: batch, xw, driven, .. } = &mut scratch;
         batch.clear();
+        // How the row kernel sums the planes' levels (planes driving the same rows are read
+        // once when they share a byte group).
+        let sum = rowcount::Sum::new(a_n, runs[0].signed, tables.max_byte);
         let mut counts = vec![RunCounts::default(); runs.len()];
         for (r, count) in runs.iter().zip(counts.iter_mut()) {
             let xw = zeroed(xw, rts * a_n * words);
@@ -432,16 +435,16 @@ impl PlaneKernel {
                 count.driven += (d * arrays[k / a_n]) as u64;
             }
             for planes in xw.chunks(a_n * words) {
-                batch.push_tile(rows, (planes, words), &readings, rows.pays_to_pair());
+                batch.push_tile(rows, (planes, words), &readings, (sum, rows.pays_to_pair()));
             }
         }
         let mut overs = vec![0u64; runs.len()];
         let p_n = map.polarities as usize;
-        let inputs = (a_n, runs[0].signed);
         // SAFETY: `rows` exists only where `rowcount::available()`; `a_n <= MAX_PLANES`; the
-        // byte tables' levels are at most `max_byte`; `batch` was built for `rows`.
+        // byte tables' levels are at most `max_byte`, which `sum` was made for; `batch` was
+        // built for `rows` with `sum`.
         let batch = (&mut *batch, &*readings);
-        unsafe { rowcount::run(rows, batch, inputs, tables.max_byte, p_n, accs, &mut overs) };
+        unsafe { rowcount::run(rows, batch, sum, p_n, accs, &mut overs) };
         SCRATCH.with(|s| s.set(scratch));
         for (count, over) in counts.iter_mut().zip(overs) {
             count.over = over;

@@ -36,7 +36,12 @@
 //! In wide layers two nibble planes whose counters start from the same value are paired: the
 //! rows both drive (a quarter of the pair's, with activation bits near independent) are counted
 //! once, and both planes go on from those counters ([`Batch::push_tile`]): 17% fewer row
-//! additions in the hidden layer at h = 1024.
+//! additions in the hidden layer at h = 1024. Planes of one byte group that drive the same
+//! rows read the same levels, so only the highest is counted and read, its table multiplied by
+//! their weights' sum: inputs with few distinct codes repeat bit patterns (8x8 digits' 17
+//! levels scaled to 8 bits leave their low four planes alike). A tile's planes are listed from
+//! the top with where each byte group ends, so the kernel's loop over them holds no group
+//! arithmetic.
 //!
 //! The batch's samples take each block's row tiles in turn, eight at a time, so the tiles' rows
 //! (8 KB each) are read from memory once for all of them; each sample's 16-bit sums stay in
@@ -235,7 +240,22 @@ pub struct PlaneRead {
     shared: u16,
     fork_to: u8,
     forked: bool,
+    /// Its place `t` among the sample's planes.
+    t: u8,
+    /// Its levels' weight in its byte group: `2^(t - lowest)`, or that summed over the planes
+    /// it is read for ([`Batch::push_tile`] merges planes driving the same rows): its table
+    /// is shifted by `shift`, or multiplied by `weight` when `shift` is `MULTIPLY`.
+    weight: u8,
+    shift: u8,
+    /// The planes it is read for (saturated reads count once for each).
+    planes: u8,
+    /// The last plane of its byte group: the group's lowest plane `t` (the sums weigh `2^t`)
+    /// and whether it is a signed input's negative top plane.
+    ends: Option<(u8, bool)>,
 }
+
+/// [`PlaneRead::shift`] of a plane whose table is multiplied by its weight.
+const MULTIPLY: u8 = u8::MAX;
 
 /// How planes driving a given number of rows are read, fixed by the layer's ADC transfer for
 /// that count and its saturation threshold.
@@ -263,6 +283,10 @@ pub struct Readings {
     /// A nibble reading's levels by `nibble + 64 * flag` (the [`Nibble`] doc): read, by bytes,
     /// when some column's flag is set and no nibble can stand for the flagged reads.
     flagged: Vec<[u8; 128]>,
+    /// A nibble reading's 16 levels shifted left by `k` (`k < MAX_PLANES`), four times over
+    /// (the index bits `VPERMB` reads), at `MAX_PLANES * d + k`: one load where a broadcast
+    /// and a shift per plane were.
+    nibbles: Vec<Line>,
 }
 
 impl Readings {
@@ -270,7 +294,12 @@ impl Readings {
     /// `256 d`: the 128 levels by popcount, twice) with saturation thresholds `thr(d)`.
     pub fn new(tables: &[u8], tile_rows: usize, thr: impl Fn(usize) -> i64) -> Readings {
         assert!(tables.len() >= (tile_rows + 1) * 256, "256 table bytes a driven count");
-        let mut r = Readings { how: Vec::new(), levels: Vec::new(), flagged: Vec::new() };
+        let mut r = Readings {
+            how: Vec::new(),
+            levels: Vec::new(),
+            flagged: Vec::new(),
+            nibbles: Vec::new(),
+        };
         for d in 0..=tile_rows {
             let (table, thr) = (&tables[256 * d..256 * (d + 1)], thr(d));
             let (from, off) = match thr {
@@ -282,9 +311,18 @@ impl Readings {
             let nibble = nibble(table, d, thr, off);
             r.how.push(How { off, thr, nibble });
             r.levels.push(std::array::from_fn(|i| from[i]));
+            let at = usize::from(nibble.map_or(0, |n| n.at));
+            // Shifts a plane's place in its byte group can take keep every level in its byte;
+            // the others are never read (their high bits dropped).
+            r.nibbles.extend((0..MAX_PLANES).map(|k| {
+                let bytes: [u8; 64] =
+                    std::array::from_fn(|i| from[at + i % 16].wrapping_shl(k as u32));
+                Line(std::array::from_fn(|w| {
+                    u64::from_le_bytes(bytes[8 * w..8 * w + 8].try_into().unwrap())
+                }))
+            }));
             // Unflagged: the nibble's level. Flagged: the saturated level (`off > 0`), or
             // popcount `16 + nibble` (`off = 0`).
-            let at = usize::from(nibble.map_or(0, |n| n.at));
             r.flagged.push(std::array::from_fn(|i| match (i >= 64, off) {
                 (false, _) => from[at + i % 16],
                 (true, 0) => from[16 + i % 16],
@@ -334,11 +372,14 @@ fn nibble(table: &[u8], driven: usize, thr: i64, off: u8) -> Option<Nibble> {
     Some(Nibble { at: 112, force })
 }
 
-/// A batch's input side: per (sample, row tile) its `a_n` planes, plane `t` at
-/// `planes[(s * row_tiles + rt) * a_n + t]`, and the driven rows' offsets in their tile.
+/// A batch's input side: per (sample, row tile) the planes to read, from the top, and the
+/// driven rows' offsets in their tile.
 #[derive(Default, Debug)]
 pub struct Batch {
+    /// The planes to read, each (sample, row tile)'s from the top, those of `k = s *
+    /// row_tiles + rt` at `tiles[k]..tiles[k + 1]`.
     planes: Vec<PlaneRead>,
+    tiles: Vec<u32>,
     offs: Vec<u16>,
     /// [`run`]'s column values of a block for every sample, and its outputs while they fit
     /// `i32` (kept to reuse their allocations).
@@ -352,6 +393,7 @@ impl Batch {
     /// Empties the batch, keeping its allocations.
     pub fn clear(&mut self) {
         self.planes.clear();
+        self.tiles.clear();
         self.offs.clear();
     }
 
@@ -367,16 +409,21 @@ impl Batch {
     /// shares a multiple of four rows (the nibble counters' groups: none pends a carry, so
     /// either plane can go on from there), and at least eight (fewer save less than the
     /// pair's bookkeeping costs).
+    ///
+    /// Planes of one byte group (as `sum` sums them) that drive the same rows read the same
+    /// levels: the highest is counted and read once, weighed by their weights' sum (input
+    /// codes with few values repeat bit patterns: 8x8 digits' 17 levels scaled to 8 bits leave
+    /// their low four planes alike).
     #[cfg(target_arch = "x86_64")]
     pub fn push_tile(
         &mut self,
         rows: &RowBits,
         (planes, words): (&[u64], usize),
         readings: &Readings,
-        pairs: bool,
+        (sum, pairs): (Sum, bool),
     ) {
         // SAFETY: `available` holds wherever a `RowBits` is used.
-        unsafe { self.push_tile_x86(rows, (planes, words), readings, pairs) }
+        unsafe { self.push_tile_x86(rows, (planes, words), readings, (sum, pairs)) }
     }
 
     /// [`Batch::push_tile`] compiled for the CPU [`x86::row_offsets`] needs (the plain
@@ -391,7 +438,7 @@ impl Batch {
         rows: &RowBits,
         (planes, words): (&[u64], usize),
         readings: &Readings,
-        pairs: bool,
+        (sum, pairs): (Sum, bool),
     ) {
         let a_n = planes.len() / words;
         assert!(words <= 2 && a_n <= MAX_PLANES && planes.len() == a_n * words);
@@ -401,6 +448,23 @@ impl Batch {
         }
         let ones = |w: &[u64; 2]| (w[0].count_ones() + w[1].count_ones()) as usize;
         let driven: [usize; MAX_PLANES] = std::array::from_fn(|t| ones(&p[t]));
+        // Each plane's weight in its group and the planes it is read for (0: merged into the
+        // nearest higher plane of its group driving the same rows, read by nibbles: one table,
+        // no full-tile compares).
+        let mut weight = [0u8; MAX_PLANES];
+        let mut reads = [1u8; MAX_PLANES];
+        for t in (0..a_n).rev() {
+            let lowest = sum.lowest(t);
+            weight[t] = 1 << (t - lowest);
+            let nibble = readings.how[driven[t]].nibble.is_some();
+            let same = (t + 1..a_n)
+                .take_while(|u| sum.lowest(*u) == lowest)
+                .find(|u| nibble && reads[*u] > 0 && p[*u] == p[t]);
+            if let Some(u) = same {
+                weight[u] += weight[t];
+                (reads[u], reads[t]) = (reads[u] + 1, 0);
+            }
+        }
         // Per plane: the rows its pair shares, the follower it leads, and whether it follows.
         let mut share = [[0u64; 2]; MAX_PLANES];
         let mut leads = [None::<u8>; MAX_PLANES];
@@ -409,7 +473,7 @@ impl Batch {
         // counters start alike (the leader: `tile` counts planes from the top), else waits.
         let mut waiting = [(0u8, 0usize); MAX_PLANES];
         let mut n = 0;
-        for t in (0..a_n).rev().filter(|_| pairs) {
+        for t in (0..a_n).rev().filter(|t| pairs && reads[*t] > 0) {
             let how = readings.how[driven[t]];
             if how.nibble.is_none() {
                 continue;
@@ -441,8 +505,12 @@ impl Batch {
         }
         let zero = rows.row_offset(rows.tile_rows);
         self.offs.reserve(a_n * (2 * 64 * words + 16));
-        for (t, &d) in driven.iter().enumerate().take(a_n) {
-            let how = readings.how[d];
+        if self.tiles.is_empty() {
+            self.tiles.push(0);
+        }
+        for t in (0..a_n).rev().filter(|t| reads[*t] > 0) {
+            let (d, how) = (driven[t], readings.how[driven[t]]);
+            let lowest = sum.lowest(t);
             let start = self.offs.len();
             let rest = [p[t][0] & !share[t][0], p[t][1] & !share[t][1]];
             // SAFETY: `available` holds wherever a `RowBits` is used; room reserved for every
@@ -471,8 +539,19 @@ impl Batch {
                 shared: shared as u16,
                 fork_to: leads[t].unwrap_or(0),
                 forked: follows[t],
+                t: t as u8,
+                weight: weight[t],
+                shift: match weight[t].is_power_of_two() {
+                    true => weight[t].trailing_zeros() as u8,
+                    false => MULTIPLY,
+                },
+                planes: reads[t],
+                // The group ends here when no lower plane of it is read.
+                ends: (!(0..t).any(|u| reads[u] > 0 && sum.lowest(u) == lowest))
+                    .then(|| (lowest as u8, sum.signed && t + 1 == a_n)),
             });
         }
+        self.tiles.push(self.planes.len() as u32);
     }
 }
 
@@ -504,35 +583,26 @@ pub fn available() -> bool {
 /// Every sample's outputs `acc[j] += sum_k sign_k * (col_k << shift_k)` over output `j`'s cell
 /// columns `k` (`shift_k = k / polarities`; with two polarities odd `k` are negative), where a
 /// column's value is `sum_t 2^t * level_t` summed over row tiles; returns each sample's
-/// saturated reads in `overs`. `a_n` planes per (sample, row tile) in `batch` (the top one
-/// weighing `-2^(a_n - 1)` when `signed`); `max_level` is the tables' largest level. A block's
-/// row tiles are taken one at a time, every sample's planes each, so the tile's rows (8 KB)
-/// stay in the first-level cache for the batch.
+/// saturated reads in `overs`. Each (sample, row tile)'s planes in `batch`, summed as `sum`
+/// says (a signed input's top plane weighing `-2^(a_n - 1)`). A block's row tiles are taken
+/// one at a time, every sample's planes each, so the tile's rows (8 KB) stay in the
+/// first-level cache for the batch.
 ///
 /// # Safety
-/// [`available`] holds; `a_n <= MAX_PLANES`; every plane's table holds levels of at most
-/// `max_level`; `batch` was built for `rows`.
+/// [`available`] holds; every plane's table holds levels of at most the `max_level` `sum` was
+/// made with; `batch` was built for `rows` with `sum`.
 #[cfg(target_arch = "x86_64")]
 pub unsafe fn run(
     rows: &RowBits,
     (batch, readings): (&mut Batch, &Readings),
-    (a_n, signed): (usize, bool),
-    max_level: u8,
+    sum: Sum,
     polarities: usize,
     accs: &mut [Vec<i64>],
     overs: &mut [u64],
 ) {
-    assert!(a_n <= MAX_PLANES && batch.planes.len() == accs.len() * rows.row_tiles * a_n);
+    assert!(batch.tiles.len() == accs.len() * rows.row_tiles + 1);
     let n_out = rows.ncols / rows.cpw;
-    // A row tile's column value is at most `max_level * (2^a_n - 1)`, a 16-bit number (signed:
-    // `max_level * 2^(a_n - 1)` in magnitude, a signed 16-bit one); this many tiles' sum still
-    // fits.
-    let (tile_max, room) = match signed {
-        false => (u32::from(max_level) * ((1 << a_n) - 1), 65535),
-        true => (u32::from(max_level) << (a_n - 1), 32767),
-    };
-    let sum =
-        Sum { group: byte_group(max_level), tiles: (room / tile_max.max(1)) as usize, signed };
+    let tile_max = sum.tile_max;
     let samples = accs.len();
     let mut acc32 = std::mem::take(&mut batch.acc);
     acc32.resize(samples * BLOCK, 0);
@@ -549,7 +619,7 @@ pub unsafe fn run(
     for b in 0..rows.blocks {
         // SAFETY: as this function's caller promises; `b < blocks`; room for every sample.
         let inputs = (&*batch, readings);
-        unsafe { x86::block(rows, b, inputs, (a_n, sum), &mut acc32, &mut state, overs) };
+        unsafe { x86::block(rows, b, inputs, sum, &mut acc32, &mut state, overs) };
         for (s, (out, acc)) in accs.iter_mut().zip(acc32.chunks_exact(BLOCK)).enumerate() {
             // Runs of stored columns of one cell column `k`: outputs `j0..` in order.
             let (mut c, c1) = (b * BLOCK, ((b + 1) * BLOCK).min(rows.ncols));
@@ -580,13 +650,46 @@ pub unsafe fn run(
     batch.state = state;
 }
 
-/// How [`x86::block`] sums levels: `group` planes by Horner's rule in bytes, `tiles` row
-/// tiles in 16 bits; `signed`: the top plane is negative and the 16-bit sums signed.
+/// How [`x86::block`] sums levels: the planes of a byte group (as many as `byte_group` allows,
+/// from the top; a signed input's negative top plane alone) by Horner's rule in bytes, `tiles`
+/// row tiles in 16 bits; `signed`: the 16-bit sums are signed. Made once for a layer's batch,
+/// for [`Batch::push_tile`] and [`run`] alike.
 #[derive(Clone, Copy, Debug)]
-struct Sum {
-    group: u32,
+pub struct Sum {
     tiles: usize,
     signed: bool,
+    /// A row tile's largest column value.
+    tile_max: u32,
+    /// The lowest plane of each plane's byte group.
+    low: [u8; MAX_PLANES],
+}
+
+impl Sum {
+    /// How `a_n` planes (the top one negative when `signed`) whose levels are at most
+    /// `max_level` are summed.
+    pub fn new(a_n: usize, signed: bool, max_level: u8) -> Sum {
+        // A row tile's column value is at most `max_level * (2^a_n - 1)`, a 16-bit number
+        // (signed: `max_level * 2^(a_n - 1)` in magnitude, a signed 16-bit one); this many
+        // tiles' sum still fits.
+        let (tile_max, room) = match signed {
+            false => (u32::from(max_level) * ((1 << a_n) - 1), 65535),
+            true => (u32::from(max_level) << (a_n - 1), 32767),
+        };
+        let (tiles, group) = ((room / tile_max.max(1)) as usize, byte_group(max_level));
+        // From the top: a signed input's top plane alone, then `group` planes at a time.
+        let top = a_n.saturating_sub(1 + usize::from(signed));
+        let g = group as usize;
+        let low = std::array::from_fn(|t| match t <= top {
+            true => (top - (top - t) / g * g).saturating_sub(g - 1) as u8,
+            false => t as u8,
+        });
+        Sum { tiles, signed, tile_max, low }
+    }
+
+    /// The lowest plane of plane `t`'s byte group.
+    fn lowest(&self, t: usize) -> usize {
+        usize::from(self.low[t])
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -901,14 +1004,13 @@ mod x86 {
         rows: &RowBits,
         b: usize,
         (batch, readings): (&Batch, &Readings),
-        (a_n, sum): (usize, Sum),
+        sum: Sum,
         out: &mut [i32],
         state: &mut [Line],
         overs: &mut [u64],
     ) {
         let z = _mm512_setzero_si512();
         let valid = (rows.ncols - b * super::BLOCK).min(super::BLOCK);
-        let per_sample = rows.row_tiles * a_n;
         let widen_at = |rt: usize| (rt + 1).is_multiple_of(sum.tiles) || rt + 1 == rows.row_tiles;
         for r0 in (0..rows.row_tiles).step_by(TILES_A_VISIT) {
             let r1 = (r0 + TILES_A_VISIT).min(rows.row_tiles);
@@ -924,9 +1026,10 @@ mod x86 {
                 }
                 for rt in r0..r1 {
                     let base = rows.tile(rt, b).as_ptr() as *const u64;
-                    let at = s * per_sample + rt * a_n;
-                    let planes = &batch.planes[at..at + a_n];
-                    *over += tile(base, (planes, &batch.offs, readings), sum, valid, &mut acc16);
+                    let k = s * rows.row_tiles + rt;
+                    let (from, to) = (batch.tiles[k] as usize, batch.tiles[k + 1] as usize);
+                    let planes = &batch.planes[from..to];
+                    *over += tile(base, (planes, &batch.offs, readings), valid, &mut acc16);
                     if widen_at(rt) {
                         let out = &mut out[s * super::BLOCK..(s + 1) * super::BLOCK];
                         widen(&mut acc16, out, rt < sum.tiles, sum.signed);
@@ -957,14 +1060,12 @@ mod x86 {
     unsafe fn tile(
         base: *const u64,
         (planes, offs, readings): (&[PlaneRead], &[u16], &Readings),
-        sum: Sum,
         valid: usize,
         acc16: &mut [__m512i; 16],
     ) -> u64 {
         let z = _mm512_setzero_si512();
         let c127 = _mm512_set1_epi8(127);
         let ff = _mm512_set1_epi16(0xFF);
-        let a_n = planes.len();
         // Saturated reads: whole planes counted in `over`, counts started from `127 - thr` by
         // their bit 7 in `flags` (64-bit lanes), full tiles' a byte lane each (up to 8 a plane)
         // in `ov`. Columns past `valid` hold no cells: their counts, `off` or 0, are never
@@ -974,11 +1075,9 @@ mod x86 {
         let mut g8 = [z; 8];
         // The counters a pair's leader keeps for its follower, at the follower's index.
         let mut forks = [MaybeUninit::<[__m512i; 5]>::uninit(); super::MAX_PLANES];
-        // The lowest plane of the group being summed (planes are taken from the top).
-        let mut low = None;
-        for (t, p) in planes.iter().enumerate().rev() {
+        for p in planes {
             let offs = &offs[p.start as usize..(p.start + p.len) as usize];
-            let (r, d) = (p.how, p.driven as usize);
+            let (r, d, t) = (p.how, p.driven as usize, usize::from(p.t));
             // SAFETY: the plane's rows are the tile's (`Batch::push_tile`); a follower's
             // leader, a higher plane, kept its counters.
             let bits = unsafe {
@@ -999,18 +1098,26 @@ mod x86 {
                     None => count_rows(base, offs, r.off),
                 }
             };
-            // A signed input's top plane is a group of its own, subtracted.
-            let neg = sum.signed && t + 1 == a_n;
-            let lowest = *low.get_or_insert(match neg {
-                true => t,
-                false => t.saturating_sub(sum.group as usize - 1),
-            });
-            // Levels weigh `2^(t - lowest)` in the group's byte sums: the tables are shifted
-            // (every level times it fits a byte, as `byte_group` chose).
-            // SAFETY: 16 bytes (a shift count from memory: no move from a scalar register).
-            let sh = unsafe { _mm_loadu_si128(SHIFTS[t - lowest].as_ptr() as *const _) };
+            // Levels weigh `p.weight` in the group's byte sums: the tables are shifted, or
+            // multiplied (every level times it fits a byte, as `byte_group` chose; in 16-bit
+            // lanes no byte's product reaches the next).
+            let scale = |table: __m512i| match p.shift {
+                super::MULTIPLY => _mm512_mullo_epi16(table, _mm512_set1_epi16(p.weight.into())),
+                k => {
+                    // SAFETY: 16 bytes (a shift count from memory: no move from a scalar
+                    // register).
+                    let sh =
+                        unsafe { _mm_loadu_si128(SHIFTS[usize::from(k)].as_ptr() as *const _) };
+                    _mm512_sll_epi16(table, sh)
+                }
+            };
             if r.off > 0 {
-                flags = _mm512_add_epi64(flags, _mm512_popcnt_epi64(bits[7]));
+                let n = _mm512_popcnt_epi64(bits[7]);
+                flags = _mm512_add_epi64(flags, n);
+                // A merged plane's saturated reads count for each plane it is read for.
+                for _ in 1..p.planes {
+                    flags = _mm512_add_epi64(flags, n);
+                }
                 counted = true;
             }
             // Read by nibbles when no flag is set or a nibble stands for the flagged reads, else
@@ -1036,12 +1143,19 @@ mod x86 {
                         }
                     };
                     if let Some(low4) = low4 {
-                        // The 16 levels, shifted by the plane's place in its group; VPERMB
-                        // reads index bits 0..5: they are read four times over.
-                        let table = &readings.levels[d][usize::from(nib.at)..][..16];
-                        // SAFETY: 16 bytes.
-                        let table = unsafe { _mm_loadu_si128(table.as_ptr() as *const _) };
-                        let table = _mm512_sll_epi16(_mm512_broadcast_i32x4(table), sh);
+                        // The 16 levels, shifted by the plane's place in its group, four
+                        // times over: VPERMB reads index bits 0..5.
+                        let k = match p.shift {
+                            super::MULTIPLY => 0,
+                            k => usize::from(k),
+                        };
+                        let table = &readings.nibbles[super::MAX_PLANES * d + k];
+                        // SAFETY: 64 bytes.
+                        let table = unsafe { _mm512_load_si512(table as *const Line as *const _) };
+                        let table = match p.shift {
+                            super::MULTIPLY => scale(table),
+                            _ => table,
+                        };
                         for (n, v) in to_nibbles(low4).into_iter().enumerate() {
                             let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
                             g8[2 * n] = _mm512_add_epi8(g8[2 * n], hi);
@@ -1075,7 +1189,7 @@ mod x86 {
                         _mm512_loadu_si512(table.as_ptr().add(64) as *const _),
                     )
                 };
-                let (t0, t1) = (_mm512_sll_epi16(t0, sh), _mm512_sll_epi16(t1, sh));
+                let (t0, t1) = (scale(t0), scale(t1));
                 let full = p.driven >= 128;
                 for (g, n) in g8.iter_mut().zip(counts) {
                     let n = if full { _mm512_min_epu8(n, c127) } else { n };
@@ -1084,8 +1198,8 @@ mod x86 {
                     *g = _mm512_add_epi8(*g, level);
                 }
             }
-            if t == lowest {
-                low = None;
+            if let Some((t, neg)) = p.ends {
+                let t = usize::from(t);
                 // The group's sum weighs 2^t. Register `r`'s even bytes are columns `64 r ..`,
                 // its odd bytes columns `64 r + 32 ..`.
                 // Byte times a signed byte weight, pairs summed (VPMADDUBSW): `±2^t` fits a
@@ -1411,8 +1525,8 @@ mod tests {
             (13, 40, 9, true),
             (3, 40, 40, false),
         ];
-        // Planes that shared rows with another.
-        let mut paired = 0;
+        // Planes that shared rows with another, and that were read for more than one.
+        let (mut paired, mut merged) = (0, 0);
         // Six cell columns an output sum in `i32`; forty (shifts up to 39) need `i64`.
         for (cpw, (row_tiles, cap, thr, signed)) in
             [6, 40].into_iter().flat_map(|cpw| configs.into_iter().map(move |c| (cpw, c)))
@@ -1429,30 +1543,40 @@ mod tests {
             let table: Vec<u8> = (0..=255u8).map(|n| (n % 128).min(cap)).collect();
             // Every driven count reads the same table, at threshold `thr`.
             let readings = Readings::new(&table.repeat(tile_rows + 1), tile_rows, |_| thr);
-            // Two samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`.
-            let set = |s: usize, rt: usize, t: usize| match (thr, signed) {
-                (0, _) => &sets[6],
-                (_, true) if t == a_n - 1 => &sets[6],
-                (_, true) => &sets[(t + s + rt) % 4],
-                _ => &sets[(t + s + rt) % a_n],
+            // Three samples; plane `t` of sample `s` and tile `rt` drives set `(t + s + rt) % 8`,
+            // in the third sample set `(t / 2 + rt) % 8`: planes driving the same rows two by
+            // two, merged where they share a byte group.
+            let set = |s: usize, rt: usize, t: usize| {
+                let k = if s == 2 { t / 2 + rt } else { t + s + rt };
+                match (thr, signed) {
+                    (0, _) => &sets[6],
+                    (_, true) if t == a_n - 1 => &sets[6],
+                    (_, true) => &sets[k % 4],
+                    _ => &sets[k % a_n],
+                }
             };
+            let sum = Sum::new(a_n, signed, cap);
             // Planes paired (their common rows counted once) and not.
             let (mut batch, mut alone) = (Batch::default(), Batch::default());
-            for (s, rt) in (0..2).flat_map(|s| (0..row_tiles).map(move |rt| (s, rt))) {
+            for (s, rt) in (0..3).flat_map(|s| (0..row_tiles).map(move |rt| (s, rt))) {
                 let mut words = vec![0u64; 2 * a_n];
                 for t in 0..a_n {
                     for r in set(s, rt, t) {
                         words[2 * t + *r as usize / 64] |= 1 << (r % 64);
                     }
                 }
-                batch.push_tile(&rows, (&words, 2), &readings, true);
-                alone.push_tile(&rows, (&words, 2), &readings, false);
+                batch.push_tile(&rows, (&words, 2), &readings, (sum, true));
+                alone.push_tile(&rows, (&words, 2), &readings, (sum, false));
             }
             let pairs = batch.planes.iter().filter(|p| p.shared > 0).count();
             let forked = batch.planes.iter().filter(|p| p.forked).count();
             assert_eq!(pairs, forked);
             assert!(alone.planes.iter().all(|p| p.shared == 0 && !p.forked));
             paired += pairs;
+            // Planes read for more than one (the planes merged into them are not listed).
+            let read_for: usize = batch.planes.iter().map(|p| usize::from(p.planes)).sum();
+            assert_eq!(read_for, 3 * row_tiles * a_n);
+            merged += batch.planes.iter().filter(|p| p.planes > 1).count();
             // Which reading each plane took: nibbles forcing 0 or 15, saturating nibbles with
             // no force, nibbles of at most 31 rows, bytes.
             let ways =
@@ -1466,7 +1590,11 @@ mod tests {
             // Planes without a force whose flags are set (read by bytes) and clear (by nibbles),
             // as the cells say: (sample, row tile, plane) in push order.
             let flags = |(s, rt, t): (usize, usize, usize)| {
-                let p = &batch.planes[(s * row_tiles + rt) * a_n + t];
+                let k = s * row_tiles + rt;
+                let listed = &batch.planes[batch.tiles[k] as usize..batch.tiles[k + 1] as usize];
+                let Some(p) = listed.iter().find(|p| usize::from(p.t) == t) else {
+                    return (false, false);
+                };
                 let counts = (0..ncols)
                     .map(|c| set(s, rt, t).iter().filter(|r| cell(rt, **r as usize, c)).count());
                 let flagged =
@@ -1476,7 +1604,7 @@ mod tests {
                 let nibbles = p.how.nibble.is_some_and(|n| n.force.is_none());
                 (nibbles && flagged, nibbles && !flagged && (unforced(p) || p.driven >= 16))
             };
-            let all = (0..2)
+            let all = (0..3)
                 .flat_map(|s| (0..row_tiles).flat_map(move |rt| (0..a_n).map(move |t| (s, rt, t))));
             let (set_flags, clear) = all
                 .map(flags)
@@ -1495,8 +1623,8 @@ mod tests {
                 (40, 40) => assert!(few > 0 && set_flags > 0 && clear > 0, "{set_flags} {clear}"),
                 _ => assert!(forced0 + forced15 == 0),
             }
-            let mut over = [0u64; 2];
-            let mut cols = vec![vec![0i64; ncols]; 2];
+            let mut over = [0u64; 3];
+            let mut cols = vec![vec![0i64; ncols]; 3];
             for (s, (col, over)) in cols.iter_mut().zip(over.iter_mut()).enumerate() {
                 for (c, v) in col.iter_mut().enumerate() {
                     for (rt, t) in (0..row_tiles).flat_map(|rt| (0..a_n).map(move |t| (rt, t))) {
@@ -1512,12 +1640,12 @@ mod tests {
                     true => &mut batch,
                     false => &mut alone,
                 };
-                let mut accs = vec![vec![0i64; ncols / cpw]; 2];
-                let mut overs = vec![0u64; 2];
-                // SAFETY: checked `available`; 8 planes; levels up to `cap`; built for `rows`.
-                let inputs = (a_n, signed);
+                let mut accs = vec![vec![0i64; ncols / cpw]; 3];
+                let mut overs = vec![0u64; 3];
+                // SAFETY: checked `available`; levels up to `cap`, as `sum` was made; built for
+                // `rows` with `sum`.
                 let batch = (batch, &readings);
-                unsafe { run(&rows, batch, inputs, cap, polarities, &mut accs, &mut overs) };
+                unsafe { run(&rows, batch, sum, polarities, &mut accs, &mut overs) };
                 for (s, acc) in accs.iter().enumerate() {
                     for (j, got) in acc.iter().enumerate() {
                         let want: i64 = (0..cpw)
@@ -1540,5 +1668,6 @@ mod tests {
             }
         }
         assert!(paired > 20, "{paired} planes paired");
+        assert!(merged > 20, "{merged} planes read for more than one");
     }
 }

@@ -600,7 +600,8 @@ pub unsafe fn run(
     accs: &mut [Vec<i64>],
     overs: &mut [u64],
 ) {
-    assert!(batch.tiles.len() == accs.len() * rows.row_tiles + 1);
+    // One list of planes for each (sample, row tile): `tiles` holds where each starts, and 0.
+    assert!(batch.tiles.len().saturating_sub(1) == accs.len() * rows.row_tiles);
     let n_out = rows.ncols / rows.cpw;
     let tile_max = sum.tile_max;
     let samples = accs.len();

@@ -1055,7 +1055,9 @@ mod x86 {
 
     /// One row tile of one block for one sample: its `planes`' levels added to the 16-bit
     /// sums `acc16` (register `2 r` columns `64 r ..`, `2 r + 1` columns `64 r + 32 ..`);
-    /// returns the saturated reads among the block's `valid` columns.
+    /// returns the saturated reads among the block's `valid` columns. The planes come as
+    /// [`Batch::push_tile`] lists them: from the top, each with its weight in its byte group,
+    /// the last of a group with the group's (so nothing here depends on the plane count).
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,avx512vpopcntdq,gfni,popcnt")]
     #[inline]
     unsafe fn tile(

@@ -651,7 +651,7 @@ pub unsafe fn run(
     batch.state = state;
 }
 
-/// How [`x86::block`] sums levels: the planes of a byte group (as many as `byte_group` allows,
+/// How the row kernel sums levels: the planes of a byte group (as many as [`byte_group`] allows,
 /// from the top; a signed input's negative top plane alone) by Horner's rule in bytes, `tiles`
 /// row tiles in 16 bits; `signed`: the 16-bit sums are signed. Made once for a layer's batch,
 /// for [`Batch::push_tile`] and [`run`] alike.

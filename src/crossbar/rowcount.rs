@@ -1148,16 +1148,14 @@ mod x86 {
                     if let Some(low4) = low4 {
                         // The 16 levels, shifted by the plane's place in its group, four
                         // times over: VPERMB reads index bits 0..5.
-                        let k = match p.shift {
-                            super::MULTIPLY => 0,
-                            k => usize::from(k),
+                        let at = |k: usize| {
+                            let table = &readings.nibbles[super::MAX_PLANES * d + k];
+                            // SAFETY: 64 bytes.
+                            unsafe { _mm512_load_si512(table as *const Line as *const _) }
                         };
-                        let table = &readings.nibbles[super::MAX_PLANES * d + k];
-                        // SAFETY: 64 bytes.
-                        let table = unsafe { _mm512_load_si512(table as *const Line as *const _) };
                         let table = match p.shift {
-                            super::MULTIPLY => scale(table),
-                            _ => table,
+                            super::MULTIPLY => scale(at(0)),
+                            k => at(usize::from(k)),
                         };
                         for (n, v) in to_nibbles(low4).into_iter().enumerate() {
                             let hi = _mm512_permutexvar_epi8(_mm512_srli_epi16::<4>(v), table);
